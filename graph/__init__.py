@@ -1,0 +1,1 @@
+"""kgpub's pure library: listing pages -> RDF -> SHACL validation -> publication."""

@@ -1,0 +1,171 @@
+"""VoID + DCAT description of a publication: the dataset, its dumps and its SPARQL service."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import rdflib
+from pyoxigraph import NamedNode, Triple
+from rdflib import BNode, Literal, URIRef
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, VOID, XSD
+
+from graph.iris import Iris
+from graph.namespaces import PREFIXES, SD, SPDX
+
+
+@dataclass(frozen=True)
+class DumpFile:
+    """One published dump file."""
+
+    filename: str
+    media_type: str
+    label: str
+    size: int
+    sha256: str
+    compressed: bool
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the description says beyond counts: from settings and the build."""
+
+    title: str
+    description: str
+    issued: str  # xsd:dateTime of the build
+    license: str = ""
+    publisher: str = ""
+
+
+def describe_dataset(
+    iris: Iris,
+    info: DatasetInfo,
+    triples: Sequence[Triple],
+    dumps: Sequence[DumpFile],
+    example: str | None,
+) -> rdflib.Graph:
+    """The VoID and DCAT description of the dataset, its dumps and its SPARQL endpoint."""
+    g = rdflib.Graph()
+    for prefix, ns in PREFIXES.items():
+        g.bind(prefix, ns)
+    g.bind("sd", str(SD))
+    g.bind("spdx", str(SPDX))
+    g.bind("foaf", str(FOAF))
+    ds = URIRef(iris.dataset)
+    void_doc = URIRef(iris.void)
+    g.add((void_doc, RDF.type, VOID.DatasetDescription))
+    g.add((void_doc, DCTERMS.title, Literal(f"VoID description of {info.title}", lang="en")))
+    g.add((void_doc, FOAF.primaryTopic, ds))
+
+    g.add((ds, RDF.type, VOID.Dataset))
+    g.add((ds, RDF.type, DCAT.Dataset))
+    g.add((ds, DCTERMS.title, Literal(info.title, lang="en")))
+    g.add((ds, DCTERMS.description, Literal(info.description, lang="en")))
+    g.add((ds, DCTERMS.issued, Literal(info.issued, datatype=XSD.dateTime)))
+    g.add((ds, DCTERMS.modified, Literal(info.issued, datatype=XSD.dateTime)))
+    g.add((ds, FOAF.homepage, URIRef(iris.base)))
+    g.add((ds, DCAT.landingPage, URIRef(iris.base)))
+    g.add((ds, FOAF.primaryTopic, URIRef(iris.library)))
+    if info.license:
+        g.add((ds, DCTERMS.license, URIRef(info.license)))
+    if info.publisher:
+        publisher = URIRef(info.publisher) if "://" in info.publisher else None
+        if publisher is None:
+            node = BNode()
+            g.add((node, RDF.type, FOAF.Organization))
+            g.add((node, FOAF.name, Literal(info.publisher)))
+            g.add((ds, DCTERMS.publisher, node))
+        else:
+            g.add((ds, DCTERMS.publisher, publisher))
+    g.add((ds, VOID.uriSpace, Literal(iris.base)))
+    g.add((ds, VOID.sparqlEndpoint, URIRef(iris.sparql)))
+    g.add((ds, VOID.rootResource, URIRef(iris.library)))
+    if example:
+        g.add((ds, VOID.exampleResource, URIRef(example)))
+    g.add((ds, VOID.exampleResource, URIRef(iris.scheme)))
+    g.add((ds, DCAT.themeTaxonomy, URIRef(iris.scheme)))
+
+    _add_statistics(g, ds, triples)
+
+    for dump in dumps:
+        url = URIRef(iris.dump(dump.filename))
+        g.add((ds, VOID.dataDump, url))
+        dist = URIRef(iris.dump(dump.filename) + "#distribution")
+        g.add((ds, DCAT.distribution, dist))
+        g.add((dist, RDF.type, DCAT.Distribution))
+        g.add((dist, DCTERMS.title, Literal(f"{dump.label} dump", lang="en")))
+        g.add((dist, DCAT.downloadURL, url))
+        g.add((dist, DCAT.accessURL, url))
+        g.add((dist, DCAT.byteSize, Literal(dump.size, datatype=XSD.nonNegativeInteger)))
+        if dump.compressed:
+            g.add((dist, DCAT.mediaType, _iana(dump.media_type)))
+            g.add((dist, DCAT.compressFormat, _iana("application/gzip")))
+        else:
+            g.add((dist, DCAT.mediaType, _iana(dump.media_type)))
+        checksum = BNode(f"checksum-{dump.filename}")
+        g.add((dist, SPDX.checksum, checksum))
+        g.add((checksum, RDF.type, SPDX.Checksum))
+        g.add((checksum, SPDX.algorithm, SPDX.checksumAlgorithm_sha256))
+        g.add((checksum, SPDX.checksumValue, Literal(dump.sha256, datatype=XSD.hexBinary)))
+        if info.license:
+            g.add((dist, DCTERMS.license, URIRef(info.license)))
+
+    service = URIRef(iris.sparql)
+    g.add((service, RDF.type, DCAT.DataService))
+    g.add((service, DCTERMS.title, Literal(f"SPARQL endpoint of {info.title}", lang="en")))
+    g.add((service, DCAT.endpointURL, service))
+    g.add((service, DCAT.servesDataset, ds))
+    g.add((service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
+    g.add((ds, DCAT.accessService, service))
+    return g
+
+
+def _iana(media_type: str) -> URIRef:
+    return URIRef("https://www.iana.org/assignments/media-types/" + media_type)
+
+
+def _add_statistics(g: rdflib.Graph, ds: URIRef, triples: Sequence[Triple]) -> None:
+    """void:triples, entities, classes and class/property partitions (VoID §4.5, §4.6)."""
+    type_iri = str(RDF.type)
+    classes: Counter[str] = Counter()
+    properties: Counter[str] = Counter()
+    subjects: set[str] = set()
+    objects: set[str] = set()
+    vocabularies: set[str] = set()
+    for t in triples:
+        subjects.add(t.subject.value)
+        properties[t.predicate.value] += 1
+        if isinstance(t.object, NamedNode):
+            objects.add(t.object.value)
+            if t.predicate.value == type_iri:
+                classes[t.object.value] += 1
+    for iri in [*properties, *classes]:
+        for ns in PREFIXES.values():
+            if iri.startswith(ns):
+                vocabularies.add(ns)
+    g.add((ds, VOID.triples, Literal(len(triples), datatype=XSD.integer)))
+    g.add((ds, VOID.entities, Literal(len(subjects), datatype=XSD.integer)))
+    g.add((ds, VOID.distinctSubjects, Literal(len(subjects), datatype=XSD.integer)))
+    g.add((ds, VOID.distinctObjects, Literal(len(objects), datatype=XSD.integer)))
+    g.add((ds, VOID.classes, Literal(len(classes), datatype=XSD.integer)))
+    g.add((ds, VOID.properties, Literal(len(properties), datatype=XSD.integer)))
+    for ns in sorted(vocabularies):
+        g.add((ds, VOID.vocabulary, URIRef(ns)))
+    for cls, count in sorted(classes.items()):
+        part = BNode(f"class-{cls.rsplit('/', 1)[-1].rsplit('#', 1)[-1]}")
+        g.add((ds, VOID.classPartition, part))
+        g.add((part, VOID["class"], URIRef(cls)))
+        g.add((part, VOID.entities, Literal(count, datatype=XSD.integer)))
+    for prop, count in sorted(properties.items()):
+        part = BNode(f"property-{_local(prop)}")
+        g.add((ds, VOID.propertyPartition, part))
+        g.add((part, VOID.property, URIRef(prop)))
+        g.add((part, VOID.triples, Literal(count, datatype=XSD.integer)))
+
+
+def _local(iri: str) -> str:
+    for prefix, ns in PREFIXES.items():
+        if iri.startswith(ns):
+            return f"{prefix}-{iri[len(ns):]}"
+    return iri.rsplit("/", 1)[-1]

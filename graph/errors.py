@@ -1,0 +1,87 @@
+"""The one exception tree of kgpub; callers catch these, never library exceptions.
+
+    KgpubError
+    ├── ListingError(file, line, message)   a listing cannot be read or parsed (CLI exit 2)
+    ├── ValidationFailed(violations)        the graph breaks a SHACL shape (CLI exit 1)
+    ├── PublicationError                    no publication, or one that cannot be read/written
+    └── QueryError                          a SPARQL request that cannot be answered
+        ├── QuerySyntaxError                unparsable query (HTTP 400)
+        ├── QueryRefused                    forbidden feature: SERVICE, LOAD, remote FROM (HTTP 400)
+        ├── QueryTooLarge                   query text over the size cap (HTTP 413)
+        ├── QueryTimeout                    over the time budget (HTTP 503 + Retry-After)
+        └── QueryOverloaded                 too many concurrent queries (HTTP 503 + Retry-After)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class KgpubError(Exception):
+    """Base of every error kgpub raises on purpose."""
+
+
+class ListingError(KgpubError):
+    """A listing page that cannot be read or parsed, located at file:line."""
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__(f"{file}:{line}: {message}")
+        self.file = file
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One SHACL result, tied back to the entry and the source line it came from."""
+
+    focus: str
+    label: str
+    source: str
+    path: str
+    component: str
+    message: str
+    severity: str
+
+    def render(self) -> str:
+        """One line for a person: where, what, which property and which rule."""
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{self.label!r} <{self.focus}>: {self.path}: {self.message} [{self.component}]"
+
+
+class ValidationFailed(KgpubError):
+    """The graph does not conform to the shapes."""
+
+    def __init__(self, violations: Sequence[Violation], report_ttl: bytes = b"") -> None:
+        super().__init__(f"{len(violations)} SHACL violation(s)")
+        self.violations = list(violations)
+        self.report_ttl = report_ttl
+
+
+class PublicationError(KgpubError):
+    """A publication folder that is missing, incomplete or cannot be written."""
+
+
+class QueryError(KgpubError):
+    """A SPARQL request that cannot be answered."""
+
+
+class QuerySyntaxError(QueryError):
+    """The query text does not parse."""
+
+
+class QueryRefused(QueryError):
+    """The query uses a feature that a public, read-only endpoint refuses."""
+
+
+class QueryTooLarge(QueryError):
+    """The query text is longer than the configured maximum."""
+
+
+class QueryTimeout(QueryError):
+    """The query ran past its time budget and was stopped."""
+
+
+class QueryOverloaded(QueryError):
+    """Too many queries are running at once."""

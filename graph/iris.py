@@ -1,0 +1,112 @@
+"""Minting of every IRI kgpub publishes, from one base IRI; nothing else builds IRI strings.
+
+Patterns (all relative to the base, which ends in '/'):
+  library                the library (a dcmitype:Collection)
+  dataset                the dataset (void:Dataset, dcat:Dataset) describing the publication
+  categories             the skos:ConceptScheme
+  category/<slug>        a skos:Concept, slug of its label
+  entry/<YYYY-MM-DD-HHMM>-<slug>   an entry, its Added time (UK local) then a slug of its title
+The Added time is part of every entry IRI, so two entries that share a title get distinct IRIs
+without depending on which other entries exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+MAX_SLUG = 60
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+# Folded by hand where NFKD has no ASCII decomposition.
+_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE",
+                       "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "&": " and "})
+
+
+class BaseIriError(ValueError):
+    """The configured base IRI is not an absolute http(s) IRI."""
+
+
+def normalize_base(base: str) -> str:
+    """Check the base IRI and make it end with '/'."""
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise BaseIriError(
+            f"base IRI {base!r} must be an absolute http(s) IRI without query or fragment"
+        )
+    return base if base.endswith("/") else base + "/"
+
+
+def slugify(text: str) -> str:
+    """A readable ASCII slug; long texts are cut at a word and made unique by a short hash."""
+    folded = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    ascii_text = folded.encode("ascii", "ignore").decode("ascii").lower()
+    slug = _NON_WORD.sub("-", ascii_text).strip("-")
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    if not slug:
+        return digest
+    if len(slug) > MAX_SLUG:
+        cut = slug[:MAX_SLUG].rsplit("-", 1)[0]
+        return f"{cut}-{digest}"
+    return slug
+
+
+@dataclass(frozen=True)
+class Iris:
+    """Every IRI of one publication, minted from its base IRI."""
+
+    base: str
+
+    @classmethod
+    def from_base(cls, base: str) -> Iris:
+        return cls(normalize_base(base))
+
+    @property
+    def library(self) -> str:
+        return self.base + "library"
+
+    @property
+    def dataset(self) -> str:
+        return self.base + "dataset"
+
+    @property
+    def scheme(self) -> str:
+        return self.base + "categories"
+
+    @property
+    def void(self) -> str:
+        return self.base + ".well-known/void"
+
+    @property
+    def sparql(self) -> str:
+        return self.base + "sparql"
+
+    @property
+    def context(self) -> str:
+        return self.base + "context.jsonld"
+
+    def concept(self, label: str) -> str:
+        return self.base + "category/" + concept_slug(label)
+
+    def entry(self, title: str, created: datetime) -> str:
+        return self.base + "entry/" + entry_slug(title, created)
+
+    def dump(self, filename: str) -> str:
+        return self.base + "dumps/" + filename
+
+    def local_path(self, iri: str) -> str | None:
+        """The path of an IRI under the base ('entry/x'), or None when it is not ours."""
+        return iri[len(self.base):] if iri.startswith(self.base) else None
+
+
+def concept_slug(label: str) -> str:
+    """The slug of a category label, also its skos:notation."""
+    return slugify(label)
+
+
+def entry_slug(title: str, created: datetime) -> str:
+    """The stable slug of an entry: its Added time (UK local, to the minute) and title."""
+    return f"{created:%Y-%m-%d-%H%M}-{slugify(title)}"

@@ -1,0 +1,1 @@
+"""kgpub's web layer and command line: Flask app, content negotiation, the `kgpub` CLI."""

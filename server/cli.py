@@ -1,0 +1,190 @@
+"""`kgpub build | validate | serve`: thin wrappers over typed functions, with exit statuses.
+
+Exit status: 0 published / valid / served; 1 the graph breaks a SHACL shape; 2 a listing
+cannot be read or parsed (or a bad option); 3 the publication cannot be written or read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from graph import shacl
+from graph.errors import KgpubError, ListingError, PublicationError, ValidationFailed
+from graph.iris import BaseIriError, normalize_base
+from graph.publication import BuildOptions, Outcome, build, validate_sources
+from server import config
+
+EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_PUBLICATION = 0, 1, 2, 3
+
+
+class ProgressLine:
+    """Phase, items done and rate on one terminal line; silent when not a terminal."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.phase = ""
+        self.started = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if phase != self.phase:
+            self.phase, self.started = phase, now
+        elif now - self.last < 0.2 and done < total:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = f", {done / elapsed:,.0f}/s" if done and elapsed > 0.05 else ""
+        count = f" {done:,}/{total:,}" if total else ""
+        self.stream.write(f"\r\x1b[K{phase}:{count}{rate}")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def find_sources(given: Sequence[str], data_dir: str) -> list[Path]:
+    """The listing files: those given (a folder means its *.txt), or data/*.txt."""
+    paths: list[Path] = []
+    for name in given or [data_dir]:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(path.glob("*.txt"))
+            if not found:
+                raise ListingError(name, 0, "no listing files (*.txt) in this folder")
+            paths.extend(found)
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise ListingError(name, 0, "no such file")
+    return paths
+
+
+def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
+    setting = config.BY_NAME[name]
+    kind = type(setting.default) if setting.default is not None else str
+    parser.add_argument(
+        "--" + name.replace("_", "-"), dest=name, type=kind, default=None,
+        help=f"{setting.help} (default: {setting.default!r}; env {setting.env})",
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `kgpub` command."""
+    parser = argparse.ArgumentParser(
+        prog="kgpub", description="Publish a library's listing pages as linked data."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, summary in (
+        ("build", "parse, validate and publish the listings (atomically)"),
+        ("validate", "parse and validate the listings; write nothing"),
+    ):
+        p = sub.add_parser(name, help=summary, description=summary)
+        p.add_argument("sources", nargs="*", metavar="SOURCE",
+                       help="listing files or folders (default: the data folder)")
+        for setting in ("base_uri", "data", "title", "license", "publisher", "shacl_engine"):
+            _add_setting(p, setting)
+        if name == "build":
+            _add_setting(p, "out")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    p = sub.add_parser("serve", help="serve the current publication over HTTP",
+                       description="serve the current publication with gunicorn")
+    for setting in ("out", "host", "port", "workers", "query_timeout", "query_max_length",
+                    "query_max_results", "query_concurrency", "page_size"):
+        _add_setting(p, setting)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kgpub` console script."""
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    settings = config.load(overrides={k: v for k, v in vars(args).items() if k in config.BY_NAME})
+    try:
+        if args.command == "serve":
+            from server.wsgi import serve
+
+            return serve(settings)
+        return _build_or_validate(args, settings, sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted; the previous publication is untouched", file=sys.stderr)
+        return 130
+
+
+def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: TextIO) -> int:
+    if settings["shacl_engine"] not in shacl.ENGINES:
+        print(f"kgpub: --shacl-engine must be one of {', '.join(shacl.ENGINES)}", file=err)
+        return EXIT_INPUT
+    try:
+        base = normalize_base(settings["base_uri"])
+    except BaseIriError as exc:
+        print(f"kgpub: {exc}", file=err)
+        return EXIT_INPUT
+    options = BuildOptions(
+        base=base, title=settings["title"] or None, engine=settings["shacl_engine"],
+        license=settings["license"], publisher=settings["publisher"],
+    )
+    progress = ProgressLine(err, enabled=err.isatty() and not args.quiet)
+    try:
+        sources = find_sources(args.sources, settings["data"])
+        if args.command == "build":
+            outcome = build(sources, Path(settings["out"]), options, progress)
+        else:
+            outcome = validate_sources(sources, options, progress)
+    except ListingError as exc:
+        progress.clear()
+        print(str(exc), file=err)
+        return EXIT_INPUT
+    except ValidationFailed as exc:
+        progress.clear()
+        print(shacl.render(exc.violations), file=err)
+        print("nothing was published; the previous publication is untouched", file=err)
+        return EXIT_INVALID
+    except PublicationError as exc:
+        progress.clear()
+        print(f"kgpub: {exc}", file=err)
+        return EXIT_PUBLICATION
+    except KgpubError as exc:
+        progress.clear()
+        print(f"kgpub: {exc}", file=err)
+        return EXIT_INPUT
+    progress.clear()
+    for warning in outcome.warnings:
+        print(f"warning: {warning}", file=err)
+    if not args.quiet:
+        print(summary(args.command, outcome, base), file=sys.stdout)
+    return EXIT_OK
+
+
+def summary(command: str, outcome: Outcome, base: str) -> str:
+    """The one-paragraph report of a finished build or validation."""
+    seconds = sum(p.seconds for p in outcome.phases)
+    peak = max((p.peak_rss_mib for p in outcome.phases), default=0.0)
+    warnings = len(outcome.warnings)
+    text = (
+        f"{outcome.entries:,} entries, {outcome.concepts:,} concepts, {outcome.triples:,} triples; "
+        f"valid against the SHACL shapes; {warnings} warning{'s' * (warnings != 1)}; "
+        f"{seconds:.1f} s, peak {peak:,.0f} MiB."
+    )
+    if command == "build" and outcome.release is not None:
+        text += (
+            f" Published under <{base}> in {outcome.release}"
+            f" (now {outcome.release.parent.parent / 'current'})."
+        )
+    else:
+        text += " Nothing was written."
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The one settings table: name, default, help. The only module that reads KGPUB_* variables.
+
+Each setting feeds the CLI (as --name), the app (app.config["KGPUB"][name]) and the README
+(tests/test_config.py checks that every setting is documented there).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, type, default and a one-line help."""
+
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "KGPUB_" + self.name.upper()
+
+    def parse(self, raw: str) -> Any:
+        if isinstance(self.default, bool):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(self.default, int):
+            return int(raw)
+        if isinstance(self.default, float):
+            return float(raw)
+        return raw
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("base_uri", "http://127.0.0.1:5000/", "base IRI under which every IRI is minted"),
+    Setting("data", "data", "folder of source listings (*.txt) used when no SOURCE is given"),
+    Setting("out", "publication", "publication folder (git-ignored); holds current -> releases/<id>"),
+    Setting("title", "", "library title; default: from the page headings ('Library – …')"),
+    Setting("license", "", "IRI of the data licence, stated in VoID/DCAT"),
+    Setting("publisher", "", "publisher (an IRI or a name), stated in VoID/DCAT"),
+    Setting("shacl_engine", "turbo", "SHACL engine: turbo (pyshacl-turbo, fast) or pyshacl (reference)"),
+    Setting("host", "127.0.0.1", "address the server listens on"),
+    Setting("port", 5000, "port the server listens on"),
+    Setting("workers", 2, "number of server worker processes"),
+    Setting("page_size", 100, "entries per page in paged lists and collections"),
+    Setting("query_timeout", 10.0, "time budget of one SPARQL query, in seconds"),
+    Setting("query_max_length", 100_000, "longest SPARQL query accepted, in bytes (413 beyond)"),
+    Setting("query_max_results", 100_000, "most result rows or triples one query may return"),
+    Setting("query_concurrency", 4, "SPARQL queries evaluated at once per worker; more get 503"),
+)
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def load(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Settings from defaults, then KGPUB_* variables, then explicit overrides (CLI, tests)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = setting.default
+        if setting.env in env:
+            value = setting.parse(env[setting.env])
+        if overrides and overrides.get(setting.name) is not None:
+            value = overrides[setting.name]
+        values[setting.name] = value
+    return values

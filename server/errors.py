@@ -1,0 +1,114 @@
+"""One table from errors to HTTP status, one body shape per format (HTML page, JSON, text)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from graph.errors import (
+    KgpubError,
+    PublicationError,
+    QueryError,
+    QueryOverloaded,
+    QueryRefused,
+    QuerySyntaxError,
+    QueryTimeout,
+    QueryTooLarge,
+)
+from server.conneg import NotAcceptable, negotiate
+
+log = logging.getLogger(__name__)
+
+# Domain error -> (status, short title). The first matching class wins (most specific first).
+STATUS: tuple[tuple[type[KgpubError], int, str], ...] = (
+    (NotAcceptable, 406, "Not Acceptable"),
+    (QuerySyntaxError, 400, "Bad Request"),
+    (QueryRefused, 400, "Bad Request"),
+    (QueryTooLarge, 413, "Content Too Large"),
+    (QueryTimeout, 503, "Service Unavailable"),
+    (QueryOverloaded, 503, "Service Unavailable"),
+    (QueryError, 400, "Bad Request"),
+    (PublicationError, 503, "Service Unavailable"),
+)
+RETRY_AFTER = {QueryTimeout: "30", QueryOverloaded: "5", PublicationError: "30"}
+ERROR_TYPES = ("application/json", "text/html", "text/plain")
+
+
+class HttpError(KgpubError):
+    """An HTTP error raised by a view: status, message and extra headers."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def status_of(exc: KgpubError) -> tuple[int, str]:
+    """The HTTP status and title for a domain error."""
+    for cls, status, title in STATUS:
+        if isinstance(exc, cls):
+            return status, title
+    return 500, "Internal Server Error"
+
+
+def error_response(
+    status: int, title: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An error body in the format the client prefers: HTML for browsers, else JSON or text."""
+    accept = request.headers.get("Accept")
+    try:
+        # RDF and SPARQL clients get JSON unless they ask for HTML or text.
+        media_type = negotiate(accept, ERROR_TYPES)
+    except NotAcceptable:
+        media_type = "application/json"
+    if media_type == "text/html":
+        body = render_template("error.html", status=status, title=title, message=message)
+    elif media_type == "text/plain":
+        body = f"{status} {title}: {message}\n"
+    else:
+        body = json.dumps({"status": status, "error": title, "message": message}) + "\n"
+    response = Response(body, status=status, content_type=f"{media_type}; charset=utf-8")
+    response.headers["Vary"] = "Accept"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the error handlers: domain errors, HTTP errors, last-resort 500."""
+
+    @app.errorhandler(HttpError)
+    def _http_error(exc: HttpError) -> Response:
+        return error_response(exc.status, HTTPStatus(exc.status).phrase, exc.message, exc.headers)
+
+    @app.errorhandler(KgpubError)
+    def _domain_error(exc: KgpubError) -> Response:
+        status, title = status_of(exc)
+        headers: dict[str, str] = {}
+        for cls, seconds in RETRY_AFTER.items():
+            if isinstance(exc, cls):
+                headers["Retry-After"] = seconds
+        return error_response(status, title, str(exc), headers)
+
+    @app.errorhandler(HTTPException)
+    def _werkzeug_error(exc: HTTPException) -> Response:
+        headers: dict[str, str] = {}
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return error_response(exc.code or 500, exc.name, exc.description or exc.name, headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Internal Server Error", "the server failed; see its log")
+
+
+def json_body(data: Any) -> str:
+    """Compact JSON for API bodies."""
+    return json.dumps(data, ensure_ascii=False)

@@ -1,0 +1,48 @@
+"""Run the Flask app under gunicorn (a production WSGI server), from `kgpub serve`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from server.app import create_app
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.application
+
+
+def gunicorn_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """gunicorn settings for a kgpub server."""
+    return {
+        "bind": f"{settings['host']}:{settings['port']}",
+        "workers": int(settings["workers"]),
+        "worker_class": "gthread",
+        "threads": 4,
+        # A SPARQL query may use its whole budget; give the worker room beyond it.
+        "timeout": int(float(settings["query_timeout"])) + 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "kgpub",
+    }
+
+
+def serve(settings: dict[str, Any]) -> int:
+    """Serve the current publication until interrupted."""
+    app = create_app({"KGPUB": settings})
+    _Gunicorn(app, gunicorn_options(settings)).run()
+    return 0
