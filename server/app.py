@@ -9,6 +9,7 @@ from flask import Flask
 
 from server import config, errors
 from server.current import Current
+from server.views import dumps, harvest, pages, resources, sparql
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -20,4 +21,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(test_config)
     app.extensions["kgpub"] = Current(Path(settings["out"]))
     errors.register(app)
+    for view in (pages, resources, dumps, sparql, harvest):
+        app.register_blueprint(view.bp)
     return app

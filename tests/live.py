@@ -1,0 +1,75 @@
+"""Helpers for end-to-end tests: free loopback ports, built publications, a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from graph.publication import BuildOptions, Outcome, build
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "data" / "library-safeguarding.txt"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_publication(sources: Sequence[Path], out: Path, base: str) -> Outcome:
+    """Build a publication with the default engine."""
+    return build(list(sources), out, BuildOptions(base=base))
+
+
+class Server:
+    """`kgpub serve` (gunicorn) in a child process on 127.0.0.1; a context manager."""
+
+    def __init__(self, out: Path, port: int, workers: int = 2, **settings: object) -> None:
+        self.out, self.port, self.workers = out, port, workers
+        self.settings = settings
+        self.base = f"http://127.0.0.1:{port}/"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = out.parent / f"server-{port}.log"
+
+    def __enter__(self) -> Server:
+        cmd = [sys.executable, "-m", "server.cli", "serve", "--out", str(self.out),
+               "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+        for name, value in self.settings.items():
+            cmd += ["--" + name.replace("_", "-"), str(value)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.base + ".well-known/void", timeout=2):
+                    return self
+            except urllib.error.HTTPError:
+                return self  # it answers
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
