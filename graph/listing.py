@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -117,6 +117,8 @@ def parse_listing(text: str, file: str) -> Page:
     while i < n and not is_title(i):
         if lines[i].startswith(ADDED_PREFIX):
             raise _orphan_added(file, i, lines)
+        if i + 1 < n and lines[i + 1].startswith(ADDED_PREFIX):
+            raise _orphan_added(file, i + 1, lines)
         if lines[i] and lines[i] not in CHROME:
             raise ListingError(
                 file,
@@ -226,7 +228,7 @@ def _localize(naive: datetime) -> tuple[datetime, str]:
         return early, ""
     # PEP 495: in the autumn overlap fold=0 is the first (BST) occurrence; in the spring gap
     # fold=0 applies the offset from before the change (GMT), i.e. the time the clock showed.
-    roundtrip = early.astimezone(LONDON).replace(tzinfo=None)
+    roundtrip = early.astimezone(UTC).astimezone(LONDON).replace(tzinfo=None)
     kind = "does not exist (clocks go forward)" if roundtrip != naive else "happens twice"
     offset = early.utcoffset() or timedelta(0)
     sign = "+" if offset >= timedelta(0) else "-"
