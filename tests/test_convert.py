@@ -1,0 +1,135 @@
+"""Entries -> DCMI Terms + SKOS: golden graph, stable IRIs, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyoxigraph
+import pytest
+import rdflib
+from live import FIXTURES, SEED
+from rdfdiff import assert_isomorphic
+
+from graph.convert import convert, library_title
+from graph.errors import ListingError
+from graph.formats import TURTLE
+from graph.iris import BaseIriError, Iris, normalize_base, slugify
+from graph.listing import parse_listing, read_listings
+from graph.publication import write_dump
+from graph.shacl import to_rdflib
+
+BASE = "http://example.org/lib/"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+LISTINGS = FIXTURES / "listings"
+
+
+def _convert(paths: list[Path], base: str = BASE):  # type: ignore[no-untyped-def]
+    pages, entries, _ = read_listings(paths)
+    return convert(entries, Iris.from_base(base), library_title(pages))
+
+
+def test_quirks_listing_matches_golden_turtle() -> None:
+    converted = _convert([LISTINGS / "good" / "quirks.txt"])
+    expected = rdflib.Graph().parse(GOLDEN / "quirks.ttl", format="turtle")
+    assert_isomorphic(to_rdflib(converted.triples), expected)
+
+
+def test_seed_counts() -> None:
+    converted = _convert([SEED])
+    assert len(converted.entries) == 35
+    assert len(converted.categories) == 9
+    assert converted.title == "Library"
+
+
+def test_entry_iris_do_not_depend_on_other_pages() -> None:
+    pages = sorted((LISTINGS / "pages").glob("*.txt"))
+    alone = _convert([pages[0]]).entries
+    together = _convert(pages).entries
+    assert set(alone) <= set(together)
+
+
+def test_same_title_different_time_gives_two_iris() -> None:
+    converted = _convert([LISTINGS / "good" / "quirks.txt"])
+    same = [iri for iri, e in converted.entries.items() if e.title == "Same title, another time"]
+    assert same == [
+        BASE + "entry/2021-03-28-0059-same-title-another-time",
+        BASE + "entry/2021-03-28-0201-same-title-another-time",
+    ]
+
+
+def test_a_new_category_becomes_a_new_concept() -> None:
+    text = "Library – New\n\nT\n\nAdded: 01/02/2020 at 9:00 am Category: Brand New Topic\n"
+    page = parse_listing(text, "new.txt")
+    converted = convert(list(page.entries), Iris.from_base(BASE), "Library")
+    assert list(converted.categories) == [BASE + "category/brand-new-topic"]
+
+
+def test_two_labels_with_one_slug_are_refused() -> None:
+    text = (
+        "Library – X\n\nA\n\nAdded: 01/02/2020 at 9:00 am Category: Health/Wellbeing\n\n"
+        "B\n\nAdded: 01/02/2020 at 9:01 am Category: Health Wellbeing\n"
+    )
+    page = parse_listing(text, "x.txt")
+    with pytest.raises(ListingError, match="would share the IRI"):
+        convert(list(page.entries), Iris.from_base(BASE), "Library")
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_same_data_gives_byte_identical_dumps(tmp_path: Path, order: str) -> None:
+    pages = sorted((LISTINGS / "pages").glob("*.txt"))
+    iris = Iris.from_base(BASE)
+    first, second = tmp_path / "a.ttl", tmp_path / "b.ttl"
+    write_dump(_convert(pages).triples, TURTLE, first, iris)
+    again = pages if order == "forward" else list(reversed(pages))
+    write_dump(_convert(again).triples, TURTLE, second, iris)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_description_keeps_line_breaks_and_language() -> None:
+    converted = _convert([LISTINGS / "good" / "quirks.txt"])
+    store = pyoxigraph.Store()
+    store.bulk_extend(pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in converted.triples)
+    rows = list(store.query(
+        "SELECT ?d WHERE { ?e <http://purl.org/dc/terms/title> \"Bullets with and without a space\"@en ;"
+        " <http://purl.org/dc/terms/description> ?d }"
+    ))
+    assert rows[0]["d"].language == "en"
+    assert rows[0]["d"].value.count("\n") == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "slug"),
+    [
+        ("Café – “Quotes” & more", "cafe-quotes-and-more"),
+        ("Health/Wellbeing", "health-wellbeing"),
+        ("Straße", "strasse"),
+    ],
+    ids=["accents-quotes", "slash", "eszett"],
+)
+def test_slugs_are_readable_ascii(text: str, slug: str) -> None:
+    assert slugify(text) == slug
+
+
+def test_a_title_with_nothing_ascii_gets_a_stable_hash_slug() -> None:
+    assert slugify("中文") == slugify("中文")
+    assert slugify("中文") != slugify("日本")
+    assert len(slugify("中文")) == 8 and int(slugify("中文"), 16) >= 0
+
+
+def test_long_titles_are_cut_at_a_word_and_stay_distinct() -> None:
+    a = "A very long title " * 10 + "ending one way"
+    b = "A very long title " * 10 + "ending another way"
+    assert slugify(a) != slugify(b)
+    assert len(slugify(a)) <= 70
+
+
+@pytest.mark.parametrize(
+    "base", ["ftp://x/", "/relative/", "http://x/?q=1", "http://x/#f", "not an iri"]
+)
+def test_bad_base_iris_are_refused(base: str) -> None:
+    with pytest.raises(BaseIriError):
+        normalize_base(base)
+
+
+def test_base_iri_gets_a_trailing_slash() -> None:
+    assert normalize_base("https://example.org/lib") == "https://example.org/lib/"
