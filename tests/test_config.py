@@ -12,7 +12,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 @pytest.mark.parametrize("setting", config.SETTINGS, ids=lambda s: s.name)
 def test_setting_is_documented(setting: config.Setting) -> None:
-    row = next((line for line in README.splitlines() if f"`{setting.env}`" in line), "")
+    row = next(
+        (ln for ln in README.splitlines() if ln.startswith("|") and f"`{setting.env}`" in ln), ""
+    )
     assert row, f"README has no row for {setting.env}"
     assert f"`--{setting.name.replace('_', '-')}`" in row
     assert f"`{setting.default}`" in row or (setting.default == "" and "(empty)" in row)
