@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import rdflib
 from pyoxigraph import NamedNode, Triple
@@ -134,7 +135,7 @@ def _add_statistics(g: rdflib.Graph, ds: URIRef, triples: Sequence[Triple]) -> N
     objects: set[str] = set()
     vocabularies: set[str] = set()
     for t in triples:
-        subjects.add(t.subject.value)
+        subjects.add(_node_id(t.subject))
         properties[t.predicate.value] += 1
         if isinstance(t.object, NamedNode):
             objects.add(t.object.value)
@@ -164,8 +165,12 @@ def _add_statistics(g: rdflib.Graph, ds: URIRef, triples: Sequence[Triple]) -> N
         g.add((part, VOID.triples, Literal(count, datatype=XSD.integer)))
 
 
+def _node_id(node: Any) -> str:
+    return str(node.value)
+
+
 def _local(iri: str) -> str:
     for prefix, ns in PREFIXES.items():
         if iri.startswith(ns):
-            return f"{prefix}-{iri[len(ns):]}"
+            return f"{prefix}-{iri[len(ns) :]}"
     return iri.rsplit("/", 1)[-1]

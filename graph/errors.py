@@ -1,15 +1,15 @@
 """The one exception tree of kgpub; callers catch these, never library exceptions.
 
-    KgpubError
-    ├── ListingError(file, line, message)   a listing cannot be read or parsed (CLI exit 2)
-    ├── ValidationFailed(violations)        the graph breaks a SHACL shape (CLI exit 1)
-    ├── PublicationError                    no publication, or one that cannot be read/written
-    └── QueryError                          a SPARQL request that cannot be answered
-        ├── QuerySyntaxError                unparsable query (HTTP 400)
-        ├── QueryRefused                    forbidden feature: SERVICE, LOAD, remote FROM (HTTP 400)
-        ├── QueryTooLarge                   query text over the size cap (HTTP 413)
-        ├── QueryTimeout                    over the time budget (HTTP 503 + Retry-After)
-        └── QueryOverloaded                 too many concurrent queries (HTTP 503 + Retry-After)
+KgpubError
+├── ListingError(file, line, message)   a listing cannot be read or parsed (CLI exit 2)
+├── ValidationFailed(violations)        the graph breaks a SHACL shape (CLI exit 1)
+├── PublicationError                    no publication, or one that cannot be read/written
+└── QueryError                          a SPARQL request that cannot be answered
+    ├── QuerySyntaxError                unparsable query (HTTP 400)
+    ├── QueryRefused                    forbidden feature: SERVICE, LOAD, remote FROM (HTTP 400)
+    ├── QueryTooLarge                   query text over the size cap (HTTP 413)
+    ├── QueryTimeout                    over the time budget (HTTP 503 + Retry-After)
+    └── QueryOverloaded                 too many concurrent queries (HTTP 503 + Retry-After)
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ class Violation:
     def render(self) -> str:
         """One line for a person: where, what, which property and which rule."""
         where = f"{self.source}: " if self.source else ""
-        return f"{where}{self.label!r} <{self.focus}>: {self.path}: {self.message} [{self.component}]"
+        return (
+            f"{where}{self.label!r} <{self.focus}>: {self.path}: {self.message} [{self.component}]"
+        )
 
 
 class ValidationFailed(KgpubError):

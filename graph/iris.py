@@ -22,8 +22,23 @@ from urllib.parse import urlsplit
 MAX_SLUG = 60
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 # Folded by hand where NFKD has no ASCII decomposition.
-_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE",
-                       "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "&": " and "})
+_FOLD = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "œ": "oe",
+        "Œ": "OE",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "þ": "th",
+        "&": " and ",
+    }
+)
 
 
 class BaseIriError(ValueError):
@@ -99,7 +114,7 @@ class Iris:
 
     def local_path(self, iri: str) -> str | None:
         """The path of an IRI under the base ('entry/x'), or None when it is not ours."""
-        return iri[len(self.base):] if iri.startswith(self.base) else None
+        return iri[len(self.base) :] if iri.startswith(self.base) else None
 
 
 def concept_slug(label: str) -> str:

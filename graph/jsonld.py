@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
@@ -79,11 +79,11 @@ def context() -> dict[str, Any]:
 def _compact_iri(iri: str) -> str:
     for prefix, ns in PREFIXES.items():
         if iri.startswith(ns) and len(iri) > len(ns):
-            return f"{prefix}:{iri[len(ns):]}"
+            return f"{prefix}:{iri[len(ns) :]}"
     return iri
 
 
-def _node_id(node: NamedNode | BlankNode) -> str:
+def _node_id(node: Any) -> str:
     return node.value if isinstance(node, NamedNode) else f"_:{node.value}"
 
 
@@ -118,11 +118,12 @@ def nodes(triples: Iterable[Triple]) -> list[dict[str, Any]]:
         sid = _node_id(t.subject)
         node = out.setdefault(sid, {"id": sid})
         pred, obj = t.predicate.value, t.object
+        value: Any
         if pred == _TYPE and isinstance(obj, NamedNode):
             key, value, is_set = "type", _CLASS_TERMS.get(obj.value, _compact_iri(obj.value)), False
         elif pred in _BY_IRI and _matches(obj, _BY_IRI[pred][1]):
             key, coercion, is_set = _BY_IRI[pred]
-            value = _node_id(obj) if coercion == "@id" else obj.value
+            value = _node_id(obj) if coercion == "@id" else cast(Literal, obj).value
         else:
             key, value, is_set = _compact_iri(pred), _full_value(obj), False
         if key not in node:

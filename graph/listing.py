@@ -92,7 +92,9 @@ def parse_listing(text: str, file: str) -> Page:
     """Parse the text of one listing page into its entries, in page order."""
     lines = [line.strip() for line in text.splitlines()]
     if not any(lines):
-        raise ListingError(file, 1, "empty file; expected a listing page ('Library – …' and entries)")
+        raise ListingError(
+            file, 1, "empty file; expected a listing page ('Library – …' and entries)"
+        )
     n = len(lines)
 
     def is_title(i: int) -> bool:
@@ -163,12 +165,16 @@ def parse_listing(text: str, file: str) -> Page:
 def _orphan_added(file: str, i: int, lines: Sequence[str]) -> ListingError:
     if i >= 1 and lines[i - 1] != "":
         return ListingError(
-            file, i + 1, "'Added:' line directly below text; expected a title, a blank line, "
-            "then the 'Added:' line"
+            file,
+            i + 1,
+            "'Added:' line directly below text; expected a title, a blank line, "
+            "then the 'Added:' line",
         )
     return ListingError(
-        file, i + 1, "'Added:' line without a title two lines above it; expected a title, "
-        "a blank line, then the 'Added:' line"
+        file,
+        i + 1,
+        "'Added:' line without a title two lines above it; expected a title, "
+        "a blank line, then the 'Added:' line",
     )
 
 
@@ -180,14 +186,18 @@ def _parse_added(line: str, file: str, lineno: int) -> tuple[datetime, tuple[str
     """Parse an Added line into an aware datetime (Europe/London) and its categories."""
     head, sep, cats = line.partition("Category:")
     if not sep:
-        raise ListingError(file, lineno, f"'Added:' line has no 'Category:'; expected {ADDED_FORMAT}")
+        raise ListingError(
+            file, lineno, f"'Added:' line has no 'Category:'; expected {ADDED_FORMAT}"
+        )
     m = re.match(
         r"^Added:\s*(?P<date>\S+)\s+at\s+(?P<time>\d{1,2}:\d{2})\s*(?P<ampm>[AaPp][Mm])\s*$",
         head.strip(),
     )
     if not m:
         raise ListingError(
-            file, lineno, f"cannot read the date and time in {head.strip()!r}; expected {ADDED_FORMAT}"
+            file,
+            lineno,
+            f"cannot read the date and time in {head.strip()!r}; expected {ADDED_FORMAT}",
         )
     dm = _DATE.match(m["date"])
     if not dm:
@@ -198,7 +208,9 @@ def _parse_added(line: str, file: str, lineno: int) -> tuple[datetime, tuple[str
     hour12, minute = int(tm[1]), int(tm[2])
     if not 1 <= hour12 <= 12 or minute > 59:
         raise ListingError(
-            file, lineno, f"impossible time {m['time']} {m['ampm']}; expected H:MM am|pm, 1:00 to 12:59"
+            file,
+            lineno,
+            f"impossible time {m['time']} {m['ampm']}; expected H:MM am|pm, 1:00 to 12:59",
         )
     # 12:07 am is seven minutes past midnight; 12:07 pm seven past noon.
     hour = hour12 % 12 + (12 if m["ampm"].lower() == "pm" else 0)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from rdflib.namespace import DCAT, DCMITYPE, DCTERMS, RDF, RDFS, SH, SKOS, VOID, XSD, Namespace
 
-
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 AS = Namespace("https://www.w3.org/ns/activitystreams#")
 SPDX = Namespace("http://spdx.org/rdf/terms#")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
-
 
 
 PREFIXES: dict[str, str] = {
@@ -26,6 +24,19 @@ PREFIXES: dict[str, str] = {
 }
 
 __all__ = [
-    "AS", "DCAT", "DCMITYPE", "DCTERMS", "FOAF", "HYDRA", "PREFIXES", "RDF", "RDFS",
-    "SD", "SH", "SKOS", "SPDX", "VOID", "XSD",
+    "AS",
+    "DCAT",
+    "DCMITYPE",
+    "DCTERMS",
+    "FOAF",
+    "HYDRA",
+    "PREFIXES",
+    "RDF",
+    "RDFS",
+    "SD",
+    "SH",
+    "SKOS",
+    "SPDX",
+    "VOID",
+    "XSD",
 ]

@@ -74,7 +74,10 @@ def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
     setting = config.BY_NAME[name]
     kind = type(setting.default) if setting.default is not None else str
     parser.add_argument(
-        "--" + name.replace("_", "-"), dest=name, type=kind, default=None,
+        "--" + name.replace("_", "-"),
+        dest=name,
+        type=kind,
+        default=None,
         help=f"{setting.help} (default: {setting.default!r}; env {setting.env})",
     )
 
@@ -90,17 +93,33 @@ def make_parser() -> argparse.ArgumentParser:
         ("validate", "parse and validate the listings; write nothing"),
     ):
         p = sub.add_parser(name, help=summary, description=summary)
-        p.add_argument("sources", nargs="*", metavar="SOURCE",
-                       help="listing files or folders (default: the data folder)")
+        p.add_argument(
+            "sources",
+            nargs="*",
+            metavar="SOURCE",
+            help="listing files or folders (default: the data folder)",
+        )
         for setting in ("base_uri", "data", "title", "license", "publisher", "shacl_engine"):
             _add_setting(p, setting)
         if name == "build":
             _add_setting(p, "out")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
-    p = sub.add_parser("serve", help="serve the current publication over HTTP",
-                       description="serve the current publication with gunicorn")
-    for setting in ("out", "host", "port", "workers", "query_timeout", "query_max_length",
-                    "query_max_results", "query_concurrency", "page_size"):
+    p = sub.add_parser(
+        "serve",
+        help="serve the current publication over HTTP",
+        description="serve the current publication with gunicorn",
+    )
+    for setting in (
+        "out",
+        "host",
+        "port",
+        "workers",
+        "query_timeout",
+        "query_max_length",
+        "query_max_results",
+        "query_concurrency",
+        "page_size",
+    ):
         _add_setting(p, setting)
     return parser
 
@@ -131,8 +150,11 @@ def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: 
         print(f"kgpub: {exc}", file=err)
         return EXIT_INPUT
     options = BuildOptions(
-        base=base, title=settings["title"] or None, engine=settings["shacl_engine"],
-        license=settings["license"], publisher=settings["publisher"],
+        base=base,
+        title=settings["title"] or None,
+        engine=settings["shacl_engine"],
+        license=settings["license"],
+        publisher=settings["publisher"],
     )
     progress = ProgressLine(err, enabled=err.isatty() and not args.quiet)
     try:

@@ -37,11 +37,15 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("base_uri", "http://127.0.0.1:5000/", "base IRI under which every IRI is minted"),
     Setting("data", "data", "folder of source listings (*.txt) used when no SOURCE is given"),
-    Setting("out", "publication", "publication folder (git-ignored); holds current -> releases/<id>"),
+    Setting(
+        "out", "publication", "publication folder (git-ignored); holds current -> releases/<id>"
+    ),
     Setting("title", "", "library title; default: from the page headings ('Library – …')"),
     Setting("license", "", "IRI of the data licence, stated in VoID/DCAT"),
     Setting("publisher", "", "publisher (an IRI or a name), stated in VoID/DCAT"),
-    Setting("shacl_engine", "turbo", "SHACL engine: turbo (pyshacl-turbo, fast) or pyshacl (reference)"),
+    Setting(
+        "shacl_engine", "turbo", "SHACL engine: turbo (pyshacl-turbo, fast) or pyshacl (reference)"
+    ),
     Setting("host", "127.0.0.1", "address the server listens on"),
     Setting("port", 5000, "port the server listens on"),
     Setting("workers", 2, "number of server worker processes"),

@@ -43,14 +43,27 @@ class Server:
         self.log = out.parent / f"server-{port}.log"
 
     def __enter__(self) -> Server:
-        cmd = [sys.executable, "-m", "server.cli", "serve", "--out", str(self.out),
-               "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--out",
+            str(self.out),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
         for name, value in self.settings.items():
             cmd += ["--" + name.replace("_", "-"), str(value)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

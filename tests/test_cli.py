@@ -18,8 +18,13 @@ LISTINGS = FIXTURES / "listings"
 def kgpub(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=120, check=False,
+        [sys.executable, "-m", "server.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -48,9 +53,18 @@ def test_build_prints_a_summary_and_publishes(built: Path) -> None:
     assert str(built / "current") in result.stdout
     assert result.stderr == ""  # no progress when stderr is not a terminal
     current = built / "current"
-    for name in ("manifest.json", "void.ttl", "validation.ttl", "store",
-                 "dumps/library.ttl", "dumps/library.nt", "dumps/library.jsonld",
-                 "dumps/library.ttl.gz", "dumps/library.nt.gz", "dumps/library.jsonld.gz"):
+    for name in (
+        "manifest.json",
+        "void.ttl",
+        "validation.ttl",
+        "store",
+        "dumps/library.ttl",
+        "dumps/library.nt",
+        "dumps/library.jsonld",
+        "dumps/library.ttl.gz",
+        "dumps/library.nt.gz",
+        "dumps/library.jsonld.gz",
+    ):
         assert (current / name).exists(), name
 
 
@@ -105,8 +119,21 @@ def test_bad_base_iri_is_an_input_error() -> None:
 
 def test_base_iri_from_the_environment(tmp_path: Path) -> None:
     env = {**os.environ, "KGPUB_BASE_URI": "https://lib.example.net/"}
-    subprocess.run([sys.executable, "-m", "server.cli", "build", str(SEED), "--out",
-                    str(tmp_path / "p"), "-q"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "build",
+            str(SEED),
+            "--out",
+            str(tmp_path / "p"),
+            "-q",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     ttl = (tmp_path / "p" / "current" / "dumps" / "library.ttl").read_text()
     assert "@prefix entry: <https://lib.example.net/entry/> ." in ttl
 

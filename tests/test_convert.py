@@ -89,10 +89,12 @@ def test_description_keeps_line_breaks_and_language() -> None:
     converted = _convert([LISTINGS / "good" / "quirks.txt"])
     store = pyoxigraph.Store()
     store.bulk_extend(pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in converted.triples)
-    rows = list(store.query(
-        "SELECT ?d WHERE { ?e <http://purl.org/dc/terms/title> \"Bullets with and without a space\"@en ;"
-        " <http://purl.org/dc/terms/description> ?d }"
-    ))
+    rows = list(
+        store.query(
+            'SELECT ?d WHERE { ?e <http://purl.org/dc/terms/title> "Bullets with and without a space"@en ;'
+            " <http://purl.org/dc/terms/description> ?d }"
+        )
+    )
     assert rows[0]["d"].language == "en"
     assert rows[0]["d"].value.count("\n") == 2
 

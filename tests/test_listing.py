@@ -78,8 +78,14 @@ def test_entry_without_description() -> None:
         ("Autumn, before the change", 0, "2021-10-31T00:30:00+01:00"),
         ("Autumn, after the change", 0, "2021-10-31T02:30:00+00:00"),
     ],
-    ids=["12:07am-midnight", "12:43pm-noon-bst", "spring-before", "spring-after",
-         "autumn-before", "autumn-after"],
+    ids=[
+        "12:07am-midnight",
+        "12:43pm-noon-bst",
+        "spring-before",
+        "spring-after",
+        "autumn-before",
+        "autumn-after",
+    ],
 )
 def test_uk_local_time_on_both_sides_of_the_clock_change(title: str, index: int, iso: str) -> None:
     entry = _by_title(LISTINGS / "good" / "quirks.txt")[title][index]
