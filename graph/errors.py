@@ -4,6 +4,7 @@ KgpubError
 ├── ListingError(file, line, message)   a listing cannot be read or parsed (CLI exit 2)
 ├── ValidationFailed(violations)        the graph breaks a SHACL shape (CLI exit 1)
 ├── PublicationError                    no publication, or one that cannot be read/written
+├── EntryGone(iri, title, deleted)      an entry the publication has removed (HTTP 410)
 └── QueryError                          a SPARQL request that cannot be answered
     ├── QuerySyntaxError                unparsable query (HTTP 400)
     ├── QueryRefused                    forbidden feature: SERVICE, LOAD, remote FROM (HTTP 400)
@@ -63,6 +64,16 @@ class ValidationFailed(KgpubError):
 
 class PublicationError(KgpubError):
     """A publication folder that is missing, incomplete or cannot be written."""
+
+
+class EntryGone(KgpubError):
+    """An entry that was published and has been removed since (a tombstone: HTTP 410)."""
+
+    def __init__(self, iri: str, title: str, deleted: str) -> None:
+        super().__init__(f"<{iri}> ({title}) was removed from the library on {deleted}")
+        self.iri = iri
+        self.title = title
+        self.deleted = deleted
 
 
 class QueryError(KgpubError):

@@ -34,7 +34,7 @@ from typing import Any
 import pyoxigraph
 from pyoxigraph import NamedNode, Quad, Triple
 
-from graph import jsonld, shacl
+from graph import history, jsonld, shacl
 from graph.convert import Converted, convert, library_title
 from graph.describe import DatasetInfo, DumpFile, describe_dataset
 from graph.errors import PublicationError, ValidationFailed
@@ -156,6 +156,12 @@ def build(
     phases = _Phases(progress)
     converted, store, report, warnings = prepare(sources, options, phases)
     del store  # the on-disk store is written from the triples below
+    stamp = (now or datetime.now(UTC)).replace(microsecond=0)
+    # History (graph/history.py): compare with the current release entry by entry; updated
+    # entries get dcterms:modified in the data, so it comes before anything is serialized.
+    phases.start("history", len(converted.entries))
+    changes = history.compute(_previous_release(out), converted, stamp)
+    converted = history.apply(converted, changes)
     phases.start("write", len(converted.triples))
     releases = out / RELEASES
     try:
@@ -166,7 +172,7 @@ def build(
     except OSError as exc:
         raise PublicationError(f"{out}: cannot write the publication: {exc.strerror}") from exc
     try:
-        stamp = (now or datetime.now(UTC)).replace(microsecond=0)
+        history.write(changes, work)
         release_id = _write_release(work, converted, report, warnings, options, stamp, phases)
         final = releases / release_id
         if final.exists():  # the same data built again in the same second
@@ -182,6 +188,14 @@ def build(
         len(converted.entries), len(converted.categories), len(converted.triples), warnings,
         phases.finish(), final,
     )
+
+
+def _previous_release(out: Path) -> Path | None:
+    """The release a build replaces, or None for the first build."""
+    try:
+        return current_release(out)
+    except PublicationError:
+        return None
 
 
 def _write_release(

@@ -1,0 +1,409 @@
+"""The history of a publication: what each build created, updated and deleted, entry by entry.
+
+Each build compares its entries with those of the current release by fingerprint (sha256 of
+the entry's own triples as sorted N-Triples lines, dcterms:modified left out) and writes two
+files into the release it builds (so a failed build leaves the history untouched):
+
+  history.jsonl   every change ever published, oldest first, one JSON object a line:
+                  {"seq", "time", "kind": "create"|"update"|"delete", "iri", "title"};
+                  the previous release's file carried forward, this build's changes appended
+  entries.json    every entry ever published, tombstones included: IRI -> fingerprint, title,
+                  categories (concept IRIs), created (its dcterms:created), published (first
+                  build that had it), modified (build that last changed it), deleted (build
+                  that removed it), datestamp (last change of any kind); the categories ever
+                  seen; a digest of the whole state and the time it last changed
+
+An entry keeps its dcterms:created; an updated one gets dcterms:modified (the time of that
+build) in the data itself (`apply`). Times are UTC xsd:dateTime to the second, 'Z' form.
+A later build only needs the fingerprints of what it rebuilt: `compute` accepts them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pyoxigraph import Literal as RdfLiteral
+from pyoxigraph import NamedNode, Triple
+
+from graph.convert import Converted, format_created
+from graph.errors import EntryGone, PublicationError
+from graph.namespaces import DCTERMS, XSD
+
+HISTORY = "history.jsonl"
+ENTRIES = "entries.json"
+VERSION = 1
+
+Kind = Literal["create", "update", "delete"]
+_CREATED = str(DCTERMS.created)
+_MODIFIED = str(DCTERMS.modified)
+_MODIFIED_NODE = NamedNode(_MODIFIED)
+_DATETIME = NamedNode(str(XSD.dateTime))
+
+
+def format_time(moment: datetime) -> str:
+    """A build time as published: UTC, to the second, with 'Z' (OAI-PMH §3.3 granularity)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """The aware datetime of a time written by format_time."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of history.jsonl: what happened to an entry in one build."""
+
+    seq: int  # 1-based position in the whole history; never reused
+    time: str
+    kind: Kind
+    iri: str
+    title: str
+
+
+@dataclass(frozen=True)
+class EntryState:
+    """What the history knows of one entry, live or deleted."""
+
+    fingerprint: str
+    title: str
+    categories: tuple[str, ...]  # concept IRIs
+    created: str  # the entry's dcterms:created, as in the data
+    published: str  # time of the first build that published it
+    datestamp: str  # time of its last change: creation, update, deletion or return
+    modified: str | None = None  # time of the build that last updated it
+    deleted: str | None = None  # time of the build that removed it; None while published
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted is not None
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    """A category as the history remembers it (OAI-PMH sets outlive their entries)."""
+
+    label: str
+    notation: str
+
+
+@dataclass(frozen=True)
+class History:
+    """The history after one build: every entry's state and the changes this build made."""
+
+    time: str
+    entries: dict[str, EntryState]  # IRI order
+    categories: dict[str, CategoryInfo]  # concept IRI -> label and notation, IRI order
+    changes: tuple[Change, ...]  # this build's changes, in seq order
+    total: int  # changes in the whole history, this build's included
+    state: str  # digest of everything harvesters see; equal digests mean nothing changed
+    changed: str  # time of the last build that changed the state
+    previous: Path | None = field(default=None, compare=False)
+
+    @property
+    def modified(self) -> dict[str, str]:
+        """IRI -> dcterms:modified of every published entry that was ever updated."""
+        return {
+            iri: s.modified
+            for iri, s in self.entries.items()
+            if s.modified is not None and s.deleted is None
+        }
+
+
+def fingerprints(triples: Iterable[Triple], entry_iris: Iterable[str]) -> dict[str, str]:
+    """sha256 of each entry's own triples (sorted N-Triples lines), dcterms:modified left out."""
+    lines: dict[str, list[str]] = {iri: [] for iri in entry_iris}
+    for t in triples:
+        subject = t.subject
+        if not isinstance(subject, NamedNode):
+            continue
+        bucket = lines.get(subject.value)
+        if bucket is not None and t.predicate.value != _MODIFIED:
+            bucket.append(str(t))
+    return {
+        iri: hashlib.sha256("\n".join(sorted(found)).encode("utf-8")).hexdigest()
+        for iri, found in lines.items()
+    }
+
+
+def compute(
+    previous: Path | None,
+    converted: Converted,
+    stamp: datetime,
+    prints: Mapping[str, str] | None = None,
+) -> History:
+    """Compare the new entries with the previous release's, entry by entry, at build time stamp.
+
+    previous is the release the build replaces (None for a first build, or one built before
+    histories existed: then every entry is created now). prints may give fingerprints already
+    computed (an incremental build); the missing ones are computed from converted.triples.
+    """
+    time = format_time(stamp)
+    old = read_state(previous) if previous is not None else None
+    states: dict[str, EntryState] = dict(old.entries) if old else {}
+    categories: dict[str, CategoryInfo] = dict(old.categories) if old else {}
+    for iri, category in converted.categories.items():
+        categories[iri] = CategoryInfo(category.label, category.notation)
+    by_label = {c.label: iri for iri, c in converted.categories.items()}
+    known = dict(prints or {})
+    missing = [iri for iri in converted.entries if iri not in known]
+    if missing:
+        known.update(fingerprints(converted.triples, missing))
+
+    found: list[tuple[str, Kind, str]] = []
+    for iri, entry in converted.entries.items():
+        fingerprint = known[iri]
+        before = states.get(iri)
+        cats = tuple(sorted(by_label[label] for label in entry.categories))
+        if before is not None and before.deleted is None and before.fingerprint == fingerprint:
+            continue  # unchanged: same triples, so same title and categories
+        kind: Kind
+        if before is None:
+            kind, published, modified = "create", time, None
+        elif before.deleted is not None:  # it comes back
+            kind, published, modified = "create", before.published, before.modified
+        else:
+            kind, published, modified = "update", before.published, time
+        states[iri] = EntryState(
+            fingerprint, entry.title, cats, format_created(entry), published, time, modified
+        )
+        found.append((iri, kind, entry.title))
+    for iri, before in list(states.items()):
+        if before.deleted is None and iri not in converted.entries:
+            states[iri] = replace(before, deleted=time, datestamp=time)
+            found.append((iri, "delete", before.title))
+
+    start = old.total if old else 0
+    changes = tuple(
+        Change(start + n, time, kind, iri, title)
+        for n, (iri, kind, title) in enumerate(sorted(found), start=1)
+    )
+    entries = dict(sorted(states.items()))
+    categories = dict(sorted(categories.items()))
+    state = _digest(converted.title, entries, converted, categories)
+    changed = time if old is None or old.state != state else old.changed
+    return History(
+        time, entries, categories, changes, start + len(changes), state, changed, previous
+    )
+
+
+def _digest(
+    title: str,
+    entries: Mapping[str, EntryState],
+    converted: Converted,
+    categories: Mapping[str, CategoryInfo],
+) -> str:
+    h = hashlib.sha256()
+    h.update(
+        json.dumps(
+            [
+                title,
+                sorted((c.label, c.notation) for c in categories.values()),
+                sorted(converted.categories),
+            ]
+        ).encode("utf-8")
+    )
+    for iri, s in entries.items():
+        h.update(f"{iri} {s.fingerprint} {s.deleted or ''} {s.modified or ''}\n".encode())
+    return h.hexdigest()
+
+
+def apply(converted: Converted, history: History) -> Converted:
+    """The converted library with dcterms:modified after the dcterms:created of updated entries."""
+    modified = history.modified
+    if not modified:
+        return converted
+    triples: list[Triple] = []
+    for t in converted.triples:
+        subject = t.subject.value if isinstance(t.subject, NamedNode) else ""
+        if t.predicate.value == _MODIFIED and subject in converted.entries:
+            continue  # never twice
+        triples.append(t)
+        if t.predicate.value == _CREATED:
+            when = modified.get(subject)
+            if when is not None:
+                triples.append(
+                    Triple(t.subject, _MODIFIED_NODE, RdfLiteral(when, datatype=_DATETIME))
+                )
+    return replace(converted, triples=triples)
+
+
+def write(history: History, release: Path) -> None:
+    """Write history.jsonl (carried forward, then appended) and entries.json into a release."""
+    target = release / HISTORY
+    source = history.previous / HISTORY if history.previous is not None else None
+    if source is not None and source.is_file() and history.total > len(history.changes):
+        shutil.copyfile(source, target)
+    else:
+        target.write_bytes(b"")
+    with target.open("a", encoding="utf-8") as out:
+        for change in history.changes:
+            out.write(json.dumps(asdict(change), ensure_ascii=False) + "\n")
+    doc: dict[str, Any] = {
+        "version": VERSION,
+        "built": history.time,
+        "state": history.state,
+        "changed": history.changed,
+        "changes": history.total,
+        "categories": {iri: asdict(c) for iri, c in history.categories.items()},
+        "entries": {iri: _state_json(s) for iri, s in history.entries.items()},
+    }
+    with (release / ENTRIES).open("w", encoding="utf-8") as out:
+        json.dump(doc, out, ensure_ascii=False, separators=(",", ":"))
+        out.write("\n")
+
+
+def _state_json(s: EntryState) -> dict[str, Any]:
+    data = asdict(s)
+    data["categories"] = list(s.categories)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class State:
+    """entries.json as read back: every entry's state, the categories, the digest."""
+
+    built: str
+    entries: dict[str, EntryState]
+    categories: dict[str, CategoryInfo]
+    total: int
+    state: str
+    changed: str
+
+
+def read_state(release: Path) -> State | None:
+    """The entries.json of a release, or None when it has none (built before histories)."""
+    path = release / ENTRIES
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PublicationError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        doc = json.loads(raw)
+        if doc.get("version") != VERSION:
+            raise PublicationError(f"{path}: unknown version {doc.get('version')!r}")
+        entries = {
+            iri: EntryState(
+                fingerprint=e["fingerprint"],
+                title=e["title"],
+                categories=tuple(e["categories"]),
+                created=e["created"],
+                published=e["published"],
+                datestamp=e["datestamp"],
+                modified=e.get("modified"),
+                deleted=e.get("deleted"),
+            )
+            for iri, e in doc["entries"].items()
+        }
+        categories = {
+            iri: CategoryInfo(c["label"], c["notation"]) for iri, c in doc["categories"].items()
+        }
+        return State(
+            doc["built"], entries, categories, int(doc["changes"]), doc["state"], doc["changed"]
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PublicationError(f"{path}: not a kgpub entries file: {exc}") from exc
+
+
+def read_changes(release: Path) -> list[Change]:
+    """Every change in a release's history.jsonl, oldest first."""
+    path = release / HISTORY
+    try:
+        with path.open(encoding="utf-8") as f:
+            return [Change(**json.loads(line)) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError) as exc:
+        raise PublicationError(f"{path}: cannot read the history: {exc}") from exc
+
+
+class Index:
+    """What the server needs of one release's history, read once per process and release."""
+
+    def __init__(self, release: Path) -> None:
+        self.release = release
+        state = read_state(release)
+        self.present = state is not None
+        if state is None:
+            state = State("", {}, {}, 0, "", "")
+        self.built = state.built
+        self.entries = state.entries
+        self.categories = state.categories
+        self.total = state.total
+        self.state = state.state
+        self.changed = state.changed
+        self.live: list[str] = [iri for iri, s in self.entries.items() if s.deleted is None]
+        self._members: dict[str, list[str]] = {}
+        self._changes: list[Change] | None = None
+
+    @property
+    def changes(self) -> list[Change]:
+        """The whole history, oldest first (read on first use)."""
+        if self._changes is None:
+            self._changes = read_changes(self.release)
+        return self._changes
+
+    def members(self, category: str | None = None) -> list[str]:
+        """Published entries in IRI order: all, or those of one concept IRI."""
+        if category is None:
+            return self.live
+        if category not in self._members:
+            self._members[category] = [
+                iri for iri in self.live if category in self.entries[iri].categories
+            ]
+        return self._members[category]
+
+    def tombstone(self, iri: str) -> EntryState | None:
+        """The state of an entry that was published and is deleted now, else None."""
+        s = self.entries.get(iri)
+        return s if s is not None and s.deleted is not None else None
+
+    @property
+    def earliest(self) -> str:
+        """The earliest datestamp (OAI-PMH Identify), or the build time of an empty history."""
+        return min((s.datestamp for s in self.entries.values()), default=self.built)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(release: str) -> Index:
+    return Index(Path(release))
+
+
+def load(release: Path) -> Index:
+    """The history index of a release (releases are immutable: cached per process)."""
+    return _load(str(release))
+
+
+def raise_if_deleted(release: Path, iri: str) -> None:
+    """Raise EntryGone when iri names an entry this publication has removed (HTTP 410)."""
+    s = load(release).tombstone(iri)
+    if s is not None and s.deleted is not None:
+        raise EntryGone(iri, s.title, s.deleted)
+
+
+def lastmod(release: Path) -> dict[str, str]:
+    """IRI -> time of its last change, for sitemaps: each published entry and category.
+
+    A category's time is that of the last change to any of its entries (deletions included);
+    the library itself is under the key '' (the last change of the whole publication).
+    """
+    index = load(release)
+    out: dict[str, str] = {}
+    for iri, s in index.entries.items():
+        if s.deleted is None:
+            out[iri] = s.datestamp
+        for concept in s.categories:
+            if concept not in out or out[concept] < s.datestamp:
+                out[concept] = s.datestamp
+    out[""] = index.changed
+    return out
