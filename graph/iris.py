@@ -6,6 +6,9 @@ Patterns (all relative to the base, which ends in '/'):
   categories             the skos:ConceptScheme
   category/<slug>        a skos:Concept, slug of its label
   entry/<YYYY-MM-DD-HHMM>-<slug>   an entry, its Added time (UK local) then a slug of its title
+  changes                the change feed; changes#<n> its n-th activity
+  oai                    the OAI-PMH endpoint
+  collections/entries    paged collection of all entries (collections/category/<slug>: of one)
 The Added time is part of every entry IRI, so two entries that share a title get distinct IRIs
 without depending on which other entries exist.
 """
@@ -102,6 +105,29 @@ class Iris:
     @property
     def context(self) -> str:
         return self.base + "context.jsonld"
+
+    @property
+    def changes(self) -> str:
+        """The change feed (an ActivityStreams OrderedCollection)."""
+        return self.base + "changes"
+
+    def change(self, seq: int) -> str:
+        """One activity of the change feed, by its place in the history."""
+        return f"{self.base}changes#{seq}"
+
+    @property
+    def oai(self) -> str:
+        """The OAI-PMH base URL."""
+        return self.base + "oai"
+
+    @property
+    def entries_collection(self) -> str:
+        """The paged collection of all entries (a hydra:Collection)."""
+        return self.base + "collections/entries"
+
+    def category_collection(self, notation: str) -> str:
+        """The paged collection of the entries of one category, by its notation (slug)."""
+        return self.base + "collections/category/" + notation
 
     def concept(self, label: str) -> str:
         return self.base + "category/" + concept_slug(label)
