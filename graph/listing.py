@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,6 @@ CHROME = frozenset({"No Comments", "Sorry, the comment form is closed at this ti
 ADDED_PREFIX = "Added:"
 ADDED_FORMAT = "'Added: DD/MM/YYYY at H:MM am|pm Category: A, B'"
 _DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _BULLET = "•"
 # A description line that ends a sentence (or introduces a list) is not wrapped.
 _TERMINAL = re.compile(r"[.!?:;][\"'”’)\]]*$")
@@ -182,47 +182,46 @@ def _clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+_ADDED_LINE = re.compile(
+    r"Added:\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+at\s+(\d{1,2}):(\d{2})\s*([AaPp][Mm])\s*Category:(.*)"
+)
+_ADDED_HEAD = re.compile(
+    r"^Added:\s*(?P<date>\S+)\s+at\s+(?P<time>\d{1,2}:\d{2})\s*(?P<ampm>[AaPp][Mm])\s*$"
+)
+
+
 def _parse_added(line: str, file: str, lineno: int) -> tuple[datetime, tuple[str, ...], str]:
-    """Parse an Added line into an aware datetime (Europe/London) and its categories."""
-    head, sep, cats = line.partition("Category:")
-    if not sep:
-        raise ListingError(
-            file, lineno, f"'Added:' line has no 'Category:'; expected {ADDED_FORMAT}"
-        )
-    m = re.match(
-        r"^Added:\s*(?P<date>\S+)\s+at\s+(?P<time>\d{1,2}:\d{2})\s*(?P<ampm>[AaPp][Mm])\s*$",
-        head.strip(),
-    )
-    if not m:
-        raise ListingError(
-            file,
-            lineno,
-            f"cannot read the date and time in {head.strip()!r}; expected {ADDED_FORMAT}",
-        )
-    dm = _DATE.match(m["date"])
-    if not dm:
-        raise ListingError(file, lineno, f"cannot read the date {m['date']!r}; expected DD/MM/YYYY")
-    day, month, year = (int(g) for g in dm.groups())
-    tm = _TIME.match(m["time"])
-    assert tm is not None  # the pattern above only lets H:MM through
-    hour12, minute = int(tm[1]), int(tm[2])
+    """Parse an Added line into an aware datetime (UK local time) and its categories."""
+    fast = _ADDED_LINE.fullmatch(line)
+    if fast is None:
+        _diagnose_added(line, file, lineno)  # raises with what exactly is wrong
+        raise AssertionError("unreachable")
+    day, month, year, hour12, minute = map(int, fast.groups()[:5])
     if not 1 <= hour12 <= 12 or minute > 59:
         raise ListingError(
             file,
             lineno,
-            f"impossible time {m['time']} {m['ampm']}; expected H:MM am|pm, 1:00 to 12:59",
+            f"impossible time {fast[4]}:{fast[5]} {fast[6]}; expected H:MM am|pm, 1:00 to 12:59",
         )
     # 12:07 am is seven minutes past midnight; 12:07 pm seven past noon.
-    hour = hour12 % 12 + (12 if m["ampm"].lower() == "pm" else 0)
+    hour = hour12 % 12 + (12 if fast[6] in ("pm", "PM", "pM", "Pm") else 0)
     try:
-        naive = datetime(year, month, day, hour, minute)
+        tz, odd_day = _uk_day(year, month, day)
+        warning = ""
+        if odd_day:
+            tz, warning = _uk_offset(year, month, day, hour)
+        created = datetime(year, month, day, hour, minute, tzinfo=tz)
     except ValueError as exc:
         raise ListingError(
-            file, lineno, f"impossible date {m['date']} ({exc}); expected a real DD/MM/YYYY date"
+            file,
+            lineno,
+            f"impossible date {fast[1]}/{fast[2]}/{fast[3]} ({exc}); expected a real DD/MM/YYYY date",
         ) from exc
-    created, warning = _localize(naive)
+    if warning:
+        warning = f"UK local time {created:%d/%m/%Y %H:%M} {warning}"
+    cats = fast[7]
     categories = tuple(c.strip() for c in cats.split(","))
-    if any(not c for c in categories):
+    if "" in categories:
         raise ListingError(
             file, lineno, f"empty category in {cats.strip()!r}; expected 'Category: A, B, C'"
         )
@@ -232,20 +231,53 @@ def _parse_added(line: str, file: str, lineno: int) -> tuple[datetime, tuple[str
     return created, categories, warning
 
 
-def _localize(naive: datetime) -> tuple[datetime, str]:
-    """Attach UK time (GMT/BST); say so when the clock change makes the time ambiguous."""
+def _diagnose_added(line: str, file: str, lineno: int) -> None:
+    """Raise a ListingError saying what is wrong with an Added line the fast pattern refused."""
+    head, sep, _ = line.partition("Category:")
+    if not sep:
+        raise ListingError(
+            file, lineno, f"'Added:' line has no 'Category:'; expected {ADDED_FORMAT}"
+        )
+    m = _ADDED_HEAD.match(head.strip())
+    if not m:
+        raise ListingError(
+            file,
+            lineno,
+            f"cannot read the date and time in {head.strip()!r}; expected {ADDED_FORMAT}",
+        )
+    if not _DATE.match(m["date"]):
+        raise ListingError(file, lineno, f"cannot read the date {m['date']!r}; expected DD/MM/YYYY")
+    raise ListingError(file, lineno, f"cannot read {line!r}; expected {ADDED_FORMAT}")
+
+
+@lru_cache(maxsize=16384)
+def _uk_day(year: int, month: int, day: int) -> tuple[timezone, bool]:
+    """The UK offset of a day, and whether the clocks change on it (then ask per hour)."""
+    first = datetime(year, month, day, 0, 30, tzinfo=LONDON).utcoffset() or timedelta(0)
+    last = datetime(year, month, day, 23, 30, tzinfo=LONDON).utcoffset() or timedelta(0)
+    return timezone(first), first != last
+
+
+@lru_cache(maxsize=1024)
+def _uk_offset(year: int, month: int, day: int, hour: int) -> tuple[timezone, str]:
+    """UK offset (GMT/BST) of a local hour, and what is odd about it near a clock change.
+
+    UK clocks change on the hour, so the hour decides the offset. PEP 495: in the autumn
+    overlap fold=0 is the first (BST) occurrence; in the spring gap fold=0 applies the offset
+    from before the change (GMT), i.e. the time the clock showed.
+    """
+    naive = datetime(year, month, day, hour, 30)
     early = naive.replace(tzinfo=LONDON, fold=0)
     late = naive.replace(tzinfo=LONDON, fold=1)
-    if early.utcoffset() == late.utcoffset():
-        return early, ""
-    # PEP 495: in the autumn overlap fold=0 is the first (BST) occurrence; in the spring gap
-    # fold=0 applies the offset from before the change (GMT), i.e. the time the clock showed.
+    offset = early.utcoffset() or timedelta(0)
+    tz = timezone(offset)
+    if offset == late.utcoffset():
+        return tz, ""
     roundtrip = early.astimezone(UTC).astimezone(LONDON).replace(tzinfo=None)
     kind = "does not exist (clocks go forward)" if roundtrip != naive else "happens twice"
-    offset = early.utcoffset() or timedelta(0)
     sign = "+" if offset >= timedelta(0) else "-"
     hours = f"{sign}{abs(int(offset.total_seconds())) // 3600:02d}:00"
-    return early, f"UK local time {naive:%d/%m/%Y %H:%M} {kind}; read as {hours}"
+    return tz, f"{kind}; read as {hours}"
 
 
 def _join_description(body: Iterable[str]) -> str:
@@ -297,7 +329,7 @@ def merge_pages(pages: Iterable[Page]) -> tuple[list[Entry], list[str]]:
                 description=seen.description,
                 places=tuple(sorted({*seen.places, *entry.places}, key=_place_order)),
             )
-    entries = sorted(merged.values(), key=lambda e: (e.created, e.title))
+    entries = sorted(merged.values(), key=lambda e: (e.created.timestamp(), e.title))
     return entries, sorted(set(warnings))
 
 
