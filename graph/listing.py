@@ -215,7 +215,8 @@ def _parse_added(line: str, file: str, lineno: int) -> tuple[datetime, tuple[str
         raise ListingError(
             file,
             lineno,
-            f"impossible date {fast[1]}/{fast[2]}/{fast[3]} ({exc}); expected a real DD/MM/YYYY date",
+            f"impossible date {fast[1]}/{fast[2]}/{fast[3]} ({exc}); "
+            "expected a real DD/MM/YYYY date",
         ) from exc
     if warning:
         warning = f"UK local time {created:%d/%m/%Y %H:%M} {warning}"
