@@ -119,6 +119,7 @@ def make_parser() -> argparse.ArgumentParser:
         "query_max_results",
         "query_concurrency",
         "page_size",
+        "admin_email",
     ):
         _add_setting(p, setting)
     return parser
