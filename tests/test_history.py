@@ -1,0 +1,241 @@
+"""The history a build keeps: changes entry by entry, dcterms:modified in the data, tombstones."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import rdflib
+from harvest_data import (
+    CHANGED_TITLE,
+    NEW_DESCRIPTION,
+    NEW_TITLES,
+    OLD_DESCRIPTION,
+    REMOVED_TITLE,
+    write_changed,
+    write_seed,
+)
+from live import SEED
+from pyoxigraph import Literal, NamedNode, Triple
+from rdflib.namespace import DCTERMS
+
+from graph import history, shacl
+from graph.errors import EntryGone, ListingError
+from graph.iris import Iris
+from graph.publication import BuildOptions, build, current_release
+
+BASE = "http://example.org/lib/"
+T1 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+T2 = datetime(2026, 3, 8, 9, 0, 0, tzinfo=UTC)
+T3 = datetime(2026, 3, 15, 9, 0, 0, tzinfo=UTC)
+T4 = datetime(2026, 3, 22, 9, 0, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one build left in its release (copied: later builds prune old releases)."""
+
+    path: Path
+    changes: list[history.Change]
+    state: history.State
+
+    def titled(self, title: str) -> tuple[str, history.EntryState]:
+        return next((i, s) for i, s in self.state.entries.items() if s.title == title)
+
+    def graph(self) -> rdflib.Graph:
+        g = rdflib.Graph()
+        g.parse(self.path / "dumps" / "library.nt", format="nt")
+        return g
+
+
+def _build(sources: list[Path], out: Path, now: datetime, keep: Path) -> Snapshot:
+    build(sources, out, BuildOptions(base=BASE), now=now)
+    release = current_release(out)
+    shutil.copytree(release, keep, ignore=shutil.ignore_patterns("store"))
+    state = history.read_state(keep)
+    assert state is not None
+    return Snapshot(keep, history.read_changes(keep), state)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Snapshot]:
+    """Seed (T1); new page + changed description + removed entry (T2); same again (T3);
+    the removed entry back (T4)."""
+    root = tmp_path_factory.mktemp("history")
+    out, src = root / "out", root / "src"
+    snaps = {"first": _build(write_seed(src), out, T1, root / "1")}
+    changed = write_changed(src)
+    snaps["changed"] = _build(changed, out, T2, root / "2")
+    snaps["same"] = _build(changed, out, T3, root / "3")
+    # The removed entry comes back: the changed seed page with it, and the new page.
+    (src / "library-safeguarding.txt").write_text(
+        SEED.read_text(encoding="utf-8").replace(OLD_DESCRIPTION, NEW_DESCRIPTION),
+        encoding="utf-8",
+    )
+    snaps["back"] = _build(sorted(src.glob("*.txt")), out, T4, root / "4")
+    return snaps
+
+
+def test_first_build_creates_every_entry(builds: dict[str, Snapshot]) -> None:
+    first = builds["first"]
+    assert len(first.changes) == 35
+    assert {c.kind for c in first.changes} == {"create"}
+    assert [c.seq for c in first.changes] == list(range(1, 36))
+    assert {c.time for c in first.changes} == {"2026-03-01T09:00:00Z"}
+    assert len(first.state.entries) == 35
+    assert all(
+        s.published == s.datestamp == "2026-03-01T09:00:00Z" for s in first.state.entries.values()
+    )
+    assert not any(first.graph().triples((None, DCTERMS.modified, None)))
+
+
+def test_rebuild_records_exactly_the_changes(builds: dict[str, Snapshot]) -> None:
+    first, changed = builds["first"], builds["changed"]
+    assert changed.changes[:35] == first.changes  # carried forward unchanged
+    new = changed.changes[35:]
+    got = sorted((c.kind, c.title, c.time) for c in new)
+    when = "2026-03-08T09:00:00Z"
+    assert got == sorted(
+        [
+            ("create", NEW_TITLES[0], when),
+            ("create", NEW_TITLES[1], when),
+            ("update", CHANGED_TITLE, when),
+            ("delete", REMOVED_TITLE, when),
+        ]
+    )
+    assert [c.seq for c in new] == [36, 37, 38, 39]
+    removed_iri, removed = changed.titled(REMOVED_TITLE)
+    assert removed.deleted == when and removed.datestamp == when
+    assert removed.published == "2026-03-01T09:00:00Z"
+    assert removed_iri not in history.Index(changed.path).live
+
+
+def test_updated_entry_keeps_created_and_gets_modified_in_the_data(
+    builds: dict[str, Snapshot],
+) -> None:
+    iri, state = builds["changed"].titled(CHANGED_TITLE)
+    _, before = builds["first"].titled(CHANGED_TITLE)
+    assert state.created == before.created
+    assert state.modified == "2026-03-08T09:00:00Z"
+    g = builds["changed"].graph()
+    entry = rdflib.URIRef(iri)
+    assert [o.toPython() for o in g.objects(entry, DCTERMS.modified)] == [T2]
+    assert [str(o) for o in g.objects(entry, DCTERMS.created)] == [before.created]
+    modified = {str(s) for s in g.subjects(DCTERMS.modified, None)}
+    assert modified == {iri}, "only the updated entry has dcterms:modified"
+    turtle = (builds["changed"].path / "dumps" / "library.ttl").read_text(encoding="utf-8")
+    assert 'dcterms:modified "2026-03-08T09:00:00Z"^^xsd:dateTime' in turtle
+
+
+def test_unchanged_rebuild_adds_nothing(builds: dict[str, Snapshot]) -> None:
+    changed, same = builds["changed"], builds["same"]
+    assert same.changes == changed.changes
+    assert same.state.state == changed.state.state
+    assert same.state.changed == "2026-03-08T09:00:00Z"
+    assert same.state.entries == changed.state.entries
+    iri, _ = same.titled(CHANGED_TITLE)
+    g = same.graph()
+    modified = [o.toPython() for o in g.objects(rdflib.URIRef(iri), DCTERMS.modified)]
+    assert modified == [T2], "dcterms:modified is carried by later releases"
+
+
+def test_entry_that_comes_back_is_created_again(builds: dict[str, Snapshot]) -> None:
+    back = builds["back"]
+    new = back.changes[39:]
+    assert [(c.kind, c.title) for c in new] == [("create", REMOVED_TITLE)]
+    iri, state = back.titled(REMOVED_TITLE)
+    assert state.deleted is None
+    assert state.published == "2026-03-01T09:00:00Z"
+    assert state.datestamp == "2026-03-22T09:00:00Z"
+    assert history.Index(back.path).tombstone(iri) is None
+    assert history.Index(builds["same"].path).tombstone(iri) is not None
+
+
+def test_tombstone_raises_entry_gone(builds: dict[str, Snapshot]) -> None:
+    snap = builds["same"]
+    iri, _ = snap.titled(REMOVED_TITLE)
+    with pytest.raises(EntryGone) as caught:
+        history.raise_if_deleted(snap.path, iri)
+    assert caught.value.deleted == "2026-03-08T09:00:00Z"
+    assert caught.value.title == REMOVED_TITLE
+    history.raise_if_deleted(snap.path, BASE + "entry/never-published")  # unknown: no error
+
+
+def test_failed_build_leaves_history_untouched(builds: dict[str, Snapshot], tmp_path: Path) -> None:
+    out, src = tmp_path / "out", tmp_path / "src"
+    build(write_seed(src), out, BuildOptions(base=BASE), now=T1)
+    release = current_release(out)
+    before = {p.name: p.read_bytes() for p in (release / "history.jsonl", release / "entries.json")}
+    bad = write_changed(src)
+    bad[0].write_text(
+        bad[0].read_text(encoding="utf-8").replace("Added: 17/08/2020", "Added: 31/02/2020")
+    )
+    with pytest.raises(ListingError):
+        build(bad, out, BuildOptions(base=BASE), now=T2)
+    assert current_release(out) == release
+    after = {p.name: p.read_bytes() for p in (release / "history.jsonl", release / "entries.json")}
+    assert after == before
+    assert not list((out / "releases").glob(".building-*"))
+
+
+def test_published_data_conforms_and_the_shape_allows_one_modified(
+    builds: dict[str, Snapshot],
+) -> None:
+    g = builds["changed"].graph()
+    report = shacl.validate(g, engine="pyshacl")
+    assert report.conforms, shacl.render(report.violations)
+    iri, _ = builds["changed"].titled(CHANGED_TITLE)
+    g.add(
+        (
+            rdflib.URIRef(iri),
+            DCTERMS.modified,
+            rdflib.Literal("2026-03-09T09:00:00Z", datatype=rdflib.XSD.dateTime),
+        )
+    )
+    report = shacl.validate(g, engine="pyshacl")
+    assert not report.conforms
+    assert [(v.focus, v.message) for v in report.violations] == [
+        (iri, "an entry has at most one modified xsd:dateTime with a time zone")
+    ]
+
+
+def test_fingerprint_ignores_modified_and_sees_any_other_change() -> None:
+    iri = BASE + "entry/x"
+    node = NamedNode(iri)
+    title = Triple(node, NamedNode(str(DCTERMS.title)), Literal("A", language="en"))
+    modified = Triple(node, NamedNode(str(DCTERMS.modified)), Literal("2026-01-01T00:00:00Z"))
+    other = Triple(node, NamedNode(str(DCTERMS.title)), Literal("B", language="en"))
+    base = history.fingerprints([title], [iri])
+    assert history.fingerprints([modified, title], [iri]) == base
+    assert history.fingerprints([other], [iri]) != base
+
+
+def test_lastmod_for_sitemaps(builds: dict[str, Snapshot]) -> None:
+    snap = builds["same"]
+    lastmod = history.lastmod(snap.path)
+    iri, _ = snap.titled(CHANGED_TITLE)
+    removed, _ = snap.titled(REMOVED_TITLE)
+    assert lastmod[iri] == "2026-03-08T09:00:00Z"
+    assert removed not in lastmod
+    unchanged = next(
+        i
+        for i, s in snap.state.entries.items()
+        if s.title not in (CHANGED_TITLE, REMOVED_TITLE, *NEW_TITLES)
+    )
+    assert lastmod[unchanged] == "2026-03-01T09:00:00Z"
+    youth = Iris(BASE).concept("Youth Justice")
+    assert lastmod[youth] == "2026-03-08T09:00:00Z"  # new entries in it
+    assert lastmod[""] == "2026-03-08T09:00:00Z"
+
+
+def test_history_files_are_json_lines_and_json(builds: dict[str, Snapshot]) -> None:
+    lines = (builds["changed"].path / "history.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 39
+    record = json.loads(lines[-1])
+    assert set(record) == {"seq", "time", "kind", "iri", "title"}
+    doc = json.loads((builds["changed"].path / "entries.json").read_text(encoding="utf-8"))
+    assert doc["version"] == 1 and doc["changes"] == 39
