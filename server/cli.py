@@ -118,6 +118,7 @@ def make_parser() -> argparse.ArgumentParser:
         "query_max_length",
         "query_max_results",
         "query_concurrency",
+        "query_memory",
         "page_size",
         "admin_email",
     ):
