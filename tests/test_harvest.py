@@ -1,0 +1,279 @@
+"""Issue 5's scenario on the live server: a harvester follows the change feed, the paged
+collections and OAI-PMH across rebuilds (seed; the same data again; a new page, one changed
+description, one removed entry) and finds exactly those changes, with 304s in between."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rdflib
+from harvest_data import CHANGED_TITLE, NEW_TITLES, REMOVED_TITLE, write_changed, write_seed
+from live import Server, free_port
+from rdflib.namespace import DCTERMS
+from sickle import Sickle
+
+from graph.namespaces import HYDRA
+from graph.publication import BuildOptions, build
+
+T1 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+T1B = datetime(2026, 3, 4, 9, 0, 0, tzinfo=UTC)  # the same data rebuilt
+T2 = datetime(2026, 3, 8, 9, 0, 0, tzinfo=UTC)  # the changes
+PAGE = 10
+FEED = "application/activity+json"
+
+
+@dataclass
+class Site:
+    """The live server, its publication folder and how to rebuild it."""
+
+    server: Server
+    out: Path
+    src: Path
+    base: str
+    log: list[str] = field(default_factory=list)
+
+    def rebuild(self, sources: list[Path], now: datetime) -> None:
+        build(sources, self.out, BuildOptions(base=self.base), now=now)
+        time.sleep(1.2)  # each worker looks at `current` at most once a second
+
+
+def get(
+    url: str, accept: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(
+        url, headers={**({"Accept": accept} if accept else {}), **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, _headers(r.headers), r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, _headers(exc.headers), exc.read()
+
+
+def _headers(message: Any) -> dict[str, str]:
+    """Headers by name; repeated ones (Link) joined with ', ' as RFC 9110 §5.3 allows."""
+    return {k: ", ".join(message.get_all(k)) for k in set(message.keys())}
+
+
+def links(headers: dict[str, str], raw: str | None = None) -> dict[str, str]:
+    """rel -> URL from a Link header (urllib joins repeated headers with ', ')."""
+    text = raw if raw is not None else headers.get("Link", "")
+    out: dict[str, str] = {}
+    for part in text.split(", <"):
+        url, _, params = part.lstrip("<").partition(">")
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "rel":
+                out[value.strip('"')] = url
+    return out
+
+
+def feed(url: str) -> dict[str, Any]:
+    status, headers, body = get(url, FEED)
+    assert status == 200, body
+    assert headers["Content-Type"].startswith(FEED)
+    doc: dict[str, Any] = json.loads(body)
+    return doc
+
+
+def walk_feed(base: str, stop_at: int = 0) -> list[dict[str, Any]]:
+    """Follow first -> next until an activity already seen (its number <= stop_at)."""
+    collection = feed(base + "changes")
+    url = collection.get("first")
+    seen: list[dict[str, Any]] = []
+    while url:
+        page = feed(url)
+        for item in page["orderedItems"]:
+            if int(item["id"].rsplit("#", 1)[1]) <= stop_at:
+                return seen
+            seen.append(item)
+        url = page.get("next")
+    return seen
+
+
+def collection_page(url: str) -> tuple[list[str], dict[str, str]]:
+    status, headers, body = get(url, "text/turtle")
+    assert status == 200, body
+    g = rdflib.Graph()
+    g.parse(data=body, format="turtle")
+    members = sorted(str(m) for m in g.objects(None, HYDRA.member))
+    view = next(g.subjects(rdflib.RDF.type, HYDRA.PartialCollectionView))
+    assert str(view) in url or url.endswith("/collections/entries")
+    nxt = g.value(view, HYDRA.next)
+    assert (nxt is None) == ("next" not in links(headers))
+    return members, links(headers)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("harvest")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    out, src = root / "publication", root / "src"
+    build(write_seed(src), out, BuildOptions(base=base), now=T1)
+    with Server(out, port, page_size=PAGE) as server:
+        yield Site(server, out, src, base)
+
+
+def test_harvesting_across_rebuilds(site: Site) -> None:
+    base = site.base
+    # --- first visit: everything is new ------------------------------------------------------
+    first_walk = walk_feed(base)
+    assert len(first_walk) == 35
+    assert {a["type"] for a in first_walk} == {"Create"}
+    assert len({a["object"]["id"] for a in first_walk}) == 35
+    old_page_url = feed(base + "changes")["first"]
+    old_page = feed(old_page_url)
+    all_before = sorted(a["object"]["id"] for a in first_walk)
+
+    validators = {}
+    for url, accept in (
+        (base + "changes", FEED),
+        (old_page_url, FEED),
+        (base + "collections/entries", "text/turtle"),
+        (base + "collections/category/safeguarding", "text/html"),
+        (base + "oai?verb=ListRecords&metadataPrefix=oai_dc", None),
+    ):
+        status, headers, _ = get(url, accept)
+        assert status == 200
+        validators[url] = (accept, headers["ETag"], headers["Last-Modified"])
+
+    # The collection walk starts: two pages of ten.
+    members, rels = collection_page(base + "collections/entries")
+    walked = list(members)
+    members, rels = collection_page(rels["next"])
+    walked += members
+    cursor = rels["next"]
+
+    # --- the same data rebuilt: nothing changed, every validator still holds ---------------
+    site.rebuild(write_seed(site.src), T1B)
+    for url, (accept, etag, modified) in validators.items():
+        assert get(url, accept, {"If-None-Match": etag})[0] == 304, url
+        assert get(url, accept, {"If-Modified-Since": modified})[0] == 304, url
+    assert feed(base + "changes")["totalItems"] == 35
+
+    # --- a new page, a changed description, a removed entry --------------------------------
+    site.rebuild(write_changed(site.src), T2)
+    for url, (accept, etag, _) in validators.items():
+        if url != old_page_url:
+            assert get(url, accept, {"If-None-Match": etag})[0] == 200, url
+
+    # The collection walk goes on from where it was: every entry there throughout, once.
+    url: str | None = cursor
+    while url:
+        members, rels = collection_page(url)
+        walked += members
+        url = rels.get("next")
+    assert len(walked) == len(set(walked)), "an entry was seen twice"
+    now_members = _all_members(base + "collections/entries")
+    throughout = set(all_before) & set(now_members)
+    assert throughout <= set(walked), f"skipped: {sorted(throughout - set(walked))}"
+    assert len(now_members) == 36
+
+    # The feed: exactly the four changes, newest first, then what was seen before.
+    news = walk_feed(base, stop_at=35)
+    got = sorted((a["type"], a["object"]["name"], a["published"]) for a in news)
+    t2 = "2026-03-08T09:00:00Z"
+    assert got == sorted(
+        [
+            ("Create", NEW_TITLES[0], t2),
+            ("Create", NEW_TITLES[1], t2),
+            ("Update", CHANGED_TITLE, t2),
+            ("Delete", REMOVED_TITLE, t2),
+        ]
+    )
+    deleted = next(a for a in news if a["type"] == "Delete")
+    assert deleted["object"]["type"] == "Tombstone" and deleted["object"]["deleted"] == t2
+    assert len(walk_feed(base)) == 39
+    again = feed(old_page_url)
+    assert again["orderedItems"] == old_page["orderedItems"], "a page's items never change"
+    assert "prev" in again and "prev" not in old_page  # newer changes exist now
+    assert get(old_page_url, FEED, {"If-None-Match": validators[old_page_url][1]})[0] == 200
+
+    # OAI-PMH: from the day after the first build, exactly those four records.
+    sickle = Sickle(base + "oai")
+    records = list(
+        sickle.ListRecords(
+            metadataPrefix="oai_dc", ignore_deleted=False, **{"from": "2026-03-02T00:00:00Z"}
+        )
+    )
+    by_title: dict[str, Any] = {}
+    for r in records:
+        title = r.metadata["title"][0] if not r.header.deleted else None
+        by_title[title or _title_of(r.header.identifier, first_walk)] = r
+    assert sorted(by_title) == sorted([*NEW_TITLES, CHANGED_TITLE, REMOVED_TITLE])
+    assert by_title[REMOVED_TITLE].header.deleted
+    assert by_title[CHANGED_TITLE].metadata["description"][0].startswith("A toolkit")
+    assert {r.header.datestamp for r in records} == {t2}
+    unchanged = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", until="2026-03-07T23:59:59Z"))
+    assert len(unchanged) == 35 - 2  # neither the changed nor the removed entry
+    # The deleted record stays (deletedRecord persistent).
+    removed = next(a["object"]["id"] for a in first_walk if a["object"]["name"] == REMOVED_TITLE)
+    header = sickle.GetRecord(identifier=removed, metadataPrefix="oai_dc").header
+    assert header.deleted and header.datestamp == t2
+
+
+def _all_members(url: str) -> list[str]:
+    out: list[str] = []
+    next_url: str | None = url
+    while next_url:
+        members, rels = collection_page(next_url)
+        out += members
+        next_url = rels.get("next")
+    return out
+
+
+def _title_of(iri: str, activities: list[dict[str, Any]]) -> str:
+    return str(next(a["object"]["name"] for a in activities if a["object"]["id"] == iri))
+
+
+# rdflib's own JSON-LD parser uses its deprecated ConjunctiveGraph inside.
+@pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
+def test_collections_in_every_format(site: Site) -> None:
+    base = site.base
+    status, headers, body = get(base + "collections/entries?page=last", "text/html")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    html = body.decode()
+    assert 'rel="first"' in html and 'rel="prev"' in html and 'rel="next"' not in html
+    turtle = rdflib.Graph().parse(
+        data=get(base + "collections/entries?page=last", "text/turtle")[2], format="turtle"
+    )
+    for fmt, key in (("json-ld", "jsonld"), ("nt", "ntriples"), ("xml", "rdfxml")):
+        status, _, data = get(base + f"collections/entries?page=last&format={key}")
+        assert status == 200
+        other = rdflib.Graph().parse(data=data, format=fmt)
+        assert len(other) == len(turtle) and rdflib.compare.isomorphic(other, turtle), fmt
+    coll = rdflib.URIRef(base + "collections/entries")
+    assert int(turtle.value(coll, HYDRA.totalItems)) == len(_all_members(str(coll)))
+    some = next(turtle.objects(coll, HYDRA.member))
+    assert turtle.value(some, DCTERMS.title) is not None
+    status, headers, body = get(base + "collections/category/youth-justice", "text/turtle")
+    g = rdflib.Graph().parse(data=body, format="turtle")
+    manages = g.value(rdflib.URIRef(base + "collections/category/youth-justice"), HYDRA.manages)
+    assert g.value(manages, HYDRA.object) == rdflib.URIRef(base + "category/youth-justice")
+    assert get(base + "collections/category/no-such-thing", "text/turtle")[0] == 404
+    assert get(base + "collections/entries?page=middle", "text/turtle")[0] == 400
+    assert get(base + "changes?before=x", FEED)[0] == 400
+
+
+def test_feed_as_json_ld_and_its_paging_links(site: Site) -> None:
+    status, headers, body = get(site.base + "changes", "application/ld+json")
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/ld+json")
+    assert "activitystreams" in headers["Content-Type"]
+    doc = json.loads(body)
+    assert doc["type"] == "OrderedCollection"
+    status, headers, _ = get(doc["last"], FEED)
+    page_links = links(headers)
+    assert "prev" in page_links and "next" not in page_links
+    last = feed(doc["last"])
+    assert last["orderedItems"][-1]["id"].endswith("#1")
