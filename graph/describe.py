@@ -12,8 +12,9 @@ from pyoxigraph import NamedNode, Triple
 from rdflib import BNode, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, VOID, XSD
 
+from graph import formats
 from graph.iris import Iris
-from graph.namespaces import PREFIXES, SD, SPDX
+from graph.namespaces import ENTAILMENT, FORMATS, PREFIXES, SD, SPDX
 
 
 @dataclass(frozen=True)
@@ -174,3 +175,51 @@ def _local(iri: str) -> str:
         if iri.startswith(ns):
             return f"{prefix}-{iri[len(ns) :]}"
     return iri.rsplit("/", 1)[-1]
+
+
+# W3C format IRIs (https://www.w3.org/ns/formats/) of the media types the endpoint serves.
+_W3C_FORMATS = {
+    formats.SPARQL_RESULTS_JSON: "SPARQL_Results_JSON",
+    formats.SPARQL_RESULTS_XML: "SPARQL_Results_XML",
+    formats.SPARQL_RESULTS_CSV: "SPARQL_Results_CSV",
+    formats.SPARQL_RESULTS_TSV: "SPARQL_Results_TSV",
+    formats.TURTLE.media_type: "Turtle",
+    formats.NTRIPLES.media_type: "N-Triples",
+    formats.JSONLD.media_type: "JSON-LD",
+    formats.RDFXML.media_type: "RDF_XML",
+}
+
+
+def describe_service(iris: Iris, media_types: Sequence[str]) -> rdflib.Graph:
+    """SPARQL 1.1 Service Description of the endpoint, claiming only what it does.
+
+    The default dataset: the default graph is the library data, the VoID dataset <dataset>;
+    one named graph, <.well-known/void>, holds the VoID description. No sd:feature is claimed:
+    no SERVICE (refused), no union default graph, no dereferencing of FROM IRIs.
+    """
+    g = rdflib.Graph()
+    g.bind("sd", str(SD))
+    g.bind("void", str(VOID))
+    g.bind("formats", str(FORMATS))
+    service = URIRef(iris.sparql)
+    g.add((service, RDF.type, SD.Service))
+    g.add((service, SD.endpoint, service))
+    g.add((service, SD.supportedLanguage, SD.SPARQL11Query))
+    g.add((service, SD.defaultEntailmentRegime, ENTAILMENT.Simple))
+    for media_type in media_types:
+        g.add((service, SD.resultFormat, FORMATS[_W3C_FORMATS[media_type]]))
+    dataset = BNode("default-dataset")
+    g.add((service, SD.defaultDataset, dataset))
+    g.add((dataset, RDF.type, SD.Dataset))
+    default_graph = URIRef(iris.dataset)
+    g.add((dataset, SD.defaultGraph, default_graph))
+    g.add((default_graph, RDF.type, SD.Graph))
+    g.add((default_graph, RDF.type, VOID.Dataset))
+    named = BNode("void-graph")
+    g.add((dataset, SD.namedGraph, named))
+    g.add((named, RDF.type, SD.NamedGraph))
+    g.add((named, SD.name, URIRef(iris.void)))
+    void_graph = BNode("void-graph-contents")
+    g.add((named, SD.graph, void_graph))
+    g.add((void_graph, RDF.type, SD.Graph))
+    return g

@@ -9,6 +9,8 @@ SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 AS = Namespace("https://www.w3.org/ns/activitystreams#")
 SPDX = Namespace("http://spdx.org/rdf/terms#")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
+FORMATS = Namespace("http://www.w3.org/ns/formats/")  # W3C format IRIs
+ENTAILMENT = Namespace("http://www.w3.org/ns/entailment/")
 
 
 PREFIXES: dict[str, str] = {
@@ -28,7 +30,9 @@ __all__ = [
     "DCAT",
     "DCMITYPE",
     "DCTERMS",
+    "ENTAILMENT",
     "FOAF",
+    "FORMATS",
     "HYDRA",
     "PREFIXES",
     "RDF",
