@@ -16,6 +16,13 @@ files into the release it builds (so a failed build leaves the history untouched
 An entry keeps its dcterms:created; an updated one gets dcterms:modified (the time of that
 build) in the data itself (`apply`). Times are UTC xsd:dateTime to the second, 'Z' form.
 A later build only needs the fingerprints of what it rebuilt: `compute` accepts them.
+
+A build's time comes before its release goes live (the swap of `current`, and up to a second
+more until every server worker has looked at it: server/current.py). OAI-PMH datestamps must
+not be earlier than the moment a harvester could see the change, or one that harvested in
+between would skip it for ever; so entries.json also maps each build time to the time its
+release went live (`visible`), read from the mtime of the `current` symlink by the next build,
+and by the server for the build it is serving.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
+import os
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -37,6 +46,10 @@ from graph.convert import Converted, format_created
 from graph.errors import EntryGone, PublicationError
 from graph.namespaces import DCTERMS, XSD
 
+# server/current.py looks at `current` at most once a second: a change is visible to every
+# worker at most this long after the swap.
+VISIBILITY_MARGIN = 1
+CURRENT = "current"  # graph/publication.py's symlink (imported from there would be circular)
 HISTORY = "history.jsonl"
 ENTRIES = "entries.json"
 VERSION = 1
@@ -107,6 +120,7 @@ class History:
     state: str  # digest of everything harvesters see; equal digests mean nothing changed
     changed: str  # time of the last build that changed the state
     previous: Path | None = field(default=None, compare=False)
+    visible: dict[str, str] = field(default_factory=dict)  # build time -> time it went live
 
     @property
     def modified(self) -> dict[str, str]:
@@ -190,9 +204,36 @@ def compute(
     categories = dict(sorted(categories.items()))
     state = _digest(converted.title, entries, converted, categories)
     changed = time if old is None or old.state != state else old.changed
+    visible = dict(old.visible) if old else {}
+    if old is not None and previous is not None:
+        live = went_live(previous)
+        if live is not None and live > old.built:
+            visible[old.built] = live
     return History(
-        time, entries, categories, changes, start + len(changes), state, changed, previous
+        time,
+        entries,
+        categories,
+        changes,
+        start + len(changes),
+        state,
+        changed,
+        previous,
+        visible,
     )
+
+
+def went_live(release: Path) -> str | None:
+    """When a release became visible to every server worker: the swap of `current` to it
+    (the symlink's mtime), plus VISIBILITY_MARGIN, rounded up to the second; None when
+    `current` does not point at it."""
+    link = release.parent.parent / CURRENT
+    try:
+        if (link.parent / os.readlink(link)).resolve() != release.resolve():
+            return None
+        swapped = os.lstat(link).st_mtime
+    except OSError:
+        return None
+    return format_time(datetime.fromtimestamp(math.ceil(swapped) + VISIBILITY_MARGIN, UTC))
 
 
 def _digest(
@@ -253,6 +294,7 @@ def write(history: History, release: Path) -> None:
         "state": history.state,
         "changed": history.changed,
         "changes": history.total,
+        "visible": history.visible,
         "categories": {iri: asdict(c) for iri, c in history.categories.items()},
         "entries": {iri: _state_json(s) for iri, s in history.entries.items()},
     }
@@ -277,6 +319,7 @@ class State:
     total: int
     state: str
     changed: str
+    visible: dict[str, str] = field(default_factory=dict)
 
 
 def read_state(release: Path) -> State | None:
@@ -309,7 +352,13 @@ def read_state(release: Path) -> State | None:
             iri: CategoryInfo(c["label"], c["notation"]) for iri, c in doc["categories"].items()
         }
         return State(
-            doc["built"], entries, categories, int(doc["changes"]), doc["state"], doc["changed"]
+            doc["built"],
+            entries,
+            categories,
+            int(doc["changes"]),
+            doc["state"],
+            doc["changed"],
+            dict(doc.get("visible", {})),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise PublicationError(f"{path}: not a kgpub entries file: {exc}") from exc
@@ -342,6 +391,10 @@ class Index:
         self.total = state.total
         self.state = state.state
         self.changed = state.changed
+        self.visible = dict(state.visible)
+        live = went_live(release)
+        if live is not None and live > self.built:
+            self.visible[self.built] = live
         self.live: list[str] = [iri for iri, s in self.entries.items() if s.deleted is None]
         self._members: dict[str, list[str]] = {}
         self._changes: list[Change] | None = None
@@ -368,10 +421,14 @@ class Index:
         s = self.entries.get(iri)
         return s if s is not None and s.deleted is not None else None
 
+    def datestamp(self, state: EntryState) -> str:
+        """An entry's OAI-PMH datestamp: when its last change went live (see the docstring)."""
+        return self.visible.get(state.datestamp, state.datestamp)
+
     @property
     def earliest(self) -> str:
         """The earliest datestamp (OAI-PMH Identify), or the build time of an empty history."""
-        return min((s.datestamp for s in self.entries.values()), default=self.built)
+        return min((self.datestamp(s) for s in self.entries.values()), default=self.built)
 
 
 @functools.lru_cache(maxsize=4)

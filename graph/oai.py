@@ -3,12 +3,12 @@
 Protocol: https://www.openarchives.org/OAI/openarchivesprotocol.html (section numbers below).
 Items are the entries; their unique identifiers are the entries' IRIs (§2.4 allows any URI);
 one metadata format, oai_dc (§5); sets are the categories, setSpec = the concept's notation
-(§2.6); the datestamp of a record is the time of the build that last changed the entry
-(creation, update, deletion or return), to the second (§3.3); deleted entries stay in the
-history for ever (deletedRecord "persistent", §2.5.1). Lists are ordered by identifier and
-resumed after the last identifier sent (the token carries it and the request's arguments), so
-a token stays valid across rebuilds and a list resumed after one skips nothing that was there
-throughout (§3.5.1).
+(§2.6); the datestamp of a record is when the build that last changed the entry (creation,
+update, deletion or return) went live, to the second (§3.3; graph/history.py); deleted
+entries stay in the history for ever (deletedRecord "persistent", §2.5.1). Lists are ordered
+by identifier and resumed after the last identifier sent (the token carries it and the
+request's arguments), so a token stays valid across rebuilds and a list resumed after one
+skips nothing that was there throughout (§3.5.1).
 """
 
 from __future__ import annotations
@@ -291,9 +291,10 @@ def _matching(selection: _Selection, repo: Repository) -> Iterator[str]:
         if concept is None:
             return
     for iri, state in repo.index.entries.items():
-        if selection.start and state.datestamp < selection.start:
+        datestamp = repo.index.datestamp(state)
+        if selection.start and datestamp < selection.start:
             continue
-        if selection.end and state.datestamp > selection.end:
+        if selection.end and datestamp > selection.end:
             continue
         if concept is not None and concept not in state.categories:
             continue
@@ -371,7 +372,7 @@ def _header(iri: str, state: EntryState, repo: Repository) -> ET.Element:
     attrs = {"status": "deleted"} if state.deleted is not None else {}
     header = ET.Element(f"{{{OAI_NS}}}header", attrs)
     _el(header, "identifier", iri)
-    _el(header, "datestamp", state.datestamp)
+    _el(header, "datestamp", repo.index.datestamp(state))
     for concept in state.categories:
         category = repo.index.categories.get(concept)
         if category is not None:

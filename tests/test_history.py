@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -239,3 +239,36 @@ def test_history_files_are_json_lines_and_json(builds: dict[str, Snapshot]) -> N
     assert set(record) == {"seq", "time", "kind", "iri", "title"}
     doc = json.loads((builds["changed"].path / "entries.json").read_text(encoding="utf-8"))
     assert doc["version"] == 1 and doc["changes"] == 39
+
+
+def test_datestamps_are_when_a_build_went_live(builds: dict[str, Snapshot]) -> None:
+    """The next build records when the previous release went live (the swap of `current`);
+    OAI-PMH datestamps use it, so no harvest between a build's start and its swap misses it."""
+    first, changed = builds["first"], builds["changed"]
+    assert first.state.visible == {}
+    live = changed.state.visible["2026-03-01T09:00:00Z"]
+    assert live > "2026-03-01T09:00:00Z"  # the swap happened now, not at the build's stamp
+    index = history.Index(changed.path)  # a copy: `current` does not point at it
+    unchanged = next(
+        s
+        for s in changed.state.entries.values()
+        if s.title not in (CHANGED_TITLE, REMOVED_TITLE, *NEW_TITLES)
+    )
+    assert index.datestamp(unchanged) == live
+    _, updated = changed.titled(CHANGED_TITLE)
+    assert index.datestamp(updated) == "2026-03-08T09:00:00Z"
+
+
+def test_went_live_reads_the_current_symlink(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    started = datetime.now(UTC).replace(microsecond=0)
+    build(write_seed(tmp_path / "src"), out, BuildOptions(base=BASE), now=T1)
+    release = current_release(out)
+    live = history.went_live(release)
+    assert live is not None
+    assert history.parse_time(live) >= started + timedelta(seconds=history.VISIBILITY_MARGIN)
+    assert (
+        history.Index(release).datestamp(next(iter(history.Index(release).entries.values())))
+        == live
+    )
+    assert history.went_live(tmp_path) is None
