@@ -14,7 +14,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, VOID, XSD
 
 from graph import formats
 from graph.iris import Iris
-from graph.namespaces import ENTAILMENT, FORMATS, PREFIXES, SD, SPDX
+from graph.namespaces import AS, ENTAILMENT, FORMATS, HYDRA, PREFIXES, SD, SPDX
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,31 @@ def describe_dataset(
     g.add((service, DCAT.servesDataset, ds))
     g.add((service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
     g.add((ds, DCAT.accessService, service))
+    _add_harvesting(g, ds, iris, info.title)
     return g
+
+
+# What harvesters read (README, "Harvesting"): the change feed and OAI-PMH as data services,
+# the paged collection of all entries as a hydra:Collection.
+def _add_harvesting(g: rdflib.Graph, ds: URIRef, iris: Iris, title: str) -> None:
+    g.bind("hydra", str(HYDRA))
+    g.bind("as", str(AS))
+    for url, label, spec in (
+        (iris.changes, "Change feed", "https://www.w3.org/TR/activitystreams-core/"),
+        (iris.oai, "OAI-PMH repository",
+         "http://www.openarchives.org/OAI/2.0/openarchivesprotocol.htm"),
+    ):
+        service = URIRef(url)
+        g.add((service, RDF.type, DCAT.DataService))
+        g.add((service, DCTERMS.title, Literal(f"{label} of {title}", lang="en")))
+        g.add((service, DCAT.endpointURL, service))
+        g.add((service, DCAT.servesDataset, ds))
+        g.add((service, DCTERMS.conformsTo, URIRef(spec)))
+        g.add((ds, DCAT.accessService, service))
+    g.add((URIRef(iris.changes), RDF.type, AS.OrderedCollection))
+    collection = URIRef(iris.entries_collection)
+    g.add((collection, RDF.type, HYDRA.Collection))
+    g.add((ds, HYDRA.collection, collection))
 
 
 def _iana(media_type: str) -> URIRef:

@@ -299,3 +299,19 @@ def test_feed_as_json_ld_and_its_paging_links(site: Site) -> None:
     assert "prev" in page_links and "next" not in page_links
     last = feed(doc["last"])
     assert last["orderedItems"][-1]["id"].endswith("#1")
+
+
+def test_void_links_the_feed_oai_and_the_collection(site: Site) -> None:
+    void = rdflib.Graph().parse(site.out / "current" / "void.ttl", format="turtle")
+    ds = rdflib.URIRef(site.base + "dataset")
+    services = set(void.objects(ds, rdflib.DCAT.accessService))
+    for path in ("changes", "oai"):
+        service = rdflib.URIRef(site.base + path)
+        assert service in services
+        assert (service, rdflib.DCAT.servesDataset, ds) in void
+    assert (
+        rdflib.URIRef(site.base + "changes"),
+        rdflib.RDF.type,
+        rdflib.URIRef("https://www.w3.org/ns/activitystreams#OrderedCollection"),
+    ) in void
+    assert (ds, HYDRA.collection, rdflib.URIRef(site.base + "collections/entries")) in void
