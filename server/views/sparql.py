@@ -1,7 +1,477 @@
-"""Blueprint 'sparql' (filled in by its feature's issue)."""
+"""Blueprint 'sparql': the SPARQL 1.1 Protocol query operation at /sparql, read-only.
+
+  GET  /sparql?query=Q                          §2.1.1 query via GET
+  POST /sparql   form body query=Q              §2.1.2 query via URL-encoded POST
+  POST /sparql   application/sparql-query body  §2.1.3 query via POST directly
+  default-graph-uri / named-graph-uri (URL or form) set the dataset and override FROM (§2.1.4)
+  GET  /sparql   with no query: the query page (HTML) or the Service Description (RDF)
+  OPTIONS /sparql                               CORS preflight
+SELECT and ASK answer in SPARQL Results JSON (the default), XML, CSV or TSV; CONSTRUCT and
+DESCRIBE in Turtle (the default), N-Triples, JSON-LD or RDF/XML; browsers get an HTML table.
+Updates are refused (400): the endpoint is read-only. Queries run through graph/query.py.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pyoxigraph
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from pyoxigraph import NamedNode
+
+from graph.describe import describe_service
+from graph.errors import KgpubError, QueryError, QueryRefused, QuerySyntaxError, QueryTooLarge
+from graph.formats import (
+    HTML_MEDIA_TYPE,
+    JSONLD,
+    NTRIPLES,
+    RDF_FORMATS,
+    RDFXML,
+    SPARQL_QUERY,
+    SPARQL_RESULTS_CSV,
+    SPARQL_RESULTS_JSON,
+    SPARQL_RESULTS_TSV,
+    SPARQL_RESULTS_XML,
+    SPARQL_UPDATE,
+)
+from graph.namespaces import DCTERMS, RDF, SKOS
+from graph.publication import dump_prefixes
+from graph.query import QueryJob, QueryPool, inspect_query, offered_types, parse_graph_names
+from server.conneg import NotAcceptable, negotiate
+from server.current import Release
+from server.errors import status_of
 
 bp = Blueprint("sparql", __name__)
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+METHODS = "GET, HEAD, POST, OPTIONS"
+# What GET /sparql without a query offers: the page for browsers, the description for RDF.
+DESCRIPTION_TYPES = (HTML_MEDIA_TYPE, *(f.media_type for f in RDF_FORMATS))
+# ?format= names (also sent by SPARQLWrapper) -> media type, per kind of result.
+RESULT_KEYS = {
+    "json": SPARQL_RESULTS_JSON,
+    "xml": SPARQL_RESULTS_XML,
+    "csv": SPARQL_RESULTS_CSV,
+    "tsv": SPARQL_RESULTS_TSV,
+    "html": HTML_MEDIA_TYPE,
+}
+GRAPH_KEYS = {
+    **{f.key: f.media_type for f in RDF_FORMATS},
+    **{f.suffix.lstrip("."): f.media_type for f in RDF_FORMATS},
+    "json-ld": JSONLD.media_type,
+    "json": JSONLD.media_type,
+    "xml": RDFXML.media_type,
+    "rdf+xml": RDFXML.media_type,
+    "html": HTML_MEDIA_TYPE,
+}
+HTML_ROWS = 1000  # rows shown in the HTML table; the full result is a link away
+_pools: dict[int, QueryPool] = {}
+_pools_lock = threading.Lock()
+_descriptions: dict[tuple[str, str], bytes] = {}
+
+
+def _settings() -> dict[str, Any]:
+    settings: dict[str, Any] = current_app.config["KGPUB"]
+    return settings
+
+
+def _release() -> Release:
+    release: Release = current_app.extensions["kgpub"].get()
+    return release
+
+
+def _pool() -> QueryPool:
+    """This worker process's query children, started on its first query."""
+    pid = os.getpid()
+    pool = _pools.get(pid)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(pid)
+            if pool is None:
+                settings = _settings()
+                pool = QueryPool(
+                    int(settings["query_concurrency"]),
+                    float(settings["query_timeout"]),
+                    int(settings["query_memory"]),
+                )
+                _pools[pid] = pool
+    return pool
+
+
+# --- Reading a protocol request ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ProtocolRequest:
+    """A query operation as read from HTTP: the query text and the protocol dataset."""
+
+    query: str | None
+    default_graphs: tuple[str, ...] | None
+    named_graphs: tuple[str, ...] | None
+
+
+def _one_query(values: list[str]) -> str | None:
+    if len(values) > 1:
+        raise QuerySyntaxError("the request carries more than one query (SPARQL 1.1 Protocol §2.1)")
+    return values[0] if values else None
+
+
+def _read_request() -> ProtocolRequest:
+    """The query and dataset of this request, or the 400 the protocol asks for."""
+    settings = _settings()
+    limit = int(settings["query_max_length"])
+    params: dict[str, list[str]] = {k: request.args.getlist(k) for k in request.args}
+    if request.method == "POST":
+        mimetype = request.mimetype
+        if mimetype == FORM_TYPE:
+            if (request.content_length or 0) > 3 * limit + 65536:  # %-encoding triples the size
+                raise QueryTooLarge(f"the query is longer than {limit:,} bytes")
+            for key in request.form:
+                params.setdefault(key, []).extend(request.form.getlist(key))
+        elif mimetype == SPARQL_QUERY:
+            charset = request.mimetype_params.get("charset", "utf-8").lower()
+            if charset not in ("utf-8", "utf8"):
+                raise QuerySyntaxError(
+                    f"a query sent as {SPARQL_QUERY} must be UTF-8, not {charset} (§2.1.3)"
+                )
+            if (request.content_length or 0) > limit:
+                raise QueryTooLarge(f"the query is longer than {limit:,} bytes")
+            try:
+                body = request.stream.read(limit + 1).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise QuerySyntaxError(f"the query is not UTF-8 text: {exc}") from None
+            params.setdefault("query", []).append(body)
+        elif mimetype == SPARQL_UPDATE:
+            raise _read_only()
+        else:
+            raise QuerySyntaxError(
+                f"a POST needs Content-Type {FORM_TYPE} or {SPARQL_QUERY}"
+                + (f", not {mimetype}" if mimetype else "")
+                + " (SPARQL 1.1 Protocol §2.1.2, §2.1.3)"
+            )
+    if "update" in params or any(k.startswith("using-") for k in params):
+        raise _read_only()
+    return ProtocolRequest(
+        _one_query(params.get("query", [])),
+        parse_graph_names(params, "default-graph-uri"),
+        parse_graph_names(params, "named-graph-uri"),
+    )
+
+
+def _read_only() -> QueryRefused:
+    return QueryRefused("this endpoint is read-only: SPARQL Update requests are not accepted")
+
+
+# --- Choosing the response format -------------------------------------------------------------
+def _requested(offered: tuple[str, ...], keys: dict[str, str]) -> str:
+    """?format= when it names an offered type (the first that does), else the Accept header."""
+    for value in request.values.getlist("format"):
+        media_type = keys.get(value.strip().lower(), value.strip().lower())
+        if media_type in offered:
+            return media_type
+    return negotiate(request.headers.get("Accept"), offered)
+
+
+def _prefers_html() -> bool:
+    try:
+        return _requested((SPARQL_RESULTS_JSON, HTML_MEDIA_TYPE), RESULT_KEYS) == HTML_MEDIA_TYPE
+    except NotAcceptable:
+        return False
+
+
+# --- The view ---------------------------------------------------------------------------------
+@bp.route("/sparql", methods=["GET", "POST", "OPTIONS"])
+def endpoint() -> Response:
+    """The SPARQL endpoint: query, query page, service description or CORS preflight."""
+    if request.method == "OPTIONS":
+        return _preflight()
+    html = request.method != "POST" and _prefers_html()
+    try:
+        protocol = _read_request()
+        if protocol.query is None:
+            if protocol.default_graphs is not None or protocol.named_graphs is not None:
+                raise QuerySyntaxError("missing query parameter (SPARQL 1.1 Protocol §2.1)")
+            return _description(html)
+        return _answer(protocol, html)
+    except (QueryError, NotAcceptable) as exc:
+        if not html:
+            raise
+        status, _ = status_of(exc)
+        query = request.values.get("query", "")
+        page = _page(query, error=str(exc))
+        return Response(page, status=status, content_type="text/html; charset=utf-8")
+
+
+def _answer(protocol: ProtocolRequest, html: bool) -> Response:
+    settings = _settings()
+    assert protocol.query is not None
+    form = inspect_query(protocol.query, int(settings["query_max_length"]))
+    offered = (*offered_types(form), HTML_MEDIA_TYPE)
+    keys = RESULT_KEYS if form in ("SELECT", "ASK") else GRAPH_KEYS
+    media_type = _requested(offered, keys)
+    html = media_type == HTML_MEDIA_TYPE
+    release = _release()
+    job = QueryJob(
+        text=protocol.query,
+        form=form,
+        media_type=(
+            (SPARQL_RESULTS_JSON if form in ("SELECT", "ASK") else NTRIPLES.media_type)
+            if html
+            else media_type
+        ),
+        store=str(release.store_path),
+        base_iri=release.iris.sparql,  # relative IRIs resolve against the endpoint (§2.1.4)
+        default_graphs=protocol.default_graphs,
+        named_graphs=protocol.named_graphs,
+        max_results=int(settings["query_max_results"]),
+        prefixes=tuple(dump_prefixes(release.iris).items()),
+    )
+    result = _pool().run(job)
+    if html:
+        return Response(
+            _page(protocol.query, table=_table(form, job.media_type, result.body)),
+            content_type="text/html; charset=utf-8",
+        )
+    content_type = media_type + ("; charset=utf-8" if media_type.startswith("text/") else "")
+    return Response(result.body, content_type=content_type)
+
+
+def _description(html: bool) -> Response:
+    """GET /sparql without a query: the query page, or the Service Description (SD §3)."""
+    media_type = _requested(DESCRIPTION_TYPES, GRAPH_KEYS)
+    if media_type == HTML_MEDIA_TYPE:
+        return Response(_page(""), content_type="text/html; charset=utf-8")
+    iris = _release().iris
+    key = (iris.base, media_type)
+    body = _descriptions.get(key)
+    if body is None:
+        offered = (*offered_types("SELECT"), *offered_types("CONSTRUCT"))
+        rdf = next(f for f in RDF_FORMATS if f.media_type == media_type)
+        body = describe_service(iris, offered).serialize(format=rdf.rdflib, encoding="utf-8")
+        _descriptions[key] = body
+    content_type = media_type + ("; charset=utf-8" if media_type.startswith("text/") else "")
+    return Response(body, content_type=content_type)
+
+
+def _preflight() -> Response:
+    """CORS preflight (Fetch standard): any origin may query, e.g. POST application/sparql-query."""
+    response = Response(status=204)
+    response.headers["Allow"] = METHODS
+    response.headers["Access-Control-Allow-Methods"] = METHODS
+    requested = request.headers.get("Access-Control-Request-Headers", "")
+    response.headers["Access-Control-Allow-Headers"] = requested or "Accept, Content-Type"
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    """Every answer of the endpoint, errors included, is readable from any origin."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+    response.vary.add("Accept")
+    return response
+
+
+# --- The HTML page ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One term in the HTML result table."""
+
+    text: str
+    href: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A result for the HTML page: a boolean, or column names and rows of cells."""
+
+    form: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Cell | None, ...]]
+    total: int
+    boolean: bool | None = None
+
+    @property
+    def is_graph(self) -> bool:
+        return self.form in ("CONSTRUCT", "DESCRIBE")
+
+
+_SAFE_LINK = re.compile(r"https?://", re.IGNORECASE)
+
+
+def _cell_from_json(term: dict[str, Any]) -> Cell:
+    kind, value = term.get("type"), str(term.get("value", ""))
+    if kind == "uri":
+        return Cell(value, value if _SAFE_LINK.match(value) else None)
+    if kind == "bnode":
+        return Cell("_:" + value)
+    if "xml:lang" in term:
+        return Cell(value, note="@" + str(term["xml:lang"]))
+    datatype = str(term.get("datatype", ""))
+    return Cell(value, note=datatype.rsplit("#", 1)[-1] if datatype else "")
+
+
+def _cell_from_term(term: Any) -> Cell:
+    if isinstance(term, NamedNode):
+        return Cell(term.value, term.value if _SAFE_LINK.match(term.value) else None)
+    if isinstance(term, pyoxigraph.Literal):
+        if term.language:
+            return Cell(term.value, note="@" + term.language)
+        return Cell(term.value, note=term.datatype.value.rsplit("#", 1)[-1])
+    return Cell(str(term))
+
+
+def _table(form: str, media_type: str, body: bytes) -> Table:
+    """The rows the page shows: at most HTML_ROWS of them."""
+    if media_type == SPARQL_RESULTS_JSON:
+        data = json.loads(body)
+        if "boolean" in data:
+            return Table(form, (), [], 1, bool(data["boolean"]))
+        columns = tuple(data["head"]["vars"])
+        bindings = data["results"]["bindings"]
+        rows = [
+            tuple(_cell_from_json(b[c]) if c in b else None for c in columns)
+            for b in bindings[:HTML_ROWS]
+        ]
+        return Table(form, columns, rows, len(bindings))
+    triples = list(pyoxigraph.parse(body, format=NTRIPLES.oxigraph))
+    rows = [
+        (_cell_from_term(t.subject), _cell_from_term(t.predicate), _cell_from_term(t.object))
+        for t in triples[:HTML_ROWS]
+    ]
+    return Table(form, ("subject", "predicate", "object"), rows, len(triples))
+
+
+@dataclass(frozen=True)
+class Example:
+    """An example query shown on the page."""
+
+    title: str
+    text: str
+
+
+_examples: dict[str, list[Example]] = {}
+
+
+def _examples_for(release: Release) -> list[Example]:
+    """Example queries that work on this library (the year, word and category come from it)."""
+    cached = _examples.get(release.id)
+    if cached is not None:
+        return cached
+    iris = release.iris
+    prefixes = (
+        "PREFIX dcterms: <http://purl.org/dc/terms/>\n"
+        "PREFIX dcmitype: <http://purl.org/dc/dcmitype/>\n"
+        "PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+    )
+    year, word, category, example = _sample(release)
+    examples = [
+        Example(
+            "Entries per category",
+            prefixes + "SELECT ?category ?label (COUNT(?entry) AS ?entries) WHERE {\n"
+            "  ?entry dcterms:subject ?category .\n  ?category skos:prefLabel ?label .\n"
+            "}\nGROUP BY ?category ?label\nORDER BY DESC(?entries)",
+        ),
+        Example(
+            "The 20 latest entries",
+            prefixes + "SELECT ?entry ?title ?created WHERE {\n"
+            "  ?entry a dcmitype:Text ; dcterms:title ?title ; dcterms:created ?created .\n"
+            "}\nORDER BY DESC(?created)\nLIMIT 20",
+        ),
+        Example(
+            f"Entries with the word “{word}” in their title",
+            prefixes + "SELECT ?entry ?title WHERE {\n  ?entry dcterms:title ?title .\n"
+            f'  FILTER(CONTAINS(LCASE(STR(?title)), "{word}"))\n}}\nORDER BY ?title',
+        ),
+        Example(
+            f"The entries of {year}",
+            prefixes + "SELECT ?entry ?title ?created WHERE {\n"
+            "  ?entry dcterms:created ?created ; dcterms:title ?title .\n"
+            f"  FILTER(YEAR(?created) = {year})\n}}\nORDER BY ?created",
+        ),
+    ]
+    if category:
+        examples.append(
+            Example(
+                "The 20 latest entries in one category",
+                prefixes + "SELECT ?entry ?title ?created WHERE {\n"
+                f"  ?entry dcterms:subject <{category}> ;\n"
+                "         dcterms:title ?title ; dcterms:created ?created .\n"
+                "}\nORDER BY DESC(?created)\nLIMIT 20",
+            )
+        )
+    if example:
+        examples.append(Example("Everything about one entry", f"DESCRIBE <{example}>"))
+    examples.append(
+        Example(
+            "The VoID description (a named graph)",
+            f"SELECT ?property ?value WHERE {{\n  GRAPH <{iris.void}> {{\n"
+            f"    <{iris.dataset}> ?property ?value .\n  }}\n}}",
+        )
+    )
+    _examples[release.id] = examples
+    return examples
+
+
+def _text(term: object) -> str:
+    return str(getattr(term, "value", term))
+
+
+def _sample(release: Release) -> tuple[int, str, str | None, str | None]:
+    """A year, a title word, a category and an entry of this library, for the examples."""
+    example = release.manifest.get("example")
+    year, word, category = 2020, "report", None
+    try:
+        store = release.store
+        if example:
+            node = NamedNode(str(example))
+            for quad in store.quads_for_pattern(node, NamedNode(str(DCTERMS.created)), None):
+                year = int(_text(quad.object)[:4])
+            for quad in store.quads_for_pattern(node, NamedNode(str(DCTERMS.title)), None):
+                words = re.findall(r"[a-z]{4,}", _text(quad.object).lower())
+                word = max(words, key=len) if words else word
+            for quad in store.quads_for_pattern(node, NamedNode(str(DCTERMS.subject)), None):
+                category = _text(quad.object)
+                break
+        if category is None:
+            concept = NamedNode(str(SKOS.Concept))
+            for quad in store.quads_for_pattern(None, NamedNode(str(RDF.type)), concept):
+                category = _text(quad.subject)
+                break
+    except (KgpubError, OSError, ValueError):
+        pass  # the examples still work, with less fitting values
+    return year, word, category, str(example) if example else None
+
+
+def _page(query: str, table: Table | None = None, error: str = "") -> str:
+    release = _release()
+    examples = _examples_for(release)
+    settings = _settings()
+    endpoint_url = url_for("sparql.endpoint")
+
+    def link(**params: str) -> str:
+        return endpoint_url + "?" + urlencode(params)
+
+    formats: list[tuple[str, str]] = []
+    if query and table is not None:
+        keys = [f.key for f in RDF_FORMATS] if table.is_graph else ["json", "xml", "csv", "tsv"]
+        formats = [(key, link(query=query, format=key)) for key in keys]
+    return render_template(
+        "sparql/query.html",
+        query=query or examples[0].text,
+        chosen=request.values.get("format", "html"),
+        table=table,
+        error=error,
+        examples=[(e, link(query=e.text)) for e in examples],
+        iris=release.iris,
+        formats=formats,
+        timeout=settings["query_timeout"],
+        max_results=settings["query_max_results"],
+        description_links=[(f.media_type, f.label, link(format=f.key)) for f in RDF_FORMATS],
+    )
