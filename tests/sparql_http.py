@@ -1,0 +1,84 @@
+"""Raw HTTP for the SPARQL tests: exact methods, headers and bytes (urllib would add some)."""
+
+from __future__ import annotations
+
+import http.client
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+import pyoxigraph
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP response."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";")[0].strip()
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name, "")
+
+
+def call(
+    base: str,
+    method: str = "GET",
+    params: list[tuple[str, str]] | None = None,
+    body: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    path: str = "sparql",
+) -> Reply:
+    """Send one request to base + path (+ ?params) and read the whole response."""
+    parts = urlsplit(base)
+    target = parts.path + path + ("?" + urlencode(params) if params else "")
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        if data is not None:
+            conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders(data)
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+def query(
+    base: str, text: str, accept: str | None = None, method: str = "GET", **extra: str
+) -> Reply:
+    """A query by GET (query=) or POST (form), with an optional Accept header."""
+    headers = {"Accept": accept} if accept else {}
+    params = [("query", text), *extra.items()]
+    if method == "GET":
+        return call(base, "GET", params, headers=headers)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return call(base, "POST", body=urlencode(params), headers=headers)
+
+
+def solutions(reply: Reply) -> list[dict[str, str]]:
+    """The rows of a SPARQL JSON/XML/TSV answer as {variable: value-as-text}."""
+    fmt = pyoxigraph.QueryResultsFormat.from_media_type(reply.media_type)
+    assert fmt is not None, reply.media_type
+    parsed = pyoxigraph.parse_query_results(reply.body, format=fmt)
+    assert isinstance(parsed, pyoxigraph.QuerySolutions), parsed
+    names = [v.value for v in parsed.variables]
+    return [
+        {n: str(getattr(s[n], "value", s[n])) for n in names if s[n] is not None} for s in parsed
+    ]
+
+
+def boolean(reply: Reply) -> bool:
+    """The answer of an ASK in SPARQL JSON or XML."""
+    fmt = pyoxigraph.QueryResultsFormat.from_media_type(reply.media_type)
+    assert fmt is not None, reply.media_type
+    parsed = pyoxigraph.parse_query_results(reply.body, format=fmt)
+    assert isinstance(parsed, pyoxigraph.QueryBoolean), parsed
+    return bool(parsed)
