@@ -176,7 +176,8 @@ GRAPH_ACCEPT = [
     *[(f.media_type, f.media_type) for f in RDF_FORMATS],
     ("application/rdf+xml;q=0.5, application/n-triples", NTRIPLES.media_type),
     ("text/html", HTML_MEDIA_TYPE),
-    (SPARQL_RESULTS_JSON, None),
+    (SPARQL_RESULTS_JSON, TURTLE.media_type),  # a SPARQL client's one Accept: the default
+    ("image/png", None),
 ]
 
 
