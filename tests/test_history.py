@@ -238,7 +238,8 @@ def test_history_files_are_json_lines_and_json(builds: dict[str, Snapshot]) -> N
     record = json.loads(lines[-1])
     assert set(record) == {"seq", "time", "kind", "iri", "title"}
     doc = json.loads((builds["changed"].path / "entries.json").read_text(encoding="utf-8"))
-    assert doc["version"] == 1 and doc["changes"] == 39
+    assert doc["version"] == 2 and doc["changes"] == 39
+    assert doc["fields"][:3] == ["fingerprint", "title", "categories"]
 
 
 def test_datestamps_are_when_a_build_went_live(builds: dict[str, Snapshot]) -> None:
@@ -272,3 +273,27 @@ def test_went_live_reads_the_current_symlink(tmp_path: Path) -> None:
         == live
     )
     assert history.went_live(tmp_path) is None
+
+
+def test_an_incremental_build_fingerprints_only_what_it_rebuilt(
+    builds: dict[str, Snapshot], tmp_path: Path
+) -> None:
+    """compute(changed=...) keeps the previous fingerprints of every other entry."""
+    from graph.convert import convert
+    from graph.listing import read_listings
+
+    src = tmp_path / "src"
+    _, entries, _ = read_listings(write_changed(src))
+    converted = convert(entries, Iris(BASE), "Library")
+    first = builds["first"].path
+    iri, _ = builds["changed"].titled(CHANGED_TITLE)
+    new_iris = [i for i, s in builds["changed"].state.entries.items() if s.title in NEW_TITLES]
+    rebuilt = [iri, *new_iris]
+    prints = history.fingerprints(converted.triples, rebuilt)
+    fast = history.compute(first, converted, T2, prints=prints, changed=rebuilt)
+    full = history.compute(first, converted, T2)
+    assert fast.changes == full.changes
+    assert fast.entries == full.entries
+    # Wrongly told nothing changed, it keeps the old fingerprint: the caller's contract.
+    blind = history.compute(first, converted, T2, prints={}, changed=new_iris)
+    assert [c.kind for c in blind.changes if c.iri == iri] == []
