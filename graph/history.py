@@ -427,7 +427,7 @@ class Index:
         """An entry's OAI-PMH datestamp: when its last change went live (see the docstring)."""
         return self.visible.get(state.datestamp, state.datestamp)
 
-    @property
+    @functools.cached_property
     def earliest(self) -> str:
         """The earliest datestamp (OAI-PMH Identify), or the build time of an empty history."""
         return min((self.datestamp(s) for s in self.entries.values()), default=self.built)
