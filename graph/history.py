@@ -33,11 +33,11 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import pyoxigraph
 from pyoxigraph import Literal as RdfLiteral
@@ -52,6 +52,8 @@ from graph.namespaces import DCTERMS, XSD
 VISIBILITY_MARGIN = 1
 CURRENT = "current"  # graph/publication.py's symlink (imported from there would be circular)
 HISTORY = "history.jsonl"
+MEMO_SIZE = 64  # selections remembered per release (OAI-PMH from/until/set ranges)
+T = TypeVar("T")
 ENTRIES = "entries.json"
 VERSION = 2
 
@@ -400,6 +402,18 @@ class Index:
         self.live: list[str] = [iri for iri, s in self.entries.items() if s.deleted is None]
         self._members: dict[str, list[str]] = {}
         self._changes: list[Change] | None = None
+        self._memo: dict[Hashable, Any] = {}
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """compute() once per key for this (immutable) release; the last MEMO_SIZE kept."""
+        if key in self._memo:
+            found: T = self._memo[key]
+            return found
+        value = compute()
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = value
+        return value
 
     @property
     def changes(self) -> list[Change]:
@@ -433,7 +447,7 @@ class Index:
         return min((self.datestamp(s) for s in self.entries.values()), default=self.built)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)  # the current release and the one before
 def _load(release: str) -> Index:
     return Index(Path(release))
 

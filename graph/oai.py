@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
@@ -258,8 +259,9 @@ def _list_records(args: Mapping[str, str], repo: Repository) -> ET.Element:
 
 def _list(args: Mapping[str, str], repo: Repository, verb: str, records: bool) -> ET.Element:
     selection = _selection(args, repo)
-    matching = list(_matching(selection, repo))
-    page = [iri for iri in matching if iri > selection.after][: repo.page_size]
+    matching = _matching(selection, repo)
+    sent_before = bisect.bisect_right(matching, selection.after) if selection.after else 0
+    page = matching[sent_before : sent_before + repo.page_size]
     if not page:
         raise _OaiError("noRecordsMatch", "no record matches these arguments")
     out = ET.Element(f"{{{OAI_NS}}}{verb}")
@@ -269,7 +271,6 @@ def _list(args: Mapping[str, str], repo: Repository, verb: str, records: bool) -
             out.append(_record(iri, state, repo))
         else:
             out.append(_header(iri, state, repo))
-    sent_before = sum(1 for iri in matching if iri <= selection.after)
     last = page[-1]
     complete = str(len(matching))
     if selection.cursor or last != matching[-1]:
@@ -281,7 +282,8 @@ def _list(args: Mapping[str, str], repo: Repository, verb: str, records: bool) -
     return out
 
 
-def _matching(selection: _Selection, repo: Repository) -> Iterator[str]:
+def _matching(selection: _Selection, repo: Repository) -> list[str]:
+    """Identifiers of the records selected, in order (computed once per release and range)."""
     concept = None
     if selection.set_spec:
         concept = next(
@@ -289,16 +291,23 @@ def _matching(selection: _Selection, repo: Repository) -> Iterator[str]:
             None,
         )
         if concept is None:
-            return
-    for iri, state in repo.index.entries.items():
-        datestamp = repo.index.datestamp(state)
-        if selection.start and datestamp < selection.start:
-            continue
-        if selection.end and datestamp > selection.end:
-            continue
-        if concept is not None and concept not in state.categories:
-            continue
-        yield iri
+            return []
+    index = repo.index
+
+    def select() -> list[str]:
+        out = []
+        for iri, state in index.entries.items():
+            datestamp = index.datestamp(state)
+            if selection.start and datestamp < selection.start:
+                continue
+            if selection.end and datestamp > selection.end:
+                continue
+            if concept is not None and concept not in state.categories:
+                continue
+            out.append(iri)
+        return out
+
+    return index.memo(("oai", selection.start, selection.end, concept), select)
 
 
 def _selection(args: Mapping[str, str], repo: Repository) -> _Selection:
