@@ -1,8 +1,11 @@
-"""Raw HTTP for the SPARQL tests: exact methods, headers and bytes (urllib would add some)."""
+"""Raw HTTP for the SPARQL tests (exact methods, headers, bytes) and a loopback listener."""
 
 from __future__ import annotations
 
 import http.client
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -82,3 +85,34 @@ def boolean(reply: Reply) -> bool:
     parsed = pyoxigraph.parse_query_results(reply.body, format=fmt)
     assert isinstance(parsed, pyoxigraph.QueryBoolean), parsed
     return bool(parsed)
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that counts (and drops) every connection made to it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.connections = 0
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def settle(self) -> int:
+        """The count once pending connections have been accepted."""
+        time.sleep(0.2)
+        return self.connections
+
+    def close(self) -> None:
+        self.sock.close()

@@ -12,10 +12,8 @@ import csv
 import io
 import itertools
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +22,7 @@ import pyoxigraph
 import pytest
 from live import ROOT
 from pyoxigraph import Literal, NamedNode, Quad
+from sparql_http import Listener
 
 from graph.errors import (
     QueryError,
@@ -51,37 +50,6 @@ from graph.query import (
     offered_types,
     run_in_process,
 )
-
-
-class Listener:
-    """A TCP listener on 127.0.0.1 that counts (and drops) every connection made to it."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = int(self.sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.connections = 0
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
-
-    def settle(self) -> int:
-        """The count once pending connections have been accepted."""
-        time.sleep(0.2)
-        return self.connections
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -1,0 +1,229 @@
+"""The endpoint is safe for the public web: no fetch, no file, budgets that really stop queries.
+
+A TCP listener on 127.0.0.1 counts connections while SERVICE, FROM, FROM NAMED, LOAD and the
+protocol's dataset parameters name it; file:///etc/passwd is asked for the same ways. A
+generated library (tests/fixtures/gen_listing.py) served with a 2 s budget shows a runaway
+query cut off with 503 + Retry-After while another client keeps getting answers, the worker
+process surviving, the concurrency limit, the result cap and the length limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import rdflib
+from live import FIXTURES, Server, build_publication, free_port
+from sparql_http import Listener, Reply, call, query, solutions
+
+from graph.formats import SPARQL_QUERY, SPARQL_UPDATE, TURTLE
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    server = Listener()
+    yield server
+    server.close()
+
+
+def _attempts(target: str) -> list[tuple[str, str, list[tuple[str, str]], bytes | None, dict]]:
+    """Every way a request could name a URL or file for the server to open."""
+    q = "SELECT * WHERE { ?s ?p ?o }"
+    return [
+        ("SERVICE", "GET", [("query", f"SELECT * {{ SERVICE <{target}> {{ ?s ?p ?o }} }}")],
+         None, {}),
+        ("SERVICE SILENT", "GET",
+         [("query", f"SELECT * {{ SERVICE SILENT <{target}> {{ ?s ?p ?o }} }}")], None, {}),
+        ("SERVICE in EXISTS", "GET",
+         [("query", f"ASK {{ FILTER EXISTS {{ SERVICE <{target}> {{}} }} }}")], None, {}),
+        ("SERVICE by variable", "GET",
+         [("query", f"SELECT * {{ VALUES ?u {{ <{target}> }} SERVICE ?u {{ ?s ?p ?o }} }}")],
+         None, {}),
+        ("FROM", "GET", [("query", f"SELECT * FROM <{target}> WHERE {{ ?s ?p ?o }}")], None, {}),
+        ("FROM NAMED", "GET",
+         [("query", f"SELECT * FROM NAMED <{target}> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}")],
+         None, {}),
+        ("default-graph-uri", "GET", [("query", q), ("default-graph-uri", target)], None, {}),
+        ("named-graph-uri", "GET",
+         [("query", "SELECT * { GRAPH ?g { ?s ?p ?o } }"), ("named-graph-uri", target)],
+         None, {}),
+        ("DESCRIBE", "GET", [("query", f"DESCRIBE <{target}>")], None, {}),
+        ("LOAD as update=", "POST", [], f"update=LOAD%20%3C{target}%3E".encode(),
+         {"Content-Type": FORM}),
+        ("LOAD as sparql-update", "POST", [], f"LOAD <{target}>".encode(),
+         {"Content-Type": SPARQL_UPDATE}),
+        ("LOAD as a query", "POST", [], f"LOAD <{target}>".encode(),
+         {"Content-Type": SPARQL_QUERY}),
+    ]  # fmt: skip
+
+
+def _assert_nothing_found(name: str, reply: Reply) -> None:
+    """A 200 answered from local data only, where there is nothing under that name."""
+    if reply.status != 200:
+        return
+    if reply.media_type == TURTLE.media_type:
+        assert len(rdflib.Graph().parse(data=reply.body, format="turtle")) == 0, name
+    else:
+        assert solutions(reply) == [], name
+
+
+def test_no_request_makes_the_server_connect_anywhere(live: Server, listener: Listener) -> None:
+    for name, method, params, body, headers in _attempts(listener.url):
+        reply = call(live.base, method, params, body, headers)
+        assert reply.status in (200, 400), (name, reply.status, reply.body[:200])
+        _assert_nothing_found(name, reply)
+    assert listener.settle() == 0
+
+
+def test_no_request_reads_a_local_file(live: Server) -> None:
+    for name, method, params, body, headers in _attempts("file:///etc/passwd"):
+        reply = call(live.base, method, params, body, headers)
+        assert reply.status in (200, 400), (name, reply.status)
+        assert b"root:" not in reply.body, name
+        _assert_nothing_found(name, reply)
+
+
+def test_the_worker_itself_is_refused_network_access(live: Server) -> None:
+    """The query children of the server run under the seccomp filter (Linux)."""
+    if sys.platform != "linux":
+        pytest.skip("seccomp is Linux-only")
+    assert query(live.base, "ASK {}").status == 200  # the children are started
+    children = [pid for worker in _children(live) for pid in _children_of(worker)]
+    assert children
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert "Seccomp:\t2" in status  # SECCOMP_MODE_FILTER
+        assert "NoNewPrivs:\t1" in status
+
+
+# --- budgets on a larger library ---------------------------------------------------------------
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _children(server: Server) -> list[int]:
+    """The gunicorn worker processes of a server."""
+    assert server.proc is not None
+    return _children_of(server.proc.pid)
+
+
+@pytest.fixture(scope="module")
+def budget(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """1,500 generated entries (about 11,000 triples), one worker, a 2 s budget, small caps."""
+    folder = tmp_path_factory.mktemp("budget")
+    listing = folder / "library-generated.txt"
+    subprocess.run(
+        [sys.executable, str(FIXTURES / "gen_listing.py"), "1500", "--out", str(listing)],
+        check=True,
+    )
+    port = free_port()
+    out = folder / "publication"
+    build_publication([listing], out, f"http://127.0.0.1:{port}/")
+    settings = {
+        "query_timeout": 2.0,
+        "query_concurrency": 2,
+        "query_max_results": 500,
+        "query_max_length": 2000,
+    }
+    with Server(out, port, workers=1, **settings) as server:
+        yield server
+
+
+RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n2 ?o }"
+COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+
+
+def _count(server: Server) -> int:
+    reply = query(server.base, COUNT)
+    assert reply.status == 200, reply.body[:200]
+    return int(solutions(reply)[0]["n"])
+
+
+def test_a_runaway_query_is_cut_off_while_others_are_answered(budget: Server) -> None:
+    total = _count(budget)
+    assert total > 10_000
+    workers = _children(budget)
+    assert len(workers) == 1
+    with ThreadPoolExecutor(1) as executor:
+        started = time.monotonic()
+        runaway = executor.submit(query, budget.base, RUNAWAY)
+        time.sleep(0.3)
+        answered = []
+        while not runaway.done():
+            before = time.monotonic()
+            answered.append((_count(budget), time.monotonic() - before))
+        reply: Reply = runaway.result()
+        elapsed = time.monotonic() - started
+    assert reply.status == 503, reply.body[:300]
+    assert reply.header("Retry-After").isdigit()
+    assert "2 s budget" in json.loads(reply.body)["message"]
+    assert 1.9 < elapsed < 6
+    assert answered and all(n == total for n, _ in answered)
+    assert max(seconds for _, seconds in answered) < 1.5  # not queued behind the runaway
+    assert _children(budget) == workers  # the worker survived
+    assert _count(budget) == total
+
+
+def test_more_queries_than_the_concurrency_limit_get_503(budget: Server) -> None:
+    with ThreadPoolExecutor(2) as executor:
+        runaways = [executor.submit(query, budget.base, RUNAWAY) for _ in range(2)]
+        time.sleep(0.5)
+        reply = query(budget.base, COUNT)
+        assert reply.status == 503
+        assert reply.header("Retry-After") == "5"
+        assert "queries are running" in json.loads(reply.body)["message"]
+        assert [r.result().status for r in runaways] == [503, 503]
+    assert query(budget.base, COUNT).status == 200
+
+
+def test_the_result_cap_and_the_length_limit(budget: Server) -> None:
+    over = query(budget.base, "SELECT * WHERE { ?s ?p ?o }")
+    assert over.status == 400
+    assert "more than 500 rows" in json.loads(over.body)["message"]
+    assert query(budget.base, "SELECT * WHERE { ?s ?p ?o } LIMIT 500").status == 200
+    graph = query(budget.base, "CONSTRUCT WHERE { ?s ?p ?o }")
+    assert graph.status == 400 and "more than 500 triples" in json.loads(graph.body)["message"]
+    padding = " " * (2000 - len("ASK {}"))
+    assert call(budget.base, "POST", body="ASK {}" + padding,
+                headers={"Content-Type": SPARQL_QUERY}).status == 200  # fmt: skip
+    too_long = call(budget.base, "POST", body="ASK {} " + padding,
+                    headers={"Content-Type": SPARQL_QUERY})  # fmt: skip
+    assert too_long.status == 413
+
+
+def test_many_clients_at_once_all_get_answers(budget: Server) -> None:
+    """Eight clients, two query children: each answer or a clean 503, never a failure."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        for _ in range(10):
+            status = query(budget.base, "SELECT ?s WHERE { ?s ?p ?o } LIMIT 5").status
+            with lock:
+                statuses.append(status)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= 40
