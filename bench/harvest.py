@@ -52,16 +52,20 @@ def main() -> None:
         assert second.release is not None
         index = history.load(second.release)
         news = index.changes[-5:]
-        print(f"  history: {index.total:,} changes; this build: "
-              f"{[c.kind for c in news if c.time == index.built]}")
+        print(
+            f"  history: {index.total:,} changes; this build: "
+            f"{[c.kind for c in news if c.time == index.built]}"
+        )
         views(out, index, args.repeat)
 
 
 def report(name: str, phases: list) -> None:  # type: ignore[type-arg]
     total = sum(p.seconds for p in phases)
     hist = next(p.seconds for p in phases if p.name == "history")
-    print(f"{name}: {total:.2f} s in all; history phase {hist:.3f} s "
-          f"({100 * hist / total:.1f}% of the build)")
+    print(
+        f"{name}: {total:.2f} s in all; history phase {hist:.3f} s "
+        f"({100 * hist / total:.1f}% of the build)"
+    )
 
 
 def views(out: Path, index: history.Index, repeat: int) -> None:
@@ -75,7 +79,8 @@ def views(out: Path, index: history.Index, repeat: int) -> None:
         "OAI ListRecords, first page": "/oai?verb=ListRecords&metadataPrefix=oai_dc",
         "OAI ListIdentifiers, 2nd page": f"/oai?verb=ListIdentifiers&resumptionToken={token}",
         "OAI ListIdentifiers from the last build": (
-            f"/oai?verb=ListIdentifiers&metadataPrefix=oai_dc&from={index.built}"),
+            f"/oai?verb=ListIdentifiers&metadataPrefix=oai_dc&from={index.built}"
+        ),
         "feed, first page": f"/changes?before={index.total + 1}",
         "collection, middle page (Turtle)": f"/collections/entries?after={middle}",
         "collection, middle page (HTML)": f"/collections/entries?after={middle}&format=html",

@@ -315,3 +315,31 @@ def test_void_links_the_feed_oai_and_the_collection(site: Site) -> None:
         rdflib.URIRef("https://www.w3.org/ns/activitystreams#OrderedCollection"),
     ) in void
     assert (ds, HYDRA.collection, rdflib.URIRef(site.base + "collections/entries")) in void
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("changes", FEED),
+        ("changes?after=0", FEED),
+        ("collections/entries", "text/turtle"),
+        ("collections/entries?page=last", "text/html"),
+        ("collections/category/safeguarding", "application/ld+json"),
+        ("oai?verb=Identify", None),
+    ],
+)
+def test_head_and_conditional_requests(site: Site, path: str, accept: str | None) -> None:
+    url = site.base + path
+    status, headers, body = get(url, accept)
+    assert status == 200 and body
+    req = urllib.request.Request(url, method="HEAD", headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200 and r.read() == b""
+        assert r.headers["ETag"] == headers["ETag"]
+        assert r.headers["Content-Type"] == headers["Content-Type"]
+    assert headers["ETag"].startswith('W/"')
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    status, again, body = get(url, accept, {"If-None-Match": headers["ETag"]})
+    assert status == 304 and body == b"" and again["ETag"] == headers["ETag"]
+    assert get(url, accept, {"If-Modified-Since": headers["Last-Modified"]})[0] == 304
+    assert get(url, accept, {"If-None-Match": 'W/"stale"'})[0] == 200
