@@ -1,15 +1,52 @@
-"""create_app: the Flask application serving one publication folder."""
+"""create_app: the Flask application serving one publication folder.
+
+App-wide behaviour lives here: the mapping of request paths under the public base IRI's path
+(behind a proxy), CORS on every response (with the preflight answer), and what every
+template may use (the base path `root`, the library's title).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 
+from graph.errors import PublicationError
 from server import config, errors
 from server.current import Current
+from server.representation import CORS
 from server.views import dumps, harvest, pages, resources, sparql
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+PREFLIGHT_HEADERS = "Accept, Accept-Language, If-None-Match, If-Modified-Since, Range"
+
+
+class BasePath:
+    """WSGI middleware: a request under the base IRI's path is routed by the rest of the path.
+
+    With the base https://example.org/lib/ behind a proxy that forwards the path unchanged,
+    /lib/entry/x is served as /entry/x with SCRIPT_NAME /lib; a proxy that strips the prefix
+    (and the server's own address) reach the same views directly. The base comes from the
+    current release, so a rebuild under another base needs no restart.
+    """
+
+    def __init__(self, wsgi: WsgiApp, current: Current) -> None:
+        self.wsgi = wsgi
+        self.current = current
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        try:
+            prefix = self.current.get().base_path.rstrip("/")
+        except PublicationError:
+            prefix = ""
+        if prefix:
+            path = environ.get("PATH_INFO", "")
+            if path == prefix or path.startswith(prefix + "/"):
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                environ["PATH_INFO"] = path[len(prefix) :] or "/"
+        return self.wsgi(environ, start_response)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -19,8 +56,37 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings = config.load(overrides=test_config.pop("KGPUB", None))
     app.config["KGPUB"] = settings
     app.config.update(test_config)
-    app.extensions["kgpub"] = Current(Path(settings["out"]))
+    current = Current(Path(settings["out"]), int(settings["cache_mb"]) << 20)
+    app.extensions["kgpub"] = current
+    app.wsgi_app = BasePath(app.wsgi_app, current)  # type: ignore[method-assign]
     errors.register(app)
     for view in (pages, resources, dumps, sparql, harvest):
         app.register_blueprint(view.bp)
+    app.after_request(cors)
+
+    @app.context_processor
+    def site() -> dict[str, Any]:
+        try:
+            release = current.get()
+        except PublicationError:
+            return {"root": request.script_root + "/", "site_title": "kgpub"}
+        return {"root": release.base_path, "site_title": release.manifest.get("title", "kgpub")}
+
     return app
+
+
+def cors(response: Response) -> Response:
+    """CORS (Fetch standard) on every response a view did not set up itself; a preflight
+    (OPTIONS with Access-Control-Request-Method) is told the methods of the route's Allow."""
+    headers = response.headers
+    if "Access-Control-Allow-Origin" not in headers:
+        for key, value in CORS:
+            headers[key] = value
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if "Access-Control-Allow-Methods" not in headers:
+            headers["Access-Control-Allow-Methods"] = headers.get("Allow", "GET, HEAD, OPTIONS")
+        if "Access-Control-Allow-Headers" not in headers:
+            requested = request.headers.get("Access-Control-Request-Headers", "")
+            headers["Access-Control-Allow-Headers"] = requested or PREFLIGHT_HEADERS
+        headers.setdefault("Access-Control-Max-Age", "86400")
+    return response

@@ -120,6 +120,7 @@ def make_parser() -> argparse.ArgumentParser:
         "query_concurrency",
         "query_memory",
         "page_size",
+        "cache_mb",
         "admin_email",
     ):
         _add_setting(p, setting)

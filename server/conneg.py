@@ -8,13 +8,45 @@ NotAcceptable, which the error handler answers with 406 and the list of availabl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graph.errors import KgpubError
+from graph.formats import HTML_MEDIA_TYPE, HTML_SUFFIX, RDF_FORMATS, by_key, by_suffix
+
+# What every resource offers, in the server's order of preference: Turtle first, so no Accept
+# and */* get Turtle; browsers name text/html explicitly and get HTML.
+REPRESENTATIONS: tuple[str, ...] = (*(f.media_type for f in RDF_FORMATS), HTML_MEDIA_TYPE)
+SUFFIX_OF: dict[str, str] = {
+    **{f.media_type: f.suffix for f in RDF_FORMATS},
+    HTML_MEDIA_TYPE: HTML_SUFFIX,
+}
 
 
-class NotAcceptable(KgpubError):
+class UnknownSuffixError(KgpubError):
+    """A URL suffix that names no representation (HTTP 404)."""
+
+    def __init__(self, suffix: str) -> None:
+        super().__init__(
+            f"no representation with the suffix {suffix!r}; available: "
+            + ", ".join(SUFFIX_OF.values())
+        )
+
+
+class UnknownFormatError(KgpubError):
+    """A ?format= value that names no representation (HTTP 400)."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"unknown format {value!r}; use one of "
+            + ", ".join(s.lstrip(".") for s in SUFFIX_OF.values())
+            + " or a media type: "
+            + ", ".join(REPRESENTATIONS)
+        )
+
+
+class NotAcceptable(KgpubError):  # noqa: N818  (a name the other views import)
     """None of the offered media types is acceptable to the client."""
 
     def __init__(self, offered: Sequence[str]) -> None:
@@ -89,6 +121,13 @@ def negotiate(accept: str | None, offered: Sequence[str]) -> str:
         raise ValueError("nothing offered")
     if accept is None or not accept.strip():
         return offered[0]
+    return _negotiate(accept, tuple(offered))
+
+
+@functools.lru_cache(maxsize=512)
+def _negotiate(accept: str, offered: tuple[str, ...]) -> str:
+    """negotiate() for a non-empty Accept, cached: clients send few distinct headers, and the
+    dereferencing hot path should not re-parse them (a NotAcceptable is not cached)."""
     ranges = parse_accept(accept)
     if not ranges:
         return offered[0]
@@ -100,3 +139,36 @@ def negotiate(accept: str | None, offered: Sequence[str]) -> str:
     if best_q <= 0.0:
         raise NotAcceptable(offered)
     return best_type
+
+
+def media_type_of_suffix(suffix: str) -> str:
+    """The media type served under a URL suffix such as '.ttl'; UnknownSuffixError otherwise."""
+    if suffix == HTML_SUFFIX:
+        return HTML_MEDIA_TYPE
+    fmt = by_suffix(suffix)
+    if fmt is None:
+        raise UnknownSuffixError(suffix)
+    return fmt.media_type
+
+
+def media_type_of_param(value: str) -> str:
+    """The media type named by ?format= (ttl, jsonld, nt, rdf, html, a key or a media type)."""
+    value = value.strip().lower()
+    if value in ("html", HTML_SUFFIX, HTML_MEDIA_TYPE):
+        return HTML_MEDIA_TYPE
+    fmt = by_key(value) or by_key(value.split(";")[0].strip())
+    if fmt is None:
+        raise UnknownFormatError(value)
+    return fmt.media_type
+
+
+def select(
+    suffix: str | None, param: str | None, accept: str | None, offered: Sequence[str]
+) -> tuple[str, bool]:
+    """The representation to serve: suffix > ?format= > Accept. Returns the media type and
+    whether Accept chose it (then the response varies by Accept)."""
+    if suffix is not None:
+        return media_type_of_suffix(suffix), False
+    if param:
+        return media_type_of_param(param), False
+    return negotiate(accept, offered), True

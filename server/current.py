@@ -3,6 +3,9 @@
 Each worker checks the `current` symlink at most once a second (one readlink). When it points
 at a new release, requests that start afterwards see the new one; requests already running
 keep the Release object they hold (its files stay on disk: builds keep the last releases).
+A release also carries this process's bounded cache of what was computed from it (serialized
+bodies, member lists, counts): releases are immutable, so nothing in it ever goes stale, and
+a new release starts with an empty cache.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pyoxigraph
 
@@ -21,6 +27,58 @@ from graph.iris import Iris
 from graph.publication import CURRENT, current_release, read_manifest
 
 CHECK_INTERVAL = 1.0
+DEFAULT_CACHE_BYTES = 64 << 20
+T = TypeVar("T")
+
+
+class LruCache:
+    """A map bounded by the total size of its values, least recently used out first.
+
+    Thread-safe (gthread workers serve several requests at once). Sizes are what the caller
+    says: the length of a body, or an estimate for a list.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable) -> Any:
+        """The value under key, or None."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        """Keep value under key unless it alone exceeds the bound; evict the oldest to fit."""
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            self._items[key] = (value, size)
+            self.size += size
+            while self.size > self.max_bytes and self._items:
+                _, (_, evicted) = self._items.popitem(last=False)
+                self.size -= evicted
+
+    def memo(self, key: Hashable, compute: Callable[[], tuple[T, int]]) -> T:
+        """The cached value, or compute() -> (value, size), kept. Two threads may both compute
+        a missing value once; both get a correct one."""
+        found = self.get(key)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        value, size = compute()
+        self.put(key, value, size)
+        return value
 
 
 @dataclass
@@ -29,6 +87,7 @@ class Release:
 
     path: Path
     manifest: dict[str, Any]
+    cache: LruCache = field(default_factory=LruCache, repr=False)
     _store: pyoxigraph.Store | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -39,6 +98,11 @@ class Release:
     @property
     def iris(self) -> Iris:
         return Iris(self.manifest["base"])
+
+    @property
+    def base_path(self) -> str:
+        """The path of the base IRI ('/' or '/lib/'): where the publication's IRIs live."""
+        return urlsplit(str(self.manifest["base"])).path or "/"
 
     @property
     def store_path(self) -> Path:
@@ -64,8 +128,9 @@ class Release:
 class Current:
     """Tracks OUT/current for one worker process."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.out = out
+        self.cache_bytes = cache_bytes
         self._release: Release | None = None
         self._target = ""
         self._checked = 0.0
@@ -90,7 +155,7 @@ class Current:
             if self._release is None or target != self._target or self._pid != os.getpid():
                 try:
                     path = current_release(self.out)
-                    release = Release(path, read_manifest(path))
+                    release = Release(path, read_manifest(path), LruCache(self.cache_bytes))
                 except PublicationError:
                     if self._release is not None and self._pid == os.getpid():
                         return self._release  # keep serving what we had

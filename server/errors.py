@@ -20,13 +20,15 @@ from graph.errors import (
     QueryTimeout,
     QueryTooLarge,
 )
-from server.conneg import NotAcceptable, negotiate
+from server.conneg import NotAcceptable, UnknownFormatError, UnknownSuffixError, negotiate
 
 log = logging.getLogger(__name__)
 
 # Domain error -> (status, short title). The first matching class wins (most specific first).
 STATUS: tuple[tuple[type[KgpubError], int, str], ...] = (
     (NotAcceptable, 406, "Not Acceptable"),
+    (UnknownSuffixError, 404, "Not Found"),
+    (UnknownFormatError, 400, "Bad Request"),
     (QuerySyntaxError, 400, "Bad Request"),
     (QueryRefused, 400, "Bad Request"),
     (QueryTooLarge, 413, "Content Too Large"),

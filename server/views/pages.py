@@ -1,7 +1,124 @@
-"""Blueprint 'pages' (filled in by its feature's issue)."""
+"""Blueprint 'pages': what crawlers read first, robots.txt and sitemap.xml.
+
+The sitemap lists every HTML page by its canonical IRI (a browser or crawler asking for
+text/html gets the page there): the landing page, the library, the scheme, the dataset, each
+category and each entry, with lastmod from the publication's history when it has one (the
+time of the resource's last change), else the build time. Past 50,000 URLs (the sitemaps.org
+limit) /sitemap.xml is a sitemap index of /sitemap-<n>.xml files.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from xml.sax.saxutils import escape
+
+from flask import Blueprint, Response, current_app
+
+from graph import history
+from graph import resources as graph_resources
+from graph.errors import PublicationError
+from server.current import Release
+from server.errors import HttpError
+from server.representation import Representation, make_etag, respond
 
 bp = Blueprint("pages", __name__)
+
+SITEMAP_MAX = 50_000
+XML = "application/xml; charset=utf-8"
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+def _release() -> Release:
+    release: Release = current_app.extensions["kgpub"].get()
+    return release
+
+
+@bp.get("/robots.txt")
+def robots() -> Response:
+    """Crawlers welcome, except on the SPARQL endpoint (each query costs the server)."""
+    release = _release()
+
+    def compute() -> tuple[Representation, int]:
+        root = release.base_path
+        body = (
+            "User-agent: *\n"
+            f"Disallow: {root}sparql\n"
+            f"Allow: {root}\n"
+            f"Sitemap: {release.iris.base}sitemap.xml\n"
+        ).encode()
+        rep = Representation(body, "text/plain; charset=utf-8", make_etag(release.id, "robots"))
+        return rep, rep.size
+
+    return respond(release.cache.memo(("robots",), compute), release.built, vary_accept=False)
+
+
+@bp.get("/sitemap.xml")
+def sitemap() -> Response:
+    """The sitemap, or a sitemap index when there are more than SITEMAP_MAX pages."""
+    release = _release()
+
+    def compute() -> tuple[Representation, int]:
+        urls = _urls(release)
+        if len(urls) <= SITEMAP_MAX:
+            body = _urlset(urls)
+        else:
+            parts = -(-len(urls) // SITEMAP_MAX)
+            lines = [f'<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="{SITEMAP_NS}">']
+            for n in range(1, parts + 1):
+                loc = escape(f"{release.iris.base}sitemap-{n}.xml")
+                lines.append(
+                    f"<sitemap><loc>{loc}</loc><lastmod>{release.built}</lastmod></sitemap>"
+                )
+            lines.append("</sitemapindex>\n")
+            body = "\n".join(lines)
+        data = body.encode("utf-8")
+        rep = Representation(data, XML, make_etag(release.id, "sitemap"))
+        return rep, rep.size
+
+    return respond(release.cache.memo(("sitemap",), compute), release.built, vary_accept=False)
+
+
+@bp.get("/sitemap-<int:part>.xml")
+def sitemap_part(part: int) -> Response:
+    """One part of a sitemap index."""
+    release = _release()
+
+    def compute() -> tuple[Representation | None, int]:
+        urls = _urls(release)
+        chunk = urls[(part - 1) * SITEMAP_MAX : part * SITEMAP_MAX]
+        if part < 1 or not chunk or len(urls) <= SITEMAP_MAX:
+            return None, 0
+        data = _urlset(chunk).encode("utf-8")
+        rep = Representation(data, XML, make_etag(release.id, "sitemap", part))
+        return rep, rep.size
+
+    rep = release.cache.memo(("sitemap", part), compute)
+    if rep is None:
+        raise HttpError(404, f"no sitemap part {part}; see {release.iris.base}sitemap.xml")
+    return respond(rep, release.built, vary_accept=False)
+
+
+def _urls(release: Release) -> list[tuple[str, str]]:
+    """(canonical IRI, lastmod) of every HTML page, cached per release."""
+
+    def compute() -> tuple[list[tuple[str, str]], int]:
+        iris, built = release.iris, release.built
+        try:
+            changed = history.lastmod(release.path)
+        except (PublicationError, OSError):
+            changed = {}
+        last = changed.get("", built) or built
+        store = release.store
+        concepts = graph_resources.concepts(store, iris)
+        urls = [(iris.base, last), (iris.library, last), (iris.scheme, last), (iris.dataset, built)]
+        urls += [(c, changed.get(c, last)) for c in concepts]
+        urls += [(e, changed.get(e, last)) for e in graph_resources.entries(store)]
+        return urls, sum(len(u) + 80 for u, _ in urls)
+
+    return release.cache.memo(("sitemap-urls",), compute)
+
+
+def _urlset(urls: list[tuple[str, str]]) -> str:
+    lines = [f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{SITEMAP_NS}">']
+    lines += [f"<url><loc>{escape(u)}</loc><lastmod>{m}</lastmod></url>" for u, m in urls]
+    lines.append("</urlset>\n")
+    return "\n".join(lines)

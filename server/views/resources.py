@@ -1,7 +1,410 @@
-"""Blueprint 'resources' (filled in by its feature's issue)."""
+"""Blueprint 'resources': every IRI the build minted dereferences, in five representations.
+
+Cool URIs with a direct 200 (no 303): the IRI of a thing (/entry/x, /category/x, /categories,
+/library, /dataset) answers with a representation chosen by content negotiation, and names
+it in Content-Location (the suffix URL). Each representation also has its own URL (suffix
+.ttl .jsonld .nt .rdf .html) and a query-parameter override (?format=ttl|jsonld|nt|rdf|html
+or a media type). No Accept and */* get Turtle; browsers ask for text/html and get a page.
+'/' is the library (the landing page in HTML); /dataset and /.well-known/void both describe
+the dataset with the VoID graph. /context.jsonld is the published JSON-LD @context.
+
+Bodies are rendered once per release, path, format, page and URL style, then served from
+the release's cache (server/current.py) through server/representation.py.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import pyoxigraph
+from flask import Blueprint, Response, current_app, render_template, request
+from markupsafe import Markup
+
+from graph import history, jsonld
+from graph import resources as graph_resources
+from graph.formats import HTML_MEDIA_TYPE, HTML_SUFFIX, JSONLD, RDF_FORMATS, by_media_type
+from graph.iris import Iris
+from graph.namespaces import DCAT, DCTERMS, FOAF, PREFIXES, RDF, SKOS, SPDX, VOID
+from graph.resources import Description, Page
+from server.conneg import REPRESENTATIONS, SUFFIX_OF, NotAcceptable, select
+from server.current import Release
+from server.errors import HttpError
+from server.representation import Representation, make_etag, respond
 
 bp = Blueprint("resources", __name__)
+
+LABELS = {**{f.media_type: f.label for f in RDF_FORMATS}, HTML_MEDIA_TYPE: "HTML"}
+CONTENT_TYPES = {
+    media_type: media_type + ("; charset=utf-8" if media_type.startswith("text/") else "")
+    for media_type in REPRESENTATIONS
+}
+RDF_TYPES = tuple(f.media_type for f in RDF_FORMATS)
+CURIE_PREFIXES = sorted(
+    {**PREFIXES, "foaf": str(FOAF), "spdx": str(SPDX)}.items(), key=lambda p: -len(p[1])
+)
+
+
+class Terms:
+    """Predicate IRIs by short name, for templates (d.value(t.title))."""
+
+    type = str(RDF.type)
+    title = str(DCTERMS.title)
+    description = str(DCTERMS.description)
+    created = str(DCTERMS.created)
+    modified = str(DCTERMS.modified)
+    identifier = str(DCTERMS.identifier)
+    subject = str(DCTERMS.subject)
+    is_part_of = str(DCTERMS.isPartOf)
+    has_part = str(DCTERMS.hasPart)
+    issued = str(DCTERMS.issued)
+    license = str(DCTERMS.license)
+    publisher = str(DCTERMS.publisher)
+    theme_taxonomy = str(DCAT.themeTaxonomy)
+    pref_label = str(SKOS.prefLabel)
+    notation = str(SKOS.notation)
+    in_scheme = str(SKOS.inScheme)
+    has_top_concept = str(SKOS.hasTopConcept)
+    triples = str(VOID.triples)
+    entities = str(VOID.entities)
+    classes = str(VOID.classes)
+    properties = str(VOID.properties)
+    class_partition = str(VOID.classPartition)
+    property_partition = str(VOID.propertyPartition)
+    void_class = str(VOID["class"])
+    void_property = str(VOID.property)
+    sparql_endpoint = str(VOID.sparqlEndpoint)
+    uri_space = str(VOID.uriSpace)
+    example_resource = str(VOID.exampleResource)
+    vocabulary = str(VOID.vocabulary)
+    data_dump = str(VOID.dataDump)
+    distribution = str(DCAT.distribution)
+    download_url = str(DCAT.downloadURL)
+    media_type = str(DCAT.mediaType)
+    byte_size = str(DCAT.byteSize)
+    checksum = str(SPDX.checksum)
+    checksum_value = str(SPDX.checksumValue)
+    foaf_name = str(FOAF.name)
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> Response:
+    """The root: the library (its HTML is the landing page)."""
+    return dereference("library", None)
+
+
+@bp.get("/library", defaults={"ext": None})
+@bp.get("/library.<ext>")
+def library(ext: str | None) -> Response:
+    return dereference("library", _dotted(ext))
+
+
+@bp.get("/dataset", defaults={"ext": None})
+@bp.get("/dataset.<ext>")
+def dataset(ext: str | None) -> Response:
+    return dereference("dataset", _dotted(ext))
+
+
+@bp.get("/.well-known/void", defaults={"ext": None})
+@bp.get("/.well-known/void.<ext>")
+def void(ext: str | None) -> Response:
+    return dereference(".well-known/void", _dotted(ext))
+
+
+@bp.get("/categories", defaults={"ext": None})
+@bp.get("/categories.<ext>")
+def scheme(ext: str | None) -> Response:
+    return dereference("categories", _dotted(ext))
+
+
+@bp.get("/category/<name>")
+def concept(name: str) -> Response:
+    stem, suffix = _split(name)
+    return dereference("category/" + stem, suffix)
+
+
+@bp.get("/entry/<name>")
+def entry(name: str) -> Response:
+    stem, suffix = _split(name)
+    return dereference("entry/" + stem, suffix)
+
+
+@bp.get("/context.jsonld")
+def context() -> Response:
+    """The JSON-LD @context that every JSON-LD body references (CORS: browsers fetch it)."""
+    release = _release()
+    rep = release.cache.get(("context",))
+    if rep is None:
+        body = json.dumps({"@context": jsonld.context()}, ensure_ascii=False, indent=2)
+        data = body.encode("utf-8")
+        rep = Representation(
+            data,
+            JSONLD.media_type,
+            make_etag("context", data),
+            (("Link", f'<{release.iris.void}>; rel="describedby"; type="text/turtle"'),),
+        )
+        release.cache.put(("context",), rep, rep.size)
+    return respond(rep, release.built, vary_accept=False)
+
+
+def _dotted(ext: str | None) -> str | None:
+    return None if ext is None else "." + ext
+
+
+def _split(name: str) -> tuple[str, str | None]:
+    """'x.ttl' -> ('x', '.ttl'). Slugs never hold a dot (graph/iris.py), so the last one
+    starts a suffix."""
+    stem, dot, ext = name.rpartition(".")
+    return (stem, dot + ext) if dot and stem else (name, None)
+
+
+def _release() -> Release:
+    release: Release = current_app.extensions["kgpub"].get()
+    return release
+
+
+# --- dereferencing -----------------------------------------------------------------------------
+
+
+def dereference(local: str, suffix: str | None) -> Response:
+    """Serve the resource at base + local in the representation the request selects."""
+    release = _release()
+    param = request.args.get("format")
+    try:
+        media_type, negotiated = select(
+            suffix, param, request.headers.get("Accept"), REPRESENTATIONS
+        )
+    except NotAcceptable as exc:
+        _describe(release, local, 1)  # an unknown IRI is 404 whatever the Accept
+        links = _links(release.iris, local, 1, None, NEGOTIATED)
+        raise HttpError(406, str(exc), {"Link": links, "Vary": "Accept"}) from exc
+    page = _page(local)
+    style = Style("s", suffix) if suffix else Style("p", param) if param else NEGOTIATED
+    key = ("resource", local, media_type, page, style)
+    rep: Representation | None = release.cache.get(key)
+    if rep is None:
+        rep = _render(release, local, media_type, page, style)
+        release.cache.put(key, rep, rep.size)
+    return respond(rep, release.built, vary_accept=negotiated)
+
+
+@dataclass(frozen=True)
+class Style:
+    """How the request named the representation: kind 'n' negotiated, 's' by suffix (value
+    '.ttl'), 'p' by ?format= (value 'ttl'). Paging links keep the client's style."""
+
+    kind: str
+    value: str = ""
+
+    def url(self, iri: str, page: int) -> str:
+        query = []
+        if self.kind == "p":
+            query.append("format=" + quote(self.value, safe="+/"))
+        if page > 1:
+            query.append(f"page={page}")
+        base = iri + self.value if self.kind == "s" else iri
+        return base + ("?" + "&".join(query) if query else "")
+
+
+NEGOTIATED = Style("n")
+
+
+def _page(local: str) -> int:
+    """The ?page= number (1 when absent); only the library and concepts are paged."""
+    raw = request.args.get("page")
+    if raw is None or not _is_paged(local):
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise HttpError(400, f"page must be a positive integer, not {raw!r}")
+    return int(raw)
+
+
+def _is_paged(local: str) -> bool:
+    return local == "library" or local.startswith("category/")
+
+
+def _describe(release: Release, local: str, page: int) -> Description:
+    """The description of base + local, or 404 (410 for an entry the library removed)."""
+    iris = release.iris
+    iri = iris.base + local
+    store = release.store
+    members = None
+    if _is_paged(local):
+        kind: graph_resources.ResourceKind = "library" if local == "library" else "concept"
+        members = release.cache.memo(
+            ("members", iri), lambda: _sized(graph_resources.members_of(store, iri, kind))
+        )
+    page_size = int(current_app.config["KGPUB"]["page_size"])
+    described = graph_resources.describe(store, iris, iri, page, page_size, members)
+    if described is None:
+        if local.startswith("entry/"):
+            history.raise_if_deleted(release.path, iri)
+        raise HttpError(404, f"<{iri}> is not a resource of this publication")
+    if described.page is not None and page > described.page.last:
+        raise HttpError(404, f"<{iri}> has {described.page.last} page(s), not {page}")
+    return described
+
+
+def _sized(items: list[str]) -> tuple[list[str], int]:
+    return items, sum(len(i) + 56 for i in items) + 64
+
+
+def _render(
+    release: Release, local: str, media_type: str, page: int, style: Style
+) -> Representation:
+    described = _describe(release, local, page)
+    iris = release.iris
+    iri = iris.base + local
+    if media_type == HTML_MEDIA_TYPE:
+        body = _html(release, described, page).encode("utf-8")
+    else:
+        fmt = by_media_type(media_type)
+        assert fmt is not None
+        body = graph_resources.serialize(described, fmt, iris)
+    headers = [("Link", _links(iris, local, page, described.page, style))]
+    if style.kind != "s":
+        headers.append(("Content-Location", Style("s", SUFFIX_OF[media_type]).url(iri, page)))
+    etag = make_etag(release.id, local, media_type, page, style.kind, style.value)
+    return Representation(body, CONTENT_TYPES[media_type], etag, tuple(headers))
+
+
+def _links(iris: Iris, local: str, page: int, paging: Page | None, style: Style) -> str:
+    """Link header (RFC 8288): every representation, the canonical IRI, VoID, and pages."""
+    iri = iris.base + local
+    links = [
+        f'<{Style("s", SUFFIX_OF[t]).url(iri, page)}>; rel="alternate"; type="{t}"'
+        for t in REPRESENTATIONS
+    ]
+    links.append(f'<{NEGOTIATED.url(iri, page)}>; rel="canonical"')
+    links.append(f'<{iris.void}>; rel="describedby"; type="text/turtle"')
+    if paging is not None and paging.is_paged:
+        links.append(f'<{style.url(iri, 1)}>; rel="first"')
+        if page > 1:
+            links.append(f'<{style.url(iri, page - 1)}>; rel="prev"')
+        if page < paging.last:
+            links.append(f'<{style.url(iri, page + 1)}>; rel="next"')
+        links.append(f'<{style.url(iri, paging.last)}>; rel="last"')
+    return ", ".join(links)
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+
+def _html(release: Release, d: Description, page: int) -> str:
+    iris = release.iris
+    root = release.base_path
+    alternates = [(LABELS[t], t, Style("s", SUFFIX_OF[t]).url(d.iri, page)) for t in RDF_TYPES]
+    script = graph_resources.serialize(d, JSONLD, iris).decode("utf-8")
+    template = d.kind if d.kind != "other" else "resource"
+    return render_template(
+        f"resources/{template}.html",
+        d=d,
+        t=Terms,
+        iris=iris,
+        manifest=release.manifest,
+        root=root,
+        site_title=release.manifest.get("title", "kgpub"),
+        href=lambda iri: _href(iris, root, iri),
+        alternates=alternates,
+        canonical=NEGOTIATED.url(d.iri, page),
+        page_url=lambda n: NEGOTIATED.url(d.iri, n),
+        jsonld=_script_json(script),
+        categories=_categories(release) if d.kind in ("library", "scheme") else [],
+        html_url=Style("s", HTML_SUFFIX).url(d.iri, page),
+    )
+
+
+def _href(iris: Iris, root: str, iri: str) -> str:
+    """Where a person's click on an IRI goes: our IRIs by path under the base's path (so the
+    page works behind a proxy and on the server's own address), others as they are."""
+    local = iris.local_path(iri)
+    return iri if local is None else root + local
+
+
+def _script_json(text: str) -> Markup:
+    """JSON for a <script> element: '<', '>' and '&' as \\u escapes, so no '</script>' or
+    '<!--' inside the data can end or change the element (HTML §4.12.1.3)."""
+    safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(safe)  # escaped above: JSON, not HTML
+
+
+def _categories(release: Release) -> list[tuple[str, str, int]]:
+    """(IRI, label, entries) of every concept of the scheme, by label; cached per release."""
+
+    def compute() -> tuple[list[tuple[str, str, int]], int]:
+        store, iris = release.store, release.iris
+        counts = graph_resources.category_counts(store)
+        scheme = graph_resources.describe(store, iris, iris.scheme)
+        concepts = scheme.objects(Terms.has_top_concept) if scheme else []
+        rows = sorted(
+            ((c, scheme.label(c) if scheme else c, counts.get(c, 0)) for c in concepts),
+            key=lambda row: row[1].casefold(),
+        )
+        return rows, 256 * len(rows) + 64
+
+    return release.cache.memo(("categories",), compute)
+
+
+@bp.app_template_filter("when")
+def when(value: str) -> str:
+    """'2020-08-17T09:21:00+01:00' -> '17 August 2020, 09:21' (the time as published)."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return f"{moment.day} {moment:%B %Y, %H:%M}"
+
+
+@bp.app_template_filter("blocks")
+def blocks(text: str) -> list[tuple[str, Any]]:
+    """A description's lines as paragraphs and bullet lists: [('p', line) | ('ul', [items])]."""
+    out: list[tuple[str, Any]] = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("•"):
+            item = line[1:].strip()
+            if out and out[-1][0] == "ul":
+                out[-1][1].append(item)
+            else:
+                out.append(("ul", [item]))
+        else:
+            out.append(("p", line))
+    return out
+
+
+@bp.app_template_filter("bytesize")
+def bytesize(value: Any) -> str:
+    """1234567 -> '1.2 MB'."""
+    size = float(value)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1000
+    return f"{size:,.1f} GB"
+
+
+@bp.app_template_filter("term_kind")
+def term_kind(term: Any) -> str:
+    """'iri', 'literal' or 'bnode': how a template shows an RDF term."""
+    if isinstance(term, pyoxigraph.NamedNode):
+        return "iri"
+    if isinstance(term, pyoxigraph.Literal):
+        return "literal"
+    return "bnode"
+
+
+@bp.app_template_filter("curie")
+def curie(iri: str) -> str:
+    """'http://purl.org/dc/terms/title' -> 'dcterms:title' for the prefixes kgpub uses."""
+    for prefix, namespace in CURIE_PREFIXES:
+        if iri.startswith(namespace) and len(iri) > len(namespace):
+            return f"{prefix}:{iri[len(namespace) :]}"
+    return iri

@@ -1,0 +1,150 @@
+"""One cached representation and the HTTP response that serves it: validators, 304, gzip, CORS.
+
+A Representation is computed once per (release, path, media type, page, URL style) and kept in
+the release's cache (server/current.py), so answering again costs a dictionary lookup and the
+headers below. Validators (RFC 9110 §8.8): a strong ETag derived from the release id, the path,
+the media type and the page, with a distinct tag for the gzip-coded variant; Last-Modified is
+the build time of the release. Conditional requests (RFC 9110 §13.1.2, §13.2.2): If-None-Match
+wins over If-Modified-Since; a match gives 304 with the validators and no body.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+
+from flask import Response, request
+from werkzeug.http import parse_date
+
+# Bodies smaller than this are sent as they are: gzip would save little and cost a round of
+# compression per cache entry.
+COMPRESS_MIN = 1024
+EXPOSED = (
+    "Link, ETag, Last-Modified, Content-Location, Content-Encoding, Content-Range, "
+    "Accept-Ranges, Vary, Retry-After"
+)
+CORS: tuple[tuple[str, str], ...] = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", EXPOSED),
+)
+CACHE_CONTROL = ("Cache-Control", "public, no-cache")  # always revalidate: cheap with 304s
+
+
+@dataclass
+class Representation:
+    """A body ready to send, with its media type, validator and fixed headers."""
+
+    body: bytes
+    content_type: str
+    etag: str  # opaque tag, without quotes
+    headers: tuple[tuple[str, str], ...] = ()  # Link, Content-Location, ...
+    _gzipped: bytes | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Bytes kept in memory (for the cache's bound)."""
+        return len(self.body) + len(self._gzipped or b"") + 512
+
+    def gzipped(self) -> bytes:
+        """The gzip-coded body, compressed on first use (mtime 0: same bytes every time)."""
+        if self._gzipped is None:
+            with self._lock:
+                if self._gzipped is None:
+                    self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+
+def make_etag(*parts: object) -> str:
+    """A strong entity tag from what determines the bytes (release id, path, format, page)."""
+    return hashlib.sha1("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=16)
+def http_date(timestamp: str) -> str:
+    """An IMF-fixdate (RFC 9110 §5.6.7) from an xsd:dateTime such as '2026-11-24T03:37:10Z'."""
+    return format_datetime(_parse_time(timestamp), usegmt=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_time(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+@functools.lru_cache(maxsize=256)
+def accepts_gzip(header: str) -> bool:
+    """Whether Accept-Encoding allows gzip (RFC 9110 §12.5.3: 'gzip', 'x-gzip' or '*', q>0)."""
+    star = False
+    for element in header.split(","):
+        name, _, params = element.strip().partition(";")
+        name = name.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if name in ("gzip", "x-gzip"):
+            return q > 0
+        if name == "*":
+            star = q > 0
+    return star
+
+
+def _etag_matches(header: str, tags: Iterable[str]) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ is ignored."""
+    wanted = set(tags)
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*":
+            return True
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate.strip('"') in wanted:
+            return True
+    return False
+
+
+def is_not_modified(etags: Iterable[str], built: str) -> bool:
+    """Whether the request's conditions say the client's copy is current."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        return _etag_matches(if_none_match, etags)
+    if_modified_since = request.headers.get("If-Modified-Since")
+    if if_modified_since and request.method in ("GET", "HEAD"):
+        since = parse_date(if_modified_since)
+        return since is not None and _parse_time(built) <= since
+    return False
+
+
+def respond(rep: Representation, built: str, vary_accept: bool) -> Response:
+    """The response for a representation: 200 (gzip-coded when asked and worth it) or 304."""
+    compressible = len(rep.body) >= COMPRESS_MIN
+    use_gzip = compressible and accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    etag = rep.etag + "-gzip" if use_gzip else rep.etag
+    headers = [
+        ("ETag", f'"{etag}"'),
+        ("Last-Modified", http_date(built)),
+        CACHE_CONTROL,
+        *CORS,
+        *rep.headers,
+    ]
+    if vary_accept:
+        headers.append(("Vary", "Accept, Accept-Encoding" if compressible else "Accept"))
+    elif compressible:
+        headers.append(("Vary", "Accept-Encoding"))
+    if is_not_modified((rep.etag, rep.etag + "-gzip"), built):
+        return Response(None, status=304, headers=headers)
+    headers.append(("Content-Type", rep.content_type))
+    if use_gzip:
+        headers.append(("Content-Encoding", "gzip"))
+        return Response(rep.gzipped(), status=200, headers=headers)
+    return Response(rep.body, status=200, headers=headers)
