@@ -242,7 +242,9 @@ def _answer(protocol: ProtocolRequest, html: bool) -> Response:
     result = _pool().run(job)
     if html:
         return Response(
-            _page(protocol.query, table=_table(form, job.media_type, result.body)),
+            _page(
+                protocol.query, table=_table(form, job.media_type, result.body, dict(job.prefixes))
+            ),
             content_type="text/html; charset=utf-8",
         )
     content_type = media_type + ("; charset=utf-8" if media_type.startswith("text/") else "")
@@ -294,6 +296,7 @@ class Cell:
     text: str
     href: str | None = None
     note: str = ""
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -314,29 +317,38 @@ class Table:
 _SAFE_LINK = re.compile(r"https?://", re.IGNORECASE)
 
 
-def _cell_from_json(term: dict[str, Any]) -> Cell:
-    kind, value = term.get("type"), str(term.get("value", ""))
+def _cell(kind: str, value: str, prefixes: dict[str, str], lang: str = "", dt: str = "") -> Cell:
+    """A term as the page shows it: IRIs compacted with the usual prefixes and linked."""
     if kind == "uri":
-        return Cell(value, value if _SAFE_LINK.match(value) else None)
+        text = value
+        for prefix, namespace in prefixes.items():
+            if value.startswith(namespace) and len(value) > len(namespace):
+                candidate = f"{prefix}:{value[len(namespace) :]}"
+                text = candidate if text == value or len(candidate) < len(text) else text
+        return Cell(text, value if _SAFE_LINK.match(value) else None, title=value)
     if kind == "bnode":
         return Cell("_:" + value)
-    if "xml:lang" in term:
-        return Cell(value, note="@" + str(term["xml:lang"]))
-    datatype = str(term.get("datatype", ""))
-    return Cell(value, note=datatype.rsplit("#", 1)[-1] if datatype else "")
+    if lang:
+        return Cell(value, note="@" + lang)
+    return Cell(value, note=dt.rsplit("#", 1)[-1] if dt else "")
 
 
-def _cell_from_term(term: Any) -> Cell:
+def _cell_from_json(term: dict[str, Any], prefixes: dict[str, str]) -> Cell:
+    kind, value = str(term.get("type")), str(term.get("value", ""))
+    return _cell(
+        kind, value, prefixes, str(term.get("xml:lang", "")), str(term.get("datatype", ""))
+    )
+
+
+def _cell_from_term(term: Any, prefixes: dict[str, str]) -> Cell:
     if isinstance(term, NamedNode):
-        return Cell(term.value, term.value if _SAFE_LINK.match(term.value) else None)
+        return _cell("uri", term.value, prefixes)
     if isinstance(term, pyoxigraph.Literal):
-        if term.language:
-            return Cell(term.value, note="@" + term.language)
-        return Cell(term.value, note=term.datatype.value.rsplit("#", 1)[-1])
+        return _cell("literal", term.value, prefixes, term.language or "", term.datatype.value)
     return Cell(str(term))
 
 
-def _table(form: str, media_type: str, body: bytes) -> Table:
+def _table(form: str, media_type: str, body: bytes, prefixes: dict[str, str]) -> Table:
     """The rows the page shows: at most HTML_ROWS of them."""
     if media_type == SPARQL_RESULTS_JSON:
         data = json.loads(body)
@@ -345,13 +357,13 @@ def _table(form: str, media_type: str, body: bytes) -> Table:
         columns = tuple(data["head"]["vars"])
         bindings = data["results"]["bindings"]
         rows = [
-            tuple(_cell_from_json(b[c]) if c in b else None for c in columns)
+            tuple(_cell_from_json(b[c], prefixes) if c in b else None for c in columns)
             for b in bindings[:HTML_ROWS]
         ]
         return Table(form, columns, rows, len(bindings))
     triples = list(pyoxigraph.parse(body, format=NTRIPLES.oxigraph))
     rows = [
-        (_cell_from_term(t.subject), _cell_from_term(t.predicate), _cell_from_term(t.object))
+        tuple(_cell_from_term(term, prefixes) for term in (t.subject, t.predicate, t.object))
         for t in triples[:HTML_ROWS]
     ]
     return Table(form, ("subject", "predicate", "object"), rows, len(triples))
