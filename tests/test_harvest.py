@@ -16,8 +16,16 @@ from typing import Any
 
 import pytest
 import rdflib
-from harvest_data import CHANGED_TITLE, NEW_TITLES, REMOVED_TITLE, write_changed, write_seed
-from live import Server, free_port
+from harvest_data import (
+    CHANGED_TITLE,
+    NEW_DESCRIPTION,
+    NEW_TITLES,
+    OLD_DESCRIPTION,
+    REMOVED_TITLE,
+    write_changed,
+    write_seed,
+)
+from live import SEED, Server, free_port
 from lxml import etree
 from rdflib.namespace import DCTERMS
 from sickle import Sickle
@@ -28,6 +36,9 @@ from graph.publication import BuildOptions, build
 T1 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 T1B = datetime(2026, 3, 4, 9, 0, 0, tzinfo=UTC)  # the same data rebuilt
 T2 = datetime(2026, 3, 8, 9, 0, 0, tzinfo=UTC)  # the changes
+T3 = datetime(2026, 3, 15, 9, 0, 0, tzinfo=UTC)  # the removed entry back
+FEED_REL = "https://www.w3.org/ns/activitystreams#outbox"
+AS = rdflib.Namespace("https://www.w3.org/ns/activitystreams#")
 PAGE = 10
 FEED = "application/activity+json"
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -224,6 +235,86 @@ def test_harvesting_across_rebuilds(site: Site) -> None:
     removed = next(a["object"]["id"] for a in first_walk if a["object"]["name"] == REMOVED_TITLE)
     header = sickle.GetRecord(identifier=removed, metadataPrefix="oai_dc").header
     assert header.deleted and header.datestamp >= site.harvested
+
+    # The sitemap: lastmod from the history; the removed entry is gone from it.
+    lastmod = sitemap(base)
+    changed_iri = next(i for i, t in _titles(base).items() if t == CHANGED_TITLE)
+    assert lastmod[changed_iri] == t2
+    assert removed not in lastmod
+    new_iris = [i for i, t in _titles(base).items() if t in NEW_TITLES]
+    assert [lastmod[i] for i in new_iris] == [t2, t2]
+    unchanged = [i for i in all_before if i not in (changed_iri, removed)]
+    assert {lastmod[i] for i in unchanged} == {"2026-03-01T09:00:00Z"}
+
+    # The removed entry's IRI: 410 Gone, saying when, in the negotiated format.
+    status, headers, body = get(removed, "text/turtle")
+    assert status == 410, body
+    g = rdflib.Graph().parse(data=body, format="turtle")
+    tomb = rdflib.URIRef(removed)
+    assert (tomb, rdflib.RDF.type, AS.Tombstone) in g
+    assert g.value(tomb, AS.deleted).toPython() == T2
+    assert g.value(tomb, DCTERMS.title) == rdflib.Literal(REMOVED_TITLE, lang="en")
+    assert links(headers)[FEED_REL] == base + "changes"
+    status, headers, body = get(removed, "text/html")
+    assert status == 410 and headers["Content-Type"].startswith("text/html")
+    assert t2 in body.decode() and "removed" in body.decode()
+    status, _, body = get(removed, "application/json")
+    assert status == 410 and json.loads(body)["deleted"] == t2
+    status, headers, _ = get(removed + ".nt")
+    assert status == 410 and headers["Content-Type"].startswith("application/n-triples")
+    assert get(base + "entry/never-published", "text/turtle")[0] == 404
+
+    # It comes back: served again, and the feed says so.
+    back = write_changed(site.src)
+    seed = SEED.read_text(encoding="utf-8").replace(OLD_DESCRIPTION, NEW_DESCRIPTION)
+    back[0].write_text(seed, encoding="utf-8")
+    site.rebuild(back, T3)
+    assert get(removed, "text/turtle")[0] == 200
+    newest = walk_feed(base, stop_at=39)
+    assert [(a["type"], a["object"]["id"]) for a in newest] == [("Create", removed)]
+
+
+def sitemap(base: str) -> dict[str, str]:
+    """loc -> lastmod of the sitemap (following a sitemap index)."""
+    status, _, body = get(base + "sitemap.xml")
+    assert status == 200
+    doc = etree.fromstring(body)
+    ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    out: dict[str, str] = {}
+    parts = [loc.text or "" for loc in doc.iter(f"{ns}sitemap") for loc in loc.iter(f"{ns}loc")]
+    docs = [etree.fromstring(get(part)[2]) for part in parts] or [doc]
+    for d in docs:
+        for url in d.iter(f"{ns}url"):
+            out[url.findtext(f"{ns}loc") or ""] = url.findtext(f"{ns}lastmod") or ""
+    return out
+
+
+def _titles(base: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    url: str | None = base + "collections/entries?page=first"
+    while url:
+        status, headers, body = get(url, "text/turtle")
+        assert status == 200
+        g = rdflib.Graph().parse(data=body, format="turtle")
+        for s, _, o in g.triples((None, DCTERMS.title, None)):
+            out[str(s)] = str(o)
+        url = links(headers).get("next")
+    return out
+
+
+def test_the_feed_is_linked_from_the_landing_page_the_dataset_and_void(site: Site) -> None:
+    for path, accept in (
+        ("", "text/html"),
+        ("", "text/turtle"),
+        ("dataset", "text/turtle"),
+        (".well-known/void", "text/turtle"),
+        ("dataset.ttl", None),
+    ):
+        status, headers, _ = get(site.base + path, accept)
+        assert status == 200, path
+        assert links(headers).get(FEED_REL) == site.base + "changes", (path, headers.get("Link"))
+    status, headers, _ = get(site.base + "entry/nothing", "text/turtle")
+    assert status == 404 and FEED_REL not in links(headers)
 
 
 def harvest_everything(site: Site) -> None:
