@@ -122,6 +122,7 @@ class History:
     changed: str  # time of the last build that changed the state
     previous: Path | None = field(default=None, compare=False)
     visible: dict[str, str] = field(default_factory=dict)  # build time -> time it went live
+    frame: str = ""  # digest of the title and the categories (see _frame)
 
     @property
     def modified(self) -> dict[str, str]:
@@ -191,9 +192,9 @@ def compute(
     for iri, entry in converted.entries.items():
         fingerprint = known[iri]
         before = states.get(iri)
-        cats = tuple(sorted(by_label[label] for label in entry.categories))
         if before is not None and before.deleted is None and before.fingerprint == fingerprint:
             continue  # unchanged: same triples, so same title and categories
+        cats = tuple(sorted(by_label[label] for label in entry.categories))
         kind: Kind
         if before is None:
             kind, published, modified = "create", time, None
@@ -205,8 +206,10 @@ def compute(
             fingerprint, entry.title, cats, format_created(entry), published, time, modified
         )
         found.append((iri, kind, entry.title))
-    for iri, before in list(states.items()):
-        if before.deleted is None and iri not in converted.entries:
+    added = old is None or any(iri not in old.entries for iri, _, _ in found)
+    for iri in sorted(states.keys() - converted.entries.keys()):
+        before = states[iri]
+        if before.deleted is None:
             states[iri] = before._replace(deleted=time, datestamp=time)
             found.append((iri, "delete", before.title))
 
@@ -215,9 +218,16 @@ def compute(
         Change(start + n, time, kind, iri, title)
         for n, (iri, kind, title) in enumerate(sorted(found), start=1)
     )
-    entries = dict(sorted(states.items()))
+    entries = dict(sorted(states.items())) if added else states  # IRI order kept
     categories = dict(sorted(categories.items()))
-    state = _digest(converted.title, entries, converted, categories)
+    frame = _frame(converted, categories)
+    if old is not None and not changes and old.frame == frame:
+        state = old.state
+    else:  # a digest of the previous state and what changed: O(changes), not O(entries)
+        h = hashlib.sha256(f"{old.state if old else ''}\n{frame}\n".encode())
+        for c in changes:
+            h.update(f"{c.seq} {c.kind} {c.iri} {known.get(c.iri, '')}\n".encode())
+        state = h.hexdigest()
     changed = time if old is None or old.state != state else old.changed
     visible = dict(old.visible) if old else {}
     if old is not None and previous is not None:
@@ -234,6 +244,7 @@ def compute(
         changed,
         previous,
         visible,
+        frame,
     )
 
 
@@ -251,25 +262,11 @@ def went_live(release: Path) -> str | None:
     return format_time(datetime.fromtimestamp(math.ceil(swapped) + VISIBILITY_MARGIN, UTC))
 
 
-def _digest(
-    title: str,
-    entries: Mapping[str, EntryState],
-    converted: Converted,
-    categories: Mapping[str, CategoryInfo],
-) -> str:
-    h = hashlib.sha256()
-    h.update(
-        json.dumps(
-            [
-                title,
-                sorted((c.label, c.notation) for c in categories.values()),
-                sorted(converted.categories),
-            ]
-        ).encode("utf-8")
-    )
-    for iri, s in entries.items():
-        h.update(f"{iri} {s.fingerprint} {s.deleted or ''} {s.modified or ''}\n".encode())
-    return h.hexdigest()
+def _frame(converted: Converted, categories: Mapping[str, CategoryInfo]) -> str:
+    """A digest of what harvesters see besides the entries: the title and the categories."""
+    known = sorted((iri, c.label, c.notation) for iri, c in categories.items())
+    text = json.dumps([converted.title, known, sorted(converted.categories)], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def apply(converted: Converted, history: History) -> Converted:
@@ -311,6 +308,7 @@ def write(history: History, release: Path) -> None:
         "changed": history.changed,
         "changes": history.total,
         "visible": history.visible,
+        "frame": history.frame,
         "categories": {iri: asdict(c) for iri, c in history.categories.items()},
         "fields": list(EntryState._fields),
         "entries": history.entries,  # IRI -> row, in the order of "fields"
@@ -331,6 +329,7 @@ class State:
     state: str
     changed: str
     visible: dict[str, str] = field(default_factory=dict)
+    frame: str = ""
 
 
 def read_state(release: Path) -> State | None:
@@ -363,6 +362,7 @@ def read_state(release: Path) -> State | None:
             doc["state"],
             doc["changed"],
             dict(doc.get("visible", {})),
+            doc.get("frame", ""),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise PublicationError(f"{path}: not a kgpub entries file: {exc}") from exc
