@@ -21,7 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from datetime import UTC, datetime  # noqa: E402
+
 from graph import history  # noqa: E402
+from graph.convert import convert  # noqa: E402
+from graph.iris import Iris  # noqa: E402
+from graph.listing import read_listings  # noqa: E402
 from graph.publication import BuildOptions, build  # noqa: E402
 from server.app import create_app  # noqa: E402
 
@@ -56,7 +61,31 @@ def main() -> None:
             f"  history: {index.total:,} changes; this build: "
             f"{[c.kind for c in news if c.time == index.built]}"
         )
+        incremental(listing, second.release, args.repeat)
         views(out, index, args.repeat)
+
+
+def incremental(listing: Path, release: Path, repeat: int) -> None:
+    """history.compute against the current release: every entry fingerprinted (what a full
+    build does) vs only the one entry an incremental build rebuilt (prints + changed)."""
+    _, entries, _ = read_listings([listing])
+    converted = convert(entries, Iris(BASE), "Library")
+    one = next(iter(converted.entries))
+    stamp = datetime.now(UTC)
+    full, fast = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        history.compute(release, converted, stamp)
+        full.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        prints = history.fingerprints(converted.triples[:50], [one])
+        history.compute(release, converted, stamp, prints=prints, changed=[one])
+        fast.append(time.perf_counter() - start)
+    f, i = statistics.median(full), statistics.median(fast)
+    print(
+        f"  history.compute: every entry fingerprinted {f:.2f} s; "
+        f"one rebuilt entry (prints + changed) {i:.2f} s (x{i / f:.2f})"
+    )
 
 
 def report(name: str, phases: list) -> None:  # type: ignore[type-arg]
