@@ -315,6 +315,9 @@ def test_the_feed_is_linked_from_the_landing_page_the_dataset_and_void(site: Sit
         assert links(headers).get(FEED_REL) == site.base + "changes", (path, headers.get("Link"))
     status, headers, _ = get(site.base + "entry/nothing", "text/turtle")
     assert status == 404 and FEED_REL not in links(headers)
+    html = get(site.base, "text/html")[2].decode()
+    for path in ("changes", "collections/entries", "oai?verb=Identify"):
+        assert f'href="/{path}"' in html or f'href="{site.base}{path}"' in html, path
 
 
 def harvest_everything(site: Site) -> None:
