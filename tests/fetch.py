@@ -6,9 +6,12 @@ from __future__ import annotations
 import http.client
 import subprocess
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import rdflib
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,42 @@ def rapper_count(reply: Reply, base: str) -> int:
         f"rapper rejected the {reply.media_type} body:\n{message}"
     )
     return len([ln for ln in done.stdout.decode("utf-8").splitlines() if ln.strip()])
+
+
+class Page(HTMLParser):
+    """What the tests read in an HTML page: <link>s, <a href>s, JSON-LD scripts, text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.head_links: list[dict[str, str]] = []
+        self.anchors: list[str] = []
+        self.scripts: list[tuple[str, str]] = []
+        self._script: str | None = None
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "link":
+            self.head_links.append(a)
+        elif tag == "a" and "href" in a:
+            self.anchors.append(a["href"])
+        elif tag == "script":
+            self._script = a.get("type", "")
+            self.scripts.append((self._script, ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._script = None
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            kind, text = self.scripts[-1]
+            self.scripts[-1] = (kind, text + data)
+        else:
+            self.text.append(data)
+
+    def alternates(self) -> dict[str, str]:
+        return {
+            link["type"]: link["href"] for link in self.head_links if link.get("rel") == "alternate"
+        }

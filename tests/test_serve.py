@@ -10,14 +10,13 @@ import hashlib
 import json
 import urllib.request
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pyoxigraph
 import pytest
 import rdflib
-from fetch import get, parse, rapper_count
+from fetch import BROWSER, Page, get, parse, rapper_count
 from live import Server
 from pyld import jsonld as pyld
 from rdfdiff import assert_isomorphic
@@ -36,7 +35,6 @@ SUFFIX = {
     "application/rdf+xml": ".rdf",
     "text/html": ".html",
 }
-BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 @pytest.fixture(scope="module")
@@ -74,45 +72,6 @@ def samples(minted: dict[str, list[str]], manifest: dict[str, Any]) -> dict[str,
         "dataset": minted["dataset"][0],
         "void": minted["dataset"][1],
     }
-
-
-class Page(HTMLParser):
-    """What the tests read in an HTML page: <link>s, <a href>s, JSON-LD scripts, text."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.head_links: list[dict[str, str]] = []
-        self.anchors: list[str] = []
-        self.scripts: list[tuple[str, str]] = []
-        self._script: str | None = None
-        self.text: list[str] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "link":
-            self.head_links.append(a)
-        elif tag == "a" and "href" in a:
-            self.anchors.append(a["href"])
-        elif tag == "script":
-            self._script = a.get("type", "")
-            self.scripts.append((self._script, ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._script = None
-
-    def handle_data(self, data: str) -> None:
-        if self._script is not None:
-            kind, text = self.scripts[-1]
-            self.scripts[-1] = (kind, text + data)
-        else:
-            self.text.append(data)
-
-    def alternates(self) -> dict[str, str]:
-        return {
-            link["type"]: link["href"] for link in self.head_links if link.get("rel") == "alternate"
-        }
 
 
 # --- every IRI dereferences -----------------------------------------------------------------

@@ -313,7 +313,7 @@ def _html(release: Release, d: Description, page: int) -> str:
         href=lambda iri: _href(iris, root, iri),
         alternates=alternates,
         canonical=NEGOTIATED.url(d.iri, page),
-        page_url=lambda n: NEGOTIATED.url(d.iri, n),
+        page_url=lambda n: _href(iris, root, NEGOTIATED.url(d.iri, n)),
         jsonld=_script_json(script),
         categories=_categories(release) if d.kind in ("library", "scheme") else [],
         html_url=Style("s", HTML_SUFFIX).url(d.iri, page),
