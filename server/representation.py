@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from pathlib import Path
 
 from flask import Response, request
 from werkzeug.http import parse_date
@@ -61,9 +62,25 @@ class Representation:
         return self._gzipped
 
 
+def _code_fingerprint() -> str:
+    """A digest of the code and templates that render bodies: a new version of kgpub serving
+    the same release must not answer 304 to a copy rendered by the old one."""
+    digest = hashlib.sha1()
+    root = Path(__file__).resolve().parent.parent
+    for folder, pattern in (("graph", "*.py"), ("server", "*.py"), ("server", "*.html")):
+        for path in sorted((root / folder).rglob(pattern)):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+CODE = _code_fingerprint()
+
+
 def make_etag(*parts: object) -> str:
-    """A strong entity tag from what determines the bytes (release id, path, format, page)."""
-    return hashlib.sha1("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:24]
+    """A strong entity tag from what determines the bytes: the code, then the caller's parts
+    (release id, path, representation, page)."""
+    text = "\x1f".join(map(str, (CODE, *parts)))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:24]
 
 
 @functools.lru_cache(maxsize=16)

@@ -84,6 +84,7 @@ class Terms:
     distribution = str(DCAT.distribution)
     download_url = str(DCAT.downloadURL)
     media_type = str(DCAT.mediaType)
+    compress_format = str(DCAT.compressFormat)
     byte_size = str(DCAT.byteSize)
     checksum = str(SPDX.checksum)
     checksum_value = str(SPDX.checksumValue)
