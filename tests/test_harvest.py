@@ -25,7 +25,7 @@ from harvest_data import (
     write_changed,
     write_seed,
 )
-from live import SEED, Server, free_port
+from live import FIXTURES, SEED, Server, free_port
 from lxml import etree
 from rdflib.namespace import DCTERMS
 from sickle import Sickle
@@ -42,6 +42,7 @@ AS = rdflib.Namespace("https://www.w3.org/ns/activitystreams#")
 PAGE = 10
 FEED = "application/activity+json"
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
+SCHEMA = etree.XMLSchema(etree.parse(str(FIXTURES / "oai" / "harvest.xsd")))
 
 
 @dataclass
@@ -235,6 +236,14 @@ def test_harvesting_across_rebuilds(site: Site) -> None:
     removed = next(a["object"]["id"] for a in first_walk if a["object"]["name"] == REMOVED_TITLE)
     header = sickle.GetRecord(identifier=removed, metadataPrefix="oai_dc").header
     assert header.deleted and header.datestamp >= site.harvested
+    # Deleted records validate against the OAI-PMH schema too (a header, no metadata).
+    for query in (
+        f"verb=ListRecords&metadataPrefix=oai_dc&from={site.harvested}",
+        f"verb=GetRecord&metadataPrefix=oai_dc&identifier={removed}",
+    ):
+        doc = etree.fromstring(get(base + "oai?" + query)[2])
+        assert SCHEMA.validate(doc), SCHEMA.error_log
+        assert doc.find(f".//{OAI}header[@status='deleted']") is not None
 
     # The sitemap: lastmod from the history; the removed entry is gone from it.
     lastmod = sitemap(base)
