@@ -21,7 +21,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
 from graph.history import EntryState, Index, format_time
@@ -210,7 +210,7 @@ def _identify(args: Mapping[str, str], repo: Repository) -> ET.Element:
     _el(out, "baseURL", repo.base_url)
     _el(out, "protocolVersion", "2.0")
     _el(out, "adminEmail", repo.admin_email)
-    _el(out, "earliestDatestamp", repo.index.earliest or format_time(datetime.now()))
+    _el(out, "earliestDatestamp", repo.index.earliest or format_time(datetime.now(UTC)))
     _el(out, "deletedRecord", "persistent")
     _el(out, "granularity", GRANULARITY)
     return out

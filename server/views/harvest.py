@@ -375,19 +375,27 @@ def gone(exc: EntryGone) -> Response:
 
 @bp.after_app_request
 def link_feed(response: Response) -> Response:
-    """Landing page, dataset and VoID: a Link header to the change feed and to OAI-PMH."""
+    """Landing page, dataset and VoID: a Link header to the change feed."""
     if response.status_code >= 400 or request.blueprint == bp.name:
+        return response
+    path = request.path
+    last = path.rsplit("/", 1)[-1]
+    stem = path.rsplit(".", 1)[0] if "." in last else path
+    # Checked before anything else: this runs after every request of the app.
+    if stem not in _FEED_LINKED:
         return response
     try:
         iris = _release().iris
     except PublicationError:
         return response
-    stem = request.path.rsplit(".", 1)[0] if "." in request.path.rsplit("/", 1)[-1] else None
-    paths = {
-        "/",
-        "/" + (iris.local_path(iris.dataset) or ""),
-        "/" + (iris.local_path(iris.void) or ""),
-    }
-    if request.path in paths or (stem is not None and stem in paths):
-        response.headers.add("Link", _link(iris.changes, FEED_REL, harvest.AS_MEDIA_TYPE))
+    response.headers.add("Link", _link(iris.changes, FEED_REL, harvest.AS_MEDIA_TYPE))
     return response
+
+
+def _paths(iris: Iris) -> frozenset[str]:
+    return frozenset(
+        "/" + (iris.local_path(iri) or "") for iri in (iris.base, iris.dataset, iris.void)
+    )
+
+
+_FEED_LINKED = _paths(Iris("http://any.example/"))  # local paths do not depend on the base
