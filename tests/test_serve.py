@@ -303,6 +303,9 @@ def test_unknown_iri_is_404_in_the_negotiated_format(
         live.base + "entry/2001-01-01-0000-no-such-entry",
         live.base + "category/nope",
         live.base + "no/such/path",
+        live.base + "entry/a%20b",  # not even an IRI: still 404, never a query
+        live.base + "category/x%3E%20%3Fp%20%3Fo%20%7D",
+        live.base + "category/%3Cscript%3E",
     ):
         reply = get(url, {"Accept": accept} if accept else {})
         assert reply.status == 404, url
