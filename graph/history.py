@@ -7,11 +7,12 @@ files into the release it builds (so a failed build leaves the history untouched
   history.jsonl   every change ever published, oldest first, one JSON object a line:
                   {"seq", "time", "kind": "create"|"update"|"delete", "iri", "title"};
                   the previous release's file carried forward, this build's changes appended
-  entries.json    every entry ever published, tombstones included: IRI -> fingerprint, title,
-                  categories (concept IRIs), created (its dcterms:created), published (first
-                  build that had it), modified (build that last changed it), deleted (build
-                  that removed it), datestamp (last change of any kind); the categories ever
-                  seen; a digest of the whole state and the time it last changed
+  entries.json    every entry ever published, tombstones included: IRI -> a row of
+                  "fields": fingerprint, title, categories (concept IRIs), created (its
+                  dcterms:created), published (first build that had it), datestamp (last
+                  change of any kind), modified (build that last updated it), deleted (build
+                  that removed it); the categories ever seen; a digest of the state (chained
+                  from the previous one and the changes) and the time it last changed
 
 An entry keeps its dcterms:created; an updated one gets dcterms:modified (the time of that
 build) in the data itself (`apply`). Times are UTC xsd:dateTime to the second, 'Z' form.
@@ -52,10 +53,10 @@ from graph.namespaces import DCTERMS, XSD
 VISIBILITY_MARGIN = 1
 CURRENT = "current"  # graph/publication.py's symlink (imported from there would be circular)
 HISTORY = "history.jsonl"
-MEMO_SIZE = 64  # selections remembered per release (OAI-PMH from/until/set ranges)
-T = TypeVar("T")
 ENTRIES = "entries.json"
 VERSION = 2
+MEMO_SIZE = 64  # selections remembered per release (OAI-PMH from/until/set ranges)
+T = TypeVar("T")
 
 Kind = Literal["create", "update", "delete"]
 _CREATED = str(DCTERMS.created)
