@@ -82,6 +82,7 @@ def _finish(
     if last_modified is not None:
         response.last_modified = last_modified
     response.headers["Vary"] = "Accept"
+    response.headers["Cache-Control"] = "public, no-cache"  # always revalidate: 304s are cheap
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Expose-Headers"] = "Link, ETag, Last-Modified"
     for link in links:
