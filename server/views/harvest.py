@@ -170,22 +170,22 @@ def _page_media_type() -> str:
 @bp.route("/collections/entries", methods=["GET", "HEAD"])
 def entries_collection() -> Response:
     """All published entries, one page."""
-    return _collection(None)
+    release = _release()
+    return _collection(release, history.load(release.path), None)
 
 
 @bp.route("/collections/category/<notation>", methods=["GET", "HEAD"])
 def category_collection(notation: str) -> Response:
     """The published entries of one category, one page."""
-    index = history.load(_release().path)
+    release = _release()  # one release for the whole request, even if a build swaps meanwhile
+    index = history.load(release.path)
     concept = next((iri for iri, c in index.categories.items() if c.notation == notation), None)
     if concept is None:
         raise HttpError(404, f"no category {notation!r}")
-    return _collection(concept)
+    return _collection(release, index, concept)
 
 
-def _collection(concept: str | None) -> Response:
-    release = _release()
-    index = history.load(release.path)
+def _collection(release: Release, index: history.Index, concept: str | None) -> Response:
     iris = release.iris
     media_type = _page_media_type()
     library = release.manifest.get("title", "the library")
