@@ -21,8 +21,10 @@ the store by name: nothing is ever fetched, and a name the store does not hold i
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import errno
+import fcntl
 import io
 import json
 import logging
@@ -400,11 +402,17 @@ def _die_with_parent() -> None:
         libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
 
 
-def _write_frame(fd: int, data: bytes) -> None:
-    view = memoryview(_FRAME.pack(len(data)) + data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def _write_frames(fd: int, *payloads: bytes) -> None:
+    """Length-prefixed frames in one writev(2): the reader wakes once, nothing is copied."""
+    buffers: list[memoryview] = []
+    for payload in payloads:
+        buffers += [memoryview(_FRAME.pack(len(payload))), memoryview(payload)]
+    while buffers:
+        written = os.writev(fd, buffers)
+        while buffers and written >= len(buffers[0]):
+            written -= len(buffers.pop(0))
+        if buffers and written:
+            buffers[0] = buffers[0][written:]
 
 
 def _read_exact_blocking(fd: int, size: int) -> bytes | None:
@@ -434,7 +442,7 @@ def serve_child(memory_mib: int = 0) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sandboxed = deny_network()
     stores: dict[str, pyoxigraph.Store] = {}
-    _write_frame(results_out, json.dumps({"ready": True, "sandboxed": sandboxed}).encode())
+    _write_frames(results_out, json.dumps({"ready": True, "sandboxed": sandboxed}).encode())
     while True:
         head = _read_exact_blocking(jobs_in, _FRAME.size)
         if head is None:
@@ -451,7 +459,7 @@ def serve_child(memory_mib: int = 0) -> None:
                 store = stores[job.store] = pyoxigraph.Store.read_only(job.store)
             result = evaluate(store, job)
         except QueryError as exc:
-            _write_frame(
+            _write_frames(
                 results_out,
                 json.dumps(
                     {"ok": False, "error": type(exc).__name__, "message": str(exc)}
@@ -459,15 +467,15 @@ def serve_child(memory_mib: int = 0) -> None:
             )
             continue
         except OSError as exc:
-            _write_frame(
+            _write_frames(
                 results_out,
                 json.dumps(
                     {"ok": False, "error": "QueryError", "message": f"store: {exc}"}
                 ).encode(),
             )
             continue
-        _write_frame(results_out, json.dumps({"ok": True, "count": result.count}).encode())
-        _write_frame(results_out, result.body)
+        header = json.dumps({"ok": True, "count": result.count}).encode()
+        _write_frames(results_out, header, result.body)
 
 
 # --- The pool (in each server worker) ---------------------------------------------------------
@@ -500,18 +508,24 @@ class _Child:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
+        os.set_blocking(self.rfd, False)  # read what is there; poll only when nothing is
+        with contextlib.suppress(OSError, AttributeError):  # Linux: fewer wake-ups for big results
+            fcntl.fcntl(self.rfd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        self.poller = select.poll()
+        self.poller.register(self.rfd, select.POLLIN)
         self.ready = False
         self.sandboxed = False
 
     def _read(self, size: int, deadline: float) -> bytes:
         parts: list[bytes] = []
-        poller = select.poll()
-        poller.register(self.rfd, select.POLLIN)
         while size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not poller.poll(remaining * 1000):
-                raise _ExpiredError
-            chunk = os.read(self.rfd, min(size, 1 << 22))
+            try:
+                chunk = os.read(self.rfd, min(size, 1 << 22))
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.poller.poll(remaining * 1000):
+                    raise _ExpiredError from None
+                continue
             if not chunk:
                 raise _GoneError
             parts.append(chunk)
@@ -523,13 +537,19 @@ class _Child:
         return self._read(size, deadline)
 
     def wait_ready(self) -> None:
-        if not self.ready:
+        """Wait for the child's greeting; QueryOverloaded if it does not come."""
+        if self.ready:
+            return
+        try:
             hello = json.loads(self._frame(time.monotonic() + STARTUP_TIMEOUT))
-            self.ready, self.sandboxed = True, bool(hello.get("sandboxed"))
+        except (_ExpiredError, _GoneError, ValueError) as exc:
+            log.error("a query child did not start (exit status %s)", self.proc.poll())
+            raise QueryOverloaded("the query process could not start; see the server log") from exc
+        self.ready, self.sandboxed = True, bool(hello.get("sandboxed"))
 
     def call(self, job: QueryJob, timeout: float) -> tuple[dict[str, Any], bytes]:
         try:
-            _write_frame(self.wfd, job.to_bytes())
+            _write_frames(self.wfd, job.to_bytes())
         except OSError as exc:
             raise _GoneError from exc
         deadline = time.monotonic() + timeout
@@ -596,7 +616,12 @@ class QueryPool:
             if not child.alive():
                 self._retire(child)
                 child = self._spawn()
-            child.wait_ready()
+            try:
+                child.wait_ready()
+            except QueryOverloaded:
+                self._retire(child)
+                child = self._spawn()
+                raise
             header, body = child.call(job, self.timeout)
         except _ExpiredError:
             self._retire(child)
