@@ -10,7 +10,8 @@ queries:
               result format) with one in-process evaluation (Store.query + the same
               serializer and format), median and 99th percentile of each; the overhead is
               p50(HTTP) - p50(in-process), checked against 2 ms + 20% of p50(in-process);
-  throughput  requests/s with 8 concurrent clients for S seconds, for the cheap queries;
+  throughput  requests/s with 8 concurrent keep-alive clients for S seconds (wrk when it is
+              installed, else Python threads), for the cheap queries;
   rdflib      the same queries on rdflib's own engine (Graph loaded from the N-Triples dump),
               median of 3, for the sizes in --rdflib-sizes only (at 100k entries each query
               takes seconds to minutes: FINDINGS.md), as a factor over in-process Oxigraph.
@@ -23,6 +24,8 @@ import argparse
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import statistics
@@ -166,6 +169,20 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def throughput(port: int, query: Query, seconds: float, clients: int = 8) -> float:
+    """Requests/s with `clients` keep-alive connections: wrk when installed, else threads."""
+    wrk = shutil.which("wrk")
+    if wrk:
+        accept = TURTLE.media_type if query.graph else SPARQL_RESULTS_JSON
+        url = f"http://127.0.0.1:{port}/sparql?" + urlencode({"query": query.text})
+        out = subprocess.run(
+            [wrk, "-t2", f"-c{clients}", f"-d{seconds:g}s", "-H", f"Accept: {accept}", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if "Non-2xx" in out:
+            raise RuntimeError(f"{query.name}: errors under load:\n{out}")
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     done = [0] * clients
     stop = time.monotonic() + seconds
 
