@@ -447,3 +447,14 @@ def test_head_and_conditional_requests(site: Site, path: str, accept: str | None
     assert status == 304 and body == b"" and again["ETag"] == headers["ETag"]
     assert get(url, accept, {"If-Modified-Since": headers["Last-Modified"]})[0] == 304
     assert get(url, accept, {"If-None-Match": 'W/"stale"'})[0] == 200
+
+
+def test_the_feed_for_people(site: Site) -> None:
+    status, headers, body = get(site.base + "changes", "text/html,*/*;q=0.8")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    html = body.decode()
+    newest = feed(feed(site.base + "changes")["first"])["orderedItems"][0]
+    assert newest["object"]["name"] in html and newest["published"] in html
+    assert 'rel="next"' in html and "Older" in html
+    assert get(site.base + "changes", "*/*")[1]["Content-Type"].startswith(FEED)
+    assert get(site.base + "changes")[1]["Content-Type"].startswith(FEED)

@@ -34,7 +34,7 @@ from server.errors import HttpError
 
 bp = Blueprint("harvest", __name__)
 
-FEED_TYPES = (harvest.AS_MEDIA_TYPE, JSONLD.media_type, "application/json")
+FEED_TYPES = (harvest.AS_MEDIA_TYPE, JSONLD.media_type, "application/json", HTML_MEDIA_TYPE)
 # Turtle first: what a linked-data client gets for no Accept or */*; browsers ask for HTML.
 PAGE_TYPES = (*(f.media_type for f in RDF_FORMATS), HTML_MEDIA_TYPE)
 GONE_TYPES = (*PAGE_TYPES, "application/json", "text/plain")
@@ -124,9 +124,12 @@ def changes() -> Response:
     before, after = _int_arg("before"), _int_arg("after")
     etag, last_modified = _validators(index, "changes", request.query_string.decode(), media_type)
     content_type = harvest.AS_JSONLD_MEDIA_TYPE if media_type == JSONLD.media_type else media_type
+    title = release.manifest.get("title", "")
+    if media_type == HTML_MEDIA_TYPE and before is None and after is None:
+        before = index.total + 1  # people see the newest changes at once
     try:
         if before is None and after is None:
-            doc = harvest.feed_collection(index, iris, release.manifest.get("title", ""))
+            doc = harvest.feed_collection(index, iris, title)
         else:
             doc = harvest.feed_page(index, iris, _settings()["page_size"], before, after)
     except harvest.PageError as exc:
@@ -138,6 +141,20 @@ def changes() -> Response:
     ]
     if "partOf" in doc:
         links.append(_link(doc["partOf"], "collection"))
+    if media_type == HTML_MEDIA_TYPE:
+        return _answer(
+            lambda: render_template(
+                "harvest/changes.html",
+                doc=doc,
+                collection=harvest.feed_collection(index, iris, title),
+                site_title=title or "kgpub",
+                iris=iris,
+            ),
+            "text/html; charset=utf-8",
+            etag,
+            last_modified,
+            links,
+        )
     return _answer(
         lambda: json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
         content_type,
