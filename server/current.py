@@ -10,6 +10,7 @@ a new release starts with an empty cache.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -95,11 +96,11 @@ class Release:
     def id(self) -> str:
         return str(self.manifest["id"])
 
-    @property
+    @functools.cached_property
     def iris(self) -> Iris:
         return Iris(self.manifest["base"])
 
-    @property
+    @functools.cached_property
     def base_path(self) -> str:
         """The path of the base IRI ('/' or '/lib/'): where the publication's IRIs live."""
         return urlsplit(str(self.manifest["base"])).path or "/"
