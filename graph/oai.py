@@ -213,6 +213,7 @@ def _identify(args: Mapping[str, str], repo: Repository) -> ET.Element:
     _el(out, "earliestDatestamp", repo.index.earliest or format_time(datetime.now(UTC)))
     _el(out, "deletedRecord", "persistent")
     _el(out, "granularity", GRANULARITY)
+    _el(out, "compression", "gzip")  # §3.1.3: with Accept-Encoding: gzip
     return out
 
 

@@ -249,3 +249,21 @@ def test_the_schema_copies_are_the_published_ones() -> None:
         "xml.xsd",
         "harvest.xsd",
     }
+
+
+def test_gzip_when_the_harvester_asks(server: Server) -> None:
+    import gzip
+
+    query = "verb=ListRecords&metadataPrefix=oai_dc"
+    status, plain, headers = get(server, query)
+    assert "Content-Encoding" not in headers
+    status, packed, headers = get(server, query, {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in headers["Vary"]
+    unpacked = gzip.decompress(packed)
+    strip = etree.fromstring  # the responseDate may differ by a second: compare the records
+    assert etree.tostring(strip(unpacked).find(f"{OAI}ListRecords")) == etree.tostring(
+        strip(plain).find(f"{OAI}ListRecords")
+    )
+    ident = valid(get(server, "verb=Identify")[1]).find(f"{OAI}Identify")
+    assert ident is not None and ident.findtext(f"{OAI}compression") == "gzip"

@@ -12,6 +12,7 @@ that comes back to an unchanged publication (even one rebuilt from the same data
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from graph.namespaces import DCTERMS, HYDRA, PREFIXES
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
 from server.errors import HttpError
+from server.representation import COMPRESS_MIN, accepts_gzip
 
 bp = Blueprint("harvest", __name__)
 
@@ -93,9 +95,19 @@ def _finish(
 def _answer(
     body: Any, content_type: str, etag: str, last_modified: datetime | None, links: list[str]
 ) -> Response:
+    """200 with the body (gzip-coded when the client accepts it, RFC 9110 §8.4), or 304."""
     if _is_fresh(etag, last_modified):
-        return _finish(Response(status=304), etag, last_modified, links)
-    return _finish(Response(body(), content_type=content_type), etag, last_modified, links)
+        response = _finish(Response(status=304), etag, last_modified, links)
+    else:
+        data = body()
+        data = data.encode("utf-8") if isinstance(data, str) else data
+        response = Response(data, content_type=content_type)
+        if len(data) >= COMPRESS_MIN and accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            response.set_data(gzip.compress(data, compresslevel=6, mtime=0))
+            response.headers["Content-Encoding"] = "gzip"
+        response = _finish(response, etag, last_modified, links)
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    return response
 
 
 def _link(url: str, rel: str, media_type: str | None = None) -> str:
