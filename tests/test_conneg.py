@@ -133,8 +133,17 @@ def test_negotiate_agrees_with_the_table(case: tuple[str | None, str | int]) -> 
         (None, "turtle", None, (TTL, False)),
         (None, None, "text/html", (HTML, True)),
     ],
-    ids=["suffix-beats-accept", "suffix-beats-param", "param-beats-accept", "param-nt",
-         "param-rdf", "param-html", "param-media-type", "param-key", "accept"],
+    ids=[
+        "suffix-beats-accept",
+        "suffix-beats-param",
+        "param-beats-accept",
+        "param-nt",
+        "param-rdf",
+        "param-html",
+        "param-media-type",
+        "param-key",
+        "accept",
+    ],
 )
 def test_suffix_then_parameter_then_accept(
     suffix: str | None, param: str | None, accept: str | None, expected: tuple[str, bool]
@@ -151,8 +160,14 @@ def test_unknown_suffix_and_format_are_errors() -> None:
 
 @pytest.mark.parametrize(
     ("param", "expected"),
-    [("ttl", TTL), ("jsonld", JSONLD), ("nt", NT), ("rdf", RDFXML), ("html", HTML),
-     ("text/turtle", TTL)],
+    [
+        ("ttl", TTL),
+        ("jsonld", JSONLD),
+        ("nt", NT),
+        ("rdf", RDFXML),
+        ("html", HTML),
+        ("text/turtle", TTL),
+    ],
 )
 def test_format_parameter_over_http(entry_url: str, param: str, expected: str) -> None:
     reply = get(f"{entry_url}?format={param}", {"Accept": "image/png"})
