@@ -38,6 +38,10 @@ def gunicorn_options(settings: dict[str, Any]) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "kgpub",
+        # gunicorn 25+ opens a management socket at one fixed path per user: several servers
+        # (tests, a bench next to a running site) would take it from each other, and kgpub
+        # has no use for it.
+        "control_socket_disable": True,
     }
 
 
