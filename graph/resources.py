@@ -165,6 +165,14 @@ def kind_of(types: Iterable[str]) -> ResourceKind:
     return "other"
 
 
+def exists(store: pyoxigraph.Store, iri: str) -> bool:
+    """Whether the default graph has a triple about the IRI (False for a non-IRI)."""
+    node = _node(iri)
+    if node is None:
+        return False
+    return next(iter(store.quads_for_pattern(node, None, None, _DEFAULT)), None) is not None
+
+
 def own_triples(store: pyoxigraph.Store, iri: str) -> list[Triple]:
     """The triples with the IRI as subject, in the default graph."""
     return [q.triple for q in store.quads_for_pattern(NamedNode(iri), None, None, _DEFAULT)]

@@ -117,6 +117,11 @@ def test_dataset_and_void_are_the_void_graph(
 def test_unknown_iri_has_no_description(store: pyoxigraph.Store, iris: Iris) -> None:
     assert resources.describe(store, iris, iris.base + "entry/nothing-here") is None
     assert resources.describe(store, iris, "http://elsewhere.example/x") is None
+    assert resources.describe(store, iris, iris.base + "entry/a b>") is None  # not an IRI
+    assert resources.exists(store, iris.library) and resources.exists(store, iris.scheme)
+    assert not resources.exists(store, iris.base + "category/nope")
+    assert not resources.exists(store, "not an IRI")
+    assert resources.members_of(store, iris.base + "category/x> ?p ?o", "concept") == []
 
 
 def test_counts_per_category(store: pyoxigraph.Store, iris: Iris) -> None:

@@ -236,7 +236,7 @@ def _describe(release: Release, local: str, page: int) -> Description:
     iri = iris.base + local
     store = release.store
     members = None
-    if _is_paged(local):
+    if _is_paged(local) and graph_resources.exists(store, iri):  # no query for a 404
         kind: graph_resources.ResourceKind = "library" if local == "library" else "concept"
         members = release.cache.memo(
             ("members", iri), lambda: _sized(graph_resources.members_of(store, iri, kind))
