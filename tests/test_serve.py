@@ -17,6 +17,7 @@ import pyoxigraph
 import pytest
 import rdflib
 from fetch import BROWSER, Page, get, parse, rapper_count
+from flask.testing import FlaskClient
 from live import Server
 from pyld import jsonld as pyld
 from rdfdiff import assert_isomorphic
@@ -24,6 +25,7 @@ from rdfdiff import assert_isomorphic
 from graph import resources
 from graph.iris import Iris
 from graph.namespaces import DCAT, DCTERMS, RDF, SPDX, VOID
+from server.views import pages
 
 JSONLD_WARNING = "ignore:ConjunctiveGraph is deprecated:DeprecationWarning"
 RDF_TYPES = ("text/turtle", "application/ld+json", "application/n-triples", "application/rdf+xml")
@@ -500,3 +502,25 @@ def test_scheme_page_lists_categories_with_counts(
     for concept in minted["concept"]:
         assert "/" + concept.removeprefix(live.base) in page.anchors
     assert "35" in " ".join(page.text)
+
+
+def test_sitemap_index_past_the_limit(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, minted: dict[str, list[str]]
+) -> None:
+    """Past SITEMAP_MAX URLs (50,000 by sitemaps.org) /sitemap.xml is an index of parts; a
+    limit of 10 makes the seed's 48 pages five parts (the app in-process: 50,000 pages would
+    take a 50k-entry build)."""
+    monkeypatch.setattr(pages, "SITEMAP_MAX", 10)
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    index = ET.fromstring(client.get("/sitemap.xml").data)
+    assert index.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex"
+    parts = [loc.text or "" for loc in index.findall("s:sitemap/s:loc", ns)]
+    assert len(parts) == 5
+    urls: list[str] = []
+    for part in parts:
+        reply = client.get("/" + part.split("/", 3)[3])
+        assert reply.status_code == 200
+        urls += [loc.text or "" for loc in ET.fromstring(reply.data).findall("s:url/s:loc", ns)]
+    assert len(urls) == len(set(urls)) == 48
+    assert set(minted["entry"]) <= set(urls)
+    assert client.get("/sitemap-6.xml").status_code == 404
