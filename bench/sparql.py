@@ -175,7 +175,17 @@ def throughput(port: int, query: Query, seconds: float, clients: int = 8) -> flo
         accept = TURTLE.media_type if query.graph else SPARQL_RESULTS_JSON
         url = f"http://127.0.0.1:{port}/sparql?" + urlencode({"query": query.text})
         out = subprocess.run(
-            [wrk, "-t2", f"-c{clients}", f"-d{seconds:g}s", "-H", f"Accept: {accept}", url],
+            [
+                wrk,
+                "-t2",
+                f"-c{clients}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "60s",
+                "-H",
+                f"Accept: {accept}",
+                url,
+            ],
             capture_output=True,
             text=True,
             check=True,

@@ -7,6 +7,7 @@ Description; CORS; the HTML query page and its examples.
 
 from __future__ import annotations
 
+import http.client
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -141,6 +142,26 @@ def test_protocol_case(
         assert error["status"] == status and error["message"]
     if status == 405:
         assert set(reply.header("Allow").split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+
+
+def _chunked_post(base: str, body: bytes) -> int:
+    """POST application/sparql-query with Transfer-Encoding: chunked (no Content-Length)."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        chunks = (body[i : i + 8192] for i in range(0, len(body), 8192))
+        conn.request("POST", "/sparql", body=chunks, encode_chunked=True,
+                     headers={"Content-Type": SPARQL_QUERY})  # fmt: skip
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_a_chunked_body_is_read_and_capped(live: Server) -> None:
+    assert _chunked_post(live.base, b"ASK {}" + b" " * 50_000) == 200
+    assert _chunked_post(live.base, b"ASK {}" + b" " * 100_000) == 413
 
 
 def test_errors_say_what_is_wrong(live: Server) -> None:

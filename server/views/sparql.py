@@ -140,8 +140,11 @@ def _read_request() -> ProtocolRequest:
                 )
             if (request.content_length or 0) > limit:
                 raise QueryTooLarge(f"the query is longer than {limit:,} bytes")
+            data = request.stream.read(limit + 1)
+            if len(data) > limit:  # a body sent without Content-Length
+                raise QueryTooLarge(f"the query is longer than {limit:,} bytes")
             try:
-                body = request.stream.read(limit + 1).decode("utf-8")
+                body = data.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise QuerySyntaxError(f"the query is not UTF-8 text: {exc}") from None
             params.setdefault("query", []).append(body)
@@ -195,8 +198,8 @@ def endpoint() -> Response:
         if protocol.query is None:
             if protocol.default_graphs is not None or protocol.named_graphs is not None:
                 raise QuerySyntaxError("missing query parameter (SPARQL 1.1 Protocol §2.1)")
-            return _description(html)
-        return _answer(protocol, html)
+            return _description()
+        return _answer(protocol)
     except (QueryError, NotAcceptable) as exc:
         if not html:
             raise
@@ -206,7 +209,7 @@ def endpoint() -> Response:
         return Response(page, status=status, content_type="text/html; charset=utf-8")
 
 
-def _answer(protocol: ProtocolRequest, html: bool) -> Response:
+def _answer(protocol: ProtocolRequest) -> Response:
     settings = _settings()
     assert protocol.query is not None
     form = inspect_query(protocol.query, int(settings["query_max_length"]))
@@ -251,7 +254,7 @@ def _answer(protocol: ProtocolRequest, html: bool) -> Response:
     return Response(result.body, content_type=content_type)
 
 
-def _description(html: bool) -> Response:
+def _description() -> Response:
     """GET /sparql without a query: the query page, or the Service Description (SD §3)."""
     media_type = _requested(DESCRIPTION_TYPES, GRAPH_KEYS)
     if media_type == HTML_MEDIA_TYPE:
