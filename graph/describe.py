@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +43,15 @@ class DatasetInfo:
 def describe_dataset(
     iris: Iris,
     info: DatasetInfo,
-    triples: Sequence[Triple],
+    triples: Sequence[Triple] | Statistics,
     dumps: Sequence[DumpFile],
     example: str | None,
 ) -> rdflib.Graph:
-    """The VoID and DCAT description of the dataset, its dumps and its SPARQL endpoint."""
+    """The VoID and DCAT description of the dataset, its dumps and its SPARQL endpoint.
+
+    The counts come from triples, or from Statistics already known (graph/convert.py keeps
+    them while it writes the graph: no second pass over the triples).
+    """
     g = rdflib.Graph()
     for prefix, ns in PREFIXES.items():
         g.bind(prefix, ns)
@@ -88,7 +92,7 @@ def describe_dataset(
     g.add((ds, VOID.exampleResource, URIRef(iris.scheme)))
     g.add((ds, DCAT.themeTaxonomy, URIRef(iris.scheme)))
 
-    _add_statistics(g, ds, triples)
+    _add_statistics(g, ds, triples if isinstance(triples, Statistics) else statistics(triples))
 
     for dump in dumps:
         url = URIRef(iris.dump(dump.filename))
@@ -151,29 +155,49 @@ def _iana(media_type: str) -> URIRef:
     return URIRef("https://www.iana.org/assignments/media-types/" + media_type)
 
 
-def _add_statistics(g: rdflib.Graph, ds: URIRef, triples: Sequence[Triple]) -> None:
-    """void:triples, entities, classes and class/property partitions (VoID §4.5, §4.6)."""
+@dataclass(frozen=True)
+class Statistics:
+    """What VoID counts of a graph (§4.5, §4.6): triples, distinct subjects and IRI objects,
+    triples per property, entities per class."""
+
+    triples: int
+    subjects: int
+    objects: int
+    properties: Counter[str]
+    classes: Counter[str]
+
+
+def statistics(triples: Iterable[Triple]) -> Statistics:
+    """Count a graph's triples for VoID, one pass over them."""
     type_iri = str(RDF.type)
     classes: Counter[str] = Counter()
     properties: Counter[str] = Counter()
     subjects: set[str] = set()
     objects: set[str] = set()
-    vocabularies: set[str] = set()
+    count = 0
     for t in triples:
+        count += 1
         subjects.add(_node_id(t.subject))
         properties[t.predicate.value] += 1
         if isinstance(t.object, NamedNode):
             objects.add(t.object.value)
             if t.predicate.value == type_iri:
                 classes[t.object.value] += 1
+    return Statistics(count, len(subjects), len(objects), properties, classes)
+
+
+def _add_statistics(g: rdflib.Graph, ds: URIRef, stats: Statistics) -> None:
+    """void:triples, entities, classes and class/property partitions (VoID §4.5, §4.6)."""
+    classes, properties = stats.classes, stats.properties
+    vocabularies: set[str] = set()
     for iri in [*properties, *classes]:
         for ns in PREFIXES.values():
             if iri.startswith(ns):
                 vocabularies.add(ns)
-    g.add((ds, VOID.triples, Literal(len(triples), datatype=XSD.integer)))
-    g.add((ds, VOID.entities, Literal(len(subjects), datatype=XSD.integer)))
-    g.add((ds, VOID.distinctSubjects, Literal(len(subjects), datatype=XSD.integer)))
-    g.add((ds, VOID.distinctObjects, Literal(len(objects), datatype=XSD.integer)))
+    g.add((ds, VOID.triples, Literal(stats.triples, datatype=XSD.integer)))
+    g.add((ds, VOID.entities, Literal(stats.subjects, datatype=XSD.integer)))
+    g.add((ds, VOID.distinctSubjects, Literal(stats.subjects, datatype=XSD.integer)))
+    g.add((ds, VOID.distinctObjects, Literal(stats.objects, datatype=XSD.integer)))
     g.add((ds, VOID.classes, Literal(len(classes), datatype=XSD.integer)))
     g.add((ds, VOID.properties, Literal(len(properties), datatype=XSD.integer)))
     for ns in sorted(vocabularies):

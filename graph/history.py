@@ -35,13 +35,12 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import pyoxigraph
-from pyoxigraph import Literal as RdfLiteral
 from pyoxigraph import NamedNode, Triple
 
 from graph.convert import Converted, format_created
@@ -141,8 +140,13 @@ def fingerprints(triples: Sequence[Triple], entry_iris: Iterable[str]) -> dict[s
     One N-Triples serialization of everything (Oxigraph, in Rust) then a split by subject:
     several times faster than formatting each triple from Python.
     """
-    lines: dict[bytes, list[bytes]] = {iri.encode("utf-8"): [] for iri in entry_iris}
     data = pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.N_TRIPLES) or b""
+    return fingerprints_of_ntriples(data, entry_iris)
+
+
+def fingerprints_of_ntriples(data: bytes, entry_iris: Iterable[str]) -> dict[str, str]:
+    """The fingerprints of the entries of a graph given as N-Triples (Converted.ntriples)."""
+    lines: dict[bytes, list[bytes]] = {iri.encode("utf-8"): [] for iri in entry_iris}
     get = lines.get
     for line in data.split(b"\n"):
         if not line.startswith(b"<"):
@@ -187,7 +191,7 @@ def compute(
                 known[iri] = before.fingerprint
     missing = [iri for iri in converted.entries if iri not in known]
     if missing:
-        known.update(fingerprints(converted.triples, missing))
+        known.update(fingerprints_of_ntriples(converted.ntriples, missing))
 
     found: list[tuple[str, Kind, str]] = []
     for iri, entry in converted.entries.items():
@@ -272,22 +276,7 @@ def _frame(converted: Converted, categories: Mapping[str, CategoryInfo]) -> str:
 
 def apply(converted: Converted, history: History) -> Converted:
     """The converted library with dcterms:modified after the dcterms:created of updated entries."""
-    modified = history.modified
-    if not modified:
-        return converted
-    triples: list[Triple] = []
-    for t in converted.triples:
-        subject = t.subject.value if isinstance(t.subject, NamedNode) else ""
-        if t.predicate.value == _MODIFIED and subject in converted.entries:
-            continue  # never twice
-        triples.append(t)
-        if t.predicate.value == _CREATED:
-            when = modified.get(subject)
-            if when is not None:
-                triples.append(
-                    Triple(t.subject, _MODIFIED_NODE, RdfLiteral(when, datatype=_DATETIME))
-                )
-    return replace(converted, triples=triples)
+    return converted.with_modified(history.modified)
 
 
 def write(history: History, release: Path) -> None:

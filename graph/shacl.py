@@ -1,20 +1,34 @@
 """Load the SHACL shapes, validate a library graph, and explain violations to a person.
 
-Two engines give the same report (tests/test_shacl.py checks it on every fixture):
-``pyshacl`` (the reference, on an rdflib graph) and ``turbo`` (pyshacl-turbo, a Rust engine
-with pyshacl's API that validates a pyoxigraph store directly, about 5x faster).
+Two engines give the same report (tests/test_shacl.py checks it, result by result and by graph
+isomorphism, on a graph breaking each rule and on the seed library):
+``pyshacl`` (the reference, on an rdflib graph of the whole library) and ``turbo``
+(pyshacl-turbo, a Rust engine with pyshacl's API, about 5x faster and 10x leaner).
+
+The turbo engine validates a large library by parts (``Partition``): the context (library,
+scheme and concepts) once, then the entries in chunks, each chunk with the context beside it,
+two chunks at a time (the engine releases the GIL). This gives the whole graph's report
+because the shapes are local (shapes/*.ttl): what a shape checks at an entry is read from the
+entry's own triples and from the context, and what it checks at a context node is read from
+the context; the library's dcterms:hasPart links to entries are checked with the context
+only. A shape that breaks this rule (one entry looking at another, a concept counting its
+entries) needs a whole-graph validation: tests/test_shacl.py compares the two on every
+fixture, so such a shape makes it fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pyoxigraph
 import rdflib
-from rdflib.namespace import SH
+from rdflib import BNode
+from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
 from graph.convert import Converted
@@ -23,6 +37,10 @@ from graph.errors import Violation
 SHAPES_DIR = Path(__file__).resolve().parent.parent / "shapes"
 Engine = Literal["turbo", "pyshacl"]
 ENGINES: tuple[Engine, ...] = ("turbo", "pyshacl")
+CHUNK = 5_000  # entries per validated part: about 47k triples; measured fastest (bench/build.py)
+WORKERS = min(2, os.cpu_count() or 1)
+
+ChunkProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -34,9 +52,47 @@ class Report:
     graph: rdflib.Graph
 
     def turtle(self) -> bytes:
-        """The SHACL validation report as Turtle (sorted, so identical runs give identical bytes)."""
+        """The SHACL validation report as Turtle."""
         data: bytes = self.graph.serialize(format="turtle", encoding="utf-8")
         return data
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A graph in N-Triples, cut for validation by parts (see the module docstring).
+
+    context  the triples of every node that is not an entry, except links to entries
+    links    triples from a context node to an entry (the library's dcterms:hasPart)
+    entries  the entries' own triples, one after the other; entry i is
+             entries[starts[i]:starts[i + 1]]
+    """
+
+    context: bytes
+    links: bytes
+    entries: bytes | memoryview
+    starts: Sequence[int]
+
+    @classmethod
+    def of(cls, converted: Converted) -> Partition:
+        """The partition of a converted library (no copy of the entries)."""
+        start = converted.layout.entries[0]
+        view = memoryview(converted.ntriples)[start:]
+        return cls(
+            converted.context, converted.links, view, [s - start for s in converted.layout.entries]
+        )
+
+    @property
+    def ntriples(self) -> bytes:
+        """The whole graph."""
+        return self.context + self.links + bytes(self.entries)
+
+    def chunks(self, size: int) -> list[tuple[int, bytes]]:
+        """(number of entries, their triples) for each run of size entries."""
+        n = len(self.starts) - 1
+        return [
+            (min(size, n - i), bytes(self.entries[self.starts[i] : self.starts[min(i + size, n)]]))
+            for i in range(0, n, size)
+        ]
 
 
 def load_shapes(shapes_dir: Path = SHAPES_DIR) -> rdflib.Graph:
@@ -47,45 +103,155 @@ def load_shapes(shapes_dir: Path = SHAPES_DIR) -> rdflib.Graph:
     return shapes
 
 
-def to_rdflib(triples: Iterable[pyoxigraph.Triple]) -> rdflib.Graph:
-    """Copy pyoxigraph triples into an rdflib graph (through N-Triples, the fastest path)."""
+def to_rdflib(data: Iterable[pyoxigraph.Triple] | bytes) -> rdflib.Graph:
+    """An rdflib graph of pyoxigraph triples or of N-Triples text."""
+    if not isinstance(data, bytes):
+        data = pyoxigraph.serialize(data, format=pyoxigraph.RdfFormat.N_TRIPLES) or b""
     graph = rdflib.Graph()
-    graph.parse(data=pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.N_TRIPLES),
-                format="nt")
+    graph.parse(data=data, format="nt")
     return graph
 
 
 def validate(
-    data: pyoxigraph.Store | rdflib.Graph,
+    data: Partition | bytes | rdflib.Graph | pyoxigraph.Store,
     converted: Converted | None = None,
     shapes: rdflib.Graph | None = None,
     engine: Engine = "turbo",
+    chunk: int = CHUNK,
+    progress: ChunkProgress | None = None,
 ) -> Report:
-    """Validate data against the shapes; violations name the entry and its source line."""
-    shapes = shapes if shapes is not None else load_shapes()
-    if engine == "turbo":
-        import pyshacl_turbo
+    """Validate a graph against the shapes: N-Triples, a Partition of it, an rdflib graph or
+    the default graph of a pyoxigraph store.
 
-        conforms, results, _ = pyshacl_turbo.validate(data, shacl_graph=shapes)
-    else:
+    Violations name the entry and its source line when converted is given. The turbo engine
+    validates a Partition by parts; pyshacl always validates the whole graph.
+    """
+    shapes = shapes if shapes is not None else load_shapes()
+    if engine == "pyshacl":
         import pyshacl
 
-        graph = data if isinstance(data, rdflib.Graph) else _store_graph(data)
-        conforms, results, _ = pyshacl.validate(graph, shacl_graph=shapes)
-    report_graph = _as_graph(results)
-    return Report(bool(conforms), explain(report_graph, converted), report_graph)
+        graph = data if isinstance(data, rdflib.Graph) else to_rdflib(_ntriples(data))
+        _, results, _ = pyshacl.validate(graph, shacl_graph=shapes)
+        report_graph = results if isinstance(results, rdflib.Graph) else _parse(results)
+    elif isinstance(data, Partition):
+        report_graph = _validate_parts(data, shapes, chunk, progress)
+    else:
+        report_graph = _turbo(_compile(shapes), _ntriples(data))
+    return Report(_conforms(report_graph), explain(report_graph, converted), report_graph)
 
 
-def _store_graph(store: pyoxigraph.Store) -> rdflib.Graph:
-    return to_rdflib(
-        pyoxigraph.Triple(q.subject, q.predicate, q.object)
-        for q in store.quads_for_pattern(None, None, None, pyoxigraph.DefaultGraph())
+def _ntriples(data: Partition | bytes | rdflib.Graph | pyoxigraph.Store) -> bytes:
+    if isinstance(data, Partition):
+        return data.ntriples
+    if isinstance(data, rdflib.Graph):
+        text: bytes = data.serialize(format="nt", encoding="utf-8")
+        return text
+    if isinstance(data, pyoxigraph.Store):
+        quads = data.quads_for_pattern(None, None, None, pyoxigraph.DefaultGraph())
+        triples = (pyoxigraph.Triple(q.subject, q.predicate, q.object) for q in quads)
+        return pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.N_TRIPLES) or b""
+    return data
+
+
+def _conforms(report: rdflib.Graph) -> bool:
+    values = [
+        isinstance(o, rdflib.Literal) and o.toPython() is True
+        for o in report.objects(None, SH.conforms)
+    ]
+    return bool(values) and all(values)
+
+
+def _compile(shapes: rdflib.Graph) -> Any:
+    import pyshacl_turbo
+
+    return pyshacl_turbo.compile_shapes(shapes)  # type: ignore[no-untyped-call]
+
+
+def _turbo(program: Any, ntriples: bytes) -> rdflib.Graph:
+    # pyshacl-turbo's own input record (pinned to 0.6 in pyproject.toml): its parser reads the
+    # N-Triples text directly, where a pyoxigraph Store would be dumped to text twice first.
+    from pyshacl_turbo.rdf import Input
+
+    _, report, _ = program.validate(
+        Input(ntriples.decode("utf-8"), "nt", None, {}), _normalize_report_literals=True
     )
+    return report if isinstance(report, rdflib.Graph) else _parse(report)
 
 
-def _as_graph(results: Any) -> rdflib.Graph:
-    if isinstance(results, rdflib.Graph):
-        return results
+def _validate_parts(
+    partition: Partition, shapes: rdflib.Graph, chunk: int, progress: ChunkProgress | None
+) -> rdflib.Graph:
+    """Validate the context once and the entries chunk by chunk; merge the reports."""
+    program = _compile(shapes)
+    context_nodes = _subjects(partition.context)
+    total = len(partition.starts) - 1
+    done = 0
+    if progress:
+        progress(0, total)
+
+    def run(part: tuple[int, bytes]) -> tuple[int, rdflib.Graph]:
+        count, triples = part
+        return count, _turbo(program, partition.context + triples)
+
+    parts: list[tuple[rdflib.Graph, Callable[[Node | None], bool]]] = [
+        (_turbo(program, partition.context + partition.links), lambda f: f in context_nodes)
+    ]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for count, report in pool.map(run, partition.chunks(chunk)):
+            parts.append((report, lambda f: f not in context_nodes))
+            done += count
+            if progress:
+                progress(done, total)
+    return _merge(parts, shapes)
+
+
+def _subjects(ntriples: bytes) -> set[Node]:
+    return {
+        rdflib.URIRef(s)
+        for s in {
+            line[1 : line.find(b"> ")].decode()
+            for line in ntriples.splitlines()
+            if line.startswith(b"<")
+        }
+    }
+
+
+def _merge(
+    parts: Sequence[tuple[rdflib.Graph, Callable[[Node | None], bool]]], shapes: rdflib.Graph
+) -> rdflib.Graph:
+    """One report from the reports of the parts, keeping each part's results at the focus
+    nodes it owns; blank nodes of the results are renamed apart, the shapes' own are kept."""
+    merged = rdflib.Graph()
+    for prefix, namespace in shapes.namespaces():
+        merged.bind(prefix, namespace)
+    report = BNode()
+    shape_nodes = {n for n in shapes.all_nodes() if isinstance(n, BNode)}
+    conforms = True
+    for graph, owns in parts:
+        reports = set(graph.subjects(RDF.type, SH.ValidationReport))
+        conforms = conforms and _conforms(graph)
+        dropped = {
+            r
+            for r in graph.subjects(RDF.type, SH.ValidationResult)
+            if not owns(graph.value(r, SH.focusNode))
+        }
+        renamed: dict[Node, Node] = {r: report for r in reports}
+
+        def node(n: Node, renamed: dict[Node, Node] = renamed) -> Node:
+            if isinstance(n, BNode) and n not in shape_nodes:
+                return renamed.setdefault(n, BNode())
+            return n
+
+        for s, p, o in graph:
+            if s in dropped or o in dropped or (s in reports and p == SH.conforms):
+                continue
+            merged.add((node(s), p, node(o)))
+    merged.add((report, RDF.type, SH.ValidationReport))
+    merged.add((report, SH.conforms, rdflib.Literal(conforms)))
+    return merged
+
+
+def _parse(results: Any) -> rdflib.Graph:
     graph = rdflib.Graph()
     graph.parse(data=results, format="turtle")
     return graph
@@ -96,7 +262,7 @@ def explain(report: rdflib.Graph, converted: Converted | None) -> list[Violation
     entries = converted.entries if converted else {}
     categories = converted.categories if converted else {}
     out: list[Violation] = []
-    for result in report.subjects(rdflib.RDF.type, SH.ValidationResult):
+    for result in report.subjects(RDF.type, SH.ValidationResult):
         focus = _text(report.value(result, SH.focusNode))
         label, source = focus, ""
         if focus in entries:
@@ -118,19 +284,36 @@ def explain(report: rdflib.Graph, converted: Converted | None) -> list[Violation
     return sorted(out, key=lambda v: (v.source, v.focus, v.path, v.component, v.message))
 
 
-def result_keys(report: rdflib.Graph) -> set[tuple[str, str, str, str]]:
-    """(focus, path, component, value) of each result: what two engines must agree on."""
-    keys = set()
-    for result in report.subjects(rdflib.RDF.type, SH.ValidationResult):
-        keys.add(
+ResultKey = tuple[str, str, str, str, str, str, str]
+
+
+def result_keys(report: rdflib.Graph) -> list[ResultKey]:
+    """Each result as (focus, path, component, value, severity, message, source shape), sorted,
+    repeats kept: what two engines must agree on. A blank-node source shape is named by its
+    own triples in the report, so two reports can be compared without their blank nodes."""
+    keys = []
+    for result in report.subjects(RDF.type, SH.ValidationResult):
+        keys.append(
             (
                 _text(report.value(result, SH.focusNode)),
                 _text(report.value(result, SH.resultPath)),
                 _text(report.value(result, SH.sourceConstraintComponent)),
                 _text(report.value(result, SH.value)),
+                _text(report.value(result, SH.resultSeverity)),
+                _text(report.value(result, SH.resultMessage)),
+                _shape_name(report, report.value(result, SH.sourceShape)),
             )
         )
-    return keys
+    return sorted(keys)
+
+
+def _shape_name(report: rdflib.Graph, shape: Node | None) -> str:
+    if not isinstance(shape, BNode):
+        return _text(shape)
+    pairs = sorted(
+        f"{p.n3()} {o.n3()}" for p, o in report.predicate_objects(shape) if not isinstance(o, BNode)
+    )
+    return "[" + " ; ".join(pairs) + "]"
 
 
 def _text(node: Node | None) -> str:
