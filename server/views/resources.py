@@ -23,6 +23,7 @@ from urllib.parse import quote
 import pyoxigraph
 from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
+from werkzeug.urls import iri_to_uri
 
 from graph import history, jsonld
 from graph import resources as graph_resources
@@ -148,7 +149,12 @@ def context() -> Response:
             data,
             JSONLD.media_type,
             make_etag("context", data),
-            (("Link", f'<{release.iris.void}>; rel="describedby"; type="text/turtle"'),),
+            (
+                (
+                    "Link",
+                    f'<{iri_to_uri(release.iris.void)}>; rel="describedby"; type="text/turtle"',
+                ),
+            ),
         )
         release.cache.put(("context",), rep, rep.size)
     return respond(rep, release.built, vary_accept=False)
@@ -176,16 +182,16 @@ def _release() -> Release:
 def dereference(local: str, suffix: str | None) -> Response:
     """Serve the resource at base + local in the representation the request selects."""
     release = _release()
-    param = request.args.get("format")
+    environ = request.environ
+    query = environ.get("QUERY_STRING")  # most requests have none: skip parsing it
+    param = request.args.get("format") if query else None
     try:
-        media_type, negotiated = select(
-            suffix, param, request.headers.get("Accept"), REPRESENTATIONS
-        )
+        media_type, negotiated = select(suffix, param, environ.get("HTTP_ACCEPT"), REPRESENTATIONS)
     except NotAcceptable as exc:
         _describe(release, local, 1)  # an unknown IRI is 404 whatever the Accept
         links = _links(release.iris, local, 1, None, NEGOTIATED)
         raise HttpError(406, str(exc), {"Link": links, "Vary": "Accept"}) from exc
-    page = _page(local)
+    page = _page(local) if query else 1
     style = Style("s", suffix) if suffix else Style("p", param) if param else NEGOTIATED
     key = ("resource", local, media_type, page, style)
     rep: Representation | None = release.cache.get(key)
@@ -204,13 +210,14 @@ class Style:
     value: str = ""
 
     def url(self, iri: str, page: int) -> str:
+        """The URL of this representation of iri (ASCII: fit for headers and HTML)."""
         query = []
         if self.kind == "p":
             query.append("format=" + quote(self.value, safe="+/"))
         if page > 1:
             query.append(f"page={page}")
         base = iri + self.value if self.kind == "s" else iri
-        return base + ("?" + "&".join(query) if query else "")
+        return iri_to_uri(base + ("?" + "&".join(query) if query else ""))
 
 
 NEGOTIATED = Style("n")
@@ -283,7 +290,7 @@ def _links(iris: Iris, local: str, page: int, paging: Page | None, style: Style)
         for t in REPRESENTATIONS
     ]
     links.append(f'<{NEGOTIATED.url(iri, page)}>; rel="canonical"')
-    links.append(f'<{iris.void}>; rel="describedby"; type="text/turtle"')
+    links.append(f'<{iri_to_uri(iris.void)}>; rel="describedby"; type="text/turtle"')
     if paging is not None and paging.is_paged:
         links.append(f'<{style.url(iri, 1)}>; rel="first"')
         if page > 1:
