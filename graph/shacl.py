@@ -86,13 +86,14 @@ class Partition:
         """The whole graph."""
         return self.context + self.links + bytes(self.entries)
 
-    def chunks(self, size: int) -> list[tuple[int, bytes]]:
-        """(number of entries, their triples) for each run of size entries."""
+    def chunks(self, size: int) -> list[range]:
+        """The entries in runs of size, as ranges of entry numbers."""
         n = len(self.starts) - 1
-        return [
-            (min(size, n - i), bytes(self.entries[self.starts[i] : self.starts[min(i + size, n)]]))
-            for i in range(0, n, size)
-        ]
+        return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+    def text(self, entries: range) -> bytes:
+        """The triples of a run of entries."""
+        return bytes(self.entries[self.starts[entries.start] : self.starts[entries.stop]])
 
 
 def load_shapes(shapes_dir: Path = SHAPES_DIR) -> rdflib.Graph:
@@ -189,9 +190,9 @@ def _validate_parts(
     if progress:
         progress(0, total)
 
-    def run(part: tuple[int, bytes]) -> tuple[int, rdflib.Graph]:
-        count, triples = part
-        return count, _turbo(program, partition.context + triples)
+    def run(entries: range) -> tuple[int, rdflib.Graph]:
+        # Each chunk is cut and decoded in its worker: two in memory at a time, not all.
+        return len(entries), _turbo(program, partition.context + partition.text(entries))
 
     parts: list[tuple[rdflib.Graph, Callable[[Node | None], bool]]] = [
         (_turbo(program, partition.context + partition.links), lambda f: f in context_nodes)
@@ -206,21 +207,21 @@ def _validate_parts(
 
 
 def _subjects(ntriples: bytes) -> set[Node]:
-    return {
-        rdflib.URIRef(s)
-        for s in {
-            line[1 : line.find(b"> ")].decode()
-            for line in ntriples.splitlines()
-            if line.startswith(b"<")
-        }
-    }
+    """The subjects of N-Triples lines (pyshacl-turbo keeps blank-node labels in its report)."""
+    found: set[Node] = set()
+    for line in ntriples.splitlines():
+        if line.startswith(b"<"):
+            found.add(rdflib.URIRef(line[1 : line.find(b"> ")].decode()))
+        elif line.startswith(b"_:"):
+            found.add(BNode(line[2 : line.find(b" ")].decode()))
+    return found
 
 
 def _merge(
     parts: Sequence[tuple[rdflib.Graph, Callable[[Node | None], bool]]], shapes: rdflib.Graph
 ) -> rdflib.Graph:
     """One report from the reports of the parts, keeping each part's results at the focus
-    nodes it owns; blank nodes of the results are renamed apart, the shapes' own are kept."""
+    nodes it owns; blank nodes are renamed apart, except the shapes' own."""
     merged = rdflib.Graph()
     for prefix, namespace in shapes.namespaces():
         merged.bind(prefix, namespace)
@@ -228,27 +229,36 @@ def _merge(
     shape_nodes = {n for n in shapes.all_nodes() if isinstance(n, BNode)}
     conforms = True
     for graph, owns in parts:
-        reports = set(graph.subjects(RDF.type, SH.ValidationReport))
         conforms = conforms and _conforms(graph)
-        dropped = {
-            r
-            for r in graph.subjects(RDF.type, SH.ValidationResult)
-            if not owns(graph.value(r, SH.focusNode))
-        }
-        renamed: dict[Node, Node] = {r: report for r in reports}
+        renamed: dict[Node, Node] = {}
 
         def node(n: Node, renamed: dict[Node, Node] = renamed) -> Node:
             if isinstance(n, BNode) and n not in shape_nodes:
                 return renamed.setdefault(n, BNode())
             return n
 
-        for s, p, o in graph:
-            if s in dropped or o in dropped or (s in reports and p == SH.conforms):
-                continue
-            merged.add((node(s), p, node(o)))
+        # The results this part owns, with everything the report says about them: their
+        # sh:detail results (SHACL §5.3.1.5), source shapes, described blank-node values.
+        kept = [r for r in _results(graph) if owns(graph.value(r, SH.focusNode))]
+        seen: set[Node] = set(kept)
+        stack = list(kept)
+        while stack:
+            subject = stack.pop()
+            for p, o in graph.predicate_objects(subject):
+                merged.add((node(subject), p, node(o)))
+                if o not in seen and not isinstance(o, rdflib.Literal):
+                    seen.add(o)
+                    stack.append(o)
+        for r in kept:
+            merged.add((report, SH.result, node(r)))
     merged.add((report, RDF.type, SH.ValidationReport))
     merged.add((report, SH.conforms, rdflib.Literal(conforms)))
     return merged
+
+
+def _results(report: rdflib.Graph) -> list[Node]:
+    """The results of a report, not those nested in another's sh:detail."""
+    return [r for r in report.objects(None, SH.result) if isinstance(r, BNode | rdflib.URIRef)]
 
 
 def _parse(results: Any) -> rdflib.Graph:
@@ -258,53 +268,56 @@ def _parse(results: Any) -> rdflib.Graph:
 
 
 def explain(report: rdflib.Graph, converted: Converted | None) -> list[Violation]:
-    """Turn the report graph into violations a person can act on, in a stable order."""
+    """Turn the report graph into violations a person can act on, in source order."""
     entries = converted.entries if converted else {}
     categories = converted.categories if converted else {}
-    out: list[Violation] = []
-    for result in report.subjects(RDF.type, SH.ValidationResult):
+    found: list[tuple[tuple[str, int], Violation]] = []
+    for result in _results(report):
         focus = _text(report.value(result, SH.focusNode))
-        label, source = focus, ""
+        label, source, place = focus, "", ("", 0)
         if focus in entries:
             entry = entries[focus]
             label, source = entry.title, ", ".join(str(p) for p in entry.places)
+            place = (entry.places[0].file, entry.places[0].line)
         elif focus in categories:
             label = categories[focus].label
-        out.append(
-            Violation(
-                focus=focus,
-                label=label,
-                source=source,
-                path=_short(report.value(result, SH.resultPath)),
-                component=_short(report.value(result, SH.sourceConstraintComponent)),
-                message=_text(report.value(result, SH.resultMessage)),
-                severity=_short(report.value(result, SH.resultSeverity)),
-            )
+        violation = Violation(
+            focus=focus,
+            label=label,
+            source=source,
+            path=_short(report.value(result, SH.resultPath)),
+            component=_short(report.value(result, SH.sourceConstraintComponent)),
+            message=_text(report.value(result, SH.resultMessage)),
+            severity=_short(report.value(result, SH.resultSeverity)),
         )
-    return sorted(out, key=lambda v: (v.source, v.focus, v.path, v.component, v.message))
+        found.append((place, violation))
+    found.sort(key=lambda f: (f[0], f[1].focus, f[1].path, f[1].component, f[1].message))
+    return [v for _, v in found]
 
 
-ResultKey = tuple[str, str, str, str, str, str, str]
+ResultKey = tuple[str, str, str, str, str, str, str, str]
 
 
 def result_keys(report: rdflib.Graph) -> list[ResultKey]:
-    """Each result as (focus, path, component, value, severity, message, source shape), sorted,
-    repeats kept: what two engines must agree on. A blank-node source shape is named by its
-    own triples in the report, so two reports can be compared without their blank nodes."""
-    keys = []
-    for result in report.subjects(RDF.type, SH.ValidationResult):
-        keys.append(
-            (
-                _text(report.value(result, SH.focusNode)),
-                _text(report.value(result, SH.resultPath)),
-                _text(report.value(result, SH.sourceConstraintComponent)),
-                _text(report.value(result, SH.value)),
-                _text(report.value(result, SH.resultSeverity)),
-                _text(report.value(result, SH.resultMessage)),
-                _shape_name(report, report.value(result, SH.sourceShape)),
-            )
-        )
-    return sorted(keys)
+    """Each result as (focus, path, component, value, severity, message, source shape,
+    details), sorted, repeats kept: what two engines must agree on. Blank nodes are '_:',
+    except a source shape, named by its own triples in the report (so two reports compare
+    without their labels); details are the keys of the sh:detail results, as text."""
+    return sorted(_result_key(report, r) for r in _results(report))
+
+
+def _result_key(report: rdflib.Graph, result: Node) -> ResultKey:
+    details = sorted(_result_key(report, d) for d in report.objects(result, SH.detail))
+    return (
+        _key(report.value(result, SH.focusNode)),
+        _key(report.value(result, SH.resultPath)),
+        _key(report.value(result, SH.sourceConstraintComponent)),
+        _key(report.value(result, SH.value)),
+        _key(report.value(result, SH.resultSeverity)),
+        _key(report.value(result, SH.resultMessage)),
+        _shape_name(report, report.value(result, SH.sourceShape)),
+        repr(details) if details else "",
+    )
 
 
 def _shape_name(report: rdflib.Graph, shape: Node | None) -> str:
@@ -314,6 +327,11 @@ def _shape_name(report: rdflib.Graph, shape: Node | None) -> str:
         f"{p.n3()} {o.n3()}" for p, o in report.predicate_objects(shape) if not isinstance(o, BNode)
     )
     return "[" + " ; ".join(pairs) + "]"
+
+
+def _key(node: Node | None) -> str:
+    """A term as a key: blank nodes (labels differ between engines) as '_:'."""
+    return "_:" if isinstance(node, BNode) else _text(node)
 
 
 def _text(node: Node | None) -> str:
