@@ -426,11 +426,12 @@ def _read_exact_blocking(fd: int, size: int) -> bytes | None:
     return b"".join(parts)
 
 
-def serve_child(memory_mib: int = 0) -> None:
+def serve_child(memory_mib: int = 0, store_path: str = "") -> None:
     """Main loop of a query child: read jobs on stdin, write results on stdout, forever.
 
     memory_mib caps the child's address space (RLIMIT_AS): a query that needs more makes
     the child fail, which the pool reports as 503, instead of starving the machine.
+    store_path, when given, is opened before the child says it is ready.
     """
     jobs_in, results_out = os.dup(0), os.dup(1)
     os.dup2(2, 1)  # stray prints go to the log, never into the result stream
@@ -442,6 +443,9 @@ def serve_child(memory_mib: int = 0) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sandboxed = deny_network()
     stores: dict[str, pyoxigraph.Store] = {}
+    if store_path:
+        with contextlib.suppress(OSError):  # reported with the first query that needs it
+            stores[store_path] = pyoxigraph.Store.read_only(store_path)
     _write_frames(results_out, json.dumps({"ready": True, "sandboxed": sandboxed}).encode())
     while True:
         head = _read_exact_blocking(jobs_in, _FRAME.size)
@@ -480,7 +484,9 @@ def serve_child(memory_mib: int = 0) -> None:
 
 # --- The pool (in each server worker) ---------------------------------------------------------
 STARTUP_TIMEOUT = 60.0
-_CHILD_CODE = "import sys; from graph.query import serve_child; serve_child(int(sys.argv[1]))"
+_CHILD_CODE = (
+    "import sys; from graph.query import serve_child; serve_child(int(sys.argv[1]), sys.argv[2])"
+)
 
 
 class _ExpiredError(Exception):
@@ -494,12 +500,12 @@ class _GoneError(Exception):
 class _Child:
     """One query child process and the two pipes to it."""
 
-    def __init__(self, memory_mib: int) -> None:
+    def __init__(self, memory_mib: int, store_path: str) -> None:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD_CODE, str(memory_mib)],
+            [sys.executable, "-c", _CHILD_CODE, str(memory_mib), store_path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -576,6 +582,7 @@ class QueryPool:
     size: int
     timeout: float
     memory_mib: int = 0
+    store_path: str = ""  # opened by each child as it starts: the first query finds it warm
     _idle: queue.LifoQueue[_Child] = field(default_factory=queue.LifoQueue, repr=False)
     _all: list[_Child] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -587,7 +594,7 @@ class QueryPool:
         atexit.register(self.close)
 
     def _spawn(self) -> _Child:
-        child = _Child(self.memory_mib)
+        child = _Child(self.memory_mib, self.store_path)
         with self._lock:
             self._all.append(child)
         return child

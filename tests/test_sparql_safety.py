@@ -145,6 +145,10 @@ def budget(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "query_max_length": 2000,
     }
     with Server(out, port, workers=1, **settings) as server:
+        # Server's start-up probe (GET /.well-known/void) was the worker's first request.
+        server.children_at_start = [  # type: ignore[attr-defined]
+            child for worker in _children(server) for child in _children_of(worker)
+        ]
         yield server
 
 
@@ -156,6 +160,10 @@ def _count(server: Server) -> int:
     reply = query(server.base, COUNT)
     assert reply.status == 200, reply.body[:200]
     return int(solutions(reply)[0]["n"])
+
+
+def test_query_children_start_before_the_first_query(budget: Server) -> None:
+    assert len(budget.children_at_start) == 2  # type: ignore[attr-defined]
 
 
 def test_a_runaway_query_is_cut_off_while_others_are_answered(budget: Server) -> None:

@@ -71,7 +71,6 @@ GRAPH_KEYS = {
     "html": HTML_MEDIA_TYPE,
 }
 HTML_ROWS = 1000  # rows shown in the HTML table; the full result is a link away
-_pools: dict[int, QueryPool] = {}
 _pools_lock = threading.Lock()
 _descriptions: dict[tuple[str, str], bytes] = {}
 
@@ -87,21 +86,39 @@ def _release() -> Release:
 
 
 def _pool() -> QueryPool:
-    """This worker process's query children, started on its first query."""
+    """This worker process's query children (per app and process: gunicorn forks the app)."""
+    pools: dict[int, QueryPool] = current_app.extensions.setdefault("kgpub.query_pools", {})
     pid = os.getpid()
-    pool = _pools.get(pid)
+    pool = pools.get(pid)
     if pool is None:
         with _pools_lock:
-            pool = _pools.get(pid)
+            pool = pools.get(pid)
             if pool is None:
                 settings = _settings()
+                try:
+                    store = str(_release().store_path)
+                except KgpubError:
+                    store = ""  # no publication yet: the children open it on demand
                 pool = QueryPool(
                     int(settings["query_concurrency"]),
                     float(settings["query_timeout"]),
                     int(settings["query_memory"]),
+                    store,
                 )
-                _pools[pid] = pool
+                pools[pid] = pool
     return pool
+
+
+@bp.before_app_request
+def _start_query_children() -> None:
+    """Start the worker's query children (each opens the store) with its first request.
+
+    Not under app.testing: a test app per test would start children it never uses.
+    """
+    if not current_app.testing and os.getpid() not in current_app.extensions.get(
+        "kgpub.query_pools", {}
+    ):
+        _pool()
 
 
 # --- Reading a protocol request ---------------------------------------------------------------
