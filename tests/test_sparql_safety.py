@@ -191,6 +191,13 @@ def test_a_runaway_query_is_cut_off_while_others_are_answered(budget: Server) ->
     assert _count(budget) == total
 
 
+def test_a_browser_sees_the_timeout_on_the_query_page(budget: Server) -> None:
+    reply = query(budget.base, RUNAWAY, "text/html")
+    assert reply.status == 503 and reply.media_type == "text/html"
+    assert reply.header("Retry-After").isdigit()
+    assert "2 s budget" in reply.body.decode() and "<textarea" in reply.body.decode()
+
+
 def test_more_queries_than_the_concurrency_limit_get_503(budget: Server) -> None:
     with ThreadPoolExecutor(2) as executor:
         runaways = [executor.submit(query, budget.base, RUNAWAY) for _ in range(2)]

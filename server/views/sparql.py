@@ -45,7 +45,7 @@ from graph.publication import dump_prefixes
 from graph.query import QueryJob, QueryPool, inspect_query, offered_types, parse_graph_names
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
-from server.errors import status_of
+from server.errors import RETRY_AFTER, status_of
 
 bp = Blueprint("sparql", __name__)
 
@@ -223,7 +223,11 @@ def endpoint() -> Response:
         status, _ = status_of(exc)
         query = request.values.get("query", "")
         page = _page(query, error=str(exc))
-        return Response(page, status=status, content_type="text/html; charset=utf-8")
+        response = Response(page, status=status, content_type="text/html; charset=utf-8")
+        for cls, seconds in RETRY_AFTER.items():
+            if isinstance(exc, cls):
+                response.headers["Retry-After"] = seconds
+        return response
 
 
 def _answer(protocol: ProtocolRequest) -> Response:
