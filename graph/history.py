@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import pyoxigraph
-from pyoxigraph import NamedNode, Triple
+from pyoxigraph import Triple
 
 from graph.convert import Converted, format_created
 from graph.errors import EntryGone, PublicationError
-from graph.namespaces import DCTERMS, XSD
+from graph.namespaces import DCTERMS
 
 # server/current.py looks at `current` at most once a second: a change is visible to every
 # worker at most this long after the swap.
@@ -58,11 +58,7 @@ MEMO_SIZE = 64  # selections remembered per release (OAI-PMH from/until/set rang
 T = TypeVar("T")
 
 Kind = Literal["create", "update", "delete"]
-_CREATED = str(DCTERMS.created)
-_MODIFIED = str(DCTERMS.modified)
-_MODIFIED_NODE = NamedNode(_MODIFIED)
-_MODIFIED_NT = f"<{_MODIFIED}> ".encode()
-_DATETIME = NamedNode(str(XSD.dateTime))
+_MODIFIED_NT = f"<{DCTERMS.modified}> ".encode()
 
 
 def format_time(moment: datetime) -> str:
