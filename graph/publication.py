@@ -193,7 +193,7 @@ def build(
         work = releases / f".building-{os.getpid()}-{time.time_ns()}"
         work.mkdir()
     except OSError as exc:
-        raise PublicationError(f"{out}: cannot write the publication: {exc.strerror}") from exc
+        raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
     try:
         history.write(changes, work)
         release_id = _write_release(work, converted, report, warnings, options, stamp, phases)
@@ -203,8 +203,10 @@ def build(
         os.replace(work, final)
         _fsync_dir(releases)
         _swap_current(out, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
         raise
     _prune(releases, keep=KEEP, current=final)
     return Outcome(
@@ -215,6 +217,10 @@ def build(
         phases.finish(),
         final,
     )
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 def _previous_release(out: Path) -> Path | None:
