@@ -38,7 +38,7 @@ class BasePath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         try:
-            prefix = self.current.get().base_path.rstrip("/")
+            prefix = self.current.get().wsgi_prefix
         except PublicationError:
             prefix = ""
         if prefix:

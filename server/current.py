@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pyoxigraph
 
@@ -99,6 +99,12 @@ class Release:
     @functools.cached_property
     def iris(self) -> Iris:
         return Iris(self.manifest["base"])
+
+    @functools.cached_property
+    def wsgi_prefix(self) -> str:
+        """The base path without its final '/', as WSGI spells PATH_INFO (percent-decoded
+        UTF-8 bytes read as Latin-1, PEP 3333): '' for a base at the root."""
+        return unquote(self.base_path.rstrip("/")).encode("utf-8").decode("latin-1")
 
     @functools.cached_property
     def base_path(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import rdflib
@@ -158,3 +159,19 @@ def test_licence_and_publisher_from_settings(server: Server, iris: Iris) -> None
     html = get(_local(server, iris.dataset), {"Accept": BROWSER}).body.decode()
     assert LICENSE in html and "Hostile &lt;Publisher&gt; &amp; &#34;Co&#34;" in html
     assert re.search(r"<title>[^<]*&lt;i&gt;Hostile", html)
+
+
+def test_non_ascii_base_iri(tmp_path: Path) -> None:
+    """A base IRI with a non-ASCII path: requests arrive percent-encoded, headers carry the
+    IRIs as URIs (RFC 3987 §3.1), the RDF keeps the IRIs."""
+    base = "https://data.example.org/bibliothèque/"
+    out = tmp_path / "publication"
+    build([FIXTURES / "serve" / "reload-a.txt"], out, BuildOptions(base=base))
+    with Server(out, free_port(), workers=1) as running:
+        reply = get(running.base + "biblioth%C3%A8que/categories")
+        assert reply.status == 200
+        assert reply.link("canonical") == "https://data.example.org/biblioth%C3%A8que/categories"
+        graph = parse(reply, base + "categories")
+        assert (rdflib.URIRef(base + "categories"), None, None) in graph
+        html = Page(get(running.base + "biblioth%C3%A8que/", {"Accept": BROWSER}).body.decode())
+        assert "/bibliothèque/categories" in html.anchors

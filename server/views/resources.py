@@ -152,7 +152,7 @@ def context() -> Response:
             (
                 (
                     "Link",
-                    f'<{iri_to_uri(release.iris.void)}>; rel="describedby"; type="text/turtle"',
+                    f'<{_uri(release.iris.void)}>; rel="describedby"; type="text/turtle"',
                 ),
             ),
         )
@@ -217,10 +217,16 @@ class Style:
         if page > 1:
             query.append(f"page={page}")
         base = iri + self.value if self.kind == "s" else iri
-        return iri_to_uri(base + ("?" + "&".join(query) if query else ""))
+        return _uri(base + ("?" + "&".join(query) if query else ""))
 
 
 NEGOTIATED = Style("n")
+
+
+def _uri(iri: str) -> str:
+    """An IRI as a URI (RFC 3987 §3.1) for headers; our IRIs are ASCII already, and
+    iri_to_uri costs ~80 us a call."""
+    return iri if iri.isascii() else iri_to_uri(iri)
 
 
 def _page(local: str) -> int:
@@ -290,7 +296,7 @@ def _links(iris: Iris, local: str, page: int, paging: Page | None, style: Style)
         for t in REPRESENTATIONS
     ]
     links.append(f'<{NEGOTIATED.url(iri, page)}>; rel="canonical"')
-    links.append(f'<{iri_to_uri(iris.void)}>; rel="describedby"; type="text/turtle"')
+    links.append(f'<{_uri(iris.void)}>; rel="describedby"; type="text/turtle"')
     if paging is not None and paging.is_paged:
         links.append(f'<{style.url(iri, 1)}>; rel="first"')
         if page > 1:
