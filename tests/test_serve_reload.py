@@ -94,3 +94,22 @@ def test_failed_rebuild_leaves_the_publication_served(server: Server) -> None:
             reply = get(iri)
             assert reply.status == 200 and reply.body == body
     assert len(_titles(server)) == 2
+
+
+def test_server_started_before_the_first_build(tmp_path: Path) -> None:
+    """No publication yet: 503 with Retry-After in the negotiated format; the first build is
+    then served without a restart."""
+    port = free_port()
+    out = tmp_path / "publication"
+    out.mkdir()
+    with Server(out, port, workers=1) as running:
+        reply = get(running.base + "library", {"Accept": "application/json"})
+        assert reply.status == 503 and reply.header("Retry-After")
+        assert "kgpub build" in reply.body.decode()
+        page = get(running.base, {"Accept": "text/html"})
+        assert page.status == 503 and page.media_type == "text/html"
+        build_publication([A], out, running.base)
+        deadline = time.monotonic() + 10
+        while get(running.base + "library").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_titles(running)) == 2
