@@ -173,8 +173,7 @@ def child_part(kind: str, listing: str, arg: str) -> dict[str, Any]:
             del store
     elif kind == "store-slices":
         with tempfile.TemporaryDirectory() as folder:
-            store = pyoxigraph.Store(folder)
-            publication._load_store(store, converted, lambda done, total: None)
+            store = publication._load_store(Path(folder) / "store", converted)
             store.flush()
             del store
     elif kind == "gzip":

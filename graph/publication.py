@@ -25,14 +25,14 @@ import resource
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyoxigraph
-from pyoxigraph import NamedNode, Triple
+from pyoxigraph import Literal, NamedNode, Quad, Triple
 
 from graph import history, jsonld, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
@@ -41,7 +41,7 @@ from graph.errors import PublicationError, ValidationFailed
 from graph.formats import DUMP_FORMATS, GZIP_SUFFIX, JSONLD, NTRIPLES, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.listing import Entry, read_listings
-from graph.namespaces import PREFIXES
+from graph.namespaces import DCTERMS, PREFIXES, XSD
 
 KEEP = 3
 # gzip level of the dumps: 4 compresses 100k entries' dumps in 4 s of CPU for 9% more bytes
@@ -179,24 +179,26 @@ def build(
     phases = _Phases(progress)
     converted, warnings = prepare(sources, options, phases)
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
-    # History (graph/history.py): compare with the current release entry by entry; updated
-    # entries get dcterms:modified in the data, so it comes before validation and writing.
-    phases.start("history", len(converted.entries))
-    changes = history.compute(_previous_release(out), converted, stamp)
-    converted = history.apply(converted, changes)
-    report = check(converted, options, phases)
-    phases.start("write", len(converted.entries))
-    releases = out / RELEASES
+    releases, work = _start_release(out)
     try:
-        releases.mkdir(parents=True, exist_ok=True)
-        _remove_stale_builds(releases)
-        work = releases / f".building-{os.getpid()}-{time.time_ns()}"
-        work.mkdir()
-    except OSError as exc:
-        raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
-    try:
+        # The store loads the converted library in the background (Oxigraph's bulk loader
+        # releases the GIL) while history and validation run; history's additions follow.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            loading = background.submit(_load_store, work / "store", converted)
+            # History (graph/history.py): compare with the current release entry by entry;
+            # updated entries get dcterms:modified in the data, so it comes before validation.
+            phases.start("history", len(converted.entries))
+            changes = history.compute(_previous_release(out), converted, stamp)
+            converted = history.apply(converted, changes)
+            report = check(converted, options, phases)
+            phases.start("write", len(converted.entries))
+            store = loading.result()
+        _add_modified(store, converted)
         history.write(changes, work)
-        release_id = _write_release(work, converted, report, warnings, options, stamp, phases)
+        release_id = _write_release(
+            work, store, converted, report, warnings, options, stamp, phases
+        )
+        del store
         final = releases / release_id
         if final.exists():  # the same data built again in the same second
             shutil.rmtree(final)
@@ -219,6 +221,19 @@ def build(
     )
 
 
+def _start_release(out: Path) -> tuple[Path, Path]:
+    """OUT/releases and a new, empty folder in it to build a release aside."""
+    releases = out / RELEASES
+    try:
+        releases.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds(releases)
+        work = releases / f".building-{os.getpid()}-{time.time_ns()}"
+        work.mkdir()
+    except OSError as exc:
+        raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
+    return releases, work
+
+
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
@@ -233,6 +248,7 @@ def _previous_release(out: Path) -> Path | None:
 
 def _write_release(
     work: Path,
+    store: pyoxigraph.Store,
     converted: Converted,
     report: shacl.Report,
     warnings: list[str],
@@ -240,22 +256,22 @@ def _write_release(
     stamp: datetime,
     phases: _Phases,
 ) -> str:
-    """Write everything of a release into work; return the release id.
+    """Write the rest of a release into work (the store holds the data); return its id.
 
-    The dumps are written (then gzipped and hashed) by two threads while this one loads the
-    store: Oxigraph's serializer and bulk loader, zlib and hashlib all release the GIL.
+    The dumps are written, gzipped and hashed by two threads: Oxigraph's parser and
+    serializer, zlib and hashlib release the GIL.
     """
     iris = Iris.from_base(options.base)
     dumps_dir = work / "dumps"
     dumps_dir.mkdir()
-    data = converted.ntriples
+    data, total = converted.ntriples, len(converted.entries)
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [
             pool.submit(_write_dump_files, data, fmt, dumps_dir / f"{DUMP_STEM}{fmt.suffix}", iris)
             for fmt in DUMP_FORMATS
         ]
-        store = pyoxigraph.Store(str(work / "store"))
-        _load_store(store, converted, phases.reporter("write"))
+        for done, _ in enumerate(as_completed(jobs), start=1):
+            phases.progress("write", total * done // (len(jobs) + 1), total)
         files = [job.result() for job in jobs]
     written = [plain for plain, _ in files] + [gz for _, gz in files]
 
@@ -275,7 +291,6 @@ def _write_release(
     void_graph = NamedNode(iris.void)
     store.bulk_load(void_bytes, format=pyoxigraph.RdfFormat.TURTLE, to_graph=void_graph)
     store.flush()
-    del store
 
     digest = next(d.sha256 for d in written if d.filename.endswith(NTRIPLES.suffix))
     release_id = f"{stamp:%Y%m%dT%H%M%SZ}-{digest[:12]}"
@@ -295,22 +310,35 @@ def _write_release(
     for path in work.rglob("*"):
         if path.is_file():
             _fsync_file(path)
-    phases.progress("write", len(converted.entries), len(converted.entries))
+    phases.progress("write", total, total)
     return release_id
 
 
 STORE_CHUNK = 10_000  # entries per bulk load: Oxigraph's loader holds a whole input in memory
 
 
-def _load_store(store: pyoxigraph.Store, converted: Converted, progress: ChunkProgress) -> None:
-    """Bulk-load the graph into the default graph, in slices of STORE_CHUNK entries."""
+def _load_store(path: Path, converted: Converted) -> pyoxigraph.Store:
+    """A new on-disk store with the graph in its default graph, loaded STORE_CHUNK entries at
+    a time."""
+    store = pyoxigraph.Store(str(path))
     fmt = pyoxigraph.RdfFormat.N_TRIPLES
     data, starts = converted.ntriples, converted.layout.entries
     store.bulk_load(data[: starts[0]], format=fmt)
     total = len(starts) - 1
     for i in range(0, total, STORE_CHUNK):
         store.bulk_load(data[starts[i] : starts[min(i + STORE_CHUNK, total)]], format=fmt)
-        progress(min(i + STORE_CHUNK, total), total)
+    return store
+
+
+def _add_modified(store: pyoxigraph.Store, converted: Converted) -> None:
+    """Add the dcterms:modified triples history put into the graph after the store was loaded
+    from the graph without them (Converted.with_modified adds nothing else)."""
+    predicate, datatype = NamedNode(str(DCTERMS.modified)), NamedNode(str(XSD.dateTime))
+    store.extend(
+        Quad(NamedNode(iri), predicate, Literal(when, datatype=datatype))
+        for iri, when in converted.modified.items()
+        if iri in converted.entries
+    )
 
 
 def _write_dump_files(

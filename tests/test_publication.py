@@ -303,6 +303,33 @@ def test_the_store_holds_the_data_and_the_void_description(release: Path) -> Non
     assert_isomorphic(in_store, in_file)
 
 
+def store_graph(release: Path) -> rdflib.Graph:
+    store = pyoxigraph.Store.read_only(str(release / "store"))
+    quads = store.quads_for_pattern(None, None, None, pyoxigraph.DefaultGraph())
+    data = pyoxigraph.serialize(
+        (pyoxigraph.Triple(q.subject, q.predicate, q.object) for q in quads),
+        format=pyoxigraph.RdfFormat.N_TRIPLES,
+    )
+    return rdflib.Graph().parse(data=data, format="nt")
+
+
+def test_the_store_has_what_history_adds(tmp_path: Path) -> None:
+    """The store loads while history runs; the dcterms:modified of an updated entry is added."""
+    page = PAGES / "library-crime-asb.txt"
+    edited = tmp_path / page.name
+    text = page.read_text()
+    first_description = text.split("\n")[6]
+    edited.write_text(text.replace(first_description, first_description + " Now revised."))
+    out = tmp_path / "out"
+    build([page], out, BuildOptions(base=BASE), now=NOW)
+    later = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+    release = build([edited], out, BuildOptions(base=BASE), now=later).release
+    assert release is not None
+    nt = (release / "dumps" / "library.nt").read_bytes()
+    assert b'<http://purl.org/dc/terms/modified> "2025-02-03T04:05:06Z"' in nt
+    assert_isomorphic(store_graph(release), rdflib.Graph().parse(data=nt, format="nt"))
+
+
 # Atomic swap
 
 
