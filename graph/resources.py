@@ -123,10 +123,6 @@ class Description:
         found = self.objects(predicate, subject)
         return found[0] if found else ""
 
-    def terms(self, predicate: str, subject: str | None = None) -> list[Any]:
-        """The RDF terms (pyoxigraph) of a predicate, for datatype and language."""
-        return list(self._lookup().get((subject or self.iri, predicate), []))
-
     def label(self, iri: str) -> str:
         """A person's name for a resource: its title or prefLabel, else its IRI."""
         for predicate in (_TITLE.value, _PREF_LABEL.value):
