@@ -134,14 +134,23 @@ class Client:
     """One keep-alive HTTP connection asking queries by GET."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.reconnects = 0
 
     def ask(self, query: Query) -> bytes:
         accept = TURTLE.media_type if query.graph else SPARQL_RESULTS_JSON
-        self.conn.request(
-            "GET", "/sparql?" + urlencode({"query": query.text}), headers={"Accept": accept}
-        )
-        response = self.conn.getresponse()
+        path = "/sparql?" + urlencode({"query": query.text})
+        try:
+            self.conn.request("GET", path, headers={"Accept": accept})
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            # The server closed the idle keep-alive connection as we reused it: reconnect.
+            self.reconnects += 1
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            self.conn.request("GET", path, headers={"Accept": accept})
+            response = self.conn.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"{query.name}: HTTP {response.status}: {body[:200]!r}")
@@ -318,6 +327,11 @@ def bench_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
             figures["queries"][query.name]["throughput_c8"] = rate
             figures["queries"][query.name]["in_process_throughput_c8"] = local_rate
             print(f"| {query.name} | {rate:,.0f} | {local_rate:,.0f} |")
+        if client.reconnects:
+            print(f"\n(the client reconnected {client.reconnects} times)")
+    except Exception:
+        print((out.parent / "server.log").read_text()[-3000:])
+        raise
     finally:
         served.stop()
     if n in args.rdflib_sizes:
