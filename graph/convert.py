@@ -25,9 +25,10 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import pyoxigraph
 from pyoxigraph import NamedNode, Triple
@@ -238,7 +239,7 @@ def _render(
         ]
     write("".join(lines).encode("utf-8"))
 
-    concept_of = {c.label: f"<{iri}>" for iri, c in categories.items()}
+    concept_of = {c.label: iri for iri, c in categories.items()}
     starts: list[int] = []
     described = 0
     subjects = 0
@@ -260,7 +261,7 @@ def _render(
             block.append(f"{node} {_DESCRIPTION} {_en(entry.description)} .\n")
             described += 1
         for concept in sorted(concept_of[label] for label in entry.categories):
-            block.append(f"{node} {_SUBJECT} {concept} .\n")
+            block.append(f"{node} {_SUBJECT} <{concept}> .\n")
         subjects += len(entry.categories)
         block.append(f"{node} {_IS_PART_OF} {library} .\n")
         write("".join(block).encode("utf-8"))
@@ -317,3 +318,52 @@ def _render(
         statistics,
         dict(modified),
     )
+
+
+def jsonld_nodes(converted: Converted) -> Iterator[dict[str, Any]]:
+    """The JSON-LD node objects of the library, as graph.jsonld.nodes() compacts its triples,
+    made from the records without parsing the triples back (tests/test_publication.py checks
+    they are equal): node per subject, keys in triple order, values as the context coerces
+    them (language-tagged English and xsd:dateTime as plain strings, IRIs, @set lists)."""
+    iris = converted.iris
+    yield {
+        "id": iris.library,
+        "type": "Collection",
+        "title": converted.title,
+        "description": describe_holdings(len(converted.entries), len(converted.categories)),
+        "themeTaxonomy": iris.scheme,
+        "hasPart": list(converted.entries),
+    }
+    yield {
+        "id": iris.scheme,
+        "type": "ConceptScheme",
+        "title": f"Categories of {converted.title}",
+        "hasTopConcept": list(converted.categories),
+    }
+    for iri, category in converted.categories.items():
+        yield {
+            "id": iri,
+            "type": "Concept",
+            "prefLabel": category.label,
+            "notation": category.notation,
+            "inScheme": iris.scheme,
+            "topConceptOf": iris.scheme,
+        }
+    concept_of = {c.label: iri for iri, c in converted.categories.items()}
+    for iri, entry in converted.entries.items():
+        node: dict[str, Any] = {
+            "id": iri,
+            "type": "Text",
+            "identifier": iri.rsplit("/", 1)[1],
+            "title": entry.title,
+            "created": format_created(entry),
+        }
+        when = converted.modified.get(iri)
+        if when is not None:
+            node["modified"] = when
+        if entry.description:
+            node["description"] = entry.description
+        if entry.categories:
+            node["subject"] = sorted(concept_of[label] for label in entry.categories)
+        node["isPartOf"] = iris.library
+        yield node

@@ -148,11 +148,16 @@ def document(triples: Iterable[Triple], context_ref: str | dict[str, Any] | None
 
 def write_dump(triples: Iterable[Triple], out: Any) -> None:
     """Write a whole-library JSON-LD dump with an inline context, one node per line."""
+    write_nodes(nodes(triples), out)
+
+
+def write_nodes(node_objects: Iterable[dict[str, Any]], out: Any) -> None:
+    """Write node objects (as nodes() makes them) as a dump: inline context, one per line."""
     out.write('{"@context": ')
     out.write(json.dumps(context(), ensure_ascii=False))
     out.write(',\n "@graph": [\n')
     first = True
-    for node in nodes(triples):
+    for node in node_objects:
         if not first:
             out.write(",\n")
         out.write("  " + json.dumps(node, ensure_ascii=False))

@@ -26,8 +26,8 @@ from live import FIXTURES, ROOT, SEED
 from rdfdiff import assert_isomorphic
 from rdflib.namespace import DCAT, RDF, VOID, XSD
 
-from graph import describe, publication
-from graph.convert import convert
+from graph import describe, jsonld, publication
+from graph.convert import Converted, convert, jsonld_nodes
 from graph.errors import PublicationError
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, TURTLE
 from graph.iris import Iris
@@ -112,22 +112,62 @@ def test_pages_in_any_order_give_identical_dumps(
     assert other.name == release.name  # the id is the time and the N-Triples digest
 
 
-def test_the_fast_writer_writes_what_oxigraph_writes(tmp_path: Path, pages: list[Path]) -> None:
-    """convert writes N-Triples itself; dumps from that text equal the dumps written from
-    pyoxigraph terms (the way they were written before), in every format."""
+def variants(pages: list[Path]) -> dict[str, Converted]:
+    """Converted libraries to check the fast writers on: synthetic pages and the seed, some
+    entries modified, an entry without category, categories whose IRIs prefix each other."""
     _, entries, _ = read_listings([SEED, *pages])
-    converted = convert(entries, Iris.from_base(BASE), "Library")
-    canonical = pyoxigraph.serialize(
-        pyoxigraph.parse(converted.ntriples, pyoxigraph.RdfFormat.N_TRIPLES),
-        format=pyoxigraph.RdfFormat.N_TRIPLES,
-    )
-    assert converted.ntriples == canonical
     iris = Iris.from_base(BASE)
-    for fmt in DUMP_FORMATS:
-        from_text, from_terms = tmp_path / f"text{fmt.suffix}", tmp_path / f"terms{fmt.suffix}"
-        publication.write_dump(converted.ntriples, fmt, from_text, iris)
-        publication.write_dump(list(converted.triples), fmt, from_terms, iris)
-        assert from_text.read_bytes() == from_terms.read_bytes(), fmt.key
+    converted = convert(entries, iris, "Library")
+    some = list(converted.entries)[::7]
+    when = datetime(2021, 3, 28, 0, 59, tzinfo=UTC)
+    odd = [
+        Entry("No category", when, (), "", (Place("x.txt", 1),)),
+        Entry("Prefixes", when, ("Drugs Misuse", "Drugs", "Drugs/Misuse 2"), "d", (Place("x", 5),)),
+    ]
+    return {
+        "pages": converted,
+        "modified": converted.with_modified(dict.fromkeys(some, "2025-01-01T00:00:00Z")),
+        "odd": convert([*entries[:5], *odd], iris, "Odd"),
+    }
+
+
+def test_the_fast_writers_write_what_the_triples_give(tmp_path: Path, pages: list[Path]) -> None:
+    """convert writes N-Triples itself and JSON-LD nodes from its records; the dumps equal
+    those written from pyoxigraph terms (the way they were written before), in every format."""
+    iris = Iris.from_base(BASE)
+    for name, converted in variants(pages).items():
+        canonical = pyoxigraph.serialize(
+            pyoxigraph.parse(converted.ntriples, pyoxigraph.RdfFormat.N_TRIPLES),
+            format=pyoxigraph.RdfFormat.N_TRIPLES,
+        )
+        assert converted.ntriples == canonical, name
+        assert list(jsonld_nodes(converted)) == jsonld.nodes(converted.triples), name
+        for fmt in DUMP_FORMATS:
+            fast, terms = tmp_path / f"fast{fmt.suffix}", tmp_path / f"terms{fmt.suffix}"
+            publication.write_dump(converted, fmt, fast, iris)
+            publication.write_dump(list(converted.triples), fmt, terms, iris)
+            assert fast.read_bytes() == terms.read_bytes(), (name, fmt.key)
+
+
+def test_subjects_and_parts_are_in_iri_order(pages: list[Path]) -> None:
+    converted = variants(pages)["odd"]
+    entry = next(iri for iri, e in converted.entries.items() if e.title == "Prefixes")
+    subjects = [
+        t.object.value
+        for t in converted.triples
+        if t.subject.value == entry and t.predicate.value.endswith("/subject")
+    ]
+    assert (
+        subjects
+        == sorted(subjects)
+        == [
+            BASE + "category/drugs",
+            BASE + "category/drugs-misuse",
+            BASE + "category/drugs-misuse-2",
+        ]
+    )
+    parts = [t.object.value for t in converted.triples if t.predicate.value.endswith("/hasPart")]
+    assert parts == sorted(parts) == list(converted.entries)
 
 
 def test_every_character_is_escaped_as_oxigraph_escapes_it() -> None:
@@ -211,12 +251,9 @@ def test_dcat_distributions_give_each_dumps_size_and_checksum(release: Path) -> 
 
 
 def test_statistics_kept_by_convert_equal_a_count_of_the_triples(pages: list[Path]) -> None:
-    _, entries, _ = read_listings([SEED, *pages])
-    converted = convert(entries, Iris.from_base(BASE), "Library")
-    some = list(converted.entries)[::7]
-    for graph in (converted, converted.with_modified(dict.fromkeys(some, "2025-01-01T00:00:00Z"))):
-        assert graph.statistics == describe.statistics(graph.triples)
-        assert graph.statistics == _count(graph.ntriples)
+    for name, converted in variants(pages).items():
+        assert converted.statistics == describe.statistics(converted.triples), name
+        assert converted.statistics == _count(converted.ntriples), name
 
 
 def test_with_modified_puts_modified_after_created(pages: list[Path]) -> None:
