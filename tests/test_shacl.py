@@ -586,3 +586,27 @@ def test_cli_prints_each_violation_and_publishes_nothing(tmp_path: Path, command
     assert "Traceback" not in result.stderr
     assert snapshot(out) == before
     assert not list((out / "releases").glob(".building-*"))
+
+
+def test_cli_with_the_reference_engine_publishes_the_same(tmp_path: Path) -> None:
+    """--shacl-engine pyshacl (slow, the reference) works end to end and agrees."""
+    releases = {}
+    for engine in shacl.ENGINES:
+        out = tmp_path / engine
+        result = kgpub(
+            "build",
+            str(SEED),
+            "--base-uri",
+            "http://example.org/",
+            "--out",
+            str(out),
+            "--shacl-engine",
+            engine,
+        )
+        assert result.returncode == 0, result.stderr
+        releases[engine] = out / "current"
+    for name in ("validation.ttl", "dumps/library.nt", "dumps/library.ttl", "dumps/library.jsonld"):
+        assert (releases["turbo"] / name).read_bytes() == (releases["pyshacl"] / name).read_bytes()
+    damaged = kgpub("validate", str(SEED), "--shacl-engine", "pyshacl", damaged=True)
+    assert damaged.returncode == 1
+    assert damaged.stderr.splitlines()[-2] == "2 violations of the SHACL shapes"
