@@ -7,11 +7,21 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
     dumps/library.{ttl,nt,jsonld}[.gz]
     void.ttl                    VoID + DCAT description
     validation.ttl              the SHACL validation report
+    history.jsonl, entries.json the change history (graph/history.py)
     store/                      the embedded Oxigraph store (default graph: the library;
                                 named graph <base>.well-known/void: the VoID description)
   releases/.building-*          a build in progress; never read, removed when stale
 A build that fails or is killed never touches ``current``; the last KEEP releases stay on
 disk so a server still reading an older one is not pulled from under its feet.
+
+Phases (each reported to a progress callback, and timed in Outcome.phases):
+  parse      listing pages -> entries (graph/listing.py)
+  convert    entries -> the graph as N-Triples text (graph/convert.py)
+  history    changes since the current release; dcterms:modified into the graph
+  validate   SHACL, by parts, two threads (graph/shacl.py)
+  write      dumps and their gzip in two threads, VoID, manifest, fsync, swap
+The store is bulk-loaded by a background thread from the end of convert to the start of
+write; it overlaps history and validation (bench/build.py measures all of it).
 """
 
 from __future__ import annotations
