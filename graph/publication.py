@@ -271,10 +271,10 @@ def _write_release(
     dumps_dir = work / "dumps"
     dumps_dir.mkdir()
     total = len(converted.entries)
-    # Longest first (JSON-LD, written by Python, then N-Triples, the biggest to gzip), so the
-    # two threads finish together. Only zlib and hashlib release the GIL for long; Oxigraph's
-    # parser and serializer hold it while they pass triples through Python (measured).
-    order = sorted(DUMP_FORMATS, key=lambda f: (f is not JSONLD, f is not NTRIPLES))
+    # Longest first, so the two threads finish together: Turtle (Oxigraph parses the text and
+    # serializes it, holding the GIL while the triples pass through Python), then JSON-LD and
+    # N-Triples (mostly gzip, which releases the GIL). Measured at 100k: 5, 2.5, 2.3 s.
+    order = sorted(DUMP_FORMATS, key=lambda f: (f is not TURTLE, f is not JSONLD))
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = {
             fmt: pool.submit(

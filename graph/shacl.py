@@ -37,7 +37,7 @@ from graph.errors import Violation
 SHAPES_DIR = Path(__file__).resolve().parent.parent / "shapes"
 Engine = Literal["turbo", "pyshacl"]
 ENGINES: tuple[Engine, ...] = ("turbo", "pyshacl")
-CHUNK = 5_000  # entries per validated part: about 47k triples; measured fastest (bench/build.py)
+CHUNK = 2_000  # entries per part: fastest of 1k-25k, 2 threads, at 100k (bench/build.py --parts)
 WORKERS = min(2, os.cpu_count() or 1)
 
 ChunkProgress = Callable[[int, int], None]
