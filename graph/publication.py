@@ -44,7 +44,7 @@ from typing import Any
 import pyoxigraph
 from pyoxigraph import Literal, NamedNode, Quad, Triple
 
-from graph import history, jsonld, shacl
+from graph import dumps, history, jsonld, shacl
 from graph.convert import Converted, convert, describe_holdings, jsonld_nodes, library_title
 from graph.describe import DatasetInfo, DumpFile, describe_dataset
 from graph.errors import PublicationError, ValidationFailed
@@ -184,8 +184,11 @@ def build(
     options: BuildOptions,
     progress: Progress = _no_progress,
     now: datetime | None = None,
+    reuse: bool = True,
 ) -> Outcome:
-    """Build a publication from listings and make it the current one, atomically."""
+    """Build a publication from listings and make it the current one, atomically; with
+    reuse, the current release's unchanged dump chunks are copied, not made again (the same
+    bytes: graph/dumps.py)."""
     phases = _Phases(progress)
     converted, warnings = prepare(sources, options, phases)
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
@@ -198,15 +201,17 @@ def build(
             # History (graph/history.py): compare with the current release entry by entry;
             # updated entries get dcterms:modified in the data, so it comes before validation.
             phases.start("history", len(converted.entries))
-            changes = history.compute(_previous_release(out), converted, stamp)
+            previous = _previous_release(out)
+            changes = history.compute(previous, converted, stamp)
             converted = history.apply(converted, changes)
             report = check(converted, options, phases)
             phases.start("write", len(converted.entries))
             store = loading.result()
         _add_modified(store, converted)
         history.write(changes, work)
+        reusable = previous if reuse else None
         release_id = _write_release(
-            work, store, converted, report, warnings, options, stamp, phases
+            work, store, converted, report, warnings, options, stamp, phases, reusable
         )
         del store
         final = releases / release_id
@@ -265,6 +270,7 @@ def _write_release(
     options: BuildOptions,
     stamp: datetime,
     phases: _Phases,
+    previous: Path | None = None,
 ) -> str:
     """Write the rest of a release into work (the store holds the data); return its id."""
     iris = Iris.from_base(options.base)
@@ -275,17 +281,29 @@ def _write_release(
     # serializes it, holding the GIL while the triples pass through Python), then JSON-LD and
     # N-Triples (mostly gzip, which releases the GIL). Measured at 100k: 5, 2.5, 2.3 s.
     order = sorted(DUMP_FORMATS, key=lambda f: (f is not TURTLE, f is not JSONLD))
+    chunks = dumps.chunks_of(converted)
+    index = dumps.read_index(previous, iris.base, GZIP_LEVEL)
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = {
             fmt: pool.submit(
-                _write_dump_files, converted, fmt, dumps_dir / f"{DUMP_STEM}{fmt.suffix}", iris
+                dumps.write_dump_files,
+                converted,
+                chunks,
+                fmt,
+                dumps_dir / f"{DUMP_STEM}{fmt.suffix}",
+                GZIP_LEVEL,
+                previous,
+                index,
             )
             for fmt in order
         }
         for done, _ in enumerate(as_completed(jobs.values()), start=1):
             phases.progress("write", total * done // (len(jobs) + 1), total)
         files = [jobs[fmt].result() for fmt in DUMP_FORMATS]
-    written = [plain for plain, _ in files] + [gz for _, gz in files]
+    written = [f[0] for f in files] + [f[1] for f in files]
+    spans = {f[0].filename: f[2] for f in files}
+    reused = {f[0].filename: f[3] for f in files}
+    dumps.write_index(work, iris.base, GZIP_LEVEL, spans, reused)
 
     info = DatasetInfo(
         title=converted.title,

@@ -1,0 +1,295 @@
+"""The dumps of a release, written in stable chunks whose bytes the next build reuses.
+
+A dump is the concatenation of chunks: a header, the library (its own lines and hasPart),
+the scheme and its concepts, the entries grouped by the month of their IRI
+('entry/YYYY-MM-'), a footer. Each chunk is serialized on its own (Turtle and JSON-LD
+subjects never straddle two chunks, so the text equals a whole-graph serialization) and
+keyed by the SHA-256 of its N-Triples, from which every format is a pure function.
+
+Each .gz is one gzip member (RFC 1952) whose deflate stream is the concatenation of each
+chunk compressed alone and ended by a sync flush (RFC 1951 §3.2.3: non-final blocks
+byte-aligned by the empty stored block of Z_SYNC_FLUSH), then an empty final block, the
+CRC-32 and size of the whole. A full build writes the same chunks, so a rebuild that copies
+the unchanged chunks' bytes (plain and compressed) from the previous release and makes only
+the changed ones gives byte-identical files. The offsets live in ``chunks.json`` of each
+release; a cache from another kgpub version, base IRI or gzip level is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from importlib import metadata
+from itertools import islice
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyoxigraph
+
+from graph import jsonld
+from graph.convert import Converted, jsonld_nodes
+from graph.describe import DumpFile
+from graph.formats import GZIP_SUFFIX, JSONLD, NTRIPLES, TURTLE, RdfFormat
+from graph.iris import Iris
+from graph.namespaces import PREFIXES
+
+INDEX = "chunks.json"
+CACHE_VERSION = 1
+# gzip member header: no name, mtime 0, no extra flags, OS unknown (RFC 1952 §2.3)
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kgpub")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A part of every dump: its key and the N-Triples (or entries) it is made from."""
+
+    key: str
+    start: int  # byte range in Converted.ntriples
+    end: int
+    kind: str  # "library", "scheme" or "entries"
+    first: int = 0  # entry index range for "entries"
+    last: int = 0
+
+
+def chunks_of(converted: Converted) -> list[Chunk]:
+    """The chunks of a library, in dump order, keyed by their N-Triples."""
+    text, layout = converted.ntriples, converted.layout
+    starts = layout.entries
+
+    def key(a: int, b: int) -> str:
+        return hashlib.sha256(text[a:b]).hexdigest()
+
+    out = [
+        Chunk(key(0, layout.scheme), 0, layout.scheme, "library"),
+        Chunk(key(layout.scheme, starts[0]), layout.scheme, starts[0], "scheme"),
+    ]
+    iris = list(converted.entries)
+    i = 0
+    while i < len(iris):
+        month = iris[i].rsplit("/", 1)[1][:7]
+        j = i + 1
+        while j < len(iris) and iris[j].rsplit("/", 1)[1][:7] == month:
+            j += 1
+        out.append(Chunk(key(starts[i], starts[j]), starts[i], starts[j], "entries", i, j))
+        i = j
+    return out
+
+
+def dump_prefixes(iris: Iris) -> dict[str, str]:
+    """Prefixes for Turtle output: the vocabularies and the publication's own IRI spaces."""
+    return {
+        **PREFIXES,
+        "entry": iris.base + "entry/",
+        "category": iris.base + "category/",
+        "kg": iris.base,
+    }
+
+
+def turtle_header(prefixes: dict[str, str]) -> bytes:
+    """@prefix lines in a fixed order (Oxigraph writes them in hash order)."""
+    return "".join(f"@prefix {p}: <{ns}> .\n" for p, ns in sorted(prefixes.items())).encode()
+
+
+def _strip_prefixes(data: memoryview) -> bytes:
+    pos = 0
+    while bytes(data[pos : pos + 8]) == b"@prefix ":
+        pos = bytes(data[pos : pos + 4096]).index(b"\n") + pos + 1
+    return bytes(data[pos:])
+
+
+class _Renderer:
+    """Header, footer and chunk bytes of one format."""
+
+    def __init__(self, converted: Converted, fmt: RdfFormat) -> None:
+        self.converted, self.fmt = converted, fmt
+        self.prefixes = dump_prefixes(converted.iris)
+        self._items = list(converted.entries.items())
+
+    def header(self) -> bytes:
+        if self.fmt is TURTLE:
+            return turtle_header(self.prefixes)
+        if self.fmt is JSONLD:
+            return (
+                '{"@context": '
+                + json.dumps(jsonld.context(), ensure_ascii=False)
+                + ',\n "@graph": [\n'
+            ).encode()
+        return b""
+
+    def footer(self) -> bytes:
+        return b"\n]}\n" if self.fmt is JSONLD else b""
+
+    def chunk(self, chunk: Chunk) -> bytes:
+        text = self.converted.ntriples[chunk.start : chunk.end]
+        if self.fmt is NTRIPLES:
+            return text
+        if self.fmt is TURTLE:
+            body = io.BytesIO()
+            triples = pyoxigraph.parse(text, pyoxigraph.RdfFormat.N_TRIPLES)
+            pyoxigraph.serialize(triples, body, TURTLE.oxigraph, prefixes=self.prefixes)
+            return _strip_prefixes(body.getbuffer())
+        return "".join(self._nodes(chunk)).encode("utf-8")
+
+    def _nodes(self, chunk: Chunk) -> Iterator[str]:
+        # The library node comes first in every dump, so each later node follows ",\n".
+        converted = self.converted
+        if chunk.kind == "library":
+            yield "  " + json.dumps(next(jsonld_nodes(converted)), ensure_ascii=False)
+            return
+        skip = 1 if chunk.kind == "scheme" else 2 + len(converted.categories)
+        if chunk.kind == "entries":
+            part = dict(self._items[chunk.first : chunk.last])
+            converted = replace(converted, entries=part)
+            nodes = islice(jsonld_nodes(converted), skip, None)
+        else:
+            nodes = islice(jsonld_nodes(converted), skip, skip + 1 + len(converted.categories))
+        for node in nodes:
+            yield ",\n  " + json.dumps(node, ensure_ascii=False)
+
+
+@dataclass
+class _Previous:
+    """A previous release's dump of one format and where each chunk sits in it."""
+
+    plain: BinaryIO
+    gz: BinaryIO
+    spans: dict[str, list[int]]  # key -> [plain offset, plain size, gz offset, gz size]
+
+    def read(self, key: str) -> tuple[bytes, bytes] | None:
+        span = self.spans.get(key)
+        if span is None:
+            return None
+        self.plain.seek(span[0])
+        plain = self.plain.read(span[1])
+        self.gz.seek(span[2])
+        return plain, self.gz.read(span[3])
+
+
+def _fingerprint(base: str, level: int) -> dict[str, Any]:
+    return {"version": CACHE_VERSION, "kgpub": _version(), "base": base, "gzip_level": level}
+
+
+def read_index(release: Path | None, base: str, level: int) -> dict[str, Any]:
+    """The chunk offsets of a release's dumps, or {} when they cannot be reused."""
+    if release is None:
+        return {}
+    try:
+        index: dict[str, Any] = json.loads((release / INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if index.get("fingerprint") != _fingerprint(base, level):
+        return {}
+    return index
+
+
+def write_index(
+    work: Path,
+    base: str,
+    level: int,
+    spans: dict[str, dict[str, list[int]]],
+    reused: dict[str, int],
+) -> None:
+    """Record where each chunk of each dump is, for the next build, and how many chunks of
+    each dump this build copied."""
+    index = {"fingerprint": _fingerprint(base, level), "dumps": spans, "reused": reused}
+    (work / INDEX).write_text(json.dumps(index, separators=(",", ":")) + "\n")
+
+
+class _Digest:
+    """A file written with its SHA-256 and size, so it need not be read back."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("wb")
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.sha.update(data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+
+def write_dump_files(
+    converted: Converted,
+    chunks: list[Chunk],
+    fmt: RdfFormat,
+    path: Path,
+    level: int,
+    previous: Path | None,
+    index: dict[str, Any],
+) -> tuple[DumpFile, DumpFile, dict[str, list[int]], int]:
+    """Write one dump and its gzip, reusing the previous release's unchanged chunks; return
+    both files' descriptions, the chunk offsets and how many chunks were copied."""
+    render = _Renderer(converted, fmt)
+    gz_path = path.with_name(path.name + GZIP_SUFFIX)
+    old = _open_previous(previous, path.name, gz_path.name, index)
+    plain, gz = _Digest(path), _Digest(gz_path)
+    crc = reused_chunks = 0
+    spans: dict[str, list[int]] = {}
+    gz.write(_GZIP_HEADER)
+    pieces: list[tuple[str, Callable[[], bytes]]] = [("header", render.header)]
+    pieces += [(c.key, lambda c=c: render.chunk(c)) for c in chunks]  # type: ignore[misc]
+    pieces.append(("footer", render.footer))
+    try:
+        for key, make in pieces:
+            reused = old.read(key) if old is not None and key not in ("header", "footer") else None
+            if reused is None:
+                text = make()
+                packer = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+                packed = packer.compress(text) + packer.flush(zlib.Z_SYNC_FLUSH)
+            else:
+                text, packed = reused
+                reused_chunks += 1
+            spans.setdefault(key, [plain.size, len(text), gz.size, len(packed)])
+            plain.write(text)
+            gz.write(packed)
+            crc = zlib.crc32(text, crc)
+        final = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
+        gz.write(final + struct.pack("<II", crc, plain.size & 0xFFFFFFFF))
+    finally:
+        plain.close()
+        gz.close()
+        if old is not None:
+            old.plain.close()
+            old.gz.close()
+    files = (
+        DumpFile(path.name, fmt.media_type, fmt.label, plain.size, plain.sha.hexdigest(), False),
+        DumpFile(gz_path.name, fmt.media_type, fmt.label, gz.size, gz.sha.hexdigest(), True),
+    )
+    return files[0], files[1], spans, reused_chunks
+
+
+def _open_previous(
+    previous: Path | None, name: str, gz_name: str, index: dict[str, Any]
+) -> _Previous | None:
+    spans = index.get("dumps", {}).get(name)
+    if previous is None or not spans:
+        return None
+    try:
+        plain = (previous / "dumps" / name).open("rb")
+    except OSError:
+        return None
+    try:
+        gz = (previous / "dumps" / gz_name).open("rb")
+    except OSError:
+        plain.close()
+        return None
+    return _Previous(plain, gz, spans)
