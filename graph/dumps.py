@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 
 import pyoxigraph
 
-from graph import jsonld
+from graph import jsonld, shacl
 from graph.convert import Converted, jsonld_nodes
 from graph.describe import DumpFile
 from graph.formats import GZIP_SUFFIX, JSONLD, NTRIPLES, TURTLE, RdfFormat
@@ -160,6 +160,17 @@ class _Renderer:
             yield ",\n  " + json.dumps(node, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class Reuse:
+    """What a build may take from the current release: its folder (None: nothing), its chunk
+    index (read_index), this build's chunks and the validation key (validation_key)."""
+
+    previous: Path | None
+    chunks: list[Chunk]
+    index: dict[str, Any]
+    validation: str
+
+
 @dataclass
 class _Previous:
     """A previous release's dump of one format and where each chunk sits in it."""
@@ -201,10 +212,18 @@ def write_index(
     level: int,
     spans: dict[str, dict[str, list[int]]],
     reused: dict[str, int],
+    chunks: list[Chunk],
+    validation: str,
 ) -> None:
-    """Record where each chunk of each dump is, for the next build, and how many chunks of
-    each dump this build copied."""
-    index = {"fingerprint": _fingerprint(base, level), "dumps": spans, "reused": reused}
+    """Record where each chunk of each dump is, for the next build, how many chunks of each
+    dump this build copied, and the shapes the chunks conformed to."""
+    index = {
+        "fingerprint": _fingerprint(base, level),
+        "validation": validation,
+        "chunks": [c.key for c in chunks],
+        "dumps": spans,
+        "reused": reused,
+    }
     (work / INDEX).write_text(json.dumps(index, separators=(",", ":")) + "\n")
 
 
@@ -293,3 +312,37 @@ def _open_previous(
         plain.close()
         return None
     return _Previous(plain, gz, spans)
+
+
+def validation_key(engine: str, shapes_dir: Path = shacl.SHAPES_DIR) -> str:
+    """What a validation result depends on besides the data: the engine and the shapes."""
+    digest = hashlib.sha256(engine.encode())
+    for path in sorted(shapes_dir.glob("*.ttl")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def changed_partition(
+    converted: Converted, chunks: list[Chunk], index: dict[str, Any], validation: str
+) -> shacl.Partition | None:
+    """What a validation must see when the current release conformed to the same shapes with
+    the same context (library, links, scheme and concepts): the context, the links and the
+    entries of the chunks it did not have. None when everything must be validated.
+
+    Sound because the shapes are node-local but for the context: an entry's report depends
+    only on its own triples and the context (concepts for dcterms:subject, the library for
+    isPartOf, notations unique among concepts), and an unchanged chunk conformed with it.
+    """
+    if index.get("validation") != validation:
+        return None
+    known = set(index.get("chunks", ()))
+    if chunks[0].key not in known or chunks[1].key not in known:
+        return None
+    changed = [c for c in chunks[2:] if c.key not in known]
+    text, starts = converted.ntriples, converted.layout.entries
+    offsets = [0]
+    for chunk in changed:
+        base = offsets[-1] - starts[chunk.first]
+        offsets += [base + starts[i] for i in range(chunk.first + 1, chunk.last + 1)]
+    entries = b"".join(text[c.start : c.end] for c in changed)
+    return shacl.Partition(converted.context, converted.links, entries, offsets)
