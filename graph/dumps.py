@@ -163,12 +163,14 @@ class _Renderer:
 @dataclass(frozen=True)
 class Reuse:
     """What a build may take from the current release: its folder (None: nothing), its chunk
-    index (read_index), this build's chunks and the validation key (validation_key)."""
+    index (read_index), this build's chunks, the validation key (validation_key) and the keys
+    of the chunks before history added dcterms:modified (changed_entries)."""
 
     previous: Path | None
     chunks: list[Chunk]
     index: dict[str, Any]
     validation: str
+    raw: list[str]
 
 
 @dataclass
@@ -212,15 +214,15 @@ def write_index(
     level: int,
     spans: dict[str, dict[str, list[int]]],
     reused: dict[str, int],
-    chunks: list[Chunk],
-    validation: str,
+    reuse: Reuse,
 ) -> None:
     """Record where each chunk of each dump is, for the next build, how many chunks of each
-    dump this build copied, and the shapes the chunks conformed to."""
+    dump this build copied, the shapes the chunks conformed to and the chunks' keys."""
     index = {
         "fingerprint": _fingerprint(base, level),
-        "validation": validation,
-        "chunks": [c.key for c in chunks],
+        "validation": reuse.validation,
+        "chunks": [c.key for c in reuse.chunks],
+        "raw": reuse.raw,
         "dumps": spans,
         "reused": reused,
     }
@@ -346,3 +348,16 @@ def changed_partition(
         offsets += [base + starts[i] for i in range(chunk.first + 1, chunk.last + 1)]
     entries = b"".join(text[c.start : c.end] for c in changed)
     return shacl.Partition(converted.context, converted.links, entries, offsets)
+
+
+def changed_entries(
+    converted: Converted, raw: list[Chunk], index: dict[str, Any]
+) -> set[str] | None:
+    """The entries (IRIs) outside the chunks the current release had, both compared before
+    history adds dcterms:modified, or None without an index: every other entry has the same
+    triples as before, so the same history fingerprint (history.compute's changed)."""
+    if "raw" not in index:
+        return None
+    known = set(index["raw"])
+    iris = list(converted.entries)
+    return {iris[i] for c in raw[2:] if c.key not in known for i in range(c.first, c.last)}

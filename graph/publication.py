@@ -209,13 +209,17 @@ def build(
             # updated entries get dcterms:modified in the data, so it comes before validation.
             phases.start("history", len(converted.entries))
             previous = _previous_release(out)
-            changes = history.compute(previous, converted, stamp)
+            reusable = previous if reuse else None
+            index = dumps.read_index(reusable, Iris.from_base(options.base).base, GZIP_LEVEL)
+            # Entries of chunks the current release had (compared before dcterms:modified)
+            # keep their fingerprints: history hashes only the others (graph/dumps.py).
+            raw = dumps.chunks_of(converted)
+            changed_entries = dumps.changed_entries(converted, raw, index)
+            changes = history.compute(previous, converted, stamp, changed=changed_entries)
             converted = history.apply(converted, changes)
             # Unchanged dump chunks conformed in the current release: with the same shapes
             # and context, only the changed ones are validated again (graph/dumps.py).
             chunks = dumps.chunks_of(converted)
-            reusable = previous if reuse else None
-            index = dumps.read_index(reusable, Iris.from_base(options.base).base, GZIP_LEVEL)
             validation = dumps.validation_key(options.engine)
             changed = None
             if options.engine == "turbo":
@@ -234,7 +238,7 @@ def build(
             options,
             stamp,
             phases,
-            dumps.Reuse(reusable, chunks, index, validation),
+            dumps.Reuse(reusable, chunks, index, validation, [c.key for c in raw]),
         )
         del store
         final = releases / release_id
@@ -305,7 +309,7 @@ def _write_release(
     # N-Triples (mostly gzip, which releases the GIL). Measured at 100k: 5, 2.5, 2.3 s.
     order = sorted(DUMP_FORMATS, key=lambda f: (f is not TURTLE, f is not JSONLD))
     if reuse is None:
-        reuse = dumps.Reuse(None, dumps.chunks_of(converted), {}, "")
+        reuse = dumps.Reuse(None, dumps.chunks_of(converted), {}, "", [])
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = {
             fmt: pool.submit(
@@ -326,7 +330,7 @@ def _write_release(
     written = [f[0] for f in files] + [f[1] for f in files]
     spans = {f[0].filename: f[2] for f in files}
     reused = {f[0].filename: f[3] for f in files}
-    dumps.write_index(work, iris.base, GZIP_LEVEL, spans, reused, reuse.chunks, reuse.validation)
+    dumps.write_index(work, iris.base, GZIP_LEVEL, spans, reused, reuse)
 
     info = DatasetInfo(
         title=converted.title,
