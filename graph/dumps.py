@@ -223,6 +223,7 @@ def write_index(
         "validation": reuse.validation,
         "chunks": [c.key for c in reuse.chunks],
         "raw": reuse.raw,
+        "nt": next(name for name in spans if name.endswith(NTRIPLES.suffix)),
         "dumps": spans,
         "reused": reused,
     }
@@ -361,3 +362,40 @@ def changed_entries(
     known = set(index["raw"])
     iris = list(converted.entries)
     return {iris[i] for c in raw[2:] if c.key not in known for i in range(c.first, c.last)}
+
+
+def copy_store(
+    previous: Path, target: Path, converted: Converted, raw: list[Chunk], index: dict[str, Any]
+) -> pyoxigraph.Store | None:
+    """The current release's store, copied (a RocksDB checkpoint: hard links) to target and
+    brought to the library by chunks: the triples of the chunks the library no longer has
+    removed (read from the current release's N-Triples dump), those of its new chunks added,
+    the VoID graph emptied. The caller adds dcterms:modified as after a full load. None when
+    the index cannot tell (then load in full)."""
+    old_raw, old_chunks = index.get("raw"), index.get("chunks")
+    spans = index.get("dumps", {}).get(index.get("nt", ""))
+    if not old_raw or not old_chunks or len(old_raw) != len(old_chunks) or not spans:
+        return None
+    new_keys = {c.key for c in raw}
+    gone = [post for key, post in zip(old_raw, old_chunks, strict=True) if key not in new_keys]
+    if any(post not in spans for post in gone):
+        return None
+    pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target))
+    store = pyoxigraph.Store(str(target))
+    store.clear_graph(pyoxigraph.NamedNode(converted.iris.void))
+    fmt = pyoxigraph.RdfFormat.N_TRIPLES
+    with (previous / "dumps" / index["nt"]).open("rb") as dump:
+        for post in gone:
+            dump.seek(spans[post][0])
+            for triple in pyoxigraph.parse(dump.read(spans[post][1]), fmt):
+                store.remove(
+                    pyoxigraph.Quad(
+                        triple.subject, triple.predicate, triple.object, pyoxigraph.DefaultGraph()
+                    )
+                )
+    known = set(old_raw)
+    text = converted.ntriples
+    added = b"".join(text[c.start : c.end] for c in raw if c.key not in known)
+    if added:
+        store.load(added, format=fmt)
+    return store

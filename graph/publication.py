@@ -26,6 +26,7 @@ write; it overlaps history and validation (bench/build.py measures all of it).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -204,16 +205,18 @@ def build(
         # The store loads the converted library in the background (Oxigraph's bulk loader
         # releases the GIL) while history and validation run; history's additions follow.
         with ThreadPoolExecutor(max_workers=1) as background:
-            loading = background.submit(_load_store, work / "store", converted)
-            # History (graph/history.py): compare with the current release entry by entry;
-            # updated entries get dcterms:modified in the data, so it comes before validation.
-            phases.start("history", len(converted.entries))
             previous = _previous_release(out)
             reusable = previous if reuse else None
             index = dumps.read_index(reusable, Iris.from_base(options.base).base, GZIP_LEVEL)
+            raw = dumps.chunks_of(converted)
+            loading = background.submit(
+                _load_or_copy_store, work / "store", converted, reusable, raw, index
+            )
+            # History (graph/history.py): compare with the current release entry by entry;
+            # updated entries get dcterms:modified in the data, so it comes before validation.
+            phases.start("history", len(converted.entries))
             # Entries of chunks the current release had (compared before dcterms:modified)
             # keep their fingerprints: history hashes only the others (graph/dumps.py).
-            raw = dumps.chunks_of(converted)
             changed_entries = dumps.changed_entries(converted, raw, index)
             changes = history.compute(previous, converted, stamp, changed=changed_entries)
             converted = history.apply(converted, changes)
@@ -365,13 +368,31 @@ def _write_release(
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     for path in work.rglob("*"):
+        # The open store may compact away a file listed here (it syncs what it writes).
         if path.is_file():
-            _fsync_file(path)
+            with contextlib.suppress(FileNotFoundError):
+                _fsync_file(path)
     phases.progress("write", total, total)
     return release_id
 
 
 STORE_CHUNK = 10_000  # entries per bulk load: Oxigraph's loader holds a whole input in memory
+
+
+def _load_or_copy_store(
+    path: Path,
+    converted: Converted,
+    previous: Path | None,
+    raw: list[dumps.Chunk],
+    index: dict[str, Any],
+) -> pyoxigraph.Store:
+    """The current release's store updated by chunks (graph/dumps.py copy_store) when it can
+    be, else a full load."""
+    if previous is not None:
+        store = dumps.copy_store(previous, path, converted, raw, index)
+        if store is not None:
+            return store
+    return _load_store(path, converted)
 
 
 def _load_store(path: Path, converted: Converted) -> pyoxigraph.Store:
