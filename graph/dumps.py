@@ -12,7 +12,14 @@ byte-aligned by the empty stored block of Z_SYNC_FLUSH), then an empty final blo
 CRC-32 and size of the whole. A full build writes the same chunks, so a rebuild that copies
 the unchanged chunks' bytes (plain and compressed) from the previous release and makes only
 the changed ones gives byte-identical files. The offsets live in ``chunks.json`` of each
-release; a cache from another kgpub version, base IRI or gzip level is ignored.
+release; a cache from another kgpub version or code, base IRI or gzip level is ignored.
+
+The same chunk keys let a build reuse more of the current release (graph/publication.py):
+  validation  only the entries of new chunks, when the context and shapes are the same
+              (changed_partition)
+  history     only the entries of new chunks are fingerprinted (changed_entries; keys taken
+              before history adds dcterms:modified, recorded as "raw")
+  store       the current store copied and updated by chunks (copy_store)
 """
 
 from __future__ import annotations
@@ -191,8 +198,26 @@ class _Previous:
         return plain, self.gz.read(span[3])
 
 
+# The modules whose code decides a chunk's bytes: a change to any of them (even without a
+# new kgpub version, as while developing) makes the previous chunks unusable.
+_CODE = ("convert.py", "dumps.py", "formats.py", "iris.py", "jsonld.py", "namespaces.py")
+
+
+def _code() -> str:
+    digest = hashlib.sha256(str(pyoxigraph.__version__).encode())
+    for name in _CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
 def _fingerprint(base: str, level: int) -> dict[str, Any]:
-    return {"version": CACHE_VERSION, "kgpub": _version(), "base": base, "gzip_level": level}
+    return {
+        "version": CACHE_VERSION,
+        "kgpub": _version(),
+        "code": _code(),
+        "base": base,
+        "gzip_level": level,
+    }
 
 
 def read_index(release: Path | None, base: str, level: int) -> dict[str, Any]:

@@ -103,6 +103,12 @@ def make_parser() -> argparse.ArgumentParser:
             _add_setting(p, setting)
         if name == "build":
             _add_setting(p, "out")
+            p.add_argument(
+                "--full",
+                action="store_true",
+                help="make every part again instead of reusing the current release's unchanged "
+                "parts (the result is the same)",
+            )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     p = sub.add_parser(
         "serve",
@@ -163,7 +169,7 @@ def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: 
     try:
         sources = find_sources(args.sources, settings["data"])
         if args.command == "build":
-            outcome = build(sources, Path(settings["out"]), options, progress)
+            outcome = build(sources, Path(settings["out"]), options, progress, reuse=not args.full)
         else:
             outcome = validate_sources(sources, options, progress)
     except ListingError as exc:

@@ -160,3 +160,18 @@ def test_a_cache_from_another_base_is_not_used(tmp_path: Path, generated: str) -
     assert sum(reused(other.release).values()) == 0
     nt = (other.release / "dumps" / "library.nt").read_bytes()
     assert b"example.org" not in nt
+
+
+def test_the_full_option_reuses_nothing(tmp_path: Path, generated: str) -> None:
+    source = tmp_path / "library.txt"
+    source.write_text(listing(generated, OWN), encoding="utf-8")
+    out = tmp_path / "out"
+
+    def kgpub_build(*extra: str) -> Path:
+        command = [sys.executable, "-m", "server.cli", "build", str(source), "--out", str(out)]
+        subprocess.run([*command, "-q", *extra], cwd=ROOT, check=True)
+        return (out / "current").resolve()
+
+    kgpub_build()
+    assert sum(reused(kgpub_build("--full")).values()) == 0
+    assert all(reused(kgpub_build()).values())
