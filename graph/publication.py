@@ -195,8 +195,8 @@ def build(
     reuse: bool = True,
 ) -> Outcome:
     """Build a publication from listings and make it the current one, atomically; with
-    reuse, the current release's unchanged dump chunks are copied, not made again (the same
-    bytes: graph/dumps.py)."""
+    reuse, what the current release has of it (dump chunks, their validation, history
+    fingerprints, the store) is taken, not made again, for the same result (graph/dumps.py)."""
     phases = _Phases(progress)
     converted, warnings = prepare(sources, options, phases)
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
