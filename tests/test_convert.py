@@ -91,8 +91,8 @@ def test_description_keeps_line_breaks_and_language() -> None:
     store.bulk_extend(pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in converted.triples)
     rows = list(
         store.query(
-            'SELECT ?d WHERE { ?e <http://purl.org/dc/terms/title> "Bullets with and without a space"@en ;'
-            " <http://purl.org/dc/terms/description> ?d }"
+            "SELECT ?d WHERE { ?e <http://purl.org/dc/terms/title> "
+            '"Bullets with and without a space"@en ; <http://purl.org/dc/terms/description> ?d }"
         )
     )
     assert rows[0]["d"].language == "en"
