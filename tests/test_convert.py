@@ -92,7 +92,7 @@ def test_description_keeps_line_breaks_and_language() -> None:
     rows = list(
         store.query(
             "SELECT ?d WHERE { ?e <http://purl.org/dc/terms/title> "
-            '"Bullets with and without a space"@en ; <http://purl.org/dc/terms/description> ?d }"
+            '"Bullets with and without a space"@en ; <http://purl.org/dc/terms/description> ?d }'
         )
     )
     assert rows[0]["d"].language == "en"
