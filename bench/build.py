@@ -5,7 +5,7 @@
                                     [--against REV] [--parts] [--json FILE]
 
 Each build runs in a child process of its own (a clean peak RSS: ru_maxrss of that process,
-all threads included), on a listing from bench/gen_listing.py; medians over --runs.
+all threads included), on a listing from tests/fixtures/gen_listing.py; medians over --runs.
 Baselines measured in the same run, on the same data:
   oxigraph   bare pyoxigraph bulk-loading the library's N-Triples into an in-memory store
   pyshacl    pyshacl alone on the 10k library (rdflib parse, then validate): the reference
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-GEN = ROOT / "bench" / "gen_listing.py"
+GEN = ROOT / "tests" / "fixtures" / "gen_listing.py"
 PHASES = ("parse", "convert", "history", "validate", "write")
 ISOMORPHISM_LIMIT = 50_000  # report triples
 

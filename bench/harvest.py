@@ -36,7 +36,7 @@ BASE = "http://bench.example/"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=10_000)
-    parser.add_argument("--gen", default=str(ROOT / "bench" / "gen_listing.py"))
+    parser.add_argument("--gen", default=str(ROOT / "tests" / "fixtures" / "gen_listing.py"))
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

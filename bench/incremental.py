@@ -54,7 +54,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--generator", type=Path, default=ROOT / "bench" / "gen_listing.py")
+    ap.add_argument(
+        "--generator", type=Path, default=ROOT / "tests" / "fixtures" / "gen_listing.py"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kgpub-incremental-") as tmp:
         folder = Path(tmp)

@@ -193,7 +193,7 @@ def main() -> int:
     parser.add_argument("--entries", type=int, help="generate a listing of N entries")
     parser.add_argument(
         "--generator",
-        default=str(ROOT / "bench" / "gen_listing.py"),
+        default=str(ROOT / "tests" / "fixtures" / "gen_listing.py"),
         help="gen_listing.py to use with --entries",
     )
     parser.add_argument("--listing", help="a listing file to build (default: data/)")

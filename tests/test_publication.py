@@ -43,13 +43,13 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
 
 
 def generate(folder: Path, n: int, pages: int = 1) -> list[Path]:
-    """A synthetic listing of n entries (bench/gen_listing.py), on one page or several."""
+    """A synthetic listing of n entries (tests/fixtures/gen_listing.py), on one page or several."""
     target = folder / f"gen-{n}-{pages}"
     out = target if pages > 1 else target.with_suffix(".txt")
     subprocess.run(
         [
             sys.executable,
-            str(ROOT / "bench" / "gen_listing.py"),
+            str(ROOT / "tests" / "fixtures" / "gen_listing.py"),
             str(n),
             "--pages",
             str(pages),
