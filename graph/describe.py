@@ -135,8 +135,11 @@ def _add_harvesting(g: rdflib.Graph, ds: URIRef, iris: Iris, title: str) -> None
     g.bind("as", str(AS))
     for url, label, spec in (
         (iris.changes, "Change feed", "https://www.w3.org/TR/activitystreams-core/"),
-        (iris.oai, "OAI-PMH repository",
-         "http://www.openarchives.org/OAI/2.0/openarchivesprotocol.htm"),
+        (
+            iris.oai,
+            "OAI-PMH repository",
+            "http://www.openarchives.org/OAI/2.0/openarchivesprotocol.htm",
+        ),
     ):
         service = URIRef(url)
         g.add((service, RDF.type, DCAT.DataService))

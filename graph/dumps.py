@@ -110,7 +110,9 @@ def turtle_header(prefixes: dict[str, str]) -> bytes:
     return "".join(f"@prefix {p}: <{ns}> .\n" for p, ns in sorted(prefixes.items())).encode()
 
 
-def _strip_prefixes(data: memoryview) -> bytes:
+def strip_prefixes(data: bytes | memoryview) -> bytes:
+    """Turtle without its leading @prefix lines (to put turtle_header's in their place)."""
+    data = memoryview(data)
     pos = 0
     while bytes(data[pos : pos + 8]) == b"@prefix ":
         pos = bytes(data[pos : pos + 4096]).index(b"\n") + pos + 1
@@ -147,7 +149,7 @@ class _Renderer:
             body = io.BytesIO()
             triples = pyoxigraph.parse(text, pyoxigraph.RdfFormat.N_TRIPLES)
             pyoxigraph.serialize(triples, body, TURTLE.oxigraph, prefixes=self.prefixes)
-            return _strip_prefixes(body.getbuffer())
+            return strip_prefixes(body.getbuffer())
         return "".join(self._nodes(chunk)).encode("utf-8")
 
     def _nodes(self, chunk: Chunk) -> Iterator[str]:

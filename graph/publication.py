@@ -27,7 +27,6 @@ write; it overlaps history and validation (bench/build.py measures all of it).
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import io
 import json
@@ -48,11 +47,12 @@ from pyoxigraph import Literal, NamedNode, Quad, Triple
 from graph import dumps, history, jsonld, shacl
 from graph.convert import Converted, convert, describe_holdings, jsonld_nodes, library_title
 from graph.describe import DatasetInfo, DumpFile, describe_dataset
+from graph.dumps import dump_prefixes, strip_prefixes, turtle_header
 from graph.errors import PublicationError, ValidationFailed
-from graph.formats import DUMP_FORMATS, GZIP_SUFFIX, JSONLD, NTRIPLES, TURTLE, RdfFormat
+from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.listing import Entry, read_listings
-from graph.namespaces import DCTERMS, PREFIXES, XSD
+from graph.namespaces import DCTERMS, XSD
 
 KEEP = 3
 # gzip level of the dumps: 4 compresses 100k entries' dumps in 4 s of CPU for 9% more bytes
@@ -419,17 +419,6 @@ def _add_modified(store: pyoxigraph.Store, converted: Converted) -> None:
     )
 
 
-def _write_dump_files(
-    converted: Converted, fmt: RdfFormat, path: Path, iris: Iris
-) -> tuple[DumpFile, DumpFile]:
-    """Write one dump and its gzip, each synced to disk; describe both."""
-    write_dump(converted, fmt, path, iris)
-    gz = _gzip(path)
-    for written in (path, gz):
-        _fsync_file(written)
-    return _dump_file(path, fmt, compressed=False), _dump_file(gz, fmt, compressed=True)
-
-
 def write_dump(
     data: Converted | bytes | Iterable[Triple], fmt: RdfFormat, path: Path, iris: Iris
 ) -> None:
@@ -457,44 +446,9 @@ def write_dump(
         pyoxigraph.serialize(triples, body, fmt.oxigraph, prefixes=prefixes)
         with path.open("wb") as out:
             out.write(turtle_header(prefixes))
-            out.write(_strip_prefixes(body.getbuffer()))
+            out.write(strip_prefixes(body.getbuffer()))
     else:
         pyoxigraph.serialize(triples, str(path), fmt.oxigraph)
-
-
-def dump_prefixes(iris: Iris) -> dict[str, str]:
-    """Prefixes for Turtle output: the vocabularies and the publication's own IRI spaces."""
-    return {
-        **PREFIXES,
-        "entry": iris.base + "entry/",
-        "category": iris.base + "category/",
-        "kg": iris.base,
-    }
-
-
-def turtle_header(prefixes: dict[str, str]) -> bytes:
-    """@prefix lines in a fixed order (Oxigraph writes them in hash order)."""
-    return "".join(f"@prefix {p}: <{ns}> .\n" for p, ns in sorted(prefixes.items())).encode()
-
-
-def _strip_prefixes(data: memoryview) -> memoryview:
-    pos = 0
-    while bytes(data[pos : pos + 8]) == b"@prefix ":
-        pos = bytes(data[pos : pos + 4096]).index(b"\n") + pos + 1
-    return data[pos:]
-
-
-def _gzip(path: Path) -> Path:
-    target = path.with_name(path.name + GZIP_SUFFIX)
-    with (
-        path.open("rb") as src,
-        target.open("wb") as raw,
-        gzip.GzipFile(
-            fileobj=raw, mode="wb", filename="", compresslevel=GZIP_LEVEL, mtime=0
-        ) as dst,
-    ):
-        shutil.copyfileobj(src, dst, 1 << 20)
-    return target
 
 
 def _dump_file(path: Path, fmt: RdfFormat, compressed: bool) -> DumpFile:

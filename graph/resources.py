@@ -14,7 +14,6 @@ faster than iterating quads in Python for long lists.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +23,10 @@ import pyoxigraph
 from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Triple
 
 from graph import jsonld
+from graph.dumps import dump_prefixes, strip_prefixes
 from graph.formats import JSONLD, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.namespaces import DCAT, DCMITYPE, DCTERMS, RDF, SKOS, VOID
-from graph.publication import dump_prefixes
 
 Term = NamedNode | BlankNode | Literal | Triple
 ResourceKind = Kind["entry", "concept", "scheme", "library", "dataset", "other"]
@@ -332,7 +331,7 @@ def serialize(description: Description, fmt: RdfFormat, iris: Iris) -> bytes:
         body = pyoxigraph.serialize(description.triples, format=fmt.oxigraph, prefixes=prefixes)
         assert body is not None
         header = "".join(f"@prefix {p}: <{ns}> .\n" for p, ns in sorted(prefixes.items()))
-        return header.encode("utf-8") + _strip_prefixes(body)
+        return header.encode("utf-8") + strip_prefixes(body)
     if fmt.oxigraph == pyoxigraph.RdfFormat.RDF_XML:
         body = pyoxigraph.serialize(description.triples, format=fmt.oxigraph, prefixes=prefixes)
     else:
@@ -355,13 +354,3 @@ def _used_prefixes(triples: Iterable[Triple], prefixes: dict[str, str]) -> dict[
         if any(n.startswith(ns) and len(n) > len(ns) for n in names):
             used[prefix] = ns
     return used
-
-
-def _strip_prefixes(data: bytes) -> bytes:
-    stream = io.BytesIO(data)
-    pos = 0
-    for line in stream:
-        if not line.startswith(b"@prefix "):
-            break
-        pos += len(line)
-    return data[pos:]

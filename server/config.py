@@ -56,9 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_max_length", 100_000, "longest SPARQL query accepted, in bytes (413 beyond)"),
     Setting("query_max_results", 100_000, "most result rows or triples one query may return"),
     Setting("query_concurrency", 4, "SPARQL queries evaluated at once per worker; more get 503"),
-    Setting(
-        "query_memory", 2048, "address space of one SPARQL query process, in MiB (503 beyond)"
-    ),
+    Setting("query_memory", 2048, "address space of one SPARQL query process, in MiB (503 beyond)"),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

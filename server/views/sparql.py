@@ -26,6 +26,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from pyoxigraph import NamedNode
 
 from graph.describe import describe_service
+from graph.dumps import dump_prefixes
 from graph.errors import KgpubError, QueryError, QueryRefused, QuerySyntaxError, QueryTooLarge
 from graph.formats import (
     HTML_MEDIA_TYPE,
@@ -41,7 +42,6 @@ from graph.formats import (
     SPARQL_UPDATE,
 )
 from graph.namespaces import DCTERMS, RDF, SKOS
-from graph.publication import dump_prefixes
 from graph.query import QueryJob, QueryPool, inspect_query, offered_types, parse_graph_names
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
