@@ -6,26 +6,10 @@ import http.client
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 import pyoxigraph
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP response."""
-
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    @property
-    def media_type(self) -> str:
-        return self.headers.get("Content-Type", "").split(";")[0].strip()
-
-    def header(self, name: str) -> str:
-        return self.headers.get(name, "")
+from fetch import Reply
 
 
 def call(
