@@ -22,7 +22,7 @@ wanted. Layout of ``Converted.ntriples`` (byte offsets in ``Converted.layout``):
 
 from __future__ import annotations
 
-import io
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -116,6 +116,8 @@ class Converted:
     iris: Iris
     statistics: Statistics  # the counts VoID publishes
     modified: Mapping[str, str] = field(default_factory=dict)  # entry IRI -> dcterms:modified
+    months: tuple[Month, ...] = ()  # the entries by month, as they are in ntriples
+    fingerprints: Mapping[str, str] = field(default_factory=dict)  # of the entries rendered
 
     @cached_property
     def triples(self) -> list[Triple]:
@@ -141,7 +143,12 @@ class Converted:
         """The same library where the given entries carry dcterms:modified (after created)."""
         if dict(modified) == dict(self.modified):
             return self
-        return _render(self.entries, self.categories, self.iris, self.title, modified)
+        return convert(
+            list(self.entries.values()),
+            self.iris,
+            self.title,
+            modified_of=lambda iri, _: modified.get(iri),
+        )
 
 
 def library_title(pages: Sequence[Page], default: str = "Library") -> str:
@@ -183,11 +190,53 @@ def convert(
     iris: Iris,
     title: str,
     progress: Callable[[int, int], None] | None = None,
+    modified_of: ModifiedOf | None = None,
+    kept: Mapping[str, str] | None = None,
+    reuse: ReuseMonth | None = None,
 ) -> Converted:
-    """Turn merged entries into the library's graph; progress(done, total) every PROGRESS_STEP."""
+    """Turn merged entries into the library's graph, month by month.
+
+    modified_of(iri, fingerprint) gives the dcterms:modified of each entry rendered (None:
+    none); a month reuse() gives (same name, same records) is taken as it is, its entries
+    keeping the dcterms:modified that kept gives them. progress(done, total) after each
+    PROGRESS_STEP entries or so.
+    """
     categories = collect_categories(entries, iris)
-    by_iri = {iris.entry(entry.title, entry.created): entry for entry in entries}
-    return _render(dict(sorted(by_iri.items())), categories, iris, title, {}, progress)
+    concept_of = {c.label: iri for iri, c in categories.items()}
+    months: list[Month] = []
+    groups = group_months(entries)
+    prints: dict[str, str] = {}
+    modified: dict[str, str] = {}
+    done = reported = 0
+    for name, group in groups.items():
+        digest = records_digest(group)
+        month = reuse(name, digest) if reuse is not None else None
+        if month is not None and len(month.listed) == len(group):
+            for iri in month.iris:
+                when = kept.get(iri) if kept is not None else None
+                if when is not None:
+                    modified[iri] = when
+        else:
+            month, found = render_month(name, group, iris, concept_of, modified_of, digest)
+            prints.update(found)
+            if modified_of is not None:
+                for iri, fp in found.items():
+                    when = modified_of(iri, fp)
+                    if when is not None:
+                        modified[iri] = when
+        months.append(month)
+        done += len(group)
+        if progress and done - reported >= PROGRESS_STEP:
+            progress(done, len(entries))
+            reported = done
+    if progress:
+        progress(len(entries), len(entries))
+    by_iri: dict[str, Entry] = {}
+    for month in months:
+        pairs = dict(zip(month.listed, groups[month.name], strict=True))
+        for iri in month.iris:
+            by_iri[iri] = pairs[iri]
+    return assemble(months, by_iri, categories, iris, title, modified, prints)
 
 
 def describe_holdings(n_entries: int, n_categories: int) -> str:
@@ -199,30 +248,150 @@ def describe_holdings(n_entries: int, n_categories: int) -> str:
     )
 
 
-def _render(
+@dataclass(frozen=True)
+class Month:
+    """The entries of one month (the 'YYYY-MM' of their IRI) as N-Triples: one dump chunk.
+
+    A build takes a month from the current release when its entries' records are the same
+    (``digest``): then its text is the same too (graph/publication.py, graph/dumps.py).
+    """
+
+    name: str  # 'YYYY-MM'
+    iris: tuple[str, ...]  # its entries' IRIs, in IRI order
+    text: bytes
+    starts: tuple[int, ...]  # where each entry begins in text, then len(text)
+    key: str  # sha256 of text: the dump chunk's key
+    digest: str  # records_digest of its entries
+    listed: tuple[str, ...]  # the same IRIs in listing order (merge_pages), for the cache
+
+
+# What dcterms:modified an entry gets, from its IRI and its fingerprint (graph/history.py)
+ModifiedOf = Callable[[str, str], "str | None"]
+# A month from the current release, by name and digest of its entries, or None
+ReuseMonth = Callable[[str, str], "Month | None"]
+
+
+def month_of(entry: Entry) -> str:
+    """The month of an entry's IRI: the local date it was added (Iris.entry)."""
+    created = entry.created
+    return f"{created.year:04d}-{created.month:02d}"
+
+
+def group_months(entries: Sequence[Entry]) -> dict[str, list[Entry]]:
+    """Entries by the month of their IRI, months in order, entries in listing order."""
+    months: dict[str, list[Entry]] = {}
+    for entry in entries:
+        months.setdefault(month_of(entry), []).append(entry)
+    return dict(sorted(months.items()))
+
+
+def records_digest(entries: Sequence[Entry]) -> str:
+    """A digest of what the N-Triples of these entries are made from (places aside)."""
+    text = "\x1d".join(
+        f"{e.title}\x1f{e.created.isoformat()}\x1f{chr(0x1E).join(e.categories)}\x1f{e.description}"
+        for e in entries
+    )
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def fingerprint(lines: Sequence[str]) -> str:
+    """An entry's fingerprint (graph/history.py): sha256 of its N-Triples lines, sorted,
+    dcterms:modified left out; lines given without it, each ending in a newline."""
+    # Sorting str sorts by code point, which is the order of their UTF-8 bytes; a line's
+    # newline sorts before any character N-Triples leaves unescaped. The last newline is not
+    # hashed (history.fingerprints_of_ntriples joins the lines with newlines).
+    return hashlib.sha256("".join(sorted(lines))[:-1].encode("utf-8")).hexdigest()
+
+
+def render_month(
+    name: str,
+    entries: Sequence[Entry],
+    iris: Iris,
+    concept_of: Mapping[str, str],
+    modified_of: ModifiedOf | None = None,
+    digest: str = "",
+) -> tuple[Month, dict[str, str]]:
+    """One month's entries as N-Triples, with the fingerprint of each entry; raise
+    ListingError when two of them would share an IRI."""
+    library = f"<{iris.library}>"
+    by_iri: dict[str, Entry] = {}
+    for entry in entries:
+        iri = iris.entry(entry.title, entry.created)
+        seen = by_iri.setdefault(iri, entry)
+        if seen is not entry:
+            places = (seen.places[0], entry.places[0])
+            first, second = sorted(places, key=lambda p: (p.file, p.line))
+            raise ListingError(
+                second.file,
+                second.line,
+                f"entry {entry.title!r} and entry {seen.title!r} at {first} (both added "
+                f"{entry.created:%d/%m/%Y %H:%M}) would share the IRI <{iri}>; expected titles "
+                "that differ in more than case or punctuation",
+            )
+    listed = tuple(by_iri)
+    ordered = sorted(listed)
+    out: list[bytes] = []
+    starts: list[int] = []
+    at = 0
+    prints: dict[str, str] = {}
+    for iri in ordered:
+        entry = by_iri[iri]
+        node = f"<{iri}>"
+        block = [
+            f"{node} {_TYPE} <{DCMITYPE.Text}> .\n",
+            f"{node} {_IDENTIFIER} {_quoted(iri.rsplit('/', 1)[1])} .\n",
+            f"{node} {_TITLE} {_en(entry.title)} .\n",
+            f"{node} {_CREATED} {_datetime(format_created(entry))} .\n",
+        ]
+        if entry.description:
+            block.append(f"{node} {_DESCRIPTION} {_en(entry.description)} .\n")
+        for concept in sorted(concept_of[label] for label in entry.categories):
+            block.append(f"{node} {_SUBJECT} <{concept}> .\n")
+        block.append(f"{node} {_IS_PART_OF} {library} .\n")
+        prints[iri] = fp = fingerprint(block)
+        when = modified_of(iri, fp) if modified_of is not None else None
+        if when is not None:
+            block.insert(4, f"{node} {_MODIFIED} {_datetime(when)} .\n")
+        starts.append(at)
+        piece = "".join(block).encode("utf-8")
+        at += len(piece)
+        out.append(piece)
+    starts.append(at)
+    text = b"".join(out)
+    month = Month(
+        name,
+        tuple(ordered),
+        text,
+        tuple(starts),
+        hashlib.sha256(text).hexdigest(),
+        digest or records_digest(entries),
+        listed,
+    )
+    return month, prints
+
+
+def assemble(
+    months: Sequence[Month],
     entries: dict[str, Entry],
     categories: dict[str, Category],
     iris: Iris,
     title: str,
     modified: Mapping[str, str],
-    progress: Callable[[int, int], None] | None = None,
+    fingerprints: Mapping[str, str],
 ) -> Converted:
+    """The whole graph: the library, its links, the scheme, then the months' entries."""
     # Terms built once by pyoxigraph check the base IRI as before (ValueError if malformed);
     # every other IRI is the base plus an ASCII slug.
     library = f"<{NamedNode(iris.library).value}>"
     scheme = f"<{NamedNode(iris.scheme).value}>"
-    out = io.BytesIO()
-    write = out.write
     head = [
         f"{library} {_TYPE} <{DCMITYPE.Collection}> .\n",
         f"{library} {_TITLE} {_en(title)} .\n",
         f"{library} {_DESCRIPTION} {_en(describe_holdings(len(entries), len(categories)))} .\n",
         f"{library} {_THEME_TAXONOMY} {scheme} .\n",
     ]
-    write("".join(head).encode("utf-8"))
-    parts = out.tell()
-    write("".join(f"{library} {_HAS_PART} <{iri}> .\n" for iri in entries).encode("utf-8"))
-    scheme_at = out.tell()
+    head_bytes = "".join(head).encode("utf-8")
+    links = "".join(f"{library} {_HAS_PART} <{iri}> .\n" for iri in entries).encode("utf-8")
     lines = [
         f"{scheme} {_TYPE} <{SKOS.ConceptScheme}> .\n",
         f"{scheme} {_TITLE} {_en(f'Categories of {title}')} .\n",
@@ -237,40 +406,21 @@ def _render(
             f"{concept} {_IN_SCHEME} {scheme} .\n",
             f"{concept} {_TOP_CONCEPT_OF} {scheme} .\n",
         ]
-    write("".join(lines).encode("utf-8"))
-
-    concept_of = {c.label: iri for iri, c in categories.items()}
+    scheme_bytes = "".join(lines).encode("utf-8")
+    parts = len(head_bytes)
+    scheme_at = parts + len(links)
+    at = scheme_at + len(scheme_bytes)
     starts: list[int] = []
-    described = 0
-    subjects = 0
-    for iri, entry in entries.items():
-        if progress and len(starts) % PROGRESS_STEP == 0:
-            progress(len(starts), len(entries))
-        starts.append(out.tell())
-        node = f"<{iri}>"
-        block = [
-            f"{node} {_TYPE} <{DCMITYPE.Text}> .\n",
-            f"{node} {_IDENTIFIER} {_quoted(iri.rsplit('/', 1)[1])} .\n",
-            f"{node} {_TITLE} {_en(entry.title)} .\n",
-            f"{node} {_CREATED} {_datetime(format_created(entry))} .\n",
-        ]
-        when = modified.get(iri)
-        if when is not None:
-            block.append(f"{node} {_MODIFIED} {_datetime(when)} .\n")
-        if entry.description:
-            block.append(f"{node} {_DESCRIPTION} {_en(entry.description)} .\n")
-            described += 1
-        for concept in sorted(concept_of[label] for label in entry.categories):
-            block.append(f"{node} {_SUBJECT} <{concept}> .\n")
-        subjects += len(entry.categories)
-        block.append(f"{node} {_IS_PART_OF} {library} .\n")
-        write("".join(block).encode("utf-8"))
-    starts.append(out.tell())
-    if progress:
-        progress(len(entries), len(entries))
+    for month in months:
+        starts.extend(at + s for s in month.starts[:-1])
+        at += len(month.text)
+    starts.append(at)
+    text = b"".join([head_bytes, links, scheme_bytes, *(m.text for m in months)])
 
     n_entries, n_concepts = len(entries), len(categories)
-    n_modified = sum(1 for iri in modified if iri in entries)
+    described = sum(1 for e in entries.values() if e.description)
+    subjects = sum(len(e.categories) for e in entries.values())
+    modified = {iri: when for iri, when in modified.items() if iri in entries}
     properties = Counter(
         {
             str(RDF.type): 2 + n_concepts + n_entries,
@@ -285,7 +435,7 @@ def _render(
             str(SKOS.topConceptOf): n_concepts,
             str(DCTERMS.identifier): n_entries,
             str(DCTERMS.created): n_entries,
-            str(DCTERMS.modified): n_modified,
+            str(DCTERMS.modified): len(modified),
             str(DCTERMS.subject): subjects,
             str(DCTERMS.isPartOf): n_entries,
         }
@@ -309,14 +459,16 @@ def _render(
         classes=+classes,
     )
     return Converted(
-        out.getvalue(),
+        text,
         Layout(parts, scheme_at, tuple(starts)),
         entries,
         categories,
         title,
         iris,
         statistics,
-        dict(modified),
+        modified,
+        tuple(months),
+        dict(fingerprints),
     )
 
 

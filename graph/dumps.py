@@ -14,16 +14,19 @@ the unchanged chunks' bytes (plain and compressed) from the previous release and
 the changed ones gives byte-identical files. The offsets live in ``chunks.json`` of each
 release; a cache from another kgpub version or code, base IRI or gzip level is ignored.
 
-The same chunk keys let a build reuse more of the current release (graph/publication.py):
+The same chunks let a build reuse more of the current release (graph/publication.py):
+  convert     a month whose entries' records are those of the current release's month is
+              read from its N-Triples dump, not rendered (Months; "months" in chunks.json)
   validation  only the entries of new chunks, when the context and shapes are the same
               (changed_partition)
-  history     only the entries of new chunks are fingerprinted (changed_entries; keys taken
-              before history adds dcterms:modified, recorded as "raw")
-  store       the current store copied and updated by chunks (copy_store)
+  history     only the entries rendered are fingerprinted (Converted.fingerprints)
+  store       the current store copied and updated by the lines of the chunks that changed
+              (copy_store)
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -40,11 +43,13 @@ from typing import Any, BinaryIO
 import pyoxigraph
 
 from graph import jsonld, shacl
-from graph.convert import Converted, jsonld_nodes
+from graph.convert import Converted, Month, jsonld_nodes
 from graph.describe import DumpFile
 from graph.formats import GZIP_SUFFIX, JSONLD, NTRIPLES, TURTLE, RdfFormat
 from graph.iris import Iris
-from graph.namespaces import PREFIXES
+from graph.namespaces import DCTERMS, PREFIXES
+
+DESCRIPTION = str(DCTERMS.description)
 
 INDEX = "chunks.json"
 CACHE_VERSION = 1
@@ -72,7 +77,8 @@ class Chunk:
 
 
 def chunks_of(converted: Converted) -> list[Chunk]:
-    """The chunks of a library, in dump order, keyed by their N-Triples."""
+    """The chunks of a library, in dump order: the library and its links, the scheme, then
+    each month of entries (its key is the month's, computed when it was rendered)."""
     text, layout = converted.ntriples, converted.layout
     starts = layout.entries
 
@@ -83,15 +89,11 @@ def chunks_of(converted: Converted) -> list[Chunk]:
         Chunk(key(0, layout.scheme), 0, layout.scheme, "library"),
         Chunk(key(layout.scheme, starts[0]), layout.scheme, starts[0], "scheme"),
     ]
-    iris = list(converted.entries)
-    i = 0
-    while i < len(iris):
-        month = iris[i].rsplit("/", 1)[1][:7]
-        j = i + 1
-        while j < len(iris) and iris[j].rsplit("/", 1)[1][:7] == month:
-            j += 1
-        out.append(Chunk(key(starts[i], starts[j]), starts[i], starts[j], "entries", i, j))
-        i = j
+    first = 0
+    for month in converted.months:
+        last = first + len(month.iris)
+        out.append(Chunk(month.key, starts[first], starts[last], "entries", first, last))
+        first = last
     return out
 
 
@@ -172,14 +174,12 @@ class _Renderer:
 @dataclass(frozen=True)
 class Reuse:
     """What a build may take from the current release: its folder (None: nothing), its chunk
-    index (read_index), this build's chunks, the validation key (validation_key) and the keys
-    of the chunks before history added dcterms:modified (changed_entries)."""
+    index (read_index), this build's chunks and the validation key (validation_key)."""
 
     previous: Path | None
     chunks: list[Chunk]
     index: dict[str, Any]
     validation: str
-    raw: list[str]
 
 
 @dataclass
@@ -237,6 +237,7 @@ def read_index(release: Path | None, base: str, level: int) -> dict[str, Any]:
 
 def write_index(
     work: Path,
+    converted: Converted,
     base: str,
     level: int,
     spans: dict[str, dict[str, list[int]]],
@@ -244,15 +245,20 @@ def write_index(
     reuse: Reuse,
 ) -> None:
     """Record where each chunk of each dump is, for the next build, how many chunks of each
-    dump this build copied, the shapes the chunks conformed to and the chunks' keys."""
+    dump this build copied, the shapes and context the chunks conformed with, the chunks'
+    keys and what each month was made from (Months)."""
     index = {
         "fingerprint": _fingerprint(base, level),
         "validation": reuse.validation,
+        "context": context_key(converted),
         "chunks": [c.key for c in reuse.chunks],
-        "raw": reuse.raw,
         "nt": next(name for name in spans if name.endswith(NTRIPLES.suffix)),
         "dumps": spans,
         "reused": reused,
+        "months": {
+            m.name: {"digest": m.digest, "key": m.key, "listed": m.listed, "starts": m.starts}
+            for m in converted.months
+        },
     }
     (work / INDEX).write_text(json.dumps(index, separators=(",", ":")) + "\n")
 
@@ -352,22 +358,31 @@ def validation_key(engine: str, shapes_dir: Path = shacl.SHAPES_DIR) -> str:
     return digest.hexdigest()
 
 
+def context_key(converted: Converted) -> str:
+    """A digest of what an entry's validation report may read besides the entry itself: the
+    context (library, scheme, concepts; graph/shacl.py) but for the library's description,
+    which counts the entries and which no entry shape reads (shapes/entry.ttl looks at the
+    library only for its class)."""
+    library = f"<{converted.iris.library}> <{DESCRIPTION}> ".encode()
+    lines = [line for line in converted.context.split(b"\n") if not line.startswith(library)]
+    return hashlib.sha256(b"\n".join(lines)).hexdigest()
+
+
 def changed_partition(
     converted: Converted, chunks: list[Chunk], index: dict[str, Any], validation: str
 ) -> shacl.Partition | None:
     """What a validation must see when the current release conformed to the same shapes with
-    the same context (library, links, scheme and concepts): the context, the links and the
-    entries of the chunks it did not have. None when everything must be validated.
+    the same context (context_key): the context, the links and the entries of the chunks it
+    did not have. None when everything must be validated.
 
     Sound because the shapes are node-local but for the context: an entry's report depends
     only on its own triples and the context (concepts for dcterms:subject, the library for
-    isPartOf, notations unique among concepts), and an unchanged chunk conformed with it.
+    isPartOf, notations unique among concepts), and an unchanged chunk conformed with it. The
+    context and the links are validated every time.
     """
-    if index.get("validation") != validation:
+    if index.get("validation") != validation or index.get("context") != context_key(converted):
         return None
     known = set(index.get("chunks", ()))
-    if chunks[0].key not in known or chunks[1].key not in known:
-        return None
     changed = [c for c in chunks[2:] if c.key not in known]
     text, starts = converted.ntriples, converted.layout.entries
     offsets = [0]
@@ -378,51 +393,75 @@ def changed_partition(
     return shacl.Partition(converted.context, converted.links, entries, offsets)
 
 
-def changed_entries(
-    converted: Converted, raw: list[Chunk], index: dict[str, Any]
-) -> set[str] | None:
-    """The entries (IRIs) outside the chunks the current release had, both compared before
-    history adds dcterms:modified, or None without an index: every other entry has the same
-    triples as before, so the same history fingerprint (history.compute's changed)."""
-    if "raw" not in index:
-        return None
-    known = set(index["raw"])
-    iris = list(converted.entries)
-    return {iris[i] for c in raw[2:] if c.key not in known for i in range(c.first, c.last)}
+class Months:
+    """The months of the current release's entries (convert.ReuseMonth): a month whose
+    entries have the same records (convert.records_digest) has the same N-Triples, read from
+    the release's N-Triples dump, which holds their dcterms:modified too."""
+
+    def __init__(self, previous: Path | None, index: dict[str, Any]) -> None:
+        self.cache: dict[str, Any] = index.get("months", {}) if previous is not None else {}
+        spans = index.get("dumps", {}).get(index.get("nt", ""), {})
+        self.spans: dict[str, list[int]] = spans
+        self.dump: BinaryIO | None = None
+        if self.cache and spans and previous is not None:
+            with contextlib.suppress(OSError):
+                self.dump = (previous / "dumps" / index["nt"]).open("rb")
+
+    def __call__(self, name: str, digest: str) -> Month | None:
+        found = self.cache.get(name)
+        if self.dump is None or found is None or found.get("digest") != digest:
+            return None
+        span = self.spans.get(found["key"])
+        starts = tuple(found["starts"])
+        if span is None or span[1] != starts[-1]:
+            return None
+        self.dump.seek(span[0])
+        text = self.dump.read(span[1])
+        if len(text) != span[1]:
+            return None
+        listed = tuple(found["listed"])
+        return Month(name, tuple(sorted(listed)), text, starts, found["key"], digest, listed)
+
+    def close(self) -> None:
+        if self.dump is not None:
+            self.dump.close()
 
 
 def copy_store(
-    previous: Path, target: Path, converted: Converted, raw: list[Chunk], index: dict[str, Any]
+    previous: Path, target: Path, converted: Converted, chunks: list[Chunk], index: dict[str, Any]
 ) -> pyoxigraph.Store | None:
     """The current release's store, copied (a RocksDB checkpoint: hard links) to target and
-    brought to the library by chunks: the triples of the chunks the library no longer has
-    removed (read from the current release's N-Triples dump), those of its new chunks added,
-    the VoID graph emptied. The caller adds dcterms:modified as after a full load. None when
-    the index cannot tell (then load in full)."""
-    old_raw, old_chunks = index.get("raw"), index.get("chunks")
+    brought to the library: the lines of the chunks the library no longer has that the new
+    chunks do not have are removed (read from the current release's N-Triples dump), the new
+    chunks' other lines added, the VoID graph emptied. The graph has no blank nodes, so a
+    line is a triple. None when the index cannot tell (then load in full)."""
+    old_chunks = index.get("chunks")
     spans = index.get("dumps", {}).get(index.get("nt", ""))
-    if not old_raw or not old_chunks or len(old_raw) != len(old_chunks) or not spans:
+    if not old_chunks or not spans:
         return None
-    new_keys = {c.key for c in raw}
-    gone = [post for key, post in zip(old_raw, old_chunks, strict=True) if key not in new_keys]
-    if any(post not in spans for post in gone):
+    new_keys = {c.key for c in chunks}
+    gone = [key for key in old_chunks if key not in new_keys]
+    if any(key not in spans for key in gone):
         return None
+    known = set(old_chunks)
+    text = converted.ntriples
+    added = set(b"".join(text[c.start : c.end] for c in chunks if c.key not in known).split(b"\n"))
+    removed: set[bytes] = set()
+    with (previous / "dumps" / index["nt"]).open("rb") as dump:
+        for key in gone:
+            dump.seek(spans[key][0])
+            removed.update(dump.read(spans[key][1]).split(b"\n"))
     pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target))
     store = pyoxigraph.Store(str(target))
     store.clear_graph(pyoxigraph.NamedNode(converted.iris.void))
     fmt = pyoxigraph.RdfFormat.N_TRIPLES
-    with (previous / "dumps" / index["nt"]).open("rb") as dump:
-        for post in gone:
-            dump.seek(spans[post][0])
-            for triple in pyoxigraph.parse(dump.read(spans[post][1]), fmt):
-                store.remove(
-                    pyoxigraph.Quad(
-                        triple.subject, triple.predicate, triple.object, pyoxigraph.DefaultGraph()
-                    )
-                )
-    known = set(old_raw)
-    text = converted.ntriples
-    added = b"".join(text[c.start : c.end] for c in raw if c.key not in known)
-    if added:
-        store.load(added, format=fmt)
+    for triple in pyoxigraph.parse(b"\n".join(sorted(removed - added)), fmt):
+        store.remove(
+            pyoxigraph.Quad(
+                triple.subject, triple.predicate, triple.object, pyoxigraph.DefaultGraph()
+            )
+        )
+    fresh = b"\n".join(sorted(added - removed))
+    if fresh.strip():
+        store.load(fresh, format=fmt)
     return store

@@ -157,12 +157,48 @@ def fingerprints_of_ntriples(data: bytes, entry_iris: Iterable[str]) -> dict[str
     }
 
 
+@dataclass(frozen=True)
+class Decisions:
+    """The dcterms:modified of each entry of a build, decided against the previous state as
+    compute will record it: an entry updated now gets the build's time, any other keeps what
+    it had (convert puts it in the data before compute runs)."""
+
+    time: str
+    old: State | None
+
+    def modified_of(self, iri: str, fingerprint: str) -> str | None:
+        """The dcterms:modified of an entry with this fingerprint (convert.ModifiedOf)."""
+        before = self.old.entries.get(iri) if self.old is not None else None
+        if before is None:
+            return None
+        if before.deleted is None and before.fingerprint != fingerprint:
+            return self.time
+        return before.modified
+
+    @functools.cached_property
+    def kept(self) -> dict[str, str]:
+        """IRI -> dcterms:modified of every published entry that was updated before."""
+        if self.old is None:
+            return {}
+        return {
+            iri: s.modified
+            for iri, s in self.old.entries.items()
+            if s.modified is not None and s.deleted is None
+        }
+
+
+def decide(previous: Path | None, stamp: datetime) -> Decisions:
+    """The Decisions of a build at time stamp replacing the release previous."""
+    return Decisions(format_time(stamp), read_state(previous) if previous is not None else None)
+
+
 def compute(
     previous: Path | None,
     converted: Converted,
     stamp: datetime,
     prints: Mapping[str, str] | None = None,
     changed: Collection[str] | None = None,
+    old: State | None = None,
 ) -> History:
     """Compare the new entries with the previous release's, entry by entry, at build time stamp.
 
@@ -268,11 +304,6 @@ def _frame(converted: Converted, categories: Mapping[str, CategoryInfo]) -> str:
     known = sorted((iri, c.label, c.notation) for iri, c in categories.items())
     text = json.dumps([converted.title, known, sorted(converted.categories)], ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def apply(converted: Converted, history: History) -> Converted:
-    """The converted library with dcterms:modified after the dcterms:created of updated entries."""
-    return converted.with_modified(history.modified)
 
 
 def write(history: History, release: Path) -> None:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph
-from pyoxigraph import Literal, NamedNode, Quad, Triple
+from pyoxigraph import NamedNode, Triple
 
 from graph import dumps, history, jsonld, shacl
 from graph.convert import Converted, convert, describe_holdings, jsonld_nodes, library_title
@@ -52,7 +52,6 @@ from graph.errors import PublicationError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.listing import Entry, read_listings
-from graph.namespaces import DCTERMS, XSD
 
 KEEP = 3
 # gzip level of the dumps: 4 compresses 100k entries' dumps in 4 s of CPU for 9% more bytes
@@ -195,34 +194,52 @@ def build(
     reuse: bool = True,
 ) -> Outcome:
     """Build a publication from listings and make it the current one, atomically; with
-    reuse, what the current release has of it (dump chunks, their validation, history
-    fingerprints, the store) is taken, not made again, for the same result (graph/dumps.py)."""
+    reuse, what the current release has of it (months of entries, dump chunks, their
+    validation, the store) is taken, not made again, for the same result (graph/dumps.py)."""
     phases = _Phases(progress)
-    converted, warnings = prepare(sources, options, phases)
+    iris = Iris.from_base(options.base)
+    phases.start("parse", len(sources))
+    pages, entries, warnings = read_listings(sources)
+    phases.progress("parse", len(sources), len(sources))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
     releases, work = _start_release(out)
     try:
-        # The store loads the converted library in the background (Oxigraph's bulk loader
-        # releases the GIL) while history and validation run; history's additions follow.
-        with ThreadPoolExecutor(max_workers=1) as background:
-            previous = _previous_release(out)
-            reusable = previous if reuse else None
-            index = dumps.read_index(reusable, Iris.from_base(options.base).base, GZIP_LEVEL)
-            raw = dumps.chunks_of(converted)
-            loading = background.submit(
-                _load_or_copy_store, work / "store", converted, reusable, raw, index
+        phases.start("convert", len(entries))
+        previous = _previous_release(out)
+        reusable = previous if reuse else None
+        # History (graph/history.py) decides each entry's dcterms:modified as it is rendered:
+        # an entry whose triples changed since the current release gets this build's time.
+        decisions = history.decide(previous, stamp)
+        index = dumps.read_index(reusable, iris.base, GZIP_LEVEL)
+        months = dumps.Months(reusable, index)
+        try:
+            converted = convert(
+                entries,
+                iris,
+                options.title or library_title(pages),
+                progress=phases.reporter("convert"),
+                modified_of=decisions.modified_of,
+                kept=decisions.kept,
+                reuse=months,
             )
-            # History (graph/history.py): compare with the current release entry by entry;
-            # updated entries get dcterms:modified in the data, so it comes before validation.
+        finally:
+            months.close()
+        chunks = dumps.chunks_of(converted)
+        # The store loads in the background (Oxigraph's loader releases the GIL) while
+        # history and validation run.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            loading = background.submit(
+                _load_or_copy_store, work / "store", converted, reusable, chunks, index
+            )
             phases.start("history", len(converted.entries))
-            # Entries of chunks the current release had (compared before dcterms:modified)
-            # keep their fingerprints: history hashes only the others (graph/dumps.py).
-            changed_entries = dumps.changed_entries(converted, raw, index)
-            changes = history.compute(previous, converted, stamp, changed=changed_entries)
-            converted = history.apply(converted, changes)
+            # Only the entries convert rendered can have changed: the others keep their
+            # fingerprints.
+            prints = converted.fingerprints
+            changes = history.compute(
+                previous, converted, stamp, prints=prints, changed=prints.keys(), old=decisions.old
+            )
             # Unchanged dump chunks conformed in the current release: with the same shapes
             # and context, only the changed ones are validated again (graph/dumps.py).
-            chunks = dumps.chunks_of(converted)
             validation = dumps.validation_key(options.engine)
             changed = None
             if options.engine == "turbo":
@@ -230,7 +247,6 @@ def build(
             report = check(converted, options, phases, changed)
             phases.start("write", len(converted.entries))
             store = loading.result()
-        _add_modified(store, converted)
         history.write(changes, work)
         release_id = _write_release(
             work,
@@ -241,7 +257,7 @@ def build(
             options,
             stamp,
             phases,
-            dumps.Reuse(reusable, chunks, index, validation, [c.key for c in raw]),
+            dumps.Reuse(reusable, chunks, index, validation),
         )
         del store
         final = releases / release_id
@@ -312,7 +328,7 @@ def _write_release(
     # N-Triples (mostly gzip, which releases the GIL). Measured at 100k: 5, 2.5, 2.3 s.
     order = sorted(DUMP_FORMATS, key=lambda f: (f is not TURTLE, f is not JSONLD))
     if reuse is None:
-        reuse = dumps.Reuse(None, dumps.chunks_of(converted), {}, "", [])
+        reuse = dumps.Reuse(None, dumps.chunks_of(converted), {}, "")
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = {
             fmt: pool.submit(
@@ -333,7 +349,7 @@ def _write_release(
     written = [f[0] for f in files] + [f[1] for f in files]
     spans = {f[0].filename: f[2] for f in files}
     reused = {f[0].filename: f[3] for f in files}
-    dumps.write_index(work, iris.base, GZIP_LEVEL, spans, reused, reuse)
+    dumps.write_index(work, converted, iris.base, GZIP_LEVEL, spans, reused, reuse)
 
     info = DatasetInfo(
         title=converted.title,
@@ -383,13 +399,13 @@ def _load_or_copy_store(
     path: Path,
     converted: Converted,
     previous: Path | None,
-    raw: list[dumps.Chunk],
+    chunks: list[dumps.Chunk],
     index: dict[str, Any],
 ) -> pyoxigraph.Store:
     """The current release's store updated by chunks (graph/dumps.py copy_store) when it can
     be, else a full load."""
     if previous is not None:
-        store = dumps.copy_store(previous, path, converted, raw, index)
+        store = dumps.copy_store(previous, path, converted, chunks, index)
         if store is not None:
             return store
     return _load_store(path, converted)
@@ -406,17 +422,6 @@ def _load_store(path: Path, converted: Converted) -> pyoxigraph.Store:
     for i in range(0, total, STORE_CHUNK):
         store.bulk_load(data[starts[i] : starts[min(i + STORE_CHUNK, total)]], format=fmt)
     return store
-
-
-def _add_modified(store: pyoxigraph.Store, converted: Converted) -> None:
-    """Add the dcterms:modified triples history put into the graph after the store was loaded
-    from the graph without them (Converted.with_modified adds nothing else)."""
-    predicate, datatype = NamedNode(str(DCTERMS.modified)), NamedNode(str(XSD.dateTime))
-    store.extend(
-        Quad(NamedNode(iri), predicate, Literal(when, datatype=datatype))
-        for iri, when in converted.modified.items()
-        if iri in converted.entries
-    )
 
 
 def write_dump(
