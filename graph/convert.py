@@ -191,15 +191,13 @@ def convert(
     title: str,
     progress: Callable[[int, int], None] | None = None,
     modified_of: ModifiedOf | None = None,
-    kept: Mapping[str, str] | None = None,
     reuse: ReuseMonth | None = None,
 ) -> Converted:
     """Turn merged entries into the library's graph, month by month.
 
     modified_of(iri, fingerprint) gives the dcterms:modified of each entry rendered (None:
-    none); a month reuse() gives (same name, same records) is taken as it is, its entries
-    keeping the dcterms:modified that kept gives them. progress(done, total) after each
-    PROGRESS_STEP entries or so.
+    none); a month reuse() gives (same name, same records) is taken as it is, with its
+    dcterms:modified. progress(done, total) after each PROGRESS_STEP entries or so.
     """
     categories = collect_categories(entries, iris)
     concept_of = {c.label: iri for iri, c in categories.items()}
@@ -211,19 +209,10 @@ def convert(
     for name, group in groups.items():
         digest = records_digest(group)
         month = reuse(name, digest) if reuse is not None else None
-        if month is not None and len(month.listed) == len(group):
-            for iri in month.iris:
-                when = kept.get(iri) if kept is not None else None
-                if when is not None:
-                    modified[iri] = when
-        else:
+        if month is None or len(month.listed) != len(group):
             month, found = render_month(name, group, iris, concept_of, modified_of, digest)
             prints.update(found)
-            if modified_of is not None:
-                for iri, fp in found.items():
-                    when = modified_of(iri, fp)
-                    if when is not None:
-                        modified[iri] = when
+        modified.update(month.modified)
         months.append(month)
         done += len(group)
         if progress and done - reported >= PROGRESS_STEP:
@@ -263,6 +252,7 @@ class Month:
     key: str  # sha256 of text: the dump chunk's key
     digest: str  # records_digest of its entries
     listed: tuple[str, ...]  # the same IRIs in listing order (merge_pages), for the cache
+    modified: Mapping[str, str] = field(default_factory=dict)  # IRI -> its dcterms:modified
 
 
 # What dcterms:modified an entry gets, from its IRI and its fingerprint (graph/history.py)
@@ -334,6 +324,7 @@ def render_month(
     starts: list[int] = []
     at = 0
     prints: dict[str, str] = {}
+    modified: dict[str, str] = {}
     for iri in ordered:
         entry = by_iri[iri]
         node = f"<{iri}>"
@@ -352,6 +343,7 @@ def render_month(
         when = modified_of(iri, fp) if modified_of is not None else None
         if when is not None:
             block.insert(4, f"{node} {_MODIFIED} {_datetime(when)} .\n")
+            modified[iri] = when
         starts.append(at)
         piece = "".join(block).encode("utf-8")
         at += len(piece)
@@ -366,6 +358,7 @@ def render_month(
         hashlib.sha256(text).hexdigest(),
         digest or records_digest(entries),
         listed,
+        modified,
     )
     return month, prints
 

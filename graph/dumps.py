@@ -256,7 +256,13 @@ def write_index(
         "dumps": spans,
         "reused": reused,
         "months": {
-            m.name: {"digest": m.digest, "key": m.key, "listed": m.listed, "starts": m.starts}
+            m.name: {
+                "digest": m.digest,
+                "key": m.key,
+                "listed": m.listed,
+                "starts": m.starts,
+                "modified": m.modified,
+            }
             for m in converted.months
         },
     }
@@ -420,7 +426,9 @@ class Months:
         if len(text) != span[1]:
             return None
         listed = tuple(found["listed"])
-        return Month(name, tuple(sorted(listed)), text, starts, found["key"], digest, listed)
+        modified = dict(found.get("modified", {}))
+        iris = tuple(sorted(listed))
+        return Month(name, iris, text, starts, found["key"], digest, listed, modified)
 
     def close(self) -> None:
         if self.dump is not None:

@@ -1,22 +1,26 @@
 """The history of a publication: what each build created, updated and deleted, entry by entry.
 
 Each build compares its entries with those of the current release by fingerprint (sha256 of
-the entry's own triples as sorted N-Triples lines, dcterms:modified left out) and writes two
-files into the release it builds (so a failed build leaves the history untouched):
+the entry's own triples as sorted N-Triples lines, dcterms:modified left out) and writes
+into the release it builds (so a failed build leaves the history untouched):
 
   history.jsonl   every change ever published, oldest first, one JSON object a line:
                   {"seq", "time", "kind": "create"|"update"|"delete", "iri", "title"};
                   the previous release's file carried forward, this build's changes appended
-  entries.json    every entry ever published, tombstones included: IRI -> a row of
-                  "fields": fingerprint, title, categories (concept IRIs), created (its
-                  dcterms:created), published (first build that had it), datestamp (last
-                  change of any kind), modified (build that last updated it), deleted (build
-                  that removed it); the categories ever seen; a digest of the state (chained
-                  from the previous one and the changes) and the time it last changed
+  entries.json    the categories ever seen; a digest of the state (chained from the
+                  previous one and the changes) and the time it last changed; the months
+  entries/<YYYY-MM>.json
+                  every entry ever published whose IRI has that month, tombstones included:
+                  IRI -> a row of "fields": fingerprint, title, categories (concept IRIs),
+                  created (its dcterms:created), published (first build that had it),
+                  datestamp (last change of any kind), modified (build that last updated
+                  it), deleted (build that removed it). A month no entry of which changed is
+                  the previous release's file, hard-linked: a build costs what changed.
 
 An entry keeps its dcterms:created; an updated one gets dcterms:modified (the time of that
-build) in the data itself (`apply`). Times are UTC xsd:dateTime to the second, 'Z' form.
-A later build only needs the fingerprints of what it rebuilt: `compute` accepts them.
+build) in the data itself: convert asks `Decisions.modified_of` as it renders each entry.
+Times are UTC xsd:dateTime to the second, 'Z' form. A later build only needs the
+fingerprints of what it rebuilt: `compute` accepts them.
 
 A build's time comes before its release goes live (the swap of `current`, and up to a second
 more until every server worker has looked at it: server/current.py). OAI-PMH datestamps must
@@ -53,7 +57,8 @@ VISIBILITY_MARGIN = 1
 CURRENT = "current"  # graph/publication.py's symlink (imported from there would be circular)
 HISTORY = "history.jsonl"
 ENTRIES = "entries.json"
-VERSION = 2
+MONTHS = "entries"  # entries/<YYYY-MM>.json: the states of the entries of one month
+VERSION = 3
 MEMO_SIZE = 64  # selections remembered per release (OAI-PMH from/until/set ranges)
 T = TypeVar("T")
 
@@ -105,12 +110,18 @@ class CategoryInfo:
     notation: str
 
 
+def month_of(iri: str) -> str:
+    """The month ('YYYY-MM') of an entry IRI (graph/iris.py entry/<YYYY-MM-DD-HHMM>-<slug>)."""
+    return iri.rsplit("/", 1)[1][:7]
+
+
 @dataclass(frozen=True)
 class History:
-    """The history after one build: every entry's state and the changes this build made."""
+    """The history after one build: the changes it made and every entry's state, by month of
+    the entries' IRIs; the months this build did not touch are the previous release's."""
 
     time: str
-    entries: dict[str, EntryState]  # IRI order
+    months: dict[str, dict[str, EntryState]]  # the months this build wrote, IRI order each
     categories: dict[str, CategoryInfo]  # concept IRI -> label and notation, IRI order
     changes: tuple[Change, ...]  # this build's changes, in seq order
     total: int  # changes in the whole history, this build's included
@@ -119,6 +130,17 @@ class History:
     previous: Path | None = field(default=None, compare=False)
     visible: dict[str, str] = field(default_factory=dict)  # build time -> time it went live
     frame: str = ""  # digest of the title and the categories (see _frame)
+    old: State | None = field(default=None, compare=False, repr=False)
+    names: tuple[str, ...] = ()  # every month, in order
+
+    @property
+    def entries(self) -> dict[str, EntryState]:
+        """Every entry's state, IRI order (reads the months this build did not write)."""
+        out: dict[str, EntryState] = {}
+        for name in self.names:
+            rows = self.months.get(name)
+            out.update(rows if rows is not None else self.old.month(name) if self.old else {})
+        return out
 
     @property
     def modified(self) -> dict[str, str]:
@@ -168,23 +190,12 @@ class Decisions:
 
     def modified_of(self, iri: str, fingerprint: str) -> str | None:
         """The dcterms:modified of an entry with this fingerprint (convert.ModifiedOf)."""
-        before = self.old.entries.get(iri) if self.old is not None else None
+        before = self.old.month(month_of(iri)).get(iri) if self.old is not None else None
         if before is None:
             return None
         if before.deleted is None and before.fingerprint != fingerprint:
             return self.time
         return before.modified
-
-    @functools.cached_property
-    def kept(self) -> dict[str, str]:
-        """IRI -> dcterms:modified of every published entry that was updated before."""
-        if self.old is None:
-            return {}
-        return {
-            iri: s.modified
-            for iri, s in self.old.entries.items()
-            if s.modified is not None and s.deleted is None
-        }
 
 
 def decide(previous: Path | None, stamp: datetime) -> Decisions:
@@ -205,57 +216,78 @@ def compute(
     previous is the release the build replaces (None for a first build, or one built before
     histories existed: then every entry is created now). An incremental build passes the
     fingerprints of what it rebuilt (prints) and says which entries those are (changed): any
-    other entry the previous release published keeps its fingerprint, so nothing else is
-    serialized or hashed. Without them every entry is fingerprinted from converted.triples.
+    other entry the previous release published keeps its fingerprint, and only the months of
+    changed entries (and months that have no entry left) are compared and written again.
+    Without them every entry is fingerprinted from converted.ntriples. old is the previous
+    release's state when the caller has read it (Decisions.old).
     """
     time = format_time(stamp)
-    old = read_state(previous) if previous is not None else None
-    states: dict[str, EntryState] = dict(old.entries) if old else {}
+    if old is None and previous is not None:
+        old = read_state(previous)
     categories: dict[str, CategoryInfo] = dict(old.categories) if old else {}
     for iri, category in converted.categories.items():
         categories[iri] = CategoryInfo(category.label, category.notation)
     by_label = {c.label: iri for iri, c in converted.categories.items()}
+    new_months = {m.name: m.iris for m in converted.months}
+    old_months = set(old.names) if old else set()
+    if changed is None or old is None:
+        touched = new_months.keys() | old_months
+    else:
+        touched = {month_of(iri) for iri in changed} | (old_months - new_months.keys())
     known = dict(prints or {})
-    if changed is not None:
-        for iri in converted.entries:
-            before = states.get(iri)
-            if iri not in changed and iri not in known and before and before.deleted is None:
+    missing = []
+    for name in touched:
+        rows = old.month(name) if old else {}
+        for iri in new_months.get(name, ()):
+            before = rows.get(iri)
+            if iri in known:
+                continue
+            if changed is not None and iri not in changed and before and before.deleted is None:
                 known[iri] = before.fingerprint
-    missing = [iri for iri in converted.entries if iri not in known]
+            else:
+                missing.append(iri)
     if missing:
         known.update(fingerprints_of_ntriples(converted.ntriples, missing))
 
     found: list[tuple[str, Kind, str]] = []
-    for iri, entry in converted.entries.items():
-        fingerprint = known[iri]
-        before = states.get(iri)
-        if before is not None and before.deleted is None and before.fingerprint == fingerprint:
-            continue  # unchanged: same triples, so same title and categories
-        cats = tuple(sorted(by_label[label] for label in entry.categories))
-        kind: Kind
-        if before is None:
-            kind, published, modified = "create", time, None
-        elif before.deleted is not None:  # it comes back
-            kind, published, modified = "create", before.published, before.modified
-        else:
-            kind, published, modified = "update", before.published, time
-        states[iri] = EntryState(
-            fingerprint, entry.title, cats, format_created(entry), published, time, modified
-        )
-        found.append((iri, kind, entry.title))
-    added = old is None or any(iri not in old.entries for iri, _, _ in found)
-    for iri in sorted(states.keys() - converted.entries.keys()):
-        before = states[iri]
-        if before.deleted is None:
-            states[iri] = before._replace(deleted=time, datestamp=time)
-            found.append((iri, "delete", before.title))
+    months: dict[str, dict[str, EntryState]] = {}
+    for name in sorted(touched):
+        rows = old.month(name) if old else {}
+        states = dict(rows)
+        current = new_months.get(name, ())
+        added = False
+        for iri in current:
+            fingerprint = known[iri]
+            before = states.get(iri)
+            if before is not None and before.deleted is None and before.fingerprint == fingerprint:
+                continue  # unchanged: same triples, so same title and categories
+            entry = converted.entries[iri]
+            cats = tuple(sorted(by_label[label] for label in entry.categories))
+            kind: Kind
+            if before is None:
+                kind, published, modified = "create", time, None
+                added = True
+            elif before.deleted is not None:  # it comes back
+                kind, published, modified = "create", before.published, before.modified
+            else:
+                kind, published, modified = "update", before.published, time
+            states[iri] = EntryState(
+                fingerprint, entry.title, cats, format_created(entry), published, time, modified
+            )
+            found.append((iri, kind, entry.title))
+        live = set(current)
+        for iri in sorted(states.keys() - live):
+            before = states[iri]
+            if before.deleted is None:
+                states[iri] = before._replace(deleted=time, datestamp=time)
+                found.append((iri, "delete", before.title))
+        months[name] = dict(sorted(states.items())) if added else states  # IRI order kept
 
     start = old.total if old else 0
     changes = tuple(
         Change(start + n, time, kind, iri, title)
         for n, (iri, kind, title) in enumerate(sorted(found), start=1)
     )
-    entries = dict(sorted(states.items())) if added else states  # IRI order kept
     categories = dict(sorted(categories.items()))
     frame = _frame(converted, categories)
     if old is not None and not changes and old.frame == frame:
@@ -265,23 +297,25 @@ def compute(
         for c in changes:
             h.update(f"{c.seq} {c.kind} {c.iri} {known.get(c.iri, '')}\n".encode())
         state = h.hexdigest()
-    changed = time if old is None or old.state != state else old.changed
+    changed_at = time if old is None or old.state != state else old.changed
     visible = dict(old.visible) if old else {}
     if old is not None and previous is not None:
-        live = went_live(previous)
-        if live is not None and live > old.built:
-            visible[old.built] = live
+        live_at = went_live(previous)
+        if live_at is not None and live_at > old.built:
+            visible[old.built] = live_at
     return History(
         time,
-        entries,
+        months,
         categories,
         changes,
         start + len(changes),
         state,
-        changed,
+        changed_at,
         previous,
         visible,
         frame,
+        old,
+        tuple(sorted(old_months | new_months.keys())),
     )
 
 
@@ -318,6 +352,21 @@ def write(history: History, release: Path) -> None:
         out.write(
             "".join(json.dumps(c._asdict(), ensure_ascii=False) + "\n" for c in history.changes)
         )
+    folder = release / MONTHS
+    folder.mkdir(exist_ok=True)
+    for name in history.names:
+        target = folder / f"{name}.json"
+        rows = history.months.get(name)
+        if rows is None and history.old is not None and history.old.release is not None:
+            kept = history.old.release / MONTHS / target.name
+            try:  # releases never change once written: the previous one's file is shared
+                os.link(kept, target)
+                continue
+            except OSError:
+                rows = history.old.month(name)
+        # json.dumps in one go uses the C encoder; json.dump to a file does not.
+        text = json.dumps({"entries": rows or {}}, ensure_ascii=False, separators=(",", ":"))
+        target.write_text(text + "\n", encoding="utf-8")
     doc: dict[str, Any] = {
         "version": VERSION,
         "built": history.time,
@@ -328,52 +377,84 @@ def write(history: History, release: Path) -> None:
         "frame": history.frame,
         "categories": {iri: asdict(c) for iri, c in history.categories.items()},
         "fields": list(EntryState._fields),
-        "entries": history.entries,  # IRI -> row, in the order of "fields"
+        "months": list(history.names),  # each in entries/<month>.json: IRI -> row ("fields")
     }
-    # json.dumps in one go uses the C encoder; json.dump to a file does not.
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     (release / ENTRIES).write_text(text + "\n", encoding="utf-8")
 
 
-@dataclass(frozen=True)
+@dataclass
 class State:
-    """entries.json as read back: every entry's state, the categories, the digest."""
+    """entries.json as read back: the digest, the categories, and every entry's state by
+    month of its IRI, each month read from its file when first asked for."""
 
     built: str
-    entries: dict[str, EntryState]
     categories: dict[str, CategoryInfo]
     total: int
     state: str
     changed: str
     visible: dict[str, str] = field(default_factory=dict)
     frame: str = ""
+    names: tuple[str, ...] = ()  # the months, in order
+    release: Path | None = None  # where the months' files are (None: all in _months)
+    _months: dict[str, dict[str, EntryState]] = field(default_factory=dict, repr=False)
+
+    def month(self, name: str) -> dict[str, EntryState]:
+        """The states of the entries of one month ({} for a month it has none of)."""
+        rows = self._months.get(name)
+        if rows is None:
+            rows = {}
+            if self.release is not None and name in self.names:
+                path = self.release / MONTHS / f"{name}.json"
+                rows = _rows(_read_json(path)["entries"], path)
+            self._months[name] = rows
+        return rows
+
+    @property
+    def entries(self) -> dict[str, EntryState]:
+        """Every entry's state, IRI order."""
+        out: dict[str, EntryState] = {}
+        for name in self.names:
+            out.update(self.month(name))
+        return out
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        raise PublicationError(f"{path}: cannot read: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise PublicationError(f"{path}: not a kgpub entries file: {exc}") from exc
+
+
+def _rows(entries: dict[str, list[Any]], path: Path) -> dict[str, EntryState]:
+    try:
+        return {
+            iri: EntryState(fp, title, tuple(cats), *rest)
+            for iri, (fp, title, cats, *rest) in entries.items()
+        }
+    except (ValueError, TypeError) as exc:
+        raise PublicationError(f"{path}: not a kgpub entries file: {exc}") from exc
 
 
 def read_state(release: Path) -> State | None:
-    """The entries.json of a release, or None when it has none (built before histories)."""
+    """The entries.json of a release, or None when it has none (built before histories).
+    Version 2 kept every entry in it; version 3 keeps them by month in entries/."""
     path = release / ENTRIES
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except OSError as exc:
-        raise PublicationError(f"{path}: cannot read: {exc.strerror}") from exc
+    doc = _read_json(path)
     try:
-        doc = json.loads(raw)
-        if doc.get("version") != VERSION:
+        if doc.get("version") not in (2, VERSION):
             raise PublicationError(f"{path}: unknown version {doc.get('version')!r}")
         if doc["fields"] != list(EntryState._fields):
             raise PublicationError(f"{path}: unknown entry fields {doc['fields']!r}")
-        entries = {
-            iri: EntryState(fp, title, tuple(cats), *rest)
-            for iri, (fp, title, cats, *rest) in doc["entries"].items()
-        }
         categories = {
             iri: CategoryInfo(c["label"], c["notation"]) for iri, c in doc["categories"].items()
         }
-        return State(
+        state = State(
             doc["built"],
-            entries,
             categories,
             int(doc["changes"]),
             doc["state"],
@@ -381,7 +462,17 @@ def read_state(release: Path) -> State | None:
             dict(doc.get("visible", {})),
             doc.get("frame", ""),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+        if "months" in doc:
+            state.names = tuple(doc["months"])
+            state.release = release
+        else:  # version 2
+            months: dict[str, dict[str, EntryState]] = {}
+            for iri, row in _rows(doc["entries"], path).items():
+                months.setdefault(month_of(iri), {})[iri] = row
+            state.names = tuple(sorted(months))
+            state._months = months
+        return state
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PublicationError(f"{path}: not a kgpub entries file: {exc}") from exc
 
 
@@ -405,7 +496,7 @@ class Index:
         state = read_state(release)
         self.present = state is not None
         if state is None:
-            state = State("", {}, {}, 0, "", "")
+            state = State("", {}, 0, "", "")
         self.built = state.built
         self.entries = state.entries
         self.categories = state.categories

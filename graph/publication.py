@@ -219,7 +219,6 @@ def build(
                 options.title or library_title(pages),
                 progress=phases.reporter("convert"),
                 modified_of=decisions.modified_of,
-                kept=decisions.kept,
                 reuse=months,
             )
         finally:

@@ -237,9 +237,60 @@ def test_history_files_are_json_lines_and_json(builds: dict[str, Snapshot]) -> N
     assert len(lines) == 39
     record = json.loads(lines[-1])
     assert set(record) == {"seq", "time", "kind", "iri", "title"}
-    doc = json.loads((builds["changed"].path / "entries.json").read_text(encoding="utf-8"))
-    assert doc["version"] == 2 and doc["changes"] == 39
+    release = builds["changed"].path
+    doc = json.loads((release / "entries.json").read_text(encoding="utf-8"))
+    assert doc["version"] == 3 and doc["changes"] == 39
     assert doc["fields"][:3] == ["fingerprint", "title", "categories"]
+    assert doc["months"] == sorted(doc["months"]) and doc["months"]
+    rows = {}
+    for month in doc["months"]:
+        part = json.loads((release / "entries" / f"{month}.json").read_text(encoding="utf-8"))
+        assert list(part["entries"]) == sorted(part["entries"])
+        assert all(iri.rsplit("/", 1)[1].startswith(month) for iri in part["entries"])
+        rows.update(part["entries"])
+    assert rows.keys() == builds["changed"].state.entries.keys()
+    assert all(len(row) == len(doc["fields"]) for row in rows.values())
+
+
+def test_a_month_no_entry_of_which_changed_is_the_previous_releases_file(tmp_path: Path) -> None:
+    """A rebuild writes only the months it changed; the others are hard links to the files
+    of the release before (releases never change), so the history costs what changed."""
+    out, src = tmp_path / "out", tmp_path / "src"
+    build(write_seed(src), out, BuildOptions(base=BASE), now=T1)
+    first = current_release(out)
+    build(write_changed(src), out, BuildOptions(base=BASE), now=T2)
+    changed = current_release(out)
+    months = json.loads((changed / "entries.json").read_text(encoding="utf-8"))["months"]
+    touched = {
+        history.month_of(c.iri)
+        for c in history.read_changes(changed)
+        if c.time == "2026-03-08T09:00:00Z"
+    }
+    assert touched and set(months) - touched
+    for month in months:
+        old, new = first / "entries" / f"{month}.json", changed / "entries" / f"{month}.json"
+        shared = old.exists() and old.stat().st_ino == new.stat().st_ino
+        assert shared == (month not in touched), month
+    assert history.read_state(changed).entries == history.Index(changed).entries  # type: ignore[union-attr]
+
+
+def test_a_version_2_history_is_read_and_carried_forward(
+    builds: dict[str, Snapshot], tmp_path: Path
+) -> None:
+    """A publication made before the history was kept by month is read as it was."""
+    release = tmp_path / "v2"
+    shutil.copytree(builds["changed"].path, release, symlinks=True)
+    doc = json.loads((release / "entries.json").read_text(encoding="utf-8"))
+    state = history.read_state(builds["changed"].path)
+    assert state is not None
+    doc["version"] = 2
+    doc["entries"] = {iri: list(row) for iri, row in state.entries.items()}
+    del doc["months"]
+    (release / "entries.json").write_text(json.dumps(doc), encoding="utf-8")
+    shutil.rmtree(release / "entries")
+    old = history.read_state(release)
+    assert old is not None and old.entries == state.entries
+    assert history.Index(release).live == history.Index(builds["changed"].path).live
 
 
 def test_datestamps_are_when_a_build_went_live(builds: dict[str, Snapshot]) -> None:
@@ -278,7 +329,8 @@ def test_went_live_reads_the_current_symlink(tmp_path: Path) -> None:
 def test_an_incremental_build_fingerprints_only_what_it_rebuilt(
     builds: dict[str, Snapshot], tmp_path: Path
 ) -> None:
-    """compute(changed=...) keeps the previous fingerprints of every other entry."""
+    """compute(changed=...) keeps the previous fingerprints of every other entry and compares
+    only the months of the entries it is given."""
     from graph.convert import convert
     from graph.listing import read_listings
 
@@ -288,7 +340,10 @@ def test_an_incremental_build_fingerprints_only_what_it_rebuilt(
     first = builds["first"].path
     iri, _ = builds["changed"].titled(CHANGED_TITLE)
     new_iris = [i for i, s in builds["changed"].state.entries.items() if s.title in NEW_TITLES]
-    rebuilt = [iri, *new_iris]
+    removed, _ = builds["changed"].titled(REMOVED_TITLE)
+    # What convert renders again: every entry of a month with a changed, new or removed one.
+    months = {history.month_of(i) for i in (iri, removed, *new_iris)}
+    rebuilt = [i for i in converted.entries if history.month_of(i) in months]
     prints = history.fingerprints(converted.triples, rebuilt)
     fast = history.compute(first, converted, T2, prints=prints, changed=rebuilt)
     full = history.compute(first, converted, T2)
