@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import io
 import json
+import mmap
 import os
 import struct
 import zlib
@@ -190,14 +191,6 @@ class _Previous:
     gz: BinaryIO
     spans: dict[str, list[int]]  # key -> [plain offset, plain size, gz offset, gz size]
 
-    def read(self, key: str) -> tuple[bytes, bytes] | None:
-        span = self.spans.get(key)
-        if span is None:
-            return None
-        self.plain.seek(span[0])
-        plain = self.plain.read(span[1])
-        self.gz.seek(span[2])
-        return plain, self.gz.read(span[3])
 
 
 # The modules whose code decides a chunk's bytes: a change to any of them (even without a
@@ -269,25 +262,6 @@ def write_index(
     (work / INDEX).write_text(json.dumps(index, separators=(",", ":")) + "\n")
 
 
-class _Digest:
-    """A file written with its SHA-256 and size, so it need not be read back."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = path.open("wb")
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.file.write(data)
-        self.sha.update(data)
-        self.size += len(data)
-
-    def close(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-
-
 def write_dump_files(
     converted: Converted,
     chunks: list[Chunk],
@@ -298,44 +272,104 @@ def write_dump_files(
     index: dict[str, Any],
 ) -> tuple[DumpFile, DumpFile, dict[str, list[int]], int]:
     """Write one dump and its gzip, reusing the previous release's unchanged chunks; return
-    both files' descriptions, the chunk offsets and how many chunks were copied."""
+    both files' descriptions, the chunk offsets and how many chunks were copied.
+
+    A reused chunk is copied from file to file by the kernel (copy_file_range(2), runs of
+    neighbouring chunks at once); the checksums and the gzip CRC are read from the written
+    files (mmap), so no byte of them passes through Python objects."""
     render = _Renderer(converted, fmt)
     gz_path = path.with_name(path.name + GZIP_SUFFIX)
     old = _open_previous(previous, path.name, gz_path.name, index)
-    plain, gz = _Digest(path), _Digest(gz_path)
-    crc = reused_chunks = 0
+    reused_chunks = 0
     spans: dict[str, list[int]] = {}
-    gz.write(_GZIP_HEADER)
-    pieces: list[tuple[str, Callable[[], bytes]]] = [("header", render.header)]
-    pieces += [(c.key, lambda c=c: render.chunk(c)) for c in chunks]  # type: ignore[misc]
-    pieces.append(("footer", render.footer))
+    plain_out, gz_out = _Writer(path), _Writer(gz_path)
     try:
+        gz_out.write(_GZIP_HEADER)
+        pieces: list[tuple[str, Callable[[], bytes]]] = [("header", render.header)]
+        pieces += [(c.key, lambda c=c: render.chunk(c)) for c in chunks]  # type: ignore[misc]
+        pieces.append(("footer", render.footer))
         for key, make in pieces:
-            reused = old.read(key) if old is not None and key not in ("header", "footer") else None
-            if reused is None:
+            span = None
+            if old is not None and key not in ("header", "footer"):
+                span = old.spans.get(key)
+            at = [plain_out.size, 0, gz_out.size, 0]
+            if span is not None and old is not None:
+                plain_out.copy(old.plain, span[0], span[1])
+                gz_out.copy(old.gz, span[2], span[3])
+                at[1], at[3] = span[1], span[3]
+                reused_chunks += 1
+            else:
                 text = make()
                 packer = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
                 packed = packer.compress(text) + packer.flush(zlib.Z_SYNC_FLUSH)
-            else:
-                text, packed = reused
-                reused_chunks += 1
-            spans.setdefault(key, [plain.size, len(text), gz.size, len(packed)])
-            plain.write(text)
-            gz.write(packed)
-            crc = zlib.crc32(text, crc)
+                plain_out.write(text)
+                gz_out.write(packed)
+                at[1], at[3] = len(text), len(packed)
+            spans.setdefault(key, at)
+        plain_sha, crc = plain_out.finish(crc=True)
         final = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
-        gz.write(final + struct.pack("<II", crc, plain.size & 0xFFFFFFFF))
+        gz_out.write(final + struct.pack("<II", crc, plain_out.size & 0xFFFFFFFF))
+        gz_sha, _ = gz_out.finish()
     finally:
-        plain.close()
-        gz.close()
+        plain_out.close()
+        gz_out.close()
         if old is not None:
             old.plain.close()
             old.gz.close()
     files = (
-        DumpFile(path.name, fmt.media_type, fmt.label, plain.size, plain.sha.hexdigest(), False),
-        DumpFile(gz_path.name, fmt.media_type, fmt.label, gz.size, gz.sha.hexdigest(), True),
+        DumpFile(path.name, fmt.media_type, fmt.label, plain_out.size, plain_sha, False),
+        DumpFile(gz_path.name, fmt.media_type, fmt.label, gz_out.size, gz_sha, True),
     )
     return files[0], files[1], spans, reused_chunks
+
+
+class _Writer:
+    """A file written from bytes and from ranges of other files, then hashed and synced."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("w+b")  # read too: finish() maps it
+        self.size = 0
+        self._copy = True
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.size += len(data)
+
+    def copy(self, source: BinaryIO, offset: int, length: int) -> None:
+        """Append length bytes of source from offset (in the kernel when it can)."""
+        self.file.flush()
+        done = 0
+        while self._copy and done < length:
+            try:
+                n = os.copy_file_range(
+                    source.fileno(), self.file.fileno(), length - done, offset + done
+                )
+            except OSError:  # another file system, or no such call: copy through memory
+                self._copy = False
+                break
+            if n == 0:
+                raise OSError(f"{source.name}: shorter than its chunk index says")
+            done += n
+        if done < length:
+            source.seek(offset + done)
+            data = source.read(length - done)
+            if len(data) != length - done:
+                raise OSError(f"{source.name}: shorter than its chunk index says")
+            self.file.write(data)
+        self.file.seek(0, os.SEEK_END)
+        self.size += length
+
+    def finish(self, crc: bool = False) -> tuple[str, int]:
+        """Flush and fsync; return the file's SHA-256 (hex) and, when asked, its CRC-32."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        if self.size == 0:
+            return hashlib.sha256().hexdigest(), 0
+        with mmap.mmap(self.file.fileno(), 0, prot=mmap.PROT_READ) as view:
+            return hashlib.sha256(view).hexdigest(), zlib.crc32(view) if crc else 0
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _open_previous(
@@ -384,7 +418,7 @@ def changed_partition(
     Sound because the shapes are node-local but for the context: an entry's report depends
     only on its own triples and the context (concepts for dcterms:subject, the library for
     isPartOf, notations unique among concepts), and an unchanged chunk conformed with it. The
-    context and the links are validated every time.
+    context and the links are validated again unless their chunks are unchanged too.
     """
     if index.get("validation") != validation or index.get("context") != context_key(converted):
         return None
@@ -396,7 +430,9 @@ def changed_partition(
         base = offsets[-1] - starts[chunk.first]
         offsets += [base + starts[i] for i in range(chunk.first + 1, chunk.last + 1)]
     entries = b"".join(text[c.start : c.end] for c in changed)
-    return shacl.Partition(converted.context, converted.links, entries, offsets)
+    # The library with its links, and the scheme with its concepts, as they conformed.
+    same = chunks[0].key in known and chunks[1].key in known
+    return shacl.Partition(converted.context, converted.links, entries, offsets, same)
 
 
 class Months:
