@@ -26,7 +26,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -247,7 +247,7 @@ class Month:
 
     name: str  # 'YYYY-MM'
     iris: tuple[str, ...]  # its entries' IRIs, in IRI order
-    text: bytes
+    text: bytes  # b"" once assembled into Converted.ntriples (its bytes starts[0]:starts[-1])
     starts: tuple[int, ...]  # where each entry begins in text, then len(text)
     key: str  # sha256 of text: the dump chunk's key
     digest: str  # records_digest of its entries
@@ -284,13 +284,11 @@ def records_digest(entries: Sequence[Entry]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def fingerprint(lines: Sequence[str]) -> str:
-    """An entry's fingerprint (graph/history.py): sha256 of its N-Triples lines, sorted,
-    dcterms:modified left out; lines given without it, each ending in a newline."""
-    # Sorting str sorts by code point, which is the order of their UTF-8 bytes; a line's
-    # newline sorts before any character N-Triples leaves unescaped. The last newline is not
-    # hashed (history.fingerprints_of_ntriples joins the lines with newlines).
-    return hashlib.sha256("".join(sorted(lines))[:-1].encode("utf-8")).hexdigest()
+def _fingerprint(lines: list[str]) -> str:
+    """An entry's fingerprint (history.fingerprints_of_ntriples): sha256 of its N-Triples
+    lines in sorted order, dcterms:modified left out; given in that order, each ending in a
+    newline (the last one is not hashed: history joins the lines with newlines)."""
+    return hashlib.sha256("".join(lines)[:-1].encode("utf-8")).hexdigest()
 
 
 def render_month(
@@ -328,22 +326,34 @@ def render_month(
     for iri in ordered:
         entry = by_iri[iri]
         node = f"<{iri}>"
-        block = [
-            f"{node} {_TYPE} <{DCMITYPE.Text}> .\n",
-            f"{node} {_IDENTIFIER} {_quoted(iri.rsplit('/', 1)[1])} .\n",
-            f"{node} {_TITLE} {_en(entry.title)} .\n",
-            f"{node} {_CREATED} {_datetime(format_created(entry))} .\n",
+        kind = f"{node} {_TYPE} <{DCMITYPE.Text}> .\n"
+        identifier = f"{node} {_IDENTIFIER} {_quoted(iri.rsplit('/', 1)[1])} .\n"
+        title = f"{node} {_TITLE} {_en(entry.title)} .\n"
+        created = f"{node} {_CREATED} {_datetime(format_created(entry))} .\n"
+        subjects = [
+            f"{node} {_SUBJECT} <{concept}> .\n"
+            for concept in sorted(concept_of[label] for label in entry.categories)
         ]
+        # In concept IRI order in the data; the fingerprint wants line order ('-' < '>').
+        lines = sorted(subjects) if len(subjects) > 1 else subjects
+        part = f"{node} {_IS_PART_OF} {library} .\n"
+        # The fingerprint's lines in sorted order without sorting them: the subject is the
+        # same, so the predicates decide (dcterms created < description < identifier <
+        # isPartOf < subject < title, then rdf:type); tests/test_convert.py checks it.
         if entry.description:
-            block.append(f"{node} {_DESCRIPTION} {_en(entry.description)} .\n")
-        for concept in sorted(concept_of[label] for label in entry.categories):
-            block.append(f"{node} {_SUBJECT} <{concept}> .\n")
-        block.append(f"{node} {_IS_PART_OF} {library} .\n")
-        prints[iri] = fp = fingerprint(block)
+            description = f"{node} {_DESCRIPTION} {_en(entry.description)} .\n"
+            prints[iri] = fp = _fingerprint(
+                [created, description, identifier, part, *lines, title, kind]
+            )
+        else:
+            description = ""
+            prints[iri] = fp = _fingerprint([created, identifier, part, *lines, title, kind])
         when = modified_of(iri, fp) if modified_of is not None else None
+        modified_line = ""
         if when is not None:
-            block.insert(4, f"{node} {_MODIFIED} {_datetime(when)} .\n")
+            modified_line = f"{node} {_MODIFIED} {_datetime(when)} .\n"
             modified[iri] = when
+        block = [kind, identifier, title, created, modified_line, description, *subjects, part]
         starts.append(at)
         piece = "".join(block).encode("utf-8")
         at += len(piece)
@@ -409,6 +419,8 @@ def assemble(
         at += len(month.text)
     starts.append(at)
     text = b"".join([head_bytes, links, scheme_bytes, *(m.text for m in months)])
+    # Each month's text is in text now: kept twice it would double the build's memory.
+    months = [replace(m, text=b"") for m in months]
 
     n_entries, n_concepts = len(entries), len(categories)
     described = sum(1 for e in entries.values() if e.description)

@@ -30,7 +30,6 @@ import contextlib
 import hashlib
 import io
 import json
-import mmap
 import os
 import struct
 import zlib
@@ -275,8 +274,8 @@ def write_dump_files(
     both files' descriptions, the chunk offsets and how many chunks were copied.
 
     A reused chunk is copied from file to file by the kernel (copy_file_range(2), runs of
-    neighbouring chunks at once); the checksums and the gzip CRC are read from the written
-    files (mmap), so no byte of them passes through Python objects."""
+    neighbouring chunks at once); the checksums and the gzip CRC are computed reading the
+    written files back in blocks, so no reused chunk becomes a Python object."""
     render = _Renderer(converted, fmt)
     gz_path = path.with_name(path.name + GZIP_SUFFIX)
     old = _open_previous(previous, path.name, gz_path.name, index)
@@ -323,11 +322,14 @@ def write_dump_files(
     return files[0], files[1], spans, reused_chunks
 
 
+_BLOCK = 4 << 20
+
+
 class _Writer:
     """A file written from bytes and from ranges of other files, then hashed and synced."""
 
     def __init__(self, path: Path) -> None:
-        self.file = path.open("w+b")  # read too: finish() maps it
+        self.file = path.open("w+b")  # read too: finish() reads it back
         self.size = 0
         self._copy = True
 
@@ -363,10 +365,17 @@ class _Writer:
         """Flush and fsync; return the file's SHA-256 (hex) and, when asked, its CRC-32."""
         self.file.flush()
         os.fsync(self.file.fileno())
-        if self.size == 0:
-            return hashlib.sha256().hexdigest(), 0
-        with mmap.mmap(self.file.fileno(), 0, prot=mmap.PROT_READ) as view:
-            return hashlib.sha256(view).hexdigest(), zlib.crc32(view) if crc else 0
+        # Read back in blocks into one buffer (from the page cache): a map of the whole file
+        # would count hundreds of megabytes more in the build's peak memory.
+        sha, check = hashlib.sha256(), 0
+        block = bytearray(_BLOCK)
+        view = memoryview(block)
+        self.file.seek(0)
+        while n := self.file.readinto(block):
+            sha.update(view[:n])
+            if crc:
+                check = zlib.crc32(view[:n], check)
+        return sha.hexdigest(), check
 
     def close(self) -> None:
         self.file.close()

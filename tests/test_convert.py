@@ -135,3 +135,50 @@ def test_bad_base_iris_are_refused(base: str) -> None:
 
 def test_base_iri_gets_a_trailing_slash() -> None:
     assert normalize_base("https://example.org/lib") == "https://example.org/lib/"
+
+
+def test_the_fingerprints_convert_makes_are_the_historys(tmp_path: Path) -> None:
+    """convert fingerprints each entry as it renders it; history's definition (sorted
+    N-Triples lines of the entry, dcterms:modified left out) must give the same, or a rebuild
+    would see entries as changed that are not (and miss some that are)."""
+    from graph import history
+
+    # '-' sorts before '>': the lines of concepts health and health-wellbeing sort the other
+    # way round from their IRIs.
+    odd = tmp_path / "odd.txt"
+    odd.write_text(
+        "Library – Odd\n\nBoth\n\nAdded: 01/02/2023 at 9:15 am Category: Health/Wellbeing, "
+        "Health, Health Wellbeing Extra\n\nText.\n\nNone\n\nAdded: 02/02/2023 at 9:15 am "
+        "Category: Health\n",
+        encoding="utf-8",
+    )
+    sets = [[LISTINGS / "good" / "quirks.txt"], [SEED], sorted(LISTINGS.glob("pages/*.txt")), [odd]]
+    for paths in sets:
+        pages, entries, _ = read_listings(paths)
+        iris = Iris.from_base(BASE)
+        some = {iris.entry(e.title, e.created): "2025-01-01T00:00:00Z" for e in entries[::3]}
+        for modified in ({}, some):
+
+            def modified_of(iri: str, _: str, modified: dict[str, str] = modified) -> str | None:
+                return modified.get(iri)
+
+            converted = convert(entries, iris, library_title(pages), modified_of=modified_of)
+            assert dict(converted.modified) == modified
+            expected = history.fingerprints_of_ntriples(converted.ntriples, converted.entries)
+            assert dict(converted.fingerprints) == expected
+
+
+def test_two_titles_that_would_share_an_iri_are_refused(tmp_path: Path) -> None:
+    """Titles that differ only in case or punctuation, added the same minute, would mint one
+    IRI: the build says where both are, instead of publishing one of them."""
+    page = tmp_path / "clash.txt"
+    page.write_text(
+        "Library – Test\n\nAnnual Report\n\nAdded: 01/02/2023 at 9:15 am Category: A\n\nOne.\n\n"
+        "Annual report!\n\nAdded: 01/02/2023 at 9:15 am Category: B\n\nTwo.\n",
+        encoding="utf-8",
+    )
+    _, entries, _ = read_listings([page])
+    with pytest.raises(ListingError) as caught:
+        convert(entries, Iris.from_base(BASE), "Library")
+    assert str(caught.value).startswith(f"{page}:9: entry 'Annual report!' and entry ")
+    assert f"at {page}:3" in str(caught.value) and "would share the IRI" in str(caught.value)
