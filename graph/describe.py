@@ -35,9 +35,10 @@ class DatasetInfo:
 
     title: str
     description: str
-    issued: str  # xsd:dateTime of the build
+    issued: str  # xsd:dateTime of the first build of the publication
     license: str = ""
     publisher: str = ""
+    modified: str = ""  # xsd:dateTime of the last build that changed the data ("": issued)
 
 
 def describe_dataset(
@@ -69,7 +70,7 @@ def describe_dataset(
     g.add((ds, DCTERMS.title, Literal(info.title, lang="en")))
     g.add((ds, DCTERMS.description, Literal(info.description, lang="en")))
     g.add((ds, DCTERMS.issued, Literal(info.issued, datatype=XSD.dateTime)))
-    g.add((ds, DCTERMS.modified, Literal(info.issued, datatype=XSD.dateTime)))
+    g.add((ds, DCTERMS.modified, Literal(info.modified or info.issued, datatype=XSD.dateTime)))
     g.add((ds, FOAF.homepage, URIRef(iris.base)))
     g.add((ds, DCAT.landingPage, URIRef(iris.base)))
     g.add((ds, FOAF.primaryTopic, URIRef(iris.library)))

@@ -132,6 +132,7 @@ class History:
     frame: str = ""  # digest of the title and the categories (see _frame)
     old: State | None = field(default=None, compare=False, repr=False)
     names: tuple[str, ...] = ()  # every month, in order
+    issued: str = ""  # time of the first build of the publication
 
     @property
     def entries(self) -> dict[str, EntryState]:
@@ -316,6 +317,7 @@ def compute(
         frame,
         old,
         tuple(sorted(old_months | new_months.keys())),
+        old.issued if old is not None and old.issued else time,
     )
 
 
@@ -372,6 +374,7 @@ def write(history: History, release: Path) -> None:
         "built": history.time,
         "state": history.state,
         "changed": history.changed,
+        "issued": history.issued,
         "changes": history.total,
         "visible": history.visible,
         "frame": history.frame,
@@ -396,6 +399,7 @@ class State:
     visible: dict[str, str] = field(default_factory=dict)
     frame: str = ""
     names: tuple[str, ...] = ()  # the months, in order
+    issued: str = ""  # time of the first build ("" in version 2: unknown)
     release: Path | None = None  # where the months' files are (None: all in _months)
     _months: dict[str, dict[str, EntryState]] = field(default_factory=dict, repr=False)
 
@@ -462,6 +466,7 @@ def read_state(release: Path) -> State | None:
             dict(doc.get("visible", {})),
             doc.get("frame", ""),
         )
+        state.issued = doc.get("issued", "")
         if "months" in doc:
             state.names = tuple(doc["months"])
             state.release = release
@@ -471,6 +476,8 @@ def read_state(release: Path) -> State | None:
                 months.setdefault(month_of(iri), {})[iri] = row
             state.names = tuple(sorted(months))
             state._months = months
+            published = (s.published for rows in months.values() for s in rows.values())
+            state.issued = min(published, default="")
         return state
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PublicationError(f"{path}: not a kgpub entries file: {exc}") from exc

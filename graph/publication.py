@@ -290,6 +290,7 @@ def _build(
             history.write(changes, work)
             release_id = _write_release(
                 work,
+                changes,
                 loading,
                 converted,
                 report,
@@ -378,6 +379,7 @@ def _start_dumps(
 
 def _write_release(
     work: Path,
+    changes: history.History,
     loading: Future[pyoxigraph.Store],
     converted: Converted,
     report: shacl.Report,
@@ -403,9 +405,12 @@ def _write_release(
     info = DatasetInfo(
         title=converted.title,
         description=describe_holdings(len(converted.entries), len(converted.categories)),
-        issued=stamp.isoformat().replace("+00:00", "Z"),
+        # When it was first published and when its data last changed (graph/history.py): a
+        # rebuild of the same data describes the dataset as it was.
+        issued=changes.issued,
         license=options.license,
         publisher=options.publisher,
+        modified=changes.changed,
     )
     example = next(iter(converted.entries), None)
     void = describe_dataset(iris, info, converted.statistics, written, example)
@@ -421,7 +426,7 @@ def _write_release(
     release_id = f"{stamp:%Y%m%dT%H%M%SZ}-{digest[:12]}"
     manifest: dict[str, Any] = {
         "id": release_id,
-        "built": info.issued,
+        "built": history.format_time(stamp),
         "base": iris.base,
         "title": converted.title,
         "entries": len(converted.entries),

@@ -105,8 +105,10 @@ CODE = _code_fingerprint()
 
 def make_etag(*parts: object) -> str:
     """A strong entity tag from what determines the bytes: the code, then the caller's parts
-    (release id, path, representation, page)."""
-    text = "\x1f".join(map(str, (CODE, *parts)))
+    (release id, path, representation, page, or the bytes themselves)."""
+    text = "\x1f".join(
+        hashlib.sha1(p).hexdigest() if isinstance(p, bytes) else str(p) for p in (CODE, *parts)
+    )
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:24]
 
 

@@ -169,19 +169,37 @@ def test_harvesting_across_rebuilds(site: Site) -> None:
     walked += members
     cursor = rels["next"]
 
+    # Crawlers: the sitemap and robots.txt by both validators, resources by their tag.
+    for url in (base + "sitemap.xml", base + "robots.txt"):
+        status, headers, _ = get(url)
+        assert status == 200
+        validators[url] = (None, headers["ETag"], headers["Last-Modified"])
+    tags = {}
+    for url, accept in (
+        (all_before[0], "text/turtle"),
+        (all_before[1], "text/html"),
+        (base + "category/safeguarding", "application/ld+json"),
+    ):
+        status, headers, _ = get(url, accept)
+        assert status == 200
+        tags[url] = (accept, headers["ETag"])
+
     # --- the same data rebuilt: nothing changed, every validator still holds ---------------
     site.rebuild(write_seed(site.src), T1B)
     for url, (accept, etag, modified) in validators.items():
         assert get(url, accept, {"If-None-Match": etag})[0] == 304, url
         assert get(url, accept, {"If-Modified-Since": modified})[0] == 304, url
+    for url, (accept, etag) in tags.items():
+        assert get(url, accept, {"If-None-Match": etag})[0] == 304, url
     assert feed(base + "changes")["totalItems"] == 35
 
     # --- a new page, a changed description, a removed entry --------------------------------
     harvest_everything(site)
     site.rebuild(write_changed(site.src), T2)
     for url, (accept, etag, _) in validators.items():
-        if url != old_page_url:
-            assert get(url, accept, {"If-None-Match": etag})[0] == 200, url
+        if url != old_page_url:  # an old page of the feed stays as it was
+            expected = 304 if url.endswith("robots.txt") else 200  # robots.txt too
+            assert get(url, accept, {"If-None-Match": etag})[0] == expected, url
 
     # The collection walk goes on from where it was: every entry there throughout, once.
     url: str | None = cursor

@@ -352,3 +352,26 @@ def test_an_incremental_build_fingerprints_only_what_it_rebuilt(
     # Wrongly told nothing changed, it keeps the old fingerprint: the caller's contract.
     blind = history.compute(first, converted, T2, prints={}, changed=new_iris)
     assert [c.kind for c in blind.changes if c.iri == iri] == []
+
+
+def test_the_dataset_is_issued_at_the_first_build_and_modified_at_the_last_change(
+    builds: dict[str, Snapshot],
+) -> None:
+    """VoID/DCAT dcterms:issued is the first publication, dcterms:modified the last build
+    that changed the data: a rebuild of the same data describes the dataset as it was."""
+    from rdflib.namespace import XSD
+
+    def dates(snap: Snapshot) -> tuple[datetime, datetime]:
+        g = rdflib.Graph().parse(snap.path / "void.ttl", format="turtle")
+        dataset = rdflib.URIRef(BASE + "dataset")
+        issued, modified = g.value(dataset, DCTERMS.issued), g.value(dataset, DCTERMS.modified)
+        assert isinstance(issued, rdflib.Literal) and issued.datatype == XSD.dateTime
+        assert isinstance(modified, rdflib.Literal)
+        return issued.toPython(), modified.toPython()
+
+    assert dates(builds["first"]) == (T1, T1)
+    assert dates(builds["changed"]) == (T1, T2)
+    assert dates(builds["same"]) == (T1, T2)
+    assert (builds["same"].path / "void.ttl").read_bytes() == (
+        builds["changed"].path / "void.ttl"
+    ).read_bytes()

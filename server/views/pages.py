@@ -45,10 +45,11 @@ def robots() -> Response:
             f"Allow: {root}\n"
             f"Sitemap: {release.iris.base}sitemap.xml\n"
         ).encode()
-        rep = Representation(body, "text/plain; charset=utf-8", make_etag(release.id, "robots"))
+        rep = Representation(body, "text/plain; charset=utf-8", make_etag("robots", body))
         return rep, rep.size
 
-    return respond(release.cache.memo(("robots",), compute), release.built, vary_accept=False)
+    rep = release.cache.memo(("robots",), compute)
+    return respond(rep, _last_change(release), vary_accept=False)
 
 
 @bp.get("/sitemap.xml")
@@ -66,15 +67,18 @@ def sitemap() -> Response:
             for n in range(1, parts + 1):
                 loc = escape(f"{release.iris.base}sitemap-{n}.xml")
                 lines.append(
-                    f"<sitemap><loc>{loc}</loc><lastmod>{release.built}</lastmod></sitemap>"
+                    f"<sitemap><loc>{loc}</loc><lastmod>{_last_change(release)}</lastmod></sitemap>"
                 )
             lines.append("</sitemapindex>\n")
             body = "\n".join(lines)
         data = body.encode("utf-8")
-        rep = Representation(data, XML, make_etag(release.id, "sitemap"))
+        rep = Representation(data, XML, make_etag("sitemap", data))
         return rep, rep.size
 
-    return respond(release.cache.memo(("sitemap",), compute), release.built, vary_accept=False)
+    # The bytes decide the entity tag, the history the time: a rebuild of the same data
+    # answers 304 to a crawler that comes back (RFC 9110 §13.1).
+    rep = release.cache.memo(("sitemap",), compute)
+    return respond(rep, _last_change(release), vary_accept=False)
 
 
 @bp.get("/sitemap-<int:part>.xml")
@@ -88,13 +92,21 @@ def sitemap_part(part: int) -> Response:
         if part < 1 or not chunk or len(urls) <= SITEMAP_MAX:
             return None, 0
         data = _urlset(chunk).encode("utf-8")
-        rep = Representation(data, XML, make_etag(release.id, "sitemap", part))
+        rep = Representation(data, XML, make_etag("sitemap", part, data))
         return rep, rep.size
 
     rep = release.cache.memo(("sitemap", part), compute)
     if rep is None:
         raise HttpError(404, f"no sitemap part {part}; see {release.iris.base}sitemap.xml")
-    return respond(rep, release.built, vary_accept=False)
+    return respond(rep, _last_change(release), vary_accept=False)
+
+
+def _last_change(release: Release) -> str:
+    """When what the sitemap lists last changed (the history), or the build time."""
+    try:
+        return history.load(release.path).changed or release.built
+    except (PublicationError, OSError):
+        return release.built
 
 
 def _urls(release: Release) -> list[tuple[str, str]]:
@@ -109,7 +121,8 @@ def _urls(release: Release) -> list[tuple[str, str]]:
         last = changed.get("", built) or built
         store = release.store
         concepts = graph_resources.concepts(store, iris)
-        urls = [(iris.base, last), (iris.library, last), (iris.scheme, last), (iris.dataset, built)]
+        # The dataset's description changes with its data (graph/describe.py modified).
+        urls = [(iris.base, last), (iris.library, last), (iris.scheme, last), (iris.dataset, last)]
         urls += [(c, changed.get(c, last)) for c in concepts]
         urls += [(e, changed.get(e, last)) for e in graph_resources.entries(store)]
         return urls, sum(len(u) + 80 for u, _ in urls)

@@ -284,7 +284,9 @@ def _render(
     headers = [("Link", _links(iris, local, page, described.page, style))]
     if style.kind != "s":
         headers.append(("Content-Location", Style("s", SUFFIX_OF[media_type]).url(iri, page)))
-    etag = make_etag(release.id, local, media_type, page, style.kind, style.value)
+    # From the bytes, not the release: a rebuild that leaves a resource as it was keeps its
+    # tag, so a client that comes back gets 304.
+    etag = make_etag(local, media_type, page, style.kind, style.value, body)
     return Representation(body, CONTENT_TYPES[media_type], etag, tuple(headers))
 
 
