@@ -7,7 +7,9 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
     dumps/library.{ttl,nt,jsonld}[.gz]
     void.ttl                    VoID + DCAT description
     validation.ttl              the SHACL validation report
-    history.jsonl, entries.json the change history (graph/history.py)
+    history.jsonl, entries.json, entries/<YYYY-MM>.json
+                                the change history (graph/history.py)
+    chunks.json                 what the next build may reuse (graph/dumps.py)
     store/                      the embedded Oxigraph store (default graph: the library;
                                 named graph <base>.well-known/void: the VoID description)
   releases/.building-*          a build in progress; never read, removed when stale
@@ -16,12 +18,16 @@ disk so a server still reading an older one is not pulled from under its feet.
 
 Phases (each reported to a progress callback, and timed in Outcome.phases):
   parse      listing pages -> entries (graph/listing.py)
-  convert    entries -> the graph as N-Triples text (graph/convert.py)
-  history    changes since the current release; dcterms:modified into the graph
-  validate   SHACL, by parts, two threads (graph/shacl.py)
-  write      dumps and their gzip in two threads, VoID, manifest, fsync, swap
-The store is bulk-loaded by a background thread from the end of convert to the start of
-write; it overlaps history and validation (bench/build.py measures all of it).
+  convert    entries -> the graph as N-Triples text, month by month, each entry with the
+             dcterms:modified history decides; unchanged months read from the current
+             release (graph/convert.py, graph/dumps.py Months)
+  history    changes since the current release (graph/history.py)
+  validate   SHACL, by parts, two threads (graph/shacl.py); only changed months on a rebuild
+  write      dumps and their gzip, history, VoID, manifest, fsync, swap
+The store is loaded (or the current one copied and updated) by a background thread from the
+end of convert; the dumps are written by a second one, during validation when it has little
+to do (a rebuild), after it otherwise (bench/build.py and bench/incremental.py measure it).
+The cyclic garbage collector is off during a build.
 """
 
 from __future__ import annotations
