@@ -34,6 +34,10 @@ def gunicorn_options(settings: dict[str, Any]) -> dict[str, Any]:
         "timeout": int(float(settings["query_timeout"])) + 30,
         "graceful_timeout": 10,
         "keepalive": 5,
+        # The longest request line gunicorn allows (its default is 4094): SPARQL clients send
+        # queries of several kilobytes by GET (the Protocol's query via GET). Longer ones get
+        # 414 URI Too Long and go by POST.
+        "limit_request_line": 8190,
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": "info",

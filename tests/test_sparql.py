@@ -278,6 +278,17 @@ def test_post_answers_like_get(live: Server) -> None:
     assert len(solutions(get)) == 9
 
 
+def test_a_query_of_several_kilobytes_goes_by_get(live: Server) -> None:
+    """SPARQL clients GET queries of a few kilobytes: the request line may be up to 8,190
+    bytes; a longer one is refused with 414, not cut."""
+    long = PER_CATEGORY + "\n# " + "x" * 6_000 + "\n"
+    reply = call(live.base, "GET", [("query", long)], headers={"Accept": SPARQL_RESULTS_TSV})
+    assert reply.status == 200, reply.body[:200]
+    assert len(solutions(reply)) == 9
+    longer = PER_CATEGORY + "\n# " + "x" * 9_000 + "\n"
+    assert call(live.base, "GET", [("query", longer)]).status == 414
+
+
 def test_head_is_answered_without_a_body(live: Server) -> None:
     reply = call(live.base, "HEAD", [("query", ASK_ALL)])
     assert reply.status == 200 and reply.body == b""
