@@ -9,11 +9,14 @@ a title exactly when the line two below it is an ``Added:`` line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
+from itertools import compress, repeat
+from operator import add, sub
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from graph.errors import ListingError
@@ -88,13 +91,45 @@ def read_text(path: Path) -> str:
     return text.removeprefix("\ufeff")
 
 
+# From this many lines on, a page is read column by column (_parse_columns); a shorter one
+# is walked line by line, which is as fast there (bench/parse.py measures both).
+COLUMNS_FROM_LINES = 2000
+
+
 def parse_listing(text: str, file: str) -> Page:
     """Parse the text of one listing page into its entries, in page order."""
+    lines = _stripped_lines(text, file)
+    if len(lines) < COLUMNS_FROM_LINES:
+        return _walk_lines(lines, file)
+    return _parse_columns(tuple(lines), file)  # a tuple of strings: the GC soon skips it
+
+
+def _parse_lines(text: str, file: str) -> Page:
+    """The reference parser: the line-by-line walk, which also words every error.
+
+    parse_listing must give exactly its result (or its exception) on any text, whatever
+    its length; tests/test_listing_parity.py holds it and _parse_columns to it.
+    """
+    return _walk_lines(_stripped_lines(text, file), file)
+
+
+def _parse_columns(lines: Sequence[str], file: str) -> Page:
+    """The fast path for well-formed pages, and the line walk for anything else."""
+    page = _parse_entries_fast(lines, file)
+    return page if page is not None else _walk_lines(lines, file)
+
+
+def _stripped_lines(text: str, file: str) -> list[str]:
     lines = [line.strip() for line in text.splitlines()]
     if not any(lines):
         raise ListingError(
             file, 1, "empty file; expected a listing page ('Library – …' and entries)"
         )
+    return lines
+
+
+def _walk_lines(lines: Sequence[str], file: str) -> Page:
+    """Walk the stripped lines one by one: a title is a line two above an 'Added:' line."""
     n = len(lines)
 
     def is_title(i: int) -> bool:
@@ -160,6 +195,208 @@ def parse_listing(text: str, file: str) -> Page:
             )
         )
     return Page(file=file, heading=heading, entries=tuple(entries), warnings=tuple(warnings))
+
+
+# The fast path splits the page's 'Added:' lines, joined by "\n", with this pattern: it is
+# _ADDED_LINE with whitespace other than "\n" for \s (so no match spans two lines), in three
+# parts (date, time, categories) that repeat from entry to entry and so are decoded once a
+# page. Splitting gives strings only: no match objects or tuples for the GC to follow.
+_ADDED_PARTS = re.compile(
+    r"Added:[^\S\n]*(\d{1,2}/\d{1,2}/\d{4})[^\S\n]+at[^\S\n]+"
+    r"(\d{1,2}:\d{2}[^\S\n]*[AaPp][Mm])[^\S\n]*Category:(.*)"
+)
+_CHROME_LINES = tuple(sorted(CHROME))
+# A description whose non-blank lines, joined by "\n", have none of these needs no more than
+# the join: no line after the first starts in lower case (a lower-case letter is a-z or not
+# ASCII, and never the bullet) and none is chrome (unless the first, which startswith sees).
+_MAY_JOIN = re.compile(
+    r"\n(?:[a-z\x80-\u2021\u2023-\U0010ffff]|"
+    + "|".join(re.escape(line) for line in _CHROME_LINES)
+    + ")"
+)
+
+
+def _parse_entries_fast(lines: Sequence[str], file: str) -> Page | None:
+    """The Page _walk_lines gives for a well-formed page, read column by column.
+
+    Each title is the line two above an 'Added:' line, with a blank line between; a
+    description runs from the 'Added:' line to the next title. None when anything is off (a
+    misplaced line, an 'Added:' line that does not read, an empty category ...): the line
+    walk then gives the exact error. The work per entry runs in C (map, regular expressions,
+    str.join) but for making Entry and Place, and each distinct date, time and category list
+    is decoded once. The columns are tuples of strings, numbers and datetimes, which the GC
+    stops following after one look.
+    """
+    get = lines.__getitem__
+    size = len(ADDED_PREFIX)
+    added = tuple([i for i, line in enumerate(lines) if line[:size] == ADDED_PREFIX])
+    if not added or added[0] < 2 or min(map(sub, added[1:], added), default=3) < 3:
+        return None  # an 'Added:' line without room for a title and a blank line above it
+    titles = tuple(map(get, map(sub, added, repeat(2))))
+    if "" in titles or any(map(get, map(sub, added, repeat(1)))):
+        return None
+    heading = _read_heading(lines, added[0] - 2)
+    if heading is None:
+        return None
+    columns = _read_added_lines(tuple(map(get, added)))
+    if columns is None:
+        return None
+    places = zip(map(Place, repeat(file), map(sub, added, repeat(1))))
+    return Page(
+        file=file,
+        heading=heading,
+        entries=tuple(
+            map(
+                Entry,
+                titles,
+                columns.created,
+                columns.categories,
+                _read_descriptions(lines, added),
+                places,
+            )
+        ),
+        warnings=tuple(f"{file}:{added[i] + 1}: {w}" for i, w in sorted(columns.warnings.items())),
+    )
+
+
+def _read_heading(lines: Sequence[str], first: int) -> str | None:
+    """The page heading above the first title, at first; None if there is more than chrome."""
+    start = 0
+    while not lines[start]:
+        start += 1
+    if start == first:
+        return ""  # the first line is a title
+    if any(line and line not in CHROME for line in lines[start + 1 : first]):
+        return None
+    return lines[start]
+
+
+def _read_descriptions(lines: Sequence[str], added: Sequence[int]) -> tuple[str, ...]:
+    """The description of each entry: from below its 'Added:' line to the next title."""
+    starts = tuple(map(add, added, repeat(1)))
+    ends = (*map(sub, added[1:], repeat(2)), len(lines))
+    bodies = map(lines.__getitem__, map(slice, starts, ends))
+    descriptions = list(map("\n".join, map(filter, repeat(None), bodies)))
+    # Their non-blank lines joined by "\n" are what _join_description gives, unless a line
+    # may need unwrapping or is chrome: read those again as _walk_lines does.
+    rows = range(len(added))
+    again = {
+        *compress(rows, map(_MAY_JOIN.search, descriptions)),
+        *compress(rows, map(str.startswith, descriptions, repeat(_CHROME_LINES))),
+    }
+    for i in again:
+        body = [line for line in lines[starts[i] : ends[i]] if line not in CHROME]
+        descriptions[i] = _join_description(body)
+    return tuple(descriptions)
+
+
+class _AddedColumns(NamedTuple):
+    """What the 'Added:' lines of a page say, one item per entry (warnings by entry number)."""
+
+    created: tuple[datetime, ...]
+    categories: tuple[tuple[str, ...], ...]
+    warnings: dict[int, str]
+
+
+def _read_added_lines(lines: Sequence[str]) -> _AddedColumns | None:
+    """What _parse_added reads in each 'Added:' line, all lines at once; None when one of
+    them does not read (_parse_added then says why)."""
+    # [before, date, time, categories, between, ..., after]: every line is one whole match
+    # exactly when before and after are empty and each between is the "\n" that joined them.
+    parts = _ADDED_PARTS.split("\n".join(lines))
+    count = len(lines)
+    if len(parts) != 4 * count + 1 or parts[0] or parts[-1]:
+        return None
+    if parts[4:-1:4].count("\n") != count - 1:
+        return None
+    dates, times, cat_texts = parts[1::4], parts[2::4], parts[3::4]
+    del parts
+    try:
+        midnights = list(map(_DAYS.__getitem__, dates))
+        offsets = list(map(_CLOCKS.__getitem__, times))
+        categories = tuple(map(_CATEGORY_LISTS.__getitem__, cat_texts))
+    except (ValueError, OverflowError):
+        return None
+    created = list(map(add, midnights, offsets))
+    warnings: dict[int, str] = {}
+    rows = range(count)
+    # A list that names a category twice lost one in _read_categories.
+    twice = {text for text in set(cat_texts) if len(_CATEGORY_LISTS[text]) <= text.count(",")}
+    if twice:
+        for i in compress(rows, map(twice.__contains__, cat_texts)):
+            warnings[i] = f"category listed twice in {cat_texts[i].strip()!r}"
+    # On a day the clocks change, the offset depends on the hour, and some hours are odd.
+    odd_days = {text for text in set(dates) if _is_odd_day(_DAYS[text])}
+    if odd_days:
+        for i in compress(rows, map(odd_days.__contains__, dates)):
+            day = midnights[i]
+            hour, minute = divmod(offsets[i].seconds // 60, 60)
+            tz, oddity = _uk_offset(day.year, day.month, day.day, hour)
+            created[i] = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+            if oddity:  # it wins over a category listed twice, as in _parse_added
+                warnings[i] = f"UK local time {created[i]:%d/%m/%Y %H:%M} {oddity}"
+    return _AddedColumns(tuple(created), categories, warnings)
+
+
+def _read_day(text: str) -> datetime:
+    """Midnight of a DD/MM/YYYY date at the UK offset the day starts with; ValueError if none."""
+    day, month, year = map(int, text.split("/"))
+    tz, _ = _uk_day(year, month, day)
+    return datetime(year, month, day, tzinfo=tz)
+
+
+def _is_odd_day(midnight: datetime) -> bool:
+    """Whether the UK clocks change on this day."""
+    return _uk_day(midnight.year, midnight.month, midnight.day)[1]
+
+
+def _read_time(text: str) -> timedelta:
+    """An H:MM am|pm time (as _ADDED_PARTS found it) as the time since midnight: 12:07 am
+    is 0:07; ValueError if there is no such time."""
+    hour_text, rest = text.split(":")
+    hour12, minute = int(hour_text), int(rest[:2])
+    if not 1 <= hour12 <= 12 or minute > 59:
+        raise ValueError(text)
+    hour = hour12 % 12 + (12 if rest[-2:] in ("pm", "PM", "pM", "Pm") else 0)
+    return timedelta(hours=hour, minutes=minute)
+
+
+def _read_categories(text: str) -> tuple[str, ...]:
+    """The categories of an Added line, each once; ValueError if one is empty."""
+    categories = tuple(map(str.strip, text.split(",")))
+    if "" in categories:
+        raise ValueError(text)
+    if len(set(categories)) != len(categories):
+        return tuple(dict.fromkeys(categories))
+    return categories
+
+
+_T = TypeVar("_T")
+
+
+class _Memo(dict[str, _T]):
+    """A dict that fills itself: memo[text] reads text once, then gives what it gave.
+
+    One per kind of field, shared by every page a process reads (category pages repeat
+    their dates, times and category lists), emptied when it reaches limit keys.
+    """
+
+    def __init__(self, read: Callable[[str], _T], limit: int) -> None:
+        super().__init__()
+        self.read = read
+        self.limit = limit
+
+    def __missing__(self, key: str) -> _T:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.read(key)
+        return value
+
+
+# What the readers made of each text they read (a function of the text alone).
+_DAYS = _Memo(_read_day, limit=1 << 15)
+_CLOCKS = _Memo(_read_time, limit=1 << 13)
+_CATEGORY_LISTS = _Memo(_read_categories, limit=1 << 13)
 
 
 def _orphan_added(file: str, i: int, lines: Sequence[str]) -> ListingError:
@@ -305,6 +542,17 @@ def merge_pages(pages: Iterable[Page]) -> tuple[list[Entry], list[str]]:
     Categories are united; a description that differs between two listings of one entry
     is an error, since no page order may decide which text is published.
     """
+    if isinstance(pages, list | tuple) and len(pages) == 1:
+        # The common case: one page, whose entries are all different. (Category pages
+        # share entries, and the merge loop is the way to merge them.)
+        distinct = _sort_distinct(pages[0])
+        if distinct is not None:
+            return distinct, sorted(set(pages[0].warnings))
+    return _merge_loop(pages)
+
+
+def _merge_loop(pages: Iterable[Page]) -> tuple[list[Entry], list[str]]:
+    """The reference merge: entry by entry, in page order (it words the conflict errors)."""
     merged: dict[tuple[str, datetime], Entry] = {}
     warnings: list[str] = []
     for page in pages:
@@ -332,6 +580,22 @@ def merge_pages(pages: Iterable[Page]) -> tuple[list[Entry], list[str]]:
             )
     entries = sorted(merged.values(), key=lambda e: (e.created.timestamp(), e.title))
     return entries, sorted(set(warnings))
+
+
+def _sort_distinct(page: Page) -> list[Entry] | None:
+    """merge_pages' entries for one page whose entries all differ; None if two share a key.
+
+    Two entries with one key (title, created) have one sort key (created instant, title),
+    so distinct sort keys mean nothing to merge: the entries are the result once sorted.
+    """
+    entries = page.entries
+    try:
+        keys = [(e.created.timestamp(), e.title) for e in entries]
+    except (ValueError, OverflowError, OSError):
+        return None  # let the merge loop meet the same value (and raise the same way)
+    if len(set(keys)) != len(keys):
+        return None
+    return [entries[i] for i in sorted(range(len(entries)), key=keys.__getitem__)]
 
 
 def _place_order(place: Place) -> tuple[str, int]:

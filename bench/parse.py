@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Parsing listing pages: the reference line walk against parse_listing, in the same run.
+
+    bench/parse.py [--entries N] [--pages K] [--runs R] [--generator PATH]
+
+Generates N entries with tests/fixtures/gen_listing.py (on K category pages if K > 1) into a
+temporary folder, then times in this one process, after a warm-up, alternately:
+
+- reference: graph.listing._parse_lines on each page, then graph.listing._merge_loop (the
+  parser and merge as they were before their fast paths, kept as the fallback);
+- parse_listing cold: parse_listing then merge_pages, with the memos of dates, times and
+  category lists emptied before each page (the first pages a process reads);
+- parse_listing warm: the same with the memos kept from the runs before.
+
+Each timing repeats the parse and merge enough times to last (20,000 entries' worth) and
+reports the time of one, with the cyclic GC on as usual and a gc.collect() before each run.
+Prints the medians of R runs and their ratio to the reference; the warm-up checks that all
+give equal pages and entries (places, offsets and warnings included), or the bench stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from graph import listing  # noqa: E402 (the checkout's package, whatever the cwd)
+from graph.listing import Entry, Page  # noqa: E402
+
+Parse = Callable[[str, str], Page]
+Merge = Callable[[list[Page]], tuple[list[Entry], list[str]]]
+
+
+def cold_parse(text: str, file: str) -> Page:
+    """parse_listing as the first page a process reads: nothing remembered."""
+    listing._DAYS.clear()
+    listing._CLOCKS.clear()
+    listing._CATEGORY_LISTS.clear()
+    return listing.parse_listing(text, file)
+
+
+CONTENDERS: dict[str, tuple[Parse, Merge]] = {
+    "reference": (listing._parse_lines, listing._merge_loop),
+    "parse_listing cold": (cold_parse, listing.merge_pages),
+    "parse_listing warm": (listing.parse_listing, listing.merge_pages),
+}
+
+
+def run(
+    texts: list[tuple[str, str]], parse: Parse, merge: Merge, repeat: int
+) -> tuple[float, float, list[Page], list[Entry]]:
+    """Seconds to parse every page and to merge them (one of repeat), and what they gave."""
+    gc.collect()  # every run starts from the same heap
+    parse_s = merge_s = 0.0
+    pages: list[Page] = []
+    entries: list[Entry] = []
+    for _ in range(repeat):
+        del pages, entries  # not kept while the next one is made
+        start = time.perf_counter()
+        pages = [parse(text, name) for name, text in texts]
+        parsed = time.perf_counter()
+        entries, _ = merge(pages)
+        parse_s += parsed - start
+        merge_s += time.perf_counter() - parsed
+    return parse_s / repeat, merge_s / repeat, pages, entries
+
+
+def generate(generator: Path, entries: int, pages: int, folder: Path) -> list[tuple[str, str]]:
+    out = folder / ("pages" if pages > 1 else "library.txt")
+    command = [sys.executable, str(generator), str(entries), "--out", str(out)]
+    subprocess.run([*command, "--pages", str(pages)], check=True)
+    files = sorted(out.glob("*.txt")) if pages > 1 else [out]
+    return [(f.name, f.read_text(encoding="utf-8")) for f in files]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--pages", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--generator", type=Path, default=ROOT / "tests" / "fixtures" / "gen_listing.py"
+    )
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kgpub-parse-") as tmp:
+        texts = generate(args.generator, args.entries, args.pages, Path(tmp))
+    repeat = max(1, 20_000 // args.entries)
+    lines = sum(len(text.splitlines()) for _, text in texts)
+    print(
+        f"{args.entries} entries on {len(texts)} page(s), {lines} lines "
+        f"({sum(len(t) for _, t in texts) / 1e6:.1f} M characters); "
+        f"parse_listing reads pages of {listing.COLUMNS_FROM_LINES} lines or more by columns"
+    )
+    outputs = []
+    for parse, merge in CONTENDERS.values():  # the warm-up: do they agree?
+        _, _, pages, entries = run(texts, parse, merge, 1)
+        outputs.append(([repr(p) for p in pages], [repr(e) for e in entries]))
+        del pages, entries
+    if any(output != outputs[0] for output in outputs):
+        sys.exit("parse_listing and merge_pages differ from the reference")
+    del outputs
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in CONTENDERS}
+    for _ in range(args.runs):
+        for name, (parse, merge) in CONTENDERS.items():
+            parse_s, merge_s, pages, entries = run(texts, parse, merge, repeat)
+            results[name].append((parse_s, merge_s))
+            del pages, entries
+    unit = "ms" if repeat == 1 else f"ms, one of {repeat}"
+    print(f"medians of {args.runs} runs ({unit})")
+    print(f"{'':<20}{'parse':>10}{'merge':>10}{'total':>10}{'ratio':>8}")
+    reference = statistics.median(p + m for p, m in results["reference"])
+    for name, runs in results.items():
+        parse_m = statistics.median(p for p, _ in runs)
+        merge_m = statistics.median(m for _, m in runs)
+        total = statistics.median(p + m for p, m in runs)
+        print(
+            f"{name:<20}{parse_m * 1e3:>10.2f}{merge_m * 1e3:>10.2f}{total * 1e3:>10.2f}"
+            f"{total / reference:>8.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
