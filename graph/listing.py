@@ -4,6 +4,10 @@ The format is a website's export of a library page (see README, "The listing for
 a page heading, then per entry a title line, a blank line, an ``Added: DD/MM/YYYY at
 H:MM am|pm Category: A, B`` line and a description of zero or more paragraphs. A line is
 a title exactly when the line two below it is an ``Added:`` line.
+
+Two routes give the same pages: the line walk (_walk_lines), the reference, which reads
+short pages and any page with a mistake (and words the error), and a column-by-column
+reading of long well-formed pages (_parse_entries_fast), faster there (bench/parse.py).
 """
 
 from __future__ import annotations

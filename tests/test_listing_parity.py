@@ -25,10 +25,12 @@ from graph.listing import (
     COLUMNS_FROM_LINES,
     Entry,
     Page,
+    _Memo,
     _merge_loop,
     _parse_columns,
     _parse_entries_fast,
     _parse_lines,
+    _read_categories,
     _sort_distinct,
     _stripped_lines,
     merge_pages,
@@ -489,3 +491,13 @@ def test_mutated_long_pages_parse_as_the_reference_does() -> None:
         assert_same_parse(text)
         fast += took_fast_path(text)
     assert 0 < fast < 24
+
+
+def test_a_full_memo_starts_again_and_gives_the_same_values() -> None:
+    memo = _Memo(_read_categories, limit=2)
+    texts = [" A, B", "C", " A, B", "D, D", "C"]
+    assert [memo[t] for t in texts] == [("A", "B"), ("C",), ("A", "B"), ("D",), ("C",)]
+    assert len(memo) <= 2
+    with pytest.raises(ValueError):
+        memo["A, , B"]
+    assert "A, , B" not in memo
