@@ -20,6 +20,7 @@ fail.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -215,17 +216,36 @@ def _validate_parts(
 def _links_matter(shapes: rdflib.Graph, links: bytes) -> bool:
     """Whether a shape may read the links (a library's dcterms:hasPart to 100k entries take
     most of the context part's time): only if one names their predicate (as a path, a
-    target, in a list), or is closed, or is SPARQL-based, which may read anything."""
+    target, in a list), or is closed, or has a SPARQL query that may (_sparql_may_read)."""
     if not links:
         return False
     end = links.find(b"> <")
     predicate = rdflib.URIRef(links[end + 3 : links.find(b">", end + 3)].decode())
-    return (
+    if (
         any(shapes.triples((None, None, predicate)))
         or any(shapes.triples((predicate, None, None)))
         or any(shapes.triples((None, SH.closed, None)))
-        or any(shapes.triples((None, SH.sparql, None)))
         or any(shapes.triples((None, RDF.type, SH.SPARQLTarget)))
+    ):
+        return True
+    queries = [*shapes.objects(None, SH.select), *shapes.objects(None, SH.ask)]
+    return any(_sparql_may_read(str(q), predicate) for q in queries)
+
+
+_VARIABLE_PREDICATE = re.compile(r"[?$]\w+\s+[?$]\w+")  # ?s ?p ...: any predicate
+_NEGATED_SET = re.compile(r"!(?!=)")  # !(...) matches every predicate but those listed
+
+
+def _sparql_may_read(query: str, predicate: str) -> bool:
+    """Whether a SPARQL constraint may match triples with this predicate: it names it (by
+    its local name, whatever the prefix), or its pattern has a variable or a negated set in
+    a predicate's place. Conservative: a false yes costs time, never a missed result."""
+    local = re.split(r"[/#]", predicate)[-1]
+    body = query[query.find("{") :] if "{" in query else query
+    return (
+        local in query
+        or _VARIABLE_PREDICATE.search(body) is not None
+        or _NEGATED_SET.search(body) is not None
     )
 
 

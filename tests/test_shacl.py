@@ -478,8 +478,15 @@ def test_the_seed_conforms_and_both_engines_and_parts_agree(
         "kgs:ClosedShape a sh:NodeShape ; sh:targetClass dcmitype:Collection ; sh:closed true ;"
         " sh:ignoredProperties ( rdf:type dcterms:title dcterms:description"
         ' dcat:themeTaxonomy ) ; sh:message "closed" .',
+        "kgs:Many a sh:NodeShape ; sh:targetClass dcmitype:Collection ; sh:sparql [ a"
+        ' sh:SPARQLConstraint ; sh:message "many" ; sh:prefixes kgs:prefixes ; sh:select'
+        ' "SELECT $this ?value WHERE { $this dcterms:hasPart ?value }" ] .',
+        "kgs:Any a sh:NodeShape ; sh:targetClass dcmitype:Collection ; sh:sparql [ a"
+        ' sh:SPARQLConstraint ; sh:message "any" ; sh:select'
+        ' "SELECT $this ?value WHERE { $this ?p ?value . FILTER (isIRI(?value) &&'
+        " CONTAINS(STR(?value), '/entry/')) }\" ] .",
     ],
-    ids=["path", "closed"],
+    ids=["path", "closed", "sparql", "sparql-any-predicate"],
 )
 def test_a_shape_that_reads_the_links_sees_them_by_parts(
     seed: tuple[bytes, shacl.Partition], shapes: rdflib.Graph, extra: str
@@ -497,6 +504,13 @@ def test_a_shape_that_reads_the_links_sees_them_by_parts(
     assert not reference.conforms
     for chunk in (4, 1000):
         assert_same_report(shacl.validate(parts, shapes=more, chunk=chunk), reference)
+
+
+def test_our_shapes_do_not_read_the_links(shapes: rdflib.Graph) -> None:
+    """Nothing in shapes/ looks at the library's hasPart (the SPARQL constraint on notations
+    reads other predicates), so validation by parts leaves 100k links out."""
+    links = b"<http://example.org/library> <http://purl.org/dc/terms/hasPart> <http://e/1> .\n"
+    assert not shacl._links_matter(shapes, links)
 
 
 def test_the_seed_with_broken_entries_by_parts_matches_pyshacl(
