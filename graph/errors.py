@@ -98,3 +98,8 @@ class QueryTimeout(QueryError):
 
 class QueryOverloaded(QueryError):
     """Too many queries are running at once."""
+
+
+class QueryCancelled(QueryOverloaded):
+    """The client went away while its query ran: the query was stopped (nobody reads the
+    answer, a 503 like any other stop)."""

@@ -10,7 +10,10 @@ cannot be cancelled (FINDINGS.md). So a query takes this path:
                         release's store open read-only and is not allowed to open network
                         sockets (seccomp on Linux); when the time budget is spent the child is
                         killed (QueryTimeout) and a fresh one takes its place; when every child
-                        is busy the query is refused at once (QueryOverloaded).
+                        is busy the query is refused at once (QueryOverloaded); when the client
+                        closes its connection meanwhile (the socket given as `watch`), the
+                        child is killed too (QueryCancelled): an abandoned query frees its
+                        place at once instead of at the end of its budget.
   evaluate(store, job)  in the child: run the query and serialize the result in the negotiated
                         format, stopping with QueryRefused beyond the result-size cap.
 
@@ -48,6 +51,7 @@ import pyoxigraph
 from pyoxigraph import NamedNode, QueryBoolean, QueryResultsFormat, QuerySolutions, Triple
 
 from graph.errors import (
+    QueryCancelled,
     QueryError,
     QueryOverloaded,
     QueryRefused,
@@ -497,6 +501,15 @@ class _GoneError(Exception):
     """The child process exited (crashed or was killed)."""
 
 
+class _CancelledError(Exception):
+    """The client closed its connection."""
+
+
+# The peer closed its side (Linux POLLRDHUP), or the socket hung up or failed. POLLIN is not
+# watched: a client may pipeline its next request, which is no reason to stop this one.
+_GONE = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
+
+
 class _Child:
     """One query child process and the two pipes to it."""
 
@@ -522,15 +535,18 @@ class _Child:
         self.ready = False
         self.sandboxed = False
 
-    def _read(self, size: int, deadline: float) -> bytes:
+    def _read(self, size: int, deadline: float, watch: int | None = None) -> bytes:
         parts: list[bytes] = []
         while size:
             try:
                 chunk = os.read(self.rfd, min(size, 1 << 22))
             except BlockingIOError:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self.poller.poll(remaining * 1000):
+                events = self.poller.poll(remaining * 1000) if remaining > 0 else []
+                if not events:
                     raise _ExpiredError from None
+                if watch is not None and any(fd == watch for fd, _ in events):
+                    raise _CancelledError from None
                 continue
             if not chunk:
                 raise _GoneError
@@ -538,9 +554,9 @@ class _Child:
             size -= len(chunk)
         return b"".join(parts)
 
-    def _frame(self, deadline: float) -> bytes:
-        (size,) = _FRAME.unpack(self._read(_FRAME.size, deadline))
-        return self._read(size, deadline)
+    def _frame(self, deadline: float, watch: int | None = None) -> bytes:
+        (size,) = _FRAME.unpack(self._read(_FRAME.size, deadline, watch))
+        return self._read(size, deadline, watch)
 
     def wait_ready(self) -> None:
         """Wait for the child's greeting; QueryOverloaded if it does not come."""
@@ -553,14 +569,23 @@ class _Child:
             raise QueryOverloaded("the query process could not start; see the server log") from exc
         self.ready, self.sandboxed = True, bool(hello.get("sandboxed"))
 
-    def call(self, job: QueryJob, timeout: float) -> tuple[dict[str, Any], bytes]:
+    def call(
+        self, job: QueryJob, timeout: float, watch: int | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        """Run a job; _CancelledError when the socket watch is closed by its peer first."""
         try:
             _write_frames(self.wfd, job.to_bytes())
         except OSError as exc:
             raise _GoneError from exc
         deadline = time.monotonic() + timeout
-        header: dict[str, Any] = json.loads(self._frame(deadline))
-        body = self._frame(deadline) if header.get("ok") else b""
+        if watch is not None:
+            self.poller.register(watch, _GONE)
+        try:
+            header: dict[str, Any] = json.loads(self._frame(deadline, watch))
+            body = self._frame(deadline, watch) if header.get("ok") else b""
+        finally:
+            if watch is not None:
+                self.poller.unregister(watch)
         return header, body
 
     def alive(self) -> bool:
@@ -611,8 +636,9 @@ class QueryPool:
         with self._lock:
             return all(c.sandboxed for c in self._all if c.ready)
 
-    def run(self, job: QueryJob) -> QueryResult:
-        """Evaluate a job in an idle child within the time budget."""
+    def run(self, job: QueryJob, watch: int | None = None) -> QueryResult:
+        """Evaluate a job in an idle child within the time budget; stop it when the socket
+        watch (the client's connection) is closed by its peer meanwhile."""
         try:
             child = self._idle.get_nowait()
         except queue.Empty:
@@ -629,7 +655,14 @@ class QueryPool:
                 self._retire(child)
                 child = self._spawn()
                 raise
-            header, body = child.call(job, self.timeout)
+            header, body = child.call(job, self.timeout, watch)
+        except _CancelledError:
+            self._retire(child)
+            child = self._spawn()
+            log.info("query stopped: its client went away: %.200r", job.text)
+            raise QueryCancelled(
+                "the client closed its connection; the query was stopped"
+            ) from None
         except _ExpiredError:
             self._retire(child)
             child = self._spawn()

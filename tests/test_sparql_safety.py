@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import rdflib
@@ -242,3 +244,32 @@ def test_many_clients_at_once_all_get_answers(budget: Server) -> None:
     for thread in threads:
         thread.join()
     assert set(statuses) <= {200, 503} and statuses.count(200) >= 40
+
+
+def test_a_query_whose_client_hangs_up_is_stopped_at_once(budget: Server) -> None:
+    """Two clients send runaway queries and close their connections: both query processes
+    are stopped then, not at the end of the 2 s budget, so the next query is answered at
+    once (with both places still busy it would get 503), and fresh processes take their
+    places."""
+    workers = _children(budget)
+    parts = urlsplit(budget.base)
+    target = f"{parts.path}sparql?{urlencode({'query': RUNAWAY})}"
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Accept: application/sparql-results+json\r\n\r\n"
+    ).encode()
+    clients = []
+    for _ in range(2):
+        client = socket.create_connection((parts.hostname, parts.port), timeout=5)
+        client.sendall(request)
+        clients.append(client)
+    time.sleep(0.4)  # both queries run: the two places are taken
+    started = time.monotonic()
+    for client in clients:
+        client.close()
+    time.sleep(0.3)
+    reply = query(budget.base, COUNT)
+    assert reply.status == 200, reply.body[:300]
+    assert time.monotonic() - started < 1.5  # well within the 2 s budget of the runaways
+    assert _children(budget) == workers
+    assert len([c for w in workers for c in _children_of(w)]) == 2

@@ -263,7 +263,9 @@ def _answer(protocol: ProtocolRequest) -> Response:
         max_results=int(settings["query_max_results"]),
         prefixes=tuple(dump_prefixes(release.iris).items()),
     )
-    result = _pool().run(job)
+    # gunicorn gives the client's socket: a query whose client hangs up is stopped at once.
+    client = request.environ.get("gunicorn.socket")
+    result = _pool().run(job, watch=client.fileno() if client is not None else None)
     if html:
         return Response(
             _page(
