@@ -13,6 +13,7 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
     store/                      the embedded Oxigraph store (default graph: the library;
                                 named graph <base>.well-known/void: the VoID description)
   releases/.building-*          a build in progress; never read, removed when stale
+  .lock                         locked by the build that is writing (one at a time)
 A build that fails or is killed never touches ``current``; the last KEEP releases stay on
 disk so a server still reading an older one is not pulled from under its feet.
 
@@ -33,6 +34,7 @@ The cyclic garbage collector is off during a build.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import hashlib
 import io
@@ -59,7 +61,7 @@ from graph.dumps import dump_prefixes, strip_prefixes, turtle_header
 from graph.errors import PublicationError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, TURTLE, RdfFormat
 from graph.iris import Iris
-from graph.listing import Entry, read_listings
+from graph.listing import Entry, Page, read_listings
 
 KEEP = 3
 # gzip level of the dumps: 4 compresses 100k entries' dumps in 4 s of CPU for 9% more bytes
@@ -209,6 +211,33 @@ def build(
         return _build(sources, out, options, progress, now, reuse)
 
 
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def _one_build_at_a_time(out: Path) -> Iterator[None]:
+    """An exclusive lock on OUT/.lock (an empty file) while a build writes: two builds at once
+    would both start from the same current release, and the one that swapped last would drop
+    the other's history. The second is refused at once (the lock goes with its process,
+    however it ends)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PublicationError(
+                f"{out}: another build is running (it holds {out / LOCK}); "
+                "try again when it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def _no_gc() -> Iterator[None]:
     """The cyclic garbage collector off: a build makes millions of objects that live until it
@@ -232,11 +261,27 @@ def _build(
     reuse: bool,
 ) -> Outcome:
     phases = _Phases(progress)
-    iris = Iris.from_base(options.base)
+    Iris.from_base(options.base)  # a bad base IRI is refused before anything is read
     phases.start("parse", len(sources))
     pages, entries, warnings = read_listings(sources)
     phases.progress("parse", len(sources), len(sources))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
+    # Taken once the sources have been read: a listing with a mistake touches nothing.
+    with _one_build_at_a_time(out):
+        return _publish(out, options, phases, pages, entries, warnings, stamp, reuse)
+
+
+def _publish(
+    out: Path,
+    options: BuildOptions,
+    phases: _Phases,
+    pages: list[Page],
+    entries: list[Entry],
+    warnings: list[str],
+    stamp: datetime,
+    reuse: bool,
+) -> Outcome:
+    iris = Iris.from_base(options.base)
     releases, work = _start_release(out)
     try:
         phases.start("convert", len(entries))

@@ -145,3 +145,36 @@ def test_unwritable_output_is_reported_without_traceback(tmp_path: Path) -> None
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"kgpub: {blocker / 'pub'}: cannot write the publication")
+
+
+def test_a_second_build_at_once_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    """Two builds of one folder at once would both start from the same release and the last
+    swap would drop the other's history: while one holds the lock, another exits 3."""
+    out = tmp_path / "pub"
+    assert kgpub("build", str(SEED), "--out", str(out), "-q").returncode == 0
+    before = os.readlink(out / "current")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n",
+            str(out / ".lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = kgpub("build", str(SEED), "--out", str(out), "-q")
+        assert result.returncode == 3
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"kgpub: {out}: another build is running (it holds ")
+        assert os.readlink(out / "current") == before
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert kgpub("build", str(SEED), "--out", str(out), "-q").returncode == 0
