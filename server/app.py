@@ -7,6 +7,8 @@ template may use (the base path `root`, the library's title).
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,9 @@ from server import config, errors
 from server.current import Current
 from server.representation import CORS
 from server.views import dumps, harvest, pages, resources, sparql
+from server.views.sparql import WARM_UP_KEY
+
+log = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 PREFLIGHT_HEADERS = "Accept, Accept-Language, If-None-Match, If-Modified-Since, Range"
@@ -49,6 +54,33 @@ class BasePath:
         return self.wsgi(environ, start_response)
 
 
+# Asked for by a worker itself as soon as it takes up a release, so that the first visitors
+# do not wait while the lists behind them are read (1-2 s each at 100k entries): the landing
+# page (the library's members, the counts per category), the sitemap, the change feed.
+WARM_UP = (
+    ("/", "text/html"),
+    ("/", "text/turtle"),
+    ("/sitemap.xml", ""),
+    ("/changes", ""),
+    ("/changes", "text/html"),
+)
+
+
+def _warm_up(app: Flask) -> None:
+    """Ask for WARM_UP in a thread of its own (its requests start no query children)."""
+
+    def run() -> None:
+        client = app.test_client()
+        for path, accept in WARM_UP:
+            try:
+                headers = {"Accept": accept} if accept else {}
+                client.get(path, headers=headers, environ_overrides={WARM_UP_KEY: True})
+            except Exception:  # a warm-up is worth nothing to crash for
+                log.exception("warming up %s failed", path)
+
+    threading.Thread(target=run, name="kgpub-warm-up", daemon=True).start()
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app; test_config may hold "KGPUB" settings overrides and Flask keys."""
     app = Flask(__name__)
@@ -57,6 +89,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["KGPUB"] = settings
     app.config.update(test_config)
     current = Current(Path(settings["out"]), int(settings["cache_mb"]) << 20)
+    if not app.testing:
+        current.on_new = lambda release: _warm_up(app)
     app.extensions["kgpub"] = current
     app.wsgi_app = BasePath(app.wsgi_app, current)  # type: ignore[method-assign]
     errors.register(app)

@@ -135,9 +135,15 @@ class Release:
 class Current:
     """Tracks OUT/current for one worker process."""
 
-    def __init__(self, out: Path, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        out: Path,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        on_new: Callable[[Release], None] | None = None,
+    ) -> None:
         self.out = out
         self.cache_bytes = cache_bytes
+        self.on_new = on_new  # called (in the worker that sees it) for each release taken up
         self._release: Release | None = None
         self._target = ""
         self._checked = 0.0
@@ -168,4 +174,6 @@ class Current:
                         return self._release  # keep serving what we had
                     raise
                 self._release, self._target, self._pid = release, target, os.getpid()
+                if self.on_new is not None:
+                    self.on_new(release)
             return self._release

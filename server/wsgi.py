@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from graph.errors import PublicationError
 from server.app import create_app
 
 
@@ -46,7 +48,17 @@ def gunicorn_options(settings: dict[str, Any]) -> dict[str, Any]:
         # (tests, a bench next to a running site) would take it from each other, and kgpub
         # has no use for it.
         "control_socket_disable": True,
+        "post_worker_init": _take_up_release,
     }
+
+
+def _take_up_release(worker: Any) -> None:
+    """Each worker takes up the current release as it starts, which warms its caches
+    (server/app.py WARM_UP) before the first visitor comes, not during their request."""
+    current = getattr(worker.wsgi, "extensions", {}).get("kgpub")
+    if current is not None:
+        with contextlib.suppress(PublicationError):
+            current.get()
 
 
 def serve(settings: dict[str, Any]) -> int:

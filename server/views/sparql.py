@@ -72,6 +72,8 @@ GRAPH_KEYS = {
 }
 HTML_ROWS = 1000  # rows shown in the HTML table; the full result is a link away
 _pools_lock = threading.Lock()
+# Set in the environ of the requests a worker makes to itself to warm its caches (server/app.py).
+WARM_UP_KEY = "kgpub.warm_up"
 _descriptions: dict[tuple[str, str], bytes] = {}
 
 
@@ -113,10 +115,14 @@ def _pool() -> QueryPool:
 def _start_query_children() -> None:
     """Start the worker's query children (each opens the store) with its first request.
 
-    Not under app.testing: a test app per test would start children it never uses.
+    Not under app.testing: a test app per test would start children it never uses. Not from
+    a warm-up request (server/app.py): its thread ends, and Linux kills the children of a
+    thread that ends (PR_SET_PDEATHSIG follows the thread that forked, graph/query.py).
     """
-    if not current_app.testing and os.getpid() not in current_app.extensions.get(
-        "kgpub.query_pools", {}
+    if (
+        not current_app.testing
+        and not request.environ.get(WARM_UP_KEY)
+        and os.getpid() not in current_app.extensions.get("kgpub.query_pools", {})
     ):
         _pool()
 
