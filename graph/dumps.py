@@ -34,6 +34,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import metadata
 from itertools import islice
@@ -225,6 +226,44 @@ def read_index(release: Path | None, base: str, level: int) -> dict[str, Any]:
     if index.get("fingerprint") != _fingerprint(base, level):
         return {}
     return index
+
+
+def verify_index(release: Path | None, index: dict[str, Any]) -> dict[str, Any]:
+    """The index without the dumps whose bytes are not what the release's manifest says
+    (damaged, truncated, replaced): nothing is copied from those, and without the N-Triples
+    dump no month is read from it nor the store updated from it. Each file is hashed once,
+    two at a time (hashing releases the GIL): about 0.2 s for 100k entries' dumps."""
+    if release is None or not index.get("dumps"):
+        return index
+    try:
+        listed = json.loads((release / "manifest.json").read_text(encoding="utf-8"))["dumps"]
+        expected = {d["filename"]: d["sha256"] for d in listed}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    names = [n for name in index["dumps"] for n in (name, name + GZIP_SUFFIX)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hashed = pool.map(lambda n: _sha256(release / "dumps" / n), names)
+        digests = dict(zip(names, hashed, strict=True))
+    good = {
+        name: spans
+        for name, spans in index["dumps"].items()
+        if digests[name] == expected.get(name)
+        and digests[name + GZIP_SUFFIX] == expected.get(name + GZIP_SUFFIX)
+    }
+    if good.keys() == index["dumps"].keys():
+        return index
+    return {**index, "dumps": good}
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            while block := f.read(_BLOCK):
+                sha.update(block)
+    except OSError:
+        return ""
+    return sha.hexdigest()
 
 
 def write_index(

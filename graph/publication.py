@@ -291,6 +291,8 @@ def _publish(
         # an entry whose triples changed since the current release gets this build's time.
         decisions = history.decide(previous, stamp)
         index = dumps.read_index(reusable, iris.base, GZIP_LEVEL)
+        # A damaged dump of the current release is not copied: what it holds is made again.
+        index = dumps.verify_index(reusable, index)
         months = dumps.Months(reusable, index)
         try:
             converted = convert(

@@ -260,3 +260,34 @@ def test_random_edits_rebuilt_reusing_equal_full_builds(tmp_path: Path, seed: in
             a = (again.release / "entries" / name).read_bytes()
             assert a == (full.release / "entries" / name).read_bytes(), (step, name)
         shutil.rmtree(full_out)
+
+
+def test_a_damaged_dump_of_the_current_release_is_made_again(
+    tmp_path: Path, generated: str
+) -> None:
+    """A byte changed in the current N-Triples dump (same size) and a truncated Turtle gzip:
+    the rebuild copies nothing from those two dumps (nor reads months or the store's update
+    from the N-Triples), and publishes what a full build publishes."""
+    source, out = tmp_path / "library.txt", tmp_path / "out"
+    options = BuildOptions(base=BASE)
+    source.write_text(listing(generated, OWN), encoding="utf-8")
+    first = build([source], out, options, now=NOW)
+    assert first.release is not None
+    shutil.copytree(out, tmp_path / "full", symlinks=True)
+    nt = first.release / "dumps" / "library.nt"
+    data = bytearray(nt.read_bytes())
+    at = data.index(b"About alpha.")
+    data[at : at + 5] = b"About"[::-1]
+    nt.write_bytes(bytes(data))
+    ttl_gz = first.release / "dumps" / "library.ttl.gz"
+    ttl_gz.write_bytes(ttl_gz.read_bytes()[:-100])
+    source.write_text(listing(generated, _edit("description", OWN)), encoding="utf-8")
+    later = NOW + timedelta(hours=1)
+    full = build([source], tmp_path / "full", options, now=later, reuse=False)
+    again = build([source], out, options, now=later)
+    assert full.release is not None and again.release is not None
+    assert files_of(again.release) == files_of(full.release)
+    assert store_contents(again.release)[0] == store_contents(full.release)[0]
+    counts = reused(again.release)
+    assert counts["library.nt"] == counts["library.ttl"] == 0 and counts["library.jsonld"] > 0
+    assert b"tuobA" not in (again.release / "dumps" / "library.nt").read_bytes()
