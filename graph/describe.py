@@ -79,7 +79,7 @@ def describe_dataset(
     if info.publisher:
         publisher = URIRef(info.publisher) if "://" in info.publisher else None
         if publisher is None:
-            node = BNode()
+            node = URIRef(iris.void + "#publisher")
             g.add((node, RDF.type, FOAF.Organization))
             g.add((node, FOAF.name, Literal(info.publisher)))
             g.add((ds, DCTERMS.publisher, node))
@@ -93,7 +93,8 @@ def describe_dataset(
     g.add((ds, VOID.exampleResource, URIRef(iris.scheme)))
     g.add((ds, DCAT.themeTaxonomy, URIRef(iris.scheme)))
 
-    _add_statistics(g, ds, triples if isinstance(triples, Statistics) else statistics(triples))
+    stats = triples if isinstance(triples, Statistics) else statistics(triples)
+    _add_statistics(g, ds, stats, iris.void)
 
     for dump in dumps:
         url = URIRef(iris.dump(dump.filename))
@@ -110,7 +111,7 @@ def describe_dataset(
             g.add((dist, DCAT.compressFormat, _iana("application/gzip")))
         else:
             g.add((dist, DCAT.mediaType, _iana(dump.media_type)))
-        checksum = BNode(f"checksum-{dump.filename}")
+        checksum = URIRef(iris.dump(dump.filename) + "#checksum")
         g.add((dist, SPDX.checksum, checksum))
         g.add((checksum, RDF.type, SPDX.Checksum))
         g.add((checksum, SPDX.algorithm, SPDX.checksumAlgorithm_sha256))
@@ -190,8 +191,13 @@ def statistics(triples: Iterable[Triple]) -> Statistics:
     return Statistics(count, len(subjects), len(objects), properties, classes)
 
 
-def _add_statistics(g: rdflib.Graph, ds: URIRef, stats: Statistics) -> None:
-    """void:triples, entities, classes and class/property partitions (VoID §4.5, §4.6)."""
+def _add_statistics(g: rdflib.Graph, ds: URIRef, stats: Statistics, document: str) -> None:
+    """void:triples, entities, classes and class/property partitions (VoID §4.5, §4.6).
+
+    The partitions (and the checksums, the publisher) are named in the VoID document
+    (<document#class-Text>), not blank nodes: they keep their names in the store and across
+    builds, so the VoID resource is the same bytes after a rebuild of the same data, and a
+    SPARQL query can name them."""
     classes, properties = stats.classes, stats.properties
     vocabularies: set[str] = set()
     for iri in [*properties, *classes]:
@@ -207,12 +213,12 @@ def _add_statistics(g: rdflib.Graph, ds: URIRef, stats: Statistics) -> None:
     for ns in sorted(vocabularies):
         g.add((ds, VOID.vocabulary, URIRef(ns)))
     for cls, count in sorted(classes.items()):
-        part = BNode(f"class-{cls.rsplit('/', 1)[-1].rsplit('#', 1)[-1]}")
+        part = URIRef(f"{document}#class-{cls.rsplit('/', 1)[-1].rsplit('#', 1)[-1]}")
         g.add((ds, VOID.classPartition, part))
         g.add((part, VOID["class"], URIRef(cls)))
         g.add((part, VOID.entities, Literal(count, datatype=XSD.integer)))
     for prop, count in sorted(properties.items()):
-        part = BNode(f"property-{_local(prop)}")
+        part = URIRef(f"{document}#property-{_local(prop)}")
         g.add((ds, VOID.propertyPartition, part))
         g.add((part, VOID.property, URIRef(prop)))
         g.add((part, VOID.triples, Literal(count, datatype=XSD.integer)))
