@@ -89,7 +89,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["KGPUB"] = settings
     app.config.update(test_config)
     current = Current(Path(settings["out"]), int(settings["cache_mb"]) << 20)
-    if not app.testing:
+    if not app.testing and settings["warm_up"]:
         current.on_new = lambda release: _warm_up(app)
     app.extensions["kgpub"] = current
     app.wsgi_app = BasePath(app.wsgi_app, current)  # type: ignore[method-assign]

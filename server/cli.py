@@ -72,7 +72,9 @@ def find_sources(given: Sequence[str], data_dir: str) -> list[Path]:
 
 def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
     setting = config.BY_NAME[name]
-    kind = type(setting.default) if setting.default is not None else str
+    kind: Any = type(setting.default) if setting.default is not None else str
+    if isinstance(setting.default, bool):
+        kind = setting.parse  # "0", "false", "no", "off": False (bool("0") would be True)
     parser.add_argument(
         "--" + name.replace("_", "-"),
         dest=name,
@@ -127,6 +129,7 @@ def make_parser() -> argparse.ArgumentParser:
         "query_memory",
         "page_size",
         "cache_mb",
+        "warm_up",
         "admin_email",
     ):
         _add_setting(p, setting)

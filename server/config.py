@@ -51,6 +51,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 2, "number of server worker processes"),
     Setting("page_size", 100, "entries per page in paged lists and collections"),
     Setting("cache_mb", 64, "memory per worker for rendered pages and descriptions, in MiB"),
+    Setting(
+        "warm_up",
+        True,
+        "each worker renders the landing page, sitemap and feed as it takes up a release",
+    ),
     Setting("admin_email", "admin@example.org", "contact e-mail stated by OAI-PMH Identify"),
     Setting("query_timeout", 10.0, "time budget of one SPARQL query, in seconds"),
     Setting("query_max_length", 100_000, "longest SPARQL query accepted, in bytes (413 beyond)"),
