@@ -46,9 +46,10 @@ sys.path.insert(0, str(ROOT))
 
 import pyoxigraph  # noqa: E402
 
+from graph.dumps import dump_prefixes  # noqa: E402
 from graph.formats import SPARQL_RESULTS_JSON, TURTLE  # noqa: E402
 from graph.iris import Iris  # noqa: E402
-from graph.publication import BuildOptions, build, dump_prefixes  # noqa: E402
+from graph.publication import BuildOptions, build  # noqa: E402
 
 CHEAP = 0.05  # seconds in-process: the queries whose throughput is measured
 PREFIXES = (
@@ -201,37 +202,34 @@ def throughput(port: int, query: Query, seconds: float, clients: int = 8) -> flo
         if "Non-2xx" in out:
             raise RuntimeError(f"{query.name}: errors under load:\n{out}")
         return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    done = [0] * clients
-    stop = time.monotonic() + seconds
 
-    def run(i: int) -> None:
-        client = Client(port)
-        while time.monotonic() < stop:
-            client.ask(query)
-            done[i] += 1
+    def client() -> Callable[[], object]:
+        connection = Client(port)
+        return lambda: connection.ask(query)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(done) / (time.monotonic() - started)
+    return _threads_rate(clients, seconds, client)
 
 
 def local_throughput(
     store: pyoxigraph.Store, query: Query, prefixes: dict[str, str], seconds: float
 ) -> float:
     """Queries/s of 8 threads on one in-process store (pyoxigraph releases the GIL)."""
-    done = [0] * 8
+    return _threads_rate(8, seconds, lambda: lambda: in_process(store, query, prefixes))
+
+
+def _threads_rate(n: int, seconds: float, worker: Callable[[], Callable[[], object]]) -> float:
+    """Calls/s of n threads, each calling what worker() gives it (made in its thread) until
+    the time is up."""
+    done = [0] * n
     stop = time.monotonic() + seconds
 
     def run(i: int) -> None:
+        call = worker()
         while time.monotonic() < stop:
-            in_process(store, query, prefixes)
+            call()
             done[i] += 1
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     started = time.monotonic()
     for t in threads:
         t.start()

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import hashlib
 import io
 import json
 import os
@@ -563,16 +562,6 @@ def write_dump(
         pyoxigraph.serialize(triples, str(path), fmt.oxigraph)
 
 
-def _dump_file(path: Path, fmt: RdfFormat, compressed: bool) -> DumpFile:
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha.update(chunk)
-    return DumpFile(
-        path.name, fmt.media_type, fmt.label, path.stat().st_size, sha.hexdigest(), compressed
-    )
-
-
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -662,8 +651,3 @@ def read_manifest(release: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise PublicationError(f"{release}: cannot read {MANIFEST}: {exc}") from exc
     return data
-
-
-def entries_of(converted: Converted) -> list[Entry]:
-    """The entries of a converted library, in IRI order."""
-    return list(converted.entries.values())

@@ -20,6 +20,20 @@ SEED = ROOT / "data" / "library-safeguarding.txt"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def kgpub(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the `kgpub` command as a user does (no KGPUB_ settings from the environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:

@@ -9,23 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from live import FIXTURES, ROOT, SEED
+from live import FIXTURES, ROOT, SEED, kgpub
 from test_listing import BAD
 
 LISTINGS = FIXTURES / "listings"
-
-
-def kgpub(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
-    return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def snapshot(out: Path) -> dict[str, str]:

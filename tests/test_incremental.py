@@ -15,6 +15,7 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 import rdflib
+from live import kgpub
 from rdflib.compare import isomorphic
 
 from graph import dumps, history, shacl
@@ -170,8 +171,8 @@ def test_the_full_option_reuses_nothing(tmp_path: Path, generated: str) -> None:
     out = tmp_path / "out"
 
     def kgpub_build(*extra: str) -> Path:
-        command = [sys.executable, "-m", "server.cli", "build", str(source), "--out", str(out)]
-        subprocess.run([*command, "-q", *extra], cwd=ROOT, check=True)
+        done = kgpub("build", str(source), "--out", str(out), "-q", *extra)
+        assert done.returncode == 0, done.stderr
         return (out / "current").resolve()
 
     kgpub_build()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 import rdflib
-from live import FIXTURES, ROOT, SEED
+from live import FIXTURES, ROOT, SEED, kgpub
 from rdfdiff import assert_isomorphic
 from rdflib.namespace import DCAT, RDF, VOID, XSD
 
@@ -420,24 +420,7 @@ def test_a_build_killed_while_writing_leaves_the_previous_and_the_next_cleans_up
     stale = list((out / "releases").glob(".building-*"))
     assert len(stale) == 1
     assert {k: v for k, v in snapshot(out).items() if ".building-" not in k} == before
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "build",
-            *map(str, PAGES.glob("*.txt")),
-            "--out",
-            str(out),
-            "-q",
-        ],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = kgpub("build", *map(str, PAGES.glob("*.txt")), "--out", str(out), "-q")
     assert again.returncode == 0, again.stderr
     assert not stale[0].exists()
     assert os.readlink(out / "current") != before["current ->"].decode()
@@ -503,15 +486,7 @@ def test_no_progress_when_quiet_or_piped(tmp_path: Path, how: str) -> None:
         status, stdout, terminal = run_on_terminal(*args, "--quiet")
         assert (status, stdout, terminal) == (0, "", "")
     else:
-        result = subprocess.run(
-            [sys.executable, "-m", "server.cli", *args],
-            cwd=ROOT,
-            env=ENV,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = kgpub(*args)
         assert result.returncode == 0
         assert "\r" not in result.stderr and "\x1b" not in result.stderr
         assert result.stderr == ""

@@ -102,11 +102,18 @@ def sitemap_part(part: int) -> Response:
 
 
 def _last_change(release: Release) -> str:
-    """When what the sitemap lists last changed (the history), or the build time."""
-    try:
-        return history.load(release.path).changed or release.built
-    except (PublicationError, OSError):
-        return release.built
+    """When what the sitemap lists last changed (the history), or the build time. Read from
+    entries.json's header once per release and worker: robots.txt need not load every
+    entry's state (history.load does, 0.5 s at 100k entries)."""
+
+    def compute() -> tuple[str, int]:
+        try:
+            state = history.read_state(release.path)
+        except (PublicationError, OSError):
+            state = None
+        return (state.changed if state is not None else "") or release.built, 64
+
+    return release.cache.memo(("last-change",), compute)
 
 
 def _urls(release: Release) -> list[tuple[str, str]]:
