@@ -46,7 +46,8 @@ import pyoxigraph
 from graph import jsonld, shacl
 from graph.convert import Converted, Month, jsonld_nodes
 from graph.describe import DumpFile
-from graph.formats import GZIP_SUFFIX, JSONLD, NTRIPLES, TURTLE, RdfFormat
+from graph.errors import PublicationError
+from graph.formats import GZIP_SUFFIX, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.namespaces import DCTERMS, PREFIXES
 
@@ -123,36 +124,51 @@ def strip_prefixes(data: bytes | memoryview) -> bytes:
 
 
 class _Renderer:
-    """Header, footer and chunk bytes of one format."""
+    """Header, footer and chunk bytes of one dump format, chosen from _FORMS: a format
+    without its row there is an error, never another format's bytes under its name."""
 
     def __init__(self, converted: Converted, fmt: RdfFormat) -> None:
+        if fmt.key not in _FORMS:
+            raise PublicationError(f"no dump writer for {fmt.label} ({fmt.media_type})")
         self.converted, self.fmt = converted, fmt
         self.prefixes = dump_prefixes(converted.iris)
         self._items = list(converted.entries.items())
+        self._form = _FORMS[fmt.key]
+        self._xml_head = _rdfxml_head(self.prefixes) if fmt is RDFXML else b""
 
     def header(self) -> bytes:
-        if self.fmt is TURTLE:
-            return turtle_header(self.prefixes)
-        if self.fmt is JSONLD:
-            return (
-                '{"@context": '
-                + json.dumps(jsonld.context(), ensure_ascii=False)
-                + ',\n "@graph": [\n'
-            ).encode()
-        return b""
+        return self._form.header(self)
 
     def footer(self) -> bytes:
-        return b"\n]}\n" if self.fmt is JSONLD else b""
+        return self._form.footer
 
     def chunk(self, chunk: Chunk) -> bytes:
-        text = self.converted.ntriples[chunk.start : chunk.end]
-        if self.fmt is NTRIPLES:
-            return text
-        if self.fmt is TURTLE:
-            body = io.BytesIO()
-            triples = pyoxigraph.parse(text, pyoxigraph.RdfFormat.N_TRIPLES)
-            pyoxigraph.serialize(triples, body, TURTLE.oxigraph, prefixes=self.prefixes)
-            return strip_prefixes(body.getbuffer())
+        return self._form.chunk(self, self.converted.ntriples[chunk.start : chunk.end], chunk)
+
+    def _turtle(self, text: bytes, chunk: Chunk) -> bytes:
+        body = io.BytesIO()
+        triples = pyoxigraph.parse(text, pyoxigraph.RdfFormat.N_TRIPLES)
+        pyoxigraph.serialize(triples, body, TURTLE.oxigraph, prefixes=self.prefixes)
+        return strip_prefixes(body.getbuffer())
+
+    def _rdfxml(self, text: bytes, chunk: Chunk) -> bytes:
+        # Oxigraph writes the same <rdf:RDF ...> start tag (every given prefix declared) for
+        # any triples; a name outside the prefixes is declared on its own element, so each
+        # chunk's elements stand alone between the one header and the one footer.
+        body = io.BytesIO()
+        triples = pyoxigraph.parse(text, pyoxigraph.RdfFormat.N_TRIPLES)
+        pyoxigraph.serialize(triples, body, RDFXML.oxigraph, prefixes=self.prefixes)
+        out = body.getvalue()
+        if not out.startswith(self._xml_head):
+            raise PublicationError("RDF/XML chunk does not start with the dump's header")
+        return out[len(self._xml_head) : out.rindex(_RDFXML_END)]
+
+    def _jsonld_header(self) -> bytes:
+        return (
+            '{"@context": ' + json.dumps(jsonld.context(), ensure_ascii=False) + ',\n "@graph": [\n'
+        ).encode()
+
+    def _jsonld(self, text: bytes, chunk: Chunk) -> bytes:
         return "".join(self._nodes(chunk)).encode("utf-8")
 
     def _nodes(self, chunk: Chunk) -> Iterator[str]:
@@ -170,6 +186,40 @@ class _Renderer:
             nodes = islice(jsonld_nodes(converted), skip, skip + 1 + len(converted.categories))
         for node in nodes:
             yield ",\n  " + json.dumps(node, ensure_ascii=False)
+
+
+_RDFXML_END = b"</rdf:RDF>"
+
+
+def _rdfxml_head(prefixes: dict[str, str]) -> bytes:
+    """The XML declaration and <rdf:RDF> start tag Oxigraph writes for these prefixes."""
+    empty = io.BytesIO()
+    pyoxigraph.serialize([], empty, RDFXML.oxigraph, prefixes=prefixes)
+    text = empty.getvalue()
+    return text[: text.rindex(_RDFXML_END)]
+
+
+@dataclass(frozen=True)
+class _Form:
+    """How one dump format is written: its header, its footer, a chunk from N-Triples."""
+
+    header: Callable[[_Renderer], bytes]
+    footer: bytes
+    chunk: Callable[[_Renderer, bytes, Chunk], bytes]
+
+
+# Every format of formats.DUMP_FORMATS has its row (tests/test_publication.py checks it).
+_FORMS: dict[str, _Form] = {
+    NTRIPLES.key: _Form(lambda r: b"", b"", lambda r, text, c: text),
+    TURTLE.key: _Form(lambda r: turtle_header(r.prefixes), b"", _Renderer._turtle),
+    JSONLD.key: _Form(_Renderer._jsonld_header, b"\n]}\n", _Renderer._jsonld),
+    RDFXML.key: _Form(lambda r: r._xml_head, _RDFXML_END + b"\n", _Renderer._rdfxml),
+}
+
+
+def has_writer(fmt: RdfFormat) -> bool:
+    """Whether dumps can be written in fmt."""
+    return fmt.key in _FORMS
 
 
 @dataclass(frozen=True)
@@ -190,7 +240,6 @@ class _Previous:
     plain: BinaryIO
     gz: BinaryIO
     spans: dict[str, list[int]]  # key -> [plain offset, plain size, gz offset, gz size]
-
 
 
 # The modules whose code decides a chunk's bytes: a change to any of them (even without a

@@ -32,7 +32,7 @@ RDFXML = RdfFormat(
 
 RDF_FORMATS: tuple[RdfFormat, ...] = (TURTLE, JSONLD, NTRIPLES, RDFXML)
 # The dumps a publication carries (each also gzipped).
-DUMP_FORMATS: tuple[RdfFormat, ...] = (TURTLE, NTRIPLES, JSONLD)
+DUMP_FORMATS: tuple[RdfFormat, ...] = (TURTLE, NTRIPLES, JSONLD, RDFXML)
 
 HTML_MEDIA_TYPE = "text/html"
 HTML_SUFFIX = ".html"

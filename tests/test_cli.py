@@ -48,9 +48,11 @@ def test_build_prints_a_summary_and_publishes(built: Path) -> None:
         "dumps/library.ttl",
         "dumps/library.nt",
         "dumps/library.jsonld",
+        "dumps/library.rdf",
         "dumps/library.ttl.gz",
         "dumps/library.nt.gz",
         "dumps/library.jsonld.gz",
+        "dumps/library.rdf.gz",
     ):
         assert (current / name).exists(), name
 

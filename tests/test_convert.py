@@ -7,6 +7,7 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 import rdflib
+from dump_oracle import write_dump
 from live import FIXTURES, SEED
 from rdfdiff import assert_isomorphic
 
@@ -15,7 +16,6 @@ from graph.errors import ListingError
 from graph.formats import TURTLE
 from graph.iris import BaseIriError, Iris, normalize_base, slugify
 from graph.listing import parse_listing, read_listings
-from graph.publication import write_dump
 from graph.shacl import to_rdflib
 
 BASE = "http://example.org/lib/"

@@ -1,6 +1,6 @@
 """Blueprint 'dumps': the whole library as files, at /dumps/<file>, straight from the release.
 
-Each dump the manifest lists (library.ttl, .nt, .jsonld and a .gz of each) is sent by
+Each dump the manifest lists (library.ttl, .nt, .jsonld, .rdf and a .gz of each) is sent by
 Werkzeug's send_file with conditional=True: Content-Length, Range (206, 416), If-None-Match,
 If-Modified-Since and HEAD. The ETag is the file's SHA-256 from the manifest (strong: the
 bytes), Last-Modified the build time. The .gz files are their own URLs (application/gzip);
