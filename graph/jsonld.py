@@ -1,8 +1,13 @@
-"""Compact JSON-LD 1.1 for kgpub's model: one published @context turns IRIs into plain keys.
+"""Compact JSON-LD 1.0 for kgpub's model: one published @context turns IRIs into plain keys.
 
-The writer compacts triples against CONTEXT term by term (JSON-LD 1.1 §6.2, term selection):
-a value that matches a term's coercion (@id, @language "en", a datatype) is written plain;
-anything else keeps its full IRI key and a value object, so the output always expands back
+The @context uses only JSON-LD 1.0 (JSON-LD 1.0 §8.7, context definitions: prefixes, keyword
+aliases, terms with @id, @type, @language and @container @set) and so declares no @version: a
+1.0 processor (jsonld-java, `riot --syntax=jsonld10`) refuses a context that says 1.1 (JSON-LD
+1.1 API §4.1.2, step 5.5.2), and a 1.1 processor reads the same graph from it.
+
+The writer compacts triples against the context term by term (JSON-LD 1.0 API §6.4, term
+selection): a value that matches a term's coercion (@id, @language "en", a datatype) is written
+plain; anything else keeps its full IRI key and a value object, so the output always expands back
 to exactly the input triples.
 """
 
@@ -61,8 +66,8 @@ _TYPE = str(RDF.type)
 
 
 def context() -> dict[str, Any]:
-    """The @context document kgpub publishes (and embeds in dumps)."""
-    ctx: dict[str, Any] = {"@version": 1.1, **PREFIXES, "id": "@id", "type": "@type"}
+    """The @context kgpub publishes (and embeds in dumps): JSON-LD 1.0, so no @version."""
+    ctx: dict[str, Any] = {**PREFIXES, "id": "@id", "type": "@type"}
     ctx.update(_CLASSES)
     for term, (iri, coercion, is_set) in _TERMS.items():
         definition: dict[str, Any] = {"@id": iri}
