@@ -309,12 +309,10 @@ def main() -> int:
 
 def _entry_paths(out: Path, manifest: dict[str, Any]) -> list[str]:
     """Paths of up to DISTINCT entries, spread over the library."""
-    import pyoxigraph
+    from graph.iris import Iris
+    from graph.store.oxigraph import OxigraphReader
 
-    from graph import resources
-
-    store = pyoxigraph.Store.read_only(str(out / "current" / "store"))
-    everyone = resources.entries(store)
+    everyone = OxigraphReader.open(out / "current" / "store", Iris(manifest["base"])).entries()
     step = max(1, len(everyone) // DISTINCT)
     base = manifest["base"]
     return ["/" + iri[len(base) :] for iri in everyone[::step][:DISTINCT]]

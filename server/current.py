@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-import pyoxigraph
-
 from graph.errors import PublicationError
 from graph.iris import Iris
 from graph.publication import CURRENT, current_release, read_manifest
+from graph.store import Reader
+from graph.store.oxigraph import OxigraphReader
 
 CHECK_INTERVAL = 1.0
 DEFAULT_CACHE_BYTES = 64 << 20
@@ -84,12 +84,12 @@ class LruCache:
 
 @dataclass
 class Release:
-    """One immutable publication: its folder, manifest and (lazily) its read-only store."""
+    """One immutable publication: its folder, manifest and (lazily) the reader of its graph."""
 
     path: Path
     manifest: dict[str, Any]
     cache: LruCache = field(default_factory=LruCache, repr=False)
-    _store: pyoxigraph.Store | None = field(default=None, repr=False)
+    _reader: Reader | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -116,16 +116,14 @@ class Release:
         return self.path / "store"
 
     @property
-    def store(self) -> pyoxigraph.Store:
-        """The release's Oxigraph store, opened read-only on first use in this process."""
-        if self._store is None:
+    def reader(self) -> Reader:
+        """What serving asks of the release's graph (graph/store), opened on first use in
+        this process."""
+        if self._reader is None:
             with self._lock:
-                if self._store is None:
-                    try:
-                        self._store = pyoxigraph.Store.read_only(str(self.store_path))
-                    except OSError as exc:
-                        raise PublicationError(f"{self.store_path}: cannot open: {exc}") from exc
-        return self._store
+                if self._reader is None:
+                    self._reader = OxigraphReader.open(self.store_path, self.iris)
+        return self._reader
 
     @property
     def built(self) -> str:

@@ -1,4 +1,6 @@
-"""graph/resources.py on the seed publication's store: what one description holds."""
+"""The store seam's Reader (graph/store) on the seed publication: what one description holds.
+
+A contract: every backend gives the same answers (the embedded Oxigraph store here)."""
 
 from __future__ import annotations
 
@@ -15,11 +17,19 @@ from graph import jsonld, resources
 from graph.formats import RDF_FORMATS, RdfFormat
 from graph.iris import Iris
 from graph.namespaces import DCTERMS, RDF, SKOS, VOID
+from graph.store import Reader
+from graph.store.oxigraph import OxigraphReader
 
 
 @pytest.fixture(scope="module")
 def store(seed_out: Path) -> Iterator[pyoxigraph.Store]:
+    """The release's store itself, as an oracle of what it holds."""
     yield pyoxigraph.Store.read_only(str(seed_out / "current" / "store"))
+
+
+@pytest.fixture(scope="module")
+def reader(store: pyoxigraph.Store, iris: Iris) -> Reader:
+    return OxigraphReader(store, iris)
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +49,10 @@ def _graph(d: resources.Description) -> rdflib.Graph:
 
 
 def test_entry_has_its_triples_and_the_labels_of_what_it_links_to(
-    store: pyoxigraph.Store, iris: Iris, manifest: dict[str, object]
+    store: pyoxigraph.Store, reader: Reader, iris: Iris, manifest: dict[str, object]
 ) -> None:
     entry = str(manifest["example"])
-    d = resources.describe(store, iris, entry)
+    d = reader.describe(entry)
     assert d is not None and d.kind == "entry" and d.page is None
     own = [q.triple for q in store.quads_for_pattern(pyoxigraph.NamedNode(entry), None, None)]
     assert set(own) <= set(d.triples)
@@ -57,10 +67,10 @@ def test_entry_has_its_triples_and_the_labels_of_what_it_links_to(
 
 
 def test_concept_lists_its_entries_newest_first_and_pages(
-    store: pyoxigraph.Store, iris: Iris
+    store: pyoxigraph.Store, reader: Reader, iris: Iris
 ) -> None:
     concept = iris.concept("Safeguarding")
-    everyone = resources.members_of(store, concept, "concept")
+    everyone = reader.members(concept, "concept")
     assert len(everyone) == 35  # every seed entry is on the Safeguarding page
     when = pyoxigraph.NamedNode(str(DCTERMS.created))
     created = [
@@ -68,7 +78,7 @@ def test_concept_lists_its_entries_newest_first_and_pages(
         for e in everyone
     ]
     assert created == sorted(created, reverse=True)  # newest first
-    pages = [resources.describe(store, iris, concept, n, 10) for n in (1, 2, 3, 4)]
+    pages = [reader.describe(concept, n, 10) for n in (1, 2, 3, 4)]
     shown = [m for p in pages if p for m in p.members]
     assert shown == everyone  # every entry once, in order, across the pages
     first = pages[0]
@@ -79,14 +89,14 @@ def test_concept_lists_its_entries_newest_first_and_pages(
     assert listed == set(first.members)
     for member in first.members:
         assert first.value(str(DCTERMS.title), member) and first.value(str(DCTERMS.created), member)
-    beyond = resources.describe(store, iris, concept, 5, 10)
+    beyond = reader.describe(concept, 5, 10)
     assert beyond is not None and beyond.members == []
 
 
 def test_library_pages_its_parts_instead_of_listing_all(
-    store: pyoxigraph.Store, iris: Iris
+    store: pyoxigraph.Store, reader: Reader, iris: Iris
 ) -> None:
-    d = resources.describe(store, iris, iris.library, 1, 5)
+    d = reader.describe(iris.library, 1, 5)
     assert d is not None and d.kind == "library"
     parts = d.objects(str(DCTERMS.hasPart))
     assert set(parts) == set(d.members) and len(parts) == 5
@@ -94,19 +104,19 @@ def test_library_pages_its_parts_instead_of_listing_all(
     assert d.value(str(DCTERMS.title), iris.scheme)  # the scheme it links to, labelled
 
 
-def test_scheme_labels_its_concepts(store: pyoxigraph.Store, iris: Iris) -> None:
-    d = resources.describe(store, iris, iris.scheme)
+def test_scheme_labels_its_concepts(store: pyoxigraph.Store, reader: Reader, iris: Iris) -> None:
+    d = reader.describe(iris.scheme)
     assert d is not None and d.kind == "scheme"
     concepts = d.objects(str(SKOS.hasTopConcept))
-    assert len(concepts) == 9 and concepts == resources.concepts(store, iris)
+    assert len(concepts) == 9 and concepts == reader.concepts()
     assert all(d.label(c) != c for c in concepts)
 
 
 @pytest.mark.parametrize("which", ["dataset", "void"])
 def test_dataset_and_void_are_the_void_graph(
-    store: pyoxigraph.Store, iris: Iris, which: str
+    store: pyoxigraph.Store, reader: Reader, iris: Iris, which: str
 ) -> None:
-    d = resources.describe(store, iris, getattr(iris, which))
+    d = reader.describe(getattr(iris, which))
     assert d is not None and d.kind == "dataset"
     graph = list(store.quads_for_pattern(None, None, None, pyoxigraph.NamedNode(iris.void)))
     assert len(d.triples) == len(graph)
@@ -114,21 +124,23 @@ def test_dataset_and_void_are_the_void_graph(
     assert str(VOID.Dataset) in d.objects(str(RDF.type), iris.dataset)
 
 
-def test_unknown_iri_has_no_description(store: pyoxigraph.Store, iris: Iris) -> None:
-    assert resources.describe(store, iris, iris.base + "entry/nothing-here") is None
-    assert resources.describe(store, iris, "http://elsewhere.example/x") is None
-    assert resources.describe(store, iris, iris.base + "entry/a b>") is None  # not an IRI
-    assert resources.exists(store, iris.library) and resources.exists(store, iris.scheme)
-    assert not resources.exists(store, iris.base + "category/nope")
-    assert not resources.exists(store, "not an IRI")
-    assert resources.members_of(store, iris.base + "category/x> ?p ?o", "concept") == []
+def test_unknown_iri_has_no_description(
+    store: pyoxigraph.Store, reader: Reader, iris: Iris
+) -> None:
+    assert reader.describe(iris.base + "entry/nothing-here") is None
+    assert reader.describe("http://elsewhere.example/x") is None
+    assert reader.describe(iris.base + "entry/a b>") is None  # not an IRI
+    assert reader.exists(iris.library) and reader.exists(iris.scheme)
+    assert not reader.exists(iris.base + "category/nope")
+    assert not reader.exists("not an IRI")
+    assert reader.members(iris.base + "category/x> ?p ?o", "concept") == []
 
 
-def test_counts_per_category(store: pyoxigraph.Store, iris: Iris) -> None:
-    counts = resources.category_counts(store)
+def test_counts_per_category(store: pyoxigraph.Store, reader: Reader, iris: Iris) -> None:
+    counts = reader.category_counts()
     assert counts[iris.concept("Safeguarding")] == 35
-    for concept in resources.concepts(store, iris):
-        assert counts[concept] == len(resources.members_of(store, concept, "concept"))
+    for concept in reader.concepts():
+        assert counts[concept] == len(reader.members(concept, "concept"))
 
 
 # rdflib's JSON-LD parser builds a ConjunctiveGraph, which rdflib 7 itself deprecates.
@@ -138,7 +150,7 @@ JSONLD_WARNING = "ignore:ConjunctiveGraph is deprecated:DeprecationWarning"
 @pytest.mark.filterwarnings(JSONLD_WARNING)
 @pytest.mark.parametrize("fmt", RDF_FORMATS, ids=lambda f: f.key)
 def test_every_format_round_trips(
-    store: pyoxigraph.Store, iris: Iris, manifest: dict[str, object], fmt: RdfFormat
+    store: pyoxigraph.Store, reader: Reader, iris: Iris, manifest: dict[str, object], fmt: RdfFormat
 ) -> None:
     """Serialize each kind of description, parse it back with rdflib: the same graph."""
     for iri in (
@@ -148,7 +160,7 @@ def test_every_format_round_trips(
         iris.library,
         iris.dataset,
     ):
-        d = resources.describe(store, iris, iri, 1, 7)
+        d = reader.describe(iri, 1, 7)
         assert d is not None
         body = resources.serialize(d, fmt, iris)
         if fmt.key == "jsonld":  # parse offline: inline the published context
@@ -160,11 +172,11 @@ def test_every_format_round_trips(
 
 
 def test_turtle_is_deterministic_and_prefixed(
-    store: pyoxigraph.Store, iris: Iris, manifest: dict[str, object]
+    store: pyoxigraph.Store, reader: Reader, iris: Iris, manifest: dict[str, object]
 ) -> None:
     turtle = next(f for f in RDF_FORMATS if f.key == "turtle")
-    d1 = resources.describe(store, iris, str(manifest["example"]))
-    d2 = resources.describe(store, iris, str(manifest["example"]))
+    d1 = reader.describe(str(manifest["example"]))
+    d2 = reader.describe(str(manifest["example"]))
     assert d1 is not None and d2 is not None
     a, b = resources.serialize(d1, turtle, iris), resources.serialize(d2, turtle, iris)
     assert a == b

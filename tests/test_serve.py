@@ -22,9 +22,9 @@ from live import Server
 from pyld import jsonld as pyld
 from rdfdiff import assert_isomorphic
 
-from graph import resources
 from graph.iris import Iris
 from graph.namespaces import DCAT, DCTERMS, RDF, SPDX, VOID
+from graph.store.oxigraph import OxigraphReader
 from server.views import pages
 
 JSONLD_WARNING = "ignore:ConjunctiveGraph is deprecated:DeprecationWarning"
@@ -55,8 +55,8 @@ def minted(seed_out: Path, iris: Iris) -> dict[str, list[str]]:
     """Every IRI the build minted, by kind, read from the store."""
     store = pyoxigraph.Store.read_only(str(seed_out / "current" / "store"))
     return {
-        "entry": resources.entries(store),
-        "concept": resources.concepts(store, iris),
+        "entry": OxigraphReader(store, iris).entries(),
+        "concept": OxigraphReader(store, iris).concepts(),
         "scheme": [iris.scheme],
         "library": [iris.library],
         "dataset": [iris.dataset, iris.void],
@@ -491,7 +491,7 @@ def test_category_page_lists_its_entries_newest_first(
     listed = [a for a in page.anchors if a.startswith("/entry/")]
     assert listed and listed == sorted(listed, reverse=True)
     store = pyoxigraph.Store.read_only(str(seed_out / "current" / "store"))
-    members = resources.members_of(store, iri, "concept")
+    members = OxigraphReader(store, Iris(live.base)).members(iri, "concept")
     assert [live.base + a.lstrip("/") for a in listed] == members
 
 

@@ -22,13 +22,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pyoxigraph
 from flask import Blueprint, Response, current_app, render_template, request
-from pyoxigraph import DefaultGraph, NamedNode
+from pyoxigraph import NamedNode
 
 from graph import harvest, history, jsonld, oai
 from graph.errors import EntryGone, PublicationError
 from graph.formats import HTML_MEDIA_TYPE, HTML_SUFFIX, JSONLD, RDF_FORMATS, by_key, by_suffix
 from graph.iris import Iris
 from graph.namespaces import DCTERMS, HYDRA, PREFIXES
+from graph.store import Reader
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
 from server.errors import HttpError
@@ -316,13 +317,13 @@ def oai_pmh() -> Response:
     params = {name: source.getlist(name) for name in source}
     variant = json.dumps(sorted(params.items()))
     etag, last_modified = _validators(index, "oai", variant)
-    store = release.store
+    reader = release.reader
     repo = oai.Repository(
         name=release.manifest.get("title", "kgpub library"),
         base_url=iris.oai,
         admin_email=_settings()["admin_email"],
         index=index,
-        metadata=lambda iri: _metadata(store, iri),
+        metadata=lambda iri: _metadata(reader, iri),
         page_size=_settings()["page_size"],
         library=iris.library,
     )
@@ -335,13 +336,14 @@ def oai_pmh() -> Response:
     )
 
 
-def _metadata(store: pyoxigraph.Store, iri: str) -> oai.Metadata:
-    node = NamedNode(iri)
+def _metadata(reader: Reader, iri: str) -> oai.Metadata:
+    """What an oai_dc record needs beyond the history: one Reader call."""
+    own = reader.triples(iri)
 
     def value(predicate: NamedNode) -> str:
-        for quad in store.quads_for_pattern(node, predicate, None, DefaultGraph()):
-            if isinstance(quad.object, pyoxigraph.Literal):
-                return quad.object.value
+        for triple in own:
+            if triple.predicate == predicate and isinstance(triple.object, pyoxigraph.Literal):
+                return triple.object.value
         return ""
 
     return oai.Metadata(value(_DESCRIPTION), value(_CREATED))

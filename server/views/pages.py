@@ -14,7 +14,6 @@ from xml.sax.saxutils import escape
 from flask import Blueprint, Response, current_app
 
 from graph import history
-from graph import resources as graph_resources
 from graph.errors import PublicationError
 from server.current import Release
 from server.errors import HttpError
@@ -126,12 +125,12 @@ def _urls(release: Release) -> list[tuple[str, str]]:
         except (PublicationError, OSError):
             changed = {}
         last = changed.get("", built) or built
-        store = release.store
-        concepts = graph_resources.concepts(store, iris)
+        reader = release.reader
+        concepts = reader.concepts()
         # The dataset's description changes with its data (graph/describe.py modified).
         urls = [(iris.base, last), (iris.library, last), (iris.scheme, last), (iris.dataset, last)]
         urls += [(c, changed.get(c, last)) for c in concepts]
-        urls += [(e, changed.get(e, last)) for e in graph_resources.entries(store)]
+        urls += [(e, changed.get(e, last)) for e in reader.entries()]
         return urls, sum(len(u) + 80 for u, _ in urls)
 
     return release.cache.memo(("sitemap-urls",), compute)

@@ -247,15 +247,13 @@ def _describe(release: Release, local: str, page: int) -> Description:
     """The description of base + local, or 404 (410 for an entry the library removed)."""
     iris = release.iris
     iri = iris.base + local
-    store = release.store
+    reader = release.reader
     members = None
-    if _is_paged(local) and graph_resources.exists(store, iri):  # no query for a 404
+    if _is_paged(local) and reader.exists(iri):  # no query for a 404
         kind: graph_resources.ResourceKind = "library" if local == "library" else "concept"
-        members = release.cache.memo(
-            ("members", iri), lambda: _sized(graph_resources.members_of(store, iri, kind))
-        )
+        members = release.cache.memo(("members", iri), lambda: _sized(reader.members(iri, kind)))
     page_size = int(current_app.config["KGPUB"]["page_size"])
-    described = graph_resources.describe(store, iris, iri, page, page_size, members)
+    described = reader.describe(iri, page, page_size, members)
     if described is None:
         if local.startswith("entry/"):
             history.raise_if_deleted(release.path, iri)
@@ -354,9 +352,9 @@ def _categories(release: Release) -> list[tuple[str, str, int]]:
     """(IRI, label, entries) of every concept of the scheme, by label; cached per release."""
 
     def compute() -> tuple[list[tuple[str, str, int]], int]:
-        store, iris = release.store, release.iris
-        counts = graph_resources.category_counts(store)
-        scheme = graph_resources.describe(store, iris, iris.scheme)
+        reader, iris = release.reader, release.iris
+        counts = reader.category_counts()
+        scheme = reader.describe(iris.scheme)
         concepts = scheme.objects(Terms.has_top_concept) if scheme else []
         rows = sorted(
             ((c, scheme.label(c) if scheme else c, counts.get(c, 0)) for c in concepts),

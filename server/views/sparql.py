@@ -41,7 +41,7 @@ from graph.formats import (
     SPARQL_RESULTS_XML,
     SPARQL_UPDATE,
 )
-from graph.namespaces import DCTERMS, RDF, SKOS
+from graph.namespaces import DCTERMS
 from graph.query import QueryJob, QueryPool, inspect_query, offered_types, parse_graph_names
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
@@ -481,22 +481,19 @@ def _sample(release: Release) -> tuple[int, str, str | None, str | None]:
     example = release.manifest.get("example")
     year, word, category = 2020, "report", None
     try:
-        store = release.store
+        reader = release.reader
         if example:
-            node = NamedNode(str(example))
-            for quad in store.quads_for_pattern(node, NamedNode(str(DCTERMS.created)), None):
-                year = int(_text(quad.object)[:4])
-            for quad in store.quads_for_pattern(node, NamedNode(str(DCTERMS.title)), None):
-                words = re.findall(r"[a-z]{4,}", _text(quad.object).lower())
-                word = max(words, key=len) if words else word
-            for quad in store.quads_for_pattern(node, NamedNode(str(DCTERMS.subject)), None):
-                category = _text(quad.object)
-                break
+            for triple in reader.triples(str(example)):
+                predicate = triple.predicate.value
+                if predicate == str(DCTERMS.created):
+                    year = int(_text(triple.object)[:4])
+                elif predicate == str(DCTERMS.title):
+                    words = re.findall(r"[a-z]{4,}", _text(triple.object).lower())
+                    word = max(words, key=len) if words else word
+                elif predicate == str(DCTERMS.subject) and category is None:
+                    category = _text(triple.object)
         if category is None:
-            concept = NamedNode(str(SKOS.Concept))
-            for quad in store.quads_for_pattern(None, NamedNode(str(RDF.type)), concept):
-                category = _text(quad.subject)
-                break
+            category = next(iter(reader.concepts()), None)
     except (KgpubError, OSError, ValueError):
         pass  # the examples still work, with less fitting values
     return year, word, category, str(example) if example else None
