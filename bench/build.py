@@ -150,20 +150,23 @@ def child_part(kind: str, listing: str, arg: str) -> dict[str, Any]:
 
     import pyoxigraph
 
-    from graph import publication, shacl
+    from graph import shacl
     from graph.convert import convert, library_title
     from graph.iris import Iris
     from graph.listing import read_listings
+    from graph.store.oxigraph import OxigraphLoader
 
     pages, entries, _ = read_listings([Path(listing)])
     converted = convert(entries, Iris.from_base("http://example.org/"), library_title(pages))
     del entries, pages
     base = peak_mib()
     start, cpu = time.perf_counter(), time.process_time()
-    if kind == "validate-store":  # the first version: an in-memory store, given to the engine
+    if kind == "validate-store":  # the first version: an in-memory store, dumped for the engine
         store = pyoxigraph.Store()
         store.bulk_load(converted.ntriples, format=pyoxigraph.RdfFormat.N_TRIPLES)
-        shacl.validate(store)
+        quads = store.quads_for_pattern(None, None, None, pyoxigraph.DefaultGraph())
+        triples = (pyoxigraph.Triple(q.subject, q.predicate, q.object) for q in quads)
+        shacl.validate(pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.N_TRIPLES) or b"")
     elif kind == "validate-text":  # the whole N-Triples text in one piece
         shacl.validate(converted.ntriples)
     elif kind == "validate-parts":  # chunk size, threads
@@ -178,9 +181,9 @@ def child_part(kind: str, listing: str, arg: str) -> dict[str, Any]:
             del store
     elif kind == "store-slices":
         with tempfile.TemporaryDirectory() as folder:
-            store = publication._load_store(Path(folder) / "store", converted)
-            store.flush()
-            del store
+            loader = OxigraphLoader(Path(folder) / "store", converted.iris)
+            loader.stage(converted, None, [], {})
+            loader.finish()
     elif kind == "gzip":
         size = len(gzip_module.compress(converted.ntriples, compresslevel=int(arg), mtime=0))
         return {

@@ -21,7 +21,7 @@ The same chunks let a build reuse more of the current release (graph/publication
               (changed_partition)
   history     only the entries rendered are fingerprinted (Converted.fingerprints)
   store       the current store copied and updated by the lines of the chunks that changed
-              (copy_store)
+              (graph_changes, applied by each store backend)
 """
 
 from __future__ import annotations
@@ -568,14 +568,22 @@ class Months:
             self.dump.close()
 
 
-def copy_store(
-    previous: Path, target: Path, converted: Converted, chunks: list[Chunk], index: dict[str, Any]
-) -> pyoxigraph.Store | None:
-    """The current release's store, copied (a RocksDB checkpoint: hard links) to target and
-    brought to the library: the lines of the chunks the library no longer has that the new
-    chunks do not have are removed (read from the current release's N-Triples dump), the new
-    chunks' other lines added, the VoID graph emptied. The graph has no blank nodes, so a
-    line is a triple. None when the index cannot tell (then load in full)."""
+@dataclass(frozen=True)
+class GraphChanges:
+    """How the library's graph differs from the current release's: N-Triples lines (the graph
+    has no blank nodes, so a line is a triple) to remove and to add, each sorted."""
+
+    removed: bytes
+    added: bytes
+
+
+def graph_changes(
+    previous: Path, converted: Converted, chunks: list[Chunk], index: dict[str, Any]
+) -> GraphChanges | None:
+    """The lines of the chunks the library no longer has that the new chunks do not have
+    (read from the current release's N-Triples dump), and the new chunks' other lines; None
+    when the index cannot tell (then load in full). Every store backend applies the same
+    changes to a copy of the current release's graph (graph/store)."""
     old_chunks = index.get("chunks")
     spans = index.get("dumps", {}).get(index.get("nt", ""))
     if not old_chunks or not spans:
@@ -592,17 +600,6 @@ def copy_store(
         for key in gone:
             dump.seek(spans[key][0])
             removed.update(dump.read(spans[key][1]).split(b"\n"))
-    pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target))
-    store = pyoxigraph.Store(str(target))
-    store.clear_graph(pyoxigraph.NamedNode(converted.iris.void))
-    fmt = pyoxigraph.RdfFormat.N_TRIPLES
-    for triple in pyoxigraph.parse(b"\n".join(sorted(removed - added)), fmt):
-        store.remove(
-            pyoxigraph.Quad(
-                triple.subject, triple.predicate, triple.object, pyoxigraph.DefaultGraph()
-            )
-        )
-    fresh = b"\n".join(sorted(added - removed))
-    if fresh.strip():
-        store.load(fresh, format=fmt)
-    return store
+    return GraphChanges(
+        b"\n".join(sorted(removed - added - {b""})), b"\n".join(sorted(added - removed - {b""}))
+    )

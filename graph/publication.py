@@ -49,9 +49,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyoxigraph
-from pyoxigraph import NamedNode
-
 from graph import dumps, history, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
 from graph.describe import DatasetInfo, DumpFile, describe_dataset
@@ -59,6 +56,8 @@ from graph.errors import PublicationError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.listing import Entry, Page, read_listings
+from graph.store import Loader
+from graph.store.oxigraph import OxigraphLoader
 
 KEEP = 3
 # gzip level of the dumps: 4 compresses 100k entries' dumps in 4 s of CPU for 9% more bytes
@@ -280,6 +279,7 @@ def _publish(
 ) -> Outcome:
     iris = Iris.from_base(options.base)
     releases, work = _start_release(out)
+    loader: Loader = OxigraphLoader(work / "store", iris)
     try:
         phases.start("convert", len(entries))
         previous = _previous_release(out)
@@ -311,9 +311,7 @@ def _publish(
         # threads and the dump writers slow each other down (the Turtle writer holds the
         # GIL): 15 s for validation instead of 4.5 at 100k.
         with ThreadPoolExecutor(max_workers=2) as background:
-            loading = background.submit(
-                _load_or_copy_store, work / "store", converted, reusable, chunks, index
-            )
+            loading = background.submit(loader.stage, converted, reusable, chunks, index)
             changed = None
             if options.engine == "turbo":
                 changed = dumps.changed_partition(converted, chunks, index, validation)
@@ -338,10 +336,11 @@ def _publish(
             if jobs is None:
                 jobs = _start_dumps(background, work, converted, reusing)
             history.write(changes, work)
+            loading.result()
             release_id = _write_release(
                 work,
                 changes,
-                loading,
+                loader,
                 converted,
                 report,
                 warnings,
@@ -351,7 +350,7 @@ def _publish(
                 reusing,
                 jobs,
             )
-            del loading, jobs  # the store closes before its folder moves
+            del jobs
         final = releases / release_id
         if final.exists():  # the same data built again in the same second
             shutil.rmtree(final)
@@ -359,6 +358,7 @@ def _publish(
         _fsync_dir(releases)
         _swap_current(out, final)
     except BaseException as exc:
+        loader.discard()
         shutil.rmtree(work, ignore_errors=True)
         if isinstance(exc, OSError):
             raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
@@ -433,7 +433,7 @@ def _start_dumps(
 def _write_release(
     work: Path,
     changes: history.History,
-    loading: Future[pyoxigraph.Store],
+    loader: Loader,
     converted: Converted,
     report: shacl.Report,
     warnings: list[str],
@@ -449,7 +449,6 @@ def _write_release(
     for done, _ in enumerate(as_completed(jobs.values()), start=1):
         phases.progress("write", total * done // (len(jobs) + 1), total)
     files = [jobs[fmt].result() for fmt in DUMP_FORMATS]
-    store = loading.result()
     written = [f[0] for f in files] + [f[1] for f in files]
     spans = {f[0].filename: f[2] for f in files}
     reused = {f[0].filename: f[3] for f in files}
@@ -471,9 +470,8 @@ def _write_release(
     (work / "void.ttl").write_bytes(void_bytes)
     (work / "validation.ttl").write_bytes(report.turtle())
 
-    void_graph = NamedNode(iris.void)
-    store.bulk_load(void_bytes, format=pyoxigraph.RdfFormat.TURTLE, to_graph=void_graph)
-    store.flush()
+    loader.add_void(void_bytes)
+    stored = loader.finish()
 
     digest = next(d.sha256 for d in written if d.filename.endswith(NTRIPLES.suffix))
     release_id = f"{stamp:%Y%m%dT%H%M%SZ}-{digest[:12]}"
@@ -488,47 +486,14 @@ def _write_release(
         "warnings": warnings,
         "example": example,
         "dumps": [asdict(d) for d in written],
+        "store": stored,
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     for path in work.rglob("*"):
-        # The open store may compact away a file listed here (it syncs what it writes).
         if path.is_file():
-            with contextlib.suppress(FileNotFoundError):
-                _fsync_file(path)
+            _fsync_file(path)
     phases.progress("write", total, total)
     return release_id
-
-
-STORE_CHUNK = 10_000  # entries per bulk load: Oxigraph's loader holds a whole input in memory
-
-
-def _load_or_copy_store(
-    path: Path,
-    converted: Converted,
-    previous: Path | None,
-    chunks: list[dumps.Chunk],
-    index: dict[str, Any],
-) -> pyoxigraph.Store:
-    """The current release's store updated by chunks (graph/dumps.py copy_store) when it can
-    be, else a full load."""
-    if previous is not None:
-        store = dumps.copy_store(previous, path, converted, chunks, index)
-        if store is not None:
-            return store
-    return _load_store(path, converted)
-
-
-def _load_store(path: Path, converted: Converted) -> pyoxigraph.Store:
-    """A new on-disk store with the graph in its default graph, loaded STORE_CHUNK entries at
-    a time."""
-    store = pyoxigraph.Store(str(path))
-    fmt = pyoxigraph.RdfFormat.N_TRIPLES
-    data, starts = converted.ntriples, converted.layout.entries
-    store.bulk_load(data[: starts[0]], format=fmt)
-    total = len(starts) - 1
-    for i in range(0, total, STORE_CHUNK):
-        store.bulk_load(data[starts[i] : starts[min(i + STORE_CHUNK, total)]], format=fmt)
-    return store
 
 
 def _fsync_file(path: Path) -> None:

@@ -119,15 +119,14 @@ def to_rdflib(data: Iterable[pyoxigraph.Triple] | bytes) -> rdflib.Graph:
 
 
 def validate(
-    data: Partition | bytes | rdflib.Graph | pyoxigraph.Store,
+    data: Partition | bytes | rdflib.Graph,
     converted: Converted | None = None,
     shapes: rdflib.Graph | None = None,
     engine: Engine = "turbo",
     chunk: int = CHUNK,
     progress: ChunkProgress | None = None,
 ) -> Report:
-    """Validate a graph against the shapes: N-Triples, a Partition of it, an rdflib graph or
-    the default graph of a pyoxigraph store.
+    """Validate a graph against the shapes: N-Triples, a Partition of it or an rdflib graph.
 
     Violations name the entry and its source line when converted is given. The turbo engine
     validates a Partition by parts; pyshacl always validates the whole graph.
@@ -146,16 +145,12 @@ def validate(
     return Report(_conforms(report_graph), explain(report_graph, converted), report_graph)
 
 
-def _ntriples(data: Partition | bytes | rdflib.Graph | pyoxigraph.Store) -> bytes:
+def _ntriples(data: Partition | bytes | rdflib.Graph) -> bytes:
     if isinstance(data, Partition):
         return data.ntriples
     if isinstance(data, rdflib.Graph):
         text: bytes = data.serialize(format="nt", encoding="utf-8")
         return text
-    if isinstance(data, pyoxigraph.Store):
-        quads = data.quads_for_pattern(None, None, None, pyoxigraph.DefaultGraph())
-        triples = (pyoxigraph.Triple(q.subject, q.predicate, q.object) for q in quads)
-        return pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.N_TRIPLES) or b""
     return data
 
 

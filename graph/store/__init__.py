@@ -9,12 +9,17 @@ round trips, never one per triple). Backends:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pyoxigraph import Triple
 
 from graph.resources import Description, ResourceKind
+
+if TYPE_CHECKING:
+    from graph.convert import Converted
+    from graph.dumps import Chunk
 
 
 class Reader(Protocol):
@@ -52,4 +57,37 @@ class Reader(Protocol):
 
     def close(self) -> None:
         """Release what the reader holds (connections); it is not used afterwards."""
+        ...
+
+
+class Loader(Protocol):
+    """The build side: puts a release's graph into the store. The `current` swap stays the
+    one commit for every backend: what a loader staged is served only once `current` points
+    at the release whose manifest names it (finish's record)."""
+
+    def stage(
+        self,
+        converted: Converted,
+        previous: Path | None,
+        chunks: list[Chunk],
+        index: dict[str, Any],
+    ) -> None:
+        """Load the library's graph: a copy of the previous release's brought up to date by
+        the chunks that changed (graph/dumps.py graph_changes) when it can, else in full."""
+        ...
+
+    def add_void(self, void_ttl: bytes) -> None:
+        """Put the VoID description in its named graph (<base>.well-known/void)."""
+        ...
+
+    def finish(self) -> dict[str, str]:
+        """Make what was staged durable and close it; what the manifest records of it."""
+        ...
+
+    def discard(self) -> None:
+        """Remove what was staged (a failed build); safe to call more than once."""
+        ...
+
+    def prune(self, manifests: Sequence[Mapping[str, Any]]) -> None:
+        """Remove what the store holds for releases that are deleted (their manifests)."""
         ...

@@ -11,12 +11,15 @@ opening used by the query children live here too: no other module touches pyoxig
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Triple
 
+from graph.convert import Converted
+from graph.dumps import Chunk, GraphChanges, graph_changes
 from graph.errors import PublicationError
 from graph.iris import Iris
 from graph.namespaces import DCMITYPE, DCTERMS, RDF, SKOS
@@ -194,3 +197,79 @@ def _node(iri: str) -> NamedNode | None:
         return NamedNode(iri)
     except ValueError:
         return None
+
+
+STORE_CHUNK = 10_000  # entries per bulk load: Oxigraph's loader holds a whole input in memory
+
+
+class OxigraphLoader:
+    """Writes a release's store into its folder (work/store); the folder's rename is the
+    commit, its deletion the discard and the prune."""
+
+    def __init__(self, path: Path, iris: Iris) -> None:
+        self.path, self.iris = path, iris
+        self._store: pyoxigraph.Store | None = None
+
+    def stage(
+        self,
+        converted: Converted,
+        previous: Path | None,
+        chunks: list[Chunk],
+        index: dict[str, Any],
+    ) -> None:
+        """The current release's store updated by chunks when it can be, else a full load."""
+        changes = None
+        if previous is not None:
+            changes = graph_changes(previous, converted, chunks, index)
+        if changes is not None and previous is not None:
+            self._store = _copy(previous / "store", self.path, changes, self.iris)
+        else:
+            self._store = _load(self.path, converted)
+
+    def add_void(self, void_ttl: bytes) -> None:
+        store = self._staged()
+        void_graph = NamedNode(self.iris.void)
+        store.bulk_load(void_ttl, format=pyoxigraph.RdfFormat.TURTLE, to_graph=void_graph)
+
+    def finish(self) -> dict[str, str]:
+        self._staged().flush()
+        self._store = None  # the store closes before its folder moves
+        return {"backend": "oxigraph"}
+
+    def discard(self) -> None:
+        self._store = None  # the build removes the folder
+
+    def prune(self, manifests: Sequence[Mapping[str, Any]]) -> None:
+        """Nothing beyond the folders the build deletes."""
+
+    def _staged(self) -> pyoxigraph.Store:
+        if self._store is None:
+            raise PublicationError(f"{self.path}: no store staged")
+        return self._store
+
+
+def _load(path: Path, converted: Converted) -> pyoxigraph.Store:
+    """A new on-disk store with the graph in its default graph, loaded STORE_CHUNK entries at
+    a time."""
+    store = pyoxigraph.Store(str(path))
+    fmt = pyoxigraph.RdfFormat.N_TRIPLES
+    data, starts = converted.ntriples, converted.layout.entries
+    store.bulk_load(data[: starts[0]], format=fmt)
+    total = len(starts) - 1
+    for i in range(0, total, STORE_CHUNK):
+        store.bulk_load(data[starts[i] : starts[min(i + STORE_CHUNK, total)]], format=fmt)
+    return store
+
+
+def _copy(previous: Path, target: Path, changes: GraphChanges, iris: Iris) -> pyoxigraph.Store:
+    """The previous store, copied (a RocksDB checkpoint: hard links) to target, its VoID graph
+    emptied and the changes applied."""
+    pyoxigraph.Store.read_only(str(previous)).backup(str(target))
+    store = pyoxigraph.Store(str(target))
+    store.clear_graph(NamedNode(iris.void))
+    fmt = pyoxigraph.RdfFormat.N_TRIPLES
+    for triple in pyoxigraph.parse(changes.removed, fmt):
+        store.remove(pyoxigraph.Quad(triple.subject, triple.predicate, triple.object, _DEFAULT))
+    if changes.added:
+        store.load(changes.added, format=fmt)
+    return store
