@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import threading
-import time
 from urllib.parse import urlencode, urlsplit
 
 import pyoxigraph
@@ -78,25 +78,47 @@ class Listener:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
+        self.sock.setblocking(False)
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}/"
         self.connections = 0
-        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
-    def _accept(self) -> None:
+    def _drain(self) -> None:
+        """Accept and drop every pending connection; the caller holds the lock."""
         while True:
             try:
                 conn, _ = self.sock.accept()
-            except OSError:
+            except BlockingIOError:
                 return
             self.connections += 1
             conn.close()
 
+    def _serve(self) -> None:
+        # A client that connected waits for an answer: closing its connection soon lets it
+        # fail instead of hanging.
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                self._drain()
+            try:
+                select.select([self.sock], [], [], 0.05)
+            except (OSError, ValueError):  # closed meanwhile
+                return
+
     def settle(self) -> int:
-        """The count once pending connections have been accepted."""
-        time.sleep(0.2)
-        return self.connections
+        """The number of connections made so far, those still in the accept queue included:
+        exact once the clients have returned, however slowly this thread was scheduled."""
+        with self._lock:
+            self._drain()
+            return self.connections
 
     def close(self) -> None:
-        self.sock.close()
+        with self._lock:
+            self._closed = True
+            self.sock.close()
+        self._thread.join()
