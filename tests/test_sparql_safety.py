@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import rdflib
-from live import FIXTURES, Server, build_publication, free_port
+from live import FIXTURES, SEED, Server, build_publication, free_port
 from sparql_http import Listener, Reply, call, query, solutions
 
 from graph.formats import SPARQL_QUERY, SPARQL_UPDATE, TURTLE
@@ -128,6 +127,32 @@ def _children(server: Server) -> list[int]:
     return _children_of(server.proc.pid)
 
 
+def _query_children(server: Server) -> list[int]:
+    return [child for worker in _children(server) for child in _children_of(worker)]
+
+
+def _wait_for_query_children(server: Server, busy: int, places: int = 2) -> list[int]:
+    """Wait until all `places` query children have started and `busy` of them are running a
+    query; return the busy ones. A child has started once its store is open (RocksDB's
+    threads are there: a child still starting has one thread); then it sleeps in read(2)
+    until a query comes, and while it evaluates one it is running or waiting for a CPU."""
+    deadline = time.monotonic() + 60
+    while True:
+        states: dict[int, tuple[str, int]] = {}
+        for pid in _query_children(server):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            states[pid] = (fields[0], int(fields[17]))  # state, num_threads (proc(5))
+        started = len(states) == places and all(n > 1 for _, n in states.values())
+        running = [pid for pid, (state, _) in states.items() if state == "R"]
+        if started and len(running) == busy:
+            return running
+        assert time.monotonic() < deadline, f"query children (state, threads): {states}"
+        time.sleep(0.01)
+
+
 @pytest.fixture(scope="module")
 def budget(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """1,500 generated entries (about 11,000 triples), one worker, a 2 s budget, small caps."""
@@ -173,22 +198,27 @@ def test_a_runaway_query_is_cut_off_while_others_are_answered(budget: Server) ->
     assert total > 10_000
     workers = _children(budget)
     assert len(workers) == 1
+    _wait_for_query_children(budget, busy=0)
     with ThreadPoolExecutor(1) as executor:
         started = time.monotonic()
         runaway = executor.submit(query, budget.base, RUNAWAY)
-        time.sleep(0.3)
+        (evaluating,) = _wait_for_query_children(budget, busy=1)
         answered = []
         while not runaway.done():
-            before = time.monotonic()
-            answered.append((_count(budget), time.monotonic() - before))
+            count = _count(budget)
+            # Whether the runaway's child was still at work when this answer came: the pool
+            # kills it at the budget, so an answer queued behind the runaway comes after.
+            answered.append((count, evaluating in _query_children(budget)))
         reply: Reply = runaway.result()
         elapsed = time.monotonic() - started
     assert reply.status == 503, reply.body[:300]
     assert reply.header("Retry-After").isdigit()
     assert "2 s budget" in json.loads(reply.body)["message"]
-    assert 1.9 < elapsed < 6
+    # Not before the budget; the upper bound only tells "at the budget" from "never" (the
+    # runaway would run for hours) with room for a busy machine.
+    assert 1.9 < elapsed < 60
     assert answered and all(n == total for n, _ in answered)
-    assert max(seconds for _, seconds in answered) < 1.5  # not queued behind the runaway
+    assert any(during for _, during in answered)  # not queued behind the runaway
     assert _children(budget) == workers  # the worker survived
     assert _count(budget) == total
 
@@ -201,9 +231,10 @@ def test_a_browser_sees_the_timeout_on_the_query_page(budget: Server) -> None:
 
 
 def test_more_queries_than_the_concurrency_limit_get_503(budget: Server) -> None:
+    _wait_for_query_children(budget, busy=0)
     with ThreadPoolExecutor(2) as executor:
         runaways = [executor.submit(query, budget.base, RUNAWAY) for _ in range(2)]
-        time.sleep(0.5)
+        _wait_for_query_children(budget, busy=2)  # both places taken for their 2 s
         reply = query(budget.base, COUNT)
         assert reply.status == 503
         assert reply.header("Retry-After") == "5"
@@ -228,48 +259,67 @@ def test_the_result_cap_and_the_length_limit(budget: Server) -> None:
 
 
 def test_many_clients_at_once_all_get_answers(budget: Server) -> None:
-    """Eight clients, two query children: each answer or a clean 503, never a failure."""
-    statuses: list[int] = []
-    lock = threading.Lock()
+    """Eight clients, two query children: each reply an answer or a clean 503, never a
+    failure, and a client that tries again after a 503 gets its answer. How many first
+    tries find a place depends on how the machine schedules the clients, so that is not
+    counted."""
+    text = "SELECT ?s WHERE { ?s ?p ?o } LIMIT 5"
 
-    def client() -> None:
+    def client() -> list[Reply]:
+        replies: list[Reply] = []
+        deadline = time.monotonic() + 60
         for _ in range(10):
-            status = query(budget.base, "SELECT ?s WHERE { ?s ?p ?o } LIMIT 5").status
-            with lock:
-                statuses.append(status)
+            while True:
+                replies.append(reply := query(budget.base, text))
+                if reply.status != 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+        return replies
 
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert set(statuses) <= {200, 503} and statuses.count(200) >= 40
+    with ThreadPoolExecutor(8) as executor:
+        replies = [r for f in [executor.submit(client) for _ in range(8)] for r in f.result()]
+    assert {r.status for r in replies} <= {200, 503}
+    answers = [r for r in replies if r.status == 200]
+    assert len(answers) == 80 and all(len(solutions(r)) == 5 for r in answers)
+    for refused in (r for r in replies if r.status == 503):
+        assert refused.header("Retry-After") == "5"
+        assert "queries are running" in json.loads(refused.body)["message"]
 
 
-def test_a_query_whose_client_hangs_up_is_stopped_at_once(budget: Server) -> None:
+def test_a_query_whose_client_hangs_up_is_stopped_at_once(tmp_path: Path) -> None:
     """Two clients send runaway queries and close their connections: both query processes
-    are stopped then, not at the end of the 2 s budget, so the next query is answered at
-    once (with both places still busy it would get 503), and fresh processes take their
-    places."""
-    workers = _children(budget)
-    parts = urlsplit(budget.base)
-    target = f"{parts.path}sparql?{urlencode({'query': RUNAWAY})}"
-    request = (
-        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        "Accept: application/sparql-results+json\r\n\r\n"
-    ).encode()
-    clients = []
-    for _ in range(2):
-        client = socket.create_connection((parts.hostname, parts.port), timeout=5)
-        client.sendall(request)
-        clients.append(client)
-    time.sleep(0.4)  # both queries run: the two places are taken
-    started = time.monotonic()
-    for client in clients:
-        client.close()
-    time.sleep(0.3)
-    reply = query(budget.base, COUNT)
-    assert reply.status == 200, reply.body[:300]
-    assert time.monotonic() - started < 1.5  # well within the 2 s budget of the runaways
-    assert _children(budget) == workers
-    assert len([c for w in workers for c in _children_of(w)]) == 2
+    are stopped then, not at the end of the budget, so the next query is answered (with
+    both places still busy it would get 503), and fresh processes take their places.
+
+    A server of its own with a 600 s budget: only the hang-up can free the places in the
+    minute this test waits, however slow the machine."""
+    port = free_port()
+    out = tmp_path / "publication"
+    build_publication([SEED], out, f"http://127.0.0.1:{port}/")
+    settings = {"query_timeout": 600.0, "query_concurrency": 2}
+    with Server(out, port, workers=1, **settings) as patient:
+        assert _count(patient) > 0
+        workers = _children(patient)
+        _wait_for_query_children(patient, busy=0)
+        parts = urlsplit(patient.base)
+        target = f"{parts.path}sparql?{urlencode({'query': RUNAWAY})}"
+        request = (
+            f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            "Accept: application/sparql-results+json\r\n\r\n"
+        ).encode()
+        clients = []
+        for _ in range(2):
+            client = socket.create_connection((parts.hostname, parts.port), timeout=60)
+            client.sendall(request)
+            clients.append(client)
+        stopped = _wait_for_query_children(patient, busy=2)  # both places taken
+        for client in clients:
+            client.close()
+        deadline = time.monotonic() + 60
+        while (reply := query(patient.base, COUNT)).status == 503:
+            assert time.monotonic() < deadline, reply.body[:300]
+            time.sleep(0.1)
+        assert reply.status == 200, reply.body[:300]
+        assert _children(patient) == workers
+        _wait_for_query_children(patient, busy=0)  # two children again, idle
+        assert not set(stopped) & set(_query_children(patient))  # fresh ones
