@@ -150,7 +150,7 @@ def test_a_second_build_at_once_is_refused_and_changes_nothing(tmp_path: Path) -
             "fd = os.open(sys.argv[1], os.O_RDWR)\n"
             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
             "print('locked', flush=True)\n"
-            "time.sleep(60)\n",
+            "time.sleep(600)\n",  # killed at the end of the test
             str(out / ".lock"),
         ],
         stdout=subprocess.PIPE,

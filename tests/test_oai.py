@@ -40,7 +40,7 @@ def get(
 ) -> tuple[int, bytes, dict[str, str]]:
     req = urllib.request.Request(server.base + "oai?" + query, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.read(), dict(r.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
@@ -162,7 +162,7 @@ def test_selective_harvesting_by_datestamp(server: Server) -> None:
 def test_post_is_the_same_protocol(server: Server) -> None:
     data = urllib.parse.urlencode({"verb": "ListSets"}).encode()
     req = urllib.request.Request(server.base + "oai", data=data, method="POST")
-    with urllib.request.urlopen(req, timeout=10) as r:
+    with urllib.request.urlopen(req, timeout=60) as r:
         doc = valid(r.read())
     assert len(doc.findall(f"{OAI}ListSets/{OAI}set")) == 9
     assert len(list(Sickle(server.base + "oai", http_method="POST").ListSets())) == 9
