@@ -5,12 +5,15 @@ KgpubError
 ├── ValidationFailed(violations)        the graph breaks a SHACL shape (CLI exit 1)
 ├── PublicationError                    no publication, or one that cannot be read/written
 ├── EntryGone(iri, title, deleted)      an entry the publication has removed (HTTP 410)
-└── QueryError                          a SPARQL request that cannot be answered
-    ├── QuerySyntaxError                unparsable query (HTTP 400)
-    ├── QueryRefused                    forbidden feature: SERVICE, LOAD, remote FROM (HTTP 400)
-    ├── QueryTooLarge                   query text over the size cap (HTTP 413)
-    ├── QueryTimeout                    over the time budget (HTTP 503 + Retry-After)
-    └── QueryOverloaded                 too many concurrent queries (HTTP 503 + Retry-After)
+├── QueryError                          a SPARQL request that cannot be answered
+│   ├── QuerySyntaxError                unparsable query (HTTP 400)
+│   ├── QueryRefused                    forbidden feature: SERVICE, LOAD, remote FROM (HTTP 400)
+│   ├── QueryTooLarge                   query text over the size cap (HTTP 413)
+│   ├── QueryTimeout                    over the time budget (HTTP 503 + Retry-After)
+│   └── QueryOverloaded                 too many concurrent queries (HTTP 503 + Retry-After)
+│       └── QueryCancelled              the client went away while its query ran (HTTP 503)
+└── StoreError(endpoint, message)       the store answered an error (HTTP 503 + Retry-After)
+    └── StoreUnavailable                unreachable or out of time (HTTP 503 + Retry-After)
 """
 
 from __future__ import annotations
@@ -103,3 +106,22 @@ class QueryOverloaded(QueryError):
 class QueryCancelled(QueryOverloaded):
     """The client went away while its query ran: the query was stopped (nobody reads the
     answer, a 503 like any other stop)."""
+
+
+class StoreError(KgpubError):
+    """The SPARQL store cannot be reached or answered an error. `endpoint` is the URL without
+    credentials or query string; neither the message nor the cause ever carries a password."""
+
+    def __init__(self, endpoint: str, message: str) -> None:
+        super().__init__(f"{endpoint}: {message}")
+        self.endpoint = endpoint
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[StoreError], tuple[str, str]]:
+        # Picklable with both fields, so that it crosses a process pool intact.
+        return (type(self), (self.endpoint, self.message))
+
+
+class StoreUnavailable(StoreError):
+    """The store is unreachable, refused the connection, or did not answer within the time
+    budget (locally, or its own budget cut the answer short): worth retrying later."""
