@@ -135,6 +135,14 @@ class Iris:
     def entry(self, title: str, created: datetime) -> str:
         return self.base + "entry/" + entry_slug(title, created)
 
+    def store_graph(self, token: str) -> str:
+        """The named graph that holds one release's library in a remote SPARQL store."""
+        return f"{self.base}.well-known/graph/{token}"
+
+    def store_void_graph(self, token: str) -> str:
+        """The named graph that holds one release's VoID description in a remote store."""
+        return f"{self.base}.well-known/graph/{token}/void"
+
     def dump(self, filename: str) -> str:
         return self.base + "dumps/" + filename
 

@@ -56,8 +56,8 @@ from graph.errors import PublicationError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.listing import Entry, Page, read_listings
-from graph.store import Loader
-from graph.store.oxigraph import OxigraphLoader
+from graph.store import EMBEDDED, Loader, StoreSettings, open_loader
+from graph.store.sparql import RECORD as STORE_RECORD
 
 KEEP = 3
 # gzip level of the dumps: 4 compresses 100k entries' dumps in 4 s of CPU for 9% more bytes
@@ -85,6 +85,7 @@ class BuildOptions:
     engine: shacl.Engine = "turbo"
     license: str = ""
     publisher: str = ""
+    store: StoreSettings = EMBEDDED  # where the graph is loaded (graph/store)
 
 
 @dataclass
@@ -278,8 +279,9 @@ def _publish(
     reuse: bool,
 ) -> Outcome:
     iris = Iris.from_base(options.base)
-    releases, work = _start_release(out)
-    loader: Loader = OxigraphLoader(work / "store", iris)
+    releases, work, stale = _start_release(out)
+    loader = open_loader(options.store, work, iris, stamp)
+    loader.prune(stale, _kept_records(releases))
     try:
         phases.start("convert", len(entries))
         previous = _previous_release(out)
@@ -363,7 +365,7 @@ def _publish(
         if isinstance(exc, OSError):
             raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
         raise
-    _prune(releases, keep=KEEP, current=final)
+    _prune(releases, keep=KEEP, current=final, loader=loader)
     return Outcome(
         len(converted.entries),
         len(converted.categories),
@@ -374,17 +376,18 @@ def _publish(
     )
 
 
-def _start_release(out: Path) -> tuple[Path, Path]:
-    """OUT/releases and a new, empty folder in it to build a release aside."""
+def _start_release(out: Path) -> tuple[Path, Path, list[dict[str, Any]]]:
+    """OUT/releases, a new, empty folder in it to build a release aside, and the store records
+    of the failed builds it removed."""
     releases = out / RELEASES
     try:
         releases.mkdir(parents=True, exist_ok=True)
-        _remove_stale_builds(releases)
+        stale = _remove_stale_builds(releases)
         work = releases / f".building-{os.getpid()}-{time.time_ns()}"
         work.mkdir()
     except OSError as exc:
         raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
-    return releases, work
+    return releases, work, stale
 
 
 def _reason(exc: OSError) -> str:
@@ -519,14 +522,39 @@ def _swap_current(out: Path, release: Path) -> None:
     _fsync_dir(out)
 
 
-def _remove_stale_builds(releases: Path) -> None:
+def _remove_stale_builds(releases: Path) -> list[dict[str, Any]]:
+    """Remove what builds that failed or were killed left; the store records of what they
+    loaded (their graphs in a remote store are dropped by the next loader)."""
+    records: list[dict[str, Any]] = []
     for path in releases.glob(".building-*"):
         pid = int(path.name.split("-")[1]) if path.name.split("-")[1].isdigit() else 0
         if pid and _is_alive(pid):
             continue
+        records += _store_records(path / STORE_RECORD)
         shutil.rmtree(path, ignore_errors=True)
     for path in releases.glob(f"{PRUNED}*"):  # left by a deletion that did not finish
         shutil.rmtree(path, ignore_errors=True)
+    return records
+
+
+def _kept_records(releases: Path) -> list[dict[str, Any]]:
+    """The store records of every release in the folder."""
+    return [
+        r
+        for p in releases.iterdir()
+        if not p.name.startswith(".")
+        for r in _store_records(p / MANIFEST)
+    ]
+
+
+def _store_records(path: Path) -> list[dict[str, Any]]:
+    """The store record in a file (a manifest's "store", or a build's store.json), if any."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    record = doc.get("store", doc) if isinstance(doc, dict) else None
+    return [record] if isinstance(record, dict) else []
 
 
 def _is_alive(pid: int) -> bool:
@@ -544,14 +572,20 @@ PRUNED = ".pruned-"
 _DELETE = 'rm -rf -- "$@" </dev/null >/dev/null 2>&1 &'
 
 
-def _prune(releases: Path, keep: int, current: Path) -> None:
-    """Remove all but the newest keep releases (and current). Each is renamed out of the
+def _prune(releases: Path, keep: int, current: Path, loader: Loader) -> None:
+    """Remove all but the newest keep releases (and current), and what the store holds of
+    them (graphs of a remote store; before the folder goes, its manifest names them). Each is
+    renamed out of the
     way at once, then deleted by a process of its own, so a build does not wait while the
     file system frees hundreds of megabytes (a third of a second at 100k entries)."""
     done = sorted((p for p in releases.iterdir() if not p.name.startswith(".")), reverse=True)
+    kept = [
+        r for p in done if p == current or p in done[:keep] for r in _store_records(p / MANIFEST)
+    ]
     doomed: list[str] = []
     for old in done[keep:]:
         if old != current:
+            loader.prune(_store_records(old / MANIFEST), kept)
             target = releases / f"{PRUNED}{old.name}"
             try:
                 os.replace(old, target)

@@ -88,7 +88,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings = config.load(overrides=test_config.pop("KGPUB", None))
     app.config["KGPUB"] = settings
     app.config.update(test_config)
-    current = Current(Path(settings["out"]), int(settings["cache_mb"]) << 20)
+    current = Current(
+        Path(settings["out"]),
+        int(settings["cache_mb"]) << 20,
+        store=config.store_settings(settings),
+    )
     if not app.testing and settings["warm_up"]:
         current.on_new = lambda release: _warm_up(app)
     app.extensions["kgpub"] = current

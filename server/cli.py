@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from graph import shacl
-from graph.errors import KgpubError, ListingError, PublicationError, ValidationFailed
+from graph.errors import (
+    KgpubError,
+    ListingError,
+    PublicationError,
+    StoreError,
+    ValidationFailed,
+)
 from graph.iris import BaseIriError, normalize_base
 from graph.publication import BuildOptions, Outcome, build, validate_sources
 from server import config
@@ -104,7 +110,8 @@ def make_parser() -> argparse.ArgumentParser:
         for setting in ("base_uri", "data", "title", "license", "publisher", "shacl_engine"):
             _add_setting(p, setting)
         if name == "build":
-            _add_setting(p, "out")
+            for setting in ("out", "store", "store_update", "store_data"):
+                _add_setting(p, setting)
             p.add_argument(
                 "--full",
                 action="store_true",
@@ -119,6 +126,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     for setting in (
         "out",
+        "store",
         "host",
         "port",
         "workers",
@@ -167,6 +175,7 @@ def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: 
         engine=settings["shacl_engine"],
         license=settings["license"],
         publisher=settings["publisher"],
+        store=config.store_settings(settings),
     )
     progress = ProgressLine(err, enabled=err.isatty() and not args.quiet)
     try:
@@ -184,7 +193,7 @@ def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: 
         print(shacl.render(exc.violations), file=err)
         print("nothing was published; the previous publication is untouched", file=err)
         return EXIT_INVALID
-    except PublicationError as exc:
+    except (PublicationError, StoreError) as exc:
         progress.clear()
         print(f"kgpub: {exc}", file=err)
         return EXIT_PUBLICATION

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graph.store import StoreSettings
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -46,6 +48,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "shacl_engine", "turbo", "SHACL engine: turbo (pyshacl-turbo, fast) or pyshacl (reference)"
     ),
+    Setting(
+        "store", "", "SPARQL 1.1 query endpoint of an external store (empty: the embedded store)"
+    ),
+    Setting("store_update", "", "SPARQL 1.1 Update endpoint of the store (empty: the query URL)"),
+    Setting(
+        "store_data", "", "Graph Store HTTP Protocol endpoint used for bulk loading (optional)"
+    ),
     Setting("host", "127.0.0.1", "address the server listens on"),
     Setting("port", 5000, "port the server listens on"),
     Setting("workers", 2, "number of server worker processes"),
@@ -64,6 +73,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_memory", 2048, "address space of one SPARQL query process, in MiB (503 beyond)"),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+# The store's credentials come from the environment only: never an option, never logged.
+STORE_USER = "KGPUB_STORE_USER"
+STORE_PASSWORD = "KGPUB_STORE_PASSWORD"
+
+
+def store_settings(
+    settings: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> StoreSettings:
+    """Where the graph lives, from the settings and the credentials in the environment."""
+    env = os.environ if environ is None else environ
+    return StoreSettings(
+        query=str(settings.get("store") or ""),
+        update=str(settings.get("store_update") or ""),
+        data=str(settings.get("store_data") or ""),
+        user=env.get(STORE_USER) or None,
+        password=env.get(STORE_PASSWORD) or None,
+    )
 
 
 def load(

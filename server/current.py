@@ -24,8 +24,7 @@ from urllib.parse import unquote, urlsplit
 from graph.errors import PublicationError
 from graph.iris import Iris
 from graph.publication import CURRENT, current_release, read_manifest
-from graph.store import Reader
-from graph.store.oxigraph import OxigraphReader
+from graph.store import EMBEDDED, Reader, StoreSettings, open_reader
 
 CHECK_INTERVAL = 1.0
 DEFAULT_CACHE_BYTES = 64 << 20
@@ -89,6 +88,7 @@ class Release:
     path: Path
     manifest: dict[str, Any]
     cache: LruCache = field(default_factory=LruCache, repr=False)
+    store: StoreSettings = field(default=EMBEDDED, repr=False)
     _reader: Reader | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -122,7 +122,8 @@ class Release:
         if self._reader is None:
             with self._lock:
                 if self._reader is None:
-                    self._reader = OxigraphReader.open(self.store_path, self.iris)
+                    record = self.manifest.get("store") or {}
+                    self._reader = open_reader(self.store, self.path, record, self.iris)
         return self._reader
 
     @property
@@ -138,8 +139,10 @@ class Current:
         out: Path,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         on_new: Callable[[Release], None] | None = None,
+        store: StoreSettings = EMBEDDED,
     ) -> None:
         self.out = out
+        self.store = store
         self.cache_bytes = cache_bytes
         self.on_new = on_new  # called (in the worker that sees it) for each release taken up
         self._release: Release | None = None
@@ -166,7 +169,9 @@ class Current:
             if self._release is None or target != self._target or self._pid != os.getpid():
                 try:
                     path = current_release(self.out)
-                    release = Release(path, read_manifest(path), LruCache(self.cache_bytes))
+                    release = Release(
+                        path, read_manifest(path), LruCache(self.cache_bytes), self.store
+                    )
                 except PublicationError:
                     if self._release is not None and self._pid == os.getpid():
                         return self._release  # keep serving what we had

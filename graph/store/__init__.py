@@ -5,17 +5,27 @@ with one or two queries however the graph is stored (over HTTP a page costs a fi
 round trips, never one per triple). Backends:
 
   oxigraph.py   the embedded default: the release's Oxigraph store on disk
+  sparql.py     a SPARQL 1.1 server (Virtuoso, Oxigraph server, Fuseki...): each release in
+                named graphs of its own, through protocol.py (Protocol, Update, Graph Store)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pyoxigraph import Triple
 
+from graph.errors import PublicationError
+from graph.iris import Iris
 from graph.resources import Description, ResourceKind
+from graph.store.oxigraph import OxigraphLoader, OxigraphReader
+from graph.store.protocol import SparqlClient
+from graph.store.sparql import BACKEND as SPARQL_BACKEND
+from graph.store.sparql import SparqlLoader, SparqlReader
 
 if TYPE_CHECKING:
     from graph.convert import Converted
@@ -88,6 +98,58 @@ class Loader(Protocol):
         """Remove what was staged (a failed build); safe to call more than once."""
         ...
 
-    def prune(self, manifests: Sequence[Mapping[str, Any]]) -> None:
-        """Remove what the store holds for releases that are deleted (their manifests)."""
+    def prune(self, doomed: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str, Any]]) -> None:
+        """Remove what the store holds for deleted releases and abandoned builds (their store
+        records), except what a kept release's record also names."""
         ...
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where the graph lives: the embedded store (no query URL) or a SPARQL 1.1 server."""
+
+    query: str = ""  # SPARQL 1.1 query endpoint; empty: the embedded Oxigraph store
+    update: str = ""  # SPARQL 1.1 Update endpoint; empty: the query endpoint
+    data: str = ""  # Graph Store HTTP Protocol endpoint for bulk loading; empty: Update
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.query)
+
+    def client(self) -> SparqlClient:
+        """A client of the SPARQL server (credentials given, never logged)."""
+        return SparqlClient(
+            self.query,
+            self.update or None,
+            self.data or None,
+            user=self.user,
+            password=self.password,
+            timeout=self.timeout,
+        )
+
+
+EMBEDDED = StoreSettings()
+
+
+def open_loader(settings: StoreSettings, work: Path, iris: Iris, stamp: datetime) -> Loader:
+    """The loader of a release being built in work."""
+    if settings.is_remote:
+        return SparqlLoader(settings.client(), iris, work, stamp)
+    return OxigraphLoader(work / "store", iris)
+
+
+def open_reader(
+    settings: StoreSettings, release: Path, record: Mapping[str, Any], iris: Iris
+) -> Reader:
+    """The reader of a release's graph, wherever its manifest's store record says it is."""
+    if record.get("backend") == SPARQL_BACKEND:
+        if not settings.is_remote:
+            raise PublicationError(
+                f"{release}: its graph is in the SPARQL store {record.get('endpoint')}; "
+                "serve it with --store"
+            )
+        return SparqlReader(settings.client(), iris, str(record["graph"]), str(record["void"]))
+    return OxigraphReader.open(release / "store", iris)

@@ -239,7 +239,7 @@ class OxigraphLoader:
     def discard(self) -> None:
         self._store = None  # the build removes the folder
 
-    def prune(self, manifests: Sequence[Mapping[str, Any]]) -> None:
+    def prune(self, doomed: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str, Any]]) -> None:
         """Nothing beyond the folders the build deletes."""
 
     def _staged(self) -> pyoxigraph.Store:
