@@ -56,7 +56,7 @@ from graph.errors import PublicationError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.listing import Entry, Page, read_listings
-from graph.store import EMBEDDED, Loader, StoreSettings, open_loader
+from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
 from graph.store.sparql import RECORD as STORE_RECORD
 
 KEEP = 3
@@ -470,7 +470,7 @@ def _write_release(
     example = next(iter(converted.entries), None)
     void = describe_dataset(iris, info, converted.statistics, written, example)
     void_bytes: bytes = void.serialize(format="turtle", encoding="utf-8")
-    (work / "void.ttl").write_bytes(void_bytes)
+    (work / VOID_FILE).write_bytes(void_bytes)
     (work / "validation.ttl").write_bytes(report.turtle())
 
     loader.add_void(void_bytes)

@@ -285,8 +285,8 @@ def evaluate(store: pyoxigraph.Store, job: QueryJob) -> QueryResult:
     try:
         result = store.query(job.text, base_iri=job.base_iri, **kwargs)
         if job.form in ("SELECT", "ASK"):
-            return _serialize_results(result, job)
-        return _serialize_graph(result, job)
+            return serialize_results(result, job)
+        return serialize_graph(result, job)
     except SyntaxError as exc:
         raise QuerySyntaxError(f"the query does not parse: {exc}") from exc
     except QueryError:
@@ -295,7 +295,8 @@ def evaluate(store: pyoxigraph.Store, job: QueryJob) -> QueryResult:
         raise QueryError(f"the query failed: {exc}") from exc
 
 
-def _serialize_results(result: Any, job: QueryJob) -> QueryResult:
+def serialize_results(result: Any, job: QueryJob) -> QueryResult:
+    """Solutions or a boolean in job.media_type, counting rows up to job.max_results."""
     fmt = RESULT_FORMATS[job.media_type]
     if isinstance(result, QueryBoolean):
         if job.form != "ASK":
@@ -311,7 +312,8 @@ def _serialize_results(result: Any, job: QueryJob) -> QueryResult:
     return QueryResult(job.media_type, writer.value(), max(writer.count, 0))
 
 
-def _serialize_graph(result: Any, job: QueryJob) -> QueryResult:
+def serialize_graph(result: Any, job: QueryJob) -> QueryResult:
+    """Triples in job.media_type, counting them up to job.max_results."""
     if isinstance(result, (QueryBoolean, QuerySolutions)):
         raise QueryError(f"a {job.form} query gave no graph")
     counted = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from typing import Literal as Kind
 
@@ -21,6 +22,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
 from graph import jsonld
 from graph.dumps import dump_prefixes, strip_prefixes
+from graph.errors import PublicationError
 from graph.formats import JSONLD, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.namespaces import DCAT, DCMITYPE, DCTERMS, RDF, SKOS, VOID
@@ -149,6 +151,19 @@ def kind_of(types: Iterable[str]) -> ResourceKind:
         if t in _KINDS:
             return _KINDS[t]
     return "other"
+
+
+def read_void(path: Path, iris: Iris) -> list[Triple]:
+    """The triples of a release's VoID file (void.ttl), which describe the dataset: read from
+    the file, not a store, as every store rewrites some of its literals (Oxigraph stores an
+    xsd:nonNegativeInteger as xsd:integer; Virtuoso a +00:00 offset as Z), and the description
+    must be the same whichever store serves it."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise PublicationError(f"{path}: cannot read: {exc}") from exc
+    quads = pyoxigraph.parse(text, pyoxigraph.RdfFormat.TURTLE, base_iri=iris.base)
+    return [q.triple for q in quads]
 
 
 def ordered(triples: list[Triple], first: str) -> list[Triple]:

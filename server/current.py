@@ -24,7 +24,15 @@ from urllib.parse import unquote, urlsplit
 from graph.errors import PublicationError
 from graph.iris import Iris
 from graph.publication import CURRENT, current_release, read_manifest
-from graph.store import EMBEDDED, Reader, StoreSettings, open_reader
+from graph.store import (
+    EMBEDDED,
+    Reader,
+    Runner,
+    StoreSettings,
+    is_remote,
+    open_reader,
+    open_runner,
+)
 
 CHECK_INTERVAL = 1.0
 DEFAULT_CACHE_BYTES = 64 << 20
@@ -90,6 +98,7 @@ class Release:
     cache: LruCache = field(default_factory=LruCache, repr=False)
     store: StoreSettings = field(default=EMBEDDED, repr=False)
     _reader: Reader | None = field(default=None, repr=False)
+    _runner: Runner | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -125,6 +134,20 @@ class Release:
                     record = self.manifest.get("store") or {}
                     self._reader = open_reader(self.store, self.path, record, self.iris)
         return self._reader
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the release's graph is in a SPARQL server (not the folder's store)."""
+        return is_remote(self.manifest.get("store") or {})
+
+    def runner(self, timeout: float, concurrency: int) -> Runner:
+        """The runner of untrusted queries on a remote release's graphs, made once."""
+        if self._runner is None:
+            with self._lock:
+                if self._runner is None:
+                    record = self.manifest.get("store") or {}
+                    self._runner = open_runner(self.store, record, self.iris, timeout, concurrency)
+        return self._runner
 
     @property
     def built(self) -> str:

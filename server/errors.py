@@ -19,6 +19,7 @@ from graph.errors import (
     QuerySyntaxError,
     QueryTimeout,
     QueryTooLarge,
+    StoreError,
 )
 from server.conneg import NotAcceptable, UnknownFormatError, UnknownSuffixError, negotiate
 
@@ -36,8 +37,9 @@ STATUS: tuple[tuple[type[KgpubError], int, str], ...] = (
     (QueryOverloaded, 503, "Service Unavailable"),
     (QueryError, 400, "Bad Request"),
     (PublicationError, 503, "Service Unavailable"),
+    (StoreError, 503, "Service Unavailable"),
 )
-RETRY_AFTER = {QueryTimeout: "30", QueryOverloaded: "5", PublicationError: "30"}
+RETRY_AFTER = {QueryTimeout: "30", QueryOverloaded: "5", PublicationError: "30", StoreError: "30"}
 ERROR_TYPES = ("application/json", "text/html", "text/plain")
 
 
@@ -96,7 +98,12 @@ def register(app: Flask) -> None:
         for cls, seconds in RETRY_AFTER.items():
             if isinstance(exc, cls):
                 headers["Retry-After"] = seconds
-        return error_response(status, title, str(exc), headers)
+        message = str(exc)
+        if isinstance(exc, StoreError):
+            # The store's address and its own words are for the operator, not the public.
+            log.warning("store error on %s %s: %s", request.method, request.path, exc)
+            message = "the graph store is unavailable; try again later"
+        return error_response(status, title, message, headers)
 
     @app.errorhandler(HTTPException)
     def _werkzeug_error(exc: HTTPException) -> Response:

@@ -22,6 +22,7 @@ from pyoxigraph import Triple
 from graph.errors import PublicationError
 from graph.iris import Iris
 from graph.resources import Description, ResourceKind
+from graph.store.forward import SparqlRunner
 from graph.store.oxigraph import OxigraphLoader, OxigraphReader
 from graph.store.protocol import SparqlClient
 from graph.store.sparql import BACKEND as SPARQL_BACKEND
@@ -30,6 +31,7 @@ from graph.store.sparql import SparqlLoader, SparqlReader
 if TYPE_CHECKING:
     from graph.convert import Converted
     from graph.dumps import Chunk
+    from graph.query import QueryJob, QueryResult
 
 
 class Reader(Protocol):
@@ -67,6 +69,15 @@ class Reader(Protocol):
 
     def close(self) -> None:
         """Release what the reader holds (connections); it is not used afterwards."""
+        ...
+
+
+class Runner(Protocol):
+    """Runs inspected, untrusted queries (graph/query.py) within their budgets; raises
+    QueryTimeout, QueryOverloaded or QueryCancelled as graph/query.py's QueryPool does."""
+
+    def run(self, job: QueryJob, watch: int | None = None) -> QueryResult:
+        """The serialized result of one query; watch: the client's socket, if any."""
         ...
 
 
@@ -132,6 +143,7 @@ class StoreSettings:
 
 
 EMBEDDED = StoreSettings()
+VOID_FILE = "void.ttl"  # in a release: the VoID description the dataset is described by
 
 
 def open_loader(settings: StoreSettings, work: Path, iris: Iris, stamp: datetime) -> Loader:
@@ -145,11 +157,33 @@ def open_reader(
     settings: StoreSettings, release: Path, record: Mapping[str, Any], iris: Iris
 ) -> Reader:
     """The reader of a release's graph, wherever its manifest's store record says it is."""
-    if record.get("backend") == SPARQL_BACKEND:
+    if is_remote(record):
         if not settings.is_remote:
             raise PublicationError(
                 f"{release}: its graph is in the SPARQL store {record.get('endpoint')}; "
                 "serve it with --store"
             )
-        return SparqlReader(settings.client(), iris, str(record["graph"]), str(record["void"]))
-    return OxigraphReader.open(release / "store", iris)
+        graph, void = str(record["graph"]), str(record["void"])
+        return SparqlReader(settings.client(), iris, graph, void, release / VOID_FILE)
+    return OxigraphReader.open(release / "store", iris, release / VOID_FILE)
+
+
+def is_remote(record: Mapping[str, Any]) -> bool:
+    """Whether a release's store record (its manifest's "store") names a SPARQL server."""
+    return record.get("backend") == SPARQL_BACKEND
+
+
+def open_runner(
+    settings: StoreSettings,
+    record: Mapping[str, Any],
+    iris: Iris,
+    timeout: float,
+    concurrency: int,
+) -> Runner:
+    """The runner of untrusted queries on a remote release's graphs (the embedded store's
+    runner is graph/query.py's QueryPool, one per worker process)."""
+    if not is_remote(record) or not settings.is_remote:
+        raise PublicationError("this release's graph is not in a SPARQL store")
+    return SparqlRunner(
+        settings.client(), iris, str(record["graph"]), str(record["void"]), timeout, concurrency
+    )

@@ -23,7 +23,15 @@ from graph.dumps import Chunk, GraphChanges, graph_changes
 from graph.errors import PublicationError
 from graph.iris import Iris
 from graph.namespaces import DCMITYPE, DCTERMS, RDF, SKOS
-from graph.resources import Description, Page, ResourceKind, kind_of, ordered, term_key
+from graph.resources import (
+    Description,
+    Page,
+    ResourceKind,
+    kind_of,
+    ordered,
+    read_void,
+    term_key,
+)
 
 _TYPE = NamedNode(str(RDF.type))
 _TITLE = NamedNode(str(DCTERMS.title))
@@ -47,13 +55,15 @@ def open_read_only(path: Path | str) -> pyoxigraph.Store:
 class OxigraphReader:
     """The Reader of one release's Oxigraph store; thread-safe (Oxigraph's reads are)."""
 
-    def __init__(self, store: pyoxigraph.Store, iris: Iris) -> None:
+    def __init__(self, store: pyoxigraph.Store, iris: Iris, void: Path | None = None) -> None:
         self.store, self.iris = store, iris
+        self._void_file = void
+        self._void: list[Triple] | None = None
 
     @classmethod
-    def open(cls, path: Path | str, iris: Iris) -> OxigraphReader:
-        """The reader of the store at path, opened read-only."""
-        return cls(open_read_only(path), iris)
+    def open(cls, path: Path | str, iris: Iris, void: Path | None = None) -> OxigraphReader:
+        """The reader of the store at path, opened read-only; void: the release's VoID file."""
+        return cls(open_read_only(path), iris, void)
 
     def exists(self, iri: str) -> bool:
         """Whether the default graph has a triple about the IRI (False for a non-IRI)."""
@@ -124,8 +134,7 @@ class OxigraphReader:
         """
         store, iris = self.store, self.iris
         if iri in (iris.dataset, iris.void):
-            void_graph = NamedNode(iris.void)
-            void = [q.triple for q in store.quads_for_pattern(None, None, None, void_graph)]
+            void = self._void_triples()
             if not void:
                 return None
             return Description(iri, "dataset", ordered(void, iris.dataset))
@@ -167,6 +176,17 @@ class OxigraphReader:
 
     def close(self) -> None:
         """Nothing to release: the store closes when the last reference goes."""
+
+    def _void_triples(self) -> list[Triple]:
+        """The VoID description: the release's file when given, else the store's VoID graph."""
+        if self._void is None:
+            if self._void_file is not None:
+                self._void = read_void(self._void_file, self.iris)
+            else:
+                graph = NamedNode(self.iris.void)
+                found = self.store.quads_for_pattern(None, None, None, graph)
+                self._void = [q.triple for q in found]
+        return self._void
 
     def _labels(self, iris: Iterable[str]) -> list[Triple]:
         """The titles and prefLabels of resources (what a person needs to show a link)."""

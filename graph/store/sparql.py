@@ -26,7 +26,15 @@ from graph.dumps import Chunk, graph_changes
 from graph.errors import PublicationError, StoreError
 from graph.iris import Iris
 from graph.namespaces import DCMITYPE, DCTERMS, RDF, SKOS
-from graph.resources import Description, Page, ResourceKind, kind_of, ordered, term_key
+from graph.resources import (
+    Description,
+    Page,
+    ResourceKind,
+    kind_of,
+    ordered,
+    read_void,
+    term_key,
+)
 from graph.store.protocol import SparqlClient, iri_ref, show_url
 
 BACKEND = "sparql"
@@ -61,9 +69,13 @@ def _ref(iri: str) -> str | None:
 class SparqlReader:
     """The Reader of one release's graphs in a SPARQL store; thread-safe."""
 
-    def __init__(self, client: SparqlClient, iris: Iris, graph: str, void: str) -> None:
+    def __init__(
+        self, client: SparqlClient, iris: Iris, graph: str, void: str, void_file: Path | None = None
+    ) -> None:
         self.client, self.iris = client, iris
         self.graph, self.void = iri_ref(graph), iri_ref(void)
+        self._void_file = void_file
+        self._void: list[Triple] | None = None
 
     def exists(self, iri: str) -> bool:
         node = _ref(iri)
@@ -116,9 +128,7 @@ class SparqlReader:
     ) -> Description | None:
         iris = self.iris
         if iri in (iris.dataset, iris.void):
-            void = self.client.construct(
-                f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {self.void} {{ ?s ?p ?o }} }}"
-            )
+            void = self._void_triples()
             if not void:
                 return None
             return Description(iri, "dataset", ordered(void, iris.dataset))
@@ -165,6 +175,17 @@ class SparqlReader:
 
     def close(self) -> None:
         """Nothing held: each call is its own HTTP exchange."""
+
+    def _void_triples(self) -> list[Triple]:
+        """The VoID description: the release's file when given, else the VoID graph."""
+        if self._void is None:
+            if self._void_file is not None:
+                self._void = read_void(self._void_file, self.iris)
+            else:
+                self._void = self.client.construct(
+                    f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {self.void} {{ ?s ?p ?o }} }}"
+                )
+        return self._void
 
     def _column(self, pattern: str) -> list[str]:
         """The IRIs ?m of a pattern, newest (greatest) first, read LIST_PAGE rows at a time."""

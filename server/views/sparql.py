@@ -43,6 +43,7 @@ from graph.formats import (
 )
 from graph.namespaces import DCTERMS
 from graph.query import QueryJob, QueryPool, inspect_query, offered_types, parse_graph_names
+from graph.store import Runner
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
 from server.errors import RETRY_AFTER, status_of
@@ -123,8 +124,17 @@ def _start_query_children() -> None:
         not current_app.testing
         and not request.environ.get(WARM_UP_KEY)
         and os.getpid() not in current_app.extensions.get("kgpub.query_pools", {})
+        and not _serves_remote()
     ):
         _pool()
+
+
+def _serves_remote() -> bool:
+    """Whether the current release's graph is in a SPARQL server (no query children then)."""
+    try:
+        return _release().is_remote
+    except KgpubError:
+        return False
 
 
 # --- Reading a protocol request ---------------------------------------------------------------
@@ -271,7 +281,12 @@ def _answer(protocol: ProtocolRequest) -> Response:
     )
     # gunicorn gives the client's socket: a query whose client hangs up is stopped at once.
     client = request.environ.get("gunicorn.socket")
-    result = _pool().run(job, watch=client.fileno() if client is not None else None)
+    runner: Runner = (
+        release.runner(float(settings["query_timeout"]), int(settings["query_concurrency"]))
+        if release.is_remote
+        else _pool()
+    )
+    result = runner.run(job, watch=client.fileno() if client is not None else None)
     if html:
         return Response(
             _page(

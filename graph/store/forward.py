@@ -1,0 +1,250 @@
+"""Untrusted SPARQL queries forwarded to a SPARQL server, confined to one release's graphs.
+
+graph/query.py has inspected the text (no SERVICE, no update, a query form first: so no
+Virtuoso `define` pragma). Forwarding adds what a shared server needs, measured on Virtuoso 7.2:
+- It adds the query's FROM / FROM NAMED to the protocol's default-graph-uri / named-graph-uri
+  instead of letting the protocol's replace them (SPARQL 1.1 Protocol §2.1.4 says replace), and
+  without any, `GRAPH ?g` ranges over every graph it holds (its system graphs, old releases).
+  So the dataset clauses are cut out of the text, mapped to this release's graphs (the public
+  name <base>.well-known/void to the release's VoID graph, any other name to a graph that does
+  not exist: empty, as on the embedded store) and always sent as protocol parameters.
+- It runs functions named by IRI that SPARQL 1.1 does not define (`bif:`, `sql:` procedures):
+  any function other than the XSD casts (§17.5) is refused before anything is sent.
+- Relative IRIs resolve against kgpub's endpoint, not the server's: a BASE is put first.
+The answer is read whole within the time budget, its VoID graph name mapped back to the public
+one, and serialized by graph/query.py's writers: the same bytes and caps as the embedded store.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urljoin
+
+import pyoxigraph
+from pyparsing import ParseException
+from rdflib import URIRef
+from rdflib.plugins.sparql.algebra import translatePName, translatePrologue, traverse
+from rdflib.plugins.sparql.parser import parseQuery
+from rdflib.plugins.sparql.parserutils import CompValue
+
+from graph.errors import (
+    QueryOverloaded,
+    QueryRefused,
+    QuerySyntaxError,
+    QueryTimeout,
+    StoreUnavailable,
+)
+from graph.iris import Iris
+from graph.namespaces import XSD
+from graph.query import QueryJob, QueryResult, serialize_graph, serialize_results
+from graph.store.protocol import VIRTUOSO_BNODE, SparqlClient, iri_ref
+
+# SPARQL 1.1 §17.5: the XSD constructor functions, the only functions named by IRI.
+_CASTS = frozenset(
+    str(XSD[name])
+    for name in ("string", "boolean", "integer", "decimal", "float", "double", "dateTime")
+)
+_KEYWORD = re.compile(r"(?<![\w?$:.\-])(FROM|GRAPH)(?![\w:\-])", re.IGNORECASE)
+_NAMED = re.compile(r"\s*NAMED(?![\w:\-])", re.IGNORECASE)
+_IRIREF = re.compile(r"\s*(<[^<>\"{}|^`\\\x00-\x20]*>)")
+_PNAME = re.compile(r"\s*([A-Za-z][\w.\-]*)?:([\w.\-:%\\]*)")
+_OPAQUE_SPAN = re.compile(
+    r"#[^\r\n]*"
+    r'|"""(?:(?:"|"")?(?:[^"\\]|\\[\s\S]))*"""'
+    r"|'''(?:(?:'|'')?(?:[^'\\]|\\[\s\S]))*'''"
+    r'|"(?:[^"\\\r\n]|\\[\s\S])*"'
+    r"|'(?:[^'\\\r\n]|\\[\s\S])*'"
+    r"|<(?:[^<>\"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*>"
+    r"|\\[\s\S]"
+)
+
+
+class SparqlRunner:
+    """Runs inspected queries on a SPARQL server for one release: at most `concurrency` at
+    once (more get QueryOverloaded at once), each within `timeout` seconds."""
+
+    def __init__(
+        self,
+        client: SparqlClient,
+        iris: Iris,
+        graph: str,
+        void: str,
+        timeout: float,
+        concurrency: int,
+    ) -> None:
+        self.client, self.iris = client, iris
+        self.graph, self.void = graph, void
+        self.nowhere = iris.store_graph("none")  # never loaded: an empty graph
+        self.timeout = timeout
+        self._slots = threading.BoundedSemaphore(max(1, concurrency))
+
+    def run(self, job: QueryJob, watch: int | None = None) -> QueryResult:
+        """The serialized result of one query, as graph/query.py's QueryPool.run gives it.
+        (watch, the client's socket, is not polled: the server's answer is awaited whole.)"""
+        text, default, named = self.confine(job)
+        if not self._slots.acquire(blocking=False):
+            raise QueryOverloaded("too many queries are running; try again in a moment")
+        try:
+            if job.form in ("SELECT", "ASK"):
+                answer = self.client.raw(
+                    text,
+                    "application/sparql-results+json",
+                    default_graphs=default,
+                    named_graphs=named,
+                    timeout=self.timeout,
+                )
+                body = _read(answer, self.client.query_url)
+                return serialize_results(_results(body, self.void, self.iris.void), job)
+            triples = self.client.construct(
+                text, default_graphs=default, named_graphs=named, timeout=self.timeout
+            )
+            return serialize_graph(iter(_public(triples, self.void, self.iris.void)), job)
+        except StoreUnavailable as exc:
+            raise QueryTimeout(f"the store did not answer within the budget: {exc}") from exc
+        finally:
+            self._slots.release()
+
+    def confine(self, job: QueryJob) -> tuple[str, list[str], list[str]]:
+        """The text to send and its dataset: the release's graphs, or those the query or the
+        request names (mapped), never another graph of the server."""
+        base = job.base_iri or self.iris.sparql
+        tree = _parse(job.text, base)
+        for iri in _iris(tree):
+            if iri.startswith(("bif:", "sql:")):
+                raise QueryRefused(f"<{iri}> is not a SPARQL 1.1 name: not run on this endpoint")
+        for iri in _functions(tree):
+            if iri not in _CASTS:
+                raise QueryRefused(
+                    f"the function <{iri}> is not part of SPARQL 1.1: this endpoint runs only "
+                    "SPARQL 1.1 functions and the XSD casts"
+                )
+        # (CompValue.get answers a missing key with the key's name: test membership.)
+        clauses = list(tree["datasetClause"]) if "datasetClause" in tree else []
+        text, cut = _rewrite(job.text, base, self.iris.void, self.void)
+        if cut != len(clauses):
+            raise QueryRefused("the query's FROM clauses could not be read: write them as <IRI>")
+        if job.default_graphs is not None or job.named_graphs is not None:
+            defaults, nameds = list(job.default_graphs or ()), list(job.named_graphs or ())
+        elif clauses:
+            defaults = [str(c["default"]) for c in clauses if "default" in c]
+            nameds = [str(c["named"]) for c in clauses if "named" in c]
+        else:
+            return f"BASE {iri_ref(base)}\n{text}", [self.graph], [self.void]
+        default = [self._map(g) for g in defaults] or [self.nowhere]
+        named = [self._map(g) for g in nameds] or [self.nowhere]
+        return f"BASE {iri_ref(base)}\n{text}", default, named
+
+    def _map(self, name: str) -> str:
+        return self.void if name == self.iris.void else self.nowhere
+
+
+def _parse(text: str, base: str) -> CompValue:
+    """The query's parse tree with prefixed names resolved (rdflib's parser: no evaluation)."""
+    try:
+        parsed = parseQuery(text)
+        prologue = translatePrologue(parsed[0], base)
+        tree: CompValue = traverse(
+            parsed[1], visitPost=functools.partial(translatePName, prologue=prologue)
+        )
+    except (ParseException, ValueError, TypeError, KeyError) as exc:
+        raise QuerySyntaxError(f"the query does not parse: {exc}") from exc
+    return tree
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            yield from _walk(value)
+
+
+def _functions(tree: CompValue) -> Iterator[str]:
+    for node in _walk(tree):
+        if isinstance(node, CompValue) and node.name == "Function" and "iri" in node:
+            yield str(node["iri"])
+
+
+def _iris(tree: CompValue) -> Iterator[str]:
+    for node in _walk(tree):
+        if isinstance(node, URIRef):
+            yield str(node)
+
+
+def _rewrite(text: str, base: str, public_void: str, void: str) -> tuple[str, int]:
+    """The text with every dataset clause (FROM [NAMED] iri) blanked out and each `GRAPH <iri>`
+    naming the public VoID graph renamed to the release's; how many clauses were cut."""
+    code = _OPAQUE_SPAN.sub(lambda m: " " * len(m.group()), text)
+    out: list[str] = []
+    last = cut = 0
+    for match in _KEYWORD.finditer(code):
+        if match.start() < last:
+            continue
+        end = match.end()
+        if match.group(1).upper() == "FROM":
+            named = _NAMED.match(code, end)
+            if named:
+                end = named.end()
+            token = _IRIREF.match(text, end) or _PNAME.match(code, end)
+            if token is None:
+                continue
+            out.append(text[last : match.start()] + " " * (token.end() - match.start()))
+            last, cut = token.end(), cut + 1
+        else:
+            token = _IRIREF.match(text, end)
+            if token is None or urljoin(base, token.group(1)[1:-1]) != public_void:
+                continue
+            out.append(text[last : token.start(1)] + iri_ref(void))
+            last = token.end(1)
+    out.append(text[last:])
+    return "".join(out), cut
+
+
+def _read(answer: Any, endpoint: str) -> bytes:
+    try:
+        if not 200 <= answer.status < 300:
+            said = answer.body.read(600).decode("utf-8", "replace")
+            # Virtuoso repeats the query it ran after "SPARQL query:", with the release's
+            # graph names: the user sees only the reason.
+            reason = " ".join(said.split("SPARQL query:")[0].split())
+            raise QuerySyntaxError(f"the store refused the query: {reason}")
+        return bytes(answer.body.read())
+    finally:
+        answer.body.close()
+
+
+def _results(body: bytes, void: str, public: str) -> Any:
+    """SPARQL JSON results from the server, with the release's VoID graph named publicly and
+    Virtuoso's "typed-literal" read as SPARQL 1.1's "literal", as pyoxigraph results."""
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise QuerySyntaxError(f"the store answered unreadable results: {exc}") from exc
+    if "boolean" not in document:
+        for row in document.get("results", {}).get("bindings", []):
+            for value in row.values():
+                if value.get("type") == "typed-literal":
+                    value["type"] = "literal"
+                elif value.get("type") == "bnode":
+                    value["value"] = str(value.get("value", "")).removeprefix(VIRTUOSO_BNODE)
+                if value.get("type") == "uri" and value.get("value") == void:
+                    value["value"] = public
+    data = json.dumps(document).encode("utf-8")
+    return pyoxigraph.parse_query_results(data, format=pyoxigraph.QueryResultsFormat.JSON)
+
+
+def _public(
+    triples: list[pyoxigraph.Triple], void: str, public: str
+) -> Iterator[pyoxigraph.Triple]:
+    private, named = pyoxigraph.NamedNode(void), pyoxigraph.NamedNode(public)
+    for t in triples:
+        s = named if t.subject == private else t.subject
+        o = named if t.object == private else t.object
+        yield pyoxigraph.Triple(s, t.predicate, o)

@@ -1,0 +1,173 @@
+"""`kgpub serve --store` on a private Virtuoso answers as the embedded default does: the same
+bodies and headers for every representation, list, page, harvesting response and SPARQL
+query, and a query never reaches another graph of the server."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import pytest
+from fetch import Reply, get, parse
+from live import SEED, Server, free_port
+from rdfdiff import assert_isomorphic
+from virtuoso import Virtuoso
+
+from graph.publication import BuildOptions, build, current_release, read_manifest
+from graph.store import StoreSettings
+from graph.store.protocol import SparqlClient
+
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+SECRET = "http://secret.example/graph"
+
+
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, virtuoso: Virtuoso
+) -> Iterator[tuple[Server, Server]]:
+    """The seed under one base IRI, built into each backend, served on two ports."""
+    folder = tmp_path_factory.mktemp("store-serve")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    remote = StoreSettings(virtuoso.query_url, virtuoso.update_url, virtuoso.data_url, "dba", "dba")
+    build([SEED], folder / "embedded", BuildOptions(base=base), now=NOW)
+    build([SEED], folder / "remote", BuildOptions(base=base, store=remote), now=NOW)
+    # A graph of the server that no query through kgpub may read.
+    admin = SparqlClient(virtuoso.update_url, user="dba", password="dba")
+    admin.update(f'INSERT DATA {{ GRAPH <{SECRET}> {{ <{SECRET}#s> <{SECRET}#p> "SECRET" }} }}')
+    settings = {"page_size": 10, "warm_up": 0}
+    with (
+        Server(folder / "embedded", port, workers=1, **settings) as embedded,
+        Server(
+            folder / "remote", free_port(), workers=1, store=virtuoso.query_url, **settings
+        ) as served,
+    ):
+        yield embedded, served
+
+
+def _paths(server: Server) -> list[str]:
+    """Every page of the sitemap and the other resources, in each representation."""
+    sitemap = get(server.base + "sitemap.xml").body.decode()
+    pages = re.findall(r"<loc>([^<]+)</loc>", sitemap)
+    parts = [u for u in pages if "sitemap-" in u]
+    for part in parts:
+        pages += re.findall(r"<loc>([^<]+)</loc>", get(part).body.decode())
+    paths = sorted({p[len(server.base) - 1 :] for p in pages if "sitemap" not in p})
+    out = [p + s for p in paths for s in ("", ".ttl", ".jsonld", ".nt", ".rdf", ".html")]
+    out += ["/library?page=2", "/library.ttl?page=4", "/changes", "/changes.html"]
+    out += ["/collections/entries", "/oai?verb=ListSets", "/robots.txt", "/sitemap.xml"]
+    out += ["/oai?verb=ListIdentifiers&metadataPrefix=oai_dc"]
+    out += ["/entry/nothing-here", "/category/nope.ttl", "/library?page=99"]
+    return out
+
+
+HEADERS = ("Content-Type", "Link", "Vary", "Content-Location", "ETag", "Last-Modified")
+
+
+def _same(a: Reply, b: Reply, path: str) -> None:
+    assert b.status == a.status, path
+    mine, theirs = a.body, b.body
+    times = ("ETag", "Last-Modified")
+    if "oai" in path:
+        # Its responseDate is the time of the request, and a datestamp the second each
+        # publication went live (its `current` swap): times of the two folders, not backends.
+        strip = re.compile(rb"<(responseDate|datestamp)>[^<]*</(responseDate|datestamp)>")
+        mine, theirs = strip.sub(b"", mine), strip.sub(b"", theirs)
+        times = ()
+    if theirs != mine:
+        diff = difflib.unified_diff(
+            mine.decode(errors="replace").splitlines(),
+            theirs.decode(errors="replace").splitlines(),
+            lineterm="",
+        )
+        pytest.fail(f"{path}: the bodies differ\n" + "\n".join(list(diff)[:40]))
+    for name in HEADERS:
+        if name not in times:
+            assert b.headers.get(name) == a.headers.get(name), (path, name)
+
+
+def test_every_page_is_the_same_on_both_backends(servers: tuple[Server, Server]) -> None:
+    embedded, remote = servers
+    paths = _paths(embedded)
+    assert len(paths) > 250
+    for path in paths:
+        _same(get(embedded.base + path[1:]), get(remote.base + path[1:]), path)
+
+
+QUERIES = {
+    "counts": "SELECT ?c (COUNT(?e) AS ?n) WHERE { ?e <http://purl.org/dc/terms/subject> ?c }"
+    " GROUP BY ?c ORDER BY ?c",
+    "latest": "SELECT ?e ?t WHERE { ?e <http://purl.org/dc/terms/title> ?t } ORDER BY DESC(?e)"
+    " LIMIT 5",
+    "construct": "CONSTRUCT { ?e ?p ?o } WHERE { ?e ?p ?o FILTER(?e = <entry/"
+    "2018-07-06-1243-becoming-trauma-informed>) }",
+    "ask": "ASK { ?e a <http://purl.org/dc/dcmitype/Text> }",
+    "graphs": "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
+    "void-graph": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <.well-known/void> { ?s ?p ?o } }",
+    "from-void": "SELECT (COUNT(*) AS ?n) FROM <.well-known/void> WHERE { ?s ?p ?o }",
+    "from-secret": f"SELECT ?o FROM <{SECRET}> WHERE {{ ?s ?p ?o }}",
+    "from-named-secret": f"SELECT ?g ?o FROM NAMED <{SECRET}> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}",
+    "graph-secret": f"SELECT ?o WHERE {{ GRAPH <{SECRET}> {{ ?s ?p ?o }} }}",
+}
+
+
+CASES = [
+    (name, accept)
+    for name, text in QUERIES.items()
+    for accept in (
+        ("text/turtle", "application/n-triples")
+        if text.startswith("CONSTRUCT")
+        else ("application/sparql-results+json", "application/sparql-results+xml", "text/csv")
+    )
+]
+
+
+@pytest.mark.parametrize(("name", "accept"), CASES, ids=[f"{n}-{a}" for n, a in CASES])
+def test_sparql_answers_are_the_same(
+    servers: tuple[Server, Server], name: str, accept: str
+) -> None:
+    embedded, remote = servers
+    text = QUERIES[name]
+    is_graph = text.startswith("CONSTRUCT")
+    url = "sparql?query=" + quote(text)
+    mine = get(embedded.base + url, {"Accept": accept})
+    theirs = get(remote.base + url, {"Accept": accept})
+    assert mine.status == 200, mine.body
+    if is_graph:  # a graph's triples come in each store's own order: the same graph
+        assert theirs.status == 200, theirs.body
+        assert_isomorphic(parse(theirs, embedded.base), parse(mine, embedded.base))
+    else:
+        _same(mine, theirs, name)
+    assert b"SECRET" not in theirs.body and SECRET.encode() not in theirs.body
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'PREFIX bif: <bif:> SELECT (bif:file_to_string("/etc/passwd") AS ?x) WHERE {}',
+        "SELECT (<sql:now>() AS ?x) WHERE {}",
+        "define input:default-graph-uri <http://secret.example/graph> SELECT * WHERE { ?s ?p ?o }",
+        "SELECT (<http://example.org/f>(1) AS ?x) WHERE {}",
+    ],
+    ids=["bif", "sql", "define", "custom-function"],
+)
+def test_what_only_a_virtuoso_would_run_is_refused(
+    servers: tuple[Server, Server], text: str
+) -> None:
+    _, remote = servers
+    accept = {"Accept": "application/sparql-results+json"}
+    reply = get(remote.base + "sparql?query=" + quote(text), accept)
+    assert reply.status == 400, reply.body
+    assert b"SECRET" not in reply.body and b"root:" not in reply.body
+
+
+def test_the_manifest_names_the_release_graphs_without_credentials(
+    servers: tuple[Server, Server],
+) -> None:
+    _, remote = servers
+    record = read_manifest(current_release(remote.out))["store"]
+    assert record["backend"] == "sparql" and "dba" not in str(record)
+    assert not (current_release(remote.out) / "store").exists()
