@@ -8,7 +8,9 @@ into the release it builds (so a failed build leaves the history untouched):
                   {"seq", "time", "kind": "create"|"update"|"delete", "iri", "title"};
                   the previous release's file carried forward, this build's changes appended
   entries.json    the categories ever seen; a digest of the state (chained from the
-                  previous one and the changes) and the time it last changed; the months
+                  previous one and the changes) and the time it last changed; the months;
+                  since when the base IRI, the library's title, members and categories,
+                  and each category's label and members have been what they are (`Since`)
   entries/<YYYY-MM>.json
                   every entry ever published whose IRI has that month, tombstones included:
                   IRI -> a row of "fields": fingerprint, title, categories (concept IRIs),
@@ -21,6 +23,13 @@ An entry keeps its dcterms:created; an updated one gets dcterms:modified (the ti
 build) in the data itself: convert asks `Decisions.modified_of` as it renders each entry.
 Times are UTC xsd:dateTime to the second, 'Z' form. A later build only needs the
 fingerprints of what it rebuilt: `compute` accepts them.
+
+Pages show more than an entry's own triples: an entry's page names its categories and the
+library; a category's page counts and lists its entries. So that the server can say when each
+page last changed (HTTP Last-Modified) without comparing releases, a build also records when
+the title, the library's members and categories, each label and each category's members last
+changed (`Since`), and the server reads when each entry got its title from history.jsonl
+(`Index.titled`).
 
 A build's time comes before its release goes live (the swap of `current`, and up to a second
 more until every server worker has looked at it: server/current.py). OAI-PMH datestamps must
@@ -110,6 +119,82 @@ class CategoryInfo:
     notation: str
 
 
+@dataclass(frozen=True)
+class Since:
+    """Since when what pages show besides the entries' own triples has been as it is (build
+    times): the base IRI and the library's title, each as (value, time); the library's
+    members (the last entry created, deleted or back) and its categories (the last one that
+    came or went); each category's label (with its notation) and its members (the last entry
+    that joined or left it). Read back from a history written before these were kept, a
+    time is at most the state's last change: never earlier than the change it stands for."""
+
+    base: tuple[str, str]
+    title: tuple[str, str]
+    library: str  # time an entry last joined or left the library
+    categories: str  # time a category last came or went
+    labels: dict[str, str]  # concept IRI -> time its label or notation last changed
+    members: dict[str, str]  # concept IRI -> time an entry last joined or left it
+
+
+def _since(
+    old: State | None,
+    converted: Converted,
+    time: str,
+    moved: Collection[str],
+    changes: Sequence[tuple[str, Kind, str]],
+    frame: str,
+) -> Since:
+    """What a build at time records in Since, from the previous state and what it changed:
+    moved, the concepts an entry joined or left (created, deleted, back, recategorized);
+    changes, its (IRI, kind, title) changes; frame, its _frame digest."""
+    current = converted.categories
+    if old is None:
+        every = dict.fromkeys(current, time)
+        title, base = (converted.title, time), (converted.iris.base, time)
+        return Since(base, title, time, time, every, dict(every))
+    prior = old.since
+    # Not kept yet: what did not change now last changed when the state last did. The title
+    # and the categories are in the frame; a new base changes every entry's IRI.
+    framed = old.frame != frame
+    title = _kept(prior.title if prior else None, converted.title, time, framed, old)
+    base = _kept(prior.base if prior else None, converted.iris.base, time, bool(changes), old)
+    # Entries created, deleted or back change the library's members; updates do not.
+    if any(kind != "update" for _, kind, _ in changes):
+        library = time
+    else:
+        library = prior.library if prior else old.changed
+    if prior is None:
+        categories = time if framed else old.changed
+    else:
+        categories = time if set(prior.labels) != current.keys() else prior.categories
+    labels: dict[str, str] = {}
+    members: dict[str, str] = {}
+    for iri, category in current.items():  # categories that are gone are left out
+        seen = old.categories.get(iri)
+        same = seen is not None and (seen.label, seen.notation) == (
+            category.label,
+            category.notation,
+        )
+        if prior is None:
+            labels[iri] = old.changed if same else time
+            members[iri] = time if iri in moved else old.changed
+        else:  # a category not in prior is new or back: its time is now
+            label, joined = prior.labels.get(iri, ""), prior.members.get(iri, "")
+            labels[iri] = label if same and label else time
+            members[iri] = joined if joined and iri not in moved else time
+    return Since(base, title, library, categories, labels, members)
+
+
+def _kept(
+    prior: tuple[str, str] | None, value: str, time: str, maybe: bool, old: State
+) -> tuple[str, str]:
+    """(value, since when): the prior time while the value stays, else now; with no prior
+    record, now when it may have changed now (maybe), else the state's last change."""
+    if prior is not None:
+        return prior if prior[0] == value else (value, time)
+    return (value, time if maybe else old.changed)
+
+
 def month_of(iri: str) -> str:
     """The month ('YYYY-MM') of an entry IRI (graph/iris.py entry/<YYYY-MM-DD-HHMM>-<slug>)."""
     return iri.rsplit("/", 1)[1][:7]
@@ -133,6 +218,7 @@ class History:
     old: State | None = field(default=None, compare=False, repr=False)
     names: tuple[str, ...] = ()  # every month, in order
     issued: str = ""  # time of the first build of the publication
+    since: Since | None = None
 
     @property
     def entries(self) -> dict[str, EntryState]:
@@ -251,6 +337,7 @@ def compute(
         known.update(fingerprints_of_ntriples(converted.ntriples, missing))
 
     found: list[tuple[str, Kind, str]] = []
+    moved: set[str] = set()  # concepts an entry joined or left
     months: dict[str, dict[str, EntryState]] = {}
     for name in sorted(touched):
         rows = old.month(name) if old else {}
@@ -268,10 +355,13 @@ def compute(
             if before is None:
                 kind, published, modified = "create", time, None
                 added = True
+                moved.update(cats)
             elif before.deleted is not None:  # it comes back
                 kind, published, modified = "create", before.published, before.modified
+                moved.update(cats)
             else:
                 kind, published, modified = "update", before.published, time
+                moved.update(set(cats) ^ set(before.categories))
             states[iri] = EntryState(
                 fingerprint, entry.title, cats, format_created(entry), published, time, modified
             )
@@ -282,6 +372,7 @@ def compute(
             if before.deleted is None:
                 states[iri] = before._replace(deleted=time, datestamp=time)
                 found.append((iri, "delete", before.title))
+                moved.update(before.categories)
         months[name] = dict(sorted(states.items())) if added else states  # IRI order kept
 
     start = old.total if old else 0
@@ -318,6 +409,7 @@ def compute(
         old,
         tuple(sorted(old_months | new_months.keys())),
         old.issued if old is not None and old.issued else time,
+        _since(old, converted, time, moved, found, frame),
     )
 
 
@@ -382,6 +474,8 @@ def write(history: History, release: Path) -> None:
         "fields": list(EntryState._fields),
         "months": list(history.names),  # each in entries/<month>.json: IRI -> row ("fields")
     }
+    if history.since is not None:
+        doc["since"] = asdict(history.since)
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     (release / ENTRIES).write_text(text + "\n", encoding="utf-8")
 
@@ -401,6 +495,7 @@ class State:
     names: tuple[str, ...] = ()  # the months, in order
     issued: str = ""  # time of the first build ("" in version 2: unknown)
     release: Path | None = None  # where the months' files are (None: all in _months)
+    since: Since | None = None  # None when written before it was kept
     _months: dict[str, dict[str, EntryState]] = field(default_factory=dict, repr=False)
 
     def month(self, name: str) -> dict[str, EntryState]:
@@ -467,6 +562,16 @@ def read_state(release: Path) -> State | None:
             doc.get("frame", ""),
         )
         state.issued = doc.get("issued", "")
+        if "since" in doc:
+            since = doc["since"]
+            state.since = Since(
+                (since["base"][0], since["base"][1]),
+                (since["title"][0], since["title"][1]),
+                since["library"],
+                since["categories"],
+                dict(since["labels"]),
+                dict(since["members"]),
+            )
         if "months" in doc:
             state.names = tuple(doc["months"])
             state.release = release
@@ -515,7 +620,8 @@ class Index:
         if live is not None and live > self.built:
             self.visible[self.built] = live
         self.live: list[str] = [iri for iri, s in self.entries.items() if s.deleted is None]
-        self._members: dict[str, list[str]] = {}
+        self.since = state.since
+        self._members: dict[str, list[str]] | None = None
         self._changes: list[Change] | None = None
         self._memo: dict[Hashable, Any] = {}
 
@@ -541,11 +647,13 @@ class Index:
         """Published entries in IRI order: all, or those of one concept IRI."""
         if category is None:
             return self.live
-        if category not in self._members:
-            self._members[category] = [
-                iri for iri in self.live if category in self.entries[iri].categories
-            ]
-        return self._members[category]
+        if self._members is None:  # every concept's in one pass
+            by_concept: dict[str, list[str]] = {}
+            for iri in self.live:
+                for concept in self.entries[iri].categories:
+                    by_concept.setdefault(concept, []).append(iri)
+            self._members = by_concept
+        return self._members.get(category, [])
 
     def tombstone(self, iri: str) -> EntryState | None:
         """The state of an entry that was published and is deleted now, else None."""
@@ -555,6 +663,84 @@ class Index:
     def datestamp(self, state: EntryState) -> str:
         """An entry's OAI-PMH datestamp: when its last change went live (see the docstring)."""
         return self.visible.get(state.datestamp, state.datestamp)
+
+    # --- when pages last changed (build times), for HTTP Last-Modified and sitemaps ----------
+    # A page's time is the newest of the times of what it shows. Without Since (a history
+    # written before it was kept) the state's last change stands for each of them.
+
+    @functools.cached_property
+    def titled(self) -> dict[str, str]:
+        """Entry IRI -> time it got its current title (created, or an update that changed it),
+        from history.jsonl: read once per release, and only for lists of entries."""
+        last: dict[str, tuple[str, str]] = {}
+        for c in self.changes:
+            seen = last.get(c.iri)
+            if seen is None or seen[0] != c.title:
+                last[c.iri] = (c.title, c.time)
+        return {iri: time for iri, (_, time) in last.items()}
+
+    @property
+    def title_changed(self) -> str:
+        """When the library's title (shown on every page) last changed."""
+        return self.since.title[1] if self.since else self.changed
+
+    @property
+    def base_changed(self) -> str:
+        """When the base IRI last changed."""
+        return self.since.base[1] if self.since else self.changed
+
+    def label_changed(self, concept: str) -> str:
+        """When a category's label last changed."""
+        return self.since.labels.get(concept, self.changed) if self.since else self.changed
+
+    def members_changed(self, concept: str | None) -> str:
+        """When an entry last joined or left a category, or (None) the library."""
+        if self.since is None:
+            return self.changed
+        if concept is None:
+            return self.since.library
+        return self.since.members.get(concept, self.changed)
+
+    @property
+    def categories_changed(self) -> str:
+        """When a category last came or went."""
+        return self.since.categories if self.since else self.changed
+
+    def entry_changed(self, iri: str) -> str:
+        """When an entry's page last changed: its own triples, its categories' labels, the
+        library's title ('' for an IRI the history does not know)."""
+        s = self.entries.get(iri)
+        if s is None:
+            return ""
+        return max(
+            s.datestamp,
+            self.title_changed,
+            *(self.label_changed(c) for c in s.categories),
+        )
+
+    def list_changed(self, concept: str | None, shown: Iterable[str]) -> str:
+        """When a page of a category's entries (or of the library's, concept None) last
+        changed: the label (the library's description counts categories instead), the title,
+        who the members are (their count, which page each is on), and the titles of the
+        members it shows (their Added times are in their IRIs)."""
+        titled = self.titled
+        times = [self.title_changed, self.members_changed(concept)]
+        if concept is not None:
+            times.append(self.label_changed(concept))
+        else:
+            times.append(self.categories_changed)
+        times += (titled.get(iri, self.changed) for iri in shown)
+        return max(times)
+
+    def scheme_changed(self, counts: bool) -> str:
+        """When the scheme's page last changed: the title, which categories there are and
+        their labels; with counts (its HTML), how many entries each has."""
+        since = self.since
+        if since is None:
+            return self.changed
+        labels = since.labels.values()
+        members = since.members.values() if counts else ()
+        return max(self.title_changed, since.categories, *labels, *members)
 
     @functools.cached_property
     def earliest(self) -> str:
@@ -579,19 +765,18 @@ def raise_if_deleted(release: Path, iri: str) -> None:
         raise EntryGone(iri, s.title, s.deleted)
 
 
-def lastmod(release: Path) -> dict[str, str]:
-    """IRI -> time of its last change, for sitemaps: each published entry and category.
-
-    A category's time is that of the last change to any of its entries (deletions included);
-    the library itself is under the key '' (the last change of the whole publication).
+def lastmod(release: Path, page_size: int | None = None) -> dict[str, str]:
+    """IRI -> time of the last change of its page, for sitemaps: each published entry
+    (Index.entry_changed) and category with entries (Index.list_changed of its first page:
+    its newest page_size entries, or all of them); the library itself is under the key ''
+    (the last change of the whole publication).
     """
     index = load(release)
-    out: dict[str, str] = {}
-    for iri, s in index.entries.items():
-        if s.deleted is None:
-            out[iri] = s.datestamp
-        for concept in s.categories:
-            if concept not in out or out[concept] < s.datestamp:
-                out[concept] = s.datestamp
+    out = {iri: index.entry_changed(iri) for iri in index.live}
+    for concept in index.categories:
+        members = index.members(concept)
+        if members:
+            shown = members[-page_size:] if page_size else members
+            out[concept] = index.list_changed(concept, shown)
     out[""] = index.changed
     return out

@@ -2,22 +2,27 @@
 
 A Representation is computed once per (release, path, media type, page, URL style) and kept in
 the release's cache (server/current.py), so answering again costs a dictionary lookup and the
-headers below. Validators (RFC 9110 §8.8): a strong ETag derived from the release id, the path,
-the media type and the page, with a distinct tag for the gzip-coded variant; Last-Modified is
-the build time of the release. Conditional requests (RFC 9110 §13.1.2, §13.2.2): If-None-Match
-wins over If-Modified-Since; a match gives 304 with the validators and no body.
+headers below. Validators (RFC 9110 §8.8): a strong ETag derived from the bytes, the path, the
+media type and the page, with a distinct tag for the gzip-coded variant; Last-Modified is when
+the content last changed (the view says when the data it shows last did, from the history), or
+when the code that renders it did, if later, and never later than now (§8.8.2.1). So a rebuild
+that changes nothing, or changes what a body does not show, keeps both validators.
+Conditional requests (RFC 9110 §13.1.2, §13.2.2): If-None-Match wins over If-Modified-Since; a
+match gives 304 with the validators and no body.
 """
 
 from __future__ import annotations
 
+import calendar
 import functools
 import gzip
 import hashlib
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from email.utils import format_datetime
+from datetime import UTC, datetime
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +56,8 @@ class Representation:
     content_type: str
     etag: str  # opaque tag, without quotes
     headers: tuple[tuple[str, str], ...] = ()  # Link, Content-Location, ...
+    changed: str = ""  # when what the body shows last changed (xsd:dateTime), '' unknown
+    last_modified: int = field(init=False)  # seconds since the epoch (see last_modified())
     _gzipped: bytes | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -58,6 +65,7 @@ class Representation:
         for name, value in self.headers:
             if not value.isascii() or "\n" in value or "\r" in value:
                 raise ValueError(f"header {name} must be one line of ASCII: {value!r}")
+        self.last_modified = last_modified(self.changed)
 
     @property
     def size(self) -> int:
@@ -89,18 +97,50 @@ def _prepared(status: int, body: bytes | None, headers: list[tuple[str, str]]) -
     return response
 
 
-def _code_fingerprint() -> str:
+def _code_files() -> list[Path]:
+    """The code and templates that render bodies (graph/ writes the dumps too)."""
+    root = Path(__file__).resolve().parent.parent
+    return [
+        path
+        for folder, pattern in (("graph", "*.py"), ("server", "*.py"), ("server", "*.html"))
+        for path in sorted((root / folder).rglob(pattern))
+    ]
+
+
+def _code_fingerprint(files: list[Path]) -> str:
     """A digest of the code and templates that render bodies: a new version of kgpub serving
     the same release must not answer 304 to a copy rendered by the old one."""
     digest = hashlib.sha1()
     root = Path(__file__).resolve().parent.parent
-    for folder, pattern in (("graph", "*.py"), ("server", "*.py"), ("server", "*.html")):
-        for path in sorted((root / folder).rglob(pattern)):
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 
 
-CODE = _code_fingerprint()
+_FILES = _code_files()
+CODE = _code_fingerprint(_FILES)
+# When that code last changed (installed, checked out, edited): what it renders may differ
+# from what an older version rendered from the same data, so Last-Modified is never earlier.
+CODE_TIME = int(max((p.stat().st_mtime for p in _FILES), default=0))
+
+
+def epoch(timestamp: str) -> int:
+    """Seconds since the epoch of an xsd:dateTime such as '2026-11-24T03:37:10Z'."""
+    return calendar.timegm(_parse_time(timestamp).utctimetuple())
+
+
+def last_modified(changed: str, built: str = "") -> int:
+    """Last-Modified (seconds since the epoch) of a body showing data that last changed at
+    changed: that time, or the code's if later. built: the body was made by that build, not
+    by this process (a dump), so the code counts only until then."""
+    code = CODE_TIME if not built else min(CODE_TIME, epoch(built))
+    return max(epoch(changed) if changed else 0, code)
+
+
+def not_after_now(moment: int) -> int:
+    """RFC 9110 §8.8.2.1: a Last-Modified later than the response's Date (a build stamped
+    ahead of this clock, code from the future) is replaced by the Date."""
+    return min(moment, int(time.time()))
 
 
 def make_etag(*parts: object) -> str:
@@ -112,15 +152,15 @@ def make_etag(*parts: object) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:24]
 
 
-@functools.lru_cache(maxsize=16)
-def http_date(timestamp: str) -> str:
-    """An IMF-fixdate (RFC 9110 §5.6.7) from an xsd:dateTime such as '2026-11-24T03:37:10Z'."""
-    return format_datetime(_parse_time(timestamp), usegmt=True)
+@functools.lru_cache(maxsize=256)
+def http_date(moment: int) -> str:
+    """An IMF-fixdate (RFC 9110 §5.6.7) from seconds since the epoch."""
+    return formatdate(moment, usegmt=True)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=256)
 def _parse_time(timestamp: str) -> datetime:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @functools.lru_cache(maxsize=256)
@@ -159,8 +199,9 @@ def _etag_matches(header: str, tags: Iterable[str]) -> bool:
     return False
 
 
-def is_not_modified(etags: Iterable[str], built: str) -> bool:
-    """Whether the request's conditions say the client's copy is current."""
+def is_not_modified(etags: Iterable[str], modified: int) -> bool:
+    """Whether the request's conditions say the client's copy is current (If-Modified-Since:
+    modified, seconds since the epoch, is not later than the client's time, §13.1.3)."""
     environ = request.environ
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
@@ -168,19 +209,20 @@ def is_not_modified(etags: Iterable[str], built: str) -> bool:
     if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
     if if_modified_since and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
         since = parse_date(if_modified_since)
-        return since is not None and _parse_time(built) <= since
+        return since is not None and modified <= since.timestamp()
     return False
 
 
-def respond(rep: Representation, built: str, vary_accept: bool) -> Response:
+def respond(rep: Representation, vary_accept: bool) -> Response:
     """The response for a representation: 200 (gzip-coded when asked and worth it) or 304."""
     environ = request.environ
     compressible = len(rep.body) >= COMPRESS_MIN
     use_gzip = compressible and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     etag = rep.etag + "-gzip" if use_gzip else rep.etag
+    modified = not_after_now(rep.last_modified)
     headers = [
         ("ETag", f'"{etag}"'),
-        ("Last-Modified", http_date(built)),
+        ("Last-Modified", http_date(modified)),
         CACHE_CONTROL,
         *CORS,
         *rep.headers,
@@ -189,7 +231,7 @@ def respond(rep: Representation, built: str, vary_accept: bool) -> Response:
         headers.append(("Vary", "Accept, Accept-Encoding" if compressible else "Accept"))
     elif compressible:
         headers.append(("Vary", "Accept-Encoding"))
-    if is_not_modified((rep.etag, rep.etag + "-gzip"), built):
+    if is_not_modified((rep.etag, rep.etag + "-gzip"), modified):
         return _prepared(304, None, headers)
     body = rep.gzipped() if use_gzip else rep.body
     headers.append(("Content-Type", rep.content_type))

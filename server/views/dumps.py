@@ -3,22 +3,26 @@
 Each dump the manifest lists (library.ttl, .nt, .jsonld, .rdf and a .gz of each) is sent by
 Werkzeug's send_file with conditional=True: Content-Length, Range (206, 416), If-None-Match,
 If-Modified-Since and HEAD. The ETag is the file's SHA-256 from the manifest (strong: the
-bytes), Last-Modified the build time. The .gz files are their own URLs (application/gzip);
-a client asking for a plain dump with Accept-Encoding: gzip gets the same precomputed .gz
-bytes with Content-Encoding: gzip (and that file's ETag; a Range then counts those bytes).
+bytes), Last-Modified the last change of the data (the dataset's dcterms:modified: a rebuild
+that changes nothing writes the same bytes), or of the code that wrote them. The .gz files
+are their own URLs (application/gzip); a client asking for a plain dump with
+Accept-Encoding: gzip gets the same precomputed .gz bytes with Content-Encoding: gzip (and
+that file's ETag; a Range then counts those bytes).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
 
+from graph import history
+from graph.errors import PublicationError
 from graph.formats import GZIP_MEDIA_TYPE, GZIP_SUFFIX
 from server.current import Release
 from server.errors import HttpError
-from server.representation import CORS, accepts_gzip
+from server.representation import CORS, accepts_gzip, last_modified, not_after_now
 
 bp = Blueprint("dumps", __name__)
 
@@ -44,7 +48,7 @@ def dump(filename: str) -> Response:
         mimetype=mimetype,
         conditional=True,
         etag=str(sent["sha256"]),
-        last_modified=_built(release),
+        last_modified=_last_modified(release),
         max_age=None,
         download_name=info["filename"],
     )
@@ -59,5 +63,17 @@ def dump(filename: str) -> Response:
     return response
 
 
-def _built(release: Release) -> datetime:
-    return datetime.fromisoformat(release.built.replace("Z", "+00:00"))
+def _last_modified(release: Release) -> datetime:
+    """When the data last changed (entries.json's header, read once per release and worker),
+    or the code that wrote the dumps, if it changed later and before this build."""
+
+    def compute() -> tuple[int, int]:
+        try:
+            state = history.read_state(release.path)
+        except (PublicationError, OSError):
+            state = None
+        changed = (state.changed if state is not None else "") or release.built
+        return last_modified(changed, built=release.built), 64
+
+    moment = release.cache.memo(("dumps-modified",), compute)
+    return datetime.fromtimestamp(not_after_now(moment), UTC)

@@ -33,7 +33,7 @@ from graph.store import Reader
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
 from server.errors import HttpError
-from server.representation import COMPRESS_MIN, accepts_gzip
+from server.representation import COMPRESS_MIN, accepts_gzip, make_etag
 
 bp = Blueprint("harvest", __name__)
 
@@ -237,9 +237,7 @@ def _collection(release: Release, index: history.Index, concept: str | None) -> 
         )
     except harvest.PageError as exc:
         raise HttpError(400, str(exc)) from exc
-    etag, last_modified = _validators(
-        index, "collection", request.path, request.query_string.decode(), media_type
-    )
+    etag, last_modified = _page_validators(index, page, media_type)
     links = [_link(page.first, "first"), _link(page.last, "last")]
     if page.next:
         links.append(_link(page.next, "next"))
@@ -263,6 +261,36 @@ def _collection(release: Release, index: history.Index, concept: str | None) -> 
         last_modified,
         links,
     )
+
+
+def _page_validators(
+    index: history.Index, page: harvest.CollectionPage, media_type: str
+) -> tuple[str, datetime | None]:
+    """A weak ETag from what one page of a collection shows, and when that last changed: the
+    title and label, who the members are (the count, the links to other pages), and the
+    members it lists with their titles, times and categories (named in HTML only). A change
+    to an entry that the page does not list leaves its validators as they were (RFC 9110
+    §8.8.2, §8.8.3)."""
+    rows = [(iri, index.entries[iri]) for iri in page.members]
+    named = media_type == HTML_MEDIA_TYPE
+    labels = sorted({c for _, s in rows for c in s.categories}) if named else []
+    etag = make_etag(
+        "collection",
+        request.path,
+        request.query_string.decode(),
+        media_type,
+        repr(page),
+        [(iri, s.title, s.created, s.modified, s.categories) for iri, s in rows],
+        [(c, index.categories[c].label) for c in labels if c in index.categories],
+    )
+    if not index.changed:
+        return etag, None
+    times = [index.title_changed, index.members_changed(page.category)]
+    if page.category is not None:
+        times.append(index.label_changed(page.category))
+    times += (s.datestamp for _, s in rows)
+    times += (index.label_changed(c) for c in labels)
+    return etag, history.parse_time(max(times))
 
 
 def _collection_html(page: harvest.CollectionPage, index: history.Index, release: Release) -> str:

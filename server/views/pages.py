@@ -2,9 +2,10 @@
 
 The sitemap lists every HTML page by its canonical IRI (a browser or crawler asking for
 text/html gets the page there): the landing page, the library, the scheme, the dataset, each
-category and each entry, with lastmod from the publication's history when it has one (the
-time of the resource's last change), else the build time. Past 50,000 URLs (the sitemaps.org
-limit) /sitemap.xml is a sitemap index of /sitemap-<n>.xml files.
+category and each entry, with lastmod from the publication's history when it has one (when
+what the page shows last changed: graph/history.py Index), else the build time. Past 50,000
+URLs (the sitemaps.org limit) /sitemap.xml is a sitemap index of /sitemap-<n>.xml files.
+Last-Modified: the sitemaps, the last change of the data; robots.txt, of the base IRI.
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ def robots() -> Response:
             f"Allow: {root}\n"
             f"Sitemap: {release.iris.base}sitemap.xml\n"
         ).encode()
-        rep = Representation(body, "text/plain; charset=utf-8", make_etag("robots", body))
+        # Its text names the base IRI and nothing else of the data.
+        changed = _header(release, "base")
+        rep = Representation(
+            body, "text/plain; charset=utf-8", make_etag("robots", body), changed=changed
+        )
         return rep, rep.size
 
     rep = release.cache.memo(("robots",), compute)
-    return respond(rep, _last_change(release), vary_accept=False)
+    return respond(rep, vary_accept=False)
 
 
 @bp.get("/sitemap.xml")
@@ -66,18 +71,18 @@ def sitemap() -> Response:
             for n in range(1, parts + 1):
                 loc = escape(f"{release.iris.base}sitemap-{n}.xml")
                 lines.append(
-                    f"<sitemap><loc>{loc}</loc><lastmod>{_last_change(release)}</lastmod></sitemap>"
+                    f"<sitemap><loc>{loc}</loc><lastmod>{_header(release)}</lastmod></sitemap>"
                 )
             lines.append("</sitemapindex>\n")
             body = "\n".join(lines)
         data = body.encode("utf-8")
-        rep = Representation(data, XML, make_etag("sitemap", data))
+        rep = Representation(data, XML, make_etag("sitemap", data), changed=_header(release))
         return rep, rep.size
 
     # The bytes decide the entity tag, the history the time: a rebuild of the same data
     # answers 304 to a crawler that comes back (RFC 9110 §13.1).
     rep = release.cache.memo(("sitemap",), compute)
-    return respond(rep, _last_change(release), vary_accept=False)
+    return respond(rep, vary_accept=False)
 
 
 @bp.get("/sitemap-<int:part>.xml")
@@ -91,44 +96,56 @@ def sitemap_part(part: int) -> Response:
         if part < 1 or not chunk or len(urls) <= SITEMAP_MAX:
             return None, 0
         data = _urlset(chunk).encode("utf-8")
-        rep = Representation(data, XML, make_etag("sitemap", part, data))
+        rep = Representation(data, XML, make_etag("sitemap", part, data), changed=_header(release))
         return rep, rep.size
 
     rep = release.cache.memo(("sitemap", part), compute)
     if rep is None:
         raise HttpError(404, f"no sitemap part {part}; see {release.iris.base}sitemap.xml")
-    return respond(rep, _last_change(release), vary_accept=False)
+    return respond(rep, vary_accept=False)
 
 
-def _last_change(release: Release) -> str:
-    """When what the sitemap lists last changed (the history), or the build time. Read from
-    entries.json's header once per release and worker: robots.txt need not load every
-    entry's state (history.load does, 0.5 s at 100k entries)."""
+def _header(release: Release, what: str = "data") -> str:
+    """When the data ('data') or the base IRI ('base') last changed (the history), or the
+    build time. Read from entries.json's header once per release and worker: robots.txt need
+    not load every entry's state (history.load does, 0.5 s at 100k entries)."""
 
-    def compute() -> tuple[str, int]:
+    def compute() -> tuple[dict[str, str], int]:
         try:
             state = history.read_state(release.path)
         except (PublicationError, OSError):
             state = None
-        return (state.changed if state is not None else "") or release.built, 64
+        data = (state.changed if state is not None else "") or release.built
+        base = state.since.base[1] if state is not None and state.since else data
+        return {"data": data, "base": base}, 128
 
-    return release.cache.memo(("last-change",), compute)
+    return release.cache.memo(("history-header",), compute)[what]
 
 
 def _urls(release: Release) -> list[tuple[str, str]]:
-    """(canonical IRI, lastmod) of every HTML page, cached per release."""
+    """(canonical IRI, lastmod) of every HTML page, cached per release: when what the page
+    shows last changed, as its Last-Modified says (server/views/resources.py), but for the
+    code's time."""
 
     def compute() -> tuple[list[tuple[str, str]], int]:
         iris, built = release.iris, release.built
+        page_size = int(current_app.config["KGPUB"]["page_size"])
         try:
-            changed = history.lastmod(release.path)
+            changed = history.lastmod(release.path, page_size)
+            scheme = history.load(release.path).scheme_changed(counts=True)
         except (PublicationError, OSError):
-            changed = {}
+            changed, scheme = {}, ""
         last = changed.get("", built) or built
         reader = release.reader
         concepts = reader.concepts()
-        # The dataset's description changes with its data (graph/describe.py modified).
-        urls = [(iris.base, last), (iris.library, last), (iris.scheme, last), (iris.dataset, last)]
+        # The landing page shows counts and the dumps; the dataset's description changes with
+        # its data (graph/describe.py modified).
+        urls = [
+            (iris.base, last),
+            (iris.library, last),
+            (iris.scheme, scheme or last),
+            (iris.dataset, last),
+        ]
         urls += [(c, changed.get(c, last)) for c in concepts]
         urls += [(e, changed.get(e, last)) for e in reader.entries()]
         return urls, sum(len(u) + 80 for u, _ in urls)

@@ -9,7 +9,8 @@ or a media type). No Accept and */* get Turtle; browsers ask for text/html and g
 the dataset with the VoID graph. /context.jsonld is the published JSON-LD @context.
 
 Bodies are rendered once per release, path, format, page and URL style, then served from
-the release's cache (server/current.py) through server/representation.py.
+the release's cache (server/current.py) through server/representation.py, with the time what
+each body shows last changed (`_changed`, from the history) as its Last-Modified.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def context() -> Response:
             ),
         )
         release.cache.put(("context",), rep, rep.size)
-    return respond(rep, release.built, vary_accept=False)
+    return respond(rep, vary_accept=False)  # changed only with the code
 
 
 def _dotted(ext: str | None) -> str | None:
@@ -198,7 +199,7 @@ def dereference(local: str, suffix: str | None) -> Response:
     if rep is None:
         rep = _render(release, local, media_type, page, style)
         release.cache.put(key, rep, rep.size)
-    return respond(rep, release.built, vary_accept=negotiated)
+    return respond(rep, vary_accept=negotiated)
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ def _render(
     described = _describe(release, local, page)
     iris = release.iris
     iri = iris.base + local
+    changed = _changed(release, described, media_type)
     if media_type == HTML_MEDIA_TYPE:
         body = _html(release, described, page).encode("utf-8")
     else:
@@ -285,7 +287,34 @@ def _render(
     # From the bytes, not the release: a rebuild that leaves a resource as it was keeps its
     # tag, so a client that comes back gets 304.
     etag = make_etag(local, media_type, page, style.kind, style.value, body)
-    return Representation(body, CONTENT_TYPES[media_type], etag, tuple(headers))
+    return Representation(body, CONTENT_TYPES[media_type], etag, tuple(headers), changed)
+
+
+def _changed(release: Release, d: Description, media_type: str) -> str:
+    """When what this representation shows last changed (a build time), from the history
+    (graph/history.py Index): an entry's page, its triples and the labels and title it names;
+    a page of a list, its members' titles, who the members are and the label; the scheme,
+    the categories and labels (and counts, in HTML); the landing page (counts, dumps, the
+    last change) and the rest (the dataset, VoID), the last change of the data (the
+    dataset's dcterms:modified). Computed once per body (it is cached), from lists read
+    once per release."""
+    index = _history(release)
+    if index is None:
+        return release.built  # a publication without a history: its build is all we know
+    if d.kind == "entry":
+        return index.entry_changed(d.iri) or index.changed
+    if d.kind == "concept":
+        return index.list_changed(d.iri, d.members)
+    if d.kind == "library" and media_type != HTML_MEDIA_TYPE:
+        return index.list_changed(None, d.members)
+    if d.kind == "scheme":
+        return index.scheme_changed(counts=media_type == HTML_MEDIA_TYPE)
+    return index.changed
+
+
+def _history(release: Release) -> history.Index | None:
+    index = history.load(release.path)
+    return index if index.present and index.changed else None
 
 
 def _links(iris: Iris, local: str, page: int, paging: Page | None, style: Style) -> str:
@@ -330,6 +359,9 @@ def _html(release: Release, d: Description, page: int) -> str:
         page_url=lambda n: _href(iris, root, NEGOTIATED.url(d.iri, n)),
         jsonld=_script_json(script),
         categories=_categories(release) if d.kind in ("library", "scheme") else [],
+        # When the data last changed, not when it was last built: a rebuild of the same
+        # data must give the same bytes (and ETag).
+        changed=(index.changed if (index := _history(release)) else release.built),
         html_url=Style("s", HTML_SUFFIX).url(d.iri, page),
     )
 
