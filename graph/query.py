@@ -68,6 +68,7 @@ from graph.formats import (
     SPARQL_RESULTS_XML,
     RdfFormat,
 )
+from graph.store.oxigraph import Store, read_only
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,7 @@ def _too_many(cap: int, what: str) -> QueryRefused:
     )
 
 
-def evaluate(store: pyoxigraph.Store, job: QueryJob) -> QueryResult:
+def evaluate(store: Store, job: QueryJob) -> QueryResult:
     """Run one query on a store and serialize its result in job.media_type."""
     kwargs: dict[str, Any] = {}
     if job.default_graphs is not None or job.named_graphs is not None:
@@ -464,10 +465,10 @@ def serve_child(memory_mib: int = 0, store_path: str = "") -> None:
         limit = memory_mib * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sandboxed = deny_network()
-    stores: dict[str, pyoxigraph.Store] = {}
+    stores: dict[str, Store] = {}
     if store_path:
         with contextlib.suppress(OSError):  # reported with the first query that needs it
-            stores[store_path] = pyoxigraph.Store.read_only(store_path)
+            stores[store_path] = read_only(store_path)
     _write_frames(results_out, json.dumps({"ready": True, "sandboxed": sandboxed}).encode())
     while True:
         head = _read_exact_blocking(jobs_in, _FRAME.size)
@@ -482,7 +483,7 @@ def serve_child(memory_mib: int = 0, store_path: str = "") -> None:
             store = stores.get(job.store)
             if store is None:
                 stores.clear()  # a new release: drop the old store
-                store = stores[job.store] = pyoxigraph.Store.read_only(job.store)
+                store = stores[job.store] = read_only(job.store)
             result = evaluate(store, job)
         except QueryError as exc:
             _write_frames(
@@ -717,7 +718,7 @@ class QueryPool:
             child.kill()
 
 
-def run_in_process(store: pyoxigraph.Store, job: QueryJob) -> QueryResult:
+def run_in_process(store: Store, job: QueryJob) -> QueryResult:
     """Inspect and evaluate a job in this process: for tests and benchmarks, no time budget."""
     inspect_query(job.text)
     return evaluate(store, job)

@@ -22,7 +22,6 @@ from pyoxigraph import Triple
 from graph.errors import PublicationError
 from graph.iris import Iris
 from graph.resources import Description, ResourceKind
-from graph.store.forward import SparqlRunner
 from graph.store.oxigraph import OxigraphLoader, OxigraphReader
 from graph.store.protocol import SparqlClient
 from graph.store.sparql import BACKEND as SPARQL_BACKEND
@@ -184,6 +183,10 @@ def open_runner(
     runner is graph/query.py's QueryPool, one per worker process)."""
     if not is_remote(record) or not settings.is_remote:
         raise PublicationError("this release's graph is not in a SPARQL store")
+    # Imported here: forward.py builds on graph/query.py, which opens embedded stores
+    # through this package.
+    from graph.store.forward import SparqlRunner
+
     return SparqlRunner(
         settings.client(), iris, str(record["graph"]), str(record["void"]), timeout, concurrency
     )

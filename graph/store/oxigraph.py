@@ -44,10 +44,19 @@ _DEFAULT = DefaultGraph()
 _COUNTS_QUERY = f"SELECT ?c (COUNT(?e) AS ?n) WHERE {{ ?e <{DCTERMS.subject}> ?c }} GROUP BY ?c"
 
 
+Store = pyoxigraph.Store  # for annotations elsewhere: only this package opens one
+
+
+def read_only(path: Path | str) -> pyoxigraph.Store:
+    """A release's store opened read-only (any number of processes may hold it open);
+    OSError when it cannot be (the query children report it with the query)."""
+    return pyoxigraph.Store.read_only(str(path))
+
+
 def open_read_only(path: Path | str) -> pyoxigraph.Store:
-    """A release's store opened read-only (any number of processes may hold it open)."""
+    """read_only, with PublicationError for a store that cannot be opened."""
     try:
-        return pyoxigraph.Store.read_only(str(path))
+        return read_only(path)
     except OSError as exc:
         raise PublicationError(f"{path}: cannot open the store: {exc}") from exc
 
