@@ -68,7 +68,7 @@ from graph.formats import (
     SPARQL_RESULTS_XML,
     RdfFormat,
 )
-from graph.store.oxigraph import Store, read_only
+from graph.store.embedded import Store, read_only
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ Its interfaces ask the app's questions, not a triple store's: each Reader call i
 with one or two queries however the graph is stored (over HTTP a page costs a fixed number of
 round trips, never one per triple). Backends:
 
-  oxigraph.py   the embedded default: the release's Oxigraph store on disk
+  oxigraph.py   the embedded default: the release's Oxigraph store on disk (embedded.py
+                opens it, also for the query children)
   sparql.py     a SPARQL 1.1 server (Virtuoso, Oxigraph server, Fuseki...): each release in
                 named graphs of its own, through protocol.py (Protocol, Update, Graph Store)
 """
@@ -21,16 +22,17 @@ from pyoxigraph import Triple
 
 from graph.errors import PublicationError
 from graph.iris import Iris
-from graph.resources import Description, ResourceKind
-from graph.store.oxigraph import OxigraphLoader, OxigraphReader
 from graph.store.protocol import SparqlClient
-from graph.store.sparql import BACKEND as SPARQL_BACKEND
-from graph.store.sparql import SparqlLoader, SparqlReader
 
+# The backends are imported by the functions that open them: the query children import
+# graph/store/embedded.py and must not load rdflib through the others.
 if TYPE_CHECKING:
     from graph.convert import Converted
     from graph.dumps import Chunk
     from graph.query import QueryJob, QueryResult
+    from graph.resources import Description, ResourceKind
+
+SPARQL_BACKEND = "sparql"  # a manifest's store record naming a SPARQL server
 
 
 class Reader(Protocol):
@@ -147,6 +149,9 @@ VOID_FILE = "void.ttl"  # in a release: the VoID description the dataset is desc
 
 def open_loader(settings: StoreSettings, work: Path, iris: Iris, stamp: datetime) -> Loader:
     """The loader of a release being built in work."""
+    from graph.store.oxigraph import OxigraphLoader
+    from graph.store.sparql import SparqlLoader
+
     if settings.is_remote:
         return SparqlLoader(settings.client(), iris, work, stamp)
     return OxigraphLoader(work / "store", iris)
@@ -156,6 +161,9 @@ def open_reader(
     settings: StoreSettings, release: Path, record: Mapping[str, Any], iris: Iris
 ) -> Reader:
     """The reader of a release's graph, wherever its manifest's store record says it is."""
+    from graph.store.oxigraph import OxigraphReader
+    from graph.store.sparql import SparqlReader
+
     if is_remote(record):
         if not settings.is_remote:
             raise PublicationError(

@@ -32,6 +32,7 @@ from graph.resources import (
     read_void,
     term_key,
 )
+from graph.store.embedded import open_read_only
 
 _TYPE = NamedNode(str(RDF.type))
 _TITLE = NamedNode(str(DCTERMS.title))
@@ -42,23 +43,6 @@ _PREF_LABEL = NamedNode(str(SKOS.prefLabel))
 _LABELS = (_TITLE, _PREF_LABEL)
 _DEFAULT = DefaultGraph()
 _COUNTS_QUERY = f"SELECT ?c (COUNT(?e) AS ?n) WHERE {{ ?e <{DCTERMS.subject}> ?c }} GROUP BY ?c"
-
-
-Store = pyoxigraph.Store  # for annotations elsewhere: only this package opens one
-
-
-def read_only(path: Path | str) -> pyoxigraph.Store:
-    """A release's store opened read-only (any number of processes may hold it open);
-    OSError when it cannot be (the query children report it with the query)."""
-    return pyoxigraph.Store.read_only(str(path))
-
-
-def open_read_only(path: Path | str) -> pyoxigraph.Store:
-    """read_only, with PublicationError for a store that cannot be opened."""
-    try:
-        return read_only(path)
-    except OSError as exc:
-        raise PublicationError(f"{path}: cannot open the store: {exc}") from exc
 
 
 class OxigraphReader:

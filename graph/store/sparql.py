@@ -35,9 +35,9 @@ from graph.resources import (
     read_void,
     term_key,
 )
+from graph.store import SPARQL_BACKEND as BACKEND
 from graph.store.protocol import SparqlClient, iri_ref, show_url
 
-BACKEND = "sparql"
 RECORD = "store.json"  # in a release being built: the graphs its load writes
 # Rows per SELECT of a long list: under Virtuoso's default ResultSetMaxRows (10,000), read
 # page by page in key order (no OFFSET: each page starts after the last IRI seen).
