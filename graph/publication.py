@@ -6,6 +6,7 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
     manifest.json               id, time, base IRI, counts, files with size and sha256
     dumps/library.{ttl,nt,jsonld}[.gz]
     void.ttl                    VoID + DCAT description
+    index.sqlite                the lists pages show (graph/index.py)
     validation.ttl              the SHACL validation report
     history.jsonl, entries.json, entries/<YYYY-MM>.json
                                 the change history (graph/history.py)
@@ -54,6 +55,7 @@ from graph.convert import Converted, convert, describe_holdings, library_title
 from graph.describe import DatasetInfo, DumpFile, describe_dataset
 from graph.errors import PublicationError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
+from graph.index import write_release_index
 from graph.iris import Iris
 from graph.listing import Entry, Page, read_listings
 from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
@@ -471,6 +473,7 @@ def _write_release(
     void = describe_dataset(iris, info, converted.statistics, written, example)
     void_bytes: bytes = void.serialize(format="turtle", encoding="utf-8")
     (work / VOID_FILE).write_bytes(void_bytes)
+    write_release_index(work, converted)
     (work / "validation.ttl").write_bytes(report.turtle())
 
     loader.add_void(void_bytes)

@@ -15,15 +15,18 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from graph.errors import PublicationError
+from graph.index import FILE as INDEX_FILE
+from graph.index import Index
 from graph.iris import Iris
 from graph.publication import CURRENT, current_release, read_manifest
+from graph.resources import ResourceKind
 from graph.store import (
     EMBEDDED,
     Reader,
@@ -135,6 +138,33 @@ class Release:
                     self._reader = open_reader(self.store, self.path, record, self.iris)
         return self._reader
 
+    @functools.cached_property
+    def index(self) -> Index | None:
+        """The release's on-disk index of lists (graph/index.py); None for a release built
+        before it existed (its lists then come from the graph, cached per worker)."""
+        path = self.path / INDEX_FILE
+        return Index(path) if path.is_file() else None
+
+    def members(self, iri: str, kind: ResourceKind) -> Sequence[str]:
+        """A concept's entries or the library's, newest first: read from the index a page at
+        a time, so a worker holds only what it shows."""
+        if self.index is not None:
+            return self.index.members(iri)
+        found = self.reader.members
+        return self.cache.memo(("members", iri), lambda: _sized(found(iri, kind)))
+
+    def category_counts(self) -> Mapping[str, int]:
+        """Entries per concept IRI."""
+        if self.index is not None:
+            return self.index.category_counts()
+        return self.reader.category_counts()
+
+    def concepts(self) -> list[str]:
+        """The concept IRIs, sorted."""
+        if self.index is not None:
+            return self.index.concepts()
+        return self.reader.concepts()
+
     @property
     def is_remote(self) -> bool:
         """Whether the release's graph is in a SPARQL server (not the folder's store)."""
@@ -152,6 +182,10 @@ class Release:
     @property
     def built(self) -> str:
         return str(self.manifest["built"])
+
+
+def _sized(items: list[str]) -> tuple[list[str], int]:
+    return items, sum(len(i) + 56 for i in items) + 64
 
 
 class Current:

@@ -49,7 +49,9 @@ class Reader(Protocol):
     def describe(
         self, iri: str, page: int = 1, size: int = 100, members: Sequence[str] | None = None
     ) -> Description | None:
-        """What is served for the IRI (graph/resources.py), or None when nothing is known."""
+        """What is served for the IRI (graph/resources.py), or None when nothing is known.
+        members: the list's members when the caller has them (graph/index.py reads a page
+        at a time: only the slice shown is read)."""
         ...
 
     def members(self, iri: str, kind: ResourceKind) -> list[str]:

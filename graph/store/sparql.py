@@ -152,9 +152,9 @@ class SparqlReader:
         page_info: Page | None = None
         shown: list[str] = []
         if kind in ("concept", "library"):
-            everyone = list(members) if members is not None else self.members(iri, kind)
+            everyone: Sequence[str] = members if members is not None else self.members(iri, kind)
             page_info = Page(page, size, len(everyone))
-            shown = everyone[page_info.start : page_info.start + size] if page >= 1 else []
+            shown = list(everyone[page_info.start : page_info.start + size]) if page >= 1 else []
             subject = NamedNode(iri)
             if kind == "library":
                 extra += [

@@ -136,8 +136,7 @@ def _urls(release: Release) -> list[tuple[str, str]]:
         except (PublicationError, OSError):
             changed, scheme = {}, ""
         last = changed.get("", built) or built
-        reader = release.reader
-        concepts = reader.concepts()
+        concepts = release.concepts()
         # The landing page shows counts and the dumps; the dataset's description changes with
         # its data (graph/describe.py modified).
         urls = [
@@ -147,7 +146,7 @@ def _urls(release: Release) -> list[tuple[str, str]]:
             (iris.dataset, last),
         ]
         urls += [(c, changed.get(c, last)) for c in concepts]
-        urls += [(e, changed.get(e, last)) for e in reader.entries()]
+        urls += [(e, changed.get(e, last)) for e in release.members(iris.library, "library")]
         return urls, sum(len(u) + 80 for u, _ in urls)
 
     return release.cache.memo(("sitemap-urls",), compute)

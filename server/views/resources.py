@@ -252,7 +252,7 @@ def _describe(release: Release, local: str, page: int) -> Description:
     members = None
     if _is_paged(local) and reader.exists(iri):  # no query for a 404
         kind: graph_resources.ResourceKind = "library" if local == "library" else "concept"
-        members = release.cache.memo(("members", iri), lambda: _sized(reader.members(iri, kind)))
+        members = release.members(iri, kind)
     page_size = int(current_app.config["KGPUB"]["page_size"])
     described = reader.describe(iri, page, page_size, members)
     if described is None:
@@ -262,10 +262,6 @@ def _describe(release: Release, local: str, page: int) -> Description:
     if described.page is not None and page > described.page.last:
         raise HttpError(404, f"<{iri}> has {described.page.last} page(s), not {page}")
     return described
-
-
-def _sized(items: list[str]) -> tuple[list[str], int]:
-    return items, sum(len(i) + 56 for i in items) + 64
 
 
 def _render(
@@ -385,7 +381,7 @@ def _categories(release: Release) -> list[tuple[str, str, int]]:
 
     def compute() -> tuple[list[tuple[str, str, int]], int]:
         reader, iris = release.reader, release.iris
-        counts = reader.category_counts()
+        counts = release.category_counts()
         scheme = reader.describe(iris.scheme)
         concepts = scheme.objects(Terms.has_top_concept) if scheme else []
         rows = sorted(

@@ -508,7 +508,7 @@ def _sample(release: Release) -> tuple[int, str, str | None, str | None]:
                 elif predicate == str(DCTERMS.subject) and category is None:
                     category = _text(triple.object)
         if category is None:
-            category = next(iter(reader.concepts()), None)
+            category = next(iter(release.concepts()), None)
     except (KgpubError, OSError, ValueError):
         pass  # the examples still work, with less fitting values
     return year, word, category, str(example) if example else None
