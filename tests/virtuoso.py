@@ -102,9 +102,6 @@ def write_ini(packaged: str, folder: Path, http_port: int, sql_port: int) -> str
         },
         "HTTPServer": {"ServerPort": f"127.0.0.1:{http_port}"},
         "URIQA": {"DefaultHost": f"127.0.0.1:{http_port}"},
-        # Above kgpub's own caps (query_max_results): Virtuoso cuts a CONSTRUCT at this many
-        # triples without saying so (graph/store/protocol.py).
-        "SPARQL": {"ResultSetMaxRows": "1000000"},
     }
     missing = {(s, k) for s, keys in settings.items() for k in keys}
     out: list[str] = []
