@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from live import SEED, Server, build_publication, free_port
+from oxigraph_server import oxigraph_server, remote_server  # noqa: F401  (remote SPARQL servers)
 from virtuoso import virtuoso  # noqa: F401  (the private Virtuoso, a session fixture)
 
 from server.app import create_app

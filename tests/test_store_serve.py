@@ -1,6 +1,7 @@
-"""`kgpub serve --store` on a private Virtuoso answers as the embedded default does: the same
-bodies and headers for every representation, list, page, harvesting response and SPARQL
-query, and a query never reaches another graph of the server."""
+"""`kgpub serve --store` on each remote SPARQL server (a private Virtuoso, a private Oxigraph
+server) answers as the embedded default does: the same bodies and headers for every
+representation, list, page, harvesting response and SPARQL query, and a query never reaches
+another graph of the server."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from urllib.parse import quote
 import pytest
 from fetch import Reply, get, parse
 from live import SEED, Server, free_port
+from oxigraph_server import REMOTE_SERVERS
 from rdfdiff import assert_isomorphic
-from virtuoso import Virtuoso
 
 from graph.publication import BuildOptions, build, current_release, read_manifest
 from graph.store import StoreSettings
@@ -23,27 +24,28 @@ from graph.store.protocol import SparqlClient
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 SECRET = "http://secret.example/graph"
 
+pytestmark = pytest.mark.parametrize("remote_server", REMOTE_SERVERS, indirect=True)
+
 
 @pytest.fixture(scope="module")
 def servers(
-    tmp_path_factory: pytest.TempPathFactory, virtuoso: Virtuoso
+    tmp_path_factory: pytest.TempPathFactory, remote_server: StoreSettings
 ) -> Iterator[tuple[Server, Server]]:
     """The seed under one base IRI, built into each backend, served on two ports."""
+    remote = remote_server
     folder = tmp_path_factory.mktemp("store-serve")
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    remote = StoreSettings(virtuoso.query_url, virtuoso.update_url, virtuoso.data_url, "dba", "dba")
     build([SEED], folder / "embedded", BuildOptions(base=base), now=NOW)
     build([SEED], folder / "remote", BuildOptions(base=base, store=remote), now=NOW)
-    # A graph of the server that no query through kgpub may read.
-    admin = SparqlClient(virtuoso.update_url, user="dba", password="dba")
+    # A graph of the server that no query through kgpub may read, written through its update
+    # endpoint (with the build's credentials, where it has any).
+    admin = SparqlClient(remote.update, user=remote.user, password=remote.password)
     admin.update(f'INSERT DATA {{ GRAPH <{SECRET}> {{ <{SECRET}#s> <{SECRET}#p> "SECRET" }} }}')
     settings = {"page_size": 10, "warm_up": 0}
     with (
         Server(folder / "embedded", port, workers=1, **settings) as embedded,
-        Server(
-            folder / "remote", free_port(), workers=1, store=virtuoso.query_url, **settings
-        ) as served,
+        Server(folder / "remote", free_port(), workers=1, store=remote.query, **settings) as served,
     ):
         yield embedded, served
 
@@ -165,9 +167,11 @@ def test_what_only_a_virtuoso_would_run_is_refused(
 
 
 def test_the_manifest_names_the_release_graphs_without_credentials(
-    servers: tuple[Server, Server],
+    servers: tuple[Server, Server], remote_server: StoreSettings
 ) -> None:
     _, remote = servers
     record = read_manifest(current_release(remote.out))["store"]
-    assert record["backend"] == "sparql" and "dba" not in str(record)
+    assert record["backend"] == "sparql"
+    for secret in (remote_server.user, remote_server.password):
+        assert secret is None or secret not in str(record)
     assert not (current_release(remote.out) / "store").exists()
