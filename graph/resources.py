@@ -11,7 +11,8 @@ Each store backend (graph/store) gathers these triples its own way; the contract
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ ResourceKind = Kind["entry", "concept", "scheme", "library", "dataset", "other"]
 
 _TITLE = str(DCTERMS.title)
 _PREF_LABEL = str(SKOS.prefLabel)
+_HAS_PART = NamedNode(str(DCTERMS.hasPart))
+_SUBJECT = NamedNode(str(DCTERMS.subject))
 _KINDS: dict[str, ResourceKind] = {
     str(DCMITYPE.Text): "entry",
     str(SKOS.Concept): "concept",
@@ -153,11 +156,28 @@ def kind_of(types: Iterable[str]) -> ResourceKind:
     return "other"
 
 
+def page_of(
+    iri: str, kind: ResourceKind, members: Sequence[str], number: int, size: int
+) -> tuple[Page, list[str], list[Triple]]:
+    """One page of a concept's entries or the library's parts: where it is, the members it
+    shows (newest first) and the links to them (the library's hasPart, a member's subject)."""
+    page = Page(number, size, len(members))
+    shown = list(members[page.start : page.start + size]) if number >= 1 else []
+    node = NamedNode(iri)
+    if kind == "library":
+        links = [Triple(node, _HAS_PART, NamedNode(m)) for m in shown]
+    else:
+        links = [Triple(NamedNode(m), _SUBJECT, node) for m in shown]
+    return page, shown, links
+
+
+@functools.lru_cache(maxsize=8)
 def read_void(path: Path, iris: Iris) -> list[Triple]:
     """The triples of a release's VoID file (void.ttl), which describe the dataset: read from
     the file, not a store, as every store rewrites some of its literals (Oxigraph stores an
     xsd:nonNegativeInteger as xsd:integer; Virtuoso a +00:00 offset as Z), and the description
-    must be the same whichever store serves it."""
+    must be the same whichever store serves it. A release's file never changes: the last few
+    read are kept."""
     try:
         text = path.read_bytes()
     except OSError as exc:

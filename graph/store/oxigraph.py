@@ -29,6 +29,7 @@ from graph.resources import (
     ResourceKind,
     kind_of,
     ordered,
+    page_of,
     read_void,
     term_key,
 )
@@ -51,7 +52,6 @@ class OxigraphReader:
     def __init__(self, store: pyoxigraph.Store, iris: Iris, void: Path | None = None) -> None:
         self.store, self.iris = store, iris
         self._void_file = void
-        self._void: list[Triple] | None = None
 
     @classmethod
     def open(cls, path: Path | str, iris: Iris, void: Path | None = None) -> OxigraphReader:
@@ -149,13 +149,8 @@ class OxigraphReader:
         page_info: Page | None = None
         shown: list[str] = []
         if kind in ("concept", "library"):
-            everyone: Sequence[str] = members if members is not None else self.members(iri, kind)
-            page_info = Page(page, size, len(everyone))
-            shown = list(everyone[page_info.start : page_info.start + size]) if page >= 1 else []
-            if kind == "library":
-                extra += [Triple(node, _HAS_PART, NamedNode(m)) for m in shown]
-            else:
-                extra += [Triple(NamedNode(m), _SUBJECT, node) for m in shown]
+            everyone = members if members is not None else self.members(iri, kind)
+            page_info, shown, extra = page_of(iri, kind, everyone, page, size)
             for m in shown:
                 member = NamedNode(m)
                 for predicate in (_TITLE, _CREATED):
@@ -172,14 +167,10 @@ class OxigraphReader:
 
     def _void_triples(self) -> list[Triple]:
         """The VoID description: the release's file when given, else the store's VoID graph."""
-        if self._void is None:
-            if self._void_file is not None:
-                self._void = read_void(self._void_file, self.iris)
-            else:
-                graph = NamedNode(self.iris.void)
-                found = self.store.quads_for_pattern(None, None, None, graph)
-                self._void = [q.triple for q in found]
-        return self._void
+        if self._void_file is not None:
+            return read_void(self._void_file, self.iris)
+        graph = NamedNode(self.iris.void)
+        return [q.triple for q in self.store.quads_for_pattern(None, None, None, graph)]
 
     def _labels(self, iris: Iterable[str]) -> list[Triple]:
         """The titles and prefLabels of resources (what a person needs to show a link)."""

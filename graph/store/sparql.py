@@ -32,6 +32,7 @@ from graph.resources import (
     ResourceKind,
     kind_of,
     ordered,
+    page_of,
     read_void,
     term_key,
 )
@@ -75,7 +76,6 @@ class SparqlReader:
         self.client, self.iris = client, iris
         self.graph, self.void = iri_ref(graph), iri_ref(void)
         self._void_file = void_file
-        self._void: list[Triple] | None = None
 
     def exists(self, iri: str) -> bool:
         node = _ref(iri)
@@ -152,18 +152,9 @@ class SparqlReader:
         page_info: Page | None = None
         shown: list[str] = []
         if kind in ("concept", "library"):
-            everyone: Sequence[str] = members if members is not None else self.members(iri, kind)
-            page_info = Page(page, size, len(everyone))
-            shown = list(everyone[page_info.start : page_info.start + size]) if page >= 1 else []
-            subject = NamedNode(iri)
-            if kind == "library":
-                extra += [
-                    Triple(subject, NamedNode(str(DCTERMS.hasPart)), NamedNode(m)) for m in shown
-                ]
-            else:
-                extra += [
-                    Triple(NamedNode(m), NamedNode(str(DCTERMS.subject)), subject) for m in shown
-                ]
+            everyone = members if members is not None else self.members(iri, kind)
+            page_info, shown, links = page_of(iri, kind, everyone, page, size)
+            extra += links
             if shown:
                 values = " ".join(iri_ref(m) for m in shown)
                 extra += self.client.construct(
@@ -178,14 +169,11 @@ class SparqlReader:
 
     def _void_triples(self) -> list[Triple]:
         """The VoID description: the release's file when given, else the VoID graph."""
-        if self._void is None:
-            if self._void_file is not None:
-                self._void = read_void(self._void_file, self.iris)
-            else:
-                self._void = self.client.construct(
-                    f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {self.void} {{ ?s ?p ?o }} }}"
-                )
-        return self._void
+        if self._void_file is not None:
+            return read_void(self._void_file, self.iris)
+        return self.client.construct(
+            f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH {self.void} {{ ?s ?p ?o }} }}"
+        )
 
     def _column(self, pattern: str) -> list[str]:
         """The IRIs ?m of a pattern, newest (greatest) first, read LIST_PAGE rows at a time."""
