@@ -23,6 +23,7 @@ from graph.store.protocol import SparqlClient
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 SECRET = "http://secret.example/graph"
+OTHER = "http://other.example/graph"  # a graph no store holds
 
 pytestmark = pytest.mark.parametrize("remote_server", REMOTE_SERVERS, indirect=True)
 
@@ -113,6 +114,25 @@ QUERIES = {
     "from-secret": f"SELECT ?o FROM <{SECRET}> WHERE {{ ?s ?p ?o }}",
     "from-named-secret": f"SELECT ?g ?o FROM NAMED <{SECRET}> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}",
     "graph-secret": f"SELECT ?o WHERE {{ GRAPH <{SECRET}> {{ ?s ?p ?o }} }}",
+    "ask-graph-secret": f"ASK {{ GRAPH <{SECRET}> {{ ?s ?p ?o }} }}",
+    # The names of the dataset's graphs, as the query or the store names them: never those
+    # the remote store holds them under, and no graph when the dataset names none.
+    "graph-names": "SELECT ?g WHERE { GRAPH ?g { } }",
+    "from-named-other": f"SELECT ?g FROM NAMED <{OTHER}> WHERE {{ GRAPH ?g {{ }} }}",
+    "from-other": f"SELECT ?g FROM <{OTHER}> WHERE {{ GRAPH ?g {{ }} }}",
+    "construct-graph-name": f"CONSTRUCT {{ ?g ?g ?g }} FROM NAMED <{OTHER}>"
+    " WHERE { GRAPH ?g { } }",
+}
+# Where Virtuoso 7.2 answers otherwise, as measured (its own evaluation, not kgpub's text):
+# strict xfails, so that a Virtuoso that gets them right is noticed.
+EMPTY_GRAPH_PATTERN = "Virtuoso answers GRAPH ?g { } with one empty solution or none"
+VIRTUOSO_ANSWERS_OTHERWISE = {
+    "ask-graph-secret": "Virtuoso evaluates GRAPH <iri> over a graph outside the protocol's "
+    "named graphs as an empty group: ASK true, COUNT(*) 1 (it reads nothing of the graph)",
+    "graph-names": EMPTY_GRAPH_PATTERN,
+    "from-named-other": EMPTY_GRAPH_PATTERN,
+    "from-other": EMPTY_GRAPH_PATTERN,
+    "construct-graph-name": EMPTY_GRAPH_PATTERN,
 }
 
 
@@ -129,9 +149,12 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "accept"), CASES, ids=[f"{n}-{a}" for n, a in CASES])
 def test_sparql_answers_are_the_same(
-    servers: tuple[Server, Server], name: str, accept: str
+    servers: tuple[Server, Server], name: str, accept: str, request: pytest.FixtureRequest
 ) -> None:
     embedded, remote = servers
+    known = VIRTUOSO_ANSWERS_OTHERWISE.get(name)
+    if known and request.node.callspec.params["remote_server"] == "virtuoso":
+        request.applymarker(pytest.mark.xfail(reason=known, strict=True))
     text = QUERIES[name]
     is_graph = text.startswith("CONSTRUCT")
     url = "sparql?query=" + quote(text)

@@ -1,27 +1,37 @@
 """Untrusted SPARQL queries forwarded to a SPARQL server, confined to one release's graphs.
 
 graph/query.py has inspected the text (no SERVICE, no update, a query form first: so no
-Virtuoso `define` pragma). Forwarding adds what a shared server needs, measured on Virtuoso 7.2:
+Virtuoso `define` pragma). Forwarding adds what a shared server needs, measured on Virtuoso 7.2
+and Oxigraph's server 0.5:
 - It adds the query's FROM / FROM NAMED to the protocol's default-graph-uri / named-graph-uri
   instead of letting the protocol's replace them (SPARQL 1.1 Protocol §2.1.4 says replace), and
   without any, `GRAPH ?g` ranges over every graph it holds (its system graphs, old releases).
   So the dataset clauses are cut out of the text, mapped to this release's graphs (the public
-  name <base>.well-known/void to the release's VoID graph, any other name to a graph that does
-  not exist: empty, as on the embedded store) and always sent as protocol parameters.
+  name <base>.well-known/void to the release's VoID graph, any other name to a graph of its own
+  that is never loaded: empty, as on the embedded store) and always sent as protocol parameters.
+- A server lists every graph the protocol names as a named graph, loaded or not (Oxigraph's
+  server answers `GRAPH ?g {}` with each), so each name is mapped to a private graph of its own
+  and back in the answer. A dataset without named graphs cannot be sent (no named-graph-uri
+  means the server's own default), so there every GRAPH pattern is joined with a group that has
+  no solution, as the embedded store answers GRAPH over a name not in the dataset. Names are
+  mapped back in answers only: an expression on a graph's name (ORDER BY ?g, STR(?g)) sees the
+  server's name.
 - It runs functions named by IRI that SPARQL 1.1 does not define (`bif:`, `sql:` procedures):
   any function other than the XSD casts (§17.5) is refused before anything is sent.
 - Relative IRIs resolve against kgpub's endpoint, not the server's: a BASE is put first.
-The answer is read whole within the time budget, its VoID graph name mapped back to the public
-one, and serialized by graph/query.py's writers: the same bytes and caps as the embedded store.
+The answer is read whole within the time budget, its graph names mapped back to the public
+ones, and serialized by graph/query.py's writers: the same bytes and caps as the embedded store.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
@@ -62,6 +72,19 @@ _OPAQUE_SPAN = re.compile(
     r"|<(?:[^<>\"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*>"
     r"|\\[\s\S]"
 )
+# A group without solutions: joined with a GRAPH pattern, it makes it match nothing (§18.6).
+_NO_SOLUTION = "{ FILTER(false) } "
+
+
+@dataclass(frozen=True)
+class Confined:
+    """A query as it is sent: its text, its dataset in the server's graph names, and the public
+    name of each of those names that an answer may show."""
+
+    text: str
+    default: list[str]
+    named: list[str]
+    public: Mapping[str, str]
 
 
 class SparqlRunner:
@@ -86,30 +109,33 @@ class SparqlRunner:
     def run(self, job: QueryJob, watch: int | None = None) -> QueryResult:
         """The serialized result of one query, as graph/query.py's QueryPool.run gives it.
         (watch, the client's socket, is not polled: the server's answer is awaited whole.)"""
-        text, default, named = self.confine(job)
+        sent = self.confine(job)
         if not self._slots.acquire(blocking=False):
             raise QueryOverloaded("too many queries are running; try again in a moment")
         try:
             if job.form in ("SELECT", "ASK"):
                 answer = self.client.raw(
-                    text,
+                    sent.text,
                     "application/sparql-results+json",
-                    default_graphs=default,
-                    named_graphs=named,
+                    default_graphs=sent.default,
+                    named_graphs=sent.named,
                     timeout=self.timeout,
                 )
                 body = _read(answer, self.client.query_url)
-                return serialize_results(_results(body, self.void, self.iris.void), job)
+                return serialize_results(_results(body, sent.public), job)
             triples = self.client.construct(
-                text, default_graphs=default, named_graphs=named, timeout=self.timeout
+                sent.text,
+                default_graphs=sent.default,
+                named_graphs=sent.named,
+                timeout=self.timeout,
             )
-            return serialize_graph(iter(_public(triples, self.void, self.iris.void)), job)
+            return serialize_graph(iter(_public(triples, sent.public)), job)
         except StoreUnavailable as exc:
             raise QueryTimeout(f"the store did not answer within the budget: {exc}") from exc
         finally:
             self._slots.release()
 
-    def confine(self, job: QueryJob) -> tuple[str, list[str], list[str]]:
+    def confine(self, job: QueryJob) -> Confined:
         """The text to send and its dataset: the release's graphs, or those the query or the
         request names (mapped), never another graph of the server."""
         base = job.base_iri or self.iris.sparql
@@ -125,22 +151,34 @@ class SparqlRunner:
                 )
         # (CompValue.get answers a missing key with the key's name: test membership.)
         clauses = list(tree["datasetClause"]) if "datasetClause" in tree else []
-        text, cut = _rewrite(job.text, base, self.iris.void, self.void)
+        dataset: tuple[list[str], list[str]] | None = None  # (default, named): as asked
+        if job.default_graphs is not None or job.named_graphs is not None:
+            dataset = list(job.default_graphs or ()), list(job.named_graphs or ())
+        elif clauses:
+            dataset = (
+                [str(c["default"]) for c in clauses if "default" in c],
+                [str(c["named"]) for c in clauses if "named" in c],
+            )
+        no_named = dataset is not None and not dataset[1]
+        text, cut = _rewrite(job.text, base, self.iris.void, self.void, no_named=no_named)
         if cut != len(clauses):
             raise QueryRefused("the query's FROM clauses could not be read: write them as <IRI>")
-        if job.default_graphs is not None or job.named_graphs is not None:
-            defaults, nameds = list(job.default_graphs or ()), list(job.named_graphs or ())
-        elif clauses:
-            defaults = [str(c["default"]) for c in clauses if "default" in c]
-            nameds = [str(c["named"]) for c in clauses if "named" in c]
-        else:
-            return f"BASE {iri_ref(base)}\n{text}", [self.graph], [self.void]
+        text = f"BASE {iri_ref(base)}\n{text}"
+        public = {self.void: self.iris.void}
+        if dataset is None:  # the release's: its library the default graph, its VoID named
+            return Confined(text, [self.graph], [self.void], public)
+        defaults, nameds = dataset
+        public.update((self._map(g), g) for g in [*defaults, *nameds])
         default = [self._map(g) for g in defaults] or [self.nowhere]
         named = [self._map(g) for g in nameds] or [self.nowhere]
-        return f"BASE {iri_ref(base)}\n{text}", default, named
+        return Confined(text, default, named, public)
 
     def _map(self, name: str) -> str:
-        return self.void if name == self.iris.void else self.nowhere
+        """The server's graph for a name of the query's dataset: the release's VoID graph for
+        its public name, else a graph of the name's own that nothing loads."""
+        if name == self.iris.void:
+            return self.void
+        return self.iris.store_graph("none/" + hashlib.sha256(name.encode()).hexdigest()[:32])
 
 
 def _parse(text: str, base: str) -> CompValue:
@@ -178,9 +216,13 @@ def _iris(tree: CompValue) -> Iterator[str]:
             yield str(node)
 
 
-def _rewrite(text: str, base: str, public_void: str, void: str) -> tuple[str, int]:
+def _rewrite(
+    text: str, base: str, public_void: str, void: str, *, no_named: bool
+) -> tuple[str, int]:
     """The text with every dataset clause (FROM [NAMED] iri) blanked out and each `GRAPH <iri>`
-    naming the public VoID graph renamed to the release's; how many clauses were cut."""
+    naming the public VoID graph renamed to the release's; with no_named (a dataset without
+    named graphs), every GRAPH pattern joined with a group that has no solution. Also how many
+    clauses were cut."""
     code = _OPAQUE_SPAN.sub(lambda m: " " * len(m.group()), text)
     out: list[str] = []
     last = cut = 0
@@ -198,6 +240,9 @@ def _rewrite(text: str, base: str, public_void: str, void: str) -> tuple[str, in
             out.append(text[last : match.start()] + " " * (token.end() - match.start()))
             last, cut = token.end(), cut + 1
         else:
+            if no_named:
+                out.append(text[last : match.start()] + _NO_SOLUTION)
+                last = match.start()
             token = _IRIREF.match(text, end)
             if token is None or urljoin(base, token.group(1)[1:-1]) != public_void:
                 continue
@@ -220,8 +265,8 @@ def _read(answer: Any, endpoint: str) -> bytes:
         answer.body.close()
 
 
-def _results(body: bytes, void: str, public: str) -> Any:
-    """SPARQL JSON results from the server, with the release's VoID graph named publicly and
+def _results(body: bytes, public: Mapping[str, str]) -> Any:
+    """SPARQL JSON results from the server, with the dataset's graphs named publicly and
     Virtuoso's "typed-literal" read as SPARQL 1.1's "literal", as pyoxigraph results."""
     try:
         document = json.loads(body)
@@ -234,17 +279,23 @@ def _results(body: bytes, void: str, public: str) -> Any:
                     value["type"] = "literal"
                 elif value.get("type") == "bnode":
                     value["value"] = str(value.get("value", "")).removeprefix(VIRTUOSO_BNODE)
-                if value.get("type") == "uri" and value.get("value") == void:
-                    value["value"] = public
+                if value.get("type") == "uri" and value.get("value") in public:
+                    value["value"] = public[value["value"]]
     data = json.dumps(document).encode("utf-8")
     return pyoxigraph.parse_query_results(data, format=pyoxigraph.QueryResultsFormat.JSON)
 
 
 def _public(
-    triples: list[pyoxigraph.Triple], void: str, public: str
+    triples: list[pyoxigraph.Triple], public: Mapping[str, str]
 ) -> Iterator[pyoxigraph.Triple]:
-    private, named = pyoxigraph.NamedNode(void), pyoxigraph.NamedNode(public)
+    """The triples with the dataset's graphs named publicly (a graph's name can be bound in
+    any position of a CONSTRUCT template)."""
+    names: dict[object, pyoxigraph.NamedNode] = {
+        pyoxigraph.NamedNode(k): pyoxigraph.NamedNode(v) for k, v in public.items()
+    }
     for t in triples:
-        s = named if t.subject == private else t.subject
-        o = named if t.object == private else t.object
-        yield pyoxigraph.Triple(s, t.predicate, o)
+        yield pyoxigraph.Triple(
+            names.get(t.subject, t.subject),
+            names.get(t.predicate, t.predicate),
+            names.get(t.object, t.object),
+        )
