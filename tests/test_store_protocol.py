@@ -145,7 +145,8 @@ def test_terms_come_back_as_virtuoso_keeps_them(
 
 
 # Two spellings of one value in one graph: Virtuoso keeps terms by value, RDF by spelling.
-# (id, objects inserted in this order, triples kept, objects CONSTRUCT returns)
+# (id, objects inserted in this order, triples kept, objects CONSTRUCT returns: for one triple
+# kept, the values it may be)
 SAME_VALUE = [
     ("integer-spellings", [f'"42"^^<{XSD}integer>', f'"042"^^<{XSD}integer>'], 1, None),
     (
@@ -161,7 +162,8 @@ SAME_VALUE = [
         "numbers-of-three-types",
         [f'"1"^^<{XSD}integer>', f'"1.0"^^<{XSD}decimal>', f'"1"^^<{XSD}double>'],
         1,
-        [lit("1.0", "double")],
+        # Which of the three it keeps varies from run to run (measured: mostly the double).
+        [lit("1.0", "double"), lit("1", "integer"), lit("1.0", "decimal")],
     ),
     ("boolean-spellings", [f'"true"^^<{XSD}boolean>', f'"1"^^<{XSD}boolean>'], 1, None),
     ("lang-tag-case", ['"a"@en-GB', '"a"@en-gb'], 1, None),
@@ -185,7 +187,11 @@ def test_virtuoso_keeps_one_triple_per_value(
             t.object
             for t in store.construct(f"CONSTRUCT WHERE {{ GRAPH {iri_ref(graph)} {{ ?s ?p ?o }} }}")
         ]
-        assert sorted(map(str, got)) == sorted(map(str, returned or [parsed(objects[0])]))
+        expected = returned or [parsed(objects[0])]
+        if kept == 1:
+            assert len(got) == 1 and str(got[0]) in set(map(str, expected)), got
+        else:
+            assert sorted(map(str, got)) == sorted(map(str, expected))
     finally:
         store.delete_graph(graph)
 
