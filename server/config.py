@@ -55,6 +55,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "store_data", "", "Graph Store HTTP Protocol endpoint used for bulk loading (optional)"
     ),
+    Setting(
+        "store_timeout_param",
+        "",
+        "query parameter giving the store a time budget in ms (Virtuoso: timeout)",
+    ),
     Setting("host", "127.0.0.1", "address the server listens on"),
     Setting("port", 5000, "port the server listens on"),
     Setting("workers", 2, "number of server worker processes"),
@@ -89,6 +94,7 @@ def store_settings(
         query=str(settings.get("store") or ""),
         update=str(settings.get("store_update") or ""),
         data=str(settings.get("store_data") or ""),
+        timeout_param=str(settings.get("store_timeout_param") or ""),
         user=env.get(STORE_USER) or None,
         password=env.get(STORE_PASSWORD) or None,
     )

@@ -128,6 +128,9 @@ class StoreSettings:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 60.0
+    # The query parameter through which the store takes its own time budget, in ms, so that
+    # it stops a query kgpub gave up on (Virtuoso: "timeout"; empty: none is sent).
+    timeout_param: str = ""
 
     @property
     def is_remote(self) -> bool:
@@ -142,6 +145,7 @@ class StoreSettings:
             user=self.user,
             password=self.password,
             timeout=self.timeout,
+            server_timeout_param=self.timeout_param or None,
         )
 
 
