@@ -101,7 +101,7 @@ def offered_types(form: Form) -> tuple[str, ...]:
 # keywords live. A keyword cannot hide inside a string, an IRI or a comment, and oxigraph
 # applies no \u escapes outside them (a "\u0053ERVICE" is a syntax error), so a SERVICE
 # clause that oxigraph would run always shows in the code as the letters "service".
-_OPAQUE = re.compile(
+OPAQUE = re.compile(
     r"#[^\r\n]*"  # comment
     r'|"""(?:(?:"|"")?(?:[^"\\]|\\[\s\S]))*"""'  # STRING_LITERAL_LONG2
     r"|'''(?:(?:'|'')?(?:[^'\\]|\\[\s\S]))*'''"  # STRING_LITERAL_LONG1
@@ -122,7 +122,7 @@ _VARNAME_EXTRA = frozenset("-")  # '-' is a name character but not a variable-na
 
 def _mask(text: str) -> str:
     """The code of a query: every opaque span (comment, string, IRI, escape) becomes a space."""
-    return _OPAQUE.sub(" ", text)
+    return OPAQUE.sub(" ", text)
 
 
 def _is_name_char(ch: str) -> bool:

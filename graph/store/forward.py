@@ -51,7 +51,7 @@ from graph.errors import (
 )
 from graph.iris import Iris
 from graph.namespaces import XSD
-from graph.query import QueryJob, QueryResult, serialize_graph, serialize_results
+from graph.query import OPAQUE, QueryJob, QueryResult, serialize_graph, serialize_results
 from graph.store.protocol import VIRTUOSO_BNODE, SparqlClient, iri_ref
 
 # SPARQL 1.1 §17.5: the XSD constructor functions, the only functions named by IRI.
@@ -63,15 +63,6 @@ _KEYWORD = re.compile(r"(?<![\w?$:.\-])(FROM|GRAPH)(?![\w:\-])", re.IGNORECASE)
 _NAMED = re.compile(r"\s*NAMED(?![\w:\-])", re.IGNORECASE)
 _IRIREF = re.compile(r"\s*(<[^<>\"{}|^`\\\x00-\x20]*>)")
 _PNAME = re.compile(r"\s*([A-Za-z][\w.\-]*)?:([\w.\-:%\\]*)")
-_OPAQUE_SPAN = re.compile(
-    r"#[^\r\n]*"
-    r'|"""(?:(?:"|"")?(?:[^"\\]|\\[\s\S]))*"""'
-    r"|'''(?:(?:'|'')?(?:[^'\\]|\\[\s\S]))*'''"
-    r'|"(?:[^"\\\r\n]|\\[\s\S])*"'
-    r"|'(?:[^'\\\r\n]|\\[\s\S])*'"
-    r"|<(?:[^<>\"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*>"
-    r"|\\[\s\S]"
-)
 # A group without solutions: joined with a GRAPH pattern, it makes it match nothing (§18.6).
 _NO_SOLUTION = "{ FILTER(false) } "
 
@@ -223,7 +214,8 @@ def _rewrite(
     naming the public VoID graph renamed to the release's; with no_named (a dataset without
     named graphs), every GRAPH pattern joined with a group that has no solution. Also how many
     clauses were cut."""
-    code = _OPAQUE_SPAN.sub(lambda m: " " * len(m.group()), text)
+    # The query's code with every opaque span blanked to the same length (graph/query.py).
+    code = OPAQUE.sub(lambda m: " " * len(m.group()), text)
     out: list[str] = []
     last = cut = 0
     for match in _KEYWORD.finditer(code):
