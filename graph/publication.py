@@ -25,11 +25,20 @@ Phases (each reported to a progress callback, and timed in Outcome.phases):
              release (graph/convert.py, graph/dumps.py Months)
   history    changes since the current release (graph/history.py)
   validate   SHACL, by parts, two threads (graph/shacl.py); only changed months on a rebuild
+  load       a remote store only: waiting for the store's load, in triples sent
   write      dumps and their gzip, history, VoID, manifest, fsync, swap
 The store is loaded (or the current one copied and updated) by a background thread from the
 end of convert; the dumps are written by a second one, during validation when it has little
 to do (a rebuild), after it otherwise (bench/build.py and bench/incremental.py measure it).
+The load reports nothing itself (one line on a terminal): a remote load, which takes a
+while, is waited for in a phase of its own once validation is done.
 The cyclic garbage collector is off during a build.
+
+A build that dies leaves its graphs in a remote store named by its folder's store.json
+(graph/store/sparql.py); the next build drops them and starts clean (a load is never
+resumed), and removes the folder only once they are dropped. A failed build drops its
+graphs at once (or, when the store cannot, keeps its store.json for the next build); a
+pruned release's graphs go before its folder does.
 """
 
 from __future__ import annotations
@@ -44,22 +53,23 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from graph import dumps, history, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
 from graph.describe import DatasetInfo, DumpFile, describe_dataset
-from graph.errors import PublicationError, ValidationFailed
+from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.index import write_release_index
 from graph.iris import Iris
 from graph.listing import Entry, Page, read_listings
 from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
 from graph.store.sparql import RECORD as STORE_RECORD
+from graph.store.sparql import LoadReport
 
 KEEP = 3
 # gzip level of the dumps: 4 compresses 100k entries' dumps in 4 s of CPU for 9% more bytes
@@ -110,6 +120,24 @@ class Outcome:
     warnings: list[str]
     phases: list[PhaseStat] = field(default_factory=list)
     release: Path | None = None
+    store: LoadReport | None = None  # what a remote store's load did (None: the embedded one)
+
+
+@runtime_checkable
+class MeasuredLoader(Protocol):
+    """A loader that tells how far its load is and what it did: a remote store's, whose load
+    takes a while (graph/store/sparql.py)."""
+
+    def loaded(self) -> tuple[int, int]:
+        """Triples sent so far and in all."""
+        ...
+
+    def report(self) -> LoadReport:
+        """What the load did, once it is done."""
+        ...
+
+
+LOAD_POLL = 0.2  # seconds between two progress reports of a remote load
 
 
 class _Phases:
@@ -283,7 +311,7 @@ def _publish(
     iris = Iris.from_base(options.base)
     releases, work, stale = _start_release(out)
     loader = open_loader(options.store, work, iris, stamp)
-    loader.prune(stale, _kept_records(releases))
+    _remove_stale_builds(releases, stale, loader)
     try:
         phases.start("convert", len(entries))
         previous = _previous_release(out)
@@ -336,9 +364,11 @@ def _publish(
             except BaseException:
                 background.shutdown(wait=True, cancel_futures=True)
                 raise
-            phases.start("write", len(converted.entries))
             if jobs is None:
                 jobs = _start_dumps(background, work, converted, reusing)
+            if isinstance(loader, MeasuredLoader):
+                _wait_for_load(loading, loader, phases)
+            phases.start("write", len(converted.entries))
             history.write(changes, work)
             loading.result()
             release_id = _write_release(
@@ -362,8 +392,7 @@ def _publish(
         _fsync_dir(releases)
         _swap_current(out, final)
     except BaseException as exc:
-        loader.discard()
-        shutil.rmtree(work, ignore_errors=True)
+        _abandon(work, loader)
         if isinstance(exc, OSError):
             raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
         raise
@@ -375,16 +404,52 @@ def _publish(
         warnings,
         phases.finish(),
         final,
+        loader.report() if isinstance(loader, MeasuredLoader) else None,
     )
 
 
-def _start_release(out: Path) -> tuple[Path, Path, list[dict[str, Any]]]:
-    """OUT/releases, a new, empty folder in it to build a release aside, and the store records
-    of the failed builds it removed."""
+def _wait_for_load(loading: Future[None], loader: MeasuredLoader, phases: _Phases) -> None:
+    """The "load" phase: wait for the store's load, reporting the triples it has sent (the
+    load's own thread reports nothing, so that it never writes over another phase's line);
+    raise its failure."""
+    phases.start("load", loader.loaded()[1])
+    while not wait([loading], timeout=LOAD_POLL).done:
+        phases.progress("load", *loader.loaded())
+    loading.result()
+    phases.progress("load", *loader.loaded())
+
+
+def _abandon(work: Path, loader: Loader) -> None:
+    """Remove what a failed build made: its graphs in the store, then its folder; when the
+    store cannot drop them, the folder keeps its store.json, which names them for the next
+    build (as a killed build's does)."""
+    try:
+        loader.discard()
+    except StoreError:
+        _keep_only(work, STORE_RECORD)
+        return
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _keep_only(folder: Path, name: str) -> None:
+    """Remove everything in a folder but the named file."""
+    for path in folder.iterdir():
+        if path.name == name:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _start_release(out: Path) -> tuple[Path, Path, list[Path]]:
+    """OUT/releases, a new, empty folder in it to build a release aside, and the folders of
+    the builds that failed or were killed (removed once what they loaded is dropped)."""
     releases = out / RELEASES
     try:
         releases.mkdir(parents=True, exist_ok=True)
-        stale = _remove_stale_builds(releases)
+        stale = _stale_builds(releases)
         work = releases / f".building-{os.getpid()}-{time.time_ns()}"
         work.mkdir()
     except OSError as exc:
@@ -525,19 +590,33 @@ def _swap_current(out: Path, release: Path) -> None:
     _fsync_dir(out)
 
 
-def _remove_stale_builds(releases: Path) -> list[dict[str, Any]]:
-    """Remove what builds that failed or were killed left; the store records of what they
-    loaded (their graphs in a remote store are dropped by the next loader)."""
-    records: list[dict[str, Any]] = []
+def _stale_builds(releases: Path) -> list[Path]:
+    """The folders of builds that failed or were killed; removes what deletions that did not
+    finish left."""
+    stale = []
     for path in releases.glob(".building-*"):
         pid = int(path.name.split("-")[1]) if path.name.split("-")[1].isdigit() else 0
-        if pid and _is_alive(pid):
-            continue
-        records += _store_records(path / STORE_RECORD)
-        shutil.rmtree(path, ignore_errors=True)
+        if not (pid and _is_alive(pid)):
+            stale.append(path)
     for path in releases.glob(f"{PRUNED}*"):  # left by a deletion that did not finish
         shutil.rmtree(path, ignore_errors=True)
-    return records
+    return stale
+
+
+def _remove_stale_builds(releases: Path, stale: Sequence[Path], loader: Loader) -> None:
+    """Drop the graphs that failed or killed builds loaded (named by their store.json), then
+    remove their folders; a folder whose graphs the store cannot drop now keeps its store.json
+    for the next build."""
+    if not stale:
+        return
+    kept = _kept_records(releases)
+    for path in stale:
+        try:
+            loader.prune(_store_records(path / STORE_RECORD), kept)
+        except StoreError:
+            _keep_only(path, STORE_RECORD)
+            continue
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _kept_records(releases: Path) -> list[dict[str, Any]]:
@@ -577,10 +656,11 @@ _DELETE = 'rm -rf -- "$@" </dev/null >/dev/null 2>&1 &'
 
 def _prune(releases: Path, keep: int, current: Path, loader: Loader) -> None:
     """Remove all but the newest keep releases (and current), and what the store holds of
-    them (graphs of a remote store; before the folder goes, its manifest names them). Each is
-    renamed out of the
-    way at once, then deleted by a process of its own, so a build does not wait while the
-    file system frees hundreds of megabytes (a third of a second at 100k entries)."""
+    them (graphs of a remote store; before the folder goes, its manifest names them: a
+    release whose graphs the store cannot drop now stays until a later build can). Each is
+    renamed out of the way at once, then deleted by a process of its own, so a build does not
+    wait while the file system frees hundreds of megabytes (a third of a second at 100k
+    entries)."""
     done = sorted((p for p in releases.iterdir() if not p.name.startswith(".")), reverse=True)
     kept = [
         r for p in done if p == current or p in done[:keep] for r in _store_records(p / MANIFEST)
@@ -588,7 +668,10 @@ def _prune(releases: Path, keep: int, current: Path, loader: Loader) -> None:
     doomed: list[str] = []
     for old in done[keep:]:
         if old != current:
-            loader.prune(_store_records(old / MANIFEST), kept)
+            try:
+                loader.prune(_store_records(old / MANIFEST), kept)
+            except StoreError:
+                continue  # kept until a later build can drop its graphs (its manifest names them)
             target = releases / f"{PRUNED}{old.name}"
             try:
                 os.replace(old, target)

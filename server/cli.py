@@ -23,9 +23,14 @@ from graph.errors import (
 )
 from graph.iris import BaseIriError, normalize_base
 from graph.publication import BuildOptions, Outcome, build, validate_sources
+from graph.store.sparql import LoadReport
 from server import config
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_PUBLICATION = 0, 1, 2, 3
+
+
+# What a phase counts when it is not entries (or listing files): graph/publication.py.
+UNITS = {"load": " triples"}
 
 
 class ProgressLine:
@@ -36,6 +41,7 @@ class ProgressLine:
         self.enabled = enabled
         self.phase = ""
         self.started = time.perf_counter()
+        self.first = 0
         self.last = 0.0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
@@ -43,14 +49,17 @@ class ProgressLine:
             return
         now = time.perf_counter()
         if phase != self.phase:
-            self.phase, self.started = phase, now
+            # A phase may start with work done (a remote load, begun in the background): the
+            # rate counts what is done while it is shown.
+            self.phase, self.started, self.first = phase, now, done
         elif now - self.last < 0.2 and done < total:
             return
         self.last = now
         elapsed = max(now - self.started, 1e-6)
-        rate = f", {done / elapsed:,.0f}/s" if done and elapsed > 0.05 else ""
-        count = f" {done:,}/{total:,}" if total else ""
-        self.stream.write(f"\r\x1b[K{phase}:{count}{rate}")
+        rate = done - self.first
+        rate_text = f", {rate / elapsed:,.0f}/s" if rate > 0 and elapsed > 0.05 else ""
+        count = f" {done:,}/{total:,}{UNITS.get(phase, '')}" if total else ""
+        self.stream.write(f"\r\x1b[K{phase}:{count}{rate_text}")
         self.stream.flush()
 
     def clear(self) -> None:
@@ -193,7 +202,13 @@ def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: 
         print(shacl.render(exc.violations), file=err)
         print("nothing was published; the previous publication is untouched", file=err)
         return EXIT_INVALID
-    except (PublicationError, StoreError) as exc:
+    except StoreError as exc:
+        progress.clear()
+        print(f"kgpub: {exc}", file=err)
+        if args.command == "build":
+            print("nothing was published; the previous publication is untouched", file=err)
+        return EXIT_PUBLICATION
+    except PublicationError as exc:
         progress.clear()
         print(f"kgpub: {exc}", file=err)
         return EXIT_PUBLICATION
@@ -224,9 +239,26 @@ def summary(command: str, outcome: Outcome, base: str) -> str:
             f" Published under <{base}> in {outcome.release}"
             f" (now {outcome.release.parent.parent / 'current'})."
         )
+        if outcome.store is not None:
+            text += " " + store_summary(outcome.store)
     else:
         text += " Nothing was written."
     return text
+
+
+def store_summary(report: LoadReport) -> str:
+    """One sentence on what a build did in a remote store (its endpoint carries no
+    credentials: graph/store/protocol.py show_url)."""
+    where = f"the store at {report.endpoint}"
+    if report.how == "reused":
+        return f"Reused the current graph in {where}."
+    if report.how == "copied":
+        chunks = f"{report.chunks:,} chunk{'s' * (report.chunks != 1)}"
+        return (
+            f"Copied the current graph in {where} and changed {chunks} "
+            f"({report.triples:,} triples)."
+        )
+    return f"Loaded {report.triples:,} triples into {where}."
 
 
 if __name__ == "__main__":
