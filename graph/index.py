@@ -1,73 +1,473 @@
-"""The release's on-disk index (index.sqlite): the lists a page shows, read row by row.
+"""The release's on-disk index (index.sqlite): the lists pages show, and the library's search.
 
-Written once per release at publication time and never changed, it answers what serving asks
-of long lists without holding them in a worker: the entries of a category or of the library,
-newest first, a page at a time (LIMIT/OFFSET on a covering index), their counts, the concepts.
-Every worker opens it read-only and immutable (no locks, no journal), so the kernel's page cache
-is the one copy all workers share; whichever store holds the graph (graph/store), the index
-answers the same. Entry IRIs start with their Added time (entry/YYYY-MM-DD-HHMM-...), so
-descending IRI order is newest first and stable, as graph/store/oxigraph.py orders members.
+Written at publication time and never changed once its release is published, it answers
+what serving asks of long lists without holding them in a worker: the entries of a category
+or of the library newest first, a page at a time (LIMIT/OFFSET on a covering index), their
+counts, the concepts; and full-text searches over titles and descriptions with facets
+(categories and years), counted and paged in SQLite. Every worker opens it read-only and
+immutable (no locks, no journal), so the kernel's page cache is the one copy all workers
+share; whichever store holds the graph (graph/store), the index answers the same. Entry IRIs
+start with their Added time (entry/YYYY-MM-DD-HHMM-...), so descending IRI order is newest
+first and stable, as graph/store/oxigraph.py orders members.
+
+Tables:
+  meta      version, base IRI and a digest of this module: what a later build checks before
+            it takes this file as the start of its own
+  concept   id, IRI, label, notation, number of entries
+  member    (list, entry IRI): the library's and each concept's entries
+  entry     id, IRI, year, created, modified: narrow, so that the rows of thousands of hits
+            stay in a few pages. The id is the entry's month, then its place in the month
+            (_month_id): ids follow the IRIs, so newest first is descending id, FTS5's own
+            order, and a month's rows are one id range
+  document  the same id, title, description and the entry's facet tokens (its categories and
+            year): the text FTS5 indexes (external content, stored once) and snippets quote
+  subject   (entry id, concept id): the categories of the hits, counted for the facet
+  year      entries per year (the facet of the empty search)
+  month     'YYYY-MM' -> a digest of its entries as indexed (records and dcterms:modified)
+  search    FTS5 over document, tokenizer "porter unicode61 remove_diacritics 2": case- and
+            accent-insensitive ("resume" finds "résumé"), English stems ("exploit" finds
+            "exploitation"); a filter by category or year is one more token to intersect
+
+A rebuild starts from the previous release's index (graph/publication.py passes its folder):
+unchanged, the file is hard-linked (a release never changes its files); otherwise it is copied
+and only the months whose digest changed are deleted and inserted again, as the dumps reuse
+their chunks. At 100k entries a full write costs seconds (the FTS index most of them), the
+copy and one month a fraction of one (bench/search.py measures both).
+
+User text never reaches FTS5's query syntax: it is split into words (letters and digits),
+each quoted as an FTS5 string, a prefix too when it is long enough, all of them required
+(FTS5 §3.1 strings, §3.3 prefix queries, §3.7 implicit AND); at most MAX_WORDS. Every word
+is treated alike, so their order never changes what is found.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
 
-from graph.convert import Converted
-from graph.errors import PublicationError
+from graph.convert import Converted, format_created
+from graph.errors import KgpubError, PublicationError
 
 FILE = "index.sqlite"
-VERSION = 1
-_SCHEMA = """
+VERSION = 2
+TOKENIZE = "porter unicode61 remove_diacritics 2"
+SORTS = ("relevance", "newest", "oldest")
+MAX_WORDS = 8  # words of one search; more is refused (each one is a doclist to intersect)
+MAX_TEXT = 500  # characters of one search's text
+MAX_VALUES = 20  # values of one facet in one search
+MAX_SIZE = 100  # hits of one page
+# A word this long or longer also matches as a prefix of a word ("exploi", "child" finds
+# "children"); shorter ones only as themselves and their stems ("art" does not find "article").
+PREFIX_MIN = 4
+# bm25 weights of the title, the description and the facet tokens (FTS5 §5.1.1): a word in
+# the title counts for more; the facet tokens, only ever asked for by the filters, for nothing.
+WEIGHTS = (5.0, 1.0, 0.0)
+SNIPPET_TOKENS = 24
+# Sentinels around the matches of a snippet; the stored texts never hold them (_clean), so
+# the spans read back from them are exactly the matches, and a view escapes every span.
+_OPEN, _CLOSE = "\x02", "\x03"
+_WORD = re.compile(r"[^\W_]+")
+# Facet tokens begin with a private-use character: a token character for unicode61 (FTS5
+# §4.3.1, categories L*, N* and Co) that words_of never yields, so no word a person types can
+# match one, and the words need no column filter (which would cost each hit its positions).
+_FACET = "\ue000"
+_MONTH_BITS = 20  # an entry's id: its month, then its place in the month (IRI order)
+_BATCH = 20_000
+
+_SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE concept (iri TEXT PRIMARY KEY, label TEXT NOT NULL, entries INTEGER NOT NULL)
-  WITHOUT ROWID;
+CREATE TABLE concept (id INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE, label TEXT NOT NULL,
+  notation TEXT NOT NULL, entries INTEGER NOT NULL);
 CREATE TABLE member (list TEXT NOT NULL, iri TEXT NOT NULL, PRIMARY KEY (list, iri))
   WITHOUT ROWID;
+CREATE TABLE entry (id INTEGER PRIMARY KEY, iri TEXT NOT NULL, year INTEGER NOT NULL,
+  created TEXT NOT NULL, modified TEXT NOT NULL);
+CREATE INDEX entry_year ON entry (year);
+CREATE TABLE document (id INTEGER PRIMARY KEY, title TEXT NOT NULL, description TEXT NOT NULL,
+  facets TEXT NOT NULL);
+CREATE TABLE subject (entry INTEGER NOT NULL, concept INTEGER NOT NULL,
+  PRIMARY KEY (entry, concept)) WITHOUT ROWID;
+CREATE TABLE year (year INTEGER PRIMARY KEY, entries INTEGER NOT NULL);
+CREATE TABLE month (name TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
+CREATE VIRTUAL TABLE search USING fts5(title, description, facets, content='document',
+  content_rowid='id', tokenize='{TOKENIZE}');
 """
-_BATCH = 50_000
 
 
-def write_release_index(folder: Path, converted: Converted) -> Path:
-    """Write folder/index.sqlite for a converted library; its path."""
+class SearchError(KgpubError):
+    """A search that cannot be answered as asked: an unknown sort or category, a page that is
+    not a positive integer, too many words or values (HTTP 400)."""
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def write_release_index(folder: Path, converted: Converted, previous: Path | None = None) -> Path:
+    """Write folder/index.sqlite for a converted library; its path. With previous (the folder
+    of the release this one replaces), start from its index when it was written by this code
+    under the same base IRI: the same file when nothing changed, else a copy in which only the
+    changed months are written again."""
     path = folder / FILE
     path.unlink(missing_ok=True)
-    library = converted.iris.library
+    digests = _month_digests(converted)
     try:
+        source = previous / FILE if previous is not None else None
+        old = _reusable(source, converted.iris.base) if source is not None else None
+        if source is not None and old is not None:
+            if old == digests:
+                os.link(source, path)
+                return path
+            shutil.copyfile(source, path)
         db = sqlite3.connect(path)
         try:
-            # A new file written once: no journal to keep, nothing to sync twice (the build
-            # syncs every file of the release before the swap).
+            # Written once, by one build, then never changed: no journal to keep, nothing to
+            # sync twice (the build syncs every file of the release before the swap). A build
+            # that fails leaves its folder, and this file, to be removed.
             db.execute("PRAGMA journal_mode = OFF")
             db.execute("PRAGMA synchronous = OFF")
-            db.executescript(_SCHEMA)
-            db.execute("INSERT INTO meta VALUES ('version', ?)", (str(VERSION),))
-            counts = dict.fromkeys(converted.categories, 0)
-            rows: list[tuple[str, str]] = []
-            for iri, entry in converted.entries.items():
-                rows.append((library, iri))
-                for label in entry.categories:
-                    concept = converted.iris.concept(label)
-                    counts[concept] = counts.get(concept, 0) + 1
-                    rows.append((concept, iri))
-                if len(rows) >= _BATCH:
-                    db.executemany("INSERT INTO member VALUES (?, ?)", rows)
-                    rows.clear()
-            db.executemany("INSERT INTO member VALUES (?, ?)", rows)
-            db.executemany(
-                "INSERT INTO concept VALUES (?, ?, ?)",
-                ((c.iri, c.label, counts.get(c.iri, 0)) for c in converted.categories.values()),
-            )
+            if old is None:
+                _write_all(db, converted, digests)
+            else:
+                _write_changes(db, converted, old, digests)
             db.commit()
         finally:
             db.close()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise PublicationError(f"{path}: cannot write the index: {exc}") from exc
     return path
+
+
+def _code() -> str:
+    """A digest of this module: a previous index is reused only when written by the same
+    code (the schema, the tokenizer and what each row holds)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _month_digests(converted: Converted) -> dict[str, str]:
+    """Each month's digest as indexed: its records' digest (graph/convert.py) and the
+    dcterms:modified of its entries (what history decided)."""
+    out: dict[str, str] = {}
+    for month in converted.months:
+        text = month.digest + "".join(
+            f"\x1e{iri}\x1f{converted.modified.get(iri, '')}" for iri in month.iris
+        )
+        out[month.name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return out
+
+
+def _reusable(path: Path, base: str) -> dict[str, str] | None:
+    """The month digests of a previous index that this build may start from, or None."""
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if meta != {"version": str(VERSION), "base": base, "code": _code()}:
+                return None
+            return dict(db.execute("SELECT name, digest FROM month").fetchall())
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None  # damaged or of another kind: written again in full
+
+
+def _clean(text: str) -> str:
+    """A text as stored for search: without the snippet sentinels (control characters no
+    listing needs)."""
+    if _OPEN in text or _CLOSE in text:
+        return text.replace(_OPEN, " ").replace(_CLOSE, " ")
+    return text
+
+
+def _month_id(name: str) -> int:
+    """The first entry id of a month ('YYYY-MM'): ids follow the IRIs' order, so the newest
+    entries are the highest ids, whatever months a rebuild wrote again."""
+    year, month = name.split("-")
+    return (int(year) * 12 + int(month) - 1) << _MONTH_BITS
+
+
+def _concept_token(concept: int) -> str:
+    return f"{_FACET}c{concept}"
+
+
+def _year_token(year: int) -> str:
+    return f"{_FACET}y{year}"
+
+
+def _write_all(db: sqlite3.Connection, converted: Converted, digests: Mapping[str, str]) -> None:
+    db.executescript(_SCHEMA)
+    db.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        (("version", str(VERSION)), ("base", converted.iris.base), ("code", _code())),
+    )
+    ids = {iri: n for n, iri in enumerate(converted.categories, start=1)}
+    db.executemany(
+        "INSERT INTO concept VALUES (?, ?, ?, ?, 0)",
+        ((ids[iri], iri, c.label, c.notation) for iri, c in converted.categories.items()),
+    )
+    _insert_months(db, converted, [m.name for m in converted.months], ids)
+    db.executemany("INSERT INTO month VALUES (?, ?)", sorted(digests.items()))
+    _count(db)
+
+
+def _insert_months(
+    db: sqlite3.Connection,
+    converted: Converted,
+    names: Iterable[str],
+    concept_ids: Mapping[str, int],
+) -> None:
+    """Insert the rows of these months' entries, and their text into the FTS index. The
+    member rows go in list by list, each in IRI order: appends to the B-tree."""
+    library = converted.iris.library
+    concept_of = {c.label: iri for iri, c in converted.categories.items()}
+    months = {m.name: m for m in converted.months}
+    entries: list[tuple[object, ...]] = []
+    documents: list[tuple[object, ...]] = []
+    subjects: list[tuple[int, int]] = []
+    lists: dict[str, list[tuple[str, str]]] = {library: []}
+    for name in sorted(names):
+        first = _month_id(name)
+        if len(months[name].iris) >= 1 << _MONTH_BITS:
+            raise PublicationError(f"{name}: more entries in one month than the index can number")
+        for n, iri in enumerate(months[name].iris, start=first):
+            entry = converted.entries[iri]
+            year = entry.created.year
+            concepts = sorted(concept_of[label] for label in entry.categories)
+            modified = converted.modified.get(iri, "")
+            entries.append((n, iri, year, format_created(entry), modified))
+            tokens = [_concept_token(concept_ids[c]) for c in concepts]
+            tokens.append(_year_token(year))
+            documents.append((n, _clean(entry.title), _clean(entry.description), " ".join(tokens)))
+            lists[library].append((library, iri))
+            for concept in concepts:
+                subjects.append((n, concept_ids[concept]))
+                lists.setdefault(concept, []).append((concept, iri))
+        if len(entries) >= _BATCH:
+            _insert_rows(db, entries, documents, subjects)
+    _insert_rows(db, entries, documents, subjects)
+    for list_iri in sorted(lists):
+        db.executemany("INSERT INTO member VALUES (?, ?)", sorted(lists[list_iri]))
+
+
+def _insert_rows(
+    db: sqlite3.Connection,
+    entries: list[tuple[object, ...]],
+    documents: list[tuple[object, ...]],
+    subjects: list[tuple[int, int]],
+) -> None:
+    db.executemany("INSERT INTO entry VALUES (?, ?, ?, ?, ?)", entries)
+    db.executemany("INSERT INTO document VALUES (?, ?, ?, ?)", documents)
+    # One row per statement, its values given: an INSERT ... SELECT into FTS5 opens a
+    # savepoint per statement, and FTS5 writes out its pending terms at each one (a segment
+    # per row: 25 times slower for a month of entries).
+    db.executemany(
+        "INSERT INTO search (rowid, title, description, facets) VALUES (?, ?, ?, ?)", documents
+    )
+    db.executemany("INSERT INTO subject VALUES (?, ?)", subjects)
+    entries.clear()
+    documents.clear()
+    subjects.clear()
+
+
+def _write_changes(
+    db: sqlite3.Connection,
+    converted: Converted,
+    old: Mapping[str, str],
+    digests: Mapping[str, str],
+) -> None:
+    """Bring a copy of the previous index to this library: the changed months' entries out,
+    their new entries in, the concepts and counts made again."""
+    library = converted.iris.library
+    known = {iri for (iri,) in db.execute("SELECT iri FROM concept")}
+    db.executemany(
+        "UPDATE concept SET label = ?, notation = ? WHERE iri = ?",
+        [(c.label, c.notation, iri) for iri, c in converted.categories.items() if iri in known],
+    )
+    db.executemany(
+        "INSERT INTO concept (iri, label, notation, entries) VALUES (?, ?, ?, 0)",
+        [(iri, c.label, c.notation) for iri, c in converted.categories.items() if iri not in known],
+    )
+    ids: dict[str, int] = dict(db.execute("SELECT iri, id FROM concept").fetchall())
+    iri_of = {n: iri for iri, n in ids.items()}
+    changed = sorted(n for n in old.keys() | digests.keys() if old.get(n) != digests.get(n))
+    for name in changed:
+        first = _month_id(name)
+        rows = db.execute(
+            "SELECT e.id, e.iri, d.title, d.description, d.facets "
+            "FROM entry e JOIN document d ON d.id = e.id WHERE e.id >= ? AND e.id < ?",
+            (first, first + (1 << _MONTH_BITS)),
+        ).fetchall()
+        gone = [(row[0],) for row in rows]
+        # External content: FTS5 is told what each row held (FTS5 §4.4.3 'delete').
+        db.executemany(
+            "INSERT INTO search (search, rowid, title, description, facets) "
+            "VALUES ('delete', ?, ?, ?, ?)",
+            [(n, title, description, facets) for n, _, title, description, facets in rows],
+        )
+        members = [(library, row[1]) for row in rows]
+        for n, iri, *_ in rows:
+            for (concept,) in db.execute("SELECT concept FROM subject WHERE entry = ?", (n,)):
+                members.append((iri_of[concept], iri))
+        db.executemany("DELETE FROM member WHERE list = ? AND iri = ?", members)
+        db.executemany("DELETE FROM subject WHERE entry = ?", gone)
+        db.executemany("DELETE FROM document WHERE id = ?", gone)
+        db.executemany("DELETE FROM entry WHERE id = ?", gone)
+    present = {m.name for m in converted.months}
+    _insert_months(db, converted, [n for n in changed if n in present], ids)
+    db.executemany(
+        "DELETE FROM concept WHERE iri = ?",
+        [(iri,) for iri in ids if iri not in converted.categories],
+    )
+    db.executemany("DELETE FROM month WHERE name = ?", [(n,) for n in changed])
+    db.executemany(
+        "INSERT INTO month VALUES (?, ?)", [(n, digests[n]) for n in changed if n in digests]
+    )
+    _count(db)
+
+
+def _count(db: sqlite3.Connection) -> None:
+    """The counts of the empty search and the category pages: entries per concept and year."""
+    db.execute(
+        "UPDATE concept SET entries = (SELECT count(*) FROM member WHERE member.list = concept.iri)"
+    )
+    db.execute("DELETE FROM year")
+    db.execute("INSERT INTO year SELECT year, count(*) FROM entry GROUP BY year")
+
+
+# --- searching ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of a title or snippet: a match of the search, or the text between matches."""
+
+    text: str
+    match: bool = False
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A category as the index knows it."""
+
+    id: int
+    iri: str
+    label: str
+    notation: str
+    entries: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One entry found: its IRI, title and description snippet (matches marked), times and
+    categories (concept IRIs, by label)."""
+
+    iri: str
+    title: str
+    created: str
+    modified: str  # '' when never modified
+    categories: tuple[str, ...]
+    marked_title: tuple[Span, ...]
+    snippet: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    """One value of a facet: a concept IRI or a year, its label, how many entries of the
+    current selection it has, and whether the search selects it."""
+
+    key: str
+    label: str
+    count: int
+    selected: bool
+
+
+@dataclass(frozen=True)
+class Search:
+    """A search as the index runs it: words, selected categories (IRIs) and years, sort, page."""
+
+    words: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    years: tuple[int, ...] = ()
+    sort: str = "relevance"
+    page: int = 1
+    size: int = 20
+
+
+@dataclass(frozen=True)
+class Results:
+    """One page of a search: how many entries it found, the page's hits, the facets."""
+
+    search: Search
+    total: int
+    hits: tuple[Hit, ...]
+    categories: tuple[FacetValue, ...]  # by label; counts for the current selection
+    years: tuple[FacetValue, ...]  # newest first; counts as if no year were selected
+
+    @property
+    def pages(self) -> int:
+        """How many pages the search has (1 when it found nothing)."""
+        return max(1, -(-self.total // self.search.size))
+
+
+def words_of(text: str) -> tuple[str, ...]:
+    """The words of a search text (letters and digits, compatibility-normalized, as the
+    tokenizer splits them); SearchError past MAX_TEXT characters or MAX_WORDS words."""
+    if len(text) > MAX_TEXT:
+        raise SearchError(f"the search text is longer than {MAX_TEXT} characters")
+    words = tuple(_WORD.findall(unicodedata.normalize("NFKC", text)))
+    if len(words) > MAX_WORDS:
+        raise SearchError(
+            f"a search takes at most {MAX_WORDS} words, not {len(words)}; drop a word"
+        )
+    return words
+
+
+def match_expression(words: Sequence[str]) -> str:
+    """The FTS5 query for words: each an FTS5 string ("" doubled inside), a prefix too when
+    PREFIX_MIN characters or longer, all required (FTS5 §3.1, §3.3)."""
+    quoted = [
+        '"' + w.replace('"', '""') + '"' + (" *" if len(w) >= PREFIX_MIN else "") for w in words
+    ]
+    return " AND ".join(quoted)
+
+
+def spans(marked: str) -> tuple[Span, ...]:
+    """A text with the sentinels of snippet() and highlight() as spans."""
+    out: list[Span] = []
+    rest = marked
+    while rest:
+        start = rest.find(_OPEN)
+        if start < 0:
+            out.append(Span(rest))
+            break
+        if start:
+            out.append(Span(rest[:start]))
+        end = rest.find(_CLOSE, start + 1)
+        if end < 0:
+            end = len(rest)
+        if end > start + 1:
+            out.append(Span(rest[start + 1 : end], True))
+        rest = rest[end + 1 :]
+    return tuple(out)
+
+
+def _opening(description: str, limit: int = 200) -> str:
+    """The start of a description, cut at a word, for the hits of a search without words."""
+    text = " ".join(description.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 class Index:
@@ -76,6 +476,7 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._concepts: dict[str, Concept] | None = None
         if not path.is_file():
             raise PublicationError(f"{path}: no index (built by an older kgpub: rebuild)")
 
@@ -125,6 +526,227 @@ class Index:
             start,
         )
         return [str(row[0]) for row in rows]
+
+    def categories(self) -> dict[str, Concept]:
+        """Every concept by IRI, in label order (read once: a few rows)."""
+        if self._concepts is None:
+            rows = self._rows("SELECT id, iri, label, notation, entries FROM concept")
+            found = [
+                Concept(int(str(n)), str(iri), str(label), str(notation), int(str(entries)))
+                for n, iri, label, notation, entries in rows
+            ]
+            found.sort(key=lambda c: (c.label.casefold(), c.iri))
+            self._concepts = {c.iri: c for c in found}
+        return self._concepts
+
+    def search(
+        self,
+        words: str | Sequence[str] = (),
+        categories: Iterable[str] = (),
+        years: Iterable[int] = (),
+        sort: str = "relevance",
+        page: int = 1,
+        size: int = 20,
+    ) -> Results:
+        """One page of the entries whose title or description holds every word (text is split
+        by words_of), in every category given and in any of the years given, with the facets
+        of that selection; SearchError for what cannot be asked.
+
+        Sorts: relevance (BM25, the title weighing more; without words, newest first),
+        newest or oldest (by the Added time, as the library's list)."""
+        query = _checked(self, words, categories, years, sort, page, size)
+        concepts = self.categories()
+        try:
+            if query.words or query.categories or query.years:
+                # The counts and the page are two passes over the matches (the page's in
+                # rank order): run at once, on this thread's connection and a pool thread's
+                # (SQLite releases the GIL), a search costs the longer of the two.
+                counting = _pool().submit(lambda: _facets(self._db(), query, concepts))
+                hits = _hits(self._db(), query, concepts)
+                total, years_found, counts = counting.result()
+            else:
+                total, years_found, counts = _facets(self._db(), query, concepts)
+                hits = _hits(self._db(), query, concepts)
+        except sqlite3.Error as exc:
+            raise PublicationError(f"{self.path}: cannot read the index: {exc}") from exc
+        category_facet = tuple(
+            FacetValue(c.iri, c.label, counts.get(c.id, 0), c.iri in query.categories)
+            for c in concepts.values()
+            if counts.get(c.id, 0) or c.iri in query.categories
+        )
+        year_facet = tuple(
+            FacetValue(str(year), str(year), n, year in query.years)
+            for year, n in sorted(
+                {**dict.fromkeys(query.years, 0), **years_found}.items(), reverse=True
+            )
+        )
+        return Results(query, total, hits, category_facet, year_facet)
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's threads for the counts of searches (made again in a forked child)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (
+                os.getpid(),
+                ThreadPoolExecutor(max_workers=4, thread_name_prefix="kgpub-search"),
+            )
+        return _POOL[1]
+
+
+def _checked(
+    index: Index,
+    words: str | Sequence[str],
+    categories: Iterable[str],
+    years: Iterable[int],
+    sort: str,
+    page: int,
+    size: int,
+) -> Search:
+    """The search normalized, or SearchError."""
+    found = words_of(words) if isinstance(words, str) else words_of(" ".join(words))
+    if sort not in SORTS:
+        raise SearchError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
+    if page < 1:
+        raise SearchError(f"page must be a positive integer, not {page}")
+    if not 1 <= size <= MAX_SIZE:
+        raise SearchError(f"a page holds 1 to {MAX_SIZE} hits, not {size}")
+    chosen = tuple(dict.fromkeys(categories))
+    picked = tuple(sorted(set(years), reverse=True))
+    if len(chosen) > MAX_VALUES or len(picked) > MAX_VALUES:
+        raise SearchError(f"a search selects at most {MAX_VALUES} categories and years")
+    known = index.categories()
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise SearchError(f"no category <{unknown[0]}> in this library")
+    return Search(found, chosen, picked, sort, page, size)
+
+
+def _expression(query: Search, concepts: Mapping[str, Concept], years: bool) -> str:
+    """The FTS5 query of what a search selects ('' for everything): its words, and its facets
+    as tokens (every category, any year); without the year filter unless years."""
+    parts = [match_expression(query.words)] if query.words else []
+    parts += [f'"{_concept_token(concepts[iri].id)}"' for iri in query.categories]
+    if years and query.years:
+        chosen = " OR ".join(f'"{_year_token(year)}"' for year in query.years)
+        parts.append(f"({chosen})" if len(query.years) > 1 else chosen)
+    return " AND ".join(parts)
+
+
+# The year of an entry from its id (_month_id): counted without reading the entry's row.
+_YEAR_OF_ID = f"((id >> {_MONTH_BITS}) / 12)"
+
+
+def _facets(
+    db: sqlite3.Connection, query: Search, concepts: Mapping[str, Concept]
+) -> tuple[int, dict[int, int], dict[int, int]]:
+    """How many entries the search selects, entries per year (as if no year were selected)
+    and per concept of the selection; the words are matched once per statement."""
+    selected = _expression(query, concepts, years=True)
+    if not selected:  # the whole library: the counts kept at build time
+        years = dict(db.execute("SELECT year, entries FROM year").fetchall())
+        return sum(years.values()), years, {c.id: c.entries for c in concepts.values()}
+    parts = [
+        "SELECT 0, 0, count(*) FROM sel",
+        "SELECT 2, s.concept, count(*) FROM sel JOIN subject s ON s.entry = sel.id "
+        "GROUP BY s.concept",
+    ]
+    years = {}
+    unfiltered = _expression(query, concepts, years=False)
+    if not query.years:
+        parts.append(f"SELECT 1, {_YEAR_OF_ID} AS y, count(*) FROM sel GROUP BY y")
+    elif not unfiltered:
+        years = dict(db.execute("SELECT year, entries FROM year").fetchall())
+    else:
+        found = db.execute(
+            f"SELECT {_YEAR_OF_ID.replace('id', 'rowid')} AS y, count(*) FROM search "
+            "WHERE search MATCH ? GROUP BY y",
+            (unfiltered,),
+        )
+        years = dict(found.fetchall())
+    sql = (
+        "WITH sel(id) AS MATERIALIZED (SELECT rowid FROM search WHERE search MATCH ?) "
+        + " UNION ALL ".join(parts)
+    )
+    total, counts = 0, {}
+    for kind, key, n in db.execute(sql, (selected,)):
+        if kind == 0:
+            total = n
+        elif kind == 1:
+            years[key] = n
+        else:
+            counts[key] = n
+    return total, years, counts
+
+
+def _hits(
+    db: sqlite3.Connection, query: Search, concepts: Mapping[str, Concept]
+) -> tuple[Hit, ...]:
+    """The page's hits. One FTS5 statement that FTS5 itself orders (by rank: FTS5 §3.5.1,
+    or by rowid) so that SQLite computes the highlights and snippets of the page's rows only,
+    not of every match; then the entries' rows and categories, by id."""
+    selected = _expression(query, concepts, years=True)
+    offset = (query.page - 1) * query.size
+    marks = f"char({ord(_OPEN)}), char({ord(_CLOSE)})"
+    if not selected:
+        order = "id" if query.sort == "oldest" else "id DESC"
+        sql = (
+            "SELECT d.id, d.title, d.description, NULL, NULL FROM entry e "
+            f"JOIN document d ON d.id = e.id ORDER BY e.{order} LIMIT ? OFFSET ?"
+        )
+        args: tuple[object, ...] = (query.size, offset)
+    else:
+        if query.words:
+            columns = (
+                f"highlight(search, 0, {marks}), snippet(search, 1, {marks}, '…', {SNIPPET_TOKENS})"
+            )
+        else:
+            columns = "NULL, NULL"
+        if query.sort == "relevance" and query.words:
+            # Ties keep FTS5's order: a second key would make SQLite sort every match itself.
+            weights = ", ".join(str(w) for w in WEIGHTS)
+            rank, order = f" AND rank MATCH 'bm25({weights})'", "rank"
+        else:  # ids follow the IRIs, which begin with the Added time
+            rank, order = "", "rowid" if query.sort == "oldest" else "rowid DESC"
+        sql = (
+            f"SELECT rowid, title, description, {columns} FROM search "
+            f"WHERE search MATCH ?{rank} ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+        args = (selected, query.size, offset)
+    found = db.execute(sql, args).fetchall()
+    if not found:
+        return ()
+    ids = [row[0] for row in found]
+    slots = ", ".join("?" * len(ids))
+    rows = {
+        n: (iri, created, modified)
+        for n, iri, created, modified in db.execute(
+            f"SELECT id, iri, created, modified FROM entry WHERE id IN ({slots})", ids
+        )
+    }
+    by_id = {c.id: c for c in concepts.values()}
+    rank_of = {iri: n for n, iri in enumerate(concepts)}
+    tags: dict[int, list[str]] = {}
+    for entry, concept in db.execute(
+        f"SELECT entry, concept FROM subject WHERE entry IN ({slots})", ids
+    ):
+        tags.setdefault(entry, []).append(by_id[concept].iri)
+    hits = []
+    for n, title, description, marked_title, snippet in found:
+        iri, created, modified = rows[n]
+        if marked_title is not None:
+            title_spans, text = spans(marked_title), spans(snippet)
+        else:
+            title_spans = (Span(title),)
+            text = (Span(_opening(description)),) if description else ()
+        categories = tuple(sorted(tags.get(n, []), key=rank_of.__getitem__))
+        hits.append(Hit(iri, title, created, modified, categories, title_spans, text))
+    return tuple(hits)
 
 
 class Members(Sequence[str]):

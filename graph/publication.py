@@ -538,7 +538,7 @@ def _write_release(
     void = describe_dataset(iris, info, converted.statistics, written, example)
     void_bytes: bytes = void.serialize(format="turtle", encoding="utf-8")
     (work / VOID_FILE).write_bytes(void_bytes)
-    write_release_index(work, converted)
+    write_release_index(work, converted, reuse.previous)
     (work / "validation.ttl").write_bytes(report.turtle())
 
     loader.add_void(void_bytes)

@@ -1,16 +1,28 @@
 """graph/index.py: the release's on-disk index answers the lists as the graph does, a page at
-a time, and serving reads them from it."""
+a time, and serving reads them from it; its search takes user text only as quoted words; a
+rebuild starts from the previous index and ends with what a full write gives."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from live import SEED
 
-from graph.index import FILE, Index
+from graph.index import (
+    FILE,
+    Index,
+    SearchError,
+    Span,
+    match_expression,
+    spans,
+    words_of,
+)
 from graph.iris import Iris
-from graph.publication import current_release, read_manifest
+from graph.publication import BuildOptions, build, current_release, read_manifest
 from graph.store.oxigraph import OxigraphReader
 
 
@@ -53,3 +65,153 @@ def test_the_index_is_opened_read_only(release: Path) -> None:
     db = index._db()
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         db.execute("DELETE FROM concept")
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def test_words_are_quoted_strings_never_fts_syntax() -> None:
+    assert match_expression(["child", 'a"b', "art"]) == '"child" * AND "a""b" AND "art"'
+    assert words_of('NEAR("child" OR abuse*) -x ^title: {a b}') == (
+        "NEAR",
+        "child",
+        "OR",
+        "abuse",
+        "x",
+        "title",
+        "a",
+        "b",
+    )
+    assert words_of("ﬁre résumé_2020") == ("fire", "résumé", "2020")
+    with pytest.raises(SearchError, match="at most 8 words"):
+        words_of("a b c d e f g h i")
+    with pytest.raises(SearchError, match="longer than 500"):
+        words_of("x" * 501)
+
+
+def test_spans_of_marked_text() -> None:
+    assert spans("a\x02b\x03c") == (Span("a"), Span("b", True), Span("c"))
+    assert spans("\x02b\x03") == (Span("b", True),)
+    assert spans("a\x02b") == (Span("a"), Span("b", True))
+    assert spans("") == ()
+
+
+def test_search_of_the_seed(release: Path, reader: OxigraphReader) -> None:
+    index = Index(release / FILE)
+    everyone = index.search(size=100)
+    assert everyone.total == 35 and everyone.pages == 1
+    assert [h.iri for h in everyone.hits] == reader.members(reader.iris.library, "library")
+    assert {f.key: f.count for f in everyone.categories} == reader.category_counts()
+    assert sum(f.count for f in everyone.years) == 35
+    for text in ('NEAR("child" OR abuse*)', '"', "*", "AND OR NOT"):
+        index.search(text)  # no FTS5 syntax error, whatever the text
+    with pytest.raises(SearchError, match="unknown sort"):
+        index.search("child", sort="best")
+    with pytest.raises(SearchError, match="no category"):
+        index.search("child", categories=["http://nowhere/"])
+    with pytest.raises(SearchError, match="positive integer"):
+        index.search("child", page=0)
+
+
+# --- incremental writing ------------------------------------------------------------------------
+
+BASE = "https://example.org/kg/"
+OTHER = "https://other.example/"
+T = [datetime(2026, 1, day, 12, tzinfo=UTC) for day in (1, 2, 3, 4)]
+
+
+def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the index but the FTS5 internals, in a stable order."""
+    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        queries = {
+            "meta": "SELECT * FROM meta ORDER BY key",
+            "concept": "SELECT iri, label, notation, entries FROM concept ORDER BY iri",
+            "member": "SELECT * FROM member ORDER BY list, iri",
+            "entry": "SELECT * FROM entry ORDER BY id",
+            "document": "SELECT id, title, description FROM document ORDER BY id",
+            "subject": "SELECT e.iri, c.iri FROM subject s JOIN entry e ON e.id = s.entry "
+            "JOIN concept c ON c.id = s.concept ORDER BY 1, 2",
+            "year": "SELECT * FROM year ORDER BY year",
+            "month": "SELECT * FROM month ORDER BY name",
+        }
+        tables = {name: db.execute(sql).fetchall() for name, sql in queries.items()}
+        # The facet tokens name concepts by id, which a rebuild gives as they come: by IRI.
+        iri_of = {f"\ue000c{n}": iri for n, iri in db.execute("SELECT id, iri FROM concept")}
+        tables["facets"] = [
+            (n, sorted(iri_of.get(token, token) for token in facets.split()))
+            for n, facets in db.execute("SELECT id, facets FROM document ORDER BY id")
+        ]
+        return tables
+    finally:
+        db.close()
+
+
+def _answers(path: Path) -> list[object]:
+    index = Index(path)
+    out: list[object] = []
+    for words in ("", "child", "exploit", "résumé exploitation", "county lines", "brand"):
+        for sort in ("relevance", "newest", "oldest"):
+            out.append(index.search(words, sort=sort, size=100))
+    concept = next(iter(index.categories()))
+    out.append(index.search("child", categories=[concept], years=[2018, 2020]))
+    return out
+
+
+def _integrity(path: Path, tmp: Path) -> None:
+    """FTS5's own check that its index holds exactly what the document table holds."""
+    copy = tmp / "check.sqlite"
+    shutil.copyfile(path, copy)
+    db = sqlite3.connect(copy)
+    try:
+        db.execute("INSERT INTO search (search, rank) VALUES ('integrity-check', 1)")
+    finally:
+        db.close()
+
+
+def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "library.txt"
+    text = SEED.read_text(encoding="utf-8")
+    source.write_text(text, encoding="utf-8")
+    out = tmp_path / "publication"
+    build([source], out, BuildOptions(base=BASE), now=T[0])
+    first = current_release(out) / FILE
+    build([source], out, BuildOptions(base=BASE), now=T[1])
+    same = current_release(out) / FILE
+    assert same != first and same.stat().st_ino == first.stat().st_ino  # nothing changed
+    # A new description, a new category on an entry, an entry removed, one added.
+    old = "For professionals working with families where young people are violent/abusive"
+    assert old in text
+    text = text.replace(old, "A brand new résumé about exploitation, for professionals")
+    text = text.replace(
+        "Added: 06/07/2018 at 12:43 pm Category: Crime/ASB, Safeguarding",
+        "Added: 06/07/2018 at 12:43 pm Category: Crime/ASB, Safeguarding, Brand New Things",
+    )
+    removed = "Becoming Trauma Informed"
+    text = text.replace(removed + "\n", "Becoming Trauma Informed Again\n")
+    text += "\n\nA brand new entry\n\nAdded: 01/01/2026 at 9:00 am Category: Prevent\n\nNew.\n"
+    source.write_text(text, encoding="utf-8")
+    twin = tmp_path / "twin"
+    shutil.copytree(out, twin, symlinks=True)
+    build([source], out, BuildOptions(base=BASE), now=T[2])
+    build([source], twin, BuildOptions(base=BASE), now=T[2], reuse=False)
+    changed, full = current_release(out) / FILE, current_release(twin) / FILE
+    assert changed.stat().st_ino != same.stat().st_ino
+    assert _tables(changed) == _tables(full)
+    assert _answers(changed) == _answers(full)
+    _integrity(changed, tmp_path)
+    index = Index(changed)
+    assert [h.title for h in index.search("brand new résumé").hits] == [
+        "Break4Change Programme Toolkit"
+    ]
+    assert index.search("violent abusive parents").total == 0
+    assert [h.title for h in index.search(removed).hits] == ["Becoming Trauma Informed Again"]
+    brand_new = next(c for c in index.categories().values() if c.label == "Brand New Things")
+    assert brand_new.entries == 1
+    # Another base IRI: nothing of the previous index is taken.
+    build([source], out, BuildOptions(base=OTHER), now=T[3])
+    moved = _tables(current_release(out) / FILE)
+    assert moved["entry"] and all(str(row[1]).startswith(OTHER) for row in moved["entry"])
+    assert ("base", OTHER) in moved["meta"]
