@@ -1,4 +1,5 @@
-"""VoID + DCAT description of a publication: the dataset, its dumps and its SPARQL service."""
+"""VoID + DCAT description of a publication: the dataset, its dumps, its SPARQL service and
+its search (with the search's Hydra IRI template, which the search's own pages repeat)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import rdflib
 from pyoxigraph import NamedNode, Triple
 from rdflib import BNode, Literal, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, VOID, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, VOID, XSD
 
 from graph import formats
 from graph.iris import Iris
@@ -127,7 +128,51 @@ def describe_dataset(
     g.add((service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
     g.add((ds, DCAT.accessService, service))
     _add_harvesting(g, ds, iris, info.title)
+    _add_search(g, ds, iris, info.title)
     return g
+
+
+# The search (graph/index.py, server/views/search.py) as an IRI template (Hydra Core §5.1,
+# RFC 6570 form-style query expansion): each variable, the property its value stands for,
+# and what a client puts there. A category is its notation or its IRI; several categories
+# or years are comma-separated (or the parameter repeated); sort is left to the pages' links.
+SEARCH_TEMPLATE = "{?q,category,year,page}"
+SEARCH_MAPPINGS: tuple[tuple[str, str, str], ...] = (
+    ("q", str(HYDRA.freetextQuery), "words to find in titles and descriptions, all of them"),
+    ("category", str(DCTERMS.subject), "a category's notation or IRI; entries in every one"),
+    ("year", str(DCTERMS.created), "a year (YYYY) an entry was added in; any of them"),
+    ("page", str(HYDRA.pageIndex), "the page of results, from 1"),
+)
+
+
+def search_iri(iris: Iris) -> str:
+    """The IRI of the search (its results in the negotiated format)."""
+    return iris.base + "search"
+
+
+def _add_search(g: rdflib.Graph, ds: URIRef, iris: Iris, title: str) -> None:
+    """The search as a data service of the dataset, and its IRI template (hydra:search)."""
+    service = URIRef(search_iri(iris))
+    g.add((service, RDF.type, DCAT.DataService))
+    g.add((service, DCTERMS.title, Literal(f"Search of {title}", lang="en")))
+    g.add((service, DCAT.endpointURL, service))
+    g.add((service, DCAT.servesDataset, ds))
+    g.add((service, DCTERMS.conformsTo, URIRef("https://www.hydra-cg.com/spec/latest/core/")))
+    g.add((ds, DCAT.accessService, service))
+    template = URIRef(search_iri(iris) + "#template")
+    g.add((ds, HYDRA.search, template))
+    g.add((service, HYDRA.search, template))
+    g.add((template, RDF.type, HYDRA.IriTemplate))
+    g.add((template, HYDRA.template, Literal(search_iri(iris) + SEARCH_TEMPLATE)))
+    g.add((template, HYDRA.variableRepresentation, HYDRA.BasicRepresentation))
+    for variable, prop, comment in SEARCH_MAPPINGS:
+        mapping = URIRef(f"{search_iri(iris)}#{variable}")
+        g.add((template, HYDRA.mapping, mapping))
+        g.add((mapping, RDF.type, HYDRA.IriTemplateMapping))
+        g.add((mapping, HYDRA.variable, Literal(variable)))
+        g.add((mapping, HYDRA.property, URIRef(prop)))
+        g.add((mapping, HYDRA.required, Literal(False)))
+        g.add((mapping, RDFS.comment, Literal(comment, lang="en")))
 
 
 # What harvesters read (README, "Harvesting"): the change feed and OAI-PMH as data services,
