@@ -19,7 +19,7 @@ from graph.errors import PublicationError
 from server import config, errors
 from server.current import Current
 from server.representation import CORS
-from server.views import dumps, harvest, pages, resources, sparql
+from server.views import dumps, harvest, pages, resources, search, sparql
 from server.views.sparql import WARM_UP_KEY
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["kgpub"] = current
     app.wsgi_app = BasePath(app.wsgi_app, current)  # type: ignore[method-assign]
     errors.register(app)
-    for view in (pages, resources, dumps, sparql, harvest):
+    for view in (pages, resources, dumps, sparql, harvest, search):
         app.register_blueprint(view.bp)
     app.after_request(cors)
 
