@@ -530,6 +530,9 @@ class Index:
     def categories(self) -> dict[str, Concept]:
         """Every concept by IRI, in label order (read once: a few rows)."""
         if self._concepts is None:
+            (version,) = self._rows("SELECT value FROM meta WHERE key = 'version'")[0]
+            if int(str(version)) < VERSION:  # its lists serve; it has no search
+                raise PublicationError(f"{self.path}: no search (built by an older kgpub: rebuild)")
             rows = self._rows("SELECT id, iri, label, notation, entries FROM concept")
             found = [
                 Concept(int(str(n)), str(iri), str(label), str(notation), int(str(entries)))
