@@ -65,6 +65,9 @@ _IRIREF = re.compile(r"\s*(<[^<>\"{}|^`\\\x00-\x20]*>)")
 _PNAME = re.compile(r"\s*([A-Za-z][\w.\-]*)?:([\w.\-:%\\]*)")
 # A group without solutions: joined with a GRAPH pattern, it makes it match nothing (§18.6).
 _NO_SOLUTION = "{ FILTER(false) } "
+# rdflib's parser (pyparsing) keeps state in its grammar: two threads parsing at once fail
+# ("postParse2() missing 1 required positional argument"), so one parses at a time.
+_PARSER = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,8 @@ class SparqlRunner:
 def _parse(text: str, base: str) -> CompValue:
     """The query's parse tree with prefixed names resolved (rdflib's parser: no evaluation)."""
     try:
-        parsed = parseQuery(text)
+        with _PARSER:
+            parsed = parseQuery(text)
         prologue = translatePrologue(parsed[0], base)
         tree: CompValue = traverse(
             parsed[1], visitPost=functools.partial(translatePName, prologue=prologue)
