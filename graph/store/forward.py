@@ -30,7 +30,7 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -41,6 +41,7 @@ from rdflib import URIRef
 from rdflib.plugins.sparql.algebra import translatePName, translatePrologue, traverse
 from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
+from rdflib.plugins.sparql.sparql import Prologue
 
 from graph.errors import (
     QueryOverloaded,
@@ -133,7 +134,7 @@ class SparqlRunner:
         """The text to send and its dataset: the release's graphs, or those the query or the
         request names (mapped), never another graph of the server."""
         base = job.base_iri or self.iris.sparql
-        tree = _parse(job.text, base)
+        tree, prologue = _parse(job.text, base)
         for iri in _iris(tree):
             if iri.startswith(("bif:", "sql:")):
                 raise QueryRefused(f"<{iri}> is not a SPARQL 1.1 name: not run on this endpoint")
@@ -153,8 +154,10 @@ class SparqlRunner:
                 [str(c["default"]) for c in clauses if "default" in c],
                 [str(c["named"]) for c in clauses if "named" in c],
             )
-        no_named = dataset is not None and not dataset[1]
-        text, cut = _rewrite(job.text, base, self.iris.void, self.void, no_named=no_named)
+        graphs: dict[str, str] | None = {self.iris.void: self.void}  # the release's
+        if dataset is not None:
+            graphs = {g: self._map(g) for g in dataset[1]} or None
+        text, cut = _rewrite(job.text, base, graphs, prologue_names(prologue))
         if cut != len(clauses):
             raise QueryRefused("the query's FROM clauses could not be read: write them as <IRI>")
         text = f"BASE {iri_ref(base)}\n{text}"
@@ -175,8 +178,9 @@ class SparqlRunner:
         return self.iris.store_graph("none/" + hashlib.sha256(name.encode()).hexdigest()[:32])
 
 
-def _parse(text: str, base: str) -> CompValue:
-    """The query's parse tree with prefixed names resolved (rdflib's parser: no evaluation)."""
+def _parse(text: str, base: str) -> tuple[CompValue, Prologue]:
+    """The query's parse tree with prefixed names resolved (rdflib's parser: no evaluation),
+    and its prologue."""
     try:
         with _PARSER:
             parsed = parseQuery(text)
@@ -186,7 +190,18 @@ def _parse(text: str, base: str) -> CompValue:
         )
     except (ParseException, ValueError, TypeError, KeyError) as exc:
         raise QuerySyntaxError(f"the query does not parse: {exc}") from exc
-    return tree
+    return tree, prologue
+
+
+def prologue_names(prologue: Prologue) -> Callable[[str, str], str]:
+    """resolve(prefix, local): the IRI of a prefixed name of the query ("" for a prefix it
+    does not declare, which names no graph)."""
+
+    def resolve(prefix: str, local: str) -> str:
+        namespace = prologue.namespace_manager.store.namespace(prefix)
+        return "" if namespace is None else str(namespace) + local
+
+    return resolve
 
 
 def _walk(node: Any) -> Iterator[Any]:
@@ -212,12 +227,17 @@ def _iris(tree: CompValue) -> Iterator[str]:
 
 
 def _rewrite(
-    text: str, base: str, public_void: str, void: str, *, no_named: bool
+    text: str, base: str, named: Mapping[str, str] | None, resolve: Callable[[str, str], str]
 ) -> tuple[str, int]:
-    """The text with every dataset clause (FROM [NAMED] iri) blanked out and each `GRAPH <iri>`
-    naming the public VoID graph renamed to the release's; with no_named (a dataset without
-    named graphs), every GRAPH pattern joined with a group that has no solution. Also how many
-    clauses were cut."""
+    """The text with every dataset clause (FROM [NAMED] iri) blanked out and every GRAPH
+    pattern confined to the dataset's named graphs (named: each public name -> the server's
+    graph; None when the dataset has none): `GRAPH <iri>` or `GRAPH prefix:name` renamed to the
+    server's graph when it names one of them, else its keyword and name replaced by a group
+    that has no solution, joined with its pattern (SPARQL 1.1 §18.6: a graph outside the
+    dataset matches nothing; Virtuoso 7.2 answers a query naming such a graph as if the
+    pattern were empty, whatever else it says: ASK true, COUNT(*) 1); and with no named graphs
+    `GRAPH ?g` joined with that group. resolve(prefix, local) is the IRI of a prefixed name.
+    Also how many clauses were cut."""
     # The query's code with every opaque span blanked to the same length (graph/query.py).
     code = OPAQUE.sub(lambda m: " " * len(m.group()), text)
     out: list[str] = []
@@ -227,25 +247,43 @@ def _rewrite(
             continue
         end = match.end()
         if match.group(1).upper() == "FROM":
-            named = _NAMED.match(code, end)
-            if named:
-                end = named.end()
+            is_named = _NAMED.match(code, end)
+            if is_named:
+                end = is_named.end()
             token = _IRIREF.match(text, end) or _PNAME.match(code, end)
             if token is None:
                 continue
             out.append(text[last : match.start()] + " " * (token.end() - match.start()))
             last, cut = token.end(), cut + 1
-        else:
-            if no_named:
+            continue
+        name, token = _graph_name(text, code, end, base, resolve)
+        if token is None:  # GRAPH ?g: over the named graphs, if there are any
+            if named is None:
                 out.append(text[last : match.start()] + _NO_SOLUTION)
                 last = match.start()
-            token = _IRIREF.match(text, end)
-            if token is None or urljoin(base, token.group(1)[1:-1]) != public_void:
-                continue
-            out.append(text[last : token.start(1)] + iri_ref(void))
-            last = token.end(1)
+        elif named is not None and name is not None and name in named:
+            start = token.end() - len(token.group().lstrip())
+            out.append(text[last:start] + iri_ref(named[name]))
+            last = token.end()
+        else:  # the name is not sent at all: Virtuoso would answer the whole query as if empty
+            out.append(text[last : match.start()] + _NO_SOLUTION)
+            last = token.end()
     out.append(text[last:])
     return "".join(out), cut
+
+
+def _graph_name(
+    text: str, code: str, at: int, base: str, resolve: Callable[[str, str], str]
+) -> tuple[str | None, re.Match[str] | None]:
+    """The IRI a GRAPH keyword names at `at` (an IRI or a prefixed name), with its token; None
+    for a variable."""
+    token = _IRIREF.match(text, at)
+    if token is not None:
+        return urljoin(base, token.group(1)[1:-1]), token
+    token = _PNAME.match(code, at)
+    if token is None:
+        return None, None
+    return resolve(token.group(1) or "", re.sub(r"\\(.)", r"\1", token.group(2))), token
 
 
 def _read(answer: Any, endpoint: str) -> bytes:
