@@ -19,6 +19,10 @@ and Oxigraph's server 0.5:
 - It runs functions named by IRI that SPARQL 1.1 does not define (`bif:`, `sql:` procedures):
   any function other than the XSD casts (§17.5) is refused before anything is sent.
 - Relative IRIs resolve against kgpub's endpoint, not the server's: a BASE is put first.
+- DESCRIBE answers what the server likes (SPARQL 1.1 §16.4 leaves it open): Virtuoso adds the
+  triples that point at the resource, from the named graphs too. So a DESCRIBE is sent as the
+  CONSTRUCT of what the embedded store answers: each resource's own triples in the default
+  graph (its concise bounded description, kgpub's graphs holding no blank nodes).
 The answer is read whole within the time budget, its graph names mapped back to the public
 ones, and serialized by graph/query.py's writers: the same bytes and caps as the embedded store.
 """
@@ -37,7 +41,7 @@ from urllib.parse import urljoin
 
 import pyoxigraph
 from pyparsing import ParseException
-from rdflib import URIRef
+from rdflib import URIRef, Variable
 from rdflib.plugins.sparql.algebra import translatePName, translatePrologue, traverse
 from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
@@ -69,6 +73,12 @@ _NO_SOLUTION = "{ FILTER(false) } "
 # rdflib's parser (pyparsing) keeps state in its grammar: two threads parsing at once fail
 # ("postParse2() missing 1 required positional argument"), so one parses at a time.
 _PARSER = threading.Lock()
+_DESCRIBE = re.compile(r"(?<![\w?$:.\-])DESCRIBE(?![\w:\-])", re.IGNORECASE)
+# Where a DESCRIBE's resources end (its dataset clauses are cut out by then): the WHERE clause,
+# a solution modifier or VALUES (§19.8, DescribeQuery).
+_AFTER_RESOURCES = re.compile(
+    r"\{|(?<![\w?$:.\-])(WHERE|GROUP|HAVING|ORDER|LIMIT|OFFSET|VALUES)(?![\w:\-])", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,8 @@ class SparqlRunner:
         text, cut = _rewrite(job.text, base, graphs, prologue_names(prologue))
         if cut != len(clauses):
             raise QueryRefused("the query's FROM clauses could not be read: write them as <IRI>")
+        if job.form == "DESCRIBE":
+            text = _describe_as_construct(text, tree)
         text = f"BASE {iri_ref(base)}\n{text}"
         public = {self.void: self.iris.void}
         if dataset is None:  # the release's: its library the default graph, its VoID named
@@ -284,6 +296,51 @@ def _graph_name(
     if token is None:
         return None, None
     return resolve(token.group(1) or "", re.sub(r"\\(.)", r"\1", token.group(2))), token
+
+
+def _describe_as_construct(text: str, tree: CompValue) -> str:
+    """A DESCRIBE query (its dataset clauses cut out) as the CONSTRUCT of the embedded store's
+    answer: for each solution of its WHERE clause and solution modifiers (one empty solution
+    without them), the triples of the default graph whose subject is a resource it names, by
+    IRI or by a variable bound to an IRI."""
+    code = OPAQUE.sub(lambda m: " " * len(m.group()), text)
+    head = _DESCRIBE.search(code)
+    if head is None:
+        raise QuerySyntaxError("the query does not parse: no DESCRIBE")
+    after = _AFTER_RESOURCES.search(code, head.end())
+    rest = text[after.start() if after else len(text) :]
+    if "where" not in tree:
+        rest = f" WHERE {{ }} {rest}"
+    variables = sorted({str(v) for v in _walk(tree) if isinstance(v, Variable)})
+    if "var" in tree:
+        resources = [v for v in tree["var"] if isinstance(v, Variable | URIRef)]
+    else:  # DESCRIBE *: every variable of the query
+        resources = [Variable(v) for v in variables]
+    fresh = _fresh(variables)
+    named = [f"?{v}" for v in dict.fromkeys(str(r) for r in resources if isinstance(r, Variable))]
+    projection = " ".join(named) or f"(1 AS ?{fresh}_one)"
+    terms = [r.n3() if isinstance(r, Variable) else iri_ref(str(r)) for r in resources]
+    # One resource per solution and index ?k: the index picks which (IF on an unbound
+    # variable is an error, which leaves ?d unbound and the row filtered out).
+    choice = terms[-1] if terms else "1"
+    for i in range(len(terms) - 2, -1, -1):
+        choice = f"IF(?{fresh}_k = {i}, {terms[i]}, {choice})"
+    index = f"VALUES ?{fresh}_k {{ {' '.join(map(str, range(len(terms))))} }} "
+    index = index if len(terms) > 1 else ""
+    d, p, o = (f"?{fresh}_{n}" for n in ("d", "p", "o"))
+    return (
+        f"{text[: head.start()]}CONSTRUCT {{ {d} {p} {o} }} WHERE {{ "
+        f"{{ SELECT DISTINCT {d} WHERE {{ {{ SELECT {projection} {rest}\n}} "
+        f"{index}BIND({choice} AS {d}) FILTER(isIRI({d})) }} }} {d} {p} {o} }}"
+    )
+
+
+def _fresh(used: list[str]) -> str:
+    """A variable name prefix that no variable of the query starts with."""
+    name = "kgpub"
+    while any(v.startswith(name) for v in used):
+        name += "_"
+    return name
 
 
 def _read(answer: Any, endpoint: str) -> bytes:
