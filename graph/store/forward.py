@@ -19,6 +19,10 @@ and Oxigraph's server 0.5:
 - It runs functions named by IRI that SPARQL 1.1 does not define (`bif:`, `sql:` procedures):
   any function other than the XSD casts (§17.5) is refused before anything is sent.
 - Relative IRIs resolve against kgpub's endpoint, not the server's: a BASE is put first.
+- A SELECT asks for at most one row more than kgpub's result cap (its LIMIT lowered, or one
+  added): the answer tells "over the cap" without the server reading or sending the rest, or
+  reaching a row cap of its own first (Virtuoso's ResultSetMaxRows: a 503 where the embedded
+  store answers 400).
 - DESCRIBE answers what the server likes (SPARQL 1.1 §16.4 leaves it open): Virtuoso adds the
   triples that point at the resource, from the named graphs too. So a DESCRIBE is sent as the
   CONSTRUCT of what the embedded store answers: each resource's own triples in the default
@@ -73,6 +77,8 @@ _NO_SOLUTION = "{ FILTER(false) } "
 # rdflib's parser (pyparsing) keeps state in its grammar: two threads parsing at once fail
 # ("postParse2() missing 1 required positional argument"), so one parses at a time.
 _PARSER = threading.Lock()
+_LIMIT = re.compile(r"(?<![\w?$:.\-])LIMIT\s+(\d+)", re.IGNORECASE)
+_VALUES = re.compile(r"(?<![\w?$:.\-])VALUES(?![\w:\-])", re.IGNORECASE)
 _DESCRIBE = re.compile(r"(?<![\w?$:.\-])DESCRIBE(?![\w:\-])", re.IGNORECASE)
 # Where a DESCRIBE's resources end (its dataset clauses are cut out by then): the WHERE clause,
 # a solution modifier or VALUES (§19.8, DescribeQuery).
@@ -172,6 +178,8 @@ class SparqlRunner:
             raise QueryRefused("the query's FROM clauses could not be read: write them as <IRI>")
         if job.form == "DESCRIBE":
             text = _describe_as_construct(text, tree)
+        elif job.form == "SELECT":
+            text = _limited(text, tree, job.max_results + 1)
         text = f"BASE {iri_ref(base)}\n{text}"
         public = {self.void: self.iris.void}
         if dataset is None:  # the release's: its library the default graph, its VoID named
@@ -296,6 +304,42 @@ def _graph_name(
     if token is None:
         return None, None
     return resolve(token.group(1) or "", re.sub(r"\\(.)", r"\1", token.group(2))), token
+
+
+def _limited(text: str, tree: CompValue, rows: int) -> str:
+    """A SELECT query's text asking for at most `rows` solutions: its own LIMIT (the one
+    outside every group, §19.8 SolutionModifier) lowered to it, or, unless it is ordered, one
+    added before the query's own VALUES clause, if it has one, else at the end. (Virtuoso
+    refuses an ORDER BY whose LIMIT is past its MaxSortedTopRows, 10,000 as packaged, and
+    sorts any number of rows without one.)"""
+    # (CompValue.get answers a missing key with the key's name: test membership.)
+    if "limitoffset" in tree and "limit" in tree["limitoffset"]:
+        if int(tree["limitoffset"]["limit"]) <= rows:
+            return text
+    elif "orderby" in tree:
+        return text
+    code = OPAQUE.sub(lambda m: " " * len(m.group()), text)
+    depth, outside = 0, []  # the spans of code outside every group
+    start = 0
+    for i, char in enumerate(code):
+        if char == "{":
+            if depth == 0:
+                outside.append((start, i))
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                start = i + 1
+    outside.append((start, len(code)))
+    for keyword, at in ((_LIMIT, "limit"), (_VALUES, "values")):
+        for first, last in reversed(outside):
+            found = keyword.search(code, first, last)
+            if found is None:
+                continue
+            if at == "limit":
+                return f"{text[: found.start(1)]}{rows}{text[found.end(1) :]}"
+            return f"{text[: found.start()]}LIMIT {rows}\n{text[found.start() :]}"
+    return f"{text}\nLIMIT {rows}"
 
 
 def _describe_as_construct(text: str, tree: CompValue) -> str:
