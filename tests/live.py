@@ -10,10 +10,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from graph.publication import BuildOptions, Outcome, build
+from graph.store import EMBEDDED, StoreSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "library-safeguarding.txt"
@@ -41,9 +45,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build_publication(sources: Sequence[Path], out: Path, base: str) -> Outcome:
-    """Build a publication with the default engine."""
-    return build(list(sources), out, BuildOptions(base=base))
+@dataclass(frozen=True)
+class Backend:
+    """Where a test publication's graph lives: the embedded store (the default), or a SPARQL
+    server, as `kgpub build --store` and `kgpub serve --store` are given it."""
+
+    name: str  # an id of BACKENDS
+    store: StoreSettings = EMBEDDED
+    options: Mapping[str, object] = field(default_factory=dict)  # what its deployment asks
+
+    @property
+    def is_remote(self) -> bool:
+        return self.store.is_remote
+
+    def serve(self) -> dict[str, Any]:
+        """Server options: the store's query endpoint (no credentials: serving needs none) and
+        the settings its deployment notes ask for."""
+        return {"store": self.store.query, **self.options} if self.store.is_remote else {}
+
+
+BACKENDS = ["embedded", "virtuoso", "oxigraph-server"]  # the ids of the `backend` fixture
+
+
+def build_publication(
+    sources: Sequence[Path],
+    out: Path,
+    base: str,
+    backend: Backend | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Build a publication with the default engine, into the backend's store."""
+    store = backend.store if backend is not None else EMBEDDED
+    return build(list(sources), out, BuildOptions(base=base, store=store), now=now)
 
 
 class Server:

@@ -25,14 +25,13 @@ from harvest_data import (
     write_changed,
     write_seed,
 )
-from live import FIXTURES, SEED, Server, free_port
+from live import FIXTURES, SEED, Backend, Server, build_publication, free_port
 from lxml import etree
 from rdfdiff import assert_isomorphic
 from rdflib.namespace import DCTERMS
 from sickle import Sickle
 
 from graph.namespaces import HYDRA
-from graph.publication import BuildOptions, build
 
 T1 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 T1B = datetime(2026, 3, 4, 9, 0, 0, tzinfo=UTC)  # the same data rebuilt
@@ -54,10 +53,11 @@ class Site:
     out: Path
     src: Path
     base: str
+    backend: Backend
     harvested: str = ""  # responseDate of the last full OAI-PMH harvest
 
     def rebuild(self, sources: list[Path], now: datetime) -> None:
-        build(sources, self.out, BuildOptions(base=self.base), now=now)
+        build_publication(sources, self.out, self.base, self.backend, now=now)
         time.sleep(1.2)  # each worker looks at `current` at most once a second
 
 
@@ -129,14 +129,15 @@ def collection_page(url: str) -> tuple[list[str], dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    root = tmp_path_factory.mktemp("harvest")
+def site(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[Site]:
+    """The seed served in pages of ten, its graph in the backend's store (rebuilt there)."""
+    root = tmp_path_factory.mktemp(f"harvest-{backend.name}")
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     out, src = root / "publication", root / "src"
-    build(write_seed(src), out, BuildOptions(base=base), now=T1)
-    with Server(out, port, page_size=PAGE) as server:
-        yield Site(server, out, src, base)
+    build_publication(write_seed(src), out, base, backend, now=T1)
+    with Server(out, port, page_size=PAGE, **backend.serve()) as server:
+        yield Site(server, out, src, base, backend)
 
 
 def test_harvesting_across_rebuilds(site: Site) -> None:

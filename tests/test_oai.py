@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import FIXTURES, SEED, Server, build_publication, free_port
+from live import FIXTURES, SEED, Backend, Server, build_publication, free_port
 from lxml import etree
 from sickle import Sickle
 from sickle.oaiexceptions import (
@@ -27,11 +27,13 @@ SCHEMA = etree.XMLSchema(etree.parse(str(FIXTURES / "oai" / "harvest.xsd")))
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[Server]:
+    """The seed in small pages, its graph in the backend's store."""
     port = free_port()
-    out = tmp_path_factory.mktemp("oai") / "publication"
-    build_publication([SEED], out, f"http://127.0.0.1:{port}/")
-    with Server(out, port, page_size=PAGE, admin_email="library@example.org") as live:
+    out = tmp_path_factory.mktemp(f"oai-{backend.name}") / "publication"
+    build_publication([SEED], out, f"http://127.0.0.1:{port}/", backend)
+    settings = {"page_size": PAGE, "admin_email": "library@example.org", **backend.serve()}
+    with Server(out, port, **settings) as live:
         yield live
 
 

@@ -37,6 +37,7 @@ from graph.formats import (
 )
 from graph.iris import Iris
 from graph.namespaces import SD
+from server.config import BY_NAME
 
 FORM = "application/x-www-form-urlencoded"
 # rdflib's own JSON-LD parser uses its deprecated ConjunctiveGraph inside.
@@ -368,10 +369,15 @@ def test_relative_iris_resolve_against_the_endpoint(live: Server, store: pyoxigr
     assert len(rows) == 1 and rows[0]["t"]
 
 
-def test_the_result_cap_is_a_clear_error(live: Server) -> None:
-    reply = query(live.base, "SELECT * { ?s ?p ?o . ?a ?b ?c } LIMIT 100001")
+def test_the_result_cap_is_a_clear_error(live: Server, store: pyoxigraph.Store) -> None:
+    """The cap is the server's --query-max-results (a store's own row cap is above it)."""
+    cap = live.settings.get("query_max_results", BY_NAME["query_max_results"].default)
+    assert isinstance(cap, int)
+    library = sum(1 for _ in store.quads_for_pattern(None, None, None, pyoxigraph.DefaultGraph()))
+    assert cap < library**2  # the library twice over has more rows than the cap
+    reply = query(live.base, f"SELECT * {{ ?s ?p ?o . ?a ?b ?c }} LIMIT {cap + 1}")
     assert reply.status == 400
-    assert "more than 100,000 rows" in json.loads(reply.body)["message"]
+    assert f"more than {cap:,} rows" in json.loads(reply.body)["message"]
 
 
 @pytest.mark.filterwarnings(JSONLD_WARNING)
