@@ -24,6 +24,7 @@ from live import free_port
 from virtuoso import Virtuoso
 
 from graph.errors import StoreError, StoreUnavailable
+from graph.store import protocol
 from graph.store.protocol import RawAnswer, SparqlClient, iri_ref, show_url
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -162,8 +163,9 @@ SAME_VALUE = [
         "numbers-of-three-types",
         [f'"1"^^<{XSD}integer>', f'"1.0"^^<{XSD}decimal>', f'"1"^^<{XSD}double>'],
         1,
-        # Which of the three it keeps varies from run to run (measured: mostly the double).
-        [lit("1.0", "double"), lit("1", "integer"), lit("1.0", "decimal")],
+        # Which of the three it keeps, and how it spells it, varies from run to run
+        # (measured: mostly the double).
+        [lit(v, t) for v in ("1", "1.0") for t in ("integer", "decimal", "double")],
     ),
     ("boolean-spellings", [f'"true"^^<{XSD}boolean>', f'"1"^^<{XSD}boolean>'], 1, None),
     ("lang-tag-case", ['"a"@en-GB', '"a"@en-gb'], 1, None),
@@ -556,15 +558,17 @@ def test_virtuoso_cuts_a_construct_without_a_word(store: SparqlClient) -> None:
 
 
 @pytest.mark.slow
-def test_store_budget_cut_is_unavailable_not_a_wrong_count(virtuoso: Virtuoso) -> None:
+def test_store_budget_cut_is_unavailable_not_a_wrong_count(
+    virtuoso: Virtuoso, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Virtuoso answers a query over its budget with 200 and partial results (X-SQL-State:
-    S1TAT): a COUNT that would be wrong. Budget 3 s: the store is told 1 s, stops at 2 s."""
-    store = connect(virtuoso, timeout=3.0)
+    S1TAT): a COUNT that would be wrong. The store is told 1 s (it stops at 2 s); the local
+    budget is kept far beyond, so that a busy machine cannot make the local one fire first."""
+    monkeypatch.setattr(protocol, "SERVER_MARGIN", 29.0)
+    store = connect(virtuoso, timeout=30.0)
     heavy = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f FILTER(STR(?c) < STR(?f)) }"
-    start = time.monotonic()
     with pytest.raises(StoreUnavailable, match="S1TAT"):
         store.select(heavy)
-    assert time.monotonic() - start < 3
 
 
 # -- stub servers: media types, silence, overload --------------------------------------------------
