@@ -97,16 +97,18 @@ def seed_out(tmp_path_factory: pytest.TempPathFactory, seed_base: str) -> Path:
 @pytest.fixture(scope="session")
 def live_out(
     backend: Backend, seed_out: Path, seed_base: str, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+) -> Iterator[Path]:
     """The publication `live` serves: the seed itself on the embedded store; else the seed
     built into the backend's server under the same base IRI and build time, so that its
     files are the seed's and its answers those of the seed's store."""
     if not backend.is_remote:
-        return seed_out
+        yield seed_out
+        return
     built = datetime.fromisoformat(str(read_manifest(seed_out / "current")["built"]))
     out = tmp_path_factory.mktemp(f"seed-{backend.name}") / "publication"
     build_publication([SEED], out, seed_base, backend, now=built)
-    return out
+    yield out
+    backend.drop_graphs(out)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from graph.publication import BuildOptions, Outcome, build
+from graph.publication import RELEASES, BuildOptions, Outcome, build, read_manifest
 from graph.store import EMBEDDED, StoreSettings
+from graph.store.protocol import iri_ref
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "library-safeguarding.txt"
@@ -62,6 +63,19 @@ class Backend:
         """Server options: the store's query endpoint (no credentials: serving needs none) and
         the settings its deployment notes ask for."""
         return {"store": self.store.query, **self.options} if self.store.is_remote else {}
+
+    def drop_graphs(self, out: Path) -> None:
+        """Drop the graphs of the publication's releases from the store: the tests share one
+        server of each kind, and a module's data goes with it, so that the tests after it
+        (tests/test_store_protocol.py's queries range over every graph) find it as it was."""
+        if not self.store.is_remote:
+            return
+        client = self.store.client()
+        for release in sorted((out / RELEASES).iterdir()):
+            record = read_manifest(release).get("store") or {}
+            for key in ("graph", "void"):
+                if isinstance(record.get(key), str):
+                    client.update(f"DROP SILENT GRAPH {iri_ref(record[key])}")
 
 
 BACKENDS = ["embedded", "virtuoso", "oxigraph-server"]  # the ids of the `backend` fixture

@@ -138,6 +138,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator
     build_publication(write_seed(src), out, base, backend, now=T1)
     with Server(out, port, page_size=PAGE, **backend.serve()) as server:
         yield Site(server, out, src, base, backend)
+    backend.drop_graphs(out)
 
 
 def test_harvesting_across_rebuilds(site: Site) -> None:

@@ -35,6 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterat
     settings = {"page_size": PAGE, "admin_email": "library@example.org", **backend.serve()}
     with Server(out, port, **settings) as live:
         yield live
+    backend.drop_graphs(out)
 
 
 def get(

@@ -190,6 +190,7 @@ def budget(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterat
             child for worker in _children(server) for child in _children_of(worker)
         ]
         yield server
+    backend.drop_graphs(out)
 
 
 RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n2 ?o }"
