@@ -256,6 +256,34 @@ def test_construct_and_describe_follow_accept(
     assert_isomorphic(got, want)
 
 
+# DESCRIBE is the server's to define (SPARQL 1.1 §16.4): every backend answers as the embedded
+# store does, each resource's own triples in the default graph ({entry}: the first entry).
+DESCRIBES = {
+    "iri": "DESCRIBE <{entry}>",
+    "where": DC + "DESCRIBE ?e WHERE {{ ?e dcterms:subject ?c }} ORDER BY DESC(?e) LIMIT 3",
+    "iri-and-variable": DC + "DESCRIBE ?c <{entry}> WHERE {{ <{entry}> dcterms:subject ?c }}",
+    "star": DC + "DESCRIBE * WHERE {{ ?s skos:hasTopConcept ?c }} ORDER BY ?c LIMIT 2",
+    "no-solution": "DESCRIBE <{entry}> WHERE {{ FILTER(false) }}",
+    "from-void": "DESCRIBE <{dataset}> FROM <{void}>",
+    "named-graph-only": "DESCRIBE <{dataset}>",
+}
+
+
+@pytest.mark.parametrize("name", DESCRIBES)
+def test_describe_is_the_embedded_stores_description(
+    live: Server, store: pyoxigraph.Store, iris: Iris, name: str
+) -> None:
+    text = DESCRIBES[name].format(entry=_an_entry(store), dataset=iris.dataset, void=iris.void)
+    reply = query(live.base, text, NTRIPLES.media_type)
+    assert reply.status == 200, reply.body[:300]
+    local = store.query(text)
+    assert isinstance(local, pyoxigraph.QueryTriples)
+    want = pyoxigraph.serialize(local, format=pyoxigraph.RdfFormat.N_TRIPLES) or b""
+    assert (len(want) > 0) == (name not in ("no-solution", "named-graph-only"))
+    got = rdflib.Graph().parse(data=reply.body, format="nt")
+    assert_isomorphic(got, rdflib.Graph().parse(data=want, format="nt"))
+
+
 def test_format_parameter_overrides_accept(live: Server) -> None:
     reply = query(live.base, PER_CATEGORY, SPARQL_RESULTS_JSON, format="csv")
     assert reply.media_type == SPARQL_RESULTS_CSV
