@@ -119,7 +119,7 @@ def make_parser() -> argparse.ArgumentParser:
         for setting in ("base_uri", "data", "title", "license", "publisher", "shacl_engine"):
             _add_setting(p, setting)
         if name == "build":
-            for setting in ("out", "store", "store_update", "store_data"):
+            for setting in ("out", "store", "store_update", "store_data", "store_timeout_param"):
                 _add_setting(p, setting)
             p.add_argument(
                 "--full",
@@ -136,6 +136,7 @@ def make_parser() -> argparse.ArgumentParser:
     for setting in (
         "out",
         "store",
+        "store_timeout_param",
         "host",
         "port",
         "workers",
