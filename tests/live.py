@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +79,24 @@ class Backend:
 
 
 BACKENDS = ["embedded", "virtuoso", "oxigraph-server"]  # the ids of the `backend` fixture
+
+
+def wait_for_answer(
+    proc: subprocess.Popen[bytes], url: str, deadline: float, name: str, tail: Callable[[], str]
+) -> None:
+    """Poll url until it answers with any HTTP status (a server's listener is open), failing
+    when the process exits or the deadline (time.monotonic) passes."""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: {tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer in time: {tail()}")
 
 
 def build_publication(

@@ -10,14 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from live import free_port
+from live import free_port, wait_for_answer
 
 from graph.store import StoreSettings
 
@@ -99,17 +97,7 @@ class OxigraphProcess:
         """Poll the query endpoint until it answers."""
         assert self.proc is not None
         probe = server.query_url + "?query=ASK%7B%7D"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"oxigraph exited: {self.tail()}")
-            try:
-                with urllib.request.urlopen(probe, timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return  # it answers
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"oxigraph did not answer in {START_DEADLINE:.0f} s: {self.tail()}")
+        wait_for_answer(self.proc, probe, deadline, "oxigraph", self.tail)
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""

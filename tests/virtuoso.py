@@ -9,14 +9,12 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from live import free_port
+from live import free_port, wait_for_answer
 
 PACKAGED_INI = Path("/etc/virtuoso-opensource-7/virtuoso.ini")
 PACKAGE = "virtuoso-opensource"
@@ -157,20 +155,10 @@ class VirtuosoProcess:
         return server
 
     def _wait(self, server: Virtuoso, deadline: float) -> None:
-        """Poll the SPARQL endpoint until it answers (the HTTP listener opens after recovery)."""
+        """Poll the query endpoint until it answers."""
         assert self.proc is not None
         probe = server.query_url + "?query=ASK%7B%7D"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"virtuoso-t exited: {self.tail()}")
-            try:
-                with urllib.request.urlopen(probe, timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return  # it answers
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"virtuoso-t did not answer in {START_DEADLINE:.0f} s: {self.tail()}")
+        wait_for_answer(self.proc, probe, deadline, "virtuoso-t", self.tail)
 
     def tail(self) -> str:
         logs = [self.log, self.folder / "virtuoso.log"]
