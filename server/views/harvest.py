@@ -33,6 +33,7 @@ from graph.store import Reader
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
 from server.errors import HttpError
+from server.params import whole_number
 from server.representation import COMPRESS_MIN, accepts_gzip, make_etag
 
 bp = Blueprint("harvest", __name__)
@@ -119,9 +120,7 @@ def _int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise HttpError(400, f"{name} must be a whole number, not {raw!r}")
-    return int(raw)
+    return whole_number(name, raw, least=0)
 
 
 # --- the change feed --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from graph.resources import Description, Page
 from server.conneg import REPRESENTATIONS, SUFFIX_OF, NotAcceptable, select
 from server.current import Release
 from server.errors import HttpError
+from server.params import whole_number
 from server.representation import Representation, make_etag, respond
 
 bp = Blueprint("resources", __name__)
@@ -235,9 +236,7 @@ def _page(local: str) -> int:
     raw = request.args.get("page")
     if raw is None or not _is_paged(local):
         return 1
-    if not raw.isdigit() or int(raw) < 1:
-        raise HttpError(400, f"page must be a positive integer, not {raw!r}")
-    return int(raw)
+    return whole_number("page", raw)
 
 
 def _is_paged(local: str) -> bool:

@@ -47,6 +47,7 @@ from graph.namespaces import DCMITYPE, DCTERMS, HYDRA, PREFIXES, RDF, RDFS, XSD
 from server.conneg import media_type_of_param, media_type_of_suffix, negotiate
 from server.current import Release
 from server.errors import HttpError
+from server.params import whole_number
 from server.representation import Representation, make_etag, respond
 
 bp = Blueprint("search", __name__)
@@ -172,10 +173,8 @@ def _params(index: Index) -> Params:
         raise HttpError(400, f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
     if sort == "relevance" and not words:
         sort = "newest"  # nothing to rank by: the newest first, as the empty search
-    raw = args.get("page", "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise HttpError(400, f"page must be a positive integer, not {raw!r}")
-    return Params(text, words, tuple(chosen), tuple(sorted(years, reverse=True)), sort, int(raw))
+    page = whole_number("page", args.get("page", "1").strip())
+    return Params(text, words, tuple(chosen), tuple(sorted(years, reverse=True)), sort, page)
 
 
 # --- URLs ---------------------------------------------------------------------------------------
