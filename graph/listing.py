@@ -24,8 +24,15 @@ from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from graph.errors import ListingError
+from graph.xmlchars import code_point, find_non_xml
 
 LONDON = ZoneInfo("Europe/London")
+# The tz database gives London local mean time, -00:01:15, until 1 December 1847, when the
+# railways (the Railway Clearing House) took up Greenwich time; the towns followed. An
+# xsd:dateTime offset is whole minutes (XSD 1.1 §3.3.7: -00:01:15 is not one), so a time
+# before that day is read as GMT, +00:00, the time the country soon kept by law (1880).
+GMT_FROM = (1847, 12, 1)
+GMT = timezone(timedelta(0))
 CHROME = frozenset({"No Comments", "Sorry, the comment form is closed at this time."})
 ADDED_PREFIX = "Added:"
 ADDED_FORMAT = "'Added: DD/MM/YYYY at H:MM am|pm Category: A, B'"
@@ -124,12 +131,31 @@ def _parse_columns(lines: Sequence[str], file: str) -> Page:
 
 
 def _stripped_lines(text: str, file: str) -> list[str]:
+    _refuse_non_xml(text, file)
     lines = [line.strip() for line in text.splitlines()]
     if not any(lines):
         raise ListingError(
             file, 1, "empty file; expected a listing page ('Library – …' and entries)"
         )
     return lines
+
+
+def _refuse_non_xml(text: str, file: str) -> None:
+    """A control character (but tab and line ends), U+FFFE, U+FFFF or a lone surrogate is an
+    error at its line: RDF/XML, the SPARQL XML results and OAI-PMH cannot carry it (XML 1.0
+    §2.2), and dropping or replacing it would publish other text than the page's, silently."""
+    at = find_non_xml(text)
+    if at < 0:
+        return
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    raise ListingError(
+        file,
+        line,
+        f"character {code_point(text[at])} at column {column} cannot be published (XML 1.0 "
+        "has no way to write it); expected text without control characters: remove it or "
+        "replace it with a space",
+    )
 
 
 def _walk_lines(lines: Sequence[str], file: str) -> Page:
@@ -498,6 +524,8 @@ def _diagnose_added(line: str, file: str, lineno: int) -> None:
 @lru_cache(maxsize=16384)
 def _uk_day(year: int, month: int, day: int) -> tuple[timezone, bool]:
     """The UK offset of a day, and whether the clocks change on it (then ask per hour)."""
+    if (year, month, day) < GMT_FROM:
+        return GMT, False
     first = datetime(year, month, day, 0, 30, tzinfo=LONDON).utcoffset() or timedelta(0)
     last = datetime(year, month, day, 23, 30, tzinfo=LONDON).utcoffset() or timedelta(0)
     return timezone(first), first != last

@@ -16,8 +16,10 @@ from typing import Any
 from flask import Flask, Response, request
 
 from graph.errors import PublicationError
+from graph.xmlchars import code_point, find_non_xml
 from server import config, errors
 from server.current import Current
+from server.errors import HttpError
 from server.representation import CORS
 from server.views import dumps, harvest, pages, resources, search, sparql
 from server.views.sparql import WARM_UP_KEY
@@ -100,6 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     for view in (pages, resources, dumps, sparql, harvest, search):
         app.register_blueprint(view.bp)
+    app.before_request(refuse_non_xml_parameters)
     app.after_request(cors)
 
     @app.context_processor
@@ -111,6 +114,28 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return {"root": release.base_path, "site_title": release.manifest.get("title", "kgpub")}
 
     return app
+
+
+def refuse_non_xml_parameters() -> None:
+    """A request parameter (query string or form) holding a character XML 1.0 cannot carry
+    (a control character, U+FFFE, U+FFFF) is a 400: OAI-PMH repeats its arguments, the
+    search its words, and no XML body may break (graph/xmlchars.py)."""
+    if request.environ.get("QUERY_STRING"):
+        _check_parameters(request.args.items(multi=True))
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        _check_parameters(request.form.items(multi=True))
+
+
+def _check_parameters(items: Iterable[tuple[str, str]]) -> None:
+    for name, value in items:
+        for text in (name, value):
+            at = find_non_xml(text)
+            if at >= 0:
+                raise HttpError(
+                    400,
+                    f"the parameter {name[:40]!r} holds the character {code_point(text[at])}, "
+                    "which cannot be written in XML; remove it",
+                )
 
 
 def cors(response: Response) -> Response:

@@ -3,14 +3,35 @@ the data, characters XML cannot carry, damaged publications, cache-filling forma
 
 from __future__ import annotations
 
+import http.client
 import json
-from urllib.parse import quote
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
-from fetch import BROWSER, get
-from live import Server
+import rdflib
+from fetch import BROWSER, Reply, get
+from live import FIXTURES, Server, build_publication, free_port, kgpub
+from lxml import etree
 
 JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def post(url: str, form: dict[str, str], **headers: str) -> Reply:
+    """POST a form (fetch.get sends no body)."""
+    parts = urlsplit(url)
+    body = urlencode(form).encode("ascii")
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        conn.request("POST", parts.path, body, {"Content-Type": FORM, **headers})
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
 
 # --- page numbers --------------------------------------------------------------------------------
 
@@ -53,3 +74,152 @@ def test_a_page_number_that_is_not_plain_digits_is_400(
 def test_a_page_past_the_end_is_404(live: Server, path: str) -> None:
     assert get(f"{live.base}{path}?page=999999999").status == 404
     assert get(f"{live.base}{path}?page=0001").status == 200
+
+
+# --- a library whose data is hostile: markup, script, old dates -----------------------------------
+
+HOSTILE = FIXTURES / "listings" / "hostile" / "library-hostile.txt"
+SCRIPT_TITLE = '<script>alert("title")</script> Markup & <b>bold</b> <img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    port = free_port()
+    out: Path = tmp_path_factory.mktemp("hostile") / "publication"
+    build_publication([HOSTILE], out, f"http://127.0.0.1:{port}/")
+    with Server(out, port, workers=1) as running:
+        yield running
+
+
+def _entries(server: Server) -> dict[str, str]:
+    """Title -> entry IRI, from the N-Triples dump."""
+    graph = rdflib.Graph().parse(data=get(server.base + "dumps/library.nt").body, format="nt")
+    return {
+        str(title): str(entry)
+        for entry, title in graph.subject_objects(rdflib.DCTERMS.title)
+        if "/entry/" in str(entry)
+    }
+
+
+def _well_formed(reply: Reply, what: str) -> etree._Element:
+    try:
+        return etree.fromstring(reply.body)
+    except etree.XMLSyntaxError as exc:
+        raise AssertionError(f"{what}: not well-formed XML ({exc}): {reply.body[:300]!r}") from exc
+
+
+def test_times_before_railway_time_are_gmt(hostile: Server) -> None:
+    """London kept local mean time (-00:01:15) until 1 December 1847: not an xsd:dateTime
+    offset. Earlier times are GMT; later ones keep the offset of the day (BST, double BST)."""
+    dump = get(hostile.base + "dumps/library.nt").body.decode("utf-8")
+    created = dict(re.findall(r'(<[^>]+>) <http://purl.org/dc/terms/created> "([^"]+)"', dump))
+    by_title = _entries(hostile)
+    expected = {
+        "Before railway time": "1840-05-06T10:00:00+00:00",
+        "The first day of railway time": "1847-12-01T00:01:00+00:00",
+        "Summer of 1941": "1941-07-04T12:00:00+02:00",
+    }
+    for title, time in expected.items():
+        assert created[f"<{by_title[title]}>"] == time
+    for served in ("ttl", "nt", "jsonld", "rdf"):
+        body = get(by_title["Before railway time"] + "." + served).body.decode("utf-8")
+        assert "1840-05-06T10:00:00" in body and "00:01:15" not in body
+    for time in created.values():
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", time), time
+
+
+def test_every_xml_body_of_hostile_data_is_well_formed(hostile: Server) -> None:
+    base = hostile.base
+    urls = [base + "dumps/library.rdf", base + "sitemap.xml", base + ".well-known/void.rdf"]
+    urls += [iri + ".rdf" for iri in _entries(hostile).values()]
+    urls += [
+        base + p + ".rdf" for p in ("library", "categories", "dataset", "category/safeguarding")
+    ]
+    urls += [base + "collections/entries?format=rdf", base + "search.rdf?q=alert"]
+    urls += [
+        base + "oai?verb=" + v
+        for v in ("Identify", "ListRecords&metadataPrefix=oai_dc", "ListSets")
+    ]
+    query = quote("SELECT ?s ?p ?o WHERE { ?s ?p ?o }")
+    urls += [base + f"sparql?format=xml&query={query}"]
+    urls += [base + "sparql?format=rdfxml&query=" + quote("CONSTRUCT WHERE { ?s ?p ?o }")]
+    for url in urls:
+        reply = get(url)
+        assert reply.status == 200, url
+        _well_formed(reply, url)
+    titles = etree.fromstring(get(base + "dumps/library.rdf").body).iterfind(
+        ".//{http://purl.org/dc/terms/}title"
+    )
+    assert SCRIPT_TITLE in [t.text for t in titles]
+
+
+NON_XML = ["\x01", "\x0b", "\x0c", "\x1b", "\x1f", "\ufffe", "\uffff"]
+
+
+@pytest.mark.parametrize("char", NON_XML, ids=[f"U+{ord(c):04X}" for c in NON_XML])
+def test_a_listing_with_a_control_character_is_a_file_line_error(tmp_path: Path, char: str) -> None:
+    listing = tmp_path / "library-x.txt"
+    text = HOSTILE.read_text("utf-8")
+    listing.write_text(text.replace("Before railway", "Before" + char + "railway"), "utf-8")
+    done = kgpub("build", str(listing), "--out", str(tmp_path / "out"), "--quiet")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"{listing}:9: character U+{ord(char):04X} at column 7 ")
+    assert "Traceback" not in done.stderr and not (tmp_path / "out" / "current").exists()
+
+
+# Parameters a user can put in that an XML body would repeat: OAI-PMH's arguments, the
+# search's words. Each is refused (400) or answered with well-formed XML.
+PARAMETERS = [
+    "oai?verb={}",
+    "oai?verb=GetRecord&metadataPrefix=oai_dc&identifier={}",
+    "oai?verb=ListRecords&resumptionToken={}",
+    "oai?verb=ListRecords&metadataPrefix={}",
+    "oai?verb=ListRecords&metadataPrefix=oai_dc&from={}",
+    "oai?verb=ListRecords&metadataPrefix=oai_dc&set={}",
+    "oai?verb=Identify&{}=1",
+    "search.rdf?q=a{}b",
+    "search.rdf?category={}",
+    "changes?before={}",
+    "collections/entries?format=rdf&after={}",
+    "library.rdf?page={}",
+]
+
+
+@pytest.mark.parametrize("char", ["\x01", "\ufffe"], ids=["U+0001", "U+FFFE"])
+@pytest.mark.parametrize("template", PARAMETERS)
+def test_parameters_xml_cannot_carry_never_break_xml(
+    live: Server, template: str, char: str
+) -> None:
+    reply = get(live.base + template.format(quote(char)))
+    assert reply.status < 500
+    if "xml" in reply.media_type:
+        _well_formed(reply, template)
+    else:
+        assert reply.status in (400, 404), reply.body[:200]
+    posted = post(live.base + "oai", {"verb": "GetRecord", "identifier": char})
+    assert posted.status == 400 and "U+" in json.loads(posted.body)["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "fmt", "char"),
+    [
+        ('SELECT ("\\u0001" AS ?x) {}', "xml", "\x01"),
+        ('SELECT ("a\\uFFFEb" AS ?x) {}', "xml", "\ufffe"),
+        ('CONSTRUCT { <urn:a> <urn:b> "\\u001B" } WHERE {}', "rdfxml", "\x1b"),
+    ],
+    ids=["select-U+0001", "select-U+FFFE", "construct-U+001B"],
+)
+def test_sparql_results_xml_cannot_carry_are_refused_in_xml(
+    live: Server, query: str, fmt: str, char: str
+) -> None:
+    url = f"{live.base}sparql?query={quote(query)}"
+    reply = get(url + f"&format={fmt}")
+    assert reply.status == 406, reply.body[:300]
+    assert "cannot carry" in json.loads(reply.body)["message"]
+    other = get(url)  # SPARQL JSON or Turtle carries any character
+    assert other.status == 200
+    if fmt == "xml":
+        assert char in json.loads(other.body)["results"]["bindings"][0]["x"]["value"]
+    else:
+        graph = rdflib.Graph().parse(data=other.body, format="turtle")
+        assert [str(o) for o in graph.objects()] == [char]

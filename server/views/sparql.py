@@ -44,9 +44,10 @@ from graph.formats import (
 from graph.namespaces import DCTERMS
 from graph.query import QueryJob, QueryPool, inspect_query, offered_types, parse_graph_names
 from graph.store import Runner
+from graph.xmlchars import code_point, find_non_xml_utf8
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
-from server.errors import RETRY_AFTER, status_of
+from server.errors import RETRY_AFTER, HttpError, status_of
 
 bp = Blueprint("sparql", __name__)
 
@@ -294,8 +295,26 @@ def _answer(protocol: ProtocolRequest) -> Response:
             ),
             content_type="text/html; charset=utf-8",
         )
+    if media_type in XML_TYPES:
+        _refuse_non_xml(result.body, form)
     content_type = media_type + ("; charset=utf-8" if media_type.startswith("text/") else "")
     return Response(result.body, content_type=content_type)
+
+
+XML_TYPES = (SPARQL_RESULTS_XML, RDFXML.media_type)
+
+
+def _refuse_non_xml(body: bytes, form: str) -> None:
+    """A result holding a character XML 1.0 cannot carry ("\\u0001" in a literal) would be
+    a body no XML parser reads: 406, naming a format that can carry it (graph/xmlchars.py)."""
+    char = find_non_xml_utf8(body)
+    if char is not None:
+        other = "application/sparql-results+json" if form in ("SELECT", "ASK") else "text/turtle"
+        raise HttpError(
+            406,
+            f"the result holds the character {code_point(char)}, which XML cannot carry; "
+            f"ask for {other}",
+        )
 
 
 def _description() -> Response:
