@@ -20,7 +20,7 @@ from graph.xmlchars import code_point, find_non_xml
 from server import config, errors
 from server.current import Current
 from server.errors import HttpError
-from server.representation import CORS
+from server.representation import CORS, SECURITY
 from server.views import dumps, harvest, pages, resources, search, sparql
 from server.views.sparql import WARM_UP_KEY
 
@@ -139,9 +139,13 @@ def _check_parameters(items: Iterable[tuple[str, str]]) -> None:
 
 
 def cors(response: Response) -> Response:
-    """CORS (Fetch standard) on every response a view did not set up itself; a preflight
-    (OPTIONS with Access-Control-Request-Method) is told the methods of the route's Allow."""
+    """CORS (Fetch standard) and the security headers (server/representation.py SECURITY) on
+    every response a view did not set up itself; a preflight (OPTIONS with
+    Access-Control-Request-Method) is told the methods of the route's Allow."""
     headers = response.headers
+    if "Content-Security-Policy" not in headers:
+        for key, value in SECURITY:
+            headers[key] = value
     if "Access-Control-Allow-Origin" not in headers:
         for key, value in CORS:
             headers[key] = value

@@ -7,9 +7,11 @@ import http.client
 import json
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
+import fetch
 import pytest
 import rdflib
 from fetch import BROWSER, Reply, get
@@ -223,3 +225,125 @@ def test_sparql_results_xml_cannot_carry_are_refused_in_xml(
     else:
         graph = rdflib.Graph().parse(data=other.body, format="turtle")
         assert [str(o) for o in graph.objects()] == [char]
+
+
+# --- security headers, and markup in the data shown as text -------------------------------------
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+}
+# (path, Accept, method): pages, data, errors, static files, dumps, conditional answers.
+EVERY_KIND = [
+    ("", BROWSER, "GET"),
+    ("library", BROWSER, "GET"),
+    ("categories", BROWSER, "GET"),
+    ("category/safeguarding", BROWSER, "GET"),
+    ("dataset", BROWSER, "GET"),
+    ("sparql", BROWSER, "GET"),
+    ("sparql?query=" + quote("SELECT * { ?s ?p ?o } LIMIT 3"), BROWSER, "GET"),
+    ("search?q=child", BROWSER, "GET"),
+    ("changes", BROWSER, "GET"),
+    ("library", "text/turtle", "GET"),
+    ("library", "text/turtle", "HEAD"),
+    ("library?page=2", "text/turtle", "GET"),
+    ("sparql?query=" + quote("ASK {}"), "", "GET"),
+    ("oai?verb=Identify", "", "GET"),
+    ("sitemap.xml", "", "GET"),
+    ("robots.txt", "", "GET"),
+    ("context.jsonld", "", "GET"),
+    ("dumps/library.ttl", "", "GET"),
+    ("static/kgpub.css", "", "GET"),
+    ("entry/no-such-entry", BROWSER, "GET"),
+    ("entry/no-such-entry", "", "GET"),
+    ("library?page=x", BROWSER, "GET"),
+    ("library", "image/png", "GET"),
+    ("library", BROWSER, "DELETE"),
+    ("library", "", "OPTIONS"),
+]
+
+
+@pytest.mark.parametrize(("path", "accept", "method"), EVERY_KIND)
+def test_security_headers_on_every_response(
+    live: Server, path: str, accept: str, method: str
+) -> None:
+    headers = {"Accept": accept} if accept else {}
+    reply = get(live.base + path, headers, method=method)
+    for name, value in SECURITY_HEADERS.items():
+        assert reply.header(name) == value, (name, reply.status)
+    assert "Strict-Transport-Security" not in reply.headers  # plain HTTP
+    etag = reply.header("ETag")
+    if etag and method == "GET":
+        again = get(live.base + path, {**headers, "If-None-Match": etag})
+        assert again.status == 304
+        assert (
+            again.header("Content-Security-Policy") == SECURITY_HEADERS["Content-Security-Policy"]
+        )
+
+
+class Inline(HTMLParser):
+    """What a CSP without 'unsafe-inline' would block: inline scripts, styles, handlers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "script" and "src" not in a and a.get("type") != "application/ld+json":
+            self.found.append(f"<script {attrs}>")
+        if tag == "style":
+            self.found.append("<style>")
+        for name, value in attrs:
+            if name == "style" or name.startswith("on"):
+                self.found.append(f"{tag} {name}=")
+            if name in ("href", "src", "action") and (value or "").lower().startswith(
+                "javascript:"
+            ):
+                self.found.append(f"{tag} {name}={value}")
+
+
+HTML_PAGES = ["", "library", "categories", "category/safeguarding", "dataset", "sparql"]
+HTML_PAGES += ["search?q=child", "changes", "entry/no-such-entry", "library?page=x"]
+
+
+@pytest.mark.parametrize("path", HTML_PAGES)
+def test_pages_have_nothing_inline_that_the_policy_would_block(live: Server, path: str) -> None:
+    reply = get(live.base + path, {"Accept": BROWSER})
+    assert reply.media_type == "text/html"
+    inline = Inline()
+    inline.feed(reply.body.decode("utf-8"))
+    assert inline.found == []
+    for sheet in re.findall(r'<link rel="stylesheet" href="([^"]+)"', reply.body.decode()):
+        css = get(live.base + sheet.lstrip("/"))
+        assert css.status == 200 and css.media_type == "text/css"
+
+
+def test_markup_and_script_in_the_data_are_shown_as_text(hostile: Server) -> None:
+    entries = _entries(hostile)
+    pages = [entries[SCRIPT_TITLE], hostile.base, hostile.base + "library"]
+    pages += [hostile.base + "category/safeguarding", hostile.base + "search?category=safeguarding"]
+    pages += [hostile.base + "changes"]
+    for url in pages:
+        reply = get(url, {"Accept": BROWSER})
+        assert reply.status == 200, url
+        html = reply.body.decode("utf-8")
+        inline = Inline()
+        inline.feed(html)
+        assert inline.found == [], url
+        assert "<script>alert" not in html and "<b>bold" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;alert(&#34;title&#34;)&lt;/script&gt;" in html, url
+        page = fetch.Page(html)
+        for kind, data in page.scripts:
+            assert kind == "application/ld+json" and "</" not in data
+            json.loads(data)
+    entry = fetch.Page(get(entries[SCRIPT_TITLE], {"Accept": BROWSER}).body.decode("utf-8"))
+    text = " ".join(" ".join(entry.text).split())
+    assert SCRIPT_TITLE in text
+    assert "</p><script>alert(2)</script><style>body{display:none}</style>" in text
