@@ -9,6 +9,12 @@ from gunicorn.app.base import BaseApplication
 
 from graph.errors import PublicationError
 from server.app import create_app
+from server.front import FrontWorker
+
+# Threads of a worker beyond its query processes: a page never waits behind SPARQL queries. A
+# query holds a thread while its process runs it; one that finds every process busy is refused
+# at once (503), so at most `query_concurrency` threads wait on queries and these are left.
+PAGE_THREADS = 4
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -30,10 +36,13 @@ def gunicorn_options(settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "bind": f"{settings['host']}:{settings['port']}",
         "workers": int(settings["workers"]),
-        "worker_class": "gthread",
-        "threads": 4,
-        # A SPARQL query may use its whole budget; give the worker room beyond it.
-        "timeout": int(float(settings["query_timeout"])) + 30,
+        # gthread whose threads take only requests that have arrived whole (server/front.py):
+        # slow or silent clients wait in the event loop, not in a thread.
+        "worker_class": FrontWorker,
+        "threads": int(settings["query_concurrency"]) + PAGE_THREADS,
+        # The worker's event loop tells the arbiter it is alive every second, whatever its
+        # threads do; one that says nothing for this long is hung, and is killed and replaced.
+        "timeout": 30,
         "graceful_timeout": 10,
         "keepalive": 5,
         # The longest request line gunicorn allows (its default is 4094): SPARQL clients send
