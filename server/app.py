@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from graph.errors import PublicationError
 from graph.xmlchars import code_point, find_non_xml
@@ -56,6 +57,54 @@ class BasePath:
         return self.wsgi(environ, start_response)
 
 
+class CappedInput:
+    """wsgi.input of a body sent without Content-Length (chunked): reading past the limit
+    raises 413. Werkzeug trusts a server that marks its input terminated (gunicorn does, for
+    chunked bodies): its MAX_CONTENT_LENGTH wrapper stops at the limit and the view gets the
+    body cut there, without an error."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.count = 0
+
+    def _take(self, data: bytes) -> bytes:
+        self.count += len(data)
+        # Werkzeug's own wrapper reads up to the limit and no further, taking a longer body
+        # as cut there: at the limit, one more byte tells.
+        at_limit = self.count == self.limit and data and self.stream.read(1)
+        if self.count > self.limit or at_limit:
+            raise RequestEntityTooLarge(f"the request body is larger than {self.limit:,} bytes")
+        return data
+
+    def _room(self, size: int | None) -> int:
+        room = self.limit + 1 - self.count  # one byte more tells a body over the limit
+        return room if size is None or size < 0 else min(size, room)
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._take(self.stream.read(self._room(size)))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._take(self.stream.readline(self._room(size)))
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+
+class BodyLimit:
+    """WSGI middleware: a body without Content-Length is read through CappedInput."""
+
+    def __init__(self, wsgi: WsgiApp, limit: int) -> None:
+        self.wsgi = wsgi
+        self.limit = limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not environ.get("CONTENT_LENGTH") and "wsgi.input" in environ:
+            environ["wsgi.input"] = CappedInput(environ["wsgi.input"], self.limit)
+        return self.wsgi(environ, start_response)
+
+
 # Asked for by a worker itself as soon as it takes up a release, so that the first visitors
 # do not wait while the lists behind them are read (1-2 s each at 100k entries): the landing
 # page (the library's members, the counts per category), the sitemap, the change feed.
@@ -89,6 +138,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     test_config = dict(test_config or {})
     settings = config.load(overrides=test_config.pop("KGPUB", None))
     app.config["KGPUB"] = settings
+    # Werkzeug refuses a body past this as it reads it (413), chunked ones too; a declared
+    # Content-Length past it is refused before anything is read (refuse_large_body).
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_FORM_MEMORY_SIZE"] = settings["max_body"]
     app.config.update(test_config)
     current = Current(
         Path(settings["out"]),
@@ -98,10 +150,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not app.testing and settings["warm_up"]:
         current.on_new = lambda release: _warm_up(app)
     app.extensions["kgpub"] = current
-    app.wsgi_app = BasePath(app.wsgi_app, current)  # type: ignore[method-assign]
+    app.wsgi_app = BasePath(  # type: ignore[method-assign]
+        BodyLimit(app.wsgi_app, int(settings["max_body"])), current
+    )
     errors.register(app)
     for view in (pages, resources, dumps, sparql, harvest, search):
         app.register_blueprint(view.bp)
+    app.before_request(refuse_large_body)
     app.before_request(refuse_non_xml_parameters)
     app.after_request(cors)
 
@@ -114,6 +169,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return {"root": release.base_path, "site_title": release.manifest.get("title", "kgpub")}
 
     return app
+
+
+def refuse_large_body() -> None:
+    """A body announced larger than --max-body is refused before a byte of it is read: a
+    view reads forms and queries into memory. (One without Content-Length, chunked, is cut
+    off by Werkzeug at the same size, MAX_CONTENT_LENGTH.)"""
+    length = request.content_length
+    limit = int(current_app.config["KGPUB"]["max_body"])
+    if length is not None and length > limit:
+        raise HttpError(413, f"the request body is larger than {limit:,} bytes")
 
 
 def refuse_non_xml_parameters() -> None:

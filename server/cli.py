@@ -145,6 +145,7 @@ def make_parser() -> argparse.ArgumentParser:
         "query_max_results",
         "query_concurrency",
         "query_memory",
+        "max_body",
         "page_size",
         "cache_mb",
         "warm_up",

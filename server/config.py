@@ -71,6 +71,11 @@ SETTINGS: tuple[Setting, ...] = (
         "each worker renders the landing page, sitemap and feed as it takes up a release",
     ),
     Setting("admin_email", "admin@example.org", "contact e-mail stated by OAI-PMH Identify"),
+    Setting(
+        "max_body",
+        1_048_576,
+        "largest request body accepted, in bytes (413 beyond, unread; chunked bodies too)",
+    ),
     Setting("query_timeout", 10.0, "time budget of one SPARQL query, in seconds"),
     Setting("query_max_length", 100_000, "longest SPARQL query accepted, in bytes (413 beyond)"),
     Setting("query_max_results", 100_000, "most result rows or triples one query may return"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -347,3 +348,61 @@ def test_markup_and_script_in_the_data_are_shown_as_text(hostile: Server) -> Non
     text = " ".join(" ".join(entry.text).split())
     assert SCRIPT_TITLE in text
     assert "</p><script>alert(2)</script><style>body{display:none}</style>" in text
+
+
+# --- request bodies ------------------------------------------------------------------------------
+
+MAX_BODY = 1 << 20  # the default --max-body
+
+
+def _send(server: Server, head: str, body: bytes = b"") -> Reply:
+    """Send a request head and the start of its body, read the answer, hang up."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return Reply(response.status, response.headers, response.read())
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("oai", FORM), ("sparql", FORM), ("sparql", "application/sparql-query"), ("library", FORM)],
+)
+def test_a_body_announced_over_the_limit_is_413_unread(
+    live: Server, path: str, content_type: str
+) -> None:
+    """200 MiB announced, 1 KiB sent: the answer comes before the rest (none is read)."""
+    head = (
+        f"POST /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {200 << 20}\r\nAccept: application/json\r\n"
+    )
+    reply = _send(live, head, b"verb=Identify&query=" + b"a" * 1024)
+    assert reply.status == 413, reply.body[:200]
+    assert json.loads(reply.body)["status"] == 413
+    assert reply.header("Content-Security-Policy")
+    assert get(live.base + "library").status == 200
+
+
+def _chunked(data: bytes, size: int = 64 << 10) -> bytes:
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("path", ["oai", "sparql"])
+def test_a_chunked_body_over_the_limit_is_413(live: Server, path: str) -> None:
+    head = (
+        f"POST /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FORM}\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n"
+    )
+    form = b"verb=Identify&query=ASK%7B%7D&pad=" + b"a" * (2 * MAX_BODY)
+    reply = _send(live, head, _chunked(form))
+    assert reply.status == 413, reply.body[:200]
+    small = b"verb=Identify&query=ASK%7B%7D&pad=" + b"a" * (MAX_BODY // 2)
+    assert _send(live, head, _chunked(small)).status == 200
+
+
+def test_a_body_under_the_limit_is_read(live: Server) -> None:
+    form = {"verb": "Identify", "pad": "a" * (MAX_BODY - 100)}
+    assert post(live.base + "oai", form).status == 200
+    form["pad"] += "a" * 200
+    assert post(live.base + "oai", form).status == 413
