@@ -24,6 +24,7 @@ the store by name: nothing is ever fetched, and a name the store does not hold i
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import ctypes
 import errno
@@ -111,13 +112,20 @@ OPAQUE = re.compile(
     r"|\\[\s\S]"  # PN_LOCAL_ESC ("ex:a\#b" is a name, not a comment)
 )
 _SERVICE = re.compile("service", re.IGNORECASE)
-# PN_CHARS (§19.8, [164]-[168]) without the characters some parsers take for white space.
-_PN_CHARS = re.compile(
-    "[A-Za-z0-9_\\-\u00b7\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u037d\u037f-\u167f\u1681-\u1fff"
-    "\u200c\u200d\u203f\u2040\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd"
-    "\U00010000-\U000effff]"
+# Groups, expressions, paths and collections nest by brackets. Oxigraph's parser and evaluator
+# recurse on them, and a query process's stack overflows (SIGSEGV) at about 1,000 levels of
+# FILTER EXISTS, 3,000 of braces; real queries nest a few levels. Deeper ones are refused.
+MAX_NESTING = 128
+_BRACKET = re.compile(r"[{}()\[\]]")
+# PN_CHARS (§19.8, [164]-[168]) but '-', which is a name character but not a variable-name
+# character; none of these characters is white space.
+_VARNAME_CLASS = (
+    "A-Za-z0-9_\u00b7\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u037d\u037f-\u167f\u1681-\u1fff"
+    "\u200c\u200d\u203f\u2040\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf"
+    "\ufdf0-\ufffd\U00010000-\U000effff"
 )
-_VARNAME_EXTRA = frozenset("-")  # '-' is a name character but not a variable-name character
+_VARNAME_RUN = re.compile(f"[{_VARNAME_CLASS}]+")  # a run of variable-name characters
+_NAME_RUN = re.compile(f"[{_VARNAME_CLASS}\\-.:%]+")  # of prefixed-name characters
 
 
 def _mask(text: str) -> str:
@@ -125,30 +133,43 @@ def _mask(text: str) -> str:
     return OPAQUE.sub(" ", text)
 
 
-def _is_name_char(ch: str) -> bool:
-    return ch in ".:%" or (_PN_CHARS.fullmatch(ch) is not None and not ch.isspace())
+class _Runs:
+    """The maximal runs of one character class in a text, found once: which run holds a
+    position is a binary search, so each occurrence of a keyword costs O(log n), never a walk
+    back over the run (which made the check quadratic: a 14 KB query took 12 s of CPU)."""
+
+    def __init__(self, pattern: re.Pattern[str], code: str) -> None:
+        self.spans = [m.span() for m in pattern.finditer(code)]
+        self.starts = [start for start, _ in self.spans]
+
+    def around(self, position: int) -> tuple[int, int]:
+        """The run holding position (which must be a character of the class)."""
+        return self.spans[bisect.bisect_right(self.starts, position) - 1]
 
 
-def _is_varname_char(ch: str) -> bool:
-    return ch not in _VARNAME_EXTRA and _PN_CHARS.fullmatch(ch) is not None and not ch.isspace()
-
-
-def _is_service_keyword(code: str, start: int) -> bool:
-    """Whether the letters "service" at `start` may be the SERVICE keyword (§18.2.4.1).
+def _service_keyword_at(code: str) -> int:
+    """Where the letters "service" may be the SERVICE keyword (§18.2.4.1); -1 if nowhere.
 
     They are not when they lie inside a variable name ("?service", after a space or bracket)
     or inside a prefixed name or blank node label ("dcat:DataService", "_:service"); every
-    other occurrence counts, so anything doubtful is refused rather than run.
+    other occurrence counts, so anything doubtful is refused rather than run. Linear in the
+    length of the code (one pass per character class, a binary search per occurrence).
     """
-    begin = start
-    while begin > 0 and _is_varname_char(code[begin - 1]):
-        begin -= 1
-    if begin > 0 and code[begin - 1] in "?$" and (begin < 2 or code[begin - 2] in " \t\r\n({,"):
-        return False  # a variable: VARNAME is greedy, so the whole run is its name
-    begin = start
-    while begin > 0 and _is_name_char(code[begin - 1]):
-        begin -= 1
-    return ":" not in code[begin:start]
+    found = [m.start() for m in _SERVICE.finditer(code)]
+    if not found:
+        return -1
+    variables, names = _Runs(_VARNAME_RUN, code), _Runs(_NAME_RUN, code)
+    colons: dict[int, int] = {}  # name run start -> its first ':' (-1: none)
+    for start in found:
+        begin, _ = variables.around(start)
+        if begin > 0 and code[begin - 1] in "?$" and (begin < 2 or code[begin - 2] in " \t\r\n({,"):
+            continue  # a variable: VARNAME is greedy, so the whole run is its name
+        begin, end = names.around(start)
+        if begin not in colons:
+            colons[begin] = code.find(":", begin, end)
+        if colons[begin] < 0 or colons[begin] >= start:
+            return start
+    return -1
 
 
 def inspect_query(text: str, max_length: int | None = None) -> Form:
@@ -160,12 +181,20 @@ def inspect_query(text: str, max_length: int | None = None) -> Form:
     if max_length is not None and len(text.encode("utf-8", "surrogatepass")) > max_length:
         raise QueryTooLarge(f"the query is longer than {max_length:,} bytes")
     code = _mask(text)
-    for match in _SERVICE.finditer(code):
-        if _is_service_keyword(code, match.start()):
-            raise QueryRefused(
-                "SERVICE is not allowed: this endpoint answers from its own data only "
-                "(federated query would make the server fetch other sites)"
-            )
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(code):
+        depth += 1 if bracket.group() in "{([" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:
+        raise QueryRefused(
+            f"the query nests groups or expressions more than {MAX_NESTING} levels deep, "
+            "this endpoint's limit"
+        )
+    if _service_keyword_at(code) >= 0:
+        raise QueryRefused(
+            "SERVICE is not allowed: this endpoint answers from its own data only "
+            "(federated query would make the server fetch other sites)"
+        )
     words = code.split()
     i = 0
     while i < len(words) and words[i].upper() in ("PREFIX", "BASE"):
