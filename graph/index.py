@@ -787,3 +787,179 @@ class Members(Sequence[str]):
         while batch := self._source.page(self.iri, start, size):
             yield from batch
             start += len(batch)
+
+
+# --- browsing: what the people's pages show besides the lists (years, neighbours, guesses) -------
+#
+# Every list of the member table is (list IRI, entry IRI) in a covering index, and an entry's
+# IRI begins with its Added time (entry/YYYY-MM-DD-HHMM-...): a year of a list is one range
+# of it, the entries either side of one are one step each way, and the entries whose IRI
+# starts with a given text are one range too. Titles come from the document table, found by
+# the id range of the entry's month (the entry table has no index on IRIs).
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An entry as a list on a people's page shows it: its IRI, title and Added time."""
+
+    iri: str
+    title: str
+    created: str
+
+
+def _above(text: str) -> str:
+    """The least string above every string that starts with text (a range's upper bound)."""
+    return text + "\U0010ffff"
+
+
+def list_years(index: Index, list_iri: str, entry_prefix: str) -> list[tuple[int, int]]:
+    """(year, entries) of a list (the library or a concept), newest first; entry_prefix is
+    the start of every entry IRI (<base>entry/)."""
+    start = len(entry_prefix) + 1
+    rows = index._rows(
+        "SELECT substr(iri, ?, 4) AS y, count(*) FROM member WHERE list = ? AND iri >= ? "
+        "AND iri < ? GROUP BY y ORDER BY y DESC",
+        start,
+        list_iri,
+        entry_prefix,
+        _above(entry_prefix),
+    )
+    return [(int(str(y)), int(str(n))) for y, n in rows if str(y).isdigit()]
+
+
+class YearMembers(Sequence[str]):
+    """The entries of one year of a list, newest first, as a sequence: its length and
+    slices are each one range query."""
+
+    def __init__(self, index: Index, list_iri: str, entry_prefix: str, year: int) -> None:
+        self._index, self.iri, self.year = index, list_iri, year
+        self._low, self._high = f"{entry_prefix}{year:04d}", f"{entry_prefix}{year + 1:04d}"
+        self._length: int | None = None
+
+    def __len__(self) -> int:
+        if self._length is None:
+            rows = self._index._rows(
+                "SELECT count(*) FROM member WHERE list = ? AND iri >= ? AND iri < ?",
+                self.iri,
+                self._low,
+                self._high,
+            )
+            self._length = int(str(rows[0][0]))
+        return self._length
+
+    @overload
+    def __getitem__(self, key: int) -> str: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> list[str]: ...
+
+    def __getitem__(self, key: int | slice) -> str | list[str]:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                return list(self)[key]
+            return self._window(start, stop - start)
+        position = key + len(self) if key < 0 else key
+        found = self._window(position, 1)
+        if not found:
+            raise IndexError(key)
+        return found[0]
+
+    def _window(self, start: int, size: int) -> list[str]:
+        if size <= 0 or start < 0:
+            return []
+        rows = self._index._rows(
+            "SELECT iri FROM member WHERE list = ? AND iri >= ? AND iri < ? "
+            "ORDER BY iri DESC LIMIT ? OFFSET ?",
+            self.iri,
+            self._low,
+            self._high,
+            size,
+            start,
+        )
+        return [str(row[0]) for row in rows]
+
+
+def neighbours(index: Index, list_iri: str, iri: str) -> tuple[str | None, str | None]:
+    """The entries just before and just after iri in a list shown newest first: (the next
+    newer, the next older); None at either end."""
+    newer = index._rows(
+        "SELECT iri FROM member WHERE list = ? AND iri > ? ORDER BY iri LIMIT 1", list_iri, iri
+    )
+    older = index._rows(
+        "SELECT iri FROM member WHERE list = ? AND iri < ? ORDER BY iri DESC LIMIT 1",
+        list_iri,
+        iri,
+    )
+    return (str(newer[0][0]) if newer else None, str(older[0][0]) if older else None)
+
+
+def around(index: Index, list_iri: str, iri: str, size: int) -> list[str]:
+    """At most size other entries of a list nearest to iri in its order, newest first: as
+    many newer as older, the rest from the other side where one side runs out."""
+    newer = [
+        str(r[0])
+        for r in index._rows(
+            "SELECT iri FROM member WHERE list = ? AND iri > ? ORDER BY iri LIMIT ?",
+            list_iri,
+            iri,
+            size,
+        )
+    ]
+    older = [
+        str(r[0])
+        for r in index._rows(
+            "SELECT iri FROM member WHERE list = ? AND iri < ? ORDER BY iri DESC LIMIT ?",
+            list_iri,
+            iri,
+            size,
+        )
+    ]
+    half = size // 2
+    take_newer = min(len(newer), max(half, size - len(older)))
+    take_older = min(len(older), size - take_newer)
+    return [*reversed(newer[:take_newer]), *older[:take_older]]
+
+
+def starting_with(index: Index, list_iri: str, prefix: str, size: int) -> tuple[list[str], int]:
+    """The first size entries of a list (newest first) whose IRI starts with prefix, and how
+    many there are in all: the guesses for a cut-off entry URL."""
+    rows = index._rows(
+        "SELECT iri FROM member WHERE list = ? AND iri >= ? AND iri < ? ORDER BY iri DESC LIMIT ?",
+        list_iri,
+        prefix,
+        _above(prefix),
+        size,
+    )
+    (count,) = index._rows(
+        "SELECT count(*) FROM member WHERE list = ? AND iri >= ? AND iri < ?",
+        list_iri,
+        prefix,
+        _above(prefix),
+    )[0]
+    return [str(r[0]) for r in rows], int(str(count))
+
+
+def listed(index: Index, iris: Sequence[str], entry_prefix: str) -> list[Listed]:
+    """Title and Added time of each entry, in the order given (entries the index does not
+    hold are left out): one query per month of the entries."""
+    months: dict[str, list[str]] = {}
+    for iri in iris:
+        month = iri[len(entry_prefix) : len(entry_prefix) + 7]
+        if iri.startswith(entry_prefix) and re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
+            months.setdefault(month, []).append(iri)
+    found: dict[str, Listed] = {}
+    for month, wanted in months.items():
+        if not 1 <= int(month[5:]) <= 12:
+            continue
+        first = _month_id(month)
+        slots = ", ".join("?" * len(wanted))
+        for found_iri, created, title in index._rows(
+            "SELECT e.iri, e.created, d.title FROM entry e JOIN document d ON d.id = e.id "
+            f"WHERE e.id >= ? AND e.id < ? AND e.iri IN ({slots})",
+            first,
+            first + (1 << _MONTH_BITS),
+            *wanted,
+        ):
+            found[str(found_iri)] = Listed(str(found_iri), str(title), str(created))
+    return [found[iri] for iri in iris if iri in found]

@@ -9,6 +9,9 @@ Patterns (all relative to the base, which ends in '/'):
   changes                the change feed; changes#<n> its n-th activity
   oai                    the OAI-PMH endpoint
   collections/entries    paged collection of all entries (collections/category/<slug>: of one)
+  years, years/<YYYY>, category/<slug>/<YYYY>
+                         people's pages (HTML only): the years, the entries of one year (of one
+                         category)
 The Added time is part of every entry IRI, so two entries that share a title get distinct IRIs
 without depending on which other entries exist.
 """
@@ -128,6 +131,24 @@ class Iris:
     def category_collection(self, notation: str) -> str:
         """The paged collection of the entries of one category, by its notation (slug)."""
         return self.base + "collections/category/" + notation
+
+    @property
+    def years(self) -> str:
+        """The people's page of the library's years (not an RDF resource)."""
+        return self.base + "years"
+
+    def year(self, year: int) -> str:
+        """The people's page of one year's entries, newest first."""
+        return f"{self.base}years/{year:04d}"
+
+    def category_year(self, notation: str, year: int) -> str:
+        """The people's page of one year's entries of one category (by its notation)."""
+        return f"{self.base}category/{notation}/{year:04d}"
+
+    @property
+    def entry_prefix(self) -> str:
+        """How every entry IRI starts: what a range of the index's lists is cut by."""
+        return self.base + "entry/"
 
     def concept(self, label: str) -> str:
         return self.base + "category/" + concept_slug(label)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -44,13 +45,21 @@ ERROR_TYPES = ("application/json", "text/html", "text/plain")
 
 
 class HttpError(KgpubError):
-    """An HTTP error raised by a view: status, message and extra headers."""
+    """An HTTP error raised by a view: status, message, extra headers, and what the client may
+    have meant ((href, label) pairs: a 404's guesses, shown on the HTML page)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        suggestions: Sequence[tuple[str, str]] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.suggestions = tuple(suggestions)
 
 
 def status_of(exc: KgpubError) -> tuple[int, str]:
@@ -62,7 +71,11 @@ def status_of(exc: KgpubError) -> tuple[int, str]:
 
 
 def error_response(
-    status: int, title: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    title: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    suggestions: Sequence[tuple[str, str]] = (),
 ) -> Response:
     """An error body in the format the client prefers: HTML for browsers, else JSON or text."""
     accept = request.headers.get("Accept")
@@ -72,7 +85,9 @@ def error_response(
     except NotAcceptable:
         media_type = "application/json"
     if media_type == "text/html":
-        body = render_template("error.html", status=status, title=title, message=message)
+        body = render_template(
+            "error.html", status=status, title=title, message=message, suggestions=suggestions
+        )
     elif media_type == "text/plain":
         body = f"{status} {title}: {message}\n"
     else:
@@ -89,7 +104,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HttpError)
     def _http_error(exc: HttpError) -> Response:
-        return error_response(exc.status, HTTPStatus(exc.status).phrase, exc.message, exc.headers)
+        return error_response(
+            exc.status, HTTPStatus(exc.status).phrase, exc.message, exc.headers, exc.suggestions
+        )
 
     @app.errorhandler(KgpubError)
     def _domain_error(exc: KgpubError) -> Response:

@@ -348,7 +348,9 @@ def test_the_feed_is_linked_from_the_landing_page_the_dataset_and_void(site: Sit
         assert links(headers).get(FEED_REL) == site.base + "changes", (path, headers.get("Link"))
     status, headers, _ = get(site.base + "entry/nothing", "text/turtle")
     assert status == 404 and FEED_REL not in links(headers)
-    html = get(site.base, "text/html")[2].decode()
+    # In HTML, on the page about the data, one click from the landing page (issue 12).
+    assert 'href="/dataset"' in get(site.base, "text/html")[2].decode()
+    html = get(site.base + "dataset", "text/html")[2].decode()
     for path in ("changes", "collections/entries", "oai?verb=Identify"):
         assert f'href="/{path}"' in html or f'href="{site.base}{path}"' in html, path
 

@@ -522,7 +522,10 @@ def test_the_landing_page_has_a_search_form(live: Server) -> None:
     html = get(live.base, {"Accept": BROWSER}).body.decode("utf-8")
     assert '<form class="search-page" role="search" action="/search"' in html
     assert html.count('role="search"') == 1
-    assert 'href="/search"' in html and 'href="/search.json"' in html
+    assert 'href="/search"' in html
+    # The search for programs is on the page about the data, one click away (issue 12).
+    about = get(live.base + "dataset", {"Accept": BROWSER}).body.decode("utf-8")
+    assert 'href="/search.json"' in about
 
 
 def test_void_describes_the_search(live: Server) -> None:

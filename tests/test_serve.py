@@ -467,10 +467,20 @@ def test_landing_page(live: Server, minted: dict[str, list[str]], manifest: dict
         assert "/" + concept.removeprefix(live.base) in page.anchors
     for entry in minted["entry"][:10]:  # the latest entries
         assert "/" + entry.removeprefix(live.base) in page.anchors
-    for dump in manifest["dumps"]:
-        assert "/dumps/" + dump["filename"] in page.anchors
-    for target in ("/sparql", "/.well-known/void", "/dataset", "/context.jsonld", "/categories"):
+    for target in ("/sparql", "/.well-known/void", "/dataset", "/categories"):
         assert target in page.anchors, target
+    # The linked-data material is one click away, on the page about the data (issue 12).
+    about = Page(get(live.base + "dataset", {"Accept": BROWSER}).body.decode())
+    for dump in manifest["dumps"]:
+        assert "/dumps/" + dump["filename"] in about.anchors
+    for target in (
+        "/sparql",
+        "/.well-known/void",
+        "/context.jsonld",
+        "/changes",
+        "/oai?verb=Identify",
+    ):
+        assert target in about.anchors, target
 
 
 def test_entry_page_shows_the_entry(live: Server, samples: dict[str, str], seed_out: Path) -> None:

@@ -16,6 +16,7 @@ each body shows last changed (`_changed`, from the history) as its Last-Modified
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,9 @@ from markupsafe import Markup
 from werkzeug.urls import iri_to_uri
 
 from graph import history, jsonld
+from graph import index as graph_index
 from graph import resources as graph_resources
+from graph.errors import PublicationError
 from graph.formats import HTML_MEDIA_TYPE, HTML_SUFFIX, JSONLD, RDF_FORMATS, by_media_type
 from graph.iris import Iris
 from graph.namespaces import DCAT, DCTERMS, FOAF, PREFIXES, RDF, SKOS, SPDX, VOID
@@ -257,7 +260,11 @@ def _describe(release: Release, local: str, page: int) -> Description:
     if described is None:
         if local.startswith("entry/"):
             history.raise_if_deleted(release.path, iri)
-        raise HttpError(404, f"<{iri}> is not a resource of this publication")
+        raise HttpError(
+            404,
+            f"<{iri}> is not a resource of this publication",
+            suggestions=_suggestions(release, local),
+        )
     if described.page is not None and page > described.page.last:
         raise HttpError(404, f"<{iri}> has {described.page.last} page(s), not {page}")
     return described
@@ -269,9 +276,10 @@ def _render(
     described = _describe(release, local, page)
     iris = release.iris
     iri = iris.base + local
-    changed = _changed(release, described, media_type)
+    browse = _browse(release, described) if media_type == HTML_MEDIA_TYPE else {}
+    changed = _changed(release, described, media_type, browse)
     if media_type == HTML_MEDIA_TYPE:
-        body = _html(release, described, page).encode("utf-8")
+        body = _html(release, described, page, browse).encode("utf-8")
     else:
         fmt = by_media_type(media_type)
         assert fmt is not None
@@ -285,7 +293,9 @@ def _render(
     return Representation(body, CONTENT_TYPES[media_type], etag, tuple(headers), changed)
 
 
-def _changed(release: Release, d: Description, media_type: str) -> str:
+def _changed(
+    release: Release, d: Description, media_type: str, browse: dict[str, Any] | None = None
+) -> str:
     """When what this representation shows last changed (a build time), from the history
     (graph/history.py Index): an entry's page, its triples and the labels and title it names;
     a page of a list, its members' titles, who the members are and the label; the scheme,
@@ -297,10 +307,23 @@ def _changed(release: Release, d: Description, media_type: str) -> str:
     if index is None:
         return release.built  # a publication without a history: its build is all we know
     if d.kind == "entry":
-        return index.entry_changed(d.iri) or index.changed
+        own = index.entry_changed(d.iri) or index.changed
+        if not browse:
+            return own
+        # Its page also shows the entries either side in the library and the nearest in each
+        # of its categories (with the category's count): who the members are, their titles.
+        # (Its own time counts the labels and the library's title.)
+        shown = [e.iri for e in (browse.get("newer"), browse.get("older")) if e is not None]
+        times = [own, index.members_changed(None)]
+        for concept, _, _, rows in browse.get("related", ()):
+            times.append(index.members_changed(concept))
+            shown += (e.iri for e in rows)
+        times += (index.titled.get(iri, index.changed) for iri in shown)
+        return max(times)
     if d.kind == "concept":
         return index.list_changed(d.iri, d.members)
-    if d.kind == "library" and media_type != HTML_MEDIA_TYPE:
+    if d.kind == "library" and (media_type != HTML_MEDIA_TYPE or (d.page and d.page.number > 1)):
+        # The landing page (page 1 in HTML) also shows the counts and the last change.
         return index.list_changed(None, d.members)
     if d.kind == "scheme":
         return index.scheme_changed(counts=media_type == HTML_MEDIA_TYPE)
@@ -334,7 +357,7 @@ def _links(iris: Iris, local: str, page: int, paging: Page | None, style: Style)
 # --- HTML --------------------------------------------------------------------------------------
 
 
-def _html(release: Release, d: Description, page: int) -> str:
+def _html(release: Release, d: Description, page: int, browse: dict[str, Any]) -> str:
     iris = release.iris
     root = release.base_path
     alternates = [(LABELS[t], t, Style("s", SUFFIX_OF[t]).url(d.iri, page)) for t in RDF_TYPES]
@@ -354,11 +377,100 @@ def _html(release: Release, d: Description, page: int) -> str:
         page_url=lambda n: _href(iris, root, NEGOTIATED.url(d.iri, n)),
         jsonld=_script_json(script),
         categories=_categories(release) if d.kind in ("library", "scheme") else [],
+        browse=browse,
         # When the data last changed, not when it was last built: a rebuild of the same
         # data must give the same bytes (and ETag).
         changed=(index.changed if (index := _history(release)) else release.built),
         html_url=Style("s", HTML_SUFFIX).url(d.iri, page),
     )
+
+
+RELATED = 4  # other entries shown per category on an entry's page
+SUGGESTED = 5  # entries a 404 page suggests
+
+
+def _browse(release: Release, d: Description) -> dict[str, Any]:
+    """What a people's page shows besides the resource, from the release's index: the years
+    of the library or of a category, an entry's year, its neighbours in the library and the
+    entries nearest to it in each of its categories. Empty without an index (an old release)."""
+    index, iris = release.index, release.iris
+    if index is None:
+        return {}
+    prefix = iris.entry_prefix
+    if d.kind == "library":
+        return {"years": _years(release, iris.library)}
+    if d.kind == "concept":
+        notation = d.value(Terms.notation) or d.iri.rsplit("/", 1)[-1]
+        return {"years": _years(release, d.iri), "notation": notation}
+    if d.kind != "entry":
+        return {}
+    newer, older = graph_index.neighbours(index, iris.library, d.iri)
+    found = {e.iri: e for e in graph_index.listed(index, [i for i in (newer, older) if i], prefix)}
+    counts = release.category_counts()
+    related = []
+    for concept in sorted(d.objects(Terms.subject), key=lambda c: d.label(c).casefold()):
+        near = graph_index.around(index, concept, d.iri, RELATED)
+        rows = graph_index.listed(index, near, prefix)
+        related.append((concept, d.label(concept), counts.get(concept, 0), rows))
+    created = d.value(Terms.created)
+    return {
+        "year": int(created[:4]) if created[:4].isdigit() else None,
+        "newer": found.get(newer or ""),
+        "older": found.get(older or ""),
+        "related": related,
+    }
+
+
+def _years(release: Release, list_iri: str) -> list[tuple[int, int]]:
+    """(year, entries) of the library or a concept, newest first; cached per release."""
+    index = release.index
+    if index is None:
+        return []
+
+    def compute() -> tuple[list[tuple[int, int]], int]:
+        found = graph_index.list_years(index, list_iri, release.iris.entry_prefix)
+        return found, 64 * len(found) + 64
+
+    return release.cache.memo(("years", list_iri), compute)
+
+
+def _suggestions(release: Release, local: str) -> list[tuple[str, str]]:
+    """(href, title) of what a 404 for a cut-off or mistyped entry or category URL may have
+    meant: the entries whose IRI starts with what was asked (cut back a word at a time, down
+    to its year), or the categories whose notation does."""
+    index, iris, root = release.index, release.iris, release.base_path
+    if index is None:
+        return []
+    kind, _, rest = local.partition("/")
+    stem = re.sub(r"[^a-z0-9-].*$", "", rest.lower()).strip("-")
+    if kind == "category":
+        try:
+            concepts = list(index.categories().values())
+        except PublicationError:
+            return []
+        while len(stem) >= 3:  # cut back a letter at a time
+            near = [c for c in concepts if c.notation.startswith(stem)]
+            if near:
+                return [(root + "category/" + c.notation, c.label) for c in near][:SUGGESTED]
+            stem = stem[:-1]
+        return []
+    if kind != "entry" or len(stem) < 4:
+        return []
+    while len(stem) >= 4:
+        found, total = graph_index.starting_with(
+            index, iris.library, iris.entry_prefix + stem, SUGGESTED
+        )
+        if found:
+            rows = graph_index.listed(index, found, iris.entry_prefix)
+            out = [(_href(iris, root, e.iri), e.title) for e in rows]
+            if total > len(found) and stem[:4].isdigit():
+                out.append(
+                    (_href(iris, root, iris.year(int(stem[:4]))), f"Every entry of {stem[:4]}")
+                )
+            return out
+        cut = stem.rfind("-")
+        stem = stem[:cut] if cut > 0 else stem[:4] if len(stem) > 4 else ""
+    return []
 
 
 def _href(iris: Iris, root: str, iri: str) -> str:
@@ -400,6 +512,25 @@ def when(value: str) -> str:
     except ValueError:
         return value
     return f"{moment.day} {moment:%B %Y, %H:%M}"
+
+
+@bp.app_template_filter("number")
+def number(value: Any) -> str:
+    """1234 -> '1,234': the one way people's pages write numbers."""
+    return f"{int(value):,}"
+
+
+@bp.app_template_global("page_numbers")
+def page_numbers(current: int, last: int, around: int = 2) -> list[int]:
+    """The page numbers a pager shows: the first, the last and `around` either side of the
+    current one; 0 where numbers are left out (shown as '…')."""
+    shown = sorted({1, last, *range(max(1, current - around), min(last, current + around) + 1)})
+    out: list[int] = []
+    for n in shown:
+        if out and n > out[-1] + 1:
+            out.append(out[-1] + 1 if n == out[-1] + 2 else 0)  # '…' for one page is no shorter
+        out.append(n)
+    return out
 
 
 @bp.app_template_filter("blocks")
