@@ -12,8 +12,9 @@ KgpubError
 │   ├── QueryTimeout                    over the time budget (HTTP 503 + Retry-After)
 │   └── QueryOverloaded                 too many concurrent queries (HTTP 503 + Retry-After)
 │       └── QueryCancelled              the client went away while its query ran (HTTP 503)
-└── StoreError(endpoint, message)       the store answered an error (HTTP 503 + Retry-After)
-    └── StoreUnavailable                unreachable or out of time (HTTP 503 + Retry-After)
+├── StoreError(endpoint, message)       the store answered an error (HTTP 503 + Retry-After)
+│   └── StoreUnavailable                unreachable or out of time (HTTP 503 + Retry-After)
+└── EnrichmentUnavailable               the [enrich] extra is not installed (graph/enrich)
 """
 
 from __future__ import annotations
@@ -125,3 +126,8 @@ class StoreError(KgpubError):
 class StoreUnavailable(StoreError):
     """The store is unreachable, refused the connection, or did not answer within the time
     budget (locally, or its own budget cut the answer short): worth retrying later."""
+
+
+class EnrichmentUnavailable(KgpubError):
+    """What enrichment needs (the model package, tokenizers, numpy: the [enrich] extra) is not
+    installed; a build goes on without related entries, a meaning search is refused (503)."""

@@ -53,7 +53,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 from graph.convert import Converted, format_created
 from graph.errors import KgpubError, PublicationError
@@ -527,6 +527,44 @@ class Index:
         )
         return [str(row[0]) for row in rows]
 
+    def entry_ids(self) -> dict[str, int]:
+        """Every entry's id by IRI (for graph/enrich/meaning.py, which ranks by IRI)."""
+        return {str(iri): int(str(n)) for n, iri in self._rows("SELECT id, iri FROM entry")}
+
+    def ranked_ids(
+        self, words: Sequence[str], categories: Iterable[str], years: Iterable[int], limit: int
+    ) -> list[int]:
+        """The ids of at most limit entries a search selects, best first (BM25 with words,
+        else newest first); every entry for an empty search."""
+        query = _checked(self, words, categories, years, "relevance", 1, 1)
+        selected = _expression(query, self.categories(), years=True)
+        if not selected:
+            return [int(str(r[0])) for r in self._rows("SELECT id FROM entry ORDER BY id DESC")]
+        if query.words:
+            weights = ", ".join(str(w) for w in WEIGHTS)
+            sql = (
+                f"SELECT rowid FROM search WHERE search MATCH ? AND rank MATCH "
+                f"'bm25({weights})' ORDER BY rank LIMIT ?"
+            )
+        else:
+            sql = "SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid DESC LIMIT ?"
+        return [int(str(r[0])) for r in self._rows(sql, selected, limit)]
+
+    def hits_by_id(self, ids: Sequence[int]) -> tuple[Hit, ...]:
+        """The hits of entries by id, in that order, without marks."""
+        if not ids:
+            return ()
+        slots = ", ".join("?" * len(ids))
+        rows = self._rows(
+            f"SELECT id, title, description, NULL, NULL FROM document WHERE id IN ({slots})", *ids
+        )
+        order = {n: at for at, n in enumerate(ids)}
+        rows.sort(key=lambda r: order[int(str(r[0]))])
+        try:
+            return _hits_of_rows(self._db(), rows, self.categories())
+        except sqlite3.Error as exc:
+            raise PublicationError(f"{self.path}: cannot read the index: {exc}") from exc
+
     def categories(self) -> dict[str, Concept]:
         """Every concept by IRI, in label order (read once: a few rows)."""
         if self._concepts is None:
@@ -721,7 +759,15 @@ def _hits(
             f"WHERE search MATCH ?{rank} ORDER BY {order} LIMIT ? OFFSET ?"
         )
         args = (selected, query.size, offset)
-    found = db.execute(sql, args).fetchall()
+    return _hits_of_rows(db, db.execute(sql, args).fetchall(), concepts)
+
+
+def _hits_of_rows(
+    db: sqlite3.Connection,
+    found: Sequence[tuple[Any, ...]],
+    concepts: Mapping[str, Concept],
+) -> tuple[Hit, ...]:
+    """The hits of rows (id, title, description, marked title or NULL, snippet or NULL)."""
     if not found:
         return ()
     ids = [row[0] for row in found]

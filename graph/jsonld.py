@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
-from graph.namespaces import AS, DCAT, DCMITYPE, DCTERMS, HYDRA, RDF, RDFS, SKOS, VOID, XSD
+from graph.namespaces import AS, DCAT, DCMITYPE, DCTERMS, HYDRA, KGPUB, RDF, RDFS, SKOS, VOID, XSD
 
 _XSD_STRING = str(XSD.string)
 _LANG_STRING = str(RDF.langString)
@@ -34,6 +34,7 @@ PREFIXES: dict[str, str] = {
     "rdfs": str(RDFS),
     "hydra": str(HYDRA),
     "as": str(AS),
+    "kgpub": str(KGPUB),
 }
 
 # term -> (IRI, coercion): coercion is "@id", "@en" (language-tagged English), a datatype IRI,
@@ -53,6 +54,11 @@ _TERMS: dict[str, tuple[str, str, bool]] = {
     "inScheme": (str(SKOS.inScheme), "@id", False),
     "topConceptOf": (str(SKOS.topConceptOf), "@id", False),
     "hasTopConcept": (str(SKOS.hasTopConcept), "@id", True),
+    # kgpub's own (graph/namespaces.py KGPUB): related entries, and a meaning search's marks
+    "related": (str(KGPUB.related), "@id", True),
+    "score": (str(KGPUB.score), str(XSD.decimal), False),
+    "searchRank": (str(KGPUB.searchRank), str(XSD.integer), False),
+    "matchedBy": (str(KGPUB.matchedBy), "", False),
 }
 _CLASSES: dict[str, str] = {
     "Text": str(DCMITYPE.Text),

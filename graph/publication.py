@@ -62,6 +62,7 @@ from typing import Any, Protocol, runtime_checkable
 from graph import dumps, history, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
 from graph.describe import DatasetInfo, DumpFile, describe_dataset
+from graph.enrich.build import enrich
 from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.index import write_release_index
@@ -98,6 +99,7 @@ class BuildOptions:
     license: str = ""
     publisher: str = ""
     store: StoreSettings = EMBEDDED  # where the graph is loaded (graph/store)
+    enrich: bool = False  # related entries and the meaning search (graph/enrich; the extra)
 
 
 @dataclass
@@ -121,6 +123,7 @@ class Outcome:
     phases: list[PhaseStat] = field(default_factory=list)
     release: Path | None = None
     store: LoadReport | None = None  # what a remote store's load did (None: the embedded one)
+    enriched: str = ""  # what enrichment did, publisher candidates (graph/enrich/build.py)
 
 
 @runtime_checkable
@@ -366,6 +369,7 @@ def _publish(
                 raise
             if jobs is None:
                 jobs = _start_dumps(background, work, converted, reusing)
+            enriched = enrich(work, converted, reusable, options.enrich, phases)
             if isinstance(loader, MeasuredLoader):
                 _wait_for_load(loading, loader, phases)
             phases.start("write", len(converted.entries))
@@ -405,6 +409,7 @@ def _publish(
         phases.finish(),
         final,
         loader.report() if isinstance(loader, MeasuredLoader) else None,
+        enriched,
     )
 
 

@@ -119,7 +119,14 @@ def make_parser() -> argparse.ArgumentParser:
         for setting in ("base_uri", "data", "title", "license", "publisher", "shacl_engine"):
             _add_setting(p, setting)
         if name == "build":
-            for setting in ("out", "store", "store_update", "store_data", "store_timeout_param"):
+            for setting in (
+                "out",
+                "store",
+                "store_update",
+                "store_data",
+                "store_timeout_param",
+                "enrich",
+            ):
                 _add_setting(p, setting)
             p.add_argument(
                 "--full",
@@ -187,6 +194,7 @@ def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: 
         license=settings["license"],
         publisher=settings["publisher"],
         store=config.store_settings(settings),
+        enrich=bool(settings.get("enrich")) and args.command == "build",
     )
     progress = ProgressLine(err, enabled=err.isatty() and not args.quiet)
     try:
@@ -243,6 +251,8 @@ def summary(command: str, outcome: Outcome, base: str) -> str:
         )
         if outcome.store is not None:
             text += " " + store_summary(outcome.store)
+        if outcome.enriched:
+            text += " " + outcome.enriched
     else:
         text += " Nothing was written."
     return text

@@ -46,6 +46,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("license", "", "IRI of the data licence, stated in VoID/DCAT"),
     Setting("publisher", "", "publisher (an IRI or a name), stated in VoID/DCAT"),
     Setting(
+        "enrich",
+        False,
+        "compute related entries and the meaning search at build time (the [enrich] extra)",
+    ),
+    Setting(
         "shacl_engine", "turbo", "SHACL engine: turbo (pyshacl-turbo, fast) or pyshacl (reference)"
     ),
     Setting(

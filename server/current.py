@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from graph.enrich.read import Enrichment
 from graph.errors import PublicationError
 from graph.index import FILE as INDEX_FILE
 from graph.index import Index
@@ -144,6 +145,12 @@ class Release:
         before it existed (its lists then come from the graph, cached per worker)."""
         path = self.path / INDEX_FILE
         return Index(path) if path.is_file() else None
+
+    @functools.cached_property
+    def enrichment(self) -> Enrichment | None:
+        """The release's related entries and vectors (graph/enrich); None for a release
+        built without enrichment."""
+        return Enrichment.of(self.path)
 
     def members(self, iri: str, kind: ResourceKind) -> Sequence[str]:
         """A concept's entries or the library's, newest first: read from the index a page at

