@@ -342,6 +342,7 @@ def test_json_shape(live: Server) -> None:
         "category": ["safeguarding"],
         "year": [],
         "sort": "relevance",
+        "mode": "words",
         "page": 1,
         "size": PAGE_SIZE,
     }
