@@ -1,0 +1,297 @@
+"""Faults, each on real processes: a build killed (SIGKILL) in each of its phases, a rebuild
+swapped in under a stream of requests, a full disk while building, a server worker that dies or
+hangs. The publication served before stays served and intact, the next build succeeds, and no
+request fails or sees half of one release and half of another.
+
+Covered elsewhere, not repeated here: a build killed while writing its dumps, and the next one
+cleaning up (tests/test_publication.py); a failed rebuild leaving the publication served, and
+three clients through a rebuild (tests/test_serve_reload.py); a build killed during its load into
+a SPARQL server (tests/test_store_atomic.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fetch import Reply, get
+from live import FIXTURES, ROOT, SEED, Server, build_publication, free_port, kgpub
+from procs import state, workers
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
+A, B = (FIXTURES / "serve" / f"reload-{n}.txt" for n in ("a", "b"))
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    """Where `current` is, and every file of the releases kept; not a build's work in progress
+    (releases/.building-*) nor releases pruned by an earlier build (.pruned-*, being deleted)."""
+    files = {"current ->": os.readlink(out / "current").encode()}
+    for path in sorted((out / "releases").glob("[!.]*/**/*")):
+        if path.is_file():
+            files[str(path.relative_to(out))] = path.read_bytes()
+    return files
+
+
+def served(server: Server) -> dict[str, Reply]:
+    """What a client is served now: the library, the scheme and a count by SPARQL."""
+    paths = ["library", "library.nt", "categories.jsonld", "sparql?query=ASK%20%7B%3Fs%3Fp%3Fo%7D"]
+    return {path: get(server.base + path) for path in paths}
+
+
+def same(before: dict[str, Reply], after: dict[str, Reply]) -> bool:
+    return all(
+        before[k].status == after[k].status == 200 and before[k].body == after[k].body
+        for k in before
+    )
+
+
+@pytest.fixture(scope="module")
+def listing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4,000 generated entries: each phase of its build lasts long enough to be killed in."""
+    path = tmp_path_factory.mktemp("faults") / "library-generated.txt"
+    subprocess.run(
+        [sys.executable, str(FIXTURES / "gen_listing.py"), "4000", "--out", str(path)], check=True
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    port = free_port()
+    out = tmp_path_factory.mktemp("faults-served") / "publication"
+    build_publication([SEED], out, f"http://127.0.0.1:{port}/")
+    with Server(out, port, workers=2) as running:
+        yield running
+
+
+def _build_on_terminal(
+    out: Path, base: str, sources: list[Path]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`kgpub build` with its progress on a pseudo-terminal (the phases show there)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "build", *map(str, sources), "--out", str(out),
+         "--base-uri", base],
+        cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    return proc, master
+
+
+def _kill_in(proc: subprocess.Popen[bytes], master: int, phase: str, late: bool) -> str:
+    """SIGKILL the build once it shows `phase` (with late: once it is half done); return what
+    the terminal showed."""
+    seen = ""
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    seen += os.read(master, 65536).decode()
+                except OSError:
+                    break
+            last = seen.rsplit("\r\x1b[K", 1)[-1]
+            if last.startswith(phase + ":"):
+                done = last.split(":", 1)[1].split(",")[0].strip()
+                have, _, total = done.partition("/")
+                if not late or (
+                    total and 2 * int(have.replace(",", "")) >= int(total.replace(",", ""))
+                ):
+                    proc.send_signal(signal.SIGKILL)
+                    break
+    finally:
+        proc.wait()
+        os.close(master)
+    assert proc.returncode == -signal.SIGKILL, f"the build ended before its {phase}: {seen!r}"
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("phase", "late"),
+    [("parse", False), ("convert", False), ("history", False), ("validate", False),
+     ("write", False), ("write", True)],
+    ids=["parse", "convert", "history", "validate", "write-start", "write-half-done"],
+)  # fmt: skip
+def test_a_build_killed_in_any_phase_leaves_the_publication_served_and_the_next_succeeds(
+    server: Server, listing: Path, phase: str, late: bool
+) -> None:
+    before_files = snapshot(server.out)
+    before = served(server)
+    proc, master = _build_on_terminal(server.out, server.base, [listing])
+    _kill_in(proc, master, phase, late)
+    assert snapshot(server.out) == before_files  # the publication, byte for byte
+    assert same(before, served(server))
+    again = kgpub("build", str(A), "--out", str(server.out), "--base-uri", server.base, "-q")
+    assert again.returncode == 0, again.stderr
+    assert not list((server.out / "releases").glob(".building-*"))  # the killed one's, gone
+    deadline = time.monotonic() + 30
+    while "First report" not in get(server.base + "library.nt").body.decode():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    build_publication([SEED], server.out, server.base)  # as it was, for the next test
+
+
+def test_a_rebuild_swapped_in_under_a_stream_of_requests_never_fails_or_mixes(
+    tmp_path: Path,
+) -> None:
+    """Four clients ask for the library, an entry's category and a SPARQL count all through a
+    rebuild and its swap: every answer is 200 and is, status, validators and bytes, exactly
+    what the old release or the new one serves, never a mix."""
+    port = free_port()
+    out = tmp_path / "publication"
+    build_publication([A], out, f"http://127.0.0.1:{port}/")
+    paths = [
+        "library", "library.nt", "categories.jsonld", "category/safeguarding.ttl",
+        "sparql?query=SELECT%20(COUNT(*)%20AS%20%3Fn)%20%7B%3Fs%3Fp%3Fo%7D",
+    ]  # fmt: skip
+
+    def key(reply: Reply) -> tuple[int, str, str, bytes]:
+        return reply.status, reply.header("ETag"), reply.header("Last-Modified"), reply.body
+
+    with Server(out, port, workers=2) as server:
+        old = {p: {key(get(server.base + p)) for _ in range(4)} for p in paths}
+        seen: list[tuple[str, tuple[int, str, str, bytes]]] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                for path in paths:
+                    seen.append((path, key(get(server.base + path))))
+
+        clients = [threading.Thread(target=client) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        try:
+            build_publication([B], out, server.base)
+            time.sleep(2.5)  # past every worker's once-a-second look at `current`
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join()
+        new = {p: {key(get(server.base + p)) for _ in range(4)} for p in paths}
+    for path in paths:
+        assert len(old[path]) == 1 and len(new[path]) == 1, path  # each release: one answer
+        assert old[path] != new[path], path  # the rebuild changed each
+    assert {status for _, (status, *_) in seen} == {200}
+    for path, answer in seen:
+        assert answer in old[path] | new[path], (path, answer[:3])
+    assert any(a in new[p] for p, a in seen) and any(a in old[p] for p, a in seen)
+
+
+# -- a full disk ----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def small_filesystem(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of the given size mounted at `where` (root only, as CI runs), unmounted after."""
+    where.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {result.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _limit_file_size(limit: int) -> None:
+    """In the build's process: files may not grow past `limit` bytes (EFBIG, not SIGXFSZ)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.parametrize("how", ["small-filesystem", "file-size-limit"])
+def test_a_full_disk_fails_the_build_clearly_and_publishes_nothing(
+    tmp_path: Path, listing: Path, how: str
+) -> None:
+    args = ["build", str(listing), "--base-uri", "http://127.0.0.1:5000/", "-q"]
+    with contextlib.ExitStack() as stack:
+        if how == "small-filesystem":
+            root = stack.enter_context(small_filesystem(tmp_path / "disk", "3m"))
+            preexec = None
+        else:
+            root, preexec = tmp_path, lambda: _limit_file_size(256 * 1024)
+        out = root / "publication"
+        first = kgpub("build", str(SEED), "--out", str(out), "-q")
+        assert first.returncode == 0, first.stderr
+        before = snapshot(out)
+        full = subprocess.run(
+            [sys.executable, "-m", "server.cli", *args, "--out", str(out)],
+            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300, check=False,
+            preexec_fn=preexec,
+        )  # fmt: skip
+        assert full.returncode == 3, full.stderr
+        assert full.stderr.startswith(f"kgpub: {out}: cannot write the publication: "), full.stderr
+        assert "No space left on device" in full.stderr or "File too large" in full.stderr
+        assert "Traceback" not in full.stderr and len(full.stderr.splitlines()) <= 2
+        assert snapshot(out) == before
+        assert not list((out / "releases").glob(".building-*"))
+        if how == "small-filesystem":  # room again: the next build succeeds
+            subprocess.run(["mount", "-o", "remount,size=512m", str(root)], check=True)
+        again = kgpub(*args, "--out", str(out))
+        assert again.returncode == 0, again.stderr
+        assert os.readlink(out / "current") != before["current ->"].decode()
+        shutil.rmtree(out)
+
+
+# -- workers ---------------------------------------------------------------------------------
+def _wait_for_workers(server: Server, count: int, gone: int) -> list[int]:
+    deadline = time.monotonic() + 120
+    while True:
+        now = [w for w in workers(server) if state(w) not in ("", "Z")]
+        if len(now) == count and gone not in now:
+            return now
+        assert time.monotonic() < deadline, now
+        time.sleep(0.1)
+
+
+def _all_answered(server: Server, seconds: float) -> list[int]:
+    """Statuses of a client asking for pages for `seconds` (each within 10 s, or it fails)."""
+    statuses = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for path in ("library", "categories.jsonld", "sparql?query=ASK%7B%7D"):
+            statuses.append(get(server.base + path).status)
+    return statuses
+
+
+def test_a_worker_that_dies_is_replaced_while_the_others_serve(server: Server) -> None:
+    before = workers(server)
+    assert len(before) == 2
+    os.kill(before[0], signal.SIGKILL)
+    assert set(_all_answered(server, 2.0)) == {200}
+    after = _wait_for_workers(server, 2, gone=before[0])
+    assert before[1] in after
+    assert set(_all_answered(server, 1.0)) == {200}
+
+
+@pytest.mark.slow
+def test_a_worker_that_hangs_is_killed_and_replaced_while_the_others_serve(
+    server: Server,
+) -> None:
+    """A worker stopped dead (SIGSTOP: its event loop never beats again) stops taking
+    connections; the other serves every request meanwhile, and gunicorn kills the silent one
+    after its timeout (30 s) and starts another."""
+    before = workers(server)
+    os.kill(before[0], signal.SIGSTOP)
+    try:
+        assert set(_all_answered(server, 5.0)) == {200}
+        after = _wait_for_workers(server, 2, gone=before[0])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(before[0], signal.SIGCONT)
+    assert before[1] in after
+    assert set(_all_answered(server, 1.0)) == {200}
