@@ -130,6 +130,12 @@ def test_landing_page_shows_categories_and_latest_entries_before_the_data(
     assert "/dataset" in links[first_entry:]
     text = main.text_content()
     assert text.index("Latest entries") < text.index("Open data")
+    # Two presses of Tab and Enter: the skip link to the latest entries, then the first one.
+    skips = doc.xpath("//body/a[@class='skip']")
+    assert [a.get("href") for a in skips] == ["#main", "#latest"]
+    (latest,) = doc.xpath("//*[@id='latest']")
+    focusable = latest.xpath(".//a | .//input | .//button")
+    assert focusable[0].get("href") == entry_links(main)[0]
     assert "Triples" not in text and "OAI-PMH" not in text
     assert main.xpath(".//form[@role='search']//input[@name='q']")
 
@@ -290,6 +296,15 @@ def test_pager_numbers_pages_around_the_current_one(site: Server, base: str) -> 
         target = html(site, a.get("href"))
         (mark,) = target.xpath("//main//nav[@class='pager'][1]//a[@aria-current='page']")
         assert mark.text_content() == number
+    # A field to go to any page: a GET form of the list's first page with ?page=.
+    (form,) = doc.xpath("//main//nav[@class='pager']//form")
+    assert form.get("action") == "/library" and form.get("method") == "get"
+    (field,) = form.xpath(".//input[@name='page']")
+    assert form.xpath(f".//label[@for='{field.get('id')}']")
+    assert field.get("max") == str(last)
+    target = html(site, f"{form.get('action')}?page={last}")
+    (mark,) = target.xpath("//main//nav[@class='pager'][1]//a[@aria-current='page']")
+    assert mark.text_content() == str(last)
     first = html(site, "/library")
     items = [li.text_content().strip() for li in first.xpath("//main//nav[@class='pager'][1]//li")]
     assert items == ["1", "2", "3", "…", str(last), "Next ›"]
