@@ -162,6 +162,13 @@ def media_type_of_param(value: str) -> str:
     return fmt.media_type
 
 
+def format_name(media_type: str) -> str:
+    """The short ?format= name of a representation ('ttl', 'html'): links and cache keys
+    name a representation by it, however the request spelled it (?format=text/turtle;x=1,
+    TTL), so that spellings neither fill the cache nor leak into links."""
+    return SUFFIX_OF[media_type].lstrip(".")
+
+
 def select(
     suffix: str | None, param: str | None, accept: str | None, offered: Sequence[str]
 ) -> tuple[str, bool]:

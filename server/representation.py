@@ -88,8 +88,15 @@ class Representation:
 
     @property
     def size(self) -> int:
-        """Bytes kept in memory (for the cache's bound)."""
-        return len(self.body) + len(self._gzipped or b"") + 512
+        """Bytes kept in memory (for the cache's bound): the body; its gzip-coded copy, made
+        on first use after the cache took the size, so counted from the start (text gzips to
+        well under half); the headers; the objects around them."""
+        body = len(self.body)
+        if self._gzipped is not None:
+            coded = len(self._gzipped)
+        else:
+            coded = body // 2 if body >= COMPRESS_MIN else 0
+        return body + coded + sum(len(n) + len(v) + 120 for n, v in self.headers) + 1024
 
     def gzipped(self) -> bytes:
         """The gzip-coded body, compressed on first use (mtime 0: same bytes every time)."""

@@ -37,7 +37,7 @@ from graph.formats import HTML_MEDIA_TYPE, HTML_SUFFIX, JSONLD, RDF_FORMATS, by_
 from graph.iris import Iris
 from graph.namespaces import DCAT, DCTERMS, FOAF, KGPUB, PREFIXES, RDF, SKOS, SPDX, VOID
 from graph.resources import Description, Page
-from server.conneg import REPRESENTATIONS, SUFFIX_OF, NotAcceptable, select
+from server.conneg import REPRESENTATIONS, SUFFIX_OF, NotAcceptable, format_name, select
 from server.current import Release
 from server.errors import HttpError
 from server.params import whole_number
@@ -200,7 +200,13 @@ def dereference(local: str, suffix: str | None) -> Response:
         links = _links(release.iris, local, 1, None, NEGOTIATED)
         raise HttpError(406, str(exc), {"Link": links, "Vary": "Accept"}) from exc
     page = _page(local) if query else 1
-    style = Style("s", suffix) if suffix else Style("p", param) if param else NEGOTIATED
+    style = (
+        Style("s", suffix)
+        if suffix
+        else Style("p", format_name(media_type))
+        if param
+        else NEGOTIATED
+    )
     key = ("resource", local, media_type, page, style)
     rep: Representation | None = release.cache.get(key)
     if rep is None:

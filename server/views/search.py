@@ -44,7 +44,7 @@ from graph.index import (
 )
 from graph.iris import Iris
 from graph.namespaces import DCMITYPE, DCTERMS, HYDRA, KGPUB, PREFIXES, RDF, RDFS, XSD
-from server.conneg import media_type_of_param, media_type_of_suffix, negotiate
+from server.conneg import format_name, media_type_of_param, media_type_of_suffix, negotiate
 from server.current import Release
 from server.errors import HttpError
 from server.params import whole_number
@@ -170,8 +170,10 @@ def _representation(ext: str | None) -> tuple[str, bool, Style]:
         return media_type, False, Style("s", suffix)
     param = request.args.get("format")
     if param:
-        media_type = JSON if param.strip().lower() in ("json", JSON) else media_type_of_param(param)
-        return media_type, False, Style("p", param)
+        if param.strip().lower() in ("json", JSON):
+            return JSON, False, Style("p", "json")
+        media_type = media_type_of_param(param)
+        return media_type, False, Style("p", format_name(media_type))
     return negotiate(request.headers.get("Accept"), OFFERED), True, NEGOTIATED
 
 
