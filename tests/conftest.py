@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from browser import chromium, desktop, phone  # noqa: F401  (the browser tests' fixtures)
 from flask import Flask
 from flask.testing import FlaskClient
 from live import BACKENDS, SEED, Backend, Server, build_publication, free_port

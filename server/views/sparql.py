@@ -13,16 +13,19 @@ Updates are refused (400): the endpoint is read-only. Queries run through graph/
 
 from __future__ import annotations
 
+import gzip
 import json
+import math
 import os
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pyoxigraph
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from pyoxigraph import NamedNode
 
 from graph.describe import describe_service
@@ -41,13 +44,15 @@ from graph.formats import (
     SPARQL_RESULTS_XML,
     SPARQL_UPDATE,
 )
-from graph.namespaces import DCTERMS
+from graph.namespaces import DCTERMS, SKOS
 from graph.query import QueryJob, QueryPool, inspect_query, offered_types, parse_graph_names
 from graph.store import Runner
 from graph.xmlchars import code_point, find_non_xml_utf8
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
 from server.errors import RETRY_AFTER, HttpError, status_of
+from server.params import whole_number
+from server.representation import COMPRESS_MIN, Representation, accepts_gzip, make_etag, respond
 
 bp = Blueprint("sparql", __name__)
 
@@ -72,7 +77,11 @@ GRAPH_KEYS = {
     "rdf+xml": RDFXML.media_type,
     "html": HTML_MEDIA_TYPE,
 }
-HTML_ROWS = 1000  # rows shown in the HTML table; the full result is a link away
+HTML_ROWS = 100  # rows per page of the HTML table; the whole result is a download away
+# The SPARQL page's editor (editor/sparql.js), bundled at install time (setup.py): the page
+# loads it only when it is there, and works as a plain form without it.
+EDITOR = Path(__file__).resolve().parent.parent / "static" / "editor" / "sparql.js"
+_editor: dict[float, Representation] = {}
 _pools_lock = threading.Lock()
 # Set in the environ of the requests a worker makes to itself to warm its caches (server/app.py).
 WARM_UP_KEY = "kgpub.warm_up"
@@ -239,8 +248,7 @@ def endpoint() -> Response:
             raise
         status, _ = status_of(exc)
         query = request.values.get("query", "")
-        page = _page(query, error=str(exc))
-        response = Response(page, status=status, content_type="text/html; charset=utf-8")
+        response = _html(_page(query, error=str(exc)), status)
         for cls, seconds in RETRY_AFTER.items():
             if isinstance(exc, cls):
                 response.headers["Retry-After"] = seconds
@@ -264,6 +272,7 @@ def _answer(protocol: ProtocolRequest) -> Response:
             raise
         media_type = offered[0]
     html = media_type == HTML_MEDIA_TYPE
+    page = _page_number() if html else 1
     release = _release()
     job = QueryJob(
         text=protocol.query,
@@ -289,12 +298,8 @@ def _answer(protocol: ProtocolRequest) -> Response:
     )
     result = runner.run(job, watch=client.fileno() if client is not None else None)
     if html:
-        return Response(
-            _page(
-                protocol.query, table=_table(form, job.media_type, result.body, dict(job.prefixes))
-            ),
-            content_type="text/html; charset=utf-8",
-        )
+        table = _table(form, job.media_type, result.body, dict(job.prefixes), protocol.query, page)
+        return _html(_page(protocol.query, table=table))
     if media_type in XML_TYPES:
         _refuse_non_xml(result.body, form)
     content_type = media_type + ("; charset=utf-8" if media_type.startswith("text/") else "")
@@ -321,7 +326,7 @@ def _description() -> Response:
     """GET /sparql without a query: the query page, or the Service Description (SD §3)."""
     media_type = _requested(DESCRIPTION_TYPES, GRAPH_KEYS)
     if media_type == HTML_MEDIA_TYPE:
-        return Response(_page(""), content_type="text/html; charset=utf-8")
+        return _html(_page(""))
     iris = _release().iris
     key = (iris.base, media_type)
     body = _descriptions.get(key)
@@ -355,6 +360,41 @@ def _cors(response: Response) -> Response:
 
 
 # --- The HTML page ----------------------------------------------------------------------------
+def _html(page: str, status: int = 200) -> Response:
+    """The page, gzip-coded for clients that accept it, as every other page is."""
+    body = page.encode("utf-8")
+    response = Response(status=status, content_type="text/html; charset=utf-8")
+    if len(body) >= COMPRESS_MIN:
+        response.vary.add("Accept-Encoding")
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body, compresslevel=6, mtime=0)
+            response.headers["Content-Encoding"] = "gzip"
+    response.set_data(body)
+    return response
+
+
+def _page_number() -> int:
+    """?page= of the HTML table (1 when absent; 400 unless a positive integer); past the last
+    page, the last."""
+    return whole_number("page", request.values.get("page", "1"))
+
+
+@bp.route("/static/editor/sparql.js")
+def editor() -> Response:
+    """The editor's bundle, with validators and gzip like every representation."""
+    try:
+        mtime = EDITOR.stat().st_mtime
+    except OSError:
+        abort(404)
+    rep = _editor.get(mtime)
+    if rep is None:
+        body = EDITOR.read_bytes()
+        rep = Representation(body, "text/javascript; charset=utf-8", make_etag("editor", body))
+        _editor.clear()
+        _editor[mtime] = rep
+    return respond(rep, vary_accept=False)
+
+
 @dataclass(frozen=True)
 class Cell:
     """One term in the HTML result table."""
@@ -367,17 +407,27 @@ class Cell:
 
 @dataclass(frozen=True)
 class Table:
-    """A result for the HTML page: a boolean, or column names and rows of cells."""
+    """A result for the HTML page: a boolean, or column names and one page of rows of cells."""
 
     form: str
     columns: tuple[str, ...]
     rows: list[tuple[Cell | None, ...]]
     total: int
     boolean: bool | None = None
+    page: int = 1
+    first: int = 1  # the number of the page's first row
 
     @property
     def is_graph(self) -> bool:
         return self.form in ("CONSTRUCT", "DESCRIBE")
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / HTML_ROWS))
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1
 
 
 _SAFE_LINK = re.compile(r"https?://", re.IGNORECASE)
@@ -414,25 +464,73 @@ def _cell_from_term(term: Any, prefixes: dict[str, str]) -> Cell:
     return Cell(str(term))
 
 
-def _table(form: str, media_type: str, body: bytes, prefixes: dict[str, str]) -> Table:
-    """The rows the page shows: at most HTML_ROWS of them."""
+# What a query's text says outside its strings, IRIs and comments: its variables, in order.
+_SKIPPED = (
+    r"'''(?:[^'\\]|\\.|'(?!''))*'''"
+    r'|"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'(?:[^'\\\n]|\\.)*'"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r'|<[^<>"{}|^`\\\s]*>'
+    r"|#[^\n]*"
+)
+_TOKENS = re.compile(_SKIPPED + r"|[?$]([A-Za-z0-9_\u00b7\u00c0-\ufffd]+)")
+_SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
+_STAR = re.compile(r"SELECT\s+(?:(?:DISTINCT|REDUCED)\s+)?\*", re.IGNORECASE)
+
+
+def query_variables(query: str) -> list[str]:
+    """The variables of a query in the order they first appear (SPARQL 1.1 §19: strings,
+    IRI references and comments hold none)."""
+    seen: dict[str, None] = {}
+    for match in _TOKENS.finditer(query):
+        name = match.group(1)
+        if name:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def _columns(query: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """SELECT * (the query's own, not a subquery's): the columns in the query's order (the
+    stores list them sorted by name)."""
+    code = _TOKENS.sub(lambda m: m.group(0) if m.group(1) else " ", query)
+    select = _SELECT.search(code)
+    if select is None or not _STAR.match(code, select.start()):
+        return columns
+    order = {name: i for i, name in enumerate(query_variables(query))}
+    return tuple(sorted(columns, key=lambda c: order.get(c, len(order))))
+
+
+def _table(
+    form: str, media_type: str, body: bytes, prefixes: dict[str, str], query: str, page: int
+) -> Table:
+    """The page of rows the HTML table shows: HTML_ROWS of them."""
     if media_type == SPARQL_RESULTS_JSON:
         data = json.loads(body)
         if "boolean" in data:
             return Table(form, (), [], 1, bool(data["boolean"]))
-        columns = tuple(data["head"]["vars"])
+        columns = _columns(query, tuple(data["head"]["vars"]))
         bindings = data["results"]["bindings"]
+        page = _within(page, len(bindings))
+        start = (page - 1) * HTML_ROWS
         rows = [
             tuple(_cell_from_json(b[c], prefixes) if c in b else None for c in columns)
-            for b in bindings[:HTML_ROWS]
+            for b in bindings[start : start + HTML_ROWS]
         ]
-        return Table(form, columns, rows, len(bindings))
+        return Table(form, columns, rows, len(bindings), page=page, first=start + 1)
     triples = list(pyoxigraph.parse(body, format=NTRIPLES.oxigraph))
+    page = _within(page, len(triples))
+    start = (page - 1) * HTML_ROWS
     rows = [
         tuple(_cell_from_term(term, prefixes) for term in (t.subject, t.predicate, t.object))
-        for t in triples[:HTML_ROWS]
+        for t in triples[start : start + HTML_ROWS]
     ]
-    return Table(form, ("subject", "predicate", "object"), rows, len(triples))
+    columns = ("subject", "predicate", "object")
+    return Table(form, columns, rows, len(triples), page=page, first=start + 1)
+
+
+def _within(page: int, total: int) -> int:
+    """A page past the last shows the last."""
+    return min(page, max(1, math.ceil(total / HTML_ROWS)))
 
 
 @dataclass(frozen=True)
@@ -457,7 +555,7 @@ def _examples_for(release: Release) -> list[Example]:
         "PREFIX dcmitype: <http://purl.org/dc/dcmitype/>\n"
         "PREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
     )
-    year, word, category, example = _sample(release)
+    year, word, category, label, example = _sample(release)
     examples = [
         Example(
             "Entries per category",
@@ -493,6 +591,16 @@ def _examples_for(release: Release) -> list[Example]:
                 "}\nORDER BY DESC(?created)\nLIMIT 20",
             )
         )
+        examples.append(
+            Example(
+                f"The entries of {year} in “{label or 'one category'}”",
+                prefixes + "SELECT ?entry ?title ?created WHERE {\n"
+                f"  ?entry dcterms:subject <{category}> ;\n"
+                "         dcterms:title ?title ; dcterms:created ?created .\n"
+                f"  FILTER(YEAR(?created) = {year})\n"
+                "}\nORDER BY ?created",
+            )
+        )
     if example:
         examples.append(Example("Everything about one entry", f"DESCRIBE <{example}>"))
     examples.append(
@@ -510,10 +618,11 @@ def _text(term: object) -> str:
     return str(getattr(term, "value", term))
 
 
-def _sample(release: Release) -> tuple[int, str, str | None, str | None]:
-    """A year, a title word, a category and an entry of this library, for the examples."""
+def _sample(release: Release) -> tuple[int, str, str | None, str, str | None]:
+    """A year, a title word, a category with its label and an entry of this library, for the
+    examples (the category is one of the entry's, so that it has entries of that year)."""
     example = release.manifest.get("example")
-    year, word, category = 2020, "report", None
+    year, word, category, label = 2020, "report", None, ""
     try:
         reader = release.reader
         if example:
@@ -528,9 +637,22 @@ def _sample(release: Release) -> tuple[int, str, str | None, str | None]:
                     category = _text(triple.object)
         if category is None:
             category = next(iter(release.concepts()), None)
+        if category is not None:
+            for triple in reader.triples(category):
+                if triple.predicate.value == str(SKOS.prefLabel):
+                    label = _text(triple.object)
     except (KgpubError, OSError, ValueError):
         pass  # the examples still work, with less fitting values
-    return year, word, category, str(example) if example else None
+    return year, word, category, label, str(example) if example else None
+
+
+# A SELECT or ASK result's downloads: ?format= key, label, file suffix.
+RESULT_DOWNLOADS = (
+    ("json", "JSON", ".srj"),
+    ("xml", "XML", ".srx"),
+    ("csv", "CSV", ".csv"),
+    ("tsv", "TSV", ".tsv"),
+)
 
 
 def _page(query: str, table: Table | None = None, error: str = "") -> str:
@@ -542,10 +664,23 @@ def _page(query: str, table: Table | None = None, error: str = "") -> str:
     def link(**params: str) -> str:
         return endpoint_url + "?" + urlencode(params)
 
-    formats: list[tuple[str, str]] = []
+    downloads: list[tuple[str, str, str]] = []
+    pages: list[tuple[int, str]] = []
+    share = previous = following = ""
     if query and table is not None:
-        keys = [f.key for f in RDF_FORMATS] if table.is_graph else ["json", "xml", "csv", "tsv"]
-        formats = [(key, link(query=query, format=key)) for key in keys]
+        offered = (
+            [(f.key, f.label, f.suffix) for f in RDF_FORMATS]
+            if table.is_graph
+            else RESULT_DOWNLOADS
+        )
+        downloads = [
+            (label, link(query=query, format=key), "results" + suffix)
+            for key, label, suffix in offered
+        ]
+        share = link(query=query)
+        pages = [(n, link(query=query, page=str(n))) for n in _page_numbers(table)]
+        urls = dict(pages)
+        previous, following = urls.get(table.page - 1, ""), urls.get(table.page + 1, "")
     return render_template(
         "sparql/query.html",
         query=query or examples[0].text,
@@ -554,8 +689,21 @@ def _page(query: str, table: Table | None = None, error: str = "") -> str:
         error=error,
         examples=[(e, link(query=e.text)) for e in examples],
         iris=release.iris,
-        formats=formats,
+        downloads=downloads,
+        share=share,
+        pages=pages,
+        previous=previous,
+        next=following,
+        editor=EDITOR.exists(),
         timeout=settings["query_timeout"],
         max_results=settings["query_max_results"],
         description_links=[(f.media_type, f.label, link(format=f.key)) for f in RDF_FORMATS],
     )
+
+
+def _page_numbers(table: Table) -> list[int]:
+    """The pages the pager names: the first, the last, and two either side of this one."""
+    if table.pages == 1:
+        return []
+    near = range(max(1, table.page - 2), min(table.pages, table.page + 2) + 1)
+    return sorted({1, table.pages, *near})
