@@ -53,6 +53,16 @@ def test_the_editor_replaces_the_textarea_and_highlights(live: Server, desktop: 
     page.keyboard.type("\nLIMIT 2")
     assert page.locator("textarea#query").input_value() == query + "\nLIMIT 2"
     assert page.get_by_text("Ctrl+Enter").is_visible()
+    # CodeMirror's own styles apply under the site's CSP (a constructed style sheet in the
+    # editor's shadow root, not a <style> element): its base theme makes the editor a flexbox.
+    display = page.evaluate(
+        "() => getComputedStyle(document.querySelector('.sparql-editor').shadowRoot"
+        ".querySelector('.cm-editor')).display"
+    )
+    assert display == "flex"
+    # Tab leaves the editor for the next control (no keyboard trap, WCAG 2.1.2).
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "format"
 
 
 def test_an_example_runs_with_ctrl_enter(live: Server, desktop: Tab) -> None:
