@@ -550,6 +550,25 @@ class Index:
             sql = "SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid DESC LIMIT ?"
         return [int(str(r[0])) for r in self._rows(sql, selected, limit)]
 
+    def facet_counts(self, ids: Sequence[int]) -> tuple[dict[str, int], dict[int, int]]:
+        """Entries per concept IRI and per year among the given entries."""
+        by_id = {c.id: c.iri for c in self.categories().values()}
+        concepts: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            slots = ", ".join("?" * len(chunk))
+            for concept, n in self._rows(
+                f"SELECT concept, count(*) FROM subject WHERE entry IN ({slots}) GROUP BY concept",
+                *chunk,
+            ):
+                iri = by_id[int(str(concept))]
+                concepts[iri] = concepts.get(iri, 0) + int(str(n))
+        years: dict[int, int] = {}
+        for n in ids:
+            year = (n >> _MONTH_BITS) // 12
+            years[year] = years.get(year, 0) + 1
+        return concepts, years
+
     def hits_by_id(self, ids: Sequence[int]) -> tuple[Hit, ...]:
         """The hits of entries by id, in that order, without marks."""
         if not ids:

@@ -10,7 +10,6 @@ the budget of a search). Only entries at or above MIN_SCORE count, at most MAX_M
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from graph.enrich.read import Enrichment, encoder
 from graph.enrich.related import SCALE, quantise, score_of
-from graph.index import MAX_SIZE, FacetValue, Hit, Index, Results, Search, words_of
+from graph.index import FacetValue, Hit, Index, Results, Search, words_of
 
 MIN_SCORE = 0.3  # cosine of the search's text and an entry's below which it is not shown
 MAX_MEANING = 100  # entries found by meaning, at most
@@ -112,15 +111,9 @@ def _ids(index: Index) -> dict[str, int]:
 def _facets(
     index: Index, listed: Sequence[int], categories: Sequence[str], years: Sequence[int]
 ) -> tuple[tuple[FacetValue, ...], tuple[FacetValue, ...]]:
-    """The facets of the whole list: entries per category and per year (hits of at most
-    MAX_SIZE at a time)."""
+    """The facets of the whole list: entries per category and per year."""
     concepts = index.categories()
-    per_concept: Counter[str] = Counter()
-    per_year: Counter[int] = Counter()
-    for start in range(0, len(listed), MAX_SIZE):
-        for hit in index.hits_by_id(listed[start : start + MAX_SIZE]):
-            per_concept.update(hit.categories)
-            per_year[int(hit.created[:4])] += 1
+    per_concept, per_year = index.facet_counts(listed)
     category_facet = tuple(
         FacetValue(c.iri, c.label, per_concept.get(c.iri, 0), c.iri in categories)
         for c in concepts.values()

@@ -65,15 +65,22 @@ def _read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
     return tensors
 
 
+_CONTROLLER: list[Any] = []  # threadpoolctl's controller, found once (10 ms a time)
+
+
 def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
     """BLAS on one thread: the products of one text are small, and OpenBLAS's threads spin
     waiting for each other when the machine is busy (measured on the shared 2-core machine:
     35 texts in 71 s with two threads, 6.6 s with one)."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
         return contextlib.nullcontext()
-    limits: contextlib.AbstractContextManager[object] = threadpool_limits(1, user_api="blas")
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    limits: contextlib.AbstractContextManager[object] = _CONTROLLER[0].limit(
+        limits=1, user_api="blas"
+    )
     return limits
 
 

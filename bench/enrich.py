@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Enrichment (graph/enrich, issue 14): embedding, related entries, the one-entry relink and
+the meaning search at 10k and 100k entries, and what the default build pays for it.
+
+    .venv/bin/python bench/enrich.py [--sizes 10000 100000] [--sample 300] [--searches 20]
+
+Needs the [enrich] extra. For each size: generate a listing (tests/fixtures/gen_listing.py N)
+and build a publication without enrichment (the default build), then
+  embed      `sample` of its texts embedded one at a time as the build does (model.py on one
+             BLAS thread): texts per second, and the time for all N extrapolated from it
+             (embedding 100k texts takes hours of this shared machine: not run whole);
+  vectors    N vectors made from the sample's real ones (each a sample vector plus noise,
+             normalised and quantised), so that neighbours have the sample's structure;
+  link       neighbours() of all N (the full computation of a first build);
+  relink     relink() after one entry's text changed (a one-entry rebuild), and its check
+             against the full computation;
+  search     the meaning search (graph/enrich/meaning.py search: embedding the text, the
+             product with N vectors, the word search and the page's hits) for `searches`
+             texts on the release's index, with an enrich.sqlite of the N vectors: p50, p90;
+  default    what the default build adds: the publisher candidates of N titles
+             (graph/enrich/build.py publisher_candidates), beside the build's own time.
+Load averages are printed beside the figures: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+GEN = ROOT / "tests" / "fixtures" / "gen_listing.py"
+SEARCHES = [
+    "grooming of children on the internet",
+    "county lines gangs recruiting young people",
+    "domestic abuse and its effect on children",
+    "mental health support in schools",
+    "radicalisation and the prevent duty",
+]
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sample", type=int, default=300)
+    parser.add_argument("--searches", type=int, default=20)
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from graph.convert import convert, library_title
+    from graph.enrich import meaning
+    from graph.enrich.build import publisher_candidates
+    from graph.enrich.model import Encoder
+    from graph.enrich.read import Enrichment
+    from graph.enrich.related import (
+        FILE,
+        Vectors,
+        digest_of,
+        embed,
+        neighbours,
+        quantise,
+        relink,
+        text_of,
+        write,
+    )
+    from graph.index import Index
+    from graph.iris import Iris
+    from graph.listing import read_listings
+    from graph.publication import BuildOptions, build, current_release
+
+    encoder = Encoder()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            print(f"== {n:,} entries (load {load()})", flush=True)
+            listing = Path(tmp) / f"listing-{n}.txt"
+            subprocess.run([sys.executable, str(GEN), str(n), "--out", str(listing)], check=True)
+            out = Path(tmp) / f"pub-{n}"
+            base = "http://bench.example.org/"
+            start = time.perf_counter()
+            outcome = build([listing], out, BuildOptions(base=base))
+            built = time.perf_counter() - start
+            release = current_release(out)
+            _, entries, _ = read_listings([listing])
+            iris = Iris.from_base(base)
+            converted = convert(entries, iris, library_title([]))
+            start = time.perf_counter()
+            sentence = publisher_candidates(converted)
+            candidates = time.perf_counter() - start
+            print(
+                f"default  build {built:.1f} s ({outcome.entries:,} entries); publisher "
+                f"candidates {candidates * 1000:.0f} ms ({len(sentence)} characters of summary)"
+            )
+
+            texts = {iri: text_of(e.title, e.description) for iri, e in converted.entries.items()}
+            order = sorted(texts)
+            sample = {iri: texts[iri] for iri in order[: args.sample]}
+            start = time.perf_counter()
+            real, _ = embed(sample, {}, lambda: encoder)
+            seconds = time.perf_counter() - start
+            rate = len(sample) / seconds
+            tokens = statistics.mean(len(t) for t in encoder.tokens(list(sample.values())))
+            print(
+                f"embed    {rate:.1f} texts/s ({tokens:.0f} tokens a text on average); all "
+                f"{n:,}: {n / rate / 60:.0f} min extrapolated (load {load()})",
+                flush=True,
+            )
+
+            rng = np.random.default_rng(14)
+            base_vectors = real.matrix.astype(np.float32) / 127
+            picks = rng.integers(0, len(base_vectors), n)
+            mixed = base_vectors[picks] + rng.normal(0, 0.03, (n, base_vectors.shape[1]))
+            mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
+            matrix = quantise(mixed.astype(np.float32))
+            vectors = Vectors(order, [digest_of(texts[i]) for i in order], matrix)
+            start = time.perf_counter()
+            links = neighbours(vectors)
+            linked = time.perf_counter() - start
+            print(
+                f"link     {linked:.1f} s for all {n:,} ({sum(map(len, links.values())):,} "
+                f"links; load {load()})",
+                flush=True,
+            )
+
+            old = dict(zip(vectors.iris, vectors.digests, strict=True))
+            changed = Vectors(list(vectors.iris), list(vectors.digests), matrix.copy())
+            row = n // 2
+            changed.digests[row] = "changed"
+            changed.matrix[row] = matrix[(row + 1) % n]
+            start = time.perf_counter()
+            relinked = relink(changed, links, old)
+            one = time.perf_counter() - start
+            same = relinked == neighbours(changed)
+            print(f"relink   {one:.2f} s after one changed entry; equal to a full link: {same}")
+
+            write(release / FILE, vectors, links, {})
+            index = Index(release / "index.sqlite")
+            enrichment = Enrichment(release / FILE)
+            meaning.search(index, enrichment, SEARCHES[0], [], [], 1, 20)  # loads the vectors
+            times = []
+            for i in range(args.searches):
+                start = time.perf_counter()
+                meaning.search(index, enrichment, SEARCHES[i % len(SEARCHES)], [], [], 1, 20)
+                times.append((time.perf_counter() - start) * 1000)
+            times.sort()
+            p90 = times[int(len(times) * 0.9) - 1]
+            print(
+                f"search   p50 {statistics.median(times):.0f} ms, p90 {p90:.0f} ms over "
+                f"{len(times)} meaning searches (load {load()})",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
