@@ -9,6 +9,7 @@ Patterns (all relative to the base, which ends in '/'):
   changes                the change feed; changes#<n> its n-th activity
   oai                    the OAI-PMH endpoint
   collections/entries    paged collection of all entries (collections/category/<slug>: of one)
+  publisher/<id>         a foaf:Organization named in titles, id from data/publishers.csv
   years, years/<YYYY>, category/<slug>/<YYYY>
                          people's pages (HTML only): the years, the entries of one year (of one
                          category)
@@ -152,6 +153,11 @@ class Iris:
 
     def concept(self, label: str) -> str:
         return self.base + "category/" + concept_slug(label)
+
+    def publisher(self, pid: str) -> str:
+        """An organisation that publishes entries, by its id in the publishers table (a slug:
+        graph/publishers.py checks it)."""
+        return self.base + "publisher/" + pid
 
     def entry(self, title: str, created: datetime) -> str:
         return self.base + "entry/" + entry_slug(title, created)

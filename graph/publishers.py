@@ -11,15 +11,17 @@ candidates. The table's format is documented in its own header.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from graph.errors import ListingError
 
 TABLE = Path(__file__).resolve().parent.parent / "data" / "publishers.csv"
+FILE = "publishers.json"  # in a release: the publishers found and their entries
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _PARENTHESIS = re.compile(r"\(([^()]{1,80})\)")
 _DASH = re.compile(r"\s[–—-]\s")
@@ -181,3 +183,59 @@ def read_table(path: Path = TABLE) -> Table:
                 )
         publishers.append(Publisher(pid, name, names, sameas))
     return Table(publishers)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A publisher of a release: its row, and its entries' IRIs, newest first."""
+
+    publisher: Publisher
+    entries: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Published:
+    """The publishers of a release (its publishers.json) and each entry's."""
+
+    publishers: dict[str, Found]  # id -> found
+    of_entry: dict[str, tuple[str, ...]]  # entry IRI -> publisher ids
+
+
+def write_release(work: Path, titles: Mapping[str, str], table: Table) -> Published:
+    """Find the publishers of a release's entries (IRI -> title; IRIs sort oldest first, as
+    they begin with the Added time) and write work/publishers.json."""
+    of_entry: dict[str, tuple[str, ...]] = {}
+    entries: dict[str, list[str]] = {}
+    for iri in sorted(titles, reverse=True):
+        ids, _ = table.find(titles[iri])
+        if ids:
+            of_entry[iri] = ids
+            for pid in ids:
+                entries.setdefault(pid, []).append(iri)
+    doc = {
+        "publishers": {
+            pid: {
+                "name": table.publishers[pid].name,
+                "sameas": table.publishers[pid].sameas,
+                "entries": entries[pid],
+            }
+            for pid in sorted(entries)
+        },
+        "entries": {iri: list(ids) for iri, ids in sorted(of_entry.items())},
+    }
+    (work / FILE).write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    return read_release(work) or Published({}, {})
+
+
+def read_release(release: Path) -> Published | None:
+    """A release's publishers, or None when it was built before them."""
+    try:
+        doc = json.loads((release / FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    publishers = {
+        pid: Found(Publisher(pid, p["name"], (), p["sameas"]), tuple(p["entries"]))
+        for pid, p in doc["publishers"].items()
+    }
+    of_entry = {iri: tuple(ids) for iri, ids in doc["entries"].items()}
+    return Published(publishers, of_entry)

@@ -27,6 +27,8 @@ from graph.index import FILE as INDEX_FILE
 from graph.index import Index
 from graph.iris import Iris
 from graph.publication import CURRENT, current_release, read_manifest
+from graph.publishers import Published
+from graph.publishers import read_release as read_publishers
 from graph.resources import ResourceKind
 from graph.store import (
     EMBEDDED,
@@ -151,6 +153,12 @@ class Release:
         """The release's related entries and vectors (graph/enrich); None for a release
         built without enrichment."""
         return Enrichment.of(self.path)
+
+    @functools.cached_property
+    def publishers(self) -> Published | None:
+        """The publishers named in the release's titles (graph/publishers.py); None for a
+        release built before them."""
+        return read_publishers(self.path)
 
     def members(self, iri: str, kind: ResourceKind) -> Sequence[str]:
         """A concept's entries or the library's, newest first: read from the index a page at

@@ -1,7 +1,9 @@
 """What enrichment does without the [enrich] extra. Publishers named in titles
 (graph/publishers.py, data/publishers.csv): recognised on the seed's titles with none
 invented, candidates the table lacks listed in the build summary, a bad table row refused
-with file:line. A meaning search of a release built without it: a 400 that says why."""
+with file:line, a publisher's own page in every representation listing its entries, entries
+naming their publishers. A meaning search of a release built without it: a 400 that says
+why."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rdflib
 from fetch import get
 from live import FIXTURES, SEED, kgpub
 
 from graph.errors import ListingError
 from graph.listing import read_listings
+from graph.namespaces import DCTERMS, FOAF
 from graph.publishers import read_table
 
 
@@ -87,3 +91,47 @@ def test_a_meaning_search_of_a_release_without_it_is_400(live: Any) -> None:
     reply = get(live.base + "search?q=grooming&mode=meaning", {"Accept": "application/json"})
     assert reply.status == 400
     assert "--enrich" in json.loads(reply.body)["message"]
+
+
+@pytest.mark.embedded_only(reason="publishers are read from the release's files")
+def test_a_publisher_has_its_page_in_every_representation_listing_its_entries(
+    live: Any,
+) -> None:
+    police = "When to call the police: Guidance for schools & colleges (NPCC)"
+    iri = live.base + "publisher/npcc"
+    page = get(iri, {"Accept": "text/html"})
+    assert page.status == 200
+    html = page.body.decode("utf-8")
+    assert "National Police Chiefs&#39; Council" in html
+    assert police.replace("&", "&amp;") in html
+    for suffix, fmt in ((".ttl", "turtle"), (".nt", "nt"), (".rdf", "xml")):
+        reply = get(iri + suffix, {})
+        assert reply.status == 200, suffix
+        graph = rdflib.Graph().parse(data=reply.body, format=fmt)
+        org = rdflib.URIRef(iri)
+        assert (org, rdflib.RDF.type, rdflib.URIRef(str(FOAF.Organization))) in graph
+        entries = set(graph.subjects(rdflib.URIRef(str(DCTERMS.publisher)), org))
+        assert [str(graph.value(e, rdflib.URIRef(str(DCTERMS.title)))) for e in entries] == [police]
+    doc = json.loads(get(iri + ".jsonld", {}).body)
+    assert "National Police Chiefs' Council" in json.dumps(doc)
+    assert get(live.base + "publisher/nobody", {}).status == 404
+
+
+@pytest.mark.embedded_only(reason="publishers are read from the release's files")
+def test_an_entry_names_its_publisher_and_none_is_invented(live: Any) -> None:
+    doc = json.loads(get(live.base + "search.json?q=police+schools", {}).body)
+    police = next(h["iri"] for h in doc["hits"] if h["title"].endswith("(NPCC)"))
+    graph = rdflib.Graph().parse(data=get(police + ".ttl", {}).body, format="turtle")
+    publisher = rdflib.URIRef(str(DCTERMS.publisher))
+    assert list(graph.objects(rdflib.URIRef(police), publisher)) == [
+        rdflib.URIRef(live.base + "publisher/npcc")
+    ]
+    counter = next(h["iri"] for h in found_all(live.base) if "(CONTEST)" in h["title"])
+    graph = rdflib.Graph().parse(data=get(counter + ".ttl", {}).body, format="turtle")
+    assert list(graph.objects(rdflib.URIRef(counter), publisher)) == []
+
+
+def found_all(base: str) -> list[dict[str, Any]]:
+    doc = json.loads(get(base + "search.json?q=counter+terrorism", {}).body)
+    hits: list[dict[str, Any]] = doc["hits"]
+    return hits

@@ -1,5 +1,6 @@
-"""What a build adds to a release beyond the graph: publisher candidates for the summary, and
-(with the [enrich] extra, when asked) related entries and the vectors of the meaning search.
+"""What a build adds to a release beyond the graph: the publishers named in titles
+(publishers.json) and the candidates the table lacks, for the summary; with the [enrich]
+extra, when asked, related entries and the vectors of the meaning search.
 
 Imports nothing of the extra until enrichment is asked for: the default build stays as it is.
 """
@@ -12,7 +13,7 @@ from typing import Protocol
 
 from graph.convert import Converted
 from graph.errors import EnrichmentUnavailable
-from graph.publishers import read_table
+from graph.publishers import Table, read_table, write_release
 
 MAX_CANDIDATES = 20  # candidates named in the warning; the count says how many in all
 
@@ -23,10 +24,11 @@ class Phases(Protocol):
     def reporter(self, name: str) -> Callable[[int, int], None]: ...
 
 
-def publisher_candidates(converted: Converted) -> str:
+def publisher_candidates(converted: Converted, table: Table | None = None) -> str:
     """The build summary's sentence on parentheses and title parts that may name a publisher
     the table (data/publishers.csv) does not know, or ""."""
-    recognised = read_table().recognise(e.title for e in converted.entries.values())
+    table = table or read_table()
+    recognised = table.recognise(e.title for e in converted.entries.values())
     if not recognised.candidates:
         return ""
     common = recognised.candidates.most_common(MAX_CANDIDATES)
@@ -51,7 +53,10 @@ def enrich(
     reusing the previous release's vectors. Returns sentences for the build summary: what
     enrichment did, and the publisher candidates the table lacks; raise
     EnrichmentUnavailable when wanted without the extra."""
-    candidates = publisher_candidates(converted)
+    table = read_table()
+    candidates = publisher_candidates(converted, table)
+    titles = {iri: e.title for iri, e in converted.entries.items()}
+    write_release(work, titles, table)
     if not wanted:
         return candidates
     try:
@@ -62,7 +67,6 @@ def enrich(
         ) from exc
     texts = {iri: text_of(e.title, e.description) for iri, e in converted.entries.items()}
     phases.start("enrich", len(texts))
-    titles = {iri: e.title for iri, e in converted.entries.items()}
     done = enrich_release(work, texts, previous, progress=phases.reporter("enrich"), titles=titles)
     related = (
         f"Related entries: {done.links:,} links among {done.entries:,} entries; "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +36,7 @@ from graph.enrich.read import Related
 from graph.errors import PublicationError
 from graph.formats import HTML_MEDIA_TYPE, HTML_SUFFIX, JSONLD, RDF_FORMATS, by_media_type
 from graph.iris import Iris
-from graph.namespaces import DCAT, DCTERMS, FOAF, KGPUB, PREFIXES, RDF, SKOS, SPDX, VOID
+from graph.namespaces import DCAT, DCTERMS, FOAF, KGPUB, OWL, PREFIXES, RDF, SKOS, SPDX, VOID
 from graph.resources import Description, Page
 from server.conneg import REPRESENTATIONS, SUFFIX_OF, NotAcceptable, format_name, select
 from server.current import Release
@@ -143,6 +144,12 @@ def concept(name: str) -> Response:
 def entry(name: str) -> Response:
     stem, suffix = _split(name)
     return dereference("entry/" + stem, suffix)
+
+
+@bp.get("/publisher/<name>")
+def publisher(name: str) -> Response:
+    stem, suffix = _split(name)
+    return dereference("publisher/" + stem, suffix)
 
 
 @bp.get("/context.jsonld")
@@ -257,6 +264,8 @@ def _is_paged(local: str) -> bool:
 
 def _describe(release: Release, local: str, page: int) -> Description:
     """The description of base + local, or 404 (410 for an entry the library removed)."""
+    if local.startswith(PUBLISHER):
+        return _publisher(release, local)
     iris = release.iris
     iri = iris.base + local
     reader = release.reader
@@ -302,6 +311,51 @@ def _render(
     return Representation(body, CONTENT_TYPES[media_type], etag, tuple(headers), changed)
 
 
+PUBLISHER = "publisher/"
+
+
+def _publisher(release: Release, local: str) -> Description:
+    """An organisation named in titles (graph/publishers.py): foaf:Organization, its name,
+    owl:sameAs its external IRI when the table gives one, and its entries (dcterms:publisher,
+    each with its title and Added time), newest first; 404 for one the release lacks."""
+    iri = release.iris.base + local
+    published = release.publishers
+    found = published.publishers.get(local[len(PUBLISHER) :]) if published else None
+    if found is None:
+        raise HttpError(404, f"<{iri}> is not a resource of this publication")
+    node = NamedNode(iri)
+    triples = [
+        pyoxigraph.Triple(node, NamedNode(Terms.type), NamedNode(str(FOAF.Organization))),
+        pyoxigraph.Triple(
+            node,
+            NamedNode(Terms.pref_label),
+            pyoxigraph.Literal(found.publisher.name, language="en"),
+        ),
+    ]
+    if found.publisher.sameas:
+        triples.append(
+            pyoxigraph.Triple(node, NamedNode(str(OWL.sameAs)), NamedNode(found.publisher.sameas))
+        )
+    titles = _titles(release, found.entries)
+    for entry in found.entries:
+        triples.append(pyoxigraph.Triple(NamedNode(entry), NamedNode(Terms.publisher), node))
+        if entry in titles:
+            triples.append(
+                pyoxigraph.Triple(NamedNode(entry), NamedNode(Terms.title), titles[entry])
+            )
+    return Description(iri, "other", triples, list(found.entries))
+
+
+def _titles(release: Release, entries: Sequence[str]) -> dict[str, pyoxigraph.Literal]:
+    """The titles of entries, from the index."""
+    index = release.index
+    if index is None:
+        return {}
+    ids = index.entry_ids()
+    hits = index.hits_by_id([ids[e] for e in entries if e in ids])
+    return {h.iri: pyoxigraph.Literal(h.title, language="en") for h in hits}
+
+
 def _related(release: Release, d: Description) -> list[Related]:
     """An entry's related entries (graph/enrich), closest first; none for other resources or
     a release built without them."""
@@ -312,13 +366,22 @@ def _related(release: Release, d: Description) -> list[Related]:
 
 
 def _with_related(release: Release, d: Description) -> Description:
-    """The description of an entry with its related entries (kgpub:related, each with its
-    title) in every representation."""
+    """The description of an entry with its publishers (dcterms:publisher, each with its
+    name) and related entries (kgpub:related, each with its title) in every representation."""
     related = _related(release, d)
-    if not related:
+    published = release.publishers if d.kind == "entry" else None
+    pids = published.of_entry.get(d.iri, ()) if published else ()
+    if not related and not pids:
         return d
     node, prop, title = NamedNode(d.iri), NamedNode(str(KGPUB.related)), NamedNode(Terms.title)
-    extra = [pyoxigraph.Triple(node, prop, NamedNode(r.iri)) for r in related]
+    extra = []
+    for pid in pids:
+        org = NamedNode(release.iris.publisher(pid))
+        name = published.publishers[pid].publisher.name if published else pid
+        extra.append(pyoxigraph.Triple(node, NamedNode(Terms.publisher), org))
+        label = pyoxigraph.Literal(name, language="en")
+        extra.append(pyoxigraph.Triple(org, NamedNode(Terms.pref_label), label))
+    extra += [pyoxigraph.Triple(node, prop, NamedNode(r.iri)) for r in related]
     extra += [
         pyoxigraph.Triple(NamedNode(r.iri), title, pyoxigraph.Literal(r.title, language="en"))
         for r in related
@@ -395,7 +458,9 @@ def _html(release: Release, d: Description, page: int, browse: dict[str, Any]) -
     root = release.base_path
     alternates = [(LABELS[t], t, Style("s", SUFFIX_OF[t]).url(d.iri, page)) for t in RDF_TYPES]
     script = graph_resources.serialize(d, JSONLD, iris).decode("utf-8")
-    template = d.kind if d.kind != "other" else "resource"
+    template: str = d.kind if d.kind != "other" else "resource"
+    if d.iri.startswith(release.iris.base + PUBLISHER):
+        template = "publisher"
     return render_template(
         f"resources/{template}.html",
         d=d,
