@@ -22,6 +22,9 @@ PAGES = [
     ("scheme", "/categories"),
     ("category", "/category/safeguarding"),
     ("entry", None),  # the first entry of the library
+    ("years", "/years"),
+    ("year", "/years/2019"),
+    ("category-year", "/category/safeguarding/2019"),
     ("dataset", "/dataset"),
     ("void", "/.well-known/void"),
     ("search", "/search?q=exploitation&category=safeguarding"),
