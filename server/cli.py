@@ -1,7 +1,9 @@
-"""`kgpub build | validate | serve`: thin wrappers over typed functions, with exit statuses.
+"""`kgpub build | validate | serve | check`: thin wrappers over typed functions, with exit
+statuses.
 
-Exit status: 0 published / valid / served; 1 the graph breaks a SHACL shape; 2 a listing
-cannot be read or parsed (or a bad option); 3 the publication cannot be written or read.
+Exit status: 0 published / valid / served / every check passed; 1 the graph breaks a SHACL
+shape, or a check failed; 2 a listing cannot be read or parsed (or a bad option); 3 the
+publication cannot be written or read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from graph import shacl
 from graph.errors import (
@@ -25,6 +28,7 @@ from graph.iris import BaseIriError, normalize_base
 from graph.publication import BuildOptions, Outcome, build, validate_sources
 from graph.store.sparql import LoadReport
 from server import config
+from server.check import BY_NAME, CASES, report, run_checks
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_PUBLICATION = 0, 1, 2, 3
 
@@ -159,6 +163,28 @@ def make_parser() -> argparse.ArgumentParser:
         "admin_email",
     ):
         _add_setting(p, setting)
+    p = sub.add_parser(
+        "check",
+        help="check a live deployment as its users meet it",
+        description="check a live deployment: content negotiation, conditional requests, "
+        "CORS, the W3C SPARQL protocol tests, VoID/DCAT and the dumps, sitemap, feed, "
+        "OAI-PMH, security headers, and that nothing is fetched for SERVICE/LOAD/FROM; "
+        "one line per check, then 'N passed, N failed' (exit 1 if any failed)",
+    )
+    p.add_argument("url", metavar="URL", help="the deployment's base URL")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this check (repeatable); names: " + ", ".join(c.name for c in CASES),
+    )
+    p.add_argument(
+        "--trap-host",
+        default="127.0.0.1",
+        help="address of the trap server that SERVICE/LOAD/FROM name: one the deployment "
+        "can reach (default: 127.0.0.1, for a deployment on this machine)",
+    )
     return parser
 
 
@@ -168,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = config.load(overrides={k: v for k, v in vars(args).items() if k in config.BY_NAME})
     try:
+        if args.command == "check":
+            return _check(args, sys.stdout, sys.stderr)
         if args.command == "serve":
             from server.wsgi import serve
 
@@ -176,6 +204,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the previous publication is untouched", file=sys.stderr)
         return 130
+
+
+def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    unknown = [name for name in args.only if name not in BY_NAME]
+    if unknown:
+        print(f"kgpub: no check named {', '.join(unknown)}; see kgpub check --help", file=err)
+        return EXIT_INPUT
+    parts = urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        print(f"kgpub: {args.url!r} is not an http:// or https:// URL", file=err)
+        return EXIT_INPUT
+    try:
+        outcomes = run_checks(args.url, args.only, args.trap_host, out)
+    except OSError as exc:  # the trap cannot listen on --trap-host
+        print(f"kgpub: cannot start the trap server on {args.trap_host}: {exc}", file=err)
+        return EXIT_INPUT
+    return report(outcomes, out)
 
 
 def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: TextIO) -> int:

@@ -16,6 +16,7 @@ PRODUCT = sorted([*GRAPH.rglob("*.py"), *(ROOT / "server").rglob("*.py")])
 # pyoxigraph.Store (or Store imported from pyoxigraph), and the HTTP client modules a store
 # backend would use.
 STORE = re.compile(r"pyoxigraph\.Store\b|from pyoxigraph import[^\n]*\bStore\b")
+CHECK_CLIENT = ROOT / "server" / "check" / "client.py"
 HTTP = {"urllib.request", "http.client", "requests", "httpx", "SPARQLWrapper"}
 
 
@@ -40,4 +41,6 @@ def test_only_the_store_seam_touches_a_store(path: Path) -> None:
     if path.parent == GRAPH / "store":
         return
     assert not STORE.search(path.read_text()), "open stores through graph/store"
+    if path == CHECK_CLIENT:
+        return  # `kgpub check` speaks HTTP to a deployment, exactly as its users do
     assert not _imports(path) & HTTP, "speak to SPARQL servers through graph/store"
