@@ -52,6 +52,7 @@ import pyoxigraph
 from pyoxigraph import NamedNode, QueryBoolean, QueryResultsFormat, QuerySolutions, Triple
 
 from graph.errors import (
+    PublicationError,
     QueryCancelled,
     QueryError,
     QueryOverloaded,
@@ -522,11 +523,11 @@ def serve_child(memory_mib: int = 0, store_path: str = "") -> None:
                 ).encode(),
             )
             continue
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # a store lost or damaged (RocksDB: Corruption)
             _write_frames(
                 results_out,
                 json.dumps(
-                    {"ok": False, "error": "QueryError", "message": f"store: {exc}"}
+                    {"ok": False, "error": "PublicationError", "message": f"store: {exc}"}
                 ).encode(),
             )
             continue
@@ -735,7 +736,10 @@ class QueryPool:
             if not self._closed:
                 self._idle.put(child)
         if not header.get("ok"):
-            raise _ERRORS.get(str(header.get("error")), QueryError)(str(header.get("message")))
+            message = str(header.get("message"))
+            if header.get("error") == "PublicationError":  # the store cannot be read: 503
+                raise PublicationError(f"{job.store}: cannot read the store ({message})")
+            raise _ERRORS.get(str(header.get("error")), QueryError)(message)
         return QueryResult(job.media_type, body, int(header.get("count", 0)))
 
     def close(self) -> None:

@@ -197,8 +197,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(args, sys.stdout, sys.stderr)
         if args.command == "serve":
+            from server.current import check_publication
             from server.wsgi import serve
 
+            problem = check_publication(Path(settings["out"]), config.store_settings(settings))
+            if problem:
+                print(f"kgpub: cannot serve {settings['out']}: {problem}", file=sys.stderr)
+                print(
+                    "kgpub: 'kgpub build' publishes the library again ('kgpub build --full' "
+                    "makes every part anew)",
+                    file=sys.stderr,
+                )
+                return EXIT_PUBLICATION
             return serve(settings)
         return _build_or_validate(args, settings, sys.stderr)
     except KeyboardInterrupt:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -252,3 +254,61 @@ class Current:
                 if self.on_new is not None:
                     self.on_new(release)
             return self._release
+
+
+# Run in a process of its own, so that the server's master, which forks the workers, never
+# holds the store open: the store opens read-only and has the library's own triples.
+_STORE_PROBE = """
+import sys
+try:
+    from pyoxigraph import NamedNode, Store
+    store = Store.read_only(sys.argv[1])
+    if next(iter(store.quads_for_pattern(NamedNode(sys.argv[2]), None, None)), None) is None:
+        sys.exit("the store does not hold this release's library")
+except Exception as exc:  # a probe: whatever stops it is the answer (RocksDB: RuntimeError)
+    sys.exit(f"the store cannot be read ({type(exc).__name__}: {exc})")
+"""
+
+
+def check_publication(out: Path, store: StoreSettings = EMBEDDED) -> str:
+    """What keeps the current publication from being served ('' when nothing does, or when
+    there is none yet: then the server answers 503 until the first build). `kgpub serve`
+    refuses to start on a damaged one rather than answer each visitor with an error."""
+    if not (out / CURRENT).is_symlink():
+        return ""
+    try:
+        path = current_release(out)
+        manifest = read_manifest(path)
+        dumps, record = manifest["dumps"], manifest.get("store") or {}
+        base = str(manifest["base"])
+    except (PublicationError, KeyError, TypeError) as exc:
+        return f"the current release cannot be read: {exc}"
+    for dump in dumps:
+        file = path / "dumps" / str(dump["filename"])
+        try:
+            size = file.stat().st_size
+        except OSError as exc:
+            return f"the dump {file} is missing ({exc.strerror})"
+        if size != dump["size"]:
+            return f"the dump {file} is damaged ({size:,} bytes, not {dump['size']:,})"
+    if is_remote(record):
+        if not store.is_remote:
+            return (
+                f"its graph is in the SPARQL store {record.get('endpoint')}: serve it with --store"
+            )
+        return ""
+    store_path = path / "store"
+    if not store_path.is_dir():
+        return f"the store {store_path} is missing"
+    probe = subprocess.run(
+        [sys.executable, "-c", _STORE_PROBE, str(store_path), Iris(base).library],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if probe.returncode != 0:
+        reason = (probe.stderr.strip().splitlines() or ["it cannot be read"])[-1]
+        return f"{store_path}: {reason}"
+    return ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -72,6 +73,18 @@ def status_of(exc: KgpubError) -> tuple[int, str]:
     return 500, "Internal Server Error"
 
 
+# An absolute file path (not the path of an IRI: that follows a host, a port or a '/').
+_FILE_PATH = re.compile(r"(?<![\w:/.~-])/[^\s:'\"<>()]+")
+
+
+def public(message: str) -> str:
+    """A message without the server's file paths ('/srv/pub/releases/x/store: cannot open
+    the store: …'): where the publication lives is for the operator, whose log has it."""
+    if "/" not in message:
+        return message
+    return _FILE_PATH.sub("…", message).removeprefix("…: ")
+
+
 def error_response(
     status: int,
     title: str,
@@ -80,6 +93,7 @@ def error_response(
     suggestions: Sequence[tuple[str, str]] = (),
 ) -> Response:
     """An error body in the format the client prefers: HTML for browsers, else JSON or text."""
+    message = public(message)
     accept = request.headers.get("Accept")
     try:
         # RDF and SPARQL clients get JSON unless they ask for HTML or text.
@@ -118,6 +132,8 @@ def register(app: Flask) -> None:
             if isinstance(exc, cls):
                 headers["Retry-After"] = seconds
         message = str(exc)
+        if isinstance(exc, PublicationError):
+            log.warning("publication error on %s %s: %s", request.method, request.path, exc)
         if isinstance(exc, StoreError):
             # The store's address and its own words are for the operator, not the public.
             log.warning("store error on %s %s: %s", request.method, request.path, exc)

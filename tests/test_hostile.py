@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import shutil
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,8 +23,10 @@ import procs
 import pytest
 import rdflib
 from fetch import BROWSER, Reply, get
-from live import FIXTURES, Server, build_publication, free_port, kgpub
+from live import FIXTURES, ROOT, SEED, Server, build_publication, free_port, kgpub
 from lxml import etree
+
+from server.current import check_publication
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -124,13 +131,13 @@ def test_times_before_railway_time_are_gmt(hostile: Server) -> None:
         "The first day of railway time": "1847-12-01T00:01:00+00:00",
         "Summer of 1941": "1941-07-04T12:00:00+02:00",
     }
-    for title, time in expected.items():
-        assert created[f"<{by_title[title]}>"] == time
+    for title, moment in expected.items():
+        assert created[f"<{by_title[title]}>"] == moment
     for served in ("ttl", "nt", "jsonld", "rdf"):
         body = get(by_title["Before railway time"] + "." + served).body.decode("utf-8")
         assert "1840-05-06T10:00:00" in body and "00:01:15" not in body
-    for time in created.values():
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", time), time
+    for moment in created.values():
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", moment), moment
 
 
 def test_every_xml_body_of_hostile_data_is_well_formed(hostile: Server) -> None:
@@ -450,3 +457,87 @@ def test_spellings_of_a_format_share_one_cache_entry(one_worker: Server) -> None
     assert tags == {first.header("ETag")}
     links = get(base + "library?format=" + quote("text/turtle;x=1")).header("Link")
     assert "x=1" not in links and "text/turtle;" not in links
+
+
+# --- a damaged publication -----------------------------------------------------------------------
+
+
+def _copy(seed_out: Path, to: Path) -> Path:
+    """A copy of the seed publication (its current release only) to damage."""
+    release = (seed_out / "current").resolve()
+    out = to / "publication"
+    shutil.copytree(release, out / "releases" / release.name)
+    (out / "current").symlink_to(Path("releases") / release.name)
+    return out / "releases" / release.name
+
+
+def _garble(path: Path) -> None:
+    path.write_bytes(b"\x00garbage" * 8)
+
+
+DAMAGES = {
+    "store-missing": lambda r: shutil.rmtree(r / "store"),
+    "store-current-garbled": lambda r: _garble(r / "store" / "CURRENT"),
+    "store-tables-garbled": lambda r: [_garble(p) for p in (r / "store").glob("*.sst")],
+    "store-empty": lambda r: [p.unlink() for p in (r / "store").iterdir()],
+    "dump-missing": lambda r: (r / "dumps" / "library.nt").unlink(),
+    "dump-cut-short": lambda r: (r / "dumps" / "library.rdf.gz").write_bytes(b"\x1f\x8b"),
+    "manifest-garbled": lambda r: _garble(r / "manifest.json"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
+def test_a_damaged_publication_is_refused_at_start_and_rebuilt(
+    seed_out: Path, seed_base: str, tmp_path: Path, damage: Callable[[Path], object]
+) -> None:
+    release = _copy(seed_out, tmp_path)
+    damage(release)
+    out = release.parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
+    command = [sys.executable, "-m", "server.cli", "serve", "--out", str(out)]
+    command += ["--port", str(free_port()), "--workers", "1"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert done.stderr.startswith(f"kgpub: cannot serve {out}: ")
+    assert "'kgpub build'" in done.stderr and "Traceback" not in done.stderr
+    assert re.search(r"store|dump|manifest", done.stderr.splitlines()[0])
+    rebuilt = kgpub("build", str(SEED), "--out", str(out), "--base-uri", seed_base, "--quiet")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert check_publication(out) == ""
+
+
+@pytest.fixture
+def damaged(seed_out: Path, tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+    """A server whose publication changes under it to a release with a garbled store and a
+    lost dump (a copy of the seed's release, swapped in as a build swaps its own)."""
+    release = _copy(seed_out, tmp_path)
+    out = release.parent.parent
+    with Server(out, free_port(), workers=1, warm_up=0) as running:
+        broken = release.with_name(release.name + "-broken")
+        shutil.copytree(release, broken)
+        _garble(broken / "store" / "CURRENT")
+        (broken / "dumps" / "library.nt").unlink()
+        (out / "next").symlink_to(Path("releases") / broken.name)
+        (out / "next").rename(out / "current")
+        time.sleep(1.5)  # each worker looks at `current` once a second
+        yield running, broken
+
+
+@pytest.mark.parametrize("accept", ["", BROWSER, "text/plain"])
+def test_a_damaged_store_or_dump_is_503_without_paths(
+    damaged: tuple[Server, Path], accept: str
+) -> None:
+    server, release = damaged
+    headers = {"Accept": accept} if accept else {}
+    urls = ["library", "entry/x", "categories", "dumps/library.nt"]
+    if accept != "text/plain":  # SPARQL has no text/plain answer: 406
+        urls += ["sparql?query=" + quote(q) for q in ("ASK {}", "SELECT * { ?s ?p ?o } LIMIT 1")]
+    for url in urls:
+        reply = get(server.base + url, headers)
+        body = reply.body.decode("utf-8")
+        assert reply.status == 503, (url, body[:300])
+        assert reply.header("Retry-After")
+        assert "/releases/" not in body and str(release.parent.parent) not in body, body
+    message = json.loads(get(server.base + "dumps/library.nt").body)["message"]
+    assert message.startswith("the dump library.nt of this release is missing or damaged")
+    assert get(server.base + "dumps/library.ttl").status == 200

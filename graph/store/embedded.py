@@ -14,7 +14,8 @@ Store = pyoxigraph.Store  # for annotations elsewhere: only graph/store opens on
 
 def read_only(path: Path | str) -> pyoxigraph.Store:
     """A release's store opened read-only (any number of processes may hold it open);
-    OSError when it cannot be (the query children report it with the query)."""
+    OSError or RuntimeError (RocksDB: Corruption) when it cannot be (the query children
+    report it with the query)."""
     return pyoxigraph.Store.read_only(str(path))
 
 
@@ -22,5 +23,5 @@ def open_read_only(path: Path | str) -> pyoxigraph.Store:
     """read_only, with PublicationError for a store that cannot be opened."""
     try:
         return read_only(path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # RocksDB's Corruption is a RuntimeError
         raise PublicationError(f"{path}: cannot open the store: {exc}") from exc

@@ -11,6 +11,7 @@ opening used by the query children live here too: no other module touches pyoxig
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -226,9 +227,15 @@ class OxigraphLoader:
         if previous is not None:
             changes = graph_changes(previous, converted, chunks, index)
         if changes is not None and previous is not None:
-            self._store = _copy(previous / "store", self.path, changes, self.iris)
-        else:
-            self._store = _load(self.path, converted)
+            try:
+                self._store = _copy(previous / "store", self.path, changes, self.iris)
+                return
+            except (OSError, RuntimeError):  # RocksDB's own: Corruption, a lost file
+                # The current store is missing or damaged: this build makes it anew, which is
+                # what `kgpub serve` asks for when it refuses to serve such a release.
+                pass
+            shutil.rmtree(self.path, ignore_errors=True)
+        self._store = _load(self.path, converted)
 
     def add_void(self, void_ttl: bytes) -> None:
         store = self._staged()

@@ -43,8 +43,21 @@ def dump(filename: str) -> Response:
     )
     sent = gz if encoded and gz is not None else info
     mimetype = GZIP_MEDIA_TYPE if info["compressed"] else info["media_type"]
+    path = release.path / "dumps" / sent["filename"]
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        size = -1
+        reason = exc.strerror or str(exc)
+    else:
+        reason = f"{size:,} bytes, not the {sent['size']:,} of the manifest"
+    if size != sent["size"]:  # lost or cut short: never sent under the manifest's checksum
+        raise PublicationError(
+            f"{path}: the dump {sent['filename']} of this release is missing or damaged "
+            f"({reason}); 'kgpub build' makes it again"
+        )
     response = send_file(
-        release.path / "dumps" / sent["filename"],
+        path,
         mimetype=mimetype,
         conditional=True,
         etag=str(sent["sha256"]),
