@@ -15,10 +15,12 @@ timeout) sends requests drawn at random from one fixed list of 20,000, in these 
   16%  a cheap SPARQL query (DESCRIBE an entry, ASK, the 20 latest in a category)
    1%  an expensive one (a five-way cross product: it runs until the 10 s budget)
 
-It reports, per revision and run: requests/s, wrk's p50/p99/max latency, the answers by status
-(503 counted apart when they are the query budget's deliberate refusals), socket errors, the
-server's workers lost (pids before and after) and its memory (RSS and PSS of the process group,
-query processes included) after each run, so growth across runs shows. Loopback only; bounded
+Both servers run side by side and the runs alternate (baseline, candidate, baseline, ...), so
+that the load of a shared machine falls on both alike. It reports, per revision and run:
+requests/s, wrk's p50/p99/max latency, the answers by status (503 counted apart when they are
+the query budget's deliberate refusals), socket errors, the server's workers lost (pids before
+and after) and its memory (RSS and PSS of the process group, query processes included) after
+each run, so growth across runs shows. Loopback only; bounded
 in count (--runs) and time (--seconds). Figures of a run: bench/README.md.
 """
 
@@ -242,52 +244,53 @@ def serve(code: Path, out: Path, port: int, log: Path) -> subprocess.Popen[bytes
     raise SystemExit(f"the server did not start: {log.read_text()[-2000:]}")
 
 
-def measure(
-    code: Path, shown: str, listing: Path, work: Path, args: argparse.Namespace
-) -> dict[str, Any]:
-    out = work / f"publication-{code.name}"
-    with socket.socket() as probe:  # a free loopback port; the base IRI need not name it
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    base = "http://127.0.0.1:5000/"
-    if not (out / "current").exists():
-        started = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-m", "server.cli", "build", str(listing), "--out", str(out),
-             "--base-uri", base, "-q"],
-            cwd=code, env=clean_env(code), check=True,
-        )  # fmt: skip
-        print(f"{shown[:7]}: built in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    script = work / f"mix-{code.name}.lua"
-    write_lua(request_list(out, 20_000), script)
-    log = work / f"server-{code.name}.log"
-    proc = serve(code, out, port, log)
-    runs = []
-    try:
-        for run in range(args.runs):
-            before = children(proc.pid)
-            load = os.getloadavg()[0]
-            result = wrk(port, script, args.clients, args.seconds)
-            time.sleep(11)  # the expensive queries still running end at their budget
-            after = children(proc.pid)
-            result.update(
-                run=run + 1,
-                load_before=round(load, 1),
-                workers_lost=len(set(before) - set(after)),
-                memory=memory(proc.pid),
-            )
-            print(f"{shown[:7]} run {run + 1}: {json.dumps(result)}", file=sys.stderr)
-            runs.append(result)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-    text = log.read_text(errors="replace")
-    return {
-        "revision": shown,
-        "runs": runs,
-        "worker_timeouts": text.count("WORKER TIMEOUT"),
-        "tracebacks": text.count("Traceback"),
-    }
+class Side:
+    """One revision: its snapshot, publication, request list and running server."""
+
+    def __init__(self, code: Path, shown: str, listing: Path, work: Path) -> None:
+        self.code, self.shown = code, shown
+        self.out = work / f"publication-{code.name}"
+        if not (self.out / "current").exists():
+            started = time.monotonic()
+            subprocess.run(
+                [sys.executable, "-m", "server.cli", "build", str(listing), "--out",
+                 str(self.out), "--base-uri", "http://127.0.0.1:5000/", "-q"],
+                cwd=code, env=clean_env(code), check=True,
+            )  # fmt: skip
+            print(f"{shown[:7]}: built in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        self.script = work / f"mix-{code.name}.lua"
+        write_lua(request_list(self.out, 20_000), self.script)
+        self.log = work / f"server-{code.name}.log"
+        with socket.socket() as probe:  # a free loopback port; the base IRI need not name it
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.proc = serve(code, self.out, self.port, self.log)
+        self.runs: list[dict[str, Any]] = []
+
+    def run(self, args: argparse.Namespace) -> None:
+        before = children(self.proc.pid)
+        load = os.getloadavg()[0]
+        result = wrk(self.port, self.script, args.clients, args.seconds)
+        time.sleep(11)  # the expensive queries still running end at their budget
+        result.update(
+            run=len(self.runs) + 1,
+            load_before=round(load, 1),
+            workers_lost=len(set(before) - set(children(self.proc.pid))),
+            memory=memory(self.proc.pid),
+        )
+        print(f"{self.shown[:7]} run {result['run']}: {json.dumps(result)}", file=sys.stderr)
+        self.runs.append(result)
+
+    def stop(self) -> dict[str, Any]:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        text = self.log.read_text(errors="replace")
+        return {
+            "revision": self.shown,
+            "runs": self.runs,
+            "worker_timeouts": text.count("WORKER TIMEOUT"),
+            "tracebacks": text.count("Traceback"),
+        }
 
 
 def main() -> int:
@@ -318,9 +321,16 @@ def main() -> int:
             )  # fmt: skip
         results = {"entries": args.entries, "clients": args.clients, "seconds": args.seconds,
                    "machine_load_start": os.getloadavg()[0]}  # fmt: skip
-        for side in ("baseline", "candidate"):
-            code, shown = snapshot(getattr(args, side), work)
-            results[side] = measure(code, shown, listing, work, args)
+        sides: dict[str, Side] = {}
+        try:
+            for name in ("baseline", "candidate"):
+                sides[name] = Side(*snapshot(getattr(args, name), work), listing, work)
+            for _ in range(args.runs):  # paired runs, in turn: the machine's load hits both
+                for side in sides.values():
+                    side.run(args)
+        finally:
+            for name, side in sides.items():
+                results[name] = side.stop()
         results["machine_load_end"] = os.getloadavg()[0]
         print(json.dumps(results, indent=1))
     finally:

@@ -231,6 +231,10 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
         """gunicorn's expiry of connections waiting for data, and of requests too slow to come."""
         super().murder_pending()
         now = time.monotonic()
-        for conn in [c for c, arrival in self.arriving.items() if arrival.deadline < now]:
-            self._forget(conn)
-            self._answer_and_drop(conn, _408)
+        for conn, arrival in list(self.arriving.items()):
+            if arrival.deadline < now:
+                self._forget(conn)
+                self._answer_and_drop(conn, _408)
+            elif not self.alive and not arrival.data:  # stopping: nothing begun, nothing lost
+                self._forget(conn)
+                self._drop(conn)
