@@ -67,7 +67,8 @@ def main_of(doc: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
 
 
 def entry_links(
-    node: lxml.html.HtmlElement, xpath: str = ".//ol[@class='entries']//a"
+    node: lxml.html.HtmlElement,
+    xpath: str = ".//ol[contains(concat(' ', @class, ' '), ' entries ')]//a",
 ) -> list[str]:
     return [a.get("href") for a in node.xpath(xpath)]
 
