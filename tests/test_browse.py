@@ -9,6 +9,8 @@ named landmarks, labelled fields and less than 100 KB of HTML."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
@@ -16,8 +18,10 @@ from urllib.parse import urljoin
 import lxml.html
 import pytest
 from fetch import BROWSER, Reply, get
-from live import Server, free_port
+from live import FIXTURES, Server, free_port
 from sparql_http import query, solutions
+
+from graph.publication import BuildOptions, build
 
 SPARQL_JSON = "application/sparql-results+json"
 PREFIXES = "PREFIX dcterms: <http://purl.org/dc/terms/>\nPREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
@@ -432,3 +436,48 @@ def test_the_change_feed_does_not_break_words(site: Server) -> None:
     assert anywhere == ["details.statements td"]
     (body,) = [b for sel, b in rules if sel.strip() == "body"]
     assert re.search(r"overflow-wrap:\s*break-word", body)
+
+
+# --- weight at the default page size ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A generated library of 1,500 entries served with the default page size (100)."""
+    root = tmp_path_factory.mktemp("browse-generated")
+    listing = root / "library.txt"
+    subprocess.run(
+        [sys.executable, str(FIXTURES / "gen_listing.py"), "1500", "--out", str(listing)],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    out = root / "publication"
+    build([listing], out, BuildOptions(base=f"http://127.0.0.1:{port}/"))
+    with Server(out, port, workers=1) as server:
+        yield server
+
+
+def test_no_page_over_100_kb_at_the_default_page_size(generated: Server) -> None:
+    """The longest pages: 100 entries of the library, a category, a year, and their pagers."""
+    home = lxml.html.fromstring(fetch(generated, "/").body)
+    category = home.xpath("//section[@aria-labelledby='categories-h']//li/a")[0].get("href")
+    year = home.xpath("//section[@aria-labelledby='years-h']//li/a")[0].get("href")
+    entry = entry_links(main_of(home))[0]
+    for path in (
+        "/",
+        "/library?page=2",
+        category,
+        category + "?page=2",
+        year,
+        "/categories",
+        "/years",
+        entry,
+        "/dataset",
+        "/changes",
+        "/collections/entries",
+        "/search",
+    ):
+        reply = fetch(generated, path)
+        assert reply.status == 200, path
+        assert len(reply.body) < MAX_HTML, (path, len(reply.body))
