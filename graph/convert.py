@@ -34,10 +34,11 @@ import pyoxigraph
 from pyoxigraph import NamedNode, Triple
 
 from graph.describe import Statistics
-from graph.errors import ListingError
+from graph.errors import KgpubError, ListingError
 from graph.iris import Iris, concept_slug
 from graph.listing import Entry, Page
 from graph.namespaces import DCAT, DCMITYPE, DCTERMS, RDF, SKOS, XSD
+from graph.xmlchars import code_point, find_non_xml
 
 LANG = "en"
 PROGRESS_STEP = 10_000  # entries between two progress reports
@@ -199,6 +200,13 @@ def convert(
     none); a month reuse() gives (same name, same records) is taken as it is, with its
     dcterms:modified. progress(done, total) after each PROGRESS_STEP entries or so.
     """
+    at = find_non_xml(title)
+    if at >= 0:  # the listings are checked as they are read (graph/listing.py); --title here
+        raise KgpubError(
+            f"the library title {title!r} holds the character {code_point(title[at])}, which "
+            "cannot be published (XML 1.0 has no way to write it); expected a title without "
+            "control characters"
+        )
     categories = collect_categories(entries, iris)
     concept_of = {c.label: iri for iri, c in categories.items()}
     months: list[Month] = []

@@ -179,6 +179,14 @@ def test_a_listing_with_a_control_character_is_a_file_line_error(tmp_path: Path,
     assert "Traceback" not in done.stderr and not (tmp_path / "out" / "current").exists()
 
 
+def test_a_title_setting_with_a_control_character_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = kgpub("build", str(HOSTILE), "--out", str(out), "--title", "A\x07B", "--quiet")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("kgpub: the library title 'A\\x07B' holds the character U+0007")
+    assert not (out / "current").exists()
+
+
 # Parameters a user can put in that an XML body would repeat: OAI-PMH's arguments, the
 # search's words. Each is refused (400) or answered with well-formed XML.
 PARAMETERS = [
