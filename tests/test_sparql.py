@@ -554,3 +554,19 @@ def test_query_page_offers_downloads_of_the_result(live: Server) -> None:
     csv_reply = call(live.base, path=links[2].lstrip("/"))
     assert csv_reply.status == 200 and csv_reply.media_type == SPARQL_RESULTS_CSV
     assert csv_reply.body.decode().splitlines()[0] == "label,n"
+
+
+@pytest.mark.parametrize("depth", [40, 100])
+def test_a_deeply_nested_query_is_answered_or_refused_never_an_error(
+    live: Server, depth: int
+) -> None:
+    """Brackets within MAX_NESTING: the embedded store runs the query; a remote store's path
+    parses it first with rdflib, whose parser recurses once per level and gives up near 30:
+    there a clear 400, never a 500 (it was a RecursionError)."""
+    text = f"SELECT ?x {{ BIND({'(' * depth}1{')' * depth} AS ?x) }}"
+    reply = query(live.base, text, "application/sparql-results+json")
+    assert reply.status in (200, 400), (reply.status, reply.body[:300])
+    if reply.status == 200:
+        assert solutions(reply) == [{"x": "1"}]
+    else:
+        assert b"nests" in reply.body

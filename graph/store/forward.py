@@ -127,10 +127,13 @@ class SparqlRunner:
     def run(self, job: QueryJob, watch: int | None = None) -> QueryResult:
         """The serialized result of one query, as graph/query.py's QueryPool.run gives it.
         (watch, the client's socket, is not polled: the server's answer is awaited whole.)"""
-        sent = self.confine(job)
+        # The slot first: the parse below is rdflib's, one at a time in the process, and a
+        # long query can hold it for seconds (a 57 KB UNION: 10 s), so only as many queries as
+        # may run wait for it; the rest are refused at once.
         if not self._slots.acquire(blocking=False):
             raise QueryOverloaded("too many queries are running; try again in a moment")
         try:
+            sent = self.confine(job)
             if job.form in ("SELECT", "ASK"):
                 answer = self.client.raw(
                     sent.text,
@@ -244,6 +247,10 @@ def _parse(text: str, base: str) -> tuple[CompValue, Prologue]:
         )
     except (ParseException, ValueError, TypeError, KeyError) as exc:
         raise QuerySyntaxError(f"the query does not parse: {exc}") from exc
+    except RecursionError as exc:  # rdflib's parser recurses once per level: ~30 brackets deep
+        raise QueryRefused(
+            "the query nests groups or expressions too deeply to be forwarded to the store"
+        ) from exc
     return tree, prologue
 
 
