@@ -11,8 +11,11 @@ Model (README, "The model"):
 The graph is written as N-Triples text, exactly as Oxigraph writes it (canonical escapes),
 because formatting a line costs a tenth of building the pyoxigraph terms (about 0.3 µs
 against 3.5 µs a triple): at 100k entries that is 1 s instead of 6 s. Everything downstream
-(dumps, store, validation) reads this text; ``Converted.triples`` parses it when terms are
-wanted. Layout of ``Converted.ntriples`` (byte offsets in ``Converted.layout``):
+(dumps, store, validation) reads this text by byte ranges (``Converted.text``, a GraphText):
+a build writes it to a file as it renders each month (a spool) and reads ranges back, so the
+2.3 GB of a million entries never sit in memory; a small library may stay in memory.
+``Converted.triples`` parses it when terms are wanted. Layout (byte offsets in
+``Converted.layout``):
 
   library    its type, title, description and themeTaxonomy
   parts      library dcterms:hasPart <entry>, one line per entry
@@ -23,12 +26,13 @@ wanted. Layout of ``Converted.ntriples`` (byte offsets in ``Converted.layout``):
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, BinaryIO, overload
 
 import pyoxigraph
 from pyoxigraph import NamedNode, Triple
@@ -105,11 +109,72 @@ class Layout:
     entries: tuple[int, ...]  # where each entry begins, then the end of the text
 
 
+class GraphText:
+    """The N-Triples of a library, sliced by byte ranges: bytes in memory, or a file (the
+    build's spool) read back by ranges with pread(2), which any thread may do at once."""
+
+    def __init__(
+        self, data: bytes = b"", file: BinaryIO | None = None, start: int = 0, end: int = -1
+    ) -> None:
+        self._data, self._file = data, file
+        self._start = start
+        if end < 0:
+            end = len(data) if file is None else os.fstat(file.fileno()).st_size
+        self._end = end
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+
+    def __getitem__(self, key: slice | int) -> bytes | int:
+        if isinstance(key, int):
+            return self[key : key + 1][0]
+        a, b, step = key.indices(len(self))
+        if step != 1:
+            raise ValueError("GraphText slices have no step")
+        if b <= a:
+            return b""
+        if self._file is None:
+            return self._data[self._start + a : self._start + b]
+        data = os.pread(self._file.fileno(), b - a, self._start + a)
+        while len(data) < b - a:  # pread may return less than asked (a signal)
+            more = os.pread(self._file.fileno(), b - a - len(data), self._start + a + len(data))
+            if not more:
+                raise OSError(f"{self._file.name}: shorter than the graph written to it")
+            data += more
+        return data
+
+    def __bytes__(self) -> bytes:
+        return self[:]
+
+    def tail(self, start: int) -> GraphText:
+        """The text from start on (no copy)."""
+        return GraphText(self._data, self._file, self._start + start, self._end)
+
+    def pieces(self, size: int) -> Iterator[bytes]:
+        """The text in pieces of about size bytes, each of whole lines."""
+        at, end = 0, len(self)
+        while at < end:
+            piece = self[at : at + size]
+            cut = piece.rfind(b"\n") + 1 if at + size < end else len(piece)
+            if cut <= 0:  # a line longer than size: up to its end
+                more = self[at + size :]
+                cut = len(piece) + more.find(b"\n") + 1 if b"\n" in more else len(piece) + len(more)
+                piece = piece + more
+            yield piece[:cut]
+            at += cut
+
+
 @dataclass(frozen=True)
 class Converted:
     """The graph of a library as N-Triples, with what is needed to explain it to a person."""
 
-    ntriples: bytes
+    text: GraphText
     layout: Layout
     entries: dict[str, Entry]  # entry IRI -> entry, in IRI order
     categories: dict[str, Category]  # concept IRI -> category, in IRI order
@@ -120,6 +185,12 @@ class Converted:
     months: tuple[Month, ...] = ()  # the entries by month, as they are in ntriples
     fingerprints: Mapping[str, str] = field(default_factory=dict)  # of the entries rendered
 
+    @property
+    def ntriples(self) -> bytes:
+        """The whole graph as N-Triples (read at once: for small libraries and tests; a
+        build reads ranges of ``text``)."""
+        return bytes(self.text)
+
     @cached_property
     def triples(self) -> list[Triple]:
         """The triples as pyoxigraph terms, in order (parsed on first use)."""
@@ -127,18 +198,18 @@ class Converted:
 
     def entry_span(self, index: int) -> bytes:
         """The N-Triples lines of the index-th entry (IRI order)."""
-        return self.ntriples[self.layout.entries[index] : self.layout.entries[index + 1]]
+        return self.text[self.layout.entries[index] : self.layout.entries[index + 1]]
 
     @property
     def context(self) -> bytes:
         """Every triple that is not an entry's own and not a link to an entry."""
-        text, layout = self.ntriples, self.layout
+        text, layout = self.text, self.layout
         return text[: layout.parts] + text[layout.scheme : layout.entries[0]]
 
     @property
     def links(self) -> bytes:
         """The library's dcterms:hasPart lines, one per entry."""
-        return self.ntriples[self.layout.parts : self.layout.scheme]
+        return self.text[self.layout.parts : self.layout.scheme]
 
     def with_modified(self, modified: Mapping[str, str]) -> Converted:
         """The same library where the given entries carry dcterms:modified (after created)."""
@@ -193,12 +264,15 @@ def convert(
     progress: Callable[[int, int], None] | None = None,
     modified_of: ModifiedOf | None = None,
     reuse: ReuseMonth | None = None,
+    spool: BinaryIO | None = None,
 ) -> Converted:
     """Turn merged entries into the library's graph, month by month.
 
     modified_of(iri, fingerprint) gives the dcterms:modified of each entry rendered (None:
     none); a month reuse() gives (same name, same records) is taken as it is, with its
-    dcterms:modified. progress(done, total) after each PROGRESS_STEP entries or so.
+    dcterms:modified. progress(done, total) after each PROGRESS_STEP entries or so. With a
+    spool (an empty file open for writing and reading), the N-Triples are written to it as
+    each month is rendered, and read back from it by range: one month is in memory at a time.
     """
     at = find_non_xml(title)
     if at >= 0:  # the listings are checked as they are read (graph/listing.py); --title here
@@ -209,31 +283,124 @@ def convert(
         )
     categories = collect_categories(entries, iris)
     concept_of = {c.label: iri for iri, c in categories.items()}
-    months: list[Month] = []
     groups = group_months(entries)
+    # Every IRI first (two entries that would share one are refused here, month by month):
+    # the library's hasPart lines, one per entry, come before the entries' own lines.
+    named = {name: month_iris(group, iris) for name, group in groups.items()}
+    by_iri: dict[str, Entry] = {}
+    for month_entries in named.values():
+        for iri in sorted(month_entries):
+            by_iri[iri] = month_entries[iri]
+    sink = _Sink(spool)
+    parts, scheme_at = _write_prefix(sink, by_iri, categories, iris, title)
+    months: list[Month] = []
+    starts: list[int] = []
     prints: dict[str, str] = {}
     modified: dict[str, str] = {}
     done = reported = 0
     for name, group in groups.items():
         digest = records_digest(group)
         month = reuse(name, digest) if reuse is not None else None
-        if month is None or len(month.listed) != len(group):
-            month, found = render_month(name, group, iris, concept_of, modified_of, digest)
-            prints.update(found)
+        if month is None or month.listed != tuple(named[name]):
+            month, rendered = render_month(
+                name, group, iris, concept_of, modified_of, digest, named[name]
+            )
+            prints.update(rendered)
         modified.update(month.modified)
-        months.append(month)
+        at = sink.size
+        starts.extend(at + s for s in month.starts[:-1])
+        sink.write(month.text)
+        # Each month's text is in the spool now: kept too, it would double the memory.
+        months.append(replace(month, text=b""))
         done += len(group)
         if progress and done - reported >= PROGRESS_STEP:
             progress(done, len(entries))
             reported = done
+    starts.append(sink.size)
     if progress:
         progress(len(entries), len(entries))
-    by_iri: dict[str, Entry] = {}
-    for month in months:
-        pairs = dict(zip(month.listed, groups[month.name], strict=True))
-        for iri in month.iris:
-            by_iri[iri] = pairs[iri]
-    return assemble(months, by_iri, categories, iris, title, modified, prints)
+    layout = Layout(parts, scheme_at, tuple(starts))
+    return Converted(
+        sink.finish(),
+        layout,
+        by_iri,
+        categories,
+        title,
+        iris,
+        _statistics(by_iri, categories, modified),
+        {iri: when for iri, when in modified.items() if iri in by_iri},
+        tuple(months),
+        prints,
+    )
+
+
+class _Sink:
+    """Where convert writes the N-Triples: a spool file, or memory."""
+
+    def __init__(self, spool: BinaryIO | None) -> None:
+        self.spool = spool
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        if self.spool is not None:
+            self.spool.write(data)
+        else:
+            self.pieces.append(data)
+        self.size += len(data)
+
+    def finish(self) -> GraphText:
+        if self.spool is None:
+            return GraphText(b"".join(self.pieces))
+        self.spool.flush()
+        return GraphText(file=self.spool, end=self.size)
+
+
+LINKS_BATCH = 20_000  # hasPart lines formatted at a time
+
+
+def _write_prefix(
+    sink: _Sink,
+    entries: Mapping[str, Entry],
+    categories: Mapping[str, Category],
+    iris: Iris,
+    title: str,
+) -> tuple[int, int]:
+    """The library, its links and the scheme (the layout's first sections); return where the
+    links and the scheme begin."""
+    # Terms built once by pyoxigraph check the base IRI as before (ValueError if malformed);
+    # every other IRI is the base plus an ASCII slug.
+    library = f"<{NamedNode(iris.library).value}>"
+    scheme = f"<{NamedNode(iris.scheme).value}>"
+    head = [
+        f"{library} {_TYPE} <{DCMITYPE.Collection}> .\n",
+        f"{library} {_TITLE} {_en(title)} .\n",
+        f"{library} {_DESCRIPTION} {_en(describe_holdings(len(entries), len(categories)))} .\n",
+        f"{library} {_THEME_TAXONOMY} {scheme} .\n",
+    ]
+    sink.write("".join(head).encode("utf-8"))
+    parts = sink.size
+    every = list(entries)
+    for i in range(0, len(every), LINKS_BATCH):
+        batch = every[i : i + LINKS_BATCH]
+        sink.write("".join(f"{library} {_HAS_PART} <{iri}> .\n" for iri in batch).encode("utf-8"))
+    scheme_at = sink.size
+    lines = [
+        f"{scheme} {_TYPE} <{SKOS.ConceptScheme}> .\n",
+        f"{scheme} {_TITLE} {_en(f'Categories of {title}')} .\n",
+    ]
+    lines += [f"{scheme} {_HAS_TOP_CONCEPT} <{iri}> .\n" for iri in categories]
+    for iri, category in categories.items():
+        concept = f"<{iri}>"
+        lines += [
+            f"{concept} {_TYPE} <{SKOS.Concept}> .\n",
+            f"{concept} {_PREF_LABEL} {_en(category.label)} .\n",
+            f"{concept} {_NOTATION} {_quoted(category.notation)} .\n",
+            f"{concept} {_IN_SCHEME} {scheme} .\n",
+            f"{concept} {_TOP_CONCEPT_OF} {scheme} .\n",
+        ]
+    sink.write("".join(lines).encode("utf-8"))
+    return parts, scheme_at
 
 
 def describe_holdings(n_entries: int, n_categories: int) -> str:
@@ -255,7 +422,7 @@ class Month:
 
     name: str  # 'YYYY-MM'
     iris: tuple[str, ...]  # its entries' IRIs, in IRI order
-    text: bytes  # b"" once assembled into Converted.ntriples (its bytes starts[0]:starts[-1])
+    text: bytes  # b"" once written into Converted.text
     starts: tuple[int, ...]  # where each entry begins in text, then len(text)
     key: str  # sha256 of text: the dump chunk's key
     digest: str  # records_digest of its entries
@@ -299,17 +466,9 @@ def _fingerprint(lines: list[str]) -> str:
     return hashlib.sha256("".join(lines)[:-1].encode("utf-8")).hexdigest()
 
 
-def render_month(
-    name: str,
-    entries: Sequence[Entry],
-    iris: Iris,
-    concept_of: Mapping[str, str],
-    modified_of: ModifiedOf | None = None,
-    digest: str = "",
-) -> tuple[Month, dict[str, str]]:
-    """One month's entries as N-Triples, with the fingerprint of each entry; raise
-    ListingError when two of them would share an IRI."""
-    library = f"<{iris.library}>"
+def month_iris(entries: Sequence[Entry], iris: Iris) -> dict[str, Entry]:
+    """One month's entries by IRI, in listing order; raise ListingError when two of them
+    would share an IRI."""
     by_iri: dict[str, Entry] = {}
     for entry in entries:
         iri = iris.entry(entry.title, entry.created)
@@ -324,6 +483,23 @@ def render_month(
                 f"{entry.created:%d/%m/%Y %H:%M}) would share the IRI <{iri}>; expected titles "
                 "that differ in more than case or punctuation",
             )
+    return by_iri
+
+
+def render_month(
+    name: str,
+    entries: Sequence[Entry],
+    iris: Iris,
+    concept_of: Mapping[str, str],
+    modified_of: ModifiedOf | None = None,
+    digest: str = "",
+    named: Mapping[str, Entry] | None = None,
+) -> tuple[Month, dict[str, str]]:
+    """One month's entries as N-Triples, with the fingerprint of each entry; raise
+    ListingError when two of them would share an IRI. named: month_iris(entries), when the
+    caller has it."""
+    library = f"<{iris.library}>"
+    by_iri = named if named is not None else month_iris(entries, iris)
     listed = tuple(by_iri)
     ordered = sorted(listed)
     out: list[bytes] = []
@@ -381,59 +557,14 @@ def render_month(
     return month, prints
 
 
-def assemble(
-    months: Sequence[Month],
-    entries: dict[str, Entry],
-    categories: dict[str, Category],
-    iris: Iris,
-    title: str,
-    modified: Mapping[str, str],
-    fingerprints: Mapping[str, str],
-) -> Converted:
-    """The whole graph: the library, its links, the scheme, then the months' entries."""
-    # Terms built once by pyoxigraph check the base IRI as before (ValueError if malformed);
-    # every other IRI is the base plus an ASCII slug.
-    library = f"<{NamedNode(iris.library).value}>"
-    scheme = f"<{NamedNode(iris.scheme).value}>"
-    head = [
-        f"{library} {_TYPE} <{DCMITYPE.Collection}> .\n",
-        f"{library} {_TITLE} {_en(title)} .\n",
-        f"{library} {_DESCRIPTION} {_en(describe_holdings(len(entries), len(categories)))} .\n",
-        f"{library} {_THEME_TAXONOMY} {scheme} .\n",
-    ]
-    head_bytes = "".join(head).encode("utf-8")
-    links = "".join(f"{library} {_HAS_PART} <{iri}> .\n" for iri in entries).encode("utf-8")
-    lines = [
-        f"{scheme} {_TYPE} <{SKOS.ConceptScheme}> .\n",
-        f"{scheme} {_TITLE} {_en(f'Categories of {title}')} .\n",
-    ]
-    lines += [f"{scheme} {_HAS_TOP_CONCEPT} <{iri}> .\n" for iri in categories]
-    for iri, category in categories.items():
-        concept = f"<{iri}>"
-        lines += [
-            f"{concept} {_TYPE} <{SKOS.Concept}> .\n",
-            f"{concept} {_PREF_LABEL} {_en(category.label)} .\n",
-            f"{concept} {_NOTATION} {_quoted(category.notation)} .\n",
-            f"{concept} {_IN_SCHEME} {scheme} .\n",
-            f"{concept} {_TOP_CONCEPT_OF} {scheme} .\n",
-        ]
-    scheme_bytes = "".join(lines).encode("utf-8")
-    parts = len(head_bytes)
-    scheme_at = parts + len(links)
-    at = scheme_at + len(scheme_bytes)
-    starts: list[int] = []
-    for month in months:
-        starts.extend(at + s for s in month.starts[:-1])
-        at += len(month.text)
-    starts.append(at)
-    text = b"".join([head_bytes, links, scheme_bytes, *(m.text for m in months)])
-    # Each month's text is in text now: kept twice it would double the build's memory.
-    months = [replace(m, text=b"") for m in months]
-
+def _statistics(
+    entries: Mapping[str, Entry], categories: Mapping[str, Category], modified: Mapping[str, str]
+) -> Statistics:
+    """The counts VoID publishes."""
     n_entries, n_concepts = len(entries), len(categories)
     described = sum(1 for e in entries.values() if e.description)
     subjects = sum(len(e.categories) for e in entries.values())
-    modified = {iri: when for iri, when in modified.items() if iri in entries}
+    n_modified = sum(1 for iri in modified if iri in entries)
     properties = Counter(
         {
             str(RDF.type): 2 + n_concepts + n_entries,
@@ -448,7 +579,7 @@ def assemble(
             str(SKOS.topConceptOf): n_concepts,
             str(DCTERMS.identifier): n_entries,
             str(DCTERMS.created): n_entries,
-            str(DCTERMS.modified): len(modified),
+            str(DCTERMS.modified): n_modified,
             str(DCTERMS.subject): subjects,
             str(DCTERMS.isPartOf): n_entries,
         }
@@ -464,24 +595,12 @@ def assemble(
     # IRIs in object position: the classes, the scheme, every concept (hasTopConcept), every
     # entry (hasPart) and the library itself once an entry is part of it.
     objects = sum(1 for n in classes.values() if n) + 1 + n_concepts + n_entries + (n_entries > 0)
-    statistics = Statistics(
+    return Statistics(
         triples=sum(properties.values()),
         subjects=2 + n_concepts + n_entries,
         objects=objects,
         properties=+properties,
         classes=+classes,
-    )
-    return Converted(
-        text,
-        Layout(parts, scheme_at, tuple(starts)),
-        entries,
-        categories,
-        title,
-        iris,
-        statistics,
-        modified,
-        tuple(months),
-        dict(fingerprints),
     )
 
 

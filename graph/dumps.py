@@ -71,7 +71,7 @@ class Chunk:
     """A part of every dump: its key and the N-Triples (or entries) it is made from."""
 
     key: str
-    start: int  # byte range in Converted.ntriples
+    start: int  # byte range in Converted.text
     end: int
     kind: str  # "library", "scheme" or "entries"
     first: int = 0  # entry index range for "entries"
@@ -81,7 +81,7 @@ class Chunk:
 def chunks_of(converted: Converted) -> list[Chunk]:
     """The chunks of a library, in dump order: the library and its links, the scheme, then
     each month of entries (its key is the month's, computed when it was rendered)."""
-    text, layout = converted.ntriples, converted.layout
+    text, layout = converted.text, converted.layout
     starts = layout.entries
 
     def key(a: int, b: int) -> str:
@@ -143,7 +143,7 @@ class _Renderer:
         return self._form.footer
 
     def chunk(self, chunk: Chunk) -> bytes:
-        return self._form.chunk(self, self.converted.ntriples[chunk.start : chunk.end], chunk)
+        return self._form.chunk(self, self.converted.text[chunk.start : chunk.end], chunk)
 
     def _turtle(self, text: bytes, chunk: Chunk) -> bytes:
         body = io.BytesIO()
@@ -521,7 +521,7 @@ def changed_partition(
         return None
     known = set(index.get("chunks", ()))
     changed = [c for c in chunks[2:] if c.key not in known]
-    text, starts = converted.ntriples, converted.layout.entries
+    text, starts = converted.text, converted.layout.entries
     offsets = [0]
     for chunk in changed:
         base = offsets[-1] - starts[chunk.first]
@@ -593,7 +593,7 @@ def graph_changes(
     if any(key not in spans for key in gone):
         return None
     known = set(old_chunks)
-    text = converted.ntriples
+    text = converted.text
     added = set(b"".join(text[c.start : c.end] for c in chunks if c.key not in known).split(b"\n"))
     removed: set[bytes] = set()
     with (previous / "dumps" / index["nt"]).open("rb") as dump:

@@ -51,13 +51,14 @@ import os
 import resource
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from graph import dumps, history, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
@@ -78,6 +79,7 @@ KEEP = 3
 GZIP_LEVEL = 4
 DUMP_STEM = "library"
 MANIFEST = "manifest.json"
+SPOOL = ".graph.nt"  # the graph's N-Triples while a release is built (graph/convert.py)
 CURRENT = "current"
 RELEASES = "releases"
 
@@ -173,16 +175,20 @@ class _Phases:
 
 
 def prepare(
-    sources: Sequence[Path], options: BuildOptions, phases: _Phases
+    sources: Sequence[Path], options: BuildOptions, phases: _Phases, spool: BinaryIO | None = None
 ) -> tuple[Converted, list[str]]:
-    """Parse and convert; raise ListingError."""
+    """Parse and convert (the N-Triples into spool, if given); raise ListingError."""
     iris = Iris.from_base(options.base)
     phases.start("parse", len(sources))
     pages, entries, warnings = read_listings(sources)
     phases.progress("parse", len(sources), len(sources))
     phases.start("convert", len(entries))
     converted = convert(
-        entries, iris, options.title or library_title(pages), progress=phases.reporter("convert")
+        entries,
+        iris,
+        options.title or library_title(pages),
+        progress=phases.reporter("convert"),
+        spool=spool,
     )
     return converted, warnings
 
@@ -214,8 +220,8 @@ def validate_sources(
 ) -> Outcome:
     """Parse and validate only; write nothing."""
     phases = _Phases(progress)
-    with _no_gc():
-        converted, warnings = prepare(sources, options, phases)
+    with _no_gc(), tempfile.TemporaryFile() as spool:
+        converted, warnings = prepare(sources, options, phases, spool)
         check(converted, options, phases)
     return Outcome(
         len(converted.entries),
@@ -315,7 +321,11 @@ def _publish(
     releases, work, stale = _start_release(out)
     loader = open_loader(options.store, work, iris, stamp)
     _remove_stale_builds(releases, stale, loader)
+    spool: BinaryIO | None = None
     try:
+        # The graph's N-Triples, written as convert renders each month and read back by
+        # range: removed before the release is synced.
+        spool = (work / SPOOL).open("w+b")
         phases.start("convert", len(entries))
         previous = _previous_release(out)
         reusable = previous if reuse else None
@@ -334,6 +344,7 @@ def _publish(
                 progress=phases.reporter("convert"),
                 modified_of=decisions.modified_of,
                 reuse=months,
+                spool=spool,
             )
         finally:
             months.close()
@@ -400,6 +411,9 @@ def _publish(
         if isinstance(exc, OSError):
             raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
         raise
+    finally:
+        if spool is not None:
+            spool.close()
     _prune(releases, keep=KEEP, current=final, loader=loader)
     return Outcome(
         len(converted.entries),
@@ -565,6 +579,7 @@ def _write_release(
         "store": stored,
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    (work / SPOOL).unlink()  # still open: read until the build ends, but not published
     for path in work.rglob("*"):
         if path.is_file():
             _fsync_file(path)

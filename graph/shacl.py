@@ -33,7 +33,7 @@ from rdflib import BNode
 from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
-from graph.convert import Converted
+from graph.convert import Converted, GraphText
 from graph.errors import Violation
 
 SHAPES_DIR = Path(__file__).resolve().parent.parent / "shapes"
@@ -71,7 +71,7 @@ class Partition:
 
     context: bytes
     links: bytes
-    entries: bytes | memoryview
+    entries: bytes | memoryview | GraphText
     starts: Sequence[int]
     # The context and links conformed as they are (in the current release, to the same
     # shapes): their part is not validated again, only the entries' parts.
@@ -81,9 +81,11 @@ class Partition:
     def of(cls, converted: Converted) -> Partition:
         """The partition of a converted library (no copy of the entries)."""
         start = converted.layout.entries[0]
-        view = memoryview(converted.ntriples)[start:]
         return cls(
-            converted.context, converted.links, view, [s - start for s in converted.layout.entries]
+            converted.context,
+            converted.links,
+            converted.text.tail(start),
+            [s - start for s in converted.layout.entries],
         )
 
     @property

@@ -264,7 +264,7 @@ def _load(path: Path, converted: Converted) -> pyoxigraph.Store:
     a time."""
     store = pyoxigraph.Store(str(path))
     fmt = pyoxigraph.RdfFormat.N_TRIPLES
-    data, starts = converted.ntriples, converted.layout.entries
+    data, starts = converted.text, converted.layout.entries
     store.bulk_load(data[: starts[0]], format=fmt)
     total = len(starts) - 1
     for i in range(0, total, STORE_CHUNK):

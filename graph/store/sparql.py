@@ -276,7 +276,7 @@ class SparqlLoader:
             self.graph, self._how = old, "reused"
             return
         removed, added = _lines(changes.removed), _lines(changes.added)
-        if len(removed) * COPY_LIMIT > converted.ntriples.count(b"\n"):
+        if len(removed) * COPY_LIMIT > converted.statistics.triples:
             self._load(converted)
             return
         known, new = set(index.get("chunks") or ()), {c.key for c in chunks}
@@ -358,10 +358,9 @@ class SparqlLoader:
 
     def _load(self, converted: Converted) -> None:
         """The whole library into the new graph, LOAD_BYTES of it per request."""
-        data = converted.ntriples
-        total, done = data.count(b"\n"), 0
+        total, done = converted.statistics.triples, 0
         self._how, self._chunks, self._progress = "loaded", 0, (0, total)
-        for piece in _pieces(data):
+        for piece in converted.text.pieces(LOAD_BYTES):
             self.client.post_graph(self.graph, piece)
             done += piece.count(b"\n")
             self._progress = (done, total)
