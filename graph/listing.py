@@ -42,7 +42,7 @@ _BULLET = "•"
 _TERMINAL = re.compile(r"[.!?:;][\"'”’)\]]*$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Place:
     """Where something was read: a file and a 1-based line number."""
 
@@ -53,7 +53,7 @@ class Place:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One library entry as listed: identity is (title, created)."""
 
@@ -246,7 +246,7 @@ _MAY_JOIN = re.compile(
 )
 
 
-def _parse_entries_fast(lines: Sequence[str], file: str) -> Page | None:
+def _parse_entries_fast(lines: Sequence[str], file: str, first_line: int = 0) -> Page | None:
     """The Page _walk_lines gives for a well-formed page, read column by column.
 
     Each title is the line two above an 'Added:' line, with a blank line between; a
@@ -255,7 +255,8 @@ def _parse_entries_fast(lines: Sequence[str], file: str) -> Page | None:
     walk then gives the exact error. The work per entry runs in C (map, regular expressions,
     str.join) but for making Entry and Place, and each distinct date, time and category list
     is decoded once. The columns are tuples of strings, numbers and datetimes, which the GC
-    stops following after one look.
+    stops following after one look. first_line: how many lines of the file come before lines
+    (a slab of a long page, _read_slabs), added to every line number.
     """
     get = lines.__getitem__
     size = len(ADDED_PREFIX)
@@ -274,7 +275,7 @@ def _parse_entries_fast(lines: Sequence[str], file: str) -> Page | None:
     # The places first, then the entries: each is an object the GC follows, and the full
     # collections that come while the places are made then walk cheap Place objects, not
     # entries and their strings all over the heap (0.1 s less at 100k entries).
-    places = tuple(zip(map(Place, repeat(file), map(sub, added, repeat(1)))))
+    places = tuple(zip(map(Place, repeat(file), map(sub, added, repeat(1 - first_line)))))
     return Page(
         file=file,
         heading=heading,
@@ -288,7 +289,9 @@ def _parse_entries_fast(lines: Sequence[str], file: str) -> Page | None:
                 places,
             )
         ),
-        warnings=tuple(f"{file}:{added[i] + 1}: {w}" for i, w in sorted(columns.warnings.items())),
+        warnings=tuple(
+            f"{file}:{added[i] + 1 + first_line}: {w}" for i, w in sorted(columns.warnings.items())
+        ),
     )
 
 
@@ -637,8 +640,102 @@ def _place_order(place: Place) -> tuple[str, int]:
     return (place.file, place.line)
 
 
+# A page of more bytes than this is read a slab at a time (_read_slabs).
+SLAB_BYTES = 32 << 20
+
+
+class _IrregularError(Exception):
+    """A page the slabs cannot read as parse_listing would: read it whole."""
+
+
+def read_page(path: Path) -> Page:
+    """parse_listing(read_text(path)), reading a long page a slab of SLAB_BYTES at a time:
+    its text and lines are never all in memory (at 1M entries, 665 MB of UTF-8 were 1.3 GB
+    of text and as much in lines), only its entries. A page the slabs cannot read exactly as
+    a whole (a mistake, a line end other than LF or CRLF, ...) is read whole, which gives
+    parse_listing's answer or its error."""
+    try:
+        if path.stat().st_size > SLAB_BYTES:
+            return _read_slabs(path, SLAB_BYTES)
+    except (OSError, ListingError, _IrregularError):
+        pass  # the whole page's reading says what is wrong, at the right line
+    return parse_listing(read_text(path), str(path))
+
+
+_ADDED_BYTES = ADDED_PREFIX.encode()
+
+
+def _read_slabs(path: Path, size: int) -> Page:
+    """A long well-formed page, a slab at a time: each slab ends where a title line begins
+    (the line two above an 'Added:' line), so each is a run of whole entries that the column
+    reader reads (_parse_entries_fast), its line numbers shifted by the lines before it."""
+    file = str(path)
+    entries: list[Entry] = []
+    warnings: list[str] = []
+    heading = ""
+    lines_before = 0
+    with path.open("rb") as f:
+        carry = b""
+        while True:
+            block = f.read(size)
+            data = carry + block
+            if not data:
+                break
+            cut = len(data) if not block else _title_start(data)
+            slab, carry = data[:cut], data[cut:]
+            text = _decode_slab(slab, first=lines_before == 0)
+            lines = text.split("\n")
+            if text.endswith("\n"):
+                lines.pop()
+            if len(text.splitlines()) != len(lines):
+                raise _IrregularError  # another line end (CR, VT, FF, U+2028 ...): read whole
+            _refuse_non_xml(text, file)
+            stripped = [line.strip() for line in lines]
+            page = _parse_entries_fast(stripped, file, lines_before)
+            if page is None or (lines_before and page.heading):
+                raise _IrregularError
+            if lines_before == 0:
+                heading = page.heading
+            entries.extend(page.entries)
+            warnings.extend(page.warnings)
+            lines_before += len(lines)
+            if not block:
+                break
+    if not entries:
+        raise _IrregularError
+    return Page(file=file, heading=heading, entries=tuple(entries), warnings=tuple(warnings))
+
+
+def _title_start(data: bytes) -> int:
+    """Where the title line of the last entry that starts in data begins; _IrregularError if
+    none can be told apart (then the page is read whole)."""
+    at = len(data)
+    while True:
+        at = data.rfind(_ADDED_BYTES, 0, at)
+        if at <= 0:
+            raise _IrregularError
+        line = data.rfind(b"\n", 0, at) + 1
+        if data[line:at].strip() == b"" and line > 0:
+            blank = data.rfind(b"\n", 0, line - 1) + 1
+            title = data.rfind(b"\n", 0, max(blank - 1, 0)) + 1 if blank > 0 else 0
+            if title > 0 and data[blank : line - 1].strip() == b"":
+                return title
+        at -= 1
+
+
+def _decode_slab(slab: bytes, first: bool) -> str:
+    """A slab as text; _IrregularError if read_text would refuse it (its error names the line)."""
+    if b"\x00" in slab:
+        raise _IrregularError
+    try:
+        text = slab.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _IrregularError from None
+    return text.removeprefix("\ufeff") if first else text
+
+
 def read_listings(paths: Sequence[Path]) -> tuple[list[Page], list[Entry], list[str]]:
     """Read and parse listing files, then merge their entries."""
-    pages = [parse_listing(read_text(p), str(p)) for p in paths]
+    pages = [read_page(p) for p in paths]
     entries, warnings = merge_pages(pages)
     return pages, entries, warnings

@@ -31,10 +31,13 @@ from graph.listing import (
     _parse_entries_fast,
     _parse_lines,
     _read_categories,
+    _read_slabs,
     _sort_distinct,
     _stripped_lines,
     merge_pages,
     parse_listing,
+    read_page,
+    read_text,
 )
 
 LISTINGS = FIXTURES / "listings"
@@ -491,6 +494,34 @@ def test_mutated_long_pages_parse_as_the_reference_does() -> None:
         assert_same_parse(text)
         fast += took_fast_path(text)
     assert 0 < fast < 24
+
+
+def test_long_pages_read_in_slabs_as_they_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """read_page reads a long page a slab at a time (graph.listing._read_slabs): the same
+    page, places and warnings (by repr) or the same error as the whole page's reading, on the
+    synthetic page and its mutants (other line ends, mistakes in any slab ...)."""
+    monkeypatch.setattr("graph.listing.SLAB_BYTES", 4096)
+    base = synthetic(400, seed=5)
+    path = tmp_path / "page.txt"
+
+    def outcome_of(read: Callable[[Path], Page]) -> object:
+        try:
+            page = read(path)
+        except ListingError as exc:
+            return ("error", type(exc), str(exc), exc.file, exc.line, exc.message)
+        return ("page", repr(page))
+
+    path.write_text(base, encoding="utf-8")
+    slabs = _read_slabs(path, 4096)  # the slabs themselves, not the fallback
+    assert repr(slabs) == repr(parse_listing(read_text(path), str(path)))
+    assert len(slabs.entries) == 400
+    texts = [base, base.replace("\n", "\r\n"), *mutants([base], 40, SEED_TEXT + 3)]
+    for text in texts:
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        expected = outcome_of(lambda p: parse_listing(read_text(p), str(p)))
+        assert outcome_of(read_page) == expected, text[:2000]
 
 
 def test_a_full_memo_starts_again_and_gives_the_same_values() -> None:
