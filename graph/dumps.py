@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyoxigraph
+from isal import isal_zlib
 
 from graph import jsonld, shacl
 from graph.convert import Converted, Month, jsonld_nodes
@@ -54,7 +55,7 @@ from graph.namespaces import DCTERMS, PREFIXES
 DESCRIPTION = str(DCTERMS.description)
 
 INDEX = "chunks.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: chunks deflated by ISA-L
 # gzip member header: no name, mtime 0, no extra flags, OS unknown (RFC 1952 §2.3)
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
@@ -387,14 +388,16 @@ def write_dump_files(
                 reused_chunks += 1
             else:
                 text = make()
-                packer = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-                packed = packer.compress(text) + packer.flush(zlib.Z_SYNC_FLUSH)
+                # ISA-L's deflate (isal): 3x faster than zlib's level 4 for 6% more bytes
+                # at its level 3, 6x for 9% at its level 2 (bench/build.py --parts).
+                packer = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -zlib.MAX_WBITS)
+                packed = packer.compress(text) + packer.flush(isal_zlib.Z_SYNC_FLUSH)
                 plain_out.write(text)
                 gz_out.write(packed)
                 at[1], at[3] = len(text), len(packed)
             spans.setdefault(key, at)
         plain_sha, crc = plain_out.finish(crc=True)
-        final = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
+        final = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS).flush()  # an empty final block
         gz_out.write(final + struct.pack("<II", crc, plain_out.size & 0xFFFFFFFF))
         gz_sha, _ = gz_out.finish()
     finally:
@@ -462,7 +465,7 @@ class _Writer:
         while n := self.file.readinto(block):
             sha.update(view[:n])
             if crc:
-                check = zlib.crc32(view[:n], check)
+                check = isal_zlib.crc32(view[:n], check)
         return sha.hexdigest(), check
 
     def close(self) -> None:

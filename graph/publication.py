@@ -74,9 +74,10 @@ from graph.store.sparql import RECORD as STORE_RECORD
 from graph.store.sparql import LoadReport
 
 KEEP = 3
-# gzip level of the dumps: 4 compresses 100k entries' dumps in 4 s of CPU for 9% more bytes
-# than level 6 (10 s); bench/build.py measured both.
-GZIP_LEVEL = 4
+# gzip level of the dumps, ISA-L's (0-3; graph/dumps.py): 3 deflates text at about 250 MB/s,
+# 3x zlib's level 4, for 6% more bytes (zlib's 4 was 9% more than its 6, at 2.5x its speed):
+# 6 GB of dumps at 1M entries. bench/build.py --parts measures them.
+GZIP_LEVEL = 3
 DUMP_STEM = "library"
 MANIFEST = "manifest.json"
 SPOOL = ".graph.nt"  # the graph's N-Triples while a release is built (graph/convert.py)

@@ -149,7 +149,7 @@ def test_the_chunked_dumps_equal_whole_graph_serializations(
         chunks = chunked_dumps.chunks_of(converted)
         for fmt in DUMP_FORMATS:
             fast, whole = tmp_path / f"fast{fmt.suffix}", tmp_path / f"whole{fmt.suffix}"
-            chunked_dumps.write_dump_files(converted, chunks, fmt, fast, 6, None, {})
+            chunked_dumps.write_dump_files(converted, chunks, fmt, fast, 3, None, {})
             write_dump(list(converted.triples), fmt, whole, iris)
             assert fast.read_bytes() == whole.read_bytes(), (name, fmt.key)
             assert gzip.decompress(fast.with_name(fast.name + ".gz").read_bytes()) == (
@@ -171,7 +171,7 @@ def test_every_dump_format_has_a_writer_and_no_other_does(pages: list[Path]) -> 
             chunked_dumps.chunks_of(converted),
             unknown,
             Path("/nonexistent/x"),
-            6,
+            3,
             None,
             {},
         )
