@@ -3,18 +3,21 @@
 the current release (months of entries, dump chunks, validation, history, store), in the same
 run, one child process per build, medians.
 
-    bench/incremental.py [--entries N] [--runs R] [--generator PATH]
+    bench/incremental.py [--entries N] [--runs R] [--generator PATH] [--against REV]
 
 Each run edits one entry's description and builds in full (the baseline), edits it again and
 rebuilds reusing ("reuse": the target is under 5 s at 100k entries), rebuilds with no change,
 then adds five entries (a week of a real library) and rebuilds reusing; every build replaces
-the release the step before made.
+the release the step before made. Each build's peak RSS (its process's) is reported too.
+--against REV   the same steps, interleaved run by run, with the code of a git revision
+                (git archive), on a listing and a publication of its own
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -24,21 +27,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
-import json, sys, time
+import json, resource, sys, time
 from pathlib import Path
 from graph.publication import BuildOptions, build
 start = time.perf_counter()
 outcome = build([Path(sys.argv[1])], Path(sys.argv[2]), BuildOptions(base="https://example.org/kg/"),
                 reuse=sys.argv[3] == "reuse")
 total = time.perf_counter() - start
-print(json.dumps({"total": total, **{p.name: p.seconds for p in outcome.phases}}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"total": total, "peak_mib": peak, **{p.name: p.seconds for p in outcome.phases}}))
 """
 
 
-def run_build(source: Path, out: Path, mode: str) -> dict[str, float]:
+def run_build(source: Path, out: Path, mode: str, code: Path = ROOT) -> dict[str, float]:
+    """One build in a child process, with the code in the folder code."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(source), str(out), mode],
-        cwd=ROOT,
+        cwd=code,
+        env=env,
         check=True,
         capture_output=True,
         text=True,
@@ -70,42 +77,65 @@ def main() -> None:
     ap.add_argument(
         "--generator", type=Path, default=ROOT / "tests" / "fixtures" / "gen_listing.py"
     )
+    ap.add_argument("--against", help="also build with the code of this git revision")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kgpub-incremental-") as tmp:
         folder = Path(tmp)
-        source, out = folder / "library.txt", folder / "out"
+        codes = {"this": ROOT}
+        if args.against:
+            old = folder / "code-against"
+            old.mkdir()
+            archive = subprocess.run(
+                ["git", "archive", args.against], cwd=ROOT, capture_output=True, check=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+            codes[args.against] = old
+        original = folder / "library.txt"
         subprocess.run(
-            [sys.executable, str(args.generator), str(args.entries), "--out", str(source)],
+            [sys.executable, str(args.generator), str(args.entries), "--out", str(original)],
             check=True,
         )
-        text = source.read_text(encoding="utf-8")
-        run_build(source, out, "full")  # the publication the runs replace
-        results: dict[str, list[dict[str, float]]] = {
-            "full": [],
-            "reuse": [],
-            "no change": [],
-            "5 added": [],
-        }
+        text = original.read_text(encoding="utf-8")
+        steps = ("full", "reuse", "no change", "5 added")
+        results = {name: {step: [] for step in steps} for name in codes}
+        places = {name: (folder / f"{n}.txt", folder / f"out-{n}") for n, name in enumerate(codes)}
+        for name, code in codes.items():
+            source, out = places[name]
+            source.write_text(text, encoding="utf-8")
+            run_build(source, out, "full", code)  # the publication the runs replace
         for i in range(args.runs):
-            edit_description(source, text, f"Full {i}.")
-            results["full"].append(run_build(source, out, "full"))
-            edit_description(source, text, f"Reuse {i}.")
-            results["reuse"].append(run_build(source, out, "reuse"))
-            results["no change"].append(run_build(source, out, "reuse"))
-            add_entries(source, source.read_text(encoding="utf-8"), f"run {i}")
-            results["5 added"].append(run_build(source, out, "reuse"))
-    phases = ["parse", "convert", "history", "validate", "write", "total"]
+            for name, code in codes.items():
+                source, out = places[name]
+                edit_description(source, text, f"Full {i}.")
+                results[name]["full"].append(run_build(source, out, "full", code))
+                edit_description(source, text, f"Reuse {i}.")
+                results[name]["reuse"].append(run_build(source, out, "reuse", code))
+                results[name]["no change"].append(run_build(source, out, "reuse", code))
+                add_entries(source, source.read_text(encoding="utf-8"), f"run {i}")
+                results[name]["5 added"].append(run_build(source, out, "reuse", code))
+    phases = ["parse", "convert", "history", "validate", "write", "total", "peak_mib"]
     print(f"{args.entries} entries, one description changed; medians of {args.runs} runs (s)")
-    print(f"{'build':<12}" + "".join(f"{p:>10}" for p in phases))
-    medians = {}
-    for name, runs in results.items():
-        medians[name] = {p: statistics.median(r.get(p, 0.0) for r in runs) for p in phases}
-        print(f"{name:<12}" + "".join(f"{medians[name][p]:>10.2f}" for p in phases))
-    full = medians["full"]["total"]
-    for name in ("reuse", "no change", "5 added"):
-        print(f"{name}: {medians[name]['total'] / full:.2f} of the full build")
-    verdict = "met" if medians["reuse"]["total"] < 5 else "missed"
-    print(f"target (one changed entry under 5 s): {verdict}")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    medians: dict[str, dict[str, dict[str, float]]] = {}
+    for name in codes:
+        print(f"\ncode: {name}")
+        print(f"{'build':<12}" + "".join(f"{p:>10}" for p in phases))
+        medians[name] = {}
+        for step, runs in results[name].items():
+            row = {p: statistics.median(r.get(p, 0.0) for r in runs) for p in phases}
+            medians[name][step] = row
+            print(f"{step:<12}" + "".join(f"{row[p]:>10.2f}" for p in phases))
+        full = medians[name]["full"]["total"]
+        for step in ("reuse", "no change", "5 added"):
+            print(f"{step}: {medians[name][step]['total'] / full:.2f} of the full build")
+    if args.against:
+        print(f"\nthis / {args.against} (total seconds, peak MiB):")
+        for step in steps:
+            a, b = medians["this"][step], medians[args.against][step]
+            print(
+                f"  {step:<10} {a['total'] / b['total']:.2f}x time, "
+                f"{a['peak_mib'] / b['peak_mib']:.2f}x memory"
+            )
 
 
 if __name__ == "__main__":

@@ -133,7 +133,12 @@ class _Renderer:
             raise PublicationError(f"no dump writer for {fmt.label} ({fmt.media_type})")
         self.converted, self.fmt = converted, fmt
         self.prefixes = dump_prefixes(converted.iris)
-        self._items = list(converted.entries.items())
+        # The IRIs of each month's entries, by the index of its first entry (a chunk's first).
+        self._months: dict[int, tuple[str, ...]] = {}
+        first = 0
+        for month in converted.months:
+            self._months[first] = month.iris
+            first += len(month.iris)
         self._form = _FORMS[fmt.key]
         self._xml_head = _rdfxml_head(self.prefixes) if fmt is RDFXML else b""
 
@@ -180,7 +185,11 @@ class _Renderer:
             return
         skip = 1 if chunk.kind == "scheme" else 2 + len(converted.categories)
         if chunk.kind == "entries":
-            part = dict(self._items[chunk.first : chunk.last])
+            entries = converted.entries
+            iris = self._months.get(chunk.first)
+            if iris is None or len(iris) != chunk.last - chunk.first:
+                iris = tuple(islice(entries, chunk.first, chunk.last))
+            part = {iri: entries[iri] for iri in iris}
             converted = replace(converted, entries=part)
             nodes = islice(jsonld_nodes(converted), skip, None)
         else:

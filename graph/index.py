@@ -255,9 +255,18 @@ def _insert_months(
                 lists.setdefault(concept, []).append((concept, iri))
         if len(entries) >= _BATCH:
             _insert_rows(db, entries, documents, subjects)
+            _insert_members(db, lists)
     _insert_rows(db, entries, documents, subjects)
+    _insert_members(db, lists)
+
+
+def _insert_members(db: sqlite3.Connection, lists: dict[str, list[tuple[str, str]]]) -> None:
+    """Insert a batch of member rows, list by list, each in IRI order: as the months come in
+    order, each list's rows are appended at the end of its range of the B-tree. A batch at a
+    time: a million entries' rows were 3.5 million tuples held at once."""
     for list_iri in sorted(lists):
         db.executemany("INSERT INTO member VALUES (?, ?)", sorted(lists[list_iri]))
+        lists[list_iri].clear()
 
 
 def _insert_rows(
