@@ -26,6 +26,7 @@ a build writes it to a file as it renders each month (a spool) and reads ranges 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections import Counter
@@ -63,6 +64,7 @@ _IN_SCHEME = f"<{SKOS.inScheme}>"
 _TOP_CONCEPT_OF = f"<{SKOS.topConceptOf}>"
 _HAS_TOP_CONCEPT = f"<{SKOS.hasTopConcept}>"
 _DATETIME = f"<{XSD.dateTime}>"
+_DESCRIPTION_BYTES = f'> {_DESCRIPTION} "'.encode()
 
 # N-Triples string escapes as Oxigraph writes them (oxrdf's print_quoted_str): ECHAR for
 # \b \t \n \f \r " \\, UCHAR (upper-case hex) for the other controls, every other character as is.
@@ -176,7 +178,9 @@ class Converted:
 
     text: GraphText
     layout: Layout
-    entries: dict[str, Entry]  # entry IRI -> entry, in IRI order
+    # entry IRI -> entry, in IRI order; in a spooled build without its description, which
+    # only the text keeps (read them with descriptions(): the same in either case)
+    entries: dict[str, Entry]
     categories: dict[str, Category]  # concept IRI -> category, in IRI order
     title: str
     iris: Iris
@@ -195,6 +199,27 @@ class Converted:
     def triples(self) -> list[Triple]:
         """The triples as pyoxigraph terms, in order (parsed on first use)."""
         return list(pyoxigraph.parse(self.ntriples, pyoxigraph.RdfFormat.N_TRIPLES))
+
+    def descriptions(self, first: int, last: int) -> list[str]:
+        """The descriptions of the entries first to last (IRI order; "" for none), read from
+        the text: a spooled build does not keep them with its entries (a million entries'
+        descriptions were 640 MB)."""
+        starts = self.layout.entries
+        base = starts[first]
+        text = self.text[base : starts[last]]
+        out: list[str] = []
+        for i in range(first, last):
+            a, b = starts[i] - base, starts[i + 1] - base
+            at = text.find(_DESCRIPTION_BYTES, a, b)
+            if at < 0:
+                out.append("")
+                continue
+            at += len(_DESCRIPTION_BYTES)
+            end = text.index(b'"@en .\n', at)
+            # N-Triples' escapes in a literal (ECHAR, \uXXXX; graph/convert.py _quoted) are
+            # JSON's, so a JSON reader reads it back.
+            out.append(json.loads(text[at - 1 : end + 1]))
+        return out
 
     def entry_span(self, index: int) -> bytes:
         """The N-Triples lines of the index-th entry (IRI order)."""
@@ -272,7 +297,8 @@ def convert(
     none); a month reuse() gives (same name, same records) is taken as it is, with its
     dcterms:modified. progress(done, total) after each PROGRESS_STEP entries or so. With a
     spool (an empty file open for writing and reading), the N-Triples are written to it as
-    each month is rendered, and read back from it by range: one month is in memory at a time.
+    each month is rendered, and read back from it by range: one month is in memory at a time,
+    and the entries kept have no description (Converted.descriptions reads them).
     """
     at = find_non_xml(title)
     if at >= 0:  # the listings are checked as they are read (graph/listing.py); --title here
@@ -297,7 +323,7 @@ def convert(
     starts: list[int] = []
     prints: dict[str, str] = {}
     modified: dict[str, str] = {}
-    done = reported = 0
+    done = reported = described = 0
     for name, group in groups.items():
         digest = records_digest(group)
         month = reuse(name, digest) if reuse is not None else None
@@ -312,6 +338,10 @@ def convert(
         sink.write(month.text)
         # Each month's text is in the spool now: kept too, it would double the memory.
         months.append(replace(month, text=b""))
+        described += sum(1 for e in group if e.description)
+        if spool is not None:
+            for iri in month.iris:
+                by_iri[iri] = replace(by_iri[iri], description="")
         done += len(group)
         if progress and done - reported >= PROGRESS_STEP:
             progress(done, len(entries))
@@ -327,7 +357,7 @@ def convert(
         categories,
         title,
         iris,
-        _statistics(by_iri, categories, modified),
+        _statistics(by_iri, categories, modified, described),
         {iri: when for iri, when in modified.items() if iri in by_iri},
         tuple(months),
         prints,
@@ -558,11 +588,13 @@ def render_month(
 
 
 def _statistics(
-    entries: Mapping[str, Entry], categories: Mapping[str, Category], modified: Mapping[str, str]
+    entries: Mapping[str, Entry],
+    categories: Mapping[str, Category],
+    modified: Mapping[str, str],
+    described: int,
 ) -> Statistics:
-    """The counts VoID publishes."""
+    """The counts VoID publishes (described: the entries with a description)."""
     n_entries, n_concepts = len(entries), len(categories)
-    described = sum(1 for e in entries.values() if e.description)
     subjects = sum(len(e.categories) for e in entries.values())
     n_modified = sum(1 for iri in modified if iri in entries)
     properties = Counter(
@@ -604,11 +636,14 @@ def _statistics(
     )
 
 
-def jsonld_nodes(converted: Converted) -> Iterator[dict[str, Any]]:
+def jsonld_nodes(
+    converted: Converted, descriptions: Sequence[str] | None = None
+) -> Iterator[dict[str, Any]]:
     """The JSON-LD node objects of the library, as graph.jsonld.nodes() compacts its triples,
     made from the records without parsing the triples back (tests/test_publication.py checks
     they are equal): node per subject, keys in triple order, values as the context coerces
-    them (language-tagged English and xsd:dateTime as plain strings, IRIs, @set lists)."""
+    them (language-tagged English and xsd:dateTime as plain strings, IRIs, @set lists).
+    descriptions: those of converted.entries, in order (default: read from the text)."""
     iris = converted.iris
     yield {
         "id": iris.library,
@@ -634,7 +669,9 @@ def jsonld_nodes(converted: Converted) -> Iterator[dict[str, Any]]:
             "topConceptOf": iris.scheme,
         }
     concept_of = {c.label: iri for iri, c in converted.categories.items()}
-    for iri, entry in converted.entries.items():
+    if descriptions is None:
+        descriptions = converted.descriptions(0, len(converted.entries))
+    for (iri, entry), text in zip(converted.entries.items(), descriptions, strict=True):
         node: dict[str, Any] = {
             "id": iri,
             "type": "Text",
@@ -645,8 +682,8 @@ def jsonld_nodes(converted: Converted) -> Iterator[dict[str, Any]]:
         when = converted.modified.get(iri)
         if when is not None:
             node["modified"] = when
-        if entry.description:
-            node["description"] = entry.description
+        if text:
+            node["description"] = text
         if entry.categories:
             node["subject"] = sorted(concept_of[label] for label in entry.categories)
         node["isPartOf"] = iris.library

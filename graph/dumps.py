@@ -181,7 +181,7 @@ class _Renderer:
         # The library node comes first in every dump, so each later node follows ",\n".
         converted = self.converted
         if chunk.kind == "library":
-            yield "  " + json.dumps(next(jsonld_nodes(converted)), ensure_ascii=False)
+            yield "  " + json.dumps(next(jsonld_nodes(converted, ())), ensure_ascii=False)
             return
         skip = 1 if chunk.kind == "scheme" else 2 + len(converted.categories)
         if chunk.kind == "entries":
@@ -190,10 +190,11 @@ class _Renderer:
             if iris is None or len(iris) != chunk.last - chunk.first:
                 iris = tuple(islice(entries, chunk.first, chunk.last))
             part = {iri: entries[iri] for iri in iris}
+            descriptions = converted.descriptions(chunk.first, chunk.last)
             converted = replace(converted, entries=part)
-            nodes = islice(jsonld_nodes(converted), skip, None)
+            nodes = islice(jsonld_nodes(converted, descriptions), skip, None)
         else:
-            nodes = islice(jsonld_nodes(converted), skip, skip + 1 + len(converted.categories))
+            nodes = islice(jsonld_nodes(converted, ()), skip, skip + 1 + len(converted.categories))
         for node in nodes:
             yield ",\n  " + json.dumps(node, ensure_ascii=False)
 

@@ -232,6 +232,11 @@ def _insert_months(
     library = converted.iris.library
     concept_of = {c.label: iri for iri, c in converted.categories.items()}
     months = {m.name: m for m in converted.months}
+    firsts: dict[str, int] = {}  # each month's first entry, in converted.entries' order
+    at = 0
+    for month in converted.months:
+        firsts[month.name] = at
+        at += len(month.iris)
     entries: list[tuple[object, ...]] = []
     documents: list[tuple[object, ...]] = []
     subjects: list[tuple[int, int]] = []
@@ -240,7 +245,9 @@ def _insert_months(
         first = _month_id(name)
         if len(months[name].iris) >= 1 << _MONTH_BITS:
             raise PublicationError(f"{name}: more entries in one month than the index can number")
-        for n, iri in enumerate(months[name].iris, start=first):
+        iris = months[name].iris
+        texts = converted.descriptions(firsts[name], firsts[name] + len(iris))
+        for n, iri, description in zip(range(first, first + len(iris)), iris, texts, strict=True):
             entry = converted.entries[iri]
             year = entry.created.year
             concepts = sorted(concept_of[label] for label in entry.categories)
@@ -248,7 +255,7 @@ def _insert_months(
             entries.append((n, iri, year, format_created(entry), modified))
             tokens = [_concept_token(concept_ids[c]) for c in concepts]
             tokens.append(_year_token(year))
-            documents.append((n, _clean(entry.title), _clean(entry.description), " ".join(tokens)))
+            documents.append((n, _clean(entry.title), _clean(description), " ".join(tokens)))
             lists[library].append((library, iri))
             for concept in concepts:
                 subjects.append((n, concept_ids[concept]))

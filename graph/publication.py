@@ -68,7 +68,7 @@ from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.index import write_release_index
 from graph.iris import Iris
-from graph.listing import Entry, Page, read_listings
+from graph.listing import Entry, read_listings
 from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
 from graph.store.sparql import RECORD as STORE_RECORD
 from graph.store.sparql import LoadReport
@@ -303,21 +303,25 @@ def _build(
     pages, entries, warnings = read_listings(sources)
     phases.progress("parse", len(sources), len(sources))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
+    title = options.title or library_title(pages)
+    del pages  # _publish lets go of the entries once converted: nothing else may hold them
     # Taken once the sources have been read: a listing with a mistake touches nothing.
     with _one_build_at_a_time(out):
-        return _publish(out, options, phases, pages, entries, warnings, stamp, reuse)
+        return _publish(out, options, phases, title, entries, warnings, stamp, reuse)
 
 
 def _publish(
     out: Path,
     options: BuildOptions,
     phases: _Phases,
-    pages: list[Page],
+    title: str,
     entries: list[Entry],
     warnings: list[str],
     stamp: datetime,
     reuse: bool,
 ) -> Outcome:
+    """Build the release from the merged entries; entries is emptied once they are converted
+    (converted.entries keeps them, lighter: graph/convert.py)."""
     iris = Iris.from_base(options.base)
     releases, work, stale = _start_release(out)
     loader = open_loader(options.store, work, iris, stamp)
@@ -341,7 +345,7 @@ def _publish(
             converted = convert(
                 entries,
                 iris,
-                options.title or library_title(pages),
+                title,
                 progress=phases.reporter("convert"),
                 modified_of=decisions.modified_of,
                 reuse=months,
@@ -349,6 +353,7 @@ def _publish(
             )
         finally:
             months.close()
+        entries.clear()
         chunks = dumps.chunks_of(converted)
         validation = dumps.validation_key(options.engine)
         reusing = dumps.Reuse(reusable, chunks, index, validation)
