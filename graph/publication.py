@@ -13,7 +13,10 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
     chunks.json                 what the next build may reuse (graph/dumps.py)
     store/                      the embedded Oxigraph store (default graph: the library;
                                 named graph <base>.well-known/void: the VoID description)
-  releases/.building-*          a build in progress; never read, removed when stale
+  releases/.building-*          a build in progress; never read, removed when stale (its
+                                .graph.nt: the graph's N-Triples as convert writes them,
+                                read back by range by every later phase; deleted before
+                                the release is synced)
   .lock                         locked by the build that is writing (one at a time)
 A build that fails or is killed never touches ``current``; the last KEEP releases stay on
 disk so a server still reading an older one is not pulled from under its feet.
