@@ -65,7 +65,13 @@ def enrich(
         raise EnrichmentUnavailable(
             f"enrichment needs the [enrich] extra (pip install 'kgpub[enrich]'): {exc}"
         ) from exc
-    texts = {iri: text_of(e.title, e.description) for iri, e in converted.entries.items()}
+    # A build's entries have no descriptions (graph/convert.py): read them from the graph.
+    described = zip(
+        converted.entries.items(),
+        converted.descriptions(0, len(converted.entries)),
+        strict=True,
+    )
+    texts = {iri: text_of(e.title, text) for (iri, e), text in described}
     phases.start("enrich", len(texts))
     done = enrich_release(work, texts, previous, progress=phases.reporter("enrich"), titles=titles)
     related = (
