@@ -665,8 +665,7 @@ def _page(query: str, table: Table | None = None, error: str = "") -> str:
         return endpoint_url + "?" + urlencode(params)
 
     downloads: list[tuple[str, str, str]] = []
-    pages: list[tuple[int, str]] = []
-    share = previous = following = ""
+    share = ""
     if query and table is not None:
         offered = (
             [(f.key, f.label, f.suffix) for f in RDF_FORMATS]
@@ -678,9 +677,6 @@ def _page(query: str, table: Table | None = None, error: str = "") -> str:
             for key, label, suffix in offered
         ]
         share = link(query=query)
-        pages = [(n, link(query=query, page=str(n))) for n in _page_numbers(table)]
-        urls = dict(pages)
-        previous, following = urls.get(table.page - 1, ""), urls.get(table.page + 1, "")
     return render_template(
         "sparql/query.html",
         query=query or examples[0].text,
@@ -691,19 +687,10 @@ def _page(query: str, table: Table | None = None, error: str = "") -> str:
         iris=release.iris,
         downloads=downloads,
         share=share,
-        pages=pages,
-        previous=previous,
-        next=following,
+        page_url=lambda number: link(query=query, page=str(number)),
+        HTML_ROWS=HTML_ROWS,
         editor=EDITOR.exists(),
         timeout=settings["query_timeout"],
         max_results=settings["query_max_results"],
         description_links=[(f.media_type, f.label, link(format=f.key)) for f in RDF_FORMATS],
     )
-
-
-def _page_numbers(table: Table) -> list[int]:
-    """The pages the pager names: the first, the last, and two either side of this one."""
-    if table.pages == 1:
-        return []
-    near = range(max(1, table.page - 2), min(table.pages, table.page + 2) + 1)
-    return sorted({1, table.pages, *near})
