@@ -22,7 +22,7 @@ from server import config, errors
 from server.current import Current
 from server.errors import HttpError
 from server.representation import CORS, SECURITY
-from server.views import browse, dumps, harvest, pages, resources, search, sparql
+from server.views import browse, dumps, harvest, openapi, pages, resources, search, sparql
 from server.views.sparql import WARM_UP_KEY
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         BodyLimit(app.wsgi_app, int(settings["max_body"])), current
     )
     errors.register(app)
-    for view in (pages, resources, dumps, sparql, harvest, search, browse):
+    for view in (pages, resources, dumps, sparql, harvest, search, browse, openapi):
         app.register_blueprint(view.bp)
     app.before_request(refuse_large_body)
     app.before_request(refuse_non_xml_parameters)

@@ -48,6 +48,11 @@ def run_checks(
                 case.run(deployment)
             except CheckError as exc:
                 outcome = Outcome(case.name, False, " ".join(str(exc).split()))
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+                # What the deployment sent did not have the shape a check reads (JSON without
+                # a key, a number that is not one ...): that check fails, the others run.
+                why = f"an answer of an unexpected shape ({type(exc).__name__}: {exc})"
+                outcome = Outcome(case.name, False, " ".join(why.split()))
             else:
                 outcome = Outcome(case.name, True)
             if case in chosen or not outcome.ok:

@@ -721,6 +721,26 @@ def check_errors(d: Deployment) -> None:
         raise CheckError(f"{url}: a browser gets {html.status} {html.media_type!r}")
 
 
+def check_openapi(d: Deployment) -> None:
+    """The landing page links an OpenAPI 3 description (RFC 8631 service-desc) whose
+    operations include the SPARQL endpoint."""
+    home = expect(fetch(d.base, headers={"Accept": BROWSER}))
+    targets = [k.target for k in home.links() if "service-desc" in k.rels]
+    if not targets:
+        raise CheckError(f"{d.base}: no Link rel=service-desc")
+    reply = expect(fetch(targets[0]))
+    try:
+        doc = json.loads(reply.body)
+    except ValueError as exc:
+        raise CheckError(f"{reply.url}: not JSON: {exc}") from exc
+    if not str(doc.get("openapi", "")).startswith("3."):
+        raise CheckError(f"{reply.url}: not an OpenAPI 3 document")
+    servers = [str(s.get("url", "")) for s in doc.get("servers") or [{"url": ""}]]
+    operations = {urljoin(reply.url, server + path) for server in servers for path in doc["paths"]}
+    if d.endpoint not in operations:
+        raise CheckError(f"{reply.url}: no operation on the SPARQL endpoint {d.endpoint}")
+
+
 def check_reachable(d: Deployment) -> None:
     """The base URL answers, and VoID describes a dataset with a SPARQL endpoint."""
     expect(fetch(d.base, headers={"Accept": TURTLE.media_type}))
@@ -748,6 +768,7 @@ CASES: tuple[Case, ...] = (
     Case("feed", "the ActivityStreams change feed", check_feed),
     Case("oai-pmh", "OAI-PMH Identify and badVerb", check_oai),
     Case("errors", "404 in the negotiated format", check_errors),
+    Case("openapi", "the linked OpenAPI description", check_openapi),
     Case(
         "security-headers",
         "CSP, nosniff and Referrer-Policy on every answer",
