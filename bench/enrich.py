@@ -7,8 +7,9 @@ the meaning search at 10k and 100k entries, and what the default build pays for 
 Needs the [enrich] extra. For each size: generate a listing (tests/fixtures/gen_listing.py N)
 and build a publication without enrichment (the default build), then
   embed      `sample` of its texts embedded one at a time as the build does (model.py on one
-             BLAS thread): texts per second, and the time for all N extrapolated from it
-             (embedding 100k texts takes hours of this shared machine: not run whole);
+             BLAS thread, in WORKERS processes, their start included): texts per second, and
+             the time for all N extrapolated from it (embedding 100k texts takes hours of
+             this shared machine: not run whole);
   vectors    N vectors made from the sample's real ones (each a sample vector plus noise,
              normalised and quantised), so that neighbours have the sample's structure;
   link       neighbours() of all N (the full computation of a first build); past --whole
@@ -70,6 +71,7 @@ def main() -> None:
     from graph.enrich.read import Enrichment
     from graph.enrich.related import (
         FILE,
+        WORKERS,
         Vectors,
         digest_of,
         embed,
@@ -111,7 +113,7 @@ def main() -> None:
             order = sorted(texts)
             sample = {iri: texts[iri] for iri in order[: args.sample]}
             start = time.perf_counter()
-            real, _ = embed(sample, {}, lambda: encoder)
+            real, _ = embed(sample, {}, lambda: encoder, workers=WORKERS)
             seconds = time.perf_counter() - start
             rate = len(sample) / seconds
             tokens = statistics.mean(len(t) for t in encoder.tokens(list(sample.values())))

@@ -201,13 +201,15 @@ class Published:
     of_entry: dict[str, tuple[str, ...]]  # entry IRI -> publisher ids
 
 
-def write_release(work: Path, titles: Mapping[str, str], table: Table) -> Published:
-    """Find the publishers of a release's entries (IRI -> title; IRIs sort oldest first, as
-    they begin with the Added time) and write work/publishers.json."""
+def write_release(
+    work: Path, titles: Mapping[str, str], table: Table, recognised: Recognised
+) -> Published:
+    """Write work/publishers.json: the publishers recognised in a release's titles (IRI ->
+    title; IRIs sort oldest first, as they begin with the Added time) and their entries."""
     of_entry: dict[str, tuple[str, ...]] = {}
     entries: dict[str, list[str]] = {}
     for iri in sorted(titles, reverse=True):
-        ids, _ = table.find(titles[iri])
+        ids = recognised.by_title.get(titles[iri], ())
         if ids:
             of_entry[iri] = ids
             for pid in ids:

@@ -224,3 +224,54 @@ def test_the_model_gives_the_reference_vectors() -> None:
     reference = sentence_transformers.SentenceTransformer(str(model_dir()), device="cpu")
     expected = reference.encode(texts, normalize_embeddings=True)
     assert np.abs(Encoder().encode(texts) - expected).max() < 1e-5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_relinking_equals_linking_anew(seed: int) -> None:
+    """Changed, removed and added entries among clustered vectors: relink() gives exactly
+    neighbours() of the new vectors (the int8 products are exact, ties go to the IRI)."""
+    import numpy as np
+
+    from graph.enrich.related import Vectors, neighbours, quantise, relink
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(8, 384))
+    raw = centres[rng.integers(0, 8, 400)] + rng.normal(0, 0.6, (400, 384))
+    unit = (raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32)
+    iris = [f"http://x/entry/{i:04d}" for i in range(400)]
+    before = Vectors(iris, [f"d{i}" for i in range(400)], quantise(unit))
+    links = neighbours(before)
+    old = dict(zip(before.iris, before.digests, strict=True))
+    keep = sorted(set(range(400)) - set(rng.choice(400, 5, replace=False).tolist()))
+    matrix = before.matrix[keep].copy()
+    digests = [before.digests[i] for i in keep]
+    for row in rng.choice(len(keep), 7, replace=False).tolist():
+        matrix[row] = matrix[(row + 3) % len(keep)]  # a text now close to another's
+        digests[row] = f"changed{row}"
+    added = quantise(unit[rng.choice(400, 4, replace=False)])
+    after = Vectors(
+        [iris[i] for i in keep] + [f"http://x/entry/new{i}" for i in range(4)],
+        digests + [f"new{i}" for i in range(4)],
+        np.concatenate([matrix, added]),
+    )
+    order = sorted(range(len(after.iris)), key=after.iris.__getitem__)
+    after = Vectors(
+        [after.iris[i] for i in order], [after.digests[i] for i in order], after.matrix[order]
+    )
+    assert relink(after, links, old) == neighbours(after)
+
+
+def test_worker_processes_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build's new texts embedded by two processes (spawned) are the vectors one process
+    makes: each text alone, whoever embeds it."""
+    from graph.enrich import related
+    from graph.enrich.model import Encoder
+
+    texts = {f"http://x/entry/{i}": t for i, t in enumerate([CSE_GUIDE, ACT, GROOMING] * 2)}
+    texts["http://x/entry/9"] = ONLINE_CSE
+    alone, n = related.embed(texts, {}, Encoder, workers=1)
+    monkeypatch.setattr(related, "POOL_MIN", 1)
+    monkeypatch.setattr(related, "CHUNK", 2)
+    pooled, m = related.embed(texts, {}, Encoder, workers=2)
+    assert n == m == 4  # texts, not entries: the same text is embedded once
+    assert pooled.matrix.tobytes() == alone.matrix.tobytes()

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from graph.convert import Converted
 from graph.errors import EnrichmentUnavailable
-from graph.publishers import Table, read_table, write_release
+from graph.publishers import Recognised, read_table, write_release
 
 MAX_CANDIDATES = 20  # candidates named in the warning; the count says how many in all
 
@@ -24,11 +24,11 @@ class Phases(Protocol):
     def reporter(self, name: str) -> Callable[[int, int], None]: ...
 
 
-def publisher_candidates(converted: Converted, table: Table | None = None) -> str:
+def publisher_candidates(converted: Converted, recognised: Recognised | None = None) -> str:
     """The build summary's sentence on parentheses and title parts that may name a publisher
     the table (data/publishers.csv) does not know, or ""."""
-    table = table or read_table()
-    recognised = table.recognise(e.title for e in converted.entries.values())
+    if recognised is None:
+        recognised = read_table().recognise(e.title for e in converted.entries.values())
     if not recognised.candidates:
         return ""
     common = recognised.candidates.most_common(MAX_CANDIDATES)
@@ -54,9 +54,10 @@ def enrich(
     enrichment did, and the publisher candidates the table lacks; raise
     EnrichmentUnavailable when wanted without the extra."""
     table = read_table()
-    candidates = publisher_candidates(converted, table)
     titles = {iri: e.title for iri, e in converted.entries.items()}
-    write_release(work, titles, table)
+    recognised = table.recognise(titles.values())
+    candidates = publisher_candidates(converted, recognised)
+    write_release(work, titles, table, recognised)
     if not wanted:
         return candidates
     try:

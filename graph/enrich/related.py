@@ -23,9 +23,12 @@ A release's ``enrich.sqlite`` (written by ``write_release``, read by graph/enric
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +42,9 @@ NEIGHBOURS = 5  # related entries published per entry
 SCALE = 127  # int8 quantisation of unit vectors
 MIN_SCORE = 0.5  # below this, two entries are not called related (cosine, all-MiniLM-L6-v2)
 _MIN_DOT = int(MIN_SCORE * SCALE * SCALE)
+POOL_MIN = 200  # new texts below which one process embeds them (a worker starts in ~2 s)
+CHUNK = 64  # texts a worker process embeds at a time
+WORKERS = min(2, os.cpu_count() or 1)  # processes that embed a build's new texts
 BLOCK = 2048  # rows of the similarity matrix computed at once (BLOCK x N float32)
 
 Int8 = npt.NDArray[np.int8]
@@ -77,14 +83,47 @@ class Vectors:
 Progress = Callable[[int, int], None]
 
 
+def _embed_one(model: Encoder, text: str) -> bytes:
+    # One text at a time: its vector depends on its text only (a batch would pad it to its
+    # neighbours' length and change the last bits of its floats).
+    vector: bytes = quantise(model.encode([text], batch=1))[0].tobytes()
+    return vector
+
+
+_WORKER: list[Encoder] = []
+
+
+def _embed_chunk(texts: list[str]) -> list[bytes]:
+    """In a worker process: the int8 vectors of texts (the model made once per process)."""
+    if not _WORKER:
+        _WORKER.append(Encoder())
+    return [_embed_one(_WORKER[0], t) for t in texts]
+
+
+def _embed_in_processes(texts: list[str], workers: int, progress: Progress | None) -> list[bytes]:
+    """The texts' vectors from `workers` processes (spawned: a build runs threads, which a
+    fork would copy mid-flight), in chunks of CHUNK, in order."""
+    chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
+    found: list[bytes] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for vectors in pool.map(_embed_chunk, chunks):
+            found.extend(vectors)
+            if progress:
+                progress(len(found), len(texts))
+    return found
+
+
 def embed(
     texts: Mapping[str, str],
     previous: Mapping[str, bytes],
     encoder: Callable[[], Encoder],
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> tuple[Vectors, int]:
     """The vectors of every entry (IRI -> text), taken from previous (digest -> int8 bytes)
-    when the same text was embedded before; the encoder is made only when some text is new.
+    when the same text was embedded before; the encoder is made only when some text is new
+    (with workers > 1 and at least POOL_MIN new texts, each worker process makes its own).
     Returns the vectors and how many texts were embedded."""
     iris = sorted(texts)
     digests = [digest_of(texts[i]) for i in iris]
@@ -97,14 +136,18 @@ def embed(
         else:
             missing.setdefault(digest, []).append(row)
     if missing:
-        model = encoder()
-        for done, rows in enumerate(missing.values(), start=1):
-            # One text at a time: its vector depends on its text only (a batch would pad it
-            # to its neighbours' length and change the last bits of its floats).
-            vector = quantise(model.encode([texts[iris[rows[0]]]], batch=1))[0]
-            matrix[rows] = vector
-            if progress and done % 100 == 0:
-                progress(done, len(missing))
+        todo = [(rows, texts[iris[rows[0]]]) for rows in missing.values()]
+        if workers > 1 and len(todo) >= POOL_MIN:
+            found = _embed_in_processes([t for _, t in todo], workers, progress)
+        else:
+            model = encoder()
+            found = []
+            for done, (_, text) in enumerate(todo, start=1):
+                found.append(_embed_one(model, text))
+                if progress and done % 100 == 0:
+                    progress(done, len(todo))
+        for (rows, _), vector in zip(todo, found, strict=True):
+            matrix[rows] = np.frombuffer(vector, dtype=np.int8)
     return Vectors(iris, digests, matrix), len(missing)
 
 
@@ -122,9 +165,16 @@ def _top(dots: npt.NDArray[np.float32], k: int, exclude: int | None) -> list[tup
     return [(row, dot) for dot, row in chosen[:k]]
 
 
-def neighbours(vectors: Vectors, rows: Iterable[int] | None = None, k: int = NEIGHBOURS) -> Links:
-    """The k nearest neighbours of the given rows (all rows by default)."""
-    matrix = vectors.matrix.astype(np.float32)
+def neighbours(
+    vectors: Vectors,
+    rows: Iterable[int] | None = None,
+    k: int = NEIGHBOURS,
+    matrix: npt.NDArray[np.float32] | None = None,
+) -> Links:
+    """The k nearest neighbours of the given rows (all rows by default); matrix: the vectors
+    as float32, when the caller has them."""
+    if matrix is None:
+        matrix = vectors.matrix.astype(np.float32)
     wanted = list(range(len(vectors.iris))) if rows is None else sorted(set(rows))
     links: Links = {}
     for start in range(0, len(wanted), BLOCK):
@@ -149,22 +199,23 @@ def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = N
     for iri, row in index.items():
         if iri not in previous or any(t in stale for t, _ in previous[iri]):
             full.add(row)
-    links = neighbours(vectors, full, k)
-    if not changed:
-        return {iri: links.get(iri, previous.get(iri, [])) for iri in vectors.iris}
     matrix = vectors.matrix.astype(np.float32)
+    links = neighbours(vectors, full, k, matrix)
+    result: Links = {iri: previous.get(iri, []) for iri in vectors.iris}
+    result.update(links)
+    if not changed:
+        return result
     new_rows = sorted(changed)
     dots = matrix @ matrix[new_rows].T  # (N, len(changed)): each entry against the new texts
-    result: Links = {}
-    for row, iri in enumerate(vectors.iris):
+    dots[new_rows, range(len(new_rows))] = -1  # not its own neighbour
+    # Only the rows some new text comes close enough to can change: merged one by one.
+    for row in np.flatnonzero((dots >= _MIN_DOT).any(axis=1)).tolist():
+        iri = vectors.iris[row]
         if row in full:
-            result[iri] = links[iri]
             continue
-        merged = {t: d for t, d in previous[iri]}
-        for at, other in enumerate(new_rows):
-            dot = int(dots[row, at])
-            if other != row and dot >= _MIN_DOT:
-                merged[vectors.iris[other]] = dot
+        merged = dict(previous[iri])
+        for at in np.flatnonzero(dots[row] >= _MIN_DOT).tolist():
+            merged[vectors.iris[new_rows[at]]] = int(dots[row, at])
         ranked = sorted(merged.items(), key=lambda p: (-p[1], index[p[0]]))
         result[iri] = ranked[:k]
     return result
@@ -243,7 +294,7 @@ def enrich_release(
     links for what did not change."""
     start = time.perf_counter()
     previous = Previous.read(previous_release)
-    vectors, embedded = embed(texts, previous.vectors, encoder, progress)
+    vectors, embedded = embed(texts, previous.vectors, encoder, progress, WORKERS)
     if previous.digests:
         links = relink(vectors, previous.links, previous.digests)
     else:
