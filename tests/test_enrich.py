@@ -18,7 +18,7 @@ import pyoxigraph
 import pytest
 import rdflib
 from fetch import get
-from live import SEED, Server, free_port
+from live import ROOT, SEED, Server, free_port
 
 from graph.namespaces import KGPUB
 from graph.publication import BuildOptions, build, current_release
@@ -275,3 +275,24 @@ def test_worker_processes_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch)
     pooled, m = related.embed(texts, {}, Encoder, workers=2)
     assert n == m == 4  # texts, not entries: the same text is embedded once
     assert pooled.matrix.tobytes() == alone.matrix.tobytes()
+
+
+def test_what_enrichment_serves_conforms_to_its_shapes(enriched: tuple[Server, Path]) -> None:
+    import pyshacl
+
+    server, out = enriched
+    shapes = rdflib.Graph().parse(ROOT / "shapes" / "enrichment.ttl", format="turtle")
+    guide = titles_of(current_release(out))[CSE_GUIDE]
+    police = titles_of(current_release(out))[
+        "When to call the police: Guidance for schools & colleges (NPCC)"
+    ]
+    data = rdflib.Graph()
+    for url in (guide + ".ttl", police + ".ttl", server.base + "publisher/npcc.ttl"):
+        data.parse(data=get(url, {}).body, format="turtle")
+    assert len(list(data.subjects(rdflib.URIRef(str(KGPUB.related))))) >= 5
+    conforms, _, text = pyshacl.validate(data, shacl_graph=shapes)
+    assert conforms, text
+    # A publisher without a name breaks its shape.
+    org = rdflib.URIRef(server.base + "publisher/npcc")
+    data.remove((org, rdflib.URIRef("http://www.w3.org/2004/02/skos/core#prefLabel"), None))
+    assert not pyshacl.validate(data, shacl_graph=shapes)[0]
