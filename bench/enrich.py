@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,6 +59,11 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=300)
     parser.add_argument("--searches", type=int, default=20)
     parser.add_argument(
+        "--parts",
+        default="link,relink",
+        help="what to measure beside embed and search: link, relink (comma-separated)",
+    )
+    parser.add_argument(
         "--whole", type=int, default=20_000, help="largest size linked whole (larger: sampled)"
     )
     args = parser.parse_args()
@@ -77,7 +83,6 @@ def main() -> None:
         embed,
         neighbours,
         quantise,
-        relink,
         text_of,
         write,
     )
@@ -130,8 +135,11 @@ def main() -> None:
             mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
             matrix = quantise(mixed.astype(np.float32))
             vectors = Vectors(order, [digest_of(texts[i]) for i in order], matrix)
+            parts = set(args.parts.split(","))
             start = time.perf_counter()
-            if n <= args.whole:
+            if "link" not in parts and "relink" not in parts:
+                links = {}
+            elif n <= args.whole:
                 links = neighbours(vectors)
                 linked = time.perf_counter() - start
                 how = f"{sum(map(len, links.values())):,} links"
@@ -140,24 +148,17 @@ def main() -> None:
                 neighbours(vectors, range(0, n, step))
                 linked = (time.perf_counter() - start) * step
                 how = f"1 row in {step} computed, the time multiplied by {step}"
-            print(f"link     {linked:.1f} s for all {n:,} ({how}; load {load()})", flush=True)
-            if n > args.whole:
+            if links:
+                print(f"link     {linked:.1f} s for all {n:,} ({how}; load {load()})", flush=True)
+            if links and n > args.whole:
                 # The relink needs the previous links: those of the rows it reads are enough
                 # for the time, not for the check against a full link.
                 links = neighbours(vectors, range(0, n, step))
                 links = {iri: links.get(iri, []) for iri in vectors.iris}
 
-            old = dict(zip(vectors.iris, vectors.digests, strict=True))
-            changed = Vectors(list(vectors.iris), list(vectors.digests), matrix.copy())
-            row = n // 2
-            changed.digests[row] = "changed"
-            changed.matrix[row] = matrix[(row + 1) % n]
-            start = time.perf_counter()
-            relinked = relink(changed, links, old)
-            one = time.perf_counter() - start
-            same = relinked == neighbours(changed) if n <= args.whole else "not checked"
-            print(f"relink   {one:.2f} s after one changed entry; equal to a full link: {same}")
-
+            if "relink" in parts:
+                relinked_in = _relink(vectors, links, n, args.whole)
+                print(f"relink   {relinked_in}")
             write(release / FILE, vectors, links, {})
             index = Index(release / "index.sqlite")
             enrichment = Enrichment(release / FILE)
@@ -167,13 +168,35 @@ def main() -> None:
                 start = time.perf_counter()
                 meaning.search(index, enrichment, SEARCHES[i % len(SEARCHES)], [], [], 1, 20)
                 times.append((time.perf_counter() - start) * 1000)
+            words = []  # the word search on the same texts, the baseline of the same run
+            for i in range(args.searches):
+                start = time.perf_counter()
+                index.search(SEARCHES[i % len(SEARCHES)], (), (), "relevance", 1, 20)
+                words.append((time.perf_counter() - start) * 1000)
             times.sort()
             p90 = times[int(len(times) * 0.9) - 1]
             print(
                 f"search   p50 {statistics.median(times):.0f} ms, p90 {p90:.0f} ms over "
-                f"{len(times)} meaning searches (load {load()})",
+                f"{len(times)} meaning searches; the word search p50 "
+                f"{statistics.median(words):.0f} ms (load {load()})",
                 flush=True,
             )
+
+
+def _relink(vectors: Any, links: Any, n: int, whole: int) -> str:
+    """relink() after one entry's text changed, and (up to `whole` entries) its check."""
+    from graph.enrich.related import Vectors, neighbours, relink
+
+    old = dict(zip(vectors.iris, vectors.digests, strict=True))
+    changed = Vectors(list(vectors.iris), list(vectors.digests), vectors.matrix.copy())
+    row = n // 2
+    changed.digests[row] = "changed"
+    changed.matrix[row] = vectors.matrix[(row + 1) % n]
+    start = time.perf_counter()
+    relinked = relink(changed, links, old)
+    one = time.perf_counter() - start
+    same = relinked == neighbours(changed) if n <= whole else "not checked"
+    return f"{one:.2f} s after one changed entry; equal to a full link: {same}"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from graph.enrich.read import Enrichment, encoder
 from graph.enrich.related import SCALE, quantise, score_of
@@ -63,25 +64,30 @@ def search(
     if categories or years:
         allowed = set(index.ranked_ids((), categories, years, 10**9))
     iris, matrix = enrichment.vectors()
-    ids_of = _ids(index)
+    rows = _rows(index, iris)
     scores: dict[int, float] = {}
     meaning_ids: list[int] = []
     if words:
         vector = quantise(encoder().encode([text], batch=1))[0].astype(np.float32)
         dots = matrix @ vector
-        threshold = MIN_SCORE * SCALE * SCALE
-        candidates = np.flatnonzero(dots >= threshold)
-        ranked = sorted(candidates.tolist(), key=lambda r: (-dots[r], r))
-        exact = set(exact_ids)
-        for row in ranked:
-            n = ids_of.get(iris[row])
-            if n is None:
-                continue
-            scores[n] = score_of(int(dots[row]))
-            if n in exact or (allowed is not None and n not in allowed):
-                continue
-            if len(meaning_ids) < MAX_MEANING:
-                meaning_ids.append(n)
+        wanted = dots >= MIN_SCORE * SCALE * SCALE
+        wanted &= rows.ids >= 0
+        if exact_ids:
+            wanted &= ~np.isin(rows.ids, np.array(exact_ids, dtype=np.int64))
+        if allowed is not None:
+            wanted &= np.isin(rows.ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+        candidates = np.flatnonzero(wanted)
+        if len(candidates) > MAX_MEANING:
+            cut = np.argpartition(-dots[candidates], MAX_MEANING - 1)[:MAX_MEANING]
+            candidates = candidates[cut]
+        # Closest first; ties to the lower row (IRI order).
+        ranked = candidates[np.lexsort((candidates, -dots[candidates]))]
+        meaning_ids = [int(n) for n in rows.ids[ranked]]
+        scores = {int(rows.ids[r]): score_of(int(dots[r])) for r in ranked}
+        for n in exact_ids:
+            row = rows.row_of.get(n)
+            if row is not None:
+                scores[n] = score_of(int(dots[row]))
     listed = exact_ids + meaning_ids
     start = (page - 1) * size
     chosen = listed[start : start + size]
@@ -97,15 +103,26 @@ def search(
     return MeaningResults(results, found, len(exact_ids))
 
 
-_ID_CACHE: dict[str, dict[str, int]] = {}
+@dataclass(frozen=True)
+class _Rows:
+    """The index's id of each row of the vectors (-1: none), and the row of each id."""
+
+    ids: npt.NDArray[np.int64]
+    row_of: dict[int, int]
 
 
-def _ids(index: Index) -> dict[str, int]:
+_ROWS: dict[str, _Rows] = {}
+
+
+def _rows(index: Index, iris: Sequence[str]) -> _Rows:
+    """The ids of the vectors' rows, read once per release and process."""
     key = str(index.path)
-    if key not in _ID_CACHE:
-        _ID_CACHE.clear()  # one release at a time
-        _ID_CACHE[key] = index.entry_ids()
-    return _ID_CACHE[key]
+    if key not in _ROWS:
+        _ROWS.clear()  # one release at a time
+        id_of = index.entry_ids()
+        ids = np.array([id_of.get(iri, -1) for iri in iris], dtype=np.int64)
+        _ROWS[key] = _Rows(ids, {int(n): row for row, n in enumerate(ids.tolist()) if n >= 0})
+    return _ROWS[key]
 
 
 def _facets(
