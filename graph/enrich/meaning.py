@@ -10,6 +10,7 @@ the budget of a search). Only entries at or above MIN_SCORE count, at most MAX_M
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,8 +69,7 @@ def search(
     scores: dict[int, float] = {}
     meaning_ids: list[int] = []
     if words:
-        vector = quantise(encoder().encode([text], batch=1))[0].astype(np.float32)
-        dots = matrix @ vector
+        dots = matrix @ _vector(text)
         wanted = dots >= MIN_SCORE * SCALE * SCALE
         wanted &= rows.ids >= 0
         if exact_ids:
@@ -101,6 +101,16 @@ def search(
     category_facet, year_facet = _facets(index, listed, categories, years)
     results = Results(query, len(listed), tuple(f.hit for f in found), category_facet, year_facet)
     return MeaningResults(results, found, len(exact_ids))
+
+
+@functools.lru_cache(maxsize=256)
+def _vector(text: str) -> npt.NDArray[np.float32]:
+    """A search text's vector, as the entries' (int8 values); the last texts' kept, so that
+    the next page or another facet of the same search does not embed it again."""
+    vector: npt.NDArray[np.float32] = quantise(encoder().encode([text], batch=1))[0].astype(
+        np.float32
+    )
+    return vector
 
 
 @dataclass(frozen=True)
