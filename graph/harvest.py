@@ -18,14 +18,13 @@ added behind its position show up in the change feed instead).
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
-from graph.history import Change, Index
+from graph.history import Change, View
 from graph.iris import Iris
 from graph.namespaces import AS, DCMITYPE, DCTERMS, HYDRA, RDF, RDFS, XSD
 
@@ -53,7 +52,7 @@ def page_url(collection: str, **params: str | int) -> str:
 # --- the change feed -------------------------------------------------------------------------
 
 
-def feed_collection(index: Index, iris: Iris, title: str) -> dict[str, Any]:
+def feed_collection(index: View, iris: Iris, title: str) -> dict[str, Any]:
     """The feed itself: an OrderedCollection with its size and first and last pages."""
     doc: dict[str, Any] = {
         "@context": AS_CONTEXT,
@@ -72,22 +71,21 @@ def feed_collection(index: Index, iris: Iris, title: str) -> dict[str, Any]:
 
 
 def feed_page(
-    index: Index, iris: Iris, page_size: int, before: int | None, after: int | None
+    index: View, iris: Iris, page_size: int, before: int | None, after: int | None
 ) -> dict[str, Any]:
-    """One OrderedCollectionPage of the feed, newest first."""
-    changes = index.changes
-    total = len(changes)
+    """One OrderedCollectionPage of the feed, newest first (reads only its changes)."""
+    total = index.change_count()
     if before is not None and after is not None:
         raise PageError("give either before or after, not both")
     if before is not None:
         if before < 1 or before > total + 1:
             raise PageError(f"before must be between 1 and {total + 1}")
-        chosen = changes[max(0, before - 1 - page_size) : before - 1]
+        chosen = index.changes_between(max(0, before - 1 - page_size), before - 1)
         url = page_url(iris.changes, before=before)
     elif after is not None:
         if after < 0 or after > total:
             raise PageError(f"after must be between 0 and {total}")
-        chosen = changes[after : after + page_size]
+        chosen = index.changes_between(after, after + page_size)
         url = page_url(iris.changes, after=after)
     else:
         raise PageError("a page needs before or after")
@@ -151,7 +149,7 @@ class CollectionPage:
 
 
 def collection_page(
-    index: Index,
+    index: View,
     iris: Iris,
     page_size: int,
     category: str | None = None,
@@ -169,41 +167,35 @@ def collection_page(
         collection = iris.entries_collection
     else:
         collection = iris.category_collection(index.categories[category].notation)
-    members = index.members(category)
     prefix = iris.base + "entry/"
     if after is not None:
-        key = prefix + after
-        start = bisect.bisect_right(members, key)
-        chosen = members[start : start + page_size]
+        window = index.window(category, page_size, after=prefix + after)
         view = page_url(collection, after=after)
     elif before is not None:
-        key = prefix + before
-        end = bisect.bisect_left(members, key)
-        start = max(0, end - page_size)
-        chosen = members[start:end]
+        window = index.window(category, page_size, before=prefix + before)
         view = page_url(collection, before=before)
     elif page == "last":
-        start = max(0, len(members) - page_size)
-        chosen = members[start:]
+        window = index.window(category, page_size, last=True)
         view = page_url(collection, page="last")
     else:
-        start = 0
-        chosen = members[:page_size]
+        window = index.window(category, page_size)
         view = page_url(collection, page="first")
-    end = start + len(chosen)
+    chosen = window.members
     next_url = (
         page_url(collection, after=chosen[-1][len(prefix) :])
-        if chosen and end < len(members)
+        if chosen and window.has_next
         else None
     )
     previous = (
-        page_url(collection, before=chosen[0][len(prefix) :]) if chosen and start > 0 else None
+        page_url(collection, before=chosen[0][len(prefix) :])
+        if chosen and window.has_previous
+        else None
     )
     return CollectionPage(
         collection,
         view,
         title,
-        len(members),
+        window.total,
         chosen,
         page_url(collection, page="first"),
         page_url(collection, page="last"),
@@ -213,7 +205,7 @@ def collection_page(
     )
 
 
-def collection_triples(page: CollectionPage, index: Index) -> list[Triple]:
+def collection_triples(page: CollectionPage, index: View) -> list[Triple]:
     """The page as Hydra: the Collection, its members with titles, the PartialCollectionView."""
     coll = NamedNode(page.collection)
     view = NamedNode(page.view)
@@ -243,8 +235,9 @@ def collection_triples(page: CollectionPage, index: Index) -> list[Triple]:
         out.append(Triple(view, NamedNode(h + "next"), NamedNode(page.next)))
     if page.previous:
         out.append(Triple(view, NamedNode(h + "previous"), NamedNode(page.previous)))
+    states = index.entries_of(page.members)
     for iri in page.members:
-        state = index.entries[iri]
+        state = states[iri]
         node = NamedNode(iri)
         out.append(Triple(node, _TYPE, NamedNode(str(DCMITYPE.Text))))
         out.append(Triple(node, _TITLE, Literal(state.title, language="en")))

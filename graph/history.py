@@ -41,13 +41,23 @@ and by the server for the build it is serving.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
+import itertools
 import json
 import math
 import os
 import shutil
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -517,6 +527,16 @@ class State:
             out.update(self.month(name))
         return out
 
+    def peek(self, name: str) -> dict[str, EntryState]:
+        """The states of one month, without keeping them (a pass over every month)."""
+        rows = self._months.get(name)
+        if rows is not None:
+            return rows
+        if self.release is None or name not in self.names:
+            return {}
+        path = self.release / MONTHS / f"{name}.json"
+        return _rows(_read_json(path)["entries"], path)
+
 
 def _read_json(path: Path) -> Any:
     try:
@@ -600,17 +620,52 @@ def read_changes(release: Path) -> list[Change]:
         raise PublicationError(f"{path}: cannot read the history: {exc}") from exc
 
 
-class Index:
-    """What the server needs of one release's history, read once per process and release."""
+class Window(NamedTuple):
+    """One page of a list of entries in IRI order: its members, the list's length, and
+    whether the list goes on before and after the page."""
 
-    def __init__(self, release: Path) -> None:
+    members: list[str]
+    total: int
+    has_previous: bool
+    has_next: bool
+
+
+class Selection(NamedTuple):
+    """One page of an OAI-PMH selection in identifier order: its records, how many records
+    the whole selection has, how many come before the page, whether any come after it."""
+
+    records: list[tuple[str, EntryState]]
+    complete: int
+    before: int
+    more: bool
+
+
+class View:
+    """What the server asks of one release's history, whichever way it is read: from the
+    release's index a page at a time (graph/ledger.py Ledger, what serving uses), or from
+    the history's own files all at once (Index, for releases built before the index carried
+    the history). Subclasses give the header (a State) and the lookups; the times of pages
+    are worked out here, once, for both.
+
+    A page's time is the newest of the times of what it shows. Without Since (a history
+    written before it was kept) the state's last change stands for each of them."""
+
+    release: Path
+    present: bool
+    built: str
+    categories: dict[str, CategoryInfo]
+    total: int
+    state: str
+    changed: str
+    visible: dict[str, str]
+    since: Since | None
+
+    def _header(self, release: Path, state: State | None) -> None:
         self.release = release
-        state = read_state(release)
         self.present = state is not None
         if state is None:
             state = State("", {}, 0, "", "")
         self.built = state.built
-        self.entries = state.entries
         self.categories = state.categories
         self.total = state.total
         self.state = state.state
@@ -619,8 +674,151 @@ class Index:
         live = went_live(release)
         if live is not None and live > self.built:
             self.visible[self.built] = live
-        self.live: list[str] = [iri for iri, s in self.entries.items() if s.deleted is None]
         self.since = state.since
+
+    # --- lookups (each subclass) ---------------------------------------------------------------
+
+    def entry(self, iri: str) -> EntryState | None:
+        """The state of an entry the history knows (published or deleted), else None."""
+        raise NotImplementedError
+
+    def entries_of(self, iris: Iterable[str]) -> dict[str, EntryState]:
+        """The states of these entries (those the history knows), by IRI."""
+        found = ((iri, self.entry(iri)) for iri in iris)
+        return {iri: s for iri, s in found if s is not None}
+
+    def titled_of(self, iris: Iterable[str]) -> dict[str, str]:
+        """Entry IRI -> time it got its current title, for these entries."""
+        raise NotImplementedError
+
+    def change_count(self) -> int:
+        """How many changes the history holds."""
+        raise NotImplementedError
+
+    def changes_between(self, start: int, stop: int) -> list[Change]:
+        """The changes at positions start to stop (0-based, stop excluded), oldest first."""
+        raise NotImplementedError
+
+    def window(
+        self,
+        category: str | None,
+        size: int,
+        after: str | None = None,
+        before: str | None = None,
+        last: bool = False,
+    ) -> Window:
+        """A page of the published entries (all, or one concept's) in IRI order: the first
+        size after an IRI, the last size before one, the last page, or the first."""
+        raise NotImplementedError
+
+    def newest_members(self, category: str, size: int) -> list[str]:
+        """The newest size published entries of a concept, in IRI order."""
+        raise NotImplementedError
+
+    def select(self, start: str, end: str, concept: str | None, after: str, size: int) -> Selection:
+        """One page of OAI-PMH records: those whose datestamp is within start and end (the
+        seconds form, '' for open) and in concept (None: any), the first size after the
+        identifier after ('' for the start)."""
+        raise NotImplementedError
+
+    def live_newest(self, offset: int = 0) -> Iterator[tuple[str, str]]:
+        """(IRI, entry_changed) of every published entry, newest first, from the offset-th
+        on (sitemaps)."""
+        raise NotImplementedError
+
+    @property
+    def earliest(self) -> str:
+        """The earliest datestamp (OAI-PMH Identify), or the build time of an empty history."""
+        raise NotImplementedError
+
+    # --- shared ---------------------------------------------------------------------------------
+
+    def tombstone(self, iri: str) -> EntryState | None:
+        """The state of an entry that was published and is deleted now, else None."""
+        s = self.entry(iri)
+        return s if s is not None and s.deleted is not None else None
+
+    def datestamp(self, state: EntryState) -> str:
+        """An entry's OAI-PMH datestamp: when its last change went live (see the docstring)."""
+        return self.visible.get(state.datestamp, state.datestamp)
+
+    def concept_of_set(self, set_spec: str) -> str | None:
+        """The concept IRI whose notation is set_spec (OAI-PMH setSpec), or None."""
+        return next((iri for iri, c in self.categories.items() if c.notation == set_spec), None)
+
+    @property
+    def title_changed(self) -> str:
+        """When the library's title (shown on every page) last changed."""
+        return self.since.title[1] if self.since else self.changed
+
+    @property
+    def base_changed(self) -> str:
+        """When the base IRI last changed."""
+        return self.since.base[1] if self.since else self.changed
+
+    def label_changed(self, concept: str) -> str:
+        """When a category's label last changed."""
+        return self.since.labels.get(concept, self.changed) if self.since else self.changed
+
+    def members_changed(self, concept: str | None) -> str:
+        """When an entry last joined or left a category, or (None) the library."""
+        if self.since is None:
+            return self.changed
+        if concept is None:
+            return self.since.library
+        return self.since.members.get(concept, self.changed)
+
+    @property
+    def categories_changed(self) -> str:
+        """When a category last came or went."""
+        return self.since.categories if self.since else self.changed
+
+    def state_changed(self, s: EntryState) -> str:
+        """When the page of an entry in state s last changed: its own triples, its
+        categories' labels, the library's title."""
+        return max(s.datestamp, self.title_changed, *(self.label_changed(c) for c in s.categories))
+
+    def entry_changed(self, iri: str) -> str:
+        """When an entry's page last changed ('' for an IRI the history does not know)."""
+        s = self.entry(iri)
+        return "" if s is None else self.state_changed(s)
+
+    def list_changed(self, concept: str | None, shown: Iterable[str]) -> str:
+        """When a page of a category's entries (or of the library's, concept None) last
+        changed: the label (the library's description counts categories instead), the title,
+        who the members are (their count, which page each is on), and the titles of the
+        members it shows (their Added times are in their IRIs)."""
+        shown = list(shown)
+        titled = self.titled_of(shown)
+        times = [self.title_changed, self.members_changed(concept)]
+        if concept is not None:
+            times.append(self.label_changed(concept))
+        else:
+            times.append(self.categories_changed)
+        times += (titled.get(iri, self.changed) for iri in shown)
+        return max(times)
+
+    def scheme_changed(self, counts: bool) -> str:
+        """When the scheme's page last changed: the title, which categories there are and
+        their labels; with counts (its HTML), how many entries each has."""
+        since = self.since
+        if since is None:
+            return self.changed
+        labels = since.labels.values()
+        members = since.members.values() if counts else ()
+        return max(self.title_changed, since.categories, *labels, *members)
+
+
+class Index(View):
+    """A release's history read from its files, all of it at once, once per process and
+    release: the reference the index-backed Ledger is tested against, and what serves a
+    release whose index does not carry the history."""
+
+    def __init__(self, release: Path) -> None:
+        state = read_state(release)
+        self._header(release, state)
+        self.entries = state.entries if state is not None else {}
+        self.live: list[str] = [iri for iri, s in self.entries.items() if s.deleted is None]
         self._members: dict[str, list[str]] | None = None
         self._changes: list[Change] | None = None
         self._memo: dict[Hashable, Any] = {}
@@ -655,18 +853,8 @@ class Index:
             self._members = by_concept
         return self._members.get(category, [])
 
-    def tombstone(self, iri: str) -> EntryState | None:
-        """The state of an entry that was published and is deleted now, else None."""
-        s = self.entries.get(iri)
-        return s if s is not None and s.deleted is not None else None
-
-    def datestamp(self, state: EntryState) -> str:
-        """An entry's OAI-PMH datestamp: when its last change went live (see the docstring)."""
-        return self.visible.get(state.datestamp, state.datestamp)
-
-    # --- when pages last changed (build times), for HTTP Last-Modified and sitemaps ----------
-    # A page's time is the newest of the times of what it shows. Without Since (a history
-    # written before it was kept) the state's last change stands for each of them.
+    def entry(self, iri: str) -> EntryState | None:
+        return self.entries.get(iri)
 
     @functools.cached_property
     def titled(self) -> dict[str, str]:
@@ -679,82 +867,89 @@ class Index:
                 last[c.iri] = (c.title, c.time)
         return {iri: time for iri, (_, time) in last.items()}
 
-    @property
-    def title_changed(self) -> str:
-        """When the library's title (shown on every page) last changed."""
-        return self.since.title[1] if self.since else self.changed
-
-    @property
-    def base_changed(self) -> str:
-        """When the base IRI last changed."""
-        return self.since.base[1] if self.since else self.changed
-
-    def label_changed(self, concept: str) -> str:
-        """When a category's label last changed."""
-        return self.since.labels.get(concept, self.changed) if self.since else self.changed
-
-    def members_changed(self, concept: str | None) -> str:
-        """When an entry last joined or left a category, or (None) the library."""
-        if self.since is None:
-            return self.changed
-        if concept is None:
-            return self.since.library
-        return self.since.members.get(concept, self.changed)
-
-    @property
-    def categories_changed(self) -> str:
-        """When a category last came or went."""
-        return self.since.categories if self.since else self.changed
-
-    def entry_changed(self, iri: str) -> str:
-        """When an entry's page last changed: its own triples, its categories' labels, the
-        library's title ('' for an IRI the history does not know)."""
-        s = self.entries.get(iri)
-        if s is None:
-            return ""
-        return max(
-            s.datestamp,
-            self.title_changed,
-            *(self.label_changed(c) for c in s.categories),
-        )
-
-    def list_changed(self, concept: str | None, shown: Iterable[str]) -> str:
-        """When a page of a category's entries (or of the library's, concept None) last
-        changed: the label (the library's description counts categories instead), the title,
-        who the members are (their count, which page each is on), and the titles of the
-        members it shows (their Added times are in their IRIs)."""
+    def titled_of(self, iris: Iterable[str]) -> dict[str, str]:
         titled = self.titled
-        times = [self.title_changed, self.members_changed(concept)]
-        if concept is not None:
-            times.append(self.label_changed(concept))
-        else:
-            times.append(self.categories_changed)
-        times += (titled.get(iri, self.changed) for iri in shown)
-        return max(times)
+        return {iri: titled[iri] for iri in iris if iri in titled}
 
-    def scheme_changed(self, counts: bool) -> str:
-        """When the scheme's page last changed: the title, which categories there are and
-        their labels; with counts (its HTML), how many entries each has."""
-        since = self.since
-        if since is None:
-            return self.changed
-        labels = since.labels.values()
-        members = since.members.values() if counts else ()
-        return max(self.title_changed, since.categories, *labels, *members)
+    def change_count(self) -> int:
+        return len(self.changes)
+
+    def changes_between(self, start: int, stop: int) -> list[Change]:
+        return self.changes[start:stop]
+
+    def window(
+        self,
+        category: str | None,
+        size: int,
+        after: str | None = None,
+        before: str | None = None,
+        last: bool = False,
+    ) -> Window:
+        members = self.members(category)
+        if after is not None:
+            start = bisect.bisect_right(members, after)
+            chosen = members[start : start + size]
+        elif before is not None:
+            end = bisect.bisect_left(members, before)
+            start = max(0, end - size)
+            chosen = members[start:end]
+        elif last:
+            start = max(0, len(members) - size)
+            chosen = members[start:]
+        else:
+            start = 0
+            chosen = members[:size]
+        end = start + len(chosen)
+        if not chosen:  # a page with no members links nowhere
+            return Window([], len(members), False, False)
+        return Window(chosen, len(members), start > 0, end < len(members))
+
+    def newest_members(self, category: str, size: int) -> list[str]:
+        return self.members(category)[-size:] if size else list(self.members(category))
+
+    def select(self, start: str, end: str, concept: str | None, after: str, size: int) -> Selection:
+        def matching() -> list[str]:
+            out = []
+            for iri, state in self.entries.items():
+                datestamp = self.datestamp(state)
+                if start and datestamp < start:
+                    continue
+                if end and datestamp > end:
+                    continue
+                if concept is not None and concept not in state.categories:
+                    continue
+                out.append(iri)
+            return out
+
+        found = self.memo(("oai", start, end, concept), matching)
+        sent = bisect.bisect_right(found, after) if after else 0
+        page = found[sent : sent + size]
+        more = bool(page) and page[-1] != found[-1]
+        return Selection([(iri, self.entries[iri]) for iri in page], len(found), sent, more)
+
+    def live_newest(self, offset: int = 0) -> Iterator[tuple[str, str]]:
+        for iri in itertools.islice(reversed(self.live), offset, None):
+            yield iri, self.state_changed(self.entries[iri])
 
     @functools.cached_property
     def earliest(self) -> str:
-        """The earliest datestamp (OAI-PMH Identify), or the build time of an empty history."""
         return min((self.datestamp(s) for s in self.entries.values()), default=self.built)
 
 
 @functools.lru_cache(maxsize=2)  # the current release and the one before
-def _load(release: str) -> Index:
-    return Index(Path(release))
+def _load(release: str) -> View:
+    # Imported here: graph/ledger.py reads the index with this module's records.
+    from graph.ledger import open_ledger
+
+    path = Path(release)
+    ledger = open_ledger(path)
+    return ledger if ledger is not None else Index(path)
 
 
-def load(release: Path) -> Index:
-    """The history index of a release (releases are immutable: cached per process)."""
+def load(release: Path) -> View:
+    """The history of a release as serving reads it: from the release's index when it
+    carries the history (a page at a time, nothing held per process but its header), else
+    from its files (releases are immutable: cached per process)."""
     return _load(str(release))
 
 
@@ -767,16 +962,15 @@ def raise_if_deleted(release: Path, iri: str) -> None:
 
 def lastmod(release: Path, page_size: int | None = None) -> dict[str, str]:
     """IRI -> time of the last change of its page, for sitemaps: each published entry
-    (Index.entry_changed) and category with entries (Index.list_changed of its first page:
-    its newest page_size entries, or all of them); the library itself is under the key ''
-    (the last change of the whole publication).
-    """
+    (entry_changed) and category with entries (list_changed of its first page: its newest
+    page_size entries, or all of them); the library itself is under the key '' (the last
+    change of the whole publication). Holds every entry: for tests and small libraries
+    (serving streams graph/sitemap.py instead)."""
     index = load(release)
-    out = {iri: index.entry_changed(iri) for iri in index.live}
+    out = dict(index.live_newest())
     for concept in index.categories:
-        members = index.members(concept)
-        if members:
-            shown = members[-page_size:] if page_size else members
+        shown = index.newest_members(concept, page_size or 0)
+        if shown:
             out[concept] = index.list_changed(concept, shown)
     out[""] = index.changed
     return out

@@ -53,10 +53,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from graph.convert import Converted, format_created
 from graph.errors import KgpubError, PublicationError
+
+if TYPE_CHECKING:
+    from graph.history import History
 
 FILE = "index.sqlite"
 VERSION = 2
@@ -112,11 +115,19 @@ class SearchError(KgpubError):
 # --- writing ------------------------------------------------------------------------------------
 
 
-def write_release_index(folder: Path, converted: Converted, previous: Path | None = None) -> Path:
+def write_release_index(
+    folder: Path,
+    converted: Converted,
+    previous: Path | None = None,
+    history: History | None = None,
+) -> Path:
     """Write folder/index.sqlite for a converted library; its path. With previous (the folder
     of the release this one replaces), start from its index when it was written by this code
     under the same base IRI: the same file when nothing changed, else a copy in which only the
-    changed months are written again."""
+    changed months are written again. history: this build's (graph/history.py), whose tables
+    graph/ledger.py writes (folder holds its history.jsonl already)."""
+    from graph import ledger  # it reads the index with this module's reader
+
     path = folder / FILE
     path.unlink(missing_ok=True)
     digests = _month_digests(converted)
@@ -124,7 +135,7 @@ def write_release_index(folder: Path, converted: Converted, previous: Path | Non
         source = previous / FILE if previous is not None else None
         old = _reusable(source, converted.iris.base) if source is not None else None
         if source is not None and old is not None:
-            if old == digests:
+            if old == digests and ledger.is_unchanged(source, history):
                 os.link(source, path)
                 return path
             shutil.copyfile(source, path)
@@ -139,6 +150,7 @@ def write_release_index(folder: Path, converted: Converted, previous: Path | Non
                 _write_all(db, converted, digests)
             else:
                 _write_changes(db, converted, old, digests)
+            ledger.write(db, history, folder, fresh=old is None)
             db.commit()
         finally:
             db.close()
@@ -148,9 +160,11 @@ def write_release_index(folder: Path, converted: Converted, previous: Path | Non
 
 
 def _code() -> str:
-    """A digest of this module: a previous index is reused only when written by the same
-    code (the schema, the tokenizer and what each row holds)."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    """A digest of this module and graph/ledger.py (the history's tables): a previous index
+    is reused only when written by the same code (the schema, the tokenizer and what each row
+    holds)."""
+    here = Path(__file__)
+    return hashlib.sha256(here.read_bytes() + (here.parent / "ledger.py").read_bytes()).hexdigest()
 
 
 def _month_digests(converted: Converted) -> dict[str, str]:
@@ -527,9 +541,18 @@ class Index:
         return {str(iri): int(str(n)) for iri, n in rows}
 
     def count(self, iri: str) -> int:
-        """How many entries a concept or the library has."""
-        rows = self._rows("SELECT COUNT(*) FROM member WHERE list = ?", iri)
-        return int(str(rows[0][0]))
+        """How many entries a concept or the library has: the counts kept at build time (a
+        count of the library's rows would read a million of them)."""
+        rows = self._rows("SELECT entries FROM concept WHERE iri = ?", iri)
+        if rows:
+            return int(str(rows[0][0]))
+        if not self._rows("SELECT 1 FROM member WHERE list = ? LIMIT 1", iri):
+            return 0
+        try:  # the library: every entry (an index of version 1 has no year table)
+            return int(self._db().execute("SELECT sum(entries) FROM year").fetchone()[0])
+        except (sqlite3.Error, TypeError):
+            rows = self._rows("SELECT COUNT(*) FROM member WHERE list = ?", iri)
+            return int(str(rows[0][0]))
 
     def page(self, iri: str, start: int, size: int) -> list[str]:
         """size entries of a list from position start (0: the newest)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
-from graph.history import EntryState, Index, format_time
+from graph.history import EntryState, View, format_time
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
@@ -85,7 +84,7 @@ class Repository:
     name: str
     base_url: str
     admin_email: str
-    index: Index
+    index: View
     metadata: Callable[[str], Metadata]  # entry IRI -> its description and created
     page_size: int = 100
     library: str = ""  # the library's IRI (dc:relation of every record)
@@ -260,55 +259,36 @@ def _list_records(args: Mapping[str, str], repo: Repository) -> ET.Element:
 
 def _list(args: Mapping[str, str], repo: Repository, verb: str, records: bool) -> ET.Element:
     selection = _selection(args, repo)
-    matching = _matching(selection, repo)
-    sent_before = bisect.bisect_right(matching, selection.after) if selection.after else 0
-    page = matching[sent_before : sent_before + repo.page_size]
-    if not page:
+    concept = None
+    if selection.set_spec:
+        concept = repo.index.concept_of_set(selection.set_spec)
+        if concept is None:
+            raise _OaiError("noRecordsMatch", "no record matches these arguments")
+    # One page of the selection, read as it is sent (graph/ledger.py): the records after the
+    # last identifier sent, how many the whole list has and how many came before.
+    found = repo.index.select(
+        selection.start, selection.end, concept, selection.after, repo.page_size
+    )
+    if not found.records:
         raise _OaiError("noRecordsMatch", "no record matches these arguments")
     out = ET.Element(f"{{{OAI_NS}}}{verb}")
-    for iri in page:
-        state = repo.index.entries[iri]
+    for iri, state in found.records:
         if records:
             out.append(_record(iri, state, repo))
         else:
             out.append(_header(iri, state, repo))
-    last = page[-1]
-    complete = str(len(matching))
-    if selection.cursor or last != matching[-1]:
+    last = found.records[-1][0]
+    sent_before = found.before
+    if selection.cursor or found.more:
         token = ET.SubElement(
-            out, f"{{{OAI_NS}}}resumptionToken", completeListSize=complete, cursor=str(sent_before)
+            out,
+            f"{{{OAI_NS}}}resumptionToken",
+            completeListSize=str(found.complete),
+            cursor=str(sent_before),
         )
-        if last != matching[-1]:
-            token.text = _encode_token(selection, last, sent_before + len(page))
+        if found.more:
+            token.text = _encode_token(selection, last, sent_before + len(found.records))
     return out
-
-
-def _matching(selection: _Selection, repo: Repository) -> list[str]:
-    """Identifiers of the records selected, in order (computed once per release and range)."""
-    concept = None
-    if selection.set_spec:
-        concept = next(
-            (iri for iri, c in repo.index.categories.items() if c.notation == selection.set_spec),
-            None,
-        )
-        if concept is None:
-            return []
-    index = repo.index
-
-    def select() -> list[str]:
-        out = []
-        for iri, state in index.entries.items():
-            datestamp = index.datestamp(state)
-            if selection.start and datestamp < selection.start:
-                continue
-            if selection.end and datestamp > selection.end:
-                continue
-            if concept is not None and concept not in state.categories:
-                continue
-            out.append(iri)
-        return out
-
-    return index.memo(("oai", selection.start, selection.end, concept), select)
 
 
 def _selection(args: Mapping[str, str], repo: Repository) -> _Selection:
@@ -352,7 +332,7 @@ def _check_prefix(prefix: str) -> None:
 
 
 def _state(identifier: str, repo: Repository) -> EntryState:
-    state = repo.index.entries.get(identifier)
+    state = repo.index.entry(identifier)
     if state is None:
         raise _OaiError("idDoesNotExist", f"no item {identifier!r} in this repository")
     return state

@@ -72,6 +72,7 @@ from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFor
 from graph.index import write_release_index
 from graph.iris import Iris
 from graph.listing import Entry, read_listings
+from graph.sitemap import write_release_sitemaps
 from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
 from graph.store.sparql import RECORD as STORE_RECORD
 from graph.store.sparql import LoadReport
@@ -566,7 +567,10 @@ def _write_release(
     void = describe_dataset(iris, info, converted.statistics, written, example)
     void_bytes: bytes = void.serialize(format="turtle", encoding="utf-8")
     (work / VOID_FILE).write_bytes(void_bytes)
-    write_release_index(work, converted, reuse.previous)
+    write_release_index(work, converted, reuse.previous, changes)
+    write_release_sitemaps(
+        work, iris, history.format_time(stamp), sorted(converted.categories), reuse.previous
+    )
     (work / "validation.ttl").write_bytes(report.turtle())
 
     loader.add_void(void_bytes)

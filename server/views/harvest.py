@@ -62,7 +62,7 @@ def _settings() -> dict[str, Any]:
 # --- conditional requests ---------------------------------------------------------------------
 
 
-def _validators(index: history.Index, *variant: str) -> tuple[str, datetime | None]:
+def _validators(index: history.View, *variant: str) -> tuple[str, datetime | None]:
     """A weak ETag from the history's state digest and what varies; Last-Modified."""
     digest = hashlib.sha256("\0".join((index.state, *variant)).encode("utf-8")).hexdigest()
     changed = history.parse_time(index.changed) if index.changed else None
@@ -214,7 +214,7 @@ def category_collection(notation: str) -> Response:
     return _collection(release, index, concept)
 
 
-def _collection(release: Release, index: history.Index, concept: str | None) -> Response:
+def _collection(release: Release, index: history.View, concept: str | None) -> Response:
     iris = release.iris
     media_type = _page_media_type()
     library = release.manifest.get("title", "the library")
@@ -263,14 +263,15 @@ def _collection(release: Release, index: history.Index, concept: str | None) -> 
 
 
 def _page_validators(
-    index: history.Index, page: harvest.CollectionPage, media_type: str
+    index: history.View, page: harvest.CollectionPage, media_type: str
 ) -> tuple[str, datetime | None]:
     """A weak ETag from what one page of a collection shows, and when that last changed: the
     title and label, who the members are (the count, the links to other pages), and the
     members it lists with their titles, times and categories (named in HTML only). A change
     to an entry that the page does not list leaves its validators as they were (RFC 9110
     §8.8.2, §8.8.3)."""
-    rows = [(iri, index.entries[iri]) for iri in page.members]
+    states = index.entries_of(page.members)
+    rows = [(iri, states[iri]) for iri in page.members]
     named = media_type == HTML_MEDIA_TYPE
     labels = sorted({c for _, s in rows for c in s.categories}) if named else []
     etag = make_etag(
@@ -292,8 +293,9 @@ def _page_validators(
     return etag, history.parse_time(max(times))
 
 
-def _collection_html(page: harvest.CollectionPage, index: history.Index, release: Release) -> str:
-    rows = [(iri, index.entries[iri]) for iri in page.members]
+def _collection_html(page: harvest.CollectionPage, index: history.View, release: Release) -> str:
+    states = index.entries_of(page.members)
+    rows = [(iri, states[iri]) for iri in page.members]
     alternates = [
         (
             f.media_type,

@@ -10,21 +10,28 @@ Last-Modified: the sitemaps, the last change of the data; robots.txt, of the bas
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape
+import itertools
+from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
 from graph import history
+from graph import sitemap as sitemaps
 from graph.errors import PublicationError
 from server.current import Release
 from server.errors import HttpError
-from server.representation import Representation, make_etag, respond
+from server.representation import (
+    COMPRESS_MIN,
+    Representation,
+    accepts_gzip,
+    make_etag,
+    respond,
+)
 
 bp = Blueprint("pages", __name__)
 
-SITEMAP_MAX = 50_000
+SITEMAP_MAX = sitemaps.MAX  # a test lowers it: the files then no longer serve
 XML = "application/xml; charset=utf-8"
-SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 
 def _release() -> Release:
@@ -60,22 +67,16 @@ def robots() -> Response:
 def sitemap() -> Response:
     """The sitemap, or a sitemap index when there are more than SITEMAP_MAX pages."""
     release = _release()
+    if _files(release) is not None:
+        return _send_file(release, sitemaps.NAME, "sitemap")
 
     def compute() -> tuple[Representation, int]:
-        urls = _urls(release)
-        if len(urls) <= SITEMAP_MAX:
-            body = _urlset(urls)
+        total = _count(release)
+        if total <= SITEMAP_MAX:
+            data = sitemaps.urlset(_urls(release, 0, total))
         else:
-            parts = -(-len(urls) // SITEMAP_MAX)
-            lines = [f'<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="{SITEMAP_NS}">']
-            for n in range(1, parts + 1):
-                loc = escape(f"{release.iris.base}sitemap-{n}.xml")
-                lines.append(
-                    f"<sitemap><loc>{loc}</loc><lastmod>{_header(release)}</lastmod></sitemap>"
-                )
-            lines.append("</sitemapindex>\n")
-            body = "\n".join(lines)
-        data = body.encode("utf-8")
+            parts = -(-total // SITEMAP_MAX)
+            data = sitemaps.sitemap_index(release.iris, parts, _header(release))
         rep = Representation(data, XML, make_etag("sitemap", data), changed=_header(release))
         return rep, rep.size
 
@@ -89,13 +90,18 @@ def sitemap() -> Response:
 def sitemap_part(part: int) -> Response:
     """One part of a sitemap index."""
     release = _release()
+    files = _files(release)
+    if files is not None:
+        if sitemaps.part_name(part) not in files:
+            raise HttpError(404, f"no sitemap part {part}; see {release.iris.base}sitemap.xml")
+        return _send_file(release, sitemaps.part_name(part), "sitemap", part)
 
     def compute() -> tuple[Representation | None, int]:
-        urls = _urls(release)
-        chunk = urls[(part - 1) * SITEMAP_MAX : part * SITEMAP_MAX]
-        if part < 1 or not chunk or len(urls) <= SITEMAP_MAX:
+        total = _count(release)
+        start = (part - 1) * SITEMAP_MAX
+        if part < 1 or start >= total or total <= SITEMAP_MAX:
             return None, 0
-        data = _urlset(chunk).encode("utf-8")
+        data = sitemaps.urlset(_urls(release, start, min(total, start + SITEMAP_MAX)))
         rep = Representation(data, XML, make_etag("sitemap", part, data), changed=_header(release))
         return rep, rep.size
 
@@ -105,10 +111,40 @@ def sitemap_part(part: int) -> Response:
     return respond(rep, vary_accept=False)
 
 
+def _files(release: Release) -> dict[str, str] | None:
+    """The sitemap files the build wrote (name -> SHA-1 of its bytes), when they were made
+    for this server's page size and limit (graph/sitemap.py); else None."""
+
+    def compute() -> tuple[dict[str, Any] | None, int]:
+        return sitemaps.read_manifest(release.path), 4096
+
+    doc = release.cache.memo(("sitemap-files",), compute)
+    page_size = int(current_app.config["KGPUB"]["page_size"])
+    if doc is None or (doc.get("max"), doc.get("page_size")) != (SITEMAP_MAX, page_size):
+        return None
+    files: dict[str, str] = doc["files"]
+    return files
+
+
+def _send_file(release: Release, name: str, *tag: object) -> Response:
+    """A sitemap file as the build wrote it, with its gzip when the client takes it: the
+    headers and validators of the same document made here (never cached in memory: a part is
+    megabytes, and the kernel's page cache keeps it for every worker)."""
+    files = _files(release) or {}
+    folder = release.path / sitemaps.FOLDER
+    try:
+        data = (folder / name).read_bytes()
+        rep = Representation(data, XML, make_etag(*tag, files[name]), changed=_header(release))
+        if len(data) >= COMPRESS_MIN and accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            rep._gzipped = (folder / (name + ".gz")).read_bytes()
+    except OSError as exc:
+        raise PublicationError(f"{folder / name}: cannot read the sitemap: {exc}") from exc
+    return respond(rep, vary_accept=False)
+
+
 def _header(release: Release, what: str = "data") -> str:
     """When the data ('data') or the base IRI ('base') last changed (the history), or the
-    build time. Read from entries.json's header once per release and worker: robots.txt need
-    not load every entry's state (history.load does, 0.5 s at 100k entries)."""
+    build time. Read from entries.json's header once per release and worker."""
 
     def compute() -> tuple[dict[str, str], int]:
         try:
@@ -122,38 +158,33 @@ def _header(release: Release, what: str = "data") -> str:
     return release.cache.memo(("history-header",), compute)[what]
 
 
-def _urls(release: Release) -> list[tuple[str, str]]:
-    """(canonical IRI, lastmod) of every HTML page, cached per release: when what the page
-    shows last changed, as its Last-Modified says (server/views/resources.py), but for the
-    code's time."""
-
-    def compute() -> tuple[list[tuple[str, str]], int]:
-        iris, built = release.iris, release.built
-        page_size = int(current_app.config["KGPUB"]["page_size"])
-        try:
-            changed = history.lastmod(release.path, page_size)
-            scheme = history.load(release.path).scheme_changed(counts=True)
-        except (PublicationError, OSError):
-            changed, scheme = {}, ""
-        last = changed.get("", built) or built
-        concepts = release.concepts()
-        # The landing page shows counts and the dumps; the dataset's description changes with
-        # its data (graph/describe.py modified).
-        urls = [
-            (iris.base, last),
-            (iris.library, last),
-            (iris.scheme, scheme or last),
-            (iris.dataset, last),
-        ]
-        urls += [(c, changed.get(c, last)) for c in concepts]
-        urls += [(e, changed.get(e, last)) for e in release.members(iris.library, "library")]
-        return urls, sum(len(u) + 80 for u, _ in urls)
-
-    return release.cache.memo(("sitemap-urls",), compute)
+def _view(release: Release) -> history.View | None:
+    try:
+        return history.load(release.path)
+    except (PublicationError, OSError):
+        return None
 
 
-def _urlset(urls: list[tuple[str, str]]) -> str:
-    lines = [f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="{SITEMAP_NS}">']
-    lines += [f"<url><loc>{escape(u)}</loc><lastmod>{m}</lastmod></url>" for u, m in urls]
-    lines.append("</urlset>\n")
-    return "\n".join(lines)
+def _count(release: Release) -> int:
+    """How many URLs the sitemap has: four pages, the categories, the entries."""
+    library = release.members(release.iris.library, "library")
+    return 4 + len(release.concepts()) + len(library)
+
+
+def _urls(release: Release, start: int, stop: int) -> list[tuple[str, str]]:
+    """(canonical IRI, lastmod) of the HTML pages at positions start to stop: when what the
+    page shows last changed, as its Last-Modified says (server/views/resources.py), but for
+    the code's time. Only the entries of that part are read."""
+    iris, built = release.iris, release.built
+    page_size = int(current_app.config["KGPUB"]["page_size"])
+    view = _view(release)
+    head = sitemaps.fixed(view, iris, release.concepts(), built, page_size)
+    library = release.members(iris.library, "library")
+    offset = max(0, start - len(head))
+
+    def members(skip: int) -> list[str]:
+        return list(library[skip:])
+
+    rest = sitemaps.entries(view, members, built, offset)
+    urls = itertools.chain(head[start:] if start < len(head) else [], rest)
+    return list(itertools.islice(urls, stop - start))

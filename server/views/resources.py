@@ -426,7 +426,7 @@ def _changed(
     return index.changed
 
 
-def _history(release: Release) -> history.Index | None:
+def _history(release: Release) -> history.View | None:
     index = history.load(release.path)
     return index if index.present and index.changed else None
 

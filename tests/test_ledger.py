@@ -1,0 +1,239 @@
+"""graph/ledger.py: the history read from the release's index a page at a time answers what
+the history's own files answer (graph/history.py Index, read whole: the reference), after
+builds that create, update, delete and bring back entries; a rebuild's tables equal a full
+write's; the sitemap files a build writes are the documents the server made before."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from harvest_data import (
+    NEW_DESCRIPTION,
+    OLD_DESCRIPTION,
+    remove_entry,
+    write_changed,
+    write_seed,
+)
+from live import SEED
+
+from graph import history, ledger, sitemap
+from graph.history import EntryState, History, Selection, Window
+from graph.index import FILE
+from graph.iris import Iris
+from graph.publication import BuildOptions, build, current_release
+
+BASE = "http://example.org/lib/"
+IRIS = Iris(BASE)
+TIMES = [datetime(2026, 3, d, 9, 0, 0, tzinfo=UTC) for d in (1, 8, 15, 22, 29)]
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Copies of five releases: the seed; a new page, a changed description and a removed
+    entry; the same again; the removed entry back; one more entry removed."""
+    root = tmp_path_factory.mktemp("ledger")
+    out, src = root / "out", root / "src"
+    seed = SEED.read_text(encoding="utf-8")
+    steps = [
+        lambda: write_seed(src),
+        lambda: write_changed(src),
+        lambda: write_changed(src),
+        lambda: _back(src),
+        lambda: _write(src, remove_entry(seed, "Break4Change Programme Toolkit")),
+    ]
+    kept = []
+    for n, (step, now) in enumerate(zip(steps, TIMES, strict=True)):
+        build(step(), out, BuildOptions(base=BASE), now=now)
+        keep = root / str(n)
+        shutil.copytree(current_release(out), keep, ignore=shutil.ignore_patterns("store"))
+        kept.append(keep)
+    return kept
+
+
+def _write(src: Path, text: str) -> list[Path]:
+    for old in src.glob("*.txt"):
+        old.unlink()
+    (src / "library-safeguarding.txt").write_text(text, encoding="utf-8")
+    return [src / "library-safeguarding.txt"]
+
+
+def _back(src: Path) -> list[Path]:
+    """The removed entry back: the changed seed page with it, and the new page."""
+    paths = write_changed(src)
+    seed = SEED.read_text(encoding="utf-8")
+    paths[0].write_text(seed.replace(OLD_DESCRIPTION, NEW_DESCRIPTION), encoding="utf-8")
+    return paths
+
+
+def _views(release: Path) -> tuple[ledger.Ledger, history.Index]:
+    found = ledger.open_ledger(release)
+    assert found is not None
+    return found, history.Index(release)
+
+
+def _blank(state: EntryState | None) -> EntryState | None:
+    return None if state is None else state._replace(fingerprint="")
+
+
+def _selection(found: Selection) -> tuple[object, ...]:
+    return ([(i, _blank(s)) for i, s in found.records], found.complete, found.before, found.more)
+
+
+def test_the_scenario_has_every_kind_of_change(releases: list[Path]) -> None:
+    kinds = {c.kind for c in history.read_changes(releases[-1])}
+    assert kinds == {"create", "update", "delete"}
+    assert any(s.deleted for s in history.Index(releases[-1]).entries.values())
+    assert isinstance(history.load(releases[-1]), ledger.Ledger)
+
+
+@pytest.mark.parametrize("n", range(5))
+def test_states_titles_and_changes(releases: list[Path], n: int) -> None:
+    fast, slow = _views(releases[n])
+    everything = list(slow.entries)
+    for iri in [*everything, BASE + "entry/never", "not an IRI"]:
+        assert _blank(fast.entry(iri)) == _blank(slow.entry(iri)), iri
+        assert _blank(fast.tombstone(iri)) == _blank(slow.tombstone(iri))
+        assert fast.entry_changed(iri) == slow.entry_changed(iri)
+    assert {k: _blank(v) for k, v in fast.entries_of(everything).items()} == {
+        k: _blank(v) for k, v in slow.entries_of(everything).items()
+    }
+    assert fast.titled_of(everything) == slow.titled_of(everything)
+    assert fast.earliest == slow.earliest
+    total = slow.change_count()
+    assert fast.change_count() == total > 0
+    for start, stop in itertools.product(range(total + 2), repeat=2):
+        assert fast.changes_between(start, stop) == slow.changes_between(start, stop)
+    for concept in [None, *slow.categories]:
+        shown = slow.members(concept)[-3:]
+        assert fast.list_changed(concept, shown) == slow.list_changed(concept, shown)
+        if concept is not None:
+            for size in (0, 1, 5, 100):
+                assert fast.newest_members(concept, size) == slow.newest_members(concept, size)
+    assert list(fast.live_newest()) == list(slow.live_newest())
+    for offset in (1, 5, 34, 36, 100):
+        assert list(fast.live_newest(offset)) == list(slow.live_newest(offset))
+
+
+@pytest.mark.parametrize("n", [0, 1, 4])
+def test_collection_windows(releases: list[Path], n: int) -> None:
+    fast, slow = _views(releases[n])
+    for concept, size in itertools.product([None, *slow.categories], (1, 3, 10)):
+        members = slow.members(concept)
+        keys = [*members, BASE + "entry/0000", BASE + "entry/9999", BASE + "entry/2019-10"]
+        assert fast.window(concept, size) == slow.window(concept, size)
+        assert fast.window(concept, size, last=True) == slow.window(concept, size, last=True)
+        for key in keys:
+            for where in ("after", "before"):
+                got: Window = fast.window(concept, size, **{where: key})  # type: ignore[arg-type]
+                assert got == slow.window(concept, size, **{where: key}), (concept, size, key)
+
+
+@pytest.mark.parametrize("n", [1, 3, 4])
+def test_oai_selections(releases: list[Path], n: int) -> None:
+    """Every from/until pair over the build times (and a second either side), with and
+    without each set, walked page by page from each identifier."""
+    fast, slow = _views(releases[n])
+    # A release's own build went live later than it was built: both read it the same way.
+    slow.visible = fast.visible = {**slow.visible, slow.built: "2026-03-29T09:00:05Z"}
+    times = sorted({slow.datestamp(s) for s in slow.entries.values()})
+    bounds = [""]
+    for t in times:
+        moment = history.parse_time(t)
+        bounds += [t, history.format_time(moment.replace(second=moment.second - 1))]
+    bounds.append("2027-01-01T00:00:00Z")
+    afters = ["", *list(slow.entries)[::4], BASE + "entry/9999"]
+    for start, end in itertools.product(bounds, repeat=2):
+        for concept in [None, *slow.categories, BASE + "category/none"]:
+            for after in afters:
+                got = fast.select(start, end, concept, after, 3)
+                want = slow.select(start, end, concept, after, 3)
+                assert _selection(got) == _selection(want), (start, end, concept, after)
+
+
+def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """The history's tables, categories named by IRI (ids depend on the order they came)."""
+    db = sqlite3.connect(path)
+    try:
+        sets = dict(db.execute("SELECT id, iri FROM setdef").fetchall())
+
+        def named(text: str) -> str:
+            return " ".join(sets[int(s)] for s in text.split())
+
+        return {
+            "setdef": sorted(db.execute("SELECT iri, label, notation FROM setdef").fetchall()),
+            "record": [
+                (*row[:3], named(row[3]), *row[4:])
+                for row in db.execute("SELECT * FROM record ORDER BY id")
+            ],
+            "record_set": sorted(
+                (sets[c], n, d) for c, n, d in db.execute("SELECT * FROM record_set")
+            ),
+            "stamp": sorted(
+                (sets.get(c, ""), d, k) for c, d, k in db.execute("SELECT * FROM stamp")
+            ),
+            "change": db.execute("SELECT * FROM change ORDER BY seq").fetchall(),
+            "hmonth": sorted(db.execute("SELECT * FROM hmonth").fetchall()),
+        }
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("n", range(1, 5))
+def test_a_rebuilds_tables_equal_a_full_write(releases: list[Path], n: int, tmp_path: Path) -> None:
+    release = releases[n]
+    state = history.read_state(release)
+    assert state is not None
+    whole = History(
+        time=state.built,
+        months={},
+        categories=state.categories,
+        changes=(),
+        total=state.total,
+        state=state.state,
+        changed=state.changed,
+        old=state,
+        names=state.names,
+    )
+    path = tmp_path / FILE
+    db = sqlite3.connect(path)
+    db.executescript(ledger.SCHEMA)
+    ledger._write_all(db, whole, release)
+    db.commit()
+    db.close()
+    assert _tables(release / FILE) == _tables(path)
+
+
+@pytest.mark.parametrize("n", range(5))
+def test_sitemap_files_are_the_documents(
+    releases: list[Path], n: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files a build wrote are the sitemap made from the history's files; so are the
+    parts of a sitemap index (a limit of 10 URLs), a part of the previous release linked
+    when its bytes are the same."""
+    release = releases[n]
+    _, slow = _views(release)
+    concepts = sorted(c for c in slow.categories if slow.members(c))
+    built = history.read_state(release).built  # type: ignore[union-attr]
+    urls = sitemap.fixed(slow, IRIS, concepts, built, sitemap.PAGE_SIZE)
+    urls += list(slow.live_newest())
+    assert (release / "sitemap" / "sitemap.xml").read_bytes() == sitemap.urlset(urls)
+    monkeypatch.setattr(sitemap, "MAX", 10)
+    copies = [tmp_path / "a", tmp_path / "b"]
+    for k, copy in enumerate(copies):
+        shutil.copytree(release, copy, ignore=shutil.ignore_patterns("sitemap"))
+        sitemap.write_release_sitemaps(copy, IRIS, built, concepts, copies[0] if k else None)
+    folder = copies[0] / "sitemap"
+    parts = -(-len(urls) // 10)
+    for k in range(parts):
+        name = sitemap.part_name(k + 1)
+        assert (folder / name).read_bytes() == sitemap.urlset(urls[10 * k : 10 * k + 10])
+        again = copies[1] / "sitemap" / name
+        assert again.stat().st_ino == (folder / name).stat().st_ino  # the same bytes: linked
+    assert not (folder / sitemap.part_name(parts + 1)).exists()
+    changed = slow.changed or built
+    assert (folder / "sitemap.xml").read_bytes() == sitemap.sitemap_index(IRIS, parts, changed)
