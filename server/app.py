@@ -7,8 +7,8 @@ template may use (the base path `root`, the library's title).
 
 from __future__ import annotations
 
+import importlib
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from server.current import Current
 from server.errors import HttpError
 from server.representation import CORS, SECURITY
 from server.views import browse, dumps, harvest, openapi, pages, resources, search, sparql
-from server.views.sparql import WARM_UP_KEY
 
 log = logging.getLogger(__name__)
 
@@ -105,33 +104,6 @@ class BodyLimit:
         return self.wsgi(environ, start_response)
 
 
-# Asked for by a worker itself as soon as it takes up a release, so that the first visitors
-# do not wait while the lists behind them are read (1-2 s each at 100k entries): the landing
-# page (the library's members, the counts per category), the sitemap, the change feed.
-WARM_UP = (
-    ("/", "text/html"),
-    ("/", "text/turtle"),
-    ("/sitemap.xml", ""),
-    ("/changes", ""),
-    ("/changes", "text/html"),
-)
-
-
-def _warm_up(app: Flask) -> None:
-    """Ask for WARM_UP in a thread of its own (its requests start no query children)."""
-
-    def run() -> None:
-        client = app.test_client()
-        for path, accept in WARM_UP:
-            try:
-                headers = {"Accept": accept} if accept else {}
-                client.get(path, headers=headers, environ_overrides={WARM_UP_KEY: True})
-            except Exception:  # a warm-up is worth nothing to crash for
-                log.exception("warming up %s failed", path)
-
-    threading.Thread(target=run, name="kgpub-warm-up", daemon=True).start()
-
-
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app; test_config may hold "KGPUB" settings overrides and Flask keys."""
     app = Flask(__name__)
@@ -147,8 +119,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         int(settings["cache_mb"]) << 20,
         store=config.store_settings(settings),
     )
-    if not app.testing and settings["warm_up"]:
-        current.on_new = lambda release: _warm_up(app)
     app.extensions["kgpub"] = current
     app.wsgi_app = BasePath(  # type: ignore[method-assign]
         BodyLimit(app.wsgi_app, int(settings["max_body"])), current
@@ -159,6 +129,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_large_body)
     app.before_request(refuse_non_xml_parameters)
     app.after_request(cors)
+    _prepare(app)
 
     @app.context_processor
     def site() -> dict[str, Any]:
@@ -201,6 +172,20 @@ def _check_parameters(items: Iterable[tuple[str, str]]) -> None:
                     f"the parameter {name[:40]!r} holds the character {code_point(text[at])}, "
                     "which cannot be written in XML; remove it",
                 )
+
+
+def _prepare(app: Flask) -> None:
+    """What a request may need whatever the library: every template compiled and the modules
+    that read a release imported, once, in the process that makes the app (gunicorn's master,
+    whose workers are forked from it), so that no worker's first request pays for them.
+    Nothing of a publication is read here: a release's files are opened by the first request
+    that needs them, and read a page at a time."""
+    for name in app.jinja_env.list_templates():
+        app.jinja_env.get_template(name)
+    # Imported by the functions that open a release (graph/store/__init__.py says why).
+    importlib.import_module("graph.ledger")
+    importlib.import_module("graph.store.oxigraph")
+    importlib.import_module("graph.store.sparql")
 
 
 def cors(response: Response) -> Response:

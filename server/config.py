@@ -72,8 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cache_mb", 64, "memory per worker for rendered pages and descriptions, in MiB"),
     Setting(
         "warm_up",
-        True,
-        "each worker renders the landing page, sitemap and feed as it takes up a release",
+        False,
+        "ignored: a worker reads a release a page at a time, with nothing to warm (kept for "
+        "existing command lines)",
     ),
     Setting("admin_email", "admin@example.org", "contact e-mail stated by OAI-PMH Identify"),
     Setting(

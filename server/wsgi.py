@@ -62,8 +62,8 @@ def gunicorn_options(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _take_up_release(worker: Any) -> None:
-    """Each worker takes up the current release as it starts, which warms its caches
-    (server/app.py WARM_UP) before the first visitor comes, not during their request."""
+    """Each worker takes up the current release as it starts (reads its manifest), before
+    the first visitor comes; the release's files are opened by the requests that need them."""
     current = getattr(worker.wsgi, "extensions", {}).get("kgpub")
     if current is not None:
         with contextlib.suppress(PublicationError):

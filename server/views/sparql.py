@@ -83,8 +83,6 @@ HTML_ROWS = 100  # rows per page of the HTML table; the whole result is a downlo
 EDITOR = Path(__file__).resolve().parent.parent / "static" / "editor" / "sparql.js"
 _editor: dict[float, Representation] = {}
 _pools_lock = threading.Lock()
-# Set in the environ of the requests a worker makes to itself to warm its caches (server/app.py).
-WARM_UP_KEY = "kgpub.warm_up"
 _descriptions: dict[tuple[str, str], bytes] = {}
 
 
@@ -126,13 +124,10 @@ def _pool() -> QueryPool:
 def _start_query_children() -> None:
     """Start the worker's query children (each opens the store) with its first request.
 
-    Not under app.testing: a test app per test would start children it never uses. Not from
-    a warm-up request (server/app.py): its thread ends, and Linux kills the children of a
-    thread that ends (PR_SET_PDEATHSIG follows the thread that forked, graph/query.py).
+    Not under app.testing: a test app per test would start children it never uses.
     """
     if (
         not current_app.testing
-        and not request.environ.get(WARM_UP_KEY)
         and os.getpid() not in current_app.extensions.get("kgpub.query_pools", {})
         and not _serves_remote()
     ):
