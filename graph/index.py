@@ -42,6 +42,7 @@ is treated alike, so their order never changes what is found.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -680,6 +681,13 @@ class Index:
             )
         )
         return Results(query, total, hits, category_facet, year_facet)
+
+
+@functools.lru_cache(maxsize=4)  # the releases a process serves (a few, immutable)
+def open_index(path: Path) -> Index:
+    """The index at path, one per process: its lists, search and history (graph/ledger.py)
+    share each thread's connection and the connection's page cache."""
+    return Index(path)
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None

@@ -50,10 +50,11 @@ from graph.history import (
     Window,
     read_state,
 )
-from graph.index import FILE, Index
+from graph.index import FILE, Index, open_index
 from graph.iris import Iris
 
 _MONTH_BITS = 20  # as graph/index.py numbers entries
+MONTH_IDS = 1 << _MONTH_BITS  # ids of one month
 _BATCH = 20_000
 _IN = 500  # values of one IN (...) list
 
@@ -133,7 +134,8 @@ def _clear(db: sqlite3.Connection) -> None:
         db.execute(f"DELETE FROM {table}")
 
 
-def _first_id(name: str) -> int:
+def first_id(name: str) -> int:
+    """The first record id of a month ('YYYY-MM'); the month's ids are below the next's."""
     year, month = name.split("-")
     return (int(year) * 12 + int(month) - 1) << _MONTH_BITS
 
@@ -176,7 +178,7 @@ def _insert_month(
     titled: Mapping[str, str | None],
     counts: Counter[tuple[int, str]] | None,
 ) -> None:
-    first = _first_id(name)
+    first = first_id(name)
     if len(rows) >= 1 << _MONTH_BITS:
         raise PublicationError(f"{name}: more entries in one month than the index can number")
     records, sets = [], []
@@ -273,7 +275,7 @@ def _update(db: sqlite3.Connection, history: History) -> bool:
         rows = history.months[name]
         if digests.get(name) == month_digest(rows):
             continue
-        first = _first_id(name)
+        first = first_id(name)
         old = db.execute(
             "SELECT id, iri, title, titled, sets, datestamp FROM record WHERE id >= ? AND id < ?",
             (first, first + (1 << _MONTH_BITS)),
@@ -318,7 +320,7 @@ def open_ledger(release: Path) -> Ledger | None:
     if not path.is_file():
         return None
     try:
-        index = Index(path)
+        index = open_index(path)
         found = index._rows("SELECT value FROM meta WHERE key = 'base'")
         marked = index._rows("SELECT 1 FROM sqlite_master WHERE name = 'hmonth'")
         if not found or not marked or not index._rows("SELECT 1 FROM hmonth WHERE name = ''"):
@@ -504,23 +506,39 @@ class Ledger(View):
         return Selection(records, complete, before, len(ids) > size)
 
     def live_newest(self, offset: int = 0) -> Iterator[tuple[str, str]]:
+        if not offset:
+            yield from self._live("", ())
+            return
+        found = self.index._rows(
+            "SELECT id FROM record INDEXED BY record_live WHERE deleted IS NULL "
+            "ORDER BY id DESC LIMIT 1 OFFSET ?",
+            offset,
+        )
+        if found:
+            yield from self._live(" AND id <= ?", (found[0][0],))
+
+    def live_between(self, high: int, low: int) -> Iterator[tuple[str, str]]:
+        """(IRI, entry_changed) of the published entries with ids from high down to low."""
+        return self._live(" AND id <= ? AND id >= ?", (high, low))
+
+    def live_ids(self) -> list[int]:
+        """The ids of the published entries, newest first (a build's sitemaps cut them)."""
+        rows = self.index._rows(
+            "SELECT id FROM record INDEXED BY record_live WHERE deleted IS NULL ORDER BY id DESC"
+        )
+        return [int(str(row[0])) for row in rows]
+
+    def month_digests(self) -> dict[str, str]:
+        """Each month's digest of its rows ('' the whole state's)."""
+        return {str(n): str(d) for n, d in self.index._rows("SELECT name, digest FROM hmonth")}
+
+    def _live(self, where: str, args: tuple[object, ...]) -> Iterator[tuple[str, str]]:
         labels = {n: self.label_changed(iri) for n, iri in self._sets.items()}
         title = self.title_changed
         sql = "SELECT iri, datestamp, sets FROM record WHERE deleted IS NULL"
-        args: tuple[object, ...] = ()
-        if offset:
-            found = self.index._rows(
-                "SELECT id FROM record INDEXED BY record_live WHERE deleted IS NULL "
-                "ORDER BY id DESC LIMIT 1 OFFSET ?",
-                offset,
-            )
-            if not found:
-                return
-            sql += " AND id <= ?"
-            args = (found[0][0],)
+        sql += f"{where} ORDER BY id DESC"
         try:
-            cursor = self.index._db().execute(sql + " ORDER BY id DESC", args)
-            for iri, datestamp, sets in cursor:
+            for iri, datestamp, sets in self.index._db().execute(sql, args):
                 times = [datestamp, title, *(labels[int(s)] for s in sets.split())]
                 yield iri, max(times)
         except sqlite3.Error as exc:

@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape
 from graph.errors import PublicationError
 from graph.history import View
 from graph.iris import Iris
+from graph.ledger import MONTH_IDS, Ledger, first_id, open_ledger
 
 MAX = 50_000  # URLs of one sitemap file (sitemaps.org)
 PAGE_SIZE = 100  # the server's default --page-size (server/config.py): what the files assume
@@ -102,55 +103,101 @@ def sitemap_index(iris: Iris, parts: int, lastmod: str) -> bytes:
 
 def write_files(
     release: Path,
-    view: View,
+    view: Ledger,
     iris: Iris,
     concepts: list[str],
     built: str,
-    count: int,
     previous: Path | None = None,
 ) -> None:
-    """Write release/sitemap/: sitemap.xml (and its parts past MAX URLs) for count published
-    entries, with their gzip and sitemap.json; a file whose bytes the previous release's
-    sitemap/ has already is linked."""
+    """Write release/sitemap/: sitemap.xml (and its parts past MAX URLs) with their gzip and
+    sitemap.json. A part is the previous release's file, linked, when it covers the same
+    entries (the same first and last ids), none of whose months changed, with the same times
+    of the title and labels (and, for the first, the same pages before the entries); else,
+    or when its bytes turn out the same, it is written (only its entries are read)."""
     folder = release / FOLDER
     old = read_manifest(previous) if previous is not None else None
-    reusable = (
-        old["files"]
-        if old is not None and (old["max"], old["page_size"]) == (MAX, PAGE_SIZE)
-        else {}
-    )
+    if old is None or (old.get("max"), old.get("page_size")) != (MAX, PAGE_SIZE):
+        old = {"files": {}, "parts": {}}
+    changed = _changed_months(view, previous)
+    head = fixed(view, iris, concepts, built, PAGE_SIZE)
+    context = _digest([view.title_changed, sorted(view.since.labels.items()) if view.since else []])
     files: dict[str, str] = {}
+    parts_doc: dict[str, list[Any]] = {}
 
     def put(name: str, data: bytes) -> None:
         digest = hashlib.sha1(data).hexdigest()
         files[name] = digest
-        target = folder / name
-        if previous is not None and reusable.get(name) == digest:
-            try:  # releases never change once written
-                os.link(previous / FOLDER / name, target)
-                os.link(previous / FOLDER / (name + ".gz"), folder / (name + ".gz"))
-                return
-            except OSError:
-                target.unlink(missing_ok=True)
-        target.write_bytes(data)
+        if (
+            previous is not None
+            and old["files"].get(name) == digest
+            and _link(previous, folder, name)
+        ):
+            return
+        (folder / name).write_bytes(data)
         (folder / (name + ".gz")).write_bytes(gzip.compress(data, GZIP_LEVEL, mtime=0))
 
     try:
         folder.mkdir()
-        head = fixed(view, iris, concepts, built, PAGE_SIZE)
-        total = len(head) + count
-        urls = itertools.chain(head, entries(view, lambda _: (), built))
+        ids = view.live_ids()
+        total = len(head) + len(ids)
         if total <= MAX:
-            put(NAME, urlset(urls))
+            put(NAME, urlset(itertools.chain(head, view.live_newest())))
         else:
             parts = -(-total // MAX)
             for n in range(1, parts + 1):
-                put(part_name(n), urlset(itertools.islice(urls, MAX)))
+                start, stop = (n - 1) * MAX - len(head), n * MAX - len(head)
+                shown = ids[max(0, start) : max(0, stop)]
+                first = head[(n - 1) * MAX : n * MAX] if start < 0 else []
+                key = [shown[0], shown[-1], context, _digest(first)] if shown else None
+                name = part_name(n)
+                parts_doc[name] = key or []
+                reusable = (
+                    key is not None
+                    and previous is not None
+                    and old.get("parts", {}).get(name) == key
+                    and changed is not None
+                    and not any(shown[-1] < high and low <= shown[0] for low, high in changed)
+                    and _link(previous, folder, name)
+                )
+                if reusable:
+                    files[name] = old["files"][name]
+                    continue
+                rows = view.live_between(shown[0], shown[-1]) if shown else iter(())
+                put(name, urlset(itertools.chain(first, rows)))
             put(NAME, sitemap_index(iris, parts, (view.changed if view.present else "") or built))
-        doc = {"max": MAX, "page_size": PAGE_SIZE, "files": files}
+        doc = {"max": MAX, "page_size": PAGE_SIZE, "files": files, "parts": parts_doc}
         (folder / MANIFEST).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
         raise PublicationError(f"{folder}: cannot write the sitemaps: {exc}") from exc
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha1(json.dumps(value, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _link(previous: Path, folder: Path, name: str) -> bool:
+    """The previous release's file and its gzip linked into folder (releases never change
+    once written); False when they cannot be."""
+    try:
+        os.link(previous / FOLDER / name, folder / name)
+        os.link(previous / FOLDER / (name + ".gz"), folder / (name + ".gz"))
+        return True
+    except OSError:
+        (folder / name).unlink(missing_ok=True)
+        return False
+
+
+def _changed_months(view: Ledger, previous: Path | None) -> list[tuple[int, int]] | None:
+    """The id ranges of the months whose rows differ from the previous release's index, or
+    None when there is nothing to compare with."""
+    if previous is None:
+        return None
+    before = open_ledger(previous)
+    if before is None:
+        return None
+    old, new = before.month_digests(), view.month_digests()
+    names = {n for n in old.keys() | new.keys() if n and old.get(n) != new.get(n)}
+    return [(first_id(n), first_id(n) + MONTH_IDS) for n in names]
 
 
 def read_manifest(release: Path) -> dict[str, Any] | None:
@@ -169,10 +216,6 @@ def write_release_sitemaps(
 ) -> None:
     """The sitemaps of a release being built, from its index and history (written already);
     none when its index does not carry the history (the server then makes them)."""
-    from graph.ledger import open_ledger  # it reads the index: graph/index.py imports this
-
     view = open_ledger(release)
-    if view is None:
-        return
-    count = len(view.index.members(iris.library))
-    write_files(release, view, iris, concepts, built, count, previous)
+    if view is not None:
+        write_files(release, view, iris, concepts, built, previous)

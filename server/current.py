@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from graph.enrich.read import Enrichment
 from graph.errors import PublicationError
 from graph.index import FILE as INDEX_FILE
-from graph.index import Index
+from graph.index import Index, open_index
 from graph.iris import Iris
 from graph.publication import CURRENT, current_release, read_manifest
 from graph.publishers import Published
@@ -148,7 +148,7 @@ class Release:
         """The release's on-disk index of lists (graph/index.py); None for a release built
         before it existed (its lists then come from the graph, cached per worker)."""
         path = self.path / INDEX_FILE
-        return Index(path) if path.is_file() else None
+        return open_index(path) if path.is_file() else None
 
     @functools.cached_property
     def enrichment(self) -> Enrichment | None:

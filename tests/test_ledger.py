@@ -223,17 +223,27 @@ def test_sitemap_files_are_the_documents(
     urls += list(slow.live_newest())
     assert (release / "sitemap" / "sitemap.xml").read_bytes() == sitemap.urlset(urls)
     monkeypatch.setattr(sitemap, "MAX", 10)
-    copies = [tmp_path / "a", tmp_path / "b"]
-    for k, copy in enumerate(copies):
-        shutil.copytree(release, copy, ignore=shutil.ignore_patterns("sitemap"))
-        sitemap.write_release_sitemaps(copy, IRIS, built, concepts, copies[0] if k else None)
-    folder = copies[0] / "sitemap"
+    # Cut at 10: the release before's parts, this release's from them (parts of unchanged
+    # months taken over), and this release's again from its own (every part linked).
+    copies = [tmp_path / "before", tmp_path / "this", tmp_path / "again"]
+    for k, (source, copy) in enumerate(
+        zip([releases[max(0, n - 1)], release, release], copies, strict=True)
+    ):
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("sitemap"))
+        state = history.read_state(copy)
+        assert state is not None
+        own = sorted(c for c in history.Index(copy).categories if history.Index(copy).members(c))
+        sitemap.write_release_sitemaps(copy, IRIS, state.built, own, copies[k - 1] if k else None)
+    folder = copies[1] / "sitemap"
     parts = -(-len(urls) // 10)
     for k in range(parts):
         name = sitemap.part_name(k + 1)
-        assert (folder / name).read_bytes() == sitemap.urlset(urls[10 * k : 10 * k + 10])
-        again = copies[1] / "sitemap" / name
+        assert (folder / name).read_bytes() == sitemap.urlset(urls[10 * k : 10 * k + 10]), name
+        again = copies[2] / "sitemap" / name
         assert again.stat().st_ino == (folder / name).stat().st_ino  # the same bytes: linked
+        if n == 2:  # a rebuild that changed nothing: every part taken over as it was
+            before = copies[0] / "sitemap" / name
+            assert before.stat().st_ino == (folder / name).stat().st_ino
     assert not (folder / sitemap.part_name(parts + 1)).exists()
     changed = slow.changed or built
     assert (folder / "sitemap.xml").read_bytes() == sitemap.sitemap_index(IRIS, parts, changed)
