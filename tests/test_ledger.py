@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -144,7 +144,7 @@ def test_oai_selections(releases: list[Path], n: int) -> None:
     bounds = [""]
     for t in times:
         moment = history.parse_time(t)
-        bounds += [t, history.format_time(moment.replace(second=moment.second - 1))]
+        bounds += [t, history.format_time(moment - timedelta(seconds=1))]
     bounds.append("2027-01-01T00:00:00Z")
     afters = ["", *list(slow.entries)[::4], BASE + "entry/9999"]
     for start, end in itertools.product(bounds, repeat=2):
