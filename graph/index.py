@@ -508,6 +508,7 @@ class Index:
         self.path = path
         self._local = threading.local()
         self._concepts: dict[str, Concept] | None = None
+        self._months: tuple[str, list[tuple[int, int]]] | None = None
         if not path.is_file():
             raise PublicationError(f"{path}: no index (built by an older kgpub: rebuild)")
 
@@ -556,8 +557,22 @@ class Index:
             return int(str(rows[0][0]))
 
     def page(self, iri: str, start: int, size: int) -> list[str]:
-        """size entries of a list from position start (0: the newest)."""
+        """size entries of a list from position start (0: the newest). The library's pages
+        are found by the entries' ids (a month's are consecutive: _month_id), so page 5,000
+        reads its 100 rows, not the 500,000 before them; a category's are counted off."""
         if size <= 0 or start < 0:
+            return []
+        months = self._library_months(iri)
+        if months is not None:
+            for first, count in months:
+                if start < count:
+                    rows = self._rows(
+                        "SELECT iri FROM entry WHERE id <= ? ORDER BY id DESC LIMIT ?",
+                        first + count - 1 - start,
+                        size,
+                    )
+                    return [str(row[0]) for row in rows]
+                start -= count
             return []
         rows = self._rows(
             "SELECT iri FROM member WHERE list = ? ORDER BY iri DESC LIMIT ? OFFSET ?",
@@ -623,6 +638,28 @@ class Index:
             return _hits_of_rows(self._db(), rows, self.categories())
         except sqlite3.Error as exc:
             raise PublicationError(f"{self.path}: cannot read the index: {exc}") from exc
+
+    def _library_months(self, iri: str) -> list[tuple[int, int]] | None:
+        """(first id, entries) of each month, newest first, when iri is the library's list
+        (read once: a row per month); None for another list or an index without them."""
+        if self._months is None:
+            try:
+                db = self._db()
+                (base,) = db.execute("SELECT value FROM meta WHERE key = 'base'").fetchone()
+                months = []
+                for (name,) in db.execute("SELECT name FROM month ORDER BY name DESC").fetchall():
+                    first = _month_id(str(name))
+                    (top,) = db.execute(
+                        "SELECT max(id) FROM entry WHERE id >= ? AND id < ?",
+                        (first, first + (1 << _MONTH_BITS)),
+                    ).fetchone()
+                    if top is not None:
+                        months.append((first, int(top) - first + 1))
+                self._months = (str(base) + "library", months)
+            except (sqlite3.Error, TypeError):
+                self._months = ("", [])  # an index of version 1: counted off
+        library, found = self._months
+        return found if iri == library else None
 
     def categories(self) -> dict[str, Concept]:
         """Every concept by IRI, in label order (read once: a few rows)."""

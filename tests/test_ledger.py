@@ -23,7 +23,7 @@ from live import SEED
 
 from graph import history, ledger, sitemap
 from graph.history import EntryState, History, Selection, Window
-from graph.index import FILE
+from graph.index import FILE, Index
 from graph.iris import Iris
 from graph.publication import BuildOptions, build, current_release
 
@@ -247,3 +247,19 @@ def test_sitemap_files_are_the_documents(
     assert not (folder / sitemap.part_name(parts + 1)).exists()
     changed = slow.changed or built
     assert (folder / "sitemap.xml").read_bytes() == sitemap.sitemap_index(IRIS, parts, changed)
+
+
+@pytest.mark.parametrize("n", [0, 4])
+def test_library_pages_by_id_are_the_pages_counted_off(releases: list[Path], n: int) -> None:
+    """graph/index.py finds a page of the library by the entries' ids: the same entries as
+    counting the member rows off."""
+    index = Index(releases[n] / FILE)
+    db = sqlite3.connect(releases[n] / FILE)
+    total = db.execute("SELECT count(*) FROM member WHERE list = ?", (IRIS.library,)).fetchone()
+    for start, size in itertools.product(range(total[0] + 2), (1, 3, 10)):
+        counted = db.execute(
+            "SELECT iri FROM member WHERE list = ? ORDER BY iri DESC LIMIT ? OFFSET ?",
+            (IRIS.library, size, start),
+        ).fetchall()
+        assert index.page(IRIS.library, start, size) == [r[0] for r in counted], (start, size)
+    db.close()

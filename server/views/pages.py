@@ -3,8 +3,10 @@
 The sitemap lists every HTML page by its canonical IRI (a browser or crawler asking for
 text/html gets the page there): the landing page, the library, the scheme, the dataset, each
 category and each entry, with lastmod from the publication's history when it has one (when
-what the page shows last changed: graph/history.py Index), else the build time. Past 50,000
+what the page shows last changed: graph/history.py View), else the build time. Past 50,000
 URLs (the sitemaps.org limit) /sitemap.xml is a sitemap index of /sitemap-<n>.xml files.
+The build writes them as files (graph/sitemap.py), served as they are, with their gzip; for
+another page size or limit they are made here from the index, a part at a time.
 Last-Modified: the sitemaps, the last change of the data; robots.txt, of the base IRI.
 """
 
