@@ -393,7 +393,7 @@ def _changed(
     release: Release, d: Description, media_type: str, browse: dict[str, Any] | None = None
 ) -> str:
     """When what this representation shows last changed (a build time), from the history
-    (graph/history.py Index): an entry's page, its triples and the labels and title it names;
+    (graph/history.py View): an entry's page, its triples and the labels and title it names;
     a page of a list, its members' titles, who the members are and the label; the scheme,
     the categories and labels (and counts, in HTML); the landing page (counts, dumps, the
     last change) and the rest (the dataset, VoID), the last change of the data (the
@@ -414,7 +414,8 @@ def _changed(
         for concept, _, _, rows in browse.get("related", ()):
             times.append(index.members_changed(concept))
             shown += (e.iri for e in rows)
-        times += (index.titled.get(iri, index.changed) for iri in shown)
+        titled = index.titled_of(shown)
+        times += (titled.get(iri, index.changed) for iri in shown)
         return max(times)
     if d.kind == "concept":
         return index.list_changed(d.iri, d.members)
