@@ -256,20 +256,6 @@ class Current:
             return self._release
 
 
-# Run in a process of its own, so that the server's master, which forks the workers, never
-# holds the store open: the store opens read-only and has the library's own triples.
-_STORE_PROBE = """
-import sys
-try:
-    from pyoxigraph import NamedNode, Store
-    store = Store.read_only(sys.argv[1])
-    if next(iter(store.quads_for_pattern(NamedNode(sys.argv[2]), None, None)), None) is None:
-        sys.exit("the store does not hold this release's library")
-except Exception as exc:  # a probe: whatever stops it is the answer (RocksDB: RuntimeError)
-    sys.exit(f"the store cannot be read ({type(exc).__name__}: {exc})")
-"""
-
-
 def check_publication(out: Path, store: StoreSettings = EMBEDDED) -> str:
     """What keeps the current publication from being served ('' when nothing does, or when
     there is none yet: then the server answers 503 until the first build). `kgpub serve`
@@ -301,7 +287,7 @@ def check_publication(out: Path, store: StoreSettings = EMBEDDED) -> str:
     if not store_path.is_dir():
         return f"the store {store_path} is missing"
     probe = subprocess.run(
-        [sys.executable, "-c", _STORE_PROBE, str(store_path), Iris(base).library],
+        [sys.executable, "-m", "graph.store.embedded", str(store_path), Iris(base).library],
         capture_output=True,
         text=True,
         timeout=300,
