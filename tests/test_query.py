@@ -25,6 +25,7 @@ from pyoxigraph import Literal, NamedNode, Quad
 from sparql_http import Listener
 
 from graph.errors import (
+    PublicationError,
     QueryError,
     QueryOverloaded,
     QueryRefused,
@@ -433,7 +434,7 @@ def test_pool_reports_query_errors_from_the_child(store_path: str) -> None:
     try:
         with pytest.raises(QuerySyntaxError, match="does not parse"):
             pool.run(QueryJob("SELECT * { ?s ?p }", "SELECT", SPARQL_RESULTS_JSON, store_path))
-        with pytest.raises(QueryError, match=r"store"):
+        with pytest.raises(PublicationError, match=r"store"):  # the publication's fault: 503
             pool.run(QueryJob(COUNT, "SELECT", SPARQL_RESULTS_JSON, store_path + "-missing"))
         assert _count(pool, store_path) == 2000
     finally:
