@@ -30,6 +30,8 @@ from fetch import Reply, get
 from live import FIXTURES, ROOT, SEED, Server, build_publication, free_port, kgpub
 from procs import state, workers
 
+from server.current import CHECK_INTERVAL
+
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
 A, B = (FIXTURES / "serve" / f"reload-{n}.txt" for n in ("a", "b"))
 
@@ -141,6 +143,9 @@ def test_a_build_killed_in_any_phase_leaves_the_publication_served_and_the_next_
         assert time.monotonic() < deadline
         time.sleep(0.2)
     build_publication([SEED], server.out, server.base)  # as it was, for the next test
+    # A worker looks for a new release at most once a CHECK_INTERVAL: until then one may still
+    # serve A, and the next test would take that for "before" (it failed so under load).
+    time.sleep(CHECK_INTERVAL + 0.5)
 
 
 def test_a_rebuild_swapped_in_under_a_stream_of_requests_never_fails_or_mixes(
