@@ -107,10 +107,19 @@ def _connect(server: Server) -> socket.socket:
 
 
 def _read_until_closed(sock: socket.socket) -> bytes:
+    """What the server sent before it closed; RESET when the close came as a reset: a client
+    that sends after the server's close gets one, which may discard the 408 already sent (no
+    lingering close: the front closes at once)."""
     data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        return RESET
     return data
+
+
+RESET = b"(reset)"
 
 
 # More connections than the server has threads (2 workers x (4 query + 4 page threads)).
@@ -168,7 +177,11 @@ def test_slow_clients_hold_no_thread_and_are_dropped(
         dripping.join()
         for client in clients:
             client.close()
-    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), {a[:40] for a in answers}
+    # Each answered 408, or reset: dropped either way. The clients that sent nothing after the
+    # drop (the unsent bodies) always get the 408.
+    assert all(a.startswith(b"HTTP/1.1 408 ") or (drip and a == RESET) for a in answers), {
+        a[:40] for a in answers
+    }
     # Dropped once their time was up (the drip would have gone on for minutes).
     assert REQUEST_TIMEOUT - 1 < dropped_after < REQUEST_TIMEOUT + 20, dropped_after
 
