@@ -263,11 +263,14 @@ def test_construct_and_describe_follow_accept(
 
 # DESCRIBE is the server's to define (SPARQL 1.1 §16.4): every backend answers as the embedded
 # store does, each resource's own triples in the default graph ({entry}: the first entry).
+# The orderings are by STR(): after other loads into it, Virtuoso 7.2 answered
+# `ORDER BY DESC(?e) LIMIT 3` over IRIs with other entries than SPARQL 1.1 §15.1's order of
+# their strings gives (on a fresh server it agrees; it seems to compare its internal IRI ids).
 DESCRIBES = {
     "iri": "DESCRIBE <{entry}>",
-    "where": DC + "DESCRIBE ?e WHERE {{ ?e dcterms:subject ?c }} ORDER BY DESC(?e) LIMIT 3",
+    "where": DC + "DESCRIBE ?e WHERE {{ ?e dcterms:subject ?c }} ORDER BY DESC(STR(?e)) LIMIT 3",
     "iri-and-variable": DC + "DESCRIBE ?c <{entry}> WHERE {{ <{entry}> dcterms:subject ?c }}",
-    "star": DC + "DESCRIBE * WHERE {{ ?s skos:hasTopConcept ?c }} ORDER BY ?c LIMIT 2",
+    "star": DC + "DESCRIBE * WHERE {{ ?s skos:hasTopConcept ?c }} ORDER BY STR(?c) LIMIT 2",
     "no-solution": "DESCRIBE <{entry}> WHERE {{ FILTER(false) }}",
     "from-void": "DESCRIBE <{dataset}> FROM <{void}>",
     "named-graph-only": "DESCRIBE <{dataset}>",
