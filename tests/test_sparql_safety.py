@@ -13,7 +13,6 @@ query children or would leave a runaway query running in a store (marked embedde
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 import rdflib
 from live import FIXTURES, SEED, Backend, Server, build_publication, free_port
+from procs import children_of
+from procs import workers as worker_pids
 from sparql_http import Listener, Reply, call, query, solutions
 
 from graph.formats import SPARQL_QUERY, SPARQL_UPDATE, TURTLE
@@ -103,7 +104,7 @@ def test_the_worker_itself_is_refused_network_access(live: Server) -> None:
     if sys.platform != "linux":
         pytest.skip("seccomp is Linux-only")
     assert query(live.base, "ASK {}").status == 200  # the children are started
-    children = [pid for worker in _children(live) for pid in _children_of(worker)]
+    children = [pid for worker in worker_pids(live) for pid in children_of(worker)]
     assert children
     for pid in children:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -112,27 +113,8 @@ def test_the_worker_itself_is_refused_network_access(live: Server) -> None:
 
 
 # --- budgets on a larger library ---------------------------------------------------------------
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def _children(server: Server) -> list[int]:
-    """The gunicorn worker processes of a server."""
-    assert server.proc is not None
-    return _children_of(server.proc.pid)
-
-
 def _query_children(server: Server) -> list[int]:
-    return [child for worker in _children(server) for child in _children_of(worker)]
+    return [child for worker in worker_pids(server) for child in children_of(worker)]
 
 
 def _wait_for_query_children(server: Server, busy: int, places: int = 2) -> list[int]:
@@ -187,7 +169,7 @@ def budget(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterat
     with Server(out, port, workers=1, **settings) as server:
         # Server's start-up probe (GET /.well-known/void) was the worker's first request.
         server.children_at_start = [  # type: ignore[attr-defined]
-            child for worker in _children(server) for child in _children_of(worker)
+            child for worker in worker_pids(server) for child in children_of(worker)
         ]
         yield server
     backend.drop_graphs(out)
@@ -212,7 +194,7 @@ def test_query_children_start_before_the_first_query(budget: Server) -> None:
 def test_a_runaway_query_is_cut_off_while_others_are_answered(budget: Server) -> None:
     total = _count(budget)
     assert total > 10_000
-    workers = _children(budget)
+    workers = worker_pids(budget)
     assert len(workers) == 1
     _wait_for_query_children(budget, busy=0)
     with ThreadPoolExecutor(1) as executor:
@@ -235,7 +217,7 @@ def test_a_runaway_query_is_cut_off_while_others_are_answered(budget: Server) ->
     assert 1.9 < elapsed < 60
     assert answered and all(n == total for n, _ in answered)
     assert any(during for _, during in answered)  # not queued behind the runaway
-    assert _children(budget) == workers  # the worker survived
+    assert worker_pids(budget) == workers  # the worker survived
     assert _count(budget) == total
 
 
@@ -318,7 +300,7 @@ def test_a_query_whose_client_hangs_up_is_stopped_at_once(tmp_path: Path) -> Non
     settings = {"query_timeout": 600.0, "query_concurrency": 2}
     with Server(out, port, workers=1, **settings) as patient:
         assert _count(patient) > 0
-        workers = _children(patient)
+        workers = worker_pids(patient)
         _wait_for_query_children(patient, busy=0)
         parts = urlsplit(patient.base)
         target = f"{parts.path}sparql?{urlencode({'query': RUNAWAY})}"
@@ -339,6 +321,6 @@ def test_a_query_whose_client_hangs_up_is_stopped_at_once(tmp_path: Path) -> Non
             assert time.monotonic() < deadline, reply.body[:300]
             time.sleep(0.1)
         assert reply.status == 200, reply.body[:300]
-        assert _children(patient) == workers
+        assert worker_pids(patient) == workers
         _wait_for_query_children(patient, busy=0)  # two children again, idle
         assert not set(stopped) & set(_query_children(patient))  # fresh ones
