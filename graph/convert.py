@@ -39,11 +39,11 @@ import pyoxigraph
 from pyoxigraph import NamedNode, Triple
 
 from graph.describe import Statistics
-from graph.errors import KgpubError, ListingError
+from graph.errors import ListingError
 from graph.iris import Iris, concept_slug
 from graph.listing import Entry, Page
 from graph.namespaces import DCAT, DCMITYPE, DCTERMS, RDF, SKOS, XSD
-from graph.xmlchars import code_point, find_non_xml
+from graph.xmlchars import refuse_non_xml
 
 LANG = "en"
 PROGRESS_STEP = 10_000  # entries between two progress reports
@@ -300,13 +300,8 @@ def convert(
     each month is rendered, and read back from it by range: one month is in memory at a time,
     and the entries kept have no description (Converted.descriptions reads them).
     """
-    at = find_non_xml(title)
-    if at >= 0:  # the listings are checked as they are read (graph/listing.py); --title here
-        raise KgpubError(
-            f"the library title {title!r} holds the character {code_point(title[at])}, which "
-            "cannot be published (XML 1.0 has no way to write it); expected a title without "
-            "control characters"
-        )
+    # The listings are checked as they are read (graph/listing.py); --title here.
+    refuse_non_xml("library title", title)
     categories = collect_categories(entries, iris)
     concept_of = {c.label: iri for iri, c in categories.items()}
     groups = group_months(entries)

@@ -27,6 +27,7 @@ from graph.errors import (
 from graph.iris import BaseIriError, normalize_base
 from graph.publication import BuildOptions, Outcome, build, validate_sources
 from graph.store.sparql import LoadReport
+from graph.xmlchars import refuse_non_xml
 from server import config
 from server.check import BY_NAME, CASES, report, run_checks
 
@@ -241,6 +242,13 @@ def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: 
         base = normalize_base(settings["base_uri"])
     except BaseIriError as exc:
         print(f"kgpub: {exc}", file=err)
+        return EXIT_INPUT
+    try:
+        # Published in VoID and DCAT, RDF/XML among them: as --title (graph/convert.py).
+        for name, what in (("publisher", "publisher"), ("license", "licence IRI")):
+            refuse_non_xml(what, settings[name])
+    except KgpubError as exc:
+        print(f"kgpub: {exc} (--{name})", file=err)
         return EXIT_INPUT
     options = BuildOptions(
         base=base,

@@ -187,6 +187,35 @@ def test_a_title_setting_with_a_control_character_is_refused(tmp_path: Path) -> 
     assert not (out / "current").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "what", "value"),
+    [
+        ("--publisher", "publisher", "ACME\x07Press"),
+        ("--license", "licence IRI", "http://example.org/\x1blicence"),
+    ],
+    ids=["publisher", "license"],
+)
+def test_a_published_setting_with_a_control_character_is_refused(
+    tmp_path: Path, option: str, what: str, value: str
+) -> None:
+    """--publisher and --license go into VoID and DCAT (RDF/XML among them) as --title does:
+    the same message, exit 2, and the publication already there is left as it was."""
+    out = tmp_path / "out"
+    assert kgpub("build", str(HOSTILE), "--out", str(out), "--quiet").returncode == 0
+    published = (out / "current").resolve()
+    char = next(c for c in value if ord(c) < 0x20)
+    for command in (("build", "--out", str(out)), ("validate",)):
+        done = kgpub(*command, str(HOSTILE), option, value, "--quiet")
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr == (
+            f"kgpub: the {what} {value!r} holds the character U+{ord(char):04X}, which cannot "
+            "be published (XML 1.0 has no way to write it); expected a "
+            f"{what} without control characters ({option})\n"
+        )
+    assert (out / "current").resolve() == published
+    assert len(list((out / "releases").iterdir())) == 1
+
+
 # Parameters a user can put in that an XML body would repeat: OAI-PMH's arguments, the
 # search's words. Each is refused (400) or answered with well-formed XML.
 PARAMETERS = [
