@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -39,11 +42,39 @@ def kgpub(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
+# Ports handed out below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by
+# default), so that no outgoing connection and no bind to port 0 takes one; each claimed by a
+# lock file held until this process ends, so that concurrent pytest sessions on the machine
+# (several worktrees, several engineers) never get the same one. A port found by binding to 0
+# and closing was free only for that instant: another session could be given it too, and one
+# of the two servers then failed to start (EADDRINUSE).
+PORTS = range(20_000, 32_000)
+PORT_LOCKS = Path(tempfile.gettempdir()) / "kgpub-test-ports"
+_claimed: list[int] = []  # the lock files' descriptors, open (so locked) while we run
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on 127.0.0.1 and claimed for this process: no other test process
+    using this function gets it while this one runs."""
+    PORT_LOCKS.mkdir(exist_ok=True)
+    start = random.randrange(len(PORTS))
+    for i in range(len(PORTS)):
+        port = PORTS[(start + i) % len(PORTS)]
+        fd = os.open(PORT_LOCKS / str(port), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)  # another process has it
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                os.close(fd)  # something else listens there (or it is in use)
+                continue
+        _claimed.append(fd)
+        return port
+    raise RuntimeError(f"no free port in {PORTS}")
 
 
 @dataclass(frozen=True)
