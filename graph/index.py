@@ -24,6 +24,9 @@ Tables:
   subject   (entry id, concept id): the categories of the hits, counted for the facet
   year      entries per year (the facet of the empty search)
   month     'YYYY-MM' -> a digest of its entries as indexed (records and dcterms:modified)
+  tally     (list, 'YYYY-MM') -> entries of that list in that month: a page of a list, its
+            years and a year's length are found from these few rows (a list's months are
+            one range of member each), never by counting off the rows before them
   search    FTS5 over document, tokenizer "porter unicode61 remove_diacritics 2": case- and
             accent-insensitive ("resume" finds "résumé"), English stems ("exploit" finds
             "exploitation"); a filter by category or year is one more token to intersect
@@ -58,6 +61,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from graph.convert import Converted, format_created
 from graph.errors import KgpubError, PublicationError
+from graph.iris import Iris
 
 if TYPE_CHECKING:
     from graph.history import History
@@ -103,6 +107,8 @@ CREATE TABLE subject (entry INTEGER NOT NULL, concept INTEGER NOT NULL,
   PRIMARY KEY (entry, concept)) WITHOUT ROWID;
 CREATE TABLE year (year INTEGER PRIMARY KEY, entries INTEGER NOT NULL);
 CREATE TABLE month (name TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE tally (list TEXT NOT NULL, month TEXT NOT NULL, entries INTEGER NOT NULL,
+  PRIMARY KEY (list, month)) WITHOUT ROWID;
 CREATE VIRTUAL TABLE search USING fts5(title, description, facets, content='document',
   content_rowid='id', tokenize='{TOKENIZE}');
 """
@@ -234,6 +240,11 @@ def _write_all(db: sqlite3.Connection, converted: Converted, digests: Mapping[st
     _insert_months(db, converted, [m.name for m in converted.months], ids)
     db.executemany("INSERT INTO month VALUES (?, ?)", sorted(digests.items()))
     _count(db)
+    db.execute(
+        "INSERT INTO tally SELECT list, substr(iri, ?, 7) AS m, count(*) FROM member "
+        "GROUP BY list, m",
+        (len(converted.iris.entry_prefix) + 1,),
+    )
 
 
 def _insert_months(
@@ -365,6 +376,21 @@ def _write_changes(
         "INSERT INTO month VALUES (?, ?)", [(n, digests[n]) for n in changed if n in digests]
     )
     _count(db)
+    _tally_months(db, converted.iris, changed)
+
+
+def _tally_months(db: sqlite3.Connection, iris: Iris, names: Iterable[str]) -> None:
+    """The tally rows of these months counted again, list by list (each a range of member)."""
+    lists = [str(row[0]) for row in db.execute("SELECT iri FROM concept")]
+    lists.append(iris.library)
+    for name in names:
+        db.execute("DELETE FROM tally WHERE month = ?", (name,))
+        low = iris.entry_prefix + name
+        db.executemany(
+            "INSERT INTO tally SELECT list, ?, count(*) FROM member "
+            "WHERE list = ? AND iri >= ? AND iri < ? HAVING count(*) > 0",
+            [(name, list_iri, low, _above(low)) for list_iri in lists],
+        )
 
 
 def _count(db: sqlite3.Connection) -> None:
@@ -509,6 +535,8 @@ class Index:
         self._local = threading.local()
         self._concepts: dict[str, Concept] | None = None
         self._months: tuple[str, list[tuple[int, int]]] | None = None
+        self._tallies: dict[str, list[tuple[str, int]]] = {}
+        self._meta_values: dict[str, str] = {}
         if not path.is_file():
             raise PublicationError(f"{path}: no index (built by an older kgpub: rebuild)")
 
@@ -557,11 +585,60 @@ class Index:
             return int(str(rows[0][0]))
 
     def page(self, iri: str, start: int, size: int) -> list[str]:
-        """size entries of a list from position start (0: the newest). The library's pages
-        are found by the entries' ids (a month's are consecutive: _month_id), so page 5,000
-        reads its 100 rows, not the 500,000 before them; a category's are counted off."""
+        """size entries of a list from position start (0: the newest), found from the list's
+        tally: the month that holds position start, then its rows (a month of the library by
+        the entries' ids, which are consecutive in a month: _month_id; of a category, its
+        range of member). Page 5,000 of the library reads its 100 rows, a category's last
+        page at most a month's rows before them, not the hundreds of thousands before them."""
         if size <= 0 or start < 0:
             return []
+        tallies = self.tallies(iri)
+        if tallies is None:
+            return self._counted_off(iri, start, size)
+        iris = Iris(self._meta("base"))
+        for month, count in tallies:
+            if start < count:
+                if iri == iris.library:
+                    rows = self._rows(
+                        "SELECT iri FROM entry WHERE id <= ? ORDER BY id DESC LIMIT ?",
+                        _month_id(month) + count - 1 - start,
+                        size,
+                    )
+                else:
+                    rows = self._rows(
+                        "SELECT iri FROM member WHERE list = ? AND iri < ? "
+                        "ORDER BY iri DESC LIMIT ? OFFSET ?",
+                        iri,
+                        _above(iris.entry_prefix + month),
+                        size,
+                        start,
+                    )
+                return [str(row[0]) for row in rows]
+            start -= count
+        return []
+
+    def tallies(self, iri: str) -> list[tuple[str, int]] | None:
+        """('YYYY-MM', entries) of each month of a list, newest first: a few hundred rows,
+        read once per list and kept; None for an index written before the tally table."""
+        found = self._tallies.get(iri)
+        if found is None:
+            if not self._rows("SELECT 1 FROM sqlite_master WHERE name = 'tally'"):
+                return None
+            rows = self._rows(
+                "SELECT month, entries FROM tally WHERE list = ? ORDER BY month DESC", iri
+            )
+            found = self._tallies[iri] = [(str(m), int(str(n))) for m, n in rows]
+        return found
+
+    def _meta(self, key: str) -> str:
+        if key not in self._meta_values:
+            rows = self._rows("SELECT value FROM meta WHERE key = ?", key)
+            self._meta_values[key] = str(rows[0][0]) if rows else ""
+        return self._meta_values[key]
+
+    def _counted_off(self, iri: str, start: int, size: int) -> list[str]:
+        """A page of an index without a tally: the library's by its months' ids, a
+        category's counted off."""
         months = self._library_months(iri)
         if months is not None:
             for first, count in months:
@@ -963,7 +1040,15 @@ def _above(text: str) -> str:
 
 def list_years(index: Index, list_iri: str, entry_prefix: str) -> list[tuple[int, int]]:
     """(year, entries) of a list (the library or a concept), newest first; entry_prefix is
-    the start of every entry IRI (<base>entry/)."""
+    the start of every entry IRI (<base>entry/). From the list's tally (a row per month);
+    an index without one counts the list's rows."""
+    tallies = index.tallies(list_iri)
+    if tallies is not None:
+        years: dict[int, int] = {}
+        for month, n in tallies:
+            if month[:4].isdigit():
+                years[int(month[:4])] = years.get(int(month[:4]), 0) + n
+        return sorted(years.items(), reverse=True)
     start = len(entry_prefix) + 1
     rows = index._rows(
         "SELECT substr(iri, ?, 4) AS y, count(*) FROM member WHERE list = ? AND iri >= ? "
@@ -987,6 +1072,10 @@ class YearMembers(Sequence[str]):
 
     def __len__(self) -> int:
         if self._length is None:
+            tallies = self._index.tallies(self.iri)
+            if tallies is not None:
+                self._length = sum(n for _, n in self._months(tallies))
+                return self._length
             rows = self._index._rows(
                 "SELECT count(*) FROM member WHERE list = ? AND iri >= ? AND iri < ?",
                 self.iri,
@@ -1014,9 +1103,18 @@ class YearMembers(Sequence[str]):
             raise IndexError(key)
         return found[0]
 
+    def _months(self, tallies: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        year = f"{self.year:04d}"
+        return [(m, n) for m, n in tallies if m[:4] == year]
+
     def _window(self, start: int, size: int) -> list[str]:
         if size <= 0 or start < 0:
             return []
+        tallies = self._index.tallies(self.iri)
+        if tallies is not None:  # the year's rows are the list's, after the later years'
+            later = sum(n for m, n in tallies if m[:4] > f"{self.year:04d}")
+            size = min(size, len(self) - start)
+            return self._index.page(self.iri, later + start, size) if size > 0 else []
         rows = self._index._rows(
             "SELECT iri FROM member WHERE list = ? AND iri >= ? AND iri < ? "
             "ORDER BY iri DESC LIMIT ? OFFSET ?",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from live import SEED
 
+from graph import index as graph_index
 from graph.index import (
     FILE,
     Index,
@@ -57,6 +58,40 @@ def test_a_page_reads_only_its_slice(release: Path, reader: OxigraphReader) -> N
     with pytest.raises(IndexError):
         members[35]
     assert index.page(reader.iris.library, 0, 0) == [] == index.page("http://nothing/", 0, 5)
+
+
+def test_pages_and_years_from_the_tally_equal_the_rows_counted_off(
+    release: Path, tmp_path: Path
+) -> None:
+    """A page of a list, its years and a year's pages are found from the tally (a row per
+    list and month); an index without it (written before it) counts the rows off: the same
+    answers, for every list and position."""
+    counted = tmp_path / FILE
+    shutil.copyfile(release / FILE, counted)
+    db = sqlite3.connect(counted)
+    db.execute("DROP TABLE tally")
+    db.commit()
+    db.close()
+    tallied, old = Index(release / FILE), Index(counted)
+    iris = Iris(read_manifest(release)["base"])
+    prefix = iris.entry_prefix
+    assert tallied.tallies(iris.library) and old.tallies(iris.library) is None
+    for list_iri in [iris.library, *tallied.concepts()]:
+        total = len(tallied.members(list_iri))
+        assert total == len(old.members(list_iri))
+        for start in range(total + 2):
+            for size in (1, 3, 10):
+                assert tallied.page(list_iri, start, size) == old.page(list_iri, start, size)
+        years = graph_index.list_years(tallied, list_iri, prefix)
+        assert years == graph_index.list_years(old, list_iri, prefix)
+        assert sum(n for _, n in years) == total
+        for year, n in [*years, (1990, 0)]:
+            a = graph_index.YearMembers(tallied, list_iri, prefix, year)
+            b = graph_index.YearMembers(old, list_iri, prefix, year)
+            assert len(a) == len(b) == n
+            assert list(a) == list(b)
+            for start in range(n + 1):
+                assert a[start : start + 2] == b[start : start + 2]
 
 
 def test_the_index_is_opened_read_only(release: Path) -> None:
@@ -134,6 +169,7 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
             "JOIN concept c ON c.id = s.concept ORDER BY 1, 2",
             "year": "SELECT * FROM year ORDER BY year",
             "month": "SELECT * FROM month ORDER BY name",
+            "tally": "SELECT * FROM tally ORDER BY list, month",
         }
         tables = {name: db.execute(sql).fetchall() for name, sql in queries.items()}
         # The facet tokens name concepts by id, which a rebuild gives as they come: by IRI.
