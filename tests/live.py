@@ -13,7 +13,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -140,6 +141,24 @@ def build_publication(
     """Build a publication with the default engine, into the backend's store."""
     store = backend.store if backend is not None else EMBEDDED
     return build(list(sources), out, BuildOptions(base=base, store=store), now=now)
+
+
+@contextmanager
+def serve_generated(
+    folder: Path, entries: int, workers: int, **settings: object
+) -> Iterator[Server]:
+    """A generated library of `entries` entries (tests/fixtures/gen_listing.py) built in
+    folder and served by `kgpub serve` with these workers and settings."""
+    listing = folder / "library-generated.txt"
+    subprocess.run(
+        [sys.executable, str(FIXTURES / "gen_listing.py"), str(entries), "--out", str(listing)],
+        check=True,
+    )
+    port = free_port()
+    out = folder / "publication"
+    build_publication([listing], out, f"http://127.0.0.1:{port}/")
+    with Server(out, port, workers=workers, **settings) as running:
+        yield running
 
 
 class Server:

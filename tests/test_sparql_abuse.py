@@ -11,14 +11,12 @@ A flood of concurrent expensive queries is tests/test_admission.py's.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-from live import FIXTURES, Server, build_publication, free_port
+from live import Server, serve_generated
 from procs import query_children, workers
 from sparql_http import query
 
@@ -32,16 +30,8 @@ FORM = "application/x-www-form-urlencoded"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("abuse")
-    listing = folder / "library-generated.txt"
-    subprocess.run(
-        [sys.executable, str(FIXTURES / "gen_listing.py"), "1500", "--out", str(listing)],
-        check=True,
-    )
-    port = free_port()
-    out = folder / "publication"
-    build_publication([listing], out, f"http://127.0.0.1:{port}/")
     settings = {"query_timeout": BUDGET, "query_concurrency": 2}
-    with Server(out, port, workers=1, **settings) as running:
+    with serve_generated(folder, 1500, 1, **settings) as running:
         yield running
 
 
