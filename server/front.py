@@ -9,9 +9,15 @@ blocking; only a complete request goes to a thread, whose parser then finds ever
 in memory. A request must arrive within REQUEST_TIMEOUT seconds, plus one second for every
 MIN_RATE bytes received (Apache's mod_reqtimeout rule: a slow but steady upload finishes, a
 trickle does not), else the connection is answered 408 and closed. A head longer than HEAD_LIMIT
-is answered 431 at once. A body over BODY_LIMIT is not buffered: the request goes to a thread
-when its head is in, and the application refuses it by its Content-Length; a thread that does
-read it waits at most RECV_TIMEOUT for each piece (SO_RCVTIMEO).
+is answered 431 at once. Either refusal is closed lingering (RFC 9112 §9.6): the front shuts
+its sending side (the client reads the answer, then the end), and reads and discards what the
+client still sends, in the event loop, for LINGER_TIME seconds or LINGER_BYTES at most, before
+it closes: a close with unread bytes in the socket would send a reset, which may discard the
+answer before the client reads it.
+
+A body over BODY_LIMIT is not buffered: the request goes to a thread when its head is in, and
+the application refuses it by its Content-Length; a thread that does read it waits at most
+RECV_TIMEOUT for each piece (SO_RCVTIMEO).
 
 What is read ahead of a complete request stays in memory for the next one of a kept-alive
 connection (pipelining).
@@ -36,6 +42,8 @@ MIN_RATE = 16 * 1024  # bytes a second that extend REQUEST_TIMEOUT by one second
 HEAD_LIMIT = 64 * 1024  # bytes of request line and header fields (nginx: 4 x 8 KiB)
 BODY_LIMIT = 4 * 1024 * 1024  # bytes of body read into memory before a thread takes over
 RECV_TIMEOUT = 30  # seconds a thread reading an unbuffered body waits for each piece
+LINGER_TIME = 10.0  # seconds a refused client's bytes are read and dropped (nginx: 30 s)
+LINGER_BYTES = 1024 * 1024  # bytes read and dropped at most
 _READ = 256 * 1024
 
 _408 = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -60,6 +68,14 @@ class _Arrival:
     @property
     def deadline(self) -> float:
         return self.started + REQUEST_TIMEOUT + len(self.data) / MIN_RATE
+
+
+@dataclass
+class _Linger:
+    """A refused connection being closed lingering: until when, and what it has sent since."""
+
+    deadline: float
+    drained: int = 0
 
 
 class Verdict:
@@ -146,6 +162,7 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arriving: dict[Any, _Arrival] = {}  # TConn -> what it has sent of its request
+        self.lingering: dict[Any, _Linger] = {}  # TConn -> its lingering close (refused)
 
     def accept(self, listener: socket.socket) -> None:
         """ThreadWorker.accept, with a receive timeout on the connection (RECV_TIMEOUT)."""
@@ -223,8 +240,39 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
         conn.close()
 
     def _answer_and_drop(self, conn: Any, response: bytes) -> None:
-        with contextlib.suppress(OSError):
+        """Send a refusal, then close lingering (RFC 9112 §9.6; see the module)."""
+        try:
             conn.sock.send(response)  # a few bytes into an empty send buffer: no wait
+            conn.sock.shutdown(socket.SHUT_WR)  # the end of the answer: the client reads it
+        except OSError:
+            self._drop(conn)
+            return
+        self.lingering[conn] = _Linger(time.monotonic() + LINGER_TIME)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
+
+    def _drain(self, conn: Any, _sock: Any) -> None:
+        """Read and drop what a refused client sends; close when it is done or over the bound."""
+        linger = self.lingering[conn]
+        while True:
+            try:
+                chunk = conn.sock.recv(_READ)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                chunk = b""
+            linger.drained += len(chunk)
+            if not chunk or linger.drained > LINGER_BYTES:
+                self._end_linger(conn)
+                return
+            if len(chunk) < _READ:
+                return
+
+    def _end_linger(self, conn: Any) -> None:
+        self.lingering.pop(conn, None)
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            self.poller.unregister(conn.sock)
+        with contextlib.suppress(OSError):
+            conn.sock.recv(_READ)  # what came since the last read: a close leaves none unread
         self._drop(conn)
 
     def murder_pending(self) -> None:
@@ -238,3 +286,6 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
             elif not self.alive and not arrival.data:  # stopping: nothing begun, nothing lost
                 self._forget(conn)
                 self._drop(conn)
+        for conn, linger in list(self.lingering.items()):
+            if linger.deadline < now or not self.alive:
+                self._end_linger(conn)
