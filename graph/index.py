@@ -537,6 +537,7 @@ class Index:
         self._months: tuple[str, list[tuple[int, int]]] | None = None
         self._tallies: dict[str, list[tuple[str, int]]] = {}
         self._meta_values: dict[str, str] = {}
+        self._records: bool | None = None
         if not path.is_file():
             raise PublicationError(f"{path}: no index (built by an older kgpub: rebuild)")
 
@@ -629,6 +630,15 @@ class Index:
             )
             found = self._tallies[iri] = [(str(m), int(str(n))) for m, n in rows]
         return found
+
+    def has_records(self) -> bool:
+        """Whether the index holds the history's records (graph/ledger.py), found by IRI."""
+        if self._records is None:
+            self._records = bool(
+                self._rows("SELECT 1 FROM sqlite_master WHERE name = 'record'")
+                and self._rows("SELECT 1 FROM record LIMIT 1")
+            )
+        return self._records
 
     def _meta(self, key: str) -> str:
         if key not in self._meta_values:
@@ -1189,13 +1199,26 @@ def starting_with(index: Index, list_iri: str, prefix: str, size: int) -> tuple[
 
 def listed(index: Index, iris: Sequence[str], entry_prefix: str) -> list[Listed]:
     """Title and Added time of each entry, in the order given (entries the index does not
-    hold are left out): one query per month of the entries."""
+    hold are left out): by IRI from the history's records (graph/ledger.py: an index on
+    IRIs, so a row per entry asked), else one query per month of the entries (a scan of
+    that month's rows)."""
+    found: dict[str, Listed] = {}
+    if index.has_records():
+        for start in range(0, len(iris), 500):
+            chunk = iris[start : start + 500]
+            slots = ", ".join("?" * len(chunk))
+            for found_iri, created, title in index._rows(
+                f"SELECT iri, created, title FROM record WHERE iri IN ({slots}) "
+                "AND deleted IS NULL",
+                *chunk,
+            ):
+                found[str(found_iri)] = Listed(str(found_iri), str(title), str(created))
+        return [found[iri] for iri in iris if iri in found]
     months: dict[str, list[str]] = {}
     for iri in iris:
         month = iri[len(entry_prefix) : len(entry_prefix) + 7]
         if iri.startswith(entry_prefix) and re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
             months.setdefault(month, []).append(iri)
-    found: dict[str, Listed] = {}
     for month, wanted in months.items():
         if not 1 <= int(month[5:]) <= 12:
             continue

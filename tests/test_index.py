@@ -94,6 +94,21 @@ def test_pages_and_years_from_the_tally_equal_the_rows_counted_off(
                 assert a[start : start + 2] == b[start : start + 2]
 
 
+def test_titles_by_iri_from_the_records_equal_the_months_rows(release: Path) -> None:
+    """An entry's title and Added time are found by IRI in the history's records (indexed);
+    an index without them reads the entry's month: the same rows, in the order asked."""
+    index = Index(release / FILE)
+    prefix = Iris(read_manifest(release)["base"]).entry_prefix
+    everyone = list(index.members(Iris(read_manifest(release)["base"]).library))
+    asked = [*everyone[::-1], prefix + "2018-01-01-0000-nothing", "http://elsewhere/x"]
+    assert index.has_records()
+    by_iri = graph_index.listed(index, asked, prefix)
+    index._records = False
+    by_month = graph_index.listed(index, asked, prefix)
+    assert by_iri == by_month
+    assert [e.iri for e in by_iri] == everyone[::-1]
+
+
 def test_the_index_is_opened_read_only(release: Path) -> None:
     index = Index(release / FILE)
     index.concepts()

@@ -23,7 +23,7 @@ from graph.convert import Converted
 from graph.dumps import Chunk, GraphChanges, graph_changes
 from graph.errors import PublicationError
 from graph.iris import Iris
-from graph.namespaces import DCMITYPE, DCTERMS, RDF, SKOS
+from graph.namespaces import DCMITYPE, DCTERMS, RDF, SKOS, VOID
 from graph.resources import (
     Description,
     Page,
@@ -53,6 +53,7 @@ class OxigraphReader:
     def __init__(self, store: pyoxigraph.Store, iris: Iris, void: Path | None = None) -> None:
         self.store, self.iris = store, iris
         self._void_file = void
+        self._predicates: list[str] | None = None  # of the data, from the VoID file
 
     @classmethod
     def open(cls, path: Path | str, iris: Iris, void: Path | None = None) -> OxigraphReader:
@@ -137,13 +138,8 @@ class OxigraphReader:
             return None
         types = [term_key(q.object) for q in store.quads_for_pattern(node, _TYPE, None, _DEFAULT)]
         kind = kind_of(types)
-        if kind == "library":  # its parts are paged like a concept's entries: skip them here
-            query = (
-                f"CONSTRUCT {{ {node} ?p ?o }} WHERE {{ {node} ?p ?o FILTER(?p != {_HAS_PART}) }}"
-            )
-            own: list[Triple] = list(store.query(query))  # type: ignore[arg-type]
-        else:
-            own = self.triples(iri)
+        # The library's parts are paged like a concept's entries: left out here.
+        own = self._own_but_parts(node) if kind == "library" else self.triples(iri)
         if not own:
             return None
         extra: list[Triple] = []
@@ -165,6 +161,32 @@ class OxigraphReader:
 
     def close(self) -> None:
         """Nothing to release: the store closes when the last reference goes."""
+
+    def _own_but_parts(self, node: NamedNode) -> list[Triple]:
+        """The library's own triples but its dcterms:hasPart: a lookup per other predicate
+        the VoID file's property partitions name (VoID §4.5: every predicate of the data), so
+        a million parts are not read to be left out (a CONSTRUCT filtering them took 6 ms of
+        CPU at 10k entries, 0.6 s at 1M); the CONSTRUCT without the file."""
+        if self._predicates is None and self._void_file is not None:
+            partition = str(VOID.property)
+            self._predicates = sorted(
+                {
+                    t.object.value
+                    for t in read_void(self._void_file, self.iris)
+                    if t.predicate.value == partition and isinstance(t.object, NamedNode)
+                }
+                - {_HAS_PART.value}
+            )
+        if self._predicates is None:
+            query = (
+                f"CONSTRUCT {{ {node} ?p ?o }} WHERE {{ {node} ?p ?o FILTER(?p != {_HAS_PART}) }}"
+            )
+            return list(self.store.query(query))  # type: ignore[arg-type]
+        return [
+            q.triple
+            for p in self._predicates
+            for q in self.store.quads_for_pattern(node, NamedNode(p), None, _DEFAULT)
+        ]
 
     def _void_triples(self) -> list[Triple]:
         """The VoID description: the release's file when given, else the store's VoID graph."""

@@ -347,13 +347,13 @@ def _publisher(release: Release, local: str) -> Description:
 
 
 def _titles(release: Release, entries: Sequence[str]) -> dict[str, pyoxigraph.Literal]:
-    """The titles of entries, from the index."""
+    """The titles of entries, from the index: the rows of these entries only (a query per
+    month of them), not every entry's id."""
     index = release.index
     if index is None:
         return {}
-    ids = index.entry_ids()
-    hits = index.hits_by_id([ids[e] for e in entries if e in ids])
-    return {h.iri: pyoxigraph.Literal(h.title, language="en") for h in hits}
+    rows = graph_index.listed(index, entries, release.iris.entry_prefix)
+    return {e.iri: pyoxigraph.Literal(e.title, language="en") for e in rows}
 
 
 def _related(release: Release, d: Description) -> list[Related]:
