@@ -208,6 +208,25 @@ def test_library_to_a_year_to_its_entries(site: Server, base: str) -> None:
     assert all("/entry/2020-" in h for h in entry_links(main_of(page)))
 
 
+def test_a_years_categories_count_its_entries(site: Server, base: str) -> None:
+    """A year's page lists the categories of its entries with how many each has that year
+    (the index's tallies), as the graph counts them."""
+    rows = select(
+        site,
+        "SELECT ?c ?label (COUNT(?e) AS ?n) WHERE { ?e dcterms:subject ?c ; dcterms:created "
+        '?created . ?c skos:prefLabel ?label FILTER(STRSTARTS(STR(?created), "2020")) } '
+        "GROUP BY ?c ?label",
+    )
+    expected = sorted((r["label"], int(r["n"])) for r in rows)
+    section = html(site, "/years/2020").xpath("//section[@aria-labelledby='year-categories-h']")
+    shown = [
+        (li.xpath("./a")[0].text_content(), int(li.xpath("./span")[0].text_content()))
+        for li in section[0].xpath(".//li")
+    ]
+    assert shown == sorted(shown, key=lambda row: row[0].casefold())
+    assert sorted(shown) == expected and expected
+
+
 def test_category_to_a_year(site: Server, base: str) -> None:
     """A category page links to its years; each lists exactly the category's entries of that
     year, newest first."""

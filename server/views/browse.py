@@ -115,16 +115,7 @@ def _year_page(raw_year: str, notation: str | None) -> Response:
         here = iris.year(year) if concept is None else iris.category_year(concept.notation, year)
         href = _hrefs(release)
         others = graph_index.list_years(index, list_iri, iris.entry_prefix)
-        categories: list[tuple[str, str, int]] = []
-        if concept is None:
-            try:
-                found = index.search(years=[year], size=1)
-                concepts = index.categories()
-                categories = [
-                    (concepts[c.key].notation, c.label, c.count) for c in found.categories
-                ]
-            except (SearchError, PublicationError):
-                categories = []
+        categories = _year_categories(index, year) if concept is None else []
         search = [("year", str(year)), ("sort", "newest")]
         if concept is not None:
             search.insert(0, ("category", concept.notation))
@@ -149,6 +140,24 @@ def _year_page(raw_year: str, notation: str | None) -> Response:
         )
 
     return _respond(release, ("year", year, concept.iri if concept else "", page), render)
+
+
+def _year_categories(index: Index, year: int) -> list[tuple[str, str, int]]:
+    """(notation, label, entries) of the categories with entries added in a year, by label:
+    from each category's tally (a row per month), not by counting the year's entries."""
+    try:
+        concepts = index.categories()
+        if all(index.tallies(iri) is not None for iri in concepts):
+            out = []
+            for c in concepts.values():
+                n = sum(k for m, k in index.tallies(c.iri) or () if m[:4] == f"{year:04d}")
+                if n:
+                    out.append((c.notation, c.label, n))
+            return out
+        found = index.search(years=[year], size=1)  # an index without tallies
+        return [(concepts[c.key].notation, c.label, c.count) for c in found.categories]
+    except (SearchError, PublicationError):
+        return []
 
 
 def _common(release: Release) -> dict[str, Any]:
