@@ -1,7 +1,8 @@
 """The W3C SPARQL 1.1 Protocol and Service Description tests, replayed on the real server.
 
-The manifests are copied unmodified in tests/fixtures/w3c/ (w3c/rdf-tests at SOURCE_COMMIT,
-W3C test suite licence in LICENSE.md); each mf:ProtocolTest becomes one test here. The data
+The manifests are copied unmodified, once, in server/check/w3c/ (w3c/rdf-tests at
+SOURCE_COMMIT, W3C test suite licence in LICENSE.md), and read by server/check/w3c.py, as
+`kgpub check` reads them; each mf:ProtocolTest becomes one test here. The data
 they name (ut:graphData: data1.nt, data2.nt, data3.nt, each under the graph name of its
 rdfs:label) is added by this module to the store of a seed publication before the server
 starts: kgpub itself has no way to load extra graphs, so the test writes them into the store
@@ -20,117 +21,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import pyoxigraph
 import pytest
 import rdflib
-from live import FIXTURES, SEED, Backend, Server, build_publication, free_port
-from rdflib.collection import Collection
-from rdflib.namespace import RDF, RDFS
+from live import SEED, Backend, Server, build_publication, free_port
+from rdflib.namespace import RDF
 from sparql_http import Reply, boolean, call
 
-from graph.formats import RDF_FORMATS, SPARQL_UPDATE
+from graph.formats import RDF_FORMATS
 from graph.namespaces import SD
 from graph.query import RESULT_FORMATS
+from server.check.cases import SD_INSTANCES, SD_SCHEMA
+from server.check.w3c import (
+    Expected,
+    ProtocolRequest,
+    ProtocolTest,
+    manifest_tests,
+    service_description_tests,
+)
 
-W3C = FIXTURES / "w3c"
-MF = rdflib.Namespace("http://www.w3.org/2001/sw/DataAccess/tests/test-manifest#")
-HT = rdflib.Namespace("http://www.w3.org/2011/http#")
-HTS = rdflib.Namespace("http://www.w3.org/2011/http-statusCodes#")
-CNT = rdflib.Namespace("http://www.w3.org/2011/content#")
-UT = rdflib.Namespace("http://www.w3.org/2009/sparql/tests/test-update#")
-
-
-@dataclass(frozen=True)
-class Expected:
-    """What the manifest expects of one response."""
-
-    statuses: frozenset[int]  # status classes: 2, 3, 4, 5
-    format: str | None  # "boolean", "tabular", "RDF"
-    boolean: bool | None
-
-
-@dataclass(frozen=True)
-class Request:
-    """One ht:Request of a test."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes | None
-    expected: Expected
-
-    @property
-    def is_update(self) -> bool:
-        content_type = self.headers.get("content-type", "")
-        form_update = (self.body or b"").startswith(b"update=") or "update=" in self.path
-        return content_type.startswith(SPARQL_UPDATE) or form_update
-
-
-@dataclass(frozen=True)
-class ProtocolTest:
-    """One mf:ProtocolTest: its requests and the graphs it needs."""
-
-    name: str
-    title: str
-    requests: list[Request]
-    graphs: dict[str, Path] = field(default_factory=dict)
-
-
-def _load_manifest() -> list[ProtocolTest]:
-    manifest = W3C / "protocol" / "manifest.ttl"
-    g = rdflib.Graph().parse(manifest, format="turtle", publicID=manifest.as_uri())
-    root = next(g.subjects(RDF.type, MF.Manifest))
-    tests = []
-    for node in Collection(g, g.value(root, MF.entries)):
-        requests = []
-        connection = g.value(node, MF.action)
-        for req in Collection(g, g.value(connection, HT.requests)):
-            headers = {}
-            header_list = g.value(req, HT.headers)
-            if header_list is not None:
-                for header in Collection(g, header_list):
-                    headers[str(g.value(header, HT.fieldName)).lower()] = str(
-                        g.value(header, HT.fieldValue)
-                    )
-            body_node = g.value(req, HT.body)
-            body = None
-            if body_node is not None:
-                encoding = str(g.value(body_node, CNT.characterEncoding) or "UTF-8")
-                body = str(g.value(body_node, CNT.chars)).encode(encoding)
-            resp = g.value(req, HT.resp)
-            statuses = frozenset(
-                int(str(s).rsplit("StatusCode", 1)[1][0])
-                for s in g.objects(resp, MF.expectedStatus)
-            )
-            fmt = g.value(resp, MF.expectedFormat)
-            expected_boolean = g.value(resp, MF.expectedBoolean)
-            requests.append(
-                Request(
-                    str(g.value(req, HT.methodName)),
-                    str(g.value(req, HT.absolutePath)).replace("/sparql/", "/sparql", 1),
-                    headers,
-                    body,
-                    Expected(
-                        statuses,
-                        str(fmt) if fmt is not None else None,
-                        bool(expected_boolean.toPython()) if expected_boolean is not None else None,
-                    ),
-                )
-            )
-        graphs = {
-            str(g.value(data, RDFS.label)): Path(unquote(str(g.value(data, UT.graph))[7:]))
-            for data in g.objects(node, UT.graphData)
-        }
-        name = str(node).rsplit("#", 1)[1]
-        tests.append(ProtocolTest(name, str(g.value(node, MF.name)), requests, graphs))
-    return tests
-
-
-TESTS = _load_manifest()
+TESTS = manifest_tests()
 # The update tests that expect success do not apply; the bad_update_* ones (4xx) do.
 QUERY_TESTS = [t for t in TESTS if not t.name.startswith("update_")]
 UPDATE_TESTS = [t for t in TESTS if t.name.startswith("update_")]
@@ -166,7 +78,7 @@ def w3c_server(
     out = tmp_path_factory.mktemp("w3c") / "publication"
     build_publication([SEED], out, f"http://127.0.0.1:{port}/")
     store = pyoxigraph.Store(str(out / "current" / "store"))
-    graphs = {name: path for t in TESTS for name, path in t.graphs.items()}
+    graphs = {name: path for t in TESTS for name, path in t.graphs}
     assert len(graphs) == 3
     for name, path in graphs.items():
         store.load(
@@ -180,16 +92,15 @@ def w3c_server(
         yield server
 
 
-def _send(server: Server, request: Request) -> Reply:
-    path, _, query_string = request.path.partition("?")
-    reply = call(
+def _send(server: Server, request: ProtocolRequest) -> Reply:
+    """The request, to this endpoint ("/sparql/" in the manifest is "/sparql" here)."""
+    return call(
         server.base,
         request.method,
         body=request.body,
-        headers=request.headers,
-        path=path.lstrip("/") + ("?" + query_string if query_string else ""),
+        headers=dict(request.headers),
+        path="sparql" + request.tail,
     )
-    return reply
 
 
 def _check(reply: Reply, expected: Expected, name: str) -> None:
@@ -244,37 +155,15 @@ def test_w3c_update_test_is_refused(
     for left in (LIBRARY_LEFT, *(() if backend.is_remote else (W3C_GRAPH_LEFT,))):
         still_there = _send(
             w3c_server,
-            Request("GET", "/sparql?query=" + quote(left), {}, None,
-                    Expected(frozenset({2}), "boolean", True)),
+            ProtocolRequest("GET", "?query=" + quote(left), (), None,
+                            Expected(frozenset({2}), "boolean", True)),
         )  # fmt: skip
         assert boolean(still_there) is True, left
 
 
-# --- Service Description tests (their manifest names them; the checks are the suite's words) ---
-def _sd_tests() -> list[str]:
-    manifest = W3C / "service-description" / "manifest.ttl"
-    g = rdflib.Graph().parse(manifest, format="turtle")
-    root = next(g.subjects(RDF.type, MF.Manifest))
-    return [str(n).rsplit("#", 1)[1] for n in Collection(g, g.value(root, MF.entries))]
-
-
-SD_TESTS = _sd_tests()
-# SD vocabulary (https://www.w3.org/TR/sparql11-service-description/ §3.2-3.4): property ->
-# (class of the subject, class of the object or None for a literal or any IRI).
-SD_SCHEMA = {
-    SD.endpoint: (SD.Service, None),
-    SD.supportedLanguage: (SD.Service, SD.Language),
-    SD.resultFormat: (SD.Service, None),
-    SD.defaultEntailmentRegime: (SD.Service, None),
-    SD.defaultDataset: (SD.Service, SD.Dataset),
-    SD.defaultGraph: (SD.Dataset, SD.Graph),
-    SD.namedGraph: (SD.Dataset, SD.NamedGraph),
-    SD.name: (SD.NamedGraph, None),
-    SD.graph: (SD.NamedGraph, SD.Graph),
-    SD.feature: (SD.Service, SD.Feature),
-}
-SD_INSTANCES = {SD.SPARQL10Query: SD.Language, SD.SPARQL11Query: SD.Language,
-                SD.SPARQL11Update: SD.Language}  # fmt: skip
+# --- Service Description tests (their manifest names them; the checks are the suite's words,
+# held to the SD vocabulary's table that `kgpub check` uses) ---
+SD_TESTS = service_description_tests()
 
 
 def _description(server: Server) -> rdflib.Graph:

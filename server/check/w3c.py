@@ -1,6 +1,8 @@
-"""The W3C SPARQL 1.1 Protocol query tests that need no data of their own, as check cases.
+"""The W3C SPARQL 1.1 Protocol tests, read from their manifest; those that need no data of their
+own are check cases.
 
-The manifests are copied unmodified in server/check/w3c/ (README there). Each
+The manifests are copied unmodified in server/check/w3c/ (README there), the one copy:
+tests/test_w3c_protocol.py reads every test (manifest_tests) with the graphs it names. Each
 mf:ProtocolTest without ut:graphData and not an update expected to succeed (a public endpoint
 is read-only) is replayed against the deployment's endpoint: the manifest's ht:absolutePath
 starts with "/sparql/", which becomes the endpoint's URL. Each response is held to the
@@ -12,18 +14,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pyoxigraph
 import rdflib
 from rdflib.collection import Collection
-from rdflib.namespace import RDF
+from rdflib.namespace import RDF, RDFS
 
-from graph.formats import RDF_FORMATS
+from graph.formats import RDF_FORMATS, SPARQL_UPDATE
 from server.check.client import CheckError, Reply, fetch
 
 HERE = Path(__file__).resolve().parent / "w3c"
-PROTOCOL_MANIFEST = HERE / "protocol-manifest.ttl"
-SD_MANIFEST = HERE / "service-description-manifest.ttl"
+PROTOCOL_MANIFEST = HERE / "protocol" / "manifest.ttl"
+SD_MANIFEST = HERE / "service-description" / "manifest.ttl"
 MF = rdflib.Namespace("http://www.w3.org/2001/sw/DataAccess/tests/test-manifest#")
 HT = rdflib.Namespace("http://www.w3.org/2011/http#")
 CNT = rdflib.Namespace("http://www.w3.org/2011/content#")
@@ -49,14 +52,24 @@ class ProtocolRequest:
     body: bytes | None
     expected: Expected
 
+    @property
+    def is_update(self) -> bool:
+        """A SPARQL Update request (SPARQL 1.1 Protocol §2.2): by its body's media type, or
+        an `update` form field."""
+        content_type = next((v for k, v in self.headers if k.lower() == "content-type"), "")
+        form_update = (self.body or b"").startswith(b"update=") or "update=" in self.tail
+        return content_type.startswith(SPARQL_UPDATE) or form_update
+
 
 @dataclass(frozen=True)
 class ProtocolTest:
-    """One mf:ProtocolTest that needs no data: its name, title and requests."""
+    """One mf:ProtocolTest: its name, title, requests and the graphs it needs (ut:graphData:
+    graph name, N-Triples file beside the manifest)."""
 
     name: str
     title: str
     requests: tuple[ProtocolRequest, ...]
+    graphs: tuple[tuple[str, Path], ...] = ()
 
 
 def _list(g: rdflib.Graph, node: rdflib.term.Node | None) -> Collection:
@@ -107,19 +120,30 @@ def _requests(g: rdflib.Graph, node: rdflib.term.Node) -> tuple[ProtocolRequest,
 
 
 @cache
-def protocol_tests() -> tuple[ProtocolTest, ...]:
-    """The manifest's query tests that need no data of their own, in its order."""
+def manifest_tests() -> tuple[ProtocolTest, ...]:
+    """Every test of the protocol manifest, in its order."""
     g = rdflib.Graph().parse(
         PROTOCOL_MANIFEST, format="turtle", publicID=PROTOCOL_MANIFEST.as_uri()
     )
     root = next(g.subjects(RDF.type, MF.Manifest))
     tests = []
     for node in _list(g, g.value(root, MF.entries)):
+        graphs = tuple(
+            (
+                str(g.value(data, RDFS.label)),
+                Path(unquote(urlsplit(str(g.value(data, UT.graph))).path)),
+            )
+            for data in g.objects(node, UT.graphData)
+        )
         name = str(node).rsplit("#", 1)[1]
-        if name.startswith("update_") or g.value(node, UT.graphData) is not None:
-            continue  # an update that should succeed (this endpoint is read-only); own data
-        tests.append(ProtocolTest(name, str(g.value(node, MF.name)), _requests(g, node)))
+        tests.append(ProtocolTest(name, str(g.value(node, MF.name)), _requests(g, node), graphs))
     return tuple(tests)
+
+
+def protocol_tests() -> tuple[ProtocolTest, ...]:
+    """The manifest's query tests that need no data of their own, in its order (an update
+    that should succeed does not apply: this endpoint is read-only)."""
+    return tuple(t for t in manifest_tests() if not t.name.startswith("update_") and not t.graphs)
 
 
 def service_description_tests() -> tuple[str, ...]:
