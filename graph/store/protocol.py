@@ -13,6 +13,12 @@ Measured against Virtuoso 7.2 (Debian's virtuoso-opensource), whose quirks shape
   kgpub applies itself.
 - JSON results name blank nodes "nodeID://b10003" (no valid label) and use "typed-literal".
 
+Queries go over persistent connections (RFC 9110 §9.3, HTTP/1.1 keep-alive; a pool per process,
+shared by its threads): a new TCP connection per query cost Virtuoso a thread start and the
+client a handshake on every page view. A query is read-only, so one sent on a connection the
+store had closed meanwhile (Virtuoso's KeepAliveTimeout, 10 s as packaged) is sent once more on
+a new one. Updates and Graph Store requests, rare and large, go through urllib (authentication).
+
 Credentials are given to the client (the server's settings read them) and never appear in a
 message, a repr or an exception's cause. Untrusted queries (`raw`) never authenticate.
 """
@@ -20,6 +26,7 @@ message, a repr or an exception's cause. Untrusted queries (`raw`) never authent
 from __future__ import annotations
 
 import email.message
+import functools
 import hashlib
 import http.client
 import io
@@ -223,6 +230,128 @@ def _endpoint(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+# Idle connections kept per store origin: Virtuoso keeps at most MaxKeepAlives (10 as packaged)
+# and closes the others' after each answer, which costs nothing but the reuse.
+IDLE_CONNECTIONS = 8
+# A connection the store closed while it was idle fails this way when it is used again.
+_Origin = tuple[str, str, int | None]  # scheme, host, port
+_STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, http.client.BadStatusLine)
+
+
+class _Connections:
+    """Persistent HTTP connections to one store, shared by a process's threads: a connection is
+    taken for one exchange and given back once its answer has been read to its end."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._pid = os.getpid()
+
+    def exchange(
+        self, url: str, data: bytes, headers: Mapping[str, str], budget: float
+    ) -> _Response:
+        """POST data to url; any HTTP status comes back as an answer, no answer raises."""
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme, parts.hostname or "", parts.port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        endpoint = show_url(url)
+        while True:
+            conn, reused = self._take(key), True
+            if conn is None:
+                kind = http.client.HTTPSConnection if parts.scheme == "https" else None
+                conn = (kind or http.client.HTTPConnection)(key[1], key[2], timeout=budget)
+                reused = False
+            conn.timeout = budget
+            if conn.sock is not None:
+                conn.sock.settimeout(budget)
+            try:
+                conn.request("POST", target, body=data, headers=dict(headers))
+                response = conn.getresponse()
+            except TimeoutError as exc:
+                conn.close()
+                raise StoreUnavailable(endpoint, f"no answer within {budget:g} s") from exc
+            except _STALE as exc:
+                conn.close()
+                if reused:
+                    continue  # closed by the store while idle: a query can be sent again
+                raise StoreUnavailable(
+                    endpoint, f"connection failed: {type(exc).__name__}"
+                ) from exc
+            except ConnectionError as exc:
+                conn.close()
+                raise StoreUnavailable(endpoint, f"cannot connect: {exc}") from exc
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                raise StoreUnavailable(
+                    endpoint, f"connection failed: {type(exc).__name__}"
+                ) from exc
+            body = _Kept(response, conn, functools.partial(self._give_back, key, conn))
+            return _Response(response.status, _headers(response.headers), cast(IO[bytes], body))
+
+    def close(self) -> None:
+        """Close the idle connections (one in use closes when its answer does)."""
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        if self._pid == os.getpid():
+            for conns in idle.values():
+                for conn in conns:
+                    conn.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _take(self, key: _Origin) -> http.client.HTTPConnection | None:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked worker: the parent's sockets are not ours
+                self._idle, self._pid = {}, os.getpid()
+            idle = self._idle.get(key)
+            return idle.pop() if idle else None
+
+    def _give_back(
+        self, key: tuple[str, str, int | None], conn: http.client.HTTPConnection
+    ) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if conn.sock is None or self._pid != os.getpid() or len(idle) >= IDLE_CONNECTIONS:
+                conn.close()
+            else:
+                idle.append(conn)
+
+
+class _Kept(io.RawIOBase):
+    """An answer's body on a persistent connection: closed once read to its end, it gives the
+    connection back for the next exchange; closed before, it closes the connection (what is
+    left unread would be taken for the next answer)."""
+
+    def __init__(
+        self,
+        response: http.client.HTTPResponse,
+        conn: http.client.HTTPConnection,
+        give_back: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self._response, self._conn, self._give_back = response, conn, give_back
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._response.read(None if size is None or size < 0 else size)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._response.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            whole = self._response.isclosed()  # http.client: read to its end
+            self._response.close()
+            if whole:
+                self._give_back()
+            else:
+                self._conn.close()
+        super().close()
+
+
 class SparqlClient:
     """One SPARQL 1.1 store over HTTP. Thread-safe: each thread keeps its own authentication
     state; a call's `timeout` (seconds, default the client's) bounds its connection, each read
@@ -251,8 +380,11 @@ class SparqlClient:
         self.timeout = timeout
         self.server_timeout_param = server_timeout_param
         self._local = threading.local()
-        # Untrusted queries go through an opener that has no credentials to give.
-        self._anonymous = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        # Queries go over persistent connections that send no credentials: untrusted ones
+        # always; the app's own until the query endpoint asks for credentials (a 401), and
+        # from then on through this thread's opener that has them.
+        self._connections = _Connections()
+        self._challenged = False
 
     def __repr__(self) -> str:
         user = ", user=..." if self.user is not None else ""
@@ -260,6 +392,10 @@ class SparqlClient:
             f"SparqlClient({show_url(self.query_url)!r}, {show_url(self.update_url)!r}, "
             f"{show_url(self.data_url) if self.data_url else None!r}{user})"
         )
+
+    def close(self) -> None:
+        """Close the idle persistent connections (the client stays usable: it opens others)."""
+        self._connections.close()
 
     # -- queries (SPARQL 1.1 Protocol §2.1) ------------------------------------------------
 
@@ -328,9 +464,7 @@ class SparqlClient:
         answer unread, whatever its status. Raises when there is no answer, or an answer the
         store's own budget or row cap may have cut short."""
         budget, _ = self._budget(timeout)
-        response = self._query(
-            query, accept, default_graphs, named_graphs, budget, opener=self._anonymous
-        )
+        response = self._query(query, accept, default_graphs, named_graphs, budget, anonymous=True)
         if 200 <= response.status < 300:
             try:
                 self._check_whole(response, show_url(self.query_url))
@@ -494,10 +628,10 @@ class SparqlClient:
         default_graphs: Sequence[str],
         named_graphs: Sequence[str],
         budget: float,
-        opener: urllib.request.OpenerDirector | None = None,
+        anonymous: bool = False,
     ) -> _Response:
         """POST the query as a form (Protocol §2.1.2), its dataset as default-graph-uri and
-        named-graph-uri parameters."""
+        named-graph-uri parameters; anonymous: never with credentials."""
         fields = [("query", query)]
         fields += [("default-graph-uri", g) for g in default_graphs]
         fields += [("named-graph-uri", g) for g in named_graphs]
@@ -506,13 +640,16 @@ class SparqlClient:
         if self.server_timeout_param:
             fields.append((self.server_timeout_param, str(server_budget_ms(budget))))
         data = urllib.parse.urlencode(fields).encode()
-        request = urllib.request.Request(
-            self.query_url,
-            data=data,
-            method="POST",
-            headers={"Content-Type": FORM, "Accept": accept, "Content-Length": str(len(data))},
-        )
-        return self._exchange(request, budget, opener or self._opener())
+        headers = {"Content-Type": FORM, "Accept": accept, "Content-Length": str(len(data))}
+        credentials = not anonymous and self.user is not None
+        if not (credentials and self._challenged):
+            response = self._connections.exchange(self.query_url, data, headers, budget)
+            if response.status != 401 or not credentials:
+                return response
+            response.close()
+            self._challenged = True  # the endpoint wants credentials: from now on, send them
+        request = urllib.request.Request(self.query_url, data=data, method="POST", headers=headers)
+        return self._exchange(request, budget, self._opener())
 
     def _json(
         self,

@@ -4,7 +4,7 @@ A release's library and its VoID description live in two named graphs of their o
 (Iris.store_graph, store_void_graph), recorded in the release's manifest: the `current`
 swap is the commit, so readers see the old release's graphs or the new one's, never a mix.
 Every Reader call is one query (two for a page of a long list: its members' titles), each
-confined by GRAPH to the release's graphs. Measured quirks of Virtuoso are handled in
+confined by GRAPH to the release's graphs, on a persistent connection. Measured quirks of Virtuoso are handled in
 graph/store/protocol.py.
 
 A build's graphs are named in its folder's store.json before a triple is sent. A build that
@@ -178,7 +178,8 @@ class SparqlReader:
         return Description(iri, kind, ordered(own + extra, iri), shown, page_info)
 
     def close(self) -> None:
-        """Nothing held: each call is its own HTTP exchange."""
+        """Close the client's idle connections to the store (a release served no more)."""
+        self.client.close()
 
     def _void_triples(self) -> list[Triple]:
         """The VoID description: the release's file when given, else the VoID graph."""
