@@ -4,8 +4,8 @@ A release's library and its VoID description live in two named graphs of their o
 (Iris.store_graph, store_void_graph), recorded in the release's manifest: the `current`
 swap is the commit, so readers see the old release's graphs or the new one's, never a mix.
 Every Reader call is one query (two for a page of a long list: its members' titles), each
-confined by GRAPH to the release's graphs, on a persistent connection. Measured quirks of Virtuoso are handled in
-graph/store/protocol.py.
+confined by GRAPH to the release's graphs, on a persistent connection. Measured quirks of
+Virtuoso are handled in graph/store/protocol.py.
 
 A build's graphs are named in its folder's store.json before a triple is sent. A build that
 fails drops them; one that is killed leaves them to the next build, which drops them and
