@@ -290,44 +290,54 @@ def published(tmp_path: Path, virtuoso: Virtuoso) -> Iterator[tuple[Path, Server
 def test_a_build_killed_during_its_load_leaves_the_old_graph_served_and_is_dropped_next(
     tmp_path: Path, virtuoso: Virtuoso, published: tuple[Path, Server]
 ) -> None:
+    """Two web processes on one store and one publication folder, as the README deploys them:
+    both answer from the old graph through a load killed midway, and both take up the next
+    build."""
     out, server = published
-    before, target = _snapshot(server), _current(out)
-    big = _listing(tmp_path, 15_000)
-    log = tmp_path / "killed-build.log"
-    with Hammer([server]) as hammer, log.open("wb") as sink:
-        proc = subprocess.Popen(
-            _build_command(big, out, server.base, _direct(virtuoso)),
-            cwd=ROOT,
-            env=_env(virtuoso),
-            stdout=sink,
-            stderr=sink,
-        )
-        try:
-            # The build names its graphs in its folder before it loads a triple of them.
-            killed = _poll_value(lambda: _ledger(out), "a build's store.json")
-            graph = next(iter(killed))
-            _poll(lambda: proc.poll() is not None or _count(virtuoso, graph) > 0, "a triple")
-            assert proc.poll() is None, log.read_text()
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            proc.kill()
-            proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL
-        loaded = _count(virtuoso, graph)
-        time.sleep(1.5)  # past every worker's once-a-second look at `current`
-    # Every answer during the load and after the kill came from the previous release.
-    assert hammer.answers
-    for path, status, body in hammer.answers:
-        assert (status, body) == (200, before[path]), path
-    assert _current(out) == target and _snapshot(server) == before
-    assert loaded > 0  # the kill landed during the load: a part of the graph was there
+    with Server(
+        out, free_port(), workers=2, store=virtuoso.query_url, warm_up=0, page_size=10
+    ) as second:
+        servers = [server, second]
+        before, target = _snapshot(server), _current(out)
+        assert _snapshot(second) == before
+        big = _listing(tmp_path, 15_000)
+        log = tmp_path / "killed-build.log"
+        with Hammer(servers) as hammer, log.open("wb") as sink:
+            proc = subprocess.Popen(
+                _build_command(big, out, server.base, _direct(virtuoso)),
+                cwd=ROOT,
+                env=_env(virtuoso),
+                stdout=sink,
+                stderr=sink,
+            )
+            try:
+                # The build names its graphs in its folder before it loads a triple of them.
+                killed = _poll_value(lambda: _ledger(out), "a build's store.json")
+                graph = next(iter(killed))
+                _poll(lambda: proc.poll() is not None or _count(virtuoso, graph) > 0, "a triple")
+                assert proc.poll() is None, log.read_text()
+                os.kill(proc.pid, signal.SIGKILL)
+            finally:
+                proc.kill()
+                proc.wait(timeout=60)
+            assert proc.returncode == -signal.SIGKILL
+            loaded = _count(virtuoso, graph)
+            time.sleep(1.5)  # past every worker's once-a-second look at `current`
+        # Every answer of either process, during the load and after the kill, came from the
+        # previous release.
+        assert hammer.answers
+        for path, status, body in hammer.answers:
+            assert (status, body) == (200, before[path]), path
+        assert _current(out) == target
+        assert _snapshot(server) == before and _snapshot(second) == before
+        assert loaded > 0  # the kill landed during the load: a part of the graph was there
 
-    # The next build starts clean: it drops the killed build's graphs and loads its own.
-    _built(kgpub_build(virtuoso, _changed_seed(tmp_path), out, server.base))
-    assert not _building(out)
-    assert not killed & _graphs(virtuoso, server.base)
-    assert _graphs(virtuoso, server.base) == _named(out)
-    _poll(lambda: _marked(server), "the rebuild served")
+        # The next build starts clean: it drops the killed build's graphs and loads its own.
+        _built(kgpub_build(virtuoso, _changed_seed(tmp_path), out, server.base))
+        assert not _building(out)
+        assert not killed & _graphs(virtuoso, server.base)
+        assert _graphs(virtuoso, server.base) == _named(out)
+        _poll(lambda: all(_marked(s) for s in servers), "the rebuild served by both")
 
 
 # -- a store failing mid-load -----------------------------------------------------------------
