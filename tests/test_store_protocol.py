@@ -718,3 +718,85 @@ def test_silent_store_times_out_within_the_budget() -> None:
         with pytest.raises(StoreUnavailable, match=r"no answer within 0\.5 s"):
             store.ask("ASK {}")
         assert time.monotonic() - start < 1.5
+
+
+# -- persistent connections ------------------------------------------------------------------
+
+
+class KeepAliveStub(http.server.BaseHTTPRequestHandler):
+    """An HTTP/1.1 store answering every query `true`, counting the connections it accepts;
+    with `hang_up`, it closes each connection after one answer without saying so (as a store
+    does with an idle connection past its keep-alive timeout)."""
+
+    protocol_version = "HTTP/1.1"
+    hang_up = False
+    connections: ClassVar[list[int]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        self.connections.append(1)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"head": {}, "boolean": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/sparql-results+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = self.hang_up
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def keep_alive_stub(hang_up: bool) -> Iterator[tuple[str, list[int]]]:
+    connections: list[int] = []
+    handler = type("Handler", (KeepAliveStub,), {"hang_up": hang_up, "connections": connections})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/sparql", connections
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_queries_reuse_one_connection() -> None:
+    """One TCP connection for a run of queries, the app's and the public's alike."""
+    with keep_alive_stub(hang_up=False) as (url, connections):
+        store = SparqlClient(url)
+        for _ in range(5):
+            assert store.ask("ASK {}") is True
+            answer = store.raw("ASK {}", "application/sparql-results+json")
+            assert answer.status == 200 and b"true" in answer.body.read()
+            answer.body.close()
+        store.close()
+    assert len(connections) == 1
+
+
+def test_a_connection_the_store_closed_is_replaced_and_the_query_answered() -> None:
+    """A store that drops each connection after one answer: every query is still answered,
+    each on a new connection (the one it closed fails once, and the query is sent again)."""
+    with keep_alive_stub(hang_up=True) as (url, connections):
+        store = SparqlClient(url)
+        for _ in range(4):
+            assert store.ask("ASK {}") is True
+            time.sleep(0.05)  # the store's close has arrived before the next query
+        store.close()
+    assert len(connections) == 4
+
+
+def test_an_answer_left_unread_is_not_taken_for_the_next() -> None:
+    """A body closed before its end closes its connection: the next query gets its own answer."""
+    with keep_alive_stub(hang_up=False) as (url, connections):
+        store = SparqlClient(url)
+        answer = store.raw("ASK {}", "application/sparql-results+json")
+        assert answer.body.read(3) == b'{"h'
+        answer.body.close()
+        assert store.ask("ASK {}") is True
+        store.close()
+    assert len(connections) == 2
