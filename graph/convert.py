@@ -2,11 +2,14 @@
 
 Model (README, "The model"):
   entry     a dcmitype:Text: dcterms:identifier, title@en, created xsd:dateTime,
-            [modified xsd:dateTime], description@en, subject (concepts), isPartOf the library
+            [modified xsd:dateTime], description@en, subject (concepts), publisher
+            (organisations its title names, graph/publishers.py), isPartOf the library
   category  a skos:Concept: prefLabel@en, notation, inScheme, topConceptOf the scheme
   scheme    a skos:ConceptScheme: dcterms:title@en, skos:hasTopConcept
   library   a dcmitype:Collection: title@en, description@en, hasPart entries,
             dcat:themeTaxonomy the scheme
+  publisher a foaf:Organization: skos:prefLabel@en, [owl:sameAs its IRI elsewhere]; only
+            the organisations some entry names
 
 The graph is written as N-Triples text, exactly as Oxigraph writes it (canonical escapes),
 because formatting a line costs a tenth of building the pyoxigraph terms (about 0.3 µs
@@ -19,7 +22,7 @@ a build writes it to a file as it renders each month (a spool) and reads ranges 
 
   library    its type, title, description and themeTaxonomy
   parts      library dcterms:hasPart <entry>, one line per entry
-  scheme     the scheme, then each concept
+  scheme     the scheme, then each concept, then each publisher
   entries    each entry's lines, entries in IRI order; ``Converted.entry_span(i)``
 """
 
@@ -33,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, BinaryIO, overload
+from typing import Any, BinaryIO, Protocol, overload
 
 import pyoxigraph
 from pyoxigraph import NamedNode, Triple
@@ -42,7 +45,8 @@ from graph.describe import Statistics
 from graph.errors import ListingError
 from graph.iris import Iris, concept_slug
 from graph.listing import Entry, Page
-from graph.namespaces import DCAT, DCMITYPE, DCTERMS, RDF, SKOS, XSD
+from graph.namespaces import DCAT, DCMITYPE, DCTERMS, FOAF, OWL, RDF, SKOS, XSD
+from graph.publishers import Publisher, Table, default_table
 from graph.xmlchars import refuse_non_xml
 
 LANG = "en"
@@ -64,6 +68,9 @@ _IN_SCHEME = f"<{SKOS.inScheme}>"
 _TOP_CONCEPT_OF = f"<{SKOS.topConceptOf}>"
 _HAS_TOP_CONCEPT = f"<{SKOS.hasTopConcept}>"
 _DATETIME = f"<{XSD.dateTime}>"
+_PUBLISHER = f"<{DCTERMS.publisher}>"
+_ORGANIZATION = f"<{FOAF.Organization}>"
+_SAME_AS = f"<{OWL.sameAs}>"
 _DESCRIPTION_BYTES = f'> {_DESCRIPTION} "'.encode()
 
 # N-Triples string escapes as Oxigraph writes them (oxrdf's print_quoted_str): ECHAR for
@@ -188,6 +195,12 @@ class Converted:
     modified: Mapping[str, str] = field(default_factory=dict)  # entry IRI -> dcterms:modified
     months: tuple[Month, ...] = ()  # the entries by month, as they are in ntriples
     fingerprints: Mapping[str, str] = field(default_factory=dict)  # of the entries rendered
+    # entry IRI -> the ids of the publishers its title names (graph/publishers.py), only
+    # entries with some; the organisations in the graph (IRI -> row, IRI order); the
+    # parentheses that name no publisher of the table, with how many titles hold each
+    publishers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    organisations: Mapping[str, Publisher] = field(default_factory=dict)
+    candidates: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ntriples(self) -> bytes:
@@ -290,6 +303,7 @@ def convert(
     modified_of: ModifiedOf | None = None,
     reuse: ReuseMonth | None = None,
     spool: BinaryIO | None = None,
+    publishers: Table | None = None,
 ) -> Converted:
     """Turn merged entries into the library's graph, month by month.
 
@@ -299,6 +313,11 @@ def convert(
     spool (an empty file open for writing and reading), the N-Triples are written to it as
     each month is rendered, and read back from it by range: one month is in memory at a time,
     and the entries kept have no description (Converted.descriptions reads them).
+
+    publishers: the table that recognises publishers in titles (default data/publishers.csv).
+    Recognition is per month, before rendering (the organisations are written with the
+    scheme, ahead of the entries): a month reuse.recognised() knows (same records, same
+    table) is not recognised again, so a rebuild without changes recognises nothing.
     """
     # The listings are checked as they are read (graph/listing.py); --title here.
     refuse_non_xml("library title", title)
@@ -312,19 +331,34 @@ def convert(
     for month_entries in named.values():
         for iri in sorted(month_entries):
             by_iri[iri] = month_entries[iri]
+    table = publishers if publishers is not None else default_table()
+    digests: dict[str, str] = {}
+    recognitions: dict[str, Recognition] = {}
+    for name, group in groups.items():
+        digests[name] = digest = records_digest(group, table.key)
+        known = reuse.recognised(name, digest) if reuse is not None else None
+        recognitions[name] = known if known is not None else recognise(named[name], table)
+    publisher_of = {
+        iri: ids for found in recognitions.values() for iri, ids in found.publishers.items()
+    }
+    used = sorted({pid for ids in publisher_of.values() for pid in ids})
+    organisations = {iris.publisher(pid): table.publishers[pid] for pid in used}
+    candidates: Counter[str] = Counter()
+    for found in recognitions.values():
+        candidates.update(found.candidates)
     sink = _Sink(spool)
-    parts, scheme_at = _write_prefix(sink, by_iri, categories, iris, title)
+    parts, scheme_at = _write_prefix(sink, by_iri, categories, organisations, iris, title)
     months: list[Month] = []
     starts: list[int] = []
     prints: dict[str, str] = {}
     modified: dict[str, str] = {}
     done = reported = described = 0
     for name, group in groups.items():
-        digest = records_digest(group)
+        digest = digests[name]
         month = reuse(name, digest) if reuse is not None else None
         if month is None or month.listed != tuple(named[name]):
             month, rendered = render_month(
-                name, group, iris, concept_of, modified_of, digest, named[name]
+                name, group, iris, concept_of, modified_of, digest, named[name], recognitions[name]
             )
             prints.update(rendered)
         modified.update(month.modified)
@@ -352,10 +386,13 @@ def convert(
         categories,
         title,
         iris,
-        _statistics(by_iri, categories, modified, described),
+        _statistics(by_iri, categories, modified, described, publisher_of, organisations),
         {iri: when for iri, when in modified.items() if iri in by_iri},
         tuple(months),
         prints,
+        publisher_of,
+        organisations,
+        dict(candidates),
     )
 
 
@@ -388,11 +425,12 @@ def _write_prefix(
     sink: _Sink,
     entries: Mapping[str, Entry],
     categories: Mapping[str, Category],
+    organisations: Mapping[str, Publisher],
     iris: Iris,
     title: str,
 ) -> tuple[int, int]:
-    """The library, its links and the scheme (the layout's first sections); return where the
-    links and the scheme begin."""
+    """The library, its links, the scheme and the publishers (the layout's first sections);
+    return where the links and the scheme begin."""
     # Terms built once by pyoxigraph check the base IRI as before (ValueError if malformed);
     # every other IRI is the base plus an ASCII slug.
     library = f"<{NamedNode(iris.library).value}>"
@@ -424,6 +462,14 @@ def _write_prefix(
             f"{concept} {_IN_SCHEME} {scheme} .\n",
             f"{concept} {_TOP_CONCEPT_OF} {scheme} .\n",
         ]
+    for iri, publisher in organisations.items():
+        org = f"<{iri}>"
+        lines += [
+            f"{org} {_TYPE} {_ORGANIZATION} .\n",
+            f"{org} {_PREF_LABEL} {_en(publisher.name)} .\n",
+        ]
+        if publisher.sameas:
+            lines.append(f"{org} {_SAME_AS} <{NamedNode(publisher.sameas).value}> .\n")
     sink.write("".join(lines).encode("utf-8"))
     return parts, scheme_at
 
@@ -453,12 +499,43 @@ class Month:
     digest: str  # records_digest of its entries
     listed: tuple[str, ...]  # the same IRIs in listing order (merge_pages), for the cache
     modified: Mapping[str, str] = field(default_factory=dict)  # IRI -> its dcterms:modified
+    recognition: Recognition = field(default_factory=lambda: Recognition())
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What the publishers table found in one month's titles: entry IRI -> the ids of the
+    publishers its title names (only entries with some, IRI order), and the candidates that
+    match no row, with how many titles hold each (graph/publishers.py)."""
+
+    publishers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    candidates: Mapping[str, int] = field(default_factory=dict)
+
+
+def recognise(named: Mapping[str, Entry], table: Table) -> Recognition:
+    """The publishers of a month's entries (IRI -> entry), by the table."""
+    publishers: dict[str, tuple[str, ...]] = {}
+    candidates: Counter[str] = Counter()
+    for iri, entry in named.items():
+        ids, unmatched = table.find(entry.title)
+        if ids:
+            publishers[iri] = ids
+        candidates.update(unmatched)
+    return Recognition(dict(sorted(publishers.items())), dict(candidates))
 
 
 # What dcterms:modified an entry gets, from its IRI and its fingerprint (graph/history.py)
 ModifiedOf = Callable[[str, str], "str | None"]
-# A month from the current release, by name and digest of its entries, or None
-ReuseMonth = Callable[[str, str], "Month | None"]
+
+
+class ReuseMonth(Protocol):
+    """The months of the current release (graph/dumps.py Months), by name and digest of
+    their entries (records_digest): the month, or what the table recognised in it; None
+    when the release has no such month."""
+
+    def __call__(self, name: str, digest: str) -> Month | None: ...
+
+    def recognised(self, name: str, digest: str) -> Recognition | None: ...
 
 
 def month_of(entry: Entry) -> str:
@@ -475,12 +552,14 @@ def group_months(entries: Sequence[Entry]) -> dict[str, list[Entry]]:
     return dict(sorted(months.items()))
 
 
-def records_digest(entries: Sequence[Entry]) -> str:
-    """A digest of what the N-Triples of these entries are made from (places aside)."""
-    text = "\x1d".join(
+def records_digest(entries: Sequence[Entry], table: str = "") -> str:
+    """A digest of what the N-Triples of these entries are made from (places aside): their
+    records and the publishers table (its Table.key)."""
+    records = "\x1d".join(
         f"{e.title}\x1f{e.created.isoformat()}\x1f{chr(0x1E).join(e.categories)}\x1f{e.description}"
         for e in entries
     )
+    text = table + "\x1d" + records
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -519,10 +598,11 @@ def render_month(
     modified_of: ModifiedOf | None = None,
     digest: str = "",
     named: Mapping[str, Entry] | None = None,
+    recognition: Recognition | None = None,
 ) -> tuple[Month, dict[str, str]]:
     """One month's entries as N-Triples, with the fingerprint of each entry; raise
     ListingError when two of them would share an IRI. named: month_iris(entries), when the
-    caller has it."""
+    caller has it; recognition: the publishers of its entries (recognise(); default none)."""
     library = f"<{iris.library}>"
     by_iri = named if named is not None else month_iris(entries, iris)
     listed = tuple(by_iri)
@@ -532,6 +612,8 @@ def render_month(
     at = 0
     prints: dict[str, str] = {}
     modified: dict[str, str] = {}
+    found = recognition if recognition is not None else Recognition()
+    publisher_of = found.publishers
     for iri in ordered:
         entry = by_iri[iri]
         node = f"<{iri}>"
@@ -545,24 +627,42 @@ def render_month(
         ]
         # In concept IRI order in the data; the fingerprint wants line order ('-' < '>').
         lines = sorted(subjects) if len(subjects) > 1 else subjects
+        # Publisher IRIs share their start, so ids in order are IRIs in order.
+        published = [
+            f"{node} {_PUBLISHER} <{iris.publisher(pid)}> .\n"
+            for pid in sorted(publisher_of.get(iri, ()))
+        ]
         part = f"{node} {_IS_PART_OF} {library} .\n"
         # The fingerprint's lines in sorted order without sorting them: the subject is the
         # same, so the predicates decide (dcterms created < description < identifier <
-        # isPartOf < subject < title, then rdf:type); tests/test_convert.py checks it.
+        # isPartOf < publisher < subject < title, then rdf:type); tests/test_convert.py
+        # checks it.
         if entry.description:
             description = f"{node} {_DESCRIPTION} {_en(entry.description)} .\n"
             prints[iri] = fp = _fingerprint(
-                [created, description, identifier, part, *lines, title, kind]
+                [created, description, identifier, part, *published, *lines, title, kind]
             )
         else:
             description = ""
-            prints[iri] = fp = _fingerprint([created, identifier, part, *lines, title, kind])
+            prints[iri] = fp = _fingerprint(
+                [created, identifier, part, *published, *lines, title, kind]
+            )
         when = modified_of(iri, fp) if modified_of is not None else None
         modified_line = ""
         if when is not None:
             modified_line = f"{node} {_MODIFIED} {_datetime(when)} .\n"
             modified[iri] = when
-        block = [kind, identifier, title, created, modified_line, description, *subjects, part]
+        block = [
+            kind,
+            identifier,
+            title,
+            created,
+            modified_line,
+            description,
+            *subjects,
+            *published,
+            part,
+        ]
         starts.append(at)
         piece = "".join(block).encode("utf-8")
         at += len(piece)
@@ -578,6 +678,7 @@ def render_month(
         digest or records_digest(entries),
         listed,
         modified,
+        found,
     )
     return month, prints
 
@@ -587,20 +688,25 @@ def _statistics(
     categories: Mapping[str, Category],
     modified: Mapping[str, str],
     described: int,
+    publisher_of: Mapping[str, tuple[str, ...]],
+    organisations: Mapping[str, Publisher],
 ) -> Statistics:
     """The counts VoID publishes (described: the entries with a description)."""
     n_entries, n_concepts = len(entries), len(categories)
+    n_orgs = len(organisations)
+    sameas = {p.sameas for p in organisations.values() if p.sameas}
+    n_sameas = sum(1 for p in organisations.values() if p.sameas)
     subjects = sum(len(e.categories) for e in entries.values())
     n_modified = sum(1 for iri in modified if iri in entries)
     properties = Counter(
         {
-            str(RDF.type): 2 + n_concepts + n_entries,
+            str(RDF.type): 2 + n_concepts + n_entries + n_orgs,
             str(DCTERMS.title): 2 + n_entries,
             str(DCTERMS.description): 1 + described,
             str(DCAT.themeTaxonomy): 1,
             str(DCTERMS.hasPart): n_entries,
             str(SKOS.hasTopConcept): n_concepts,
-            str(SKOS.prefLabel): n_concepts,
+            str(SKOS.prefLabel): n_concepts + n_orgs,
             str(SKOS.notation): n_concepts,
             str(SKOS.inScheme): n_concepts,
             str(SKOS.topConceptOf): n_concepts,
@@ -609,6 +715,8 @@ def _statistics(
             str(DCTERMS.modified): n_modified,
             str(DCTERMS.subject): subjects,
             str(DCTERMS.isPartOf): n_entries,
+            str(DCTERMS.publisher): sum(len(ids) for ids in publisher_of.values()),
+            str(OWL.sameAs): n_sameas,
         }
     )
     classes = Counter(
@@ -617,14 +725,17 @@ def _statistics(
             str(SKOS.ConceptScheme): 1,
             str(SKOS.Concept): n_concepts,
             str(DCMITYPE.Text): n_entries,
+            str(FOAF.Organization): n_orgs,
         }
     )
     # IRIs in object position: the classes, the scheme, every concept (hasTopConcept), every
-    # entry (hasPart) and the library itself once an entry is part of it.
+    # entry (hasPart), the library itself once an entry is part of it, every organisation
+    # (dcterms:publisher: only those named are in the graph) and their IRIs elsewhere.
     objects = sum(1 for n in classes.values() if n) + 1 + n_concepts + n_entries + (n_entries > 0)
+    objects += n_orgs + len(sameas)
     return Statistics(
         triples=sum(properties.values()),
-        subjects=2 + n_concepts + n_entries,
+        subjects=2 + n_concepts + n_entries + n_orgs,
         objects=objects,
         properties=+properties,
         classes=+classes,
@@ -663,6 +774,11 @@ def jsonld_nodes(
             "inScheme": iris.scheme,
             "topConceptOf": iris.scheme,
         }
+    for iri, publisher in converted.organisations.items():
+        org: dict[str, Any] = {"id": iri, "type": "Organization", "prefLabel": publisher.name}
+        if publisher.sameas:
+            org["sameAs"] = publisher.sameas
+        yield org
     concept_of = {c.label: iri for iri, c in converted.categories.items()}
     if descriptions is None:
         descriptions = converted.descriptions(0, len(converted.entries))
@@ -681,5 +797,8 @@ def jsonld_nodes(
             node["description"] = text
         if entry.categories:
             node["subject"] = sorted(concept_of[label] for label in entry.categories)
+        ids = converted.publishers.get(iri)
+        if ids:
+            node["publisher"] = [iris.publisher(pid) for pid in sorted(ids)]
         node["isPartOf"] = iris.library
         yield node

@@ -45,7 +45,7 @@ import pyoxigraph
 from isal import isal_zlib
 
 from graph import jsonld, shacl
-from graph.convert import Converted, Month, jsonld_nodes
+from graph.convert import Converted, Month, Recognition, jsonld_nodes
 from graph.describe import DumpFile
 from graph.errors import PublicationError
 from graph.formats import GZIP_SUFFIX, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
@@ -106,6 +106,7 @@ def dump_prefixes(iris: Iris) -> dict[str, str]:
         **PREFIXES,
         "entry": iris.base + "entry/",
         "category": iris.base + "category/",
+        "publisher": iris.base + "publisher/",
         "kg": iris.base,
     }
 
@@ -183,7 +184,9 @@ class _Renderer:
         if chunk.kind == "library":
             yield "  " + json.dumps(next(jsonld_nodes(converted, ())), ensure_ascii=False)
             return
-        skip = 1 if chunk.kind == "scheme" else 2 + len(converted.categories)
+        # The scheme chunk: the scheme, its concepts and the publishers (graph/convert.py).
+        scheme_nodes = 1 + len(converted.categories) + len(converted.organisations)
+        skip = 1 if chunk.kind == "scheme" else 1 + scheme_nodes
         if chunk.kind == "entries":
             entries = converted.entries
             iris = self._months.get(chunk.first)
@@ -194,7 +197,7 @@ class _Renderer:
             converted = replace(converted, entries=part)
             nodes = islice(jsonld_nodes(converted, descriptions), skip, None)
         else:
-            nodes = islice(jsonld_nodes(converted, ()), skip, skip + 1 + len(converted.categories))
+            nodes = islice(jsonld_nodes(converted, ()), skip, skip + scheme_nodes)
         for node in nodes:
             yield ",\n  " + json.dumps(node, ensure_ascii=False)
 
@@ -353,6 +356,8 @@ def write_index(
                 "listed": m.listed,
                 "starts": m.starts,
                 "modified": m.modified,
+                "publishers": m.recognition.publishers,
+                "candidates": m.recognition.candidates,
             }
             for m in converted.months
         },
@@ -574,7 +579,16 @@ class Months:
         listed = tuple(found["listed"])
         modified = dict(found.get("modified", {}))
         iris = tuple(sorted(listed))
-        return Month(name, iris, text, starts, found["key"], digest, listed, modified)
+        recognition = self.recognised(name, digest) or Recognition()
+        return Month(name, iris, text, starts, found["key"], digest, listed, modified, recognition)
+
+    def recognised(self, name: str, digest: str) -> Recognition | None:
+        """What the publishers table found in a month of the same records (and table)."""
+        found = self.cache.get(name)
+        if found is None or found.get("digest") != digest or "publishers" not in found:
+            return None
+        publishers = {iri: tuple(ids) for iri, ids in found["publishers"].items()}
+        return Recognition(publishers, dict(found.get("candidates", {})))
 
     def close(self) -> None:
         if self.dump is not None:

@@ -19,7 +19,21 @@ from typing import Any, cast
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
-from graph.namespaces import AS, DCAT, DCMITYPE, DCTERMS, HYDRA, KGPUB, RDF, RDFS, SKOS, VOID, XSD
+from graph.namespaces import (
+    AS,
+    DCAT,
+    DCMITYPE,
+    DCTERMS,
+    FOAF,
+    HYDRA,
+    KGPUB,
+    OWL,
+    RDF,
+    RDFS,
+    SKOS,
+    VOID,
+    XSD,
+)
 
 _XSD_STRING = str(XSD.string)
 _LANG_STRING = str(RDF.langString)
@@ -35,6 +49,8 @@ PREFIXES: dict[str, str] = {
     "hydra": str(HYDRA),
     "as": str(AS),
     "kgpub": str(KGPUB),
+    "foaf": str(FOAF),
+    "owl": str(OWL),
 }
 
 # term -> (IRI, coercion): coercion is "@id", "@en" (language-tagged English), a datatype IRI,
@@ -54,6 +70,9 @@ _TERMS: dict[str, tuple[str, str, bool]] = {
     "inScheme": (str(SKOS.inScheme), "@id", False),
     "topConceptOf": (str(SKOS.topConceptOf), "@id", False),
     "hasTopConcept": (str(SKOS.hasTopConcept), "@id", True),
+    # publishers named in titles (graph/publishers.py)
+    "publisher": (str(DCTERMS.publisher), "@id", True),
+    "sameAs": (str(OWL.sameAs), "@id", False),
     # kgpub's own (graph/namespaces.py KGPUB): related entries, and a meaning search's marks
     "related": (str(KGPUB.related), "@id", True),
     "score": (str(KGPUB.score), str(XSD.decimal), False),
@@ -65,6 +84,7 @@ _CLASSES: dict[str, str] = {
     "Collection": str(DCMITYPE.Collection),
     "Concept": str(SKOS.Concept),
     "ConceptScheme": str(SKOS.ConceptScheme),
+    "Organization": str(FOAF.Organization),
 }
 _BY_IRI = {iri: (term, coercion, is_set) for term, (iri, coercion, is_set) in _TERMS.items()}
 _CLASS_TERMS = {iri: term for term, iri in _CLASSES.items()}

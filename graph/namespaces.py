@@ -49,6 +49,9 @@ PREFIXES: dict[str, str] = {
     "void": str(VOID),
     "dcat": str(DCAT),
     "sh": str(SH),
+    "foaf": str(FOAF),
+    "owl": str(OWL),
+    "kgpub": str(KGPUB),
 }
 
 __all__ = [

@@ -11,6 +11,8 @@ candidates. The table's format is documented in its own header.
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import json
 import re
 from collections import Counter
@@ -52,8 +54,11 @@ class Recognised:
 class Table:
     """The publishers table: find(title) -> ids, and the unmatched candidates."""
 
-    def __init__(self, publishers: Sequence[Publisher]) -> None:
+    def __init__(self, publishers: Sequence[Publisher], key: str = "") -> None:
         self.publishers = {p.id: p for p in publishers}
+        # A digest of the table: a month rendered with another table is rendered again
+        # (graph/convert.py records_digest).
+        self.key = key
         self._exact: dict[str, str] = {}  # acronyms as written
         self._folded: dict[str, str] = {}  # names, case-folded
         for p in publishers:
@@ -143,16 +148,31 @@ def _is_candidate(text: str) -> bool:
     return text[:1].isupper()
 
 
+def default_table() -> Table:
+    """The table of data/publishers.csv, read once per process and per change of the file."""
+    try:
+        stat = TABLE.stat()
+    except OSError as exc:
+        raise ListingError(str(TABLE), 0, f"cannot read the publishers table: {exc}") from exc
+    return _read_cached(TABLE, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_cached(path: Path, mtime: int, size: int) -> Table:
+    return read_table(path)
+
+
 def read_table(path: Path = TABLE) -> Table:
     """Read the publishers table; raise ListingError (file:line) for a bad row."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ListingError(str(path), 0, f"cannot read the publishers table: {exc}") from exc
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
     rows = [(n, line) for n, line in enumerate(text.splitlines(), start=1)]
     body = [(n, line) for n, line in rows if line.strip() and not line.startswith("#")]
     if not body:
-        return Table([])
+        return Table([], key)
     header_line, header = body[0]
     reader = csv.reader([line for _, line in body])
     fields = next(reader)
@@ -182,7 +202,7 @@ def read_table(path: Path = TABLE) -> Table:
                     str(path), line, f"variant {variant!r} already names publisher {other!r}"
                 )
         publishers.append(Publisher(pid, name, names, sameas))
-    return Table(publishers)
+    return Table(publishers, key)
 
 
 @dataclass(frozen=True)
@@ -202,23 +222,20 @@ class Published:
 
 
 def write_release(
-    work: Path, titles: Mapping[str, str], table: Table, recognised: Recognised
+    work: Path, of_entry: Mapping[str, tuple[str, ...]], table: Mapping[str, Publisher]
 ) -> Published:
-    """Write work/publishers.json: the publishers recognised in a release's titles (IRI ->
-    title; IRIs sort oldest first, as they begin with the Added time) and their entries."""
-    of_entry: dict[str, tuple[str, ...]] = {}
+    """Write work/publishers.json: the publishers of a release's entries (entry IRI -> ids,
+    as graph/convert.py recognised them; IRIs sort oldest first, as they begin with the Added
+    time) and their entries, newest first."""
     entries: dict[str, list[str]] = {}
-    for iri in sorted(titles, reverse=True):
-        ids = recognised.by_title.get(titles[iri], ())
-        if ids:
-            of_entry[iri] = ids
-            for pid in ids:
-                entries.setdefault(pid, []).append(iri)
+    for iri in sorted(of_entry, reverse=True):
+        for pid in of_entry[iri]:
+            entries.setdefault(pid, []).append(iri)
     doc = {
         "publishers": {
             pid: {
-                "name": table.publishers[pid].name,
-                "sameas": table.publishers[pid].sameas,
+                "name": table[pid].name,
+                "sameas": table[pid].sameas,
                 "entries": entries[pid],
             }
             for pid in sorted(entries)

@@ -35,7 +35,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_build_prints_a_summary_and_publishes(built: Path) -> None:
     result = kgpub("build", str(SEED), "--out", str(built), "--base-uri", "http://example.org/")
     assert result.returncode == 0
-    assert result.stdout.startswith("35 entries, 9 concepts, 365 triples; valid")
+    assert result.stdout.startswith("35 entries, 9 concepts, 377 triples; valid")
     assert "0 warnings" in result.stdout
     assert str(built / "current") in result.stdout
     assert result.stderr == ""  # no progress when stderr is not a terminal

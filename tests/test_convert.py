@@ -144,11 +144,12 @@ def test_the_fingerprints_convert_makes_are_the_historys(tmp_path: Path) -> None
     from graph import history
 
     # '-' sorts before '>': the lines of concepts health and health-wellbeing sort the other
-    # way round from their IRIs.
+    # way round from their IRIs. A title that names two publishers (graph/publishers.py).
     odd = tmp_path / "odd.txt"
     odd.write_text(
-        "Library – Odd\n\nBoth\n\nAdded: 01/02/2023 at 9:15 am Category: Health/Wellbeing, "
-        "Health, Health Wellbeing Extra\n\nText.\n\nNone\n\nAdded: 02/02/2023 at 9:15 am "
+        "Library – Odd\n\nBoth (NPCC) – ICO\n\nAdded: 01/02/2023 at 9:15 am "
+        "Category: Health/Wellbeing, Health, Health Wellbeing Extra\n\nText.\n\nNone\n\n"
+        "Added: 02/02/2023 at 9:15 am "
         "Category: Health\n",
         encoding="utf-8",
     )
@@ -164,6 +165,8 @@ def test_the_fingerprints_convert_makes_are_the_historys(tmp_path: Path) -> None
 
             converted = convert(entries, iris, library_title(pages), modified_of=modified_of)
             assert dict(converted.modified) == modified
+            if paths == [odd]:
+                assert list(converted.publishers.values()) == [("npcc", "ico")]
             expected = history.fingerprints_of_ntriples(converted.ntriples, converted.entries)
             assert dict(converted.fingerprints) == expected
 

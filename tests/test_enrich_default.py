@@ -7,19 +7,24 @@ why."""
 
 from __future__ import annotations
 
+import gzip
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import rdflib
 from fetch import get
 from live import FIXTURES, SEED, kgpub
 
+from graph.convert import month_of
 from graph.errors import ListingError
 from graph.listing import read_listings
 from graph.namespaces import DCTERMS, FOAF
-from graph.publishers import read_table
+from graph.publication import BuildOptions, build
+from graph.publishers import Table, default_table, read_table
 
 
 def seed_titles() -> list[str]:
@@ -135,3 +140,100 @@ def found_all(base: str) -> list[dict[str, Any]]:
     doc = json.loads(get(base + "search.json?q=counter+terrorism", {}).body)
     hits: list[dict[str, Any]] = doc["hits"]
     return hits
+
+
+# --- publishers in the graph (dcterms:publisher, foaf:Organization) ------------------------
+
+BASE = "https://example.org/kg/"
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+POLICE = "When to call the police: Guidance for schools & colleges (NPCC)"
+PUBLISHED = """
+SELECT ?entry ?title ?org ?name WHERE {
+  ?entry dcterms:publisher ?org ; dcterms:title ?title .
+  ?org a foaf:Organization ; skos:prefLabel ?name .
+}"""
+
+
+def test_sparql_sees_each_entrys_publisher_and_none_invented(live: Any) -> None:
+    query = (
+        "PREFIX dcterms: <http://purl.org/dc/terms/> PREFIX foaf: <http://xmlns.com/foaf/0.1/> "
+        "PREFIX skos: <http://www.w3.org/2004/02/skos/core#> " + PUBLISHED
+    )
+    reply = get(
+        live.base + "sparql?" + urlencode({"query": query}),
+        {"Accept": "application/sparql-results+json"},
+    )
+    assert reply.status == 200, reply.body
+    rows = json.loads(reply.body)["results"]["bindings"]
+    found = {(r["title"]["value"], r["org"]["value"]) for r in rows}
+    table = read_table()
+    expected = {
+        (title, live.base + "publisher/" + pid)
+        for title, ids in table.recognise(seed_titles()).by_title.items()
+        for pid in ids
+    }
+    assert found == expected
+    assert (POLICE, live.base + "publisher/npcc") in found
+    names = {r["org"]["value"]: r["name"]["value"] for r in rows}
+    assert names[live.base + "publisher/npcc"] == "National Police Chiefs' Council"
+
+
+def _build(source: Path, out: Path) -> Path:
+    build([source], out, BuildOptions(base=BASE), now=NOW)
+    return (out / "current").resolve()
+
+
+class CountingTable(Table):
+    """The library's table, counting the titles it is asked about."""
+
+    def __init__(self, table: Table) -> None:
+        super().__init__(list(table.publishers.values()), table.key)
+        self.asked: list[str] = []
+
+    def find(self, title: str) -> tuple[tuple[str, ...], list[str]]:
+        self.asked.append(title)
+        return super().find(title)
+
+
+def test_the_dumps_hold_the_publishers_and_a_rebuild_recognises_only_changed_months(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "pub"
+    first = _build(SEED, out)
+    dump = rdflib.Graph().parse(first / "dumps" / "library.nt", format="nt")
+    npcc = rdflib.URIRef(BASE + "publisher/npcc")
+    assert (npcc, rdflib.RDF.type, rdflib.URIRef(str(FOAF.Organization))) in dump
+    assert {
+        str(dump.value(e, rdflib.URIRef(str(DCTERMS.title))))
+        for e in dump.subjects(rdflib.URIRef(str(DCTERMS.publisher)), npcc)
+    } == {POLICE}
+    # Every organisation in the graph publishes some entry: none without entries.
+    orgs = set(dump.subjects(rdflib.RDF.type, rdflib.URIRef(str(FOAF.Organization))))
+    assert orgs == set(dump.objects(None, rdflib.URIRef(str(DCTERMS.publisher))))
+    ld = json.loads(gzip.decompress((first / "dumps" / "library.jsonld.gz").read_bytes()))
+    assert {
+        "id": str(npcc),
+        "type": "Organization",
+        "prefLabel": "National Police Chiefs' Council",
+    } in ld["@graph"]
+
+    counting = CountingTable(default_table())
+    monkeypatch.setattr("graph.convert.default_table", lambda: counting)
+    again = _build(SEED, out)
+    assert counting.asked == []  # nothing changed: every month's publishers reused
+    assert (again / "dumps" / "library.nt").read_bytes() == (
+        first / "dumps" / "library.nt"
+    ).read_bytes()
+    # One title changed: only the titles of its month are looked at again.
+    text = SEED.read_text(encoding="utf-8")
+    changed = tmp_path / "library.txt"
+    changed.write_text(text.replace(POLICE, POLICE.replace("(NPCC)", "(ICO)")), "utf-8")
+    third = _build(changed, out)
+    _, entries, _ = read_listings([changed])
+    month = next(month_of(e) for e in entries if e.title.endswith("(ICO)"))
+    assert sorted(counting.asked) == sorted(e.title for e in entries if month_of(e) == month)
+    dump = rdflib.Graph().parse(third / "dumps" / "library.nt", format="nt")
+    assert not list(dump.subjects(rdflib.URIRef(str(DCTERMS.publisher)), npcc))
+    assert (npcc, None, None) not in dump
+    ico = rdflib.URIRef(BASE + "publisher/ico")
+    assert len(list(dump.subjects(rdflib.URIRef(str(DCTERMS.publisher)), ico))) >= 1

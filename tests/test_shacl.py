@@ -521,8 +521,11 @@ def test_the_seed_with_broken_entries_by_parts_matches_pyshacl(
     lines = data.splitlines(keepends=True)
     titles = [i for i, line in enumerate(lines) if b"/terms/title>" in line and b"/entry/" in line]
     broken = [line for i, line in enumerate(lines) if i not in titles[::5]]
+    # The concepts' labels (not the publishers', which have their own shape).
     broken = [
-        line.replace(b'"@en', b'" ', 1) if b"skos/core#prefLabel" in line else line
+        line.replace(b'"@en', b'" ', 1)
+        if b"skos/core#prefLabel" in line and b"/category/" in line.split(b" ", 1)[0]
+        else line
         for line in broken
     ]
     text = b"".join(broken)

@@ -644,7 +644,7 @@ def test_a_terminal_sees_the_load_and_the_summary_names_the_store(
     proc.stdout.close()
     assert proc.wait(timeout=DEADLINE) == 0, shown
     lines = shown.decode().replace("\x1b[K", "").split("\r")
-    assert any(re.fullmatch(r"load: [\d,]+/365 triples.*", line) for line in lines), lines
+    assert any(re.fullmatch(r"load: [\d,]+/377 triples.*", line) for line in lines), lines
     assert any(line.startswith("validate:") for line in lines)
-    assert f"Loaded 365 triples into the store at {virtuoso.query_url}." in said
+    assert f"Loaded 377 triples into the store at {virtuoso.query_url}." in said
     assert "dba" not in said and "dba" not in shown.decode()

@@ -1,19 +1,21 @@
 """What a build adds to a release beyond the graph: the publishers named in titles
-(publishers.json) and the candidates the table lacks, for the summary; with the [enrich]
-extra, when asked, related entries and the vectors of the meaning search.
+(publishers.json, from what graph/convert.py recognised) and the candidates the table lacks,
+for the summary; with the [enrich] extra, when asked, related entries and the vectors of
+the meaning search.
 
 Imports nothing of the extra until enrichment is asked for: the default build stays as it is.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from graph.convert import Converted
 from graph.errors import EnrichmentUnavailable
-from graph.publishers import Recognised, read_table, write_release
+from graph.publishers import write_release
 
 MAX_CANDIDATES = 20  # candidates named in the warning; the count says how many in all
 
@@ -24,18 +26,18 @@ class Phases(Protocol):
     def reporter(self, name: str) -> Callable[[int, int], None]: ...
 
 
-def publisher_candidates(converted: Converted, recognised: Recognised | None = None) -> str:
+def publisher_candidates(converted: Converted) -> str:
     """The build summary's sentence on parentheses and title parts that may name a publisher
-    the table (data/publishers.csv) does not know, or ""."""
-    if recognised is None:
-        recognised = read_table().recognise(e.title for e in converted.entries.values())
-    if not recognised.candidates:
+    the table (data/publishers.csv) does not know, or "" (graph/convert.py recognised them,
+    month by month)."""
+    candidates = Counter(converted.candidates)
+    if not candidates:
         return ""
-    common = recognised.candidates.most_common(MAX_CANDIDATES)
+    common = candidates.most_common(MAX_CANDIDATES)
     named = ", ".join(f"{text!r} ({n})" if n > 1 else repr(text) for text, n in common)
-    more = len(recognised.candidates) - len(common)
+    more = len(candidates) - len(common)
     return (
-        f"{len(recognised.candidates)} possible publisher(s) in titles are not in the publishers "
+        f"{len(candidates)} possible publisher(s) in titles are not in the publishers "
         f"table (data/publishers.csv) and stay part of the title only: {named}"
         + (f" and {more} more" if more > 0 else "")
         + "."
@@ -53,11 +55,9 @@ def enrich(
     reusing the previous release's vectors. Returns sentences for the build summary: what
     enrichment did, and the publisher candidates the table lacks; raise
     EnrichmentUnavailable when wanted without the extra."""
-    table = read_table()
-    titles = {iri: e.title for iri, e in converted.entries.items()}
-    recognised = table.recognise(titles.values())
-    candidates = publisher_candidates(converted, recognised)
-    write_release(work, titles, table, recognised)
+    candidates = publisher_candidates(converted)
+    rows = {p.id: p for p in converted.organisations.values()}
+    write_release(work, converted.publishers, rows)
     if not wanted:
         return candidates
     try:
@@ -66,6 +66,7 @@ def enrich(
         raise EnrichmentUnavailable(
             f"enrichment needs the [enrich] extra (pip install 'kgpub[enrich]'): {exc}"
         ) from exc
+    titles = {iri: e.title for iri, e in converted.entries.items()}
     # A build's entries have no descriptions (graph/convert.py): read them from the graph.
     described = zip(
         converted.entries.items(),

@@ -375,10 +375,14 @@ def _with_related(release: Release, d: Description) -> Description:
         return d
     node, prop, title = NamedNode(d.iri), NamedNode(str(KGPUB.related)), NamedNode(Terms.title)
     extra = []
+    have = set(d.triples)
     for pid in pids:
         org = NamedNode(release.iris.publisher(pid))
         name = published.publishers[pid].publisher.name if published else pid
-        extra.append(pyoxigraph.Triple(node, NamedNode(Terms.publisher), org))
+        # In the graph since graph/convert.py names publishers; a release built before, not.
+        link = pyoxigraph.Triple(node, NamedNode(Terms.publisher), org)
+        if link not in have:
+            extra.append(link)
         label = pyoxigraph.Literal(name, language="en")
         extra.append(pyoxigraph.Triple(org, NamedNode(Terms.pref_label), label))
     extra += [pyoxigraph.Triple(node, prop, NamedNode(r.iri)) for r in related]
