@@ -24,6 +24,10 @@ Tables:
   subject   (entry id, concept id): the categories of the hits, counted for the facet
   year      entries per year (the facet of the empty search)
   month     'YYYY-MM' -> a digest of its entries as indexed (records and dcterms:modified)
+  publisher, published   the release's publishers.json (graph/publishers.py): each publisher
+            named in titles, and (entry IRI, rank, publisher id): an entry's publishers by IRI,
+            a publisher's entries by the second index; publishers holds the file's digest, so
+            a rebuild writes them again only when the file changed
   tally     (list, 'YYYY-MM') -> entries of that list in that month: a page of a list, its
             years and a year's length are found from these few rows (a list's months are
             one range of member each), never by counting off the rows before them
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -62,6 +67,7 @@ from typing import TYPE_CHECKING, Any, overload
 from graph.convert import Converted, format_created
 from graph.errors import KgpubError, PublicationError
 from graph.iris import Iris
+from graph.publishers import FILE as PUBLISHERS_FILE
 
 if TYPE_CHECKING:
     from graph.history import History
@@ -109,6 +115,12 @@ CREATE TABLE year (year INTEGER PRIMARY KEY, entries INTEGER NOT NULL);
 CREATE TABLE month (name TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE tally (list TEXT NOT NULL, month TEXT NOT NULL, entries INTEGER NOT NULL,
   PRIMARY KEY (list, month)) WITHOUT ROWID;
+CREATE TABLE publisher (id TEXT PRIMARY KEY, name TEXT NOT NULL, sameas TEXT NOT NULL)
+  WITHOUT ROWID;
+CREATE TABLE published (iri TEXT NOT NULL, rank INTEGER NOT NULL, publisher TEXT NOT NULL,
+  PRIMARY KEY (iri, rank)) WITHOUT ROWID;
+CREATE INDEX published_by ON published (publisher, iri);
+CREATE TABLE publishers (digest TEXT NOT NULL);
 CREATE VIRTUAL TABLE search USING fts5(title, description, facets, content='document',
   content_rowid='id', tokenize='{TOKENIZE}');
 """
@@ -141,8 +153,13 @@ def write_release_index(
     try:
         source = previous / FILE if previous is not None else None
         old = _reusable(source, converted.iris.base) if source is not None else None
+        publishers = _file_digest(folder / PUBLISHERS_FILE)
         if source is not None and old is not None:
-            if old == digests and ledger.is_unchanged(source, history):
+            if (
+                old == digests
+                and ledger.is_unchanged(source, history)
+                and _publishers_digest(source) == publishers
+            ):
                 os.link(source, path)
                 return path
             shutil.copyfile(source, path)
@@ -158,12 +175,63 @@ def write_release_index(
             else:
                 _write_changes(db, converted, old, digests)
             ledger.write(db, history, folder, fresh=old is None)
+            _write_publishers(db, folder / PUBLISHERS_FILE, publishers)
             db.commit()
         finally:
             db.close()
     except (sqlite3.Error, OSError) as exc:
         raise PublicationError(f"{path}: cannot write the index: {exc}") from exc
     return path
+
+
+def _file_digest(path: Path) -> str:
+    """The sha256 of a file, '' when there is none."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        return ""
+
+
+def _publishers_digest(path: Path) -> str | None:
+    """The digest of the publishers.json an index holds the rows of (None: unknown)."""
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT digest FROM publishers").fetchone()
+            return str(row[0]) if row else None
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+
+
+def _write_publishers(db: sqlite3.Connection, path: Path, digest: str) -> None:
+    """The publisher tables brought to the release's publishers.json (written before the
+    index by graph/enrich/build.py): again in full when the file changed, else kept."""
+    row = db.execute("SELECT digest FROM publishers").fetchone()
+    if row is not None and row[0] == digest:
+        return
+    for table in ("publisher", "published", "publishers"):
+        db.execute(f"DELETE FROM {table}")
+    if digest:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            db.executemany(
+                "INSERT INTO publisher VALUES (?, ?, ?)",
+                ((pid, p["name"], p["sameas"]) for pid, p in doc["publishers"].items()),
+            )
+            db.executemany(
+                "INSERT INTO published VALUES (?, ?, ?)",
+                (
+                    (iri, rank, pid)
+                    for iri, ids in doc["entries"].items()
+                    for rank, pid in enumerate(ids)
+                ),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PublicationError(f"{path}: not a kgpub publishers file: {exc}") from exc
+    db.execute("INSERT INTO publishers VALUES (?)", (digest,))
 
 
 def _code() -> str:
@@ -538,6 +606,7 @@ class Index:
         self._tallies: dict[str, list[tuple[str, int]]] = {}
         self._meta_values: dict[str, str] = {}
         self._records: bool | None = None
+        self._publishers: bool | None = None
         if not path.is_file():
             raise PublicationError(f"{path}: no index (built by an older kgpub: rebuild)")
 
@@ -630,6 +699,33 @@ class Index:
             )
             found = self._tallies[iri] = [(str(m), int(str(n))) for m, n in rows]
         return found
+
+    def publisher(self, pid: str) -> tuple[str, str, list[str]] | None:
+        """A publisher's name, owl:sameAs ('' for none) and entries newest first, or None
+        when the release names no such publisher."""
+        rows = self._rows("SELECT name, sameas FROM publisher WHERE id = ?", pid)
+        if not rows:
+            return None
+        entries = self._rows("SELECT iri FROM published WHERE publisher = ? ORDER BY iri DESC", pid)
+        return str(rows[0][0]), str(rows[0][1]), [str(r[0]) for r in entries]
+
+    def publishers_of(self, iri: str) -> list[tuple[str, str]]:
+        """(id, name) of the publishers an entry's title names, in the order found."""
+        rows = self._rows(
+            "SELECT p.id, p.name FROM published e JOIN publisher p ON p.id = e.publisher "
+            "WHERE e.iri = ? ORDER BY e.rank",
+            iri,
+        )
+        return [(str(pid), str(name)) for pid, name in rows]
+
+    def has_publishers(self) -> bool:
+        """Whether the index holds the release's publishers (written since they are)."""
+        if self._publishers is None:
+            self._publishers = bool(
+                self._rows("SELECT 1 FROM sqlite_master WHERE name = 'publishers'")
+                and self._rows("SELECT 1 FROM publishers")
+            )
+        return self._publishers
 
     def has_records(self) -> bool:
         """Whether the index holds the history's records (graph/ledger.py), found by IRI."""

@@ -24,7 +24,9 @@ from graph.index import (
 )
 from graph.iris import Iris
 from graph.publication import BuildOptions, build, current_release, read_manifest
+from graph.publishers import read_release as read_publishers
 from graph.store.oxigraph import OxigraphReader
+from server.current import Publishers
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +111,19 @@ def test_titles_by_iri_from_the_records_equal_the_months_rows(release: Path) -> 
     assert [e.iri for e in by_iri] == everyone[::-1]
 
 
+def test_publishers_from_the_index_equal_the_releases_file(release: Path) -> None:
+    """An entry's publishers and a publisher's entries are rows of the index, read by the
+    entry or publisher asked; they equal what publishers.json says (a worker read it whole)."""
+    index = Index(release / FILE)
+    published = read_publishers(release)
+    assert published is not None and published.publishers and index.has_publishers()
+    from_index, from_file = Publishers(index, None), Publishers(None, published)
+    for iri in index.members(Iris(read_manifest(release)["base"]).library):
+        assert from_index.of_entry(iri) == from_file.of_entry(iri)
+    for pid in [*published.publishers, "no-such-publisher"]:
+        assert from_index.found(pid) == from_file.found(pid)
+
+
 def test_the_index_is_opened_read_only(release: Path) -> None:
     index = Index(release / FILE)
     index.concepts()
@@ -185,6 +200,9 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
             "year": "SELECT * FROM year ORDER BY year",
             "month": "SELECT * FROM month ORDER BY name",
             "tally": "SELECT * FROM tally ORDER BY list, month",
+            "publisher": "SELECT * FROM publisher ORDER BY id",
+            "published": "SELECT * FROM published ORDER BY iri, rank",
+            "publishers": "SELECT * FROM publishers",
         }
         tables = {name: db.execute(sql).fetchall() for name, sql in queries.items()}
         # The facet tokens name concepts by id, which a rebuild gives as they come: by IRI.

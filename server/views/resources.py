@@ -320,7 +320,7 @@ def _publisher(release: Release, local: str) -> Description:
     each with its title and Added time), newest first; 404 for one the release lacks."""
     iri = release.iris.base + local
     published = release.publishers
-    found = published.publishers.get(local[len(PUBLISHER) :]) if published else None
+    found = published.found(local[len(PUBLISHER) :]) if published else None
     if found is None:
         raise HttpError(404, f"<{iri}> is not a resource of this publication")
     node = NamedNode(iri)
@@ -370,15 +370,14 @@ def _with_related(release: Release, d: Description) -> Description:
     name) and related entries (kgpub:related, each with its title) in every representation."""
     related = _related(release, d)
     published = release.publishers if d.kind == "entry" else None
-    pids = published.of_entry.get(d.iri, ()) if published else ()
+    pids = published.of_entry(d.iri) if published else []
     if not related and not pids:
         return d
     node, prop, title = NamedNode(d.iri), NamedNode(str(KGPUB.related)), NamedNode(Terms.title)
     extra = []
     have = set(d.triples)
-    for pid in pids:
+    for pid, name in pids:
         org = NamedNode(release.iris.publisher(pid))
-        name = published.publishers[pid].publisher.name if published else pid
         # In the graph since graph/convert.py names publishers; a release built before, not.
         link = pyoxigraph.Triple(node, NamedNode(Terms.publisher), org)
         if link not in have:
