@@ -22,10 +22,17 @@ bench/store.py does, because the working tree changes under a run):
             requests from 4 clients over every page type with varied pages (library and
             category pages, entries, sitemap parts, feed pages, OAI-PMH resumption), then the
             RSS of each worker (/proc/<pid>/status VmRSS): the largest is reported.
+  cpu       for each page type, the CPU seconds of a new worker's first request, measured
+            in-process (getrusage around one request of the app made as a worker has it): they
+            do not depend on how busy the machine is.
 Page types: the landing page (HTML), /library?page=5000 (the middle page below 1M: HTML), the
-biggest category's first page (HTML), an entry in Turtle, JSON-LD and HTML, a sitemap file
-(sitemap-7.xml where there is one, else sitemap.xml), a change feed page (AS2, in the middle
-of the history), OAI-PMH ListRecords (the biggest category's set).
+biggest category's first and last pages (HTML), an entry in Turtle, JSON-LD and HTML, a
+sitemap file (sitemap-7.xml where there is one, else sitemap.xml), a change feed page (AS2,
+in the middle of the history), OAI-PMH ListRecords (the biggest category's set), /years, page
+5 of a year, a category's year, a search with words, /categories, /dataset, the page of the
+publisher with the most entries (it lists them all).
+--publication OUT serves a publication built already (one size): nothing is built, both sides
+serve it (a baseline ignores the index's newer tables).
 The figures are saved as JSON after each size (default bench/results/million-<time>.json,
 git-ignored); a run's figures: bench/README.md.
 """
@@ -58,13 +65,37 @@ PAGES = (
     "landing",
     "library page",
     "category page",
+    "category last page",
     "entry Turtle",
     "entry JSON-LD",
     "entry HTML",
     "sitemap file",
     "feed page",
     "OAI ListRecords",
+    "years",
+    "year page",
+    "category year",
+    "search",
+    "categories",
+    "dataset",
+    "publisher",
 )
+# The first request measured in-process too: CPU seconds of the worker (getrusage), which do
+# not depend on how busy the machine is, and the worker's RSS after it.
+PROBE = """
+import resource, sys, time
+from server.app import create_app
+app = create_app({"KGPUB": {"out": sys.argv[1]}})
+client = app.test_client()
+client.get("/robots.txt")  # the release taken up, as a worker does before its first visitor
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+before, started = cpu(), time.perf_counter()
+reply = client.get(sys.argv[2], headers={"Accept": sys.argv[3]})
+reply.get_data()
+print(cpu() - before, time.perf_counter() - started, reply.status_code)
+"""
 CLIENTS = 4
 TIMEOUT = 300.0  # seconds for one request: the baseline's first ones take half a minute
 
@@ -209,8 +240,16 @@ def targets(out: Path, entries: int) -> dict[str, tuple[str, str]]:
             "SELECT iri FROM member WHERE list = ? ORDER BY iri DESC LIMIT 1 OFFSET ?",
             (library, entries // 2),
         ).fetchone()
+        (size,) = db.execute("SELECT entries FROM concept WHERE iri = ?", (concept,)).fetchone()
+        (year,) = db.execute("SELECT max(year) - 3 FROM year").fetchone()
     finally:
         db.close()
+    publisher = ""
+    try:
+        found = json.loads((release / "publishers.json").read_text())["publishers"]
+        publisher = max(found, key=lambda pid: len(found[pid]["entries"]))
+    except (OSError, ValueError, KeyError):
+        pass
     changes = sum(1 for _ in (release / "history.jsonl").open("rb"))
     local = entry[len(base) - 1 :]
     page = max(1, min(5000, entries // 200))
@@ -219,6 +258,10 @@ def targets(out: Path, entries: int) -> dict[str, tuple[str, str]]:
         "landing": ("/", "text/html"),
         "library page": (f"/library?page={page}", "text/html"),
         "category page": (concept[len(base) - 1 :], "text/html"),
+        "category last page": (
+            f"{concept[len(base) - 1 :]}?page={max(1, -(-size // 100))}",
+            "text/html",
+        ),
         "entry Turtle": (local, "text/turtle"),
         "entry JSON-LD": (local, "application/ld+json"),
         "entry HTML": (local, "text/html"),
@@ -228,6 +271,13 @@ def targets(out: Path, entries: int) -> dict[str, tuple[str, str]]:
             f"/oai?verb=ListRecords&metadataPrefix=oai_dc&set={notation}",
             "text/xml",
         ),
+        "years": ("/years", "text/html"),
+        "year page": (f"/years/{year}?page=5", "text/html"),
+        "category year": (f"/category/{notation}/{year}", "text/html"),
+        "search": ("/search?q=child+safeguarding", "text/html"),
+        "categories": ("/categories", "text/html"),
+        "dataset": ("/dataset", "text/html"),
+        "publisher": (f"/publisher/{publisher}", "text/html"),
     }
 
 
@@ -252,9 +302,23 @@ def mixed(entries: int, paths: dict[str, tuple[str, str]], count: int) -> list[t
     return out
 
 
+def first_cpu(code: Path, out: Path, path: str, accept: str) -> float:
+    """CPU seconds of a new worker's first request of path (in-process, PROBE)."""
+    found = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out), path, accept],
+        cwd=code,
+        env=environment(code),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(found.stdout.split()[0])
+
+
 def serve_figures(code: Path, out: Path, entries: int, warm: int, load: int) -> dict[str, Any]:
     paths = targets(out, entries)
     first: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     warm_p50: dict[str, float] = {}
     for kind in PAGES:
         path, accept = paths[kind]
@@ -262,7 +326,12 @@ def serve_figures(code: Path, out: Path, entries: int, warm: int, load: int) -> 
             first[kind] = fetch(server.base + path, accept) * 1000
             times = [fetch(server.base + path, accept) for _ in range(warm)]
             warm_p50[kind] = statistics.median(times) * 1000
-        print(f"    {kind:<16} first {first[kind]:9.1f} ms   warm p50 {warm_p50[kind]:8.1f} ms")
+        cpu[kind] = first_cpu(code, out, path, accept) * 1000
+        print(
+            f"    {kind:<18} first {first[kind]:9.1f} ms ({cpu[kind]:7.1f} ms CPU)   "
+            f"warm p50 {warm_p50[kind]:8.1f} ms",
+            flush=True,
+        )
     requests = mixed(entries, paths, load)
     with Served(code, out, workers=2) as server:
         started = time.perf_counter()
@@ -286,19 +355,30 @@ def serve_figures(code: Path, out: Path, entries: int, warm: int, load: int) -> 
         rss = server.workers_rss()
     sizes = ", ".join(f"{r:.0f}" for r in rss)
     print(f"    mixed load of {load}: {seconds:.1f} s, worker RSS {sizes} MiB")
-    return {"first_ms": first, "warm_p50_ms": warm_p50, "rss_mib": rss, "load_seconds": seconds}
+    return {
+        "first_ms": first,
+        "first_cpu_ms": cpu,
+        "warm_p50_ms": warm_p50,
+        "rss_mib": rss,
+        "load_seconds": seconds,
+    }
 
 
 def measure(
     size: int, codes: dict[str, Path], work: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
+    figures: dict[str, Any] = {"entries": size, "load_average": os.getloadavg()}
+    if args.publication is not None:  # built already: both sides serve it, and it stays
+        for side in SIDES:
+            print(f"  {side}: serve {args.publication}", flush=True)
+            figures[side] = serve_figures(codes[side], args.publication, size, args.warm, args.load)
+        return figures
     source = work / f"library-{size}.txt"
     given = next((p for p in args.listing if f"-{size}." in p.name or len(args.sizes) == 1), None)
     if given is not None:
         shutil.copyfile(given, source)
     else:
         subprocess.run([sys.executable, str(GEN), str(size), "--out", str(source)], check=True)
-    figures: dict[str, Any] = {"entries": size, "load_average": os.getloadavg()}
     built = SIDES if args.builds == "both" else ("code",)
     outs: dict[str, Path] = {}
     for side in built:
@@ -334,6 +414,8 @@ def report(runs: list[dict[str, Any]]) -> None:
         b, c = run["baseline"], run["code"]
         print(f"{run['entries']:,} entries (load average {run['load_average'][0]:.1f})")
         for what in ("build", "rebuild"):
+            if what not in c:
+                continue
             if what not in b:
                 print(
                     f"  {what:<8} code {c[what]['seconds']:7.1f} s {c[what]['peak_gib']:5.2f} GiB"
@@ -344,10 +426,17 @@ def report(runs: list[dict[str, Any]]) -> None:
                 f"  {what:<8} baseline {b[what]['seconds']:7.1f} s {b[what]['peak_gib']:5.2f} GiB"
                 f"   code {c[what]['seconds']:7.1f} s {c[what]['peak_gib']:5.2f} GiB"
             )
-        print(f"  {'page':<16}{'first base':>12}{'first code':>12}{'p50 base':>10}{'p50 code':>10}")
+        print(
+            f"  {'page':<20}{'first base':>12}{'first code':>12}{'CPU base':>10}{'CPU code':>10}"
+            f"{'p50 base':>10}{'p50 code':>10}"
+        )
         for kind in PAGES:
+            if kind not in c["first_ms"] or kind not in b["first_ms"]:
+                continue
+            cpu = [side.get("first_cpu_ms", {}).get(kind, float("nan")) for side in (b, c)]
             print(
-                f"  {kind:<16}{b['first_ms'][kind]:12.1f}{c['first_ms'][kind]:12.1f}"
+                f"  {kind:<20}{b['first_ms'][kind]:12.1f}{c['first_ms'][kind]:12.1f}"
+                f"{cpu[0]:10.1f}{cpu[1]:10.1f}"
                 f"{b['warm_p50_ms'][kind]:10.1f}{c['warm_p50_ms'][kind]:10.1f}"
             )
         most = (max(b["rss_mib"]), max(c["rss_mib"]))
@@ -370,6 +459,12 @@ def main() -> None:
     )
     ap.add_argument(
         "--listing", type=Path, nargs="*", default=[], help="listings generated already"
+    )
+    ap.add_argument(
+        "--publication",
+        type=Path,
+        help="a publication built already (of the one size given): both sides serve it, "
+        "nothing is built",
     )
     ap.add_argument("--report", type=Path, help="print the report of a saved run")
     args = ap.parse_args()
