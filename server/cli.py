@@ -157,6 +157,8 @@ def make_parser() -> argparse.ArgumentParser:
         "query_max_results",
         "query_concurrency",
         "query_memory",
+        "dump_concurrency",
+        "send_timeout",
         "max_body",
         "page_size",
         "cache_mb",

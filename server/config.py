@@ -87,6 +87,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_max_results", 100_000, "most result rows or triples one query may return"),
     Setting("query_concurrency", 4, "SPARQL queries evaluated at once per worker; more get 503"),
     Setting("query_memory", 2048, "address space of one SPARQL query process, in MiB (503 beyond)"),
+    Setting(
+        "dump_concurrency",
+        2,
+        "dump files sent at once per worker; more get 503 with Retry-After (each holds a thread)",
+    ),
+    Setting(
+        "send_timeout",
+        30.0,
+        "seconds a response waits for its client to take more bytes; a slower reader is cut off",
+    ),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -19,6 +19,11 @@ A body over BODY_LIMIT is not buffered: the request goes to a thread when its he
 the application refuses it by its Content-Length; a thread that does read it waits at most
 RECV_TIMEOUT for each piece (SO_RCVTIMEO).
 
+A thread sending a response waits at most `send_timeout` seconds (the setting) for the client
+to take more bytes: a reader that stops reading, or reads a few bytes a minute, would hold the
+thread for as long as it likes (a dump of gigabytes). Past it the thread gives up, and the
+connection is closed.
+
 What is read ahead of a complete request stays in memory for the next one of a kept-alive
 connection (pipelining).
 """
@@ -159,6 +164,8 @@ def _judge_chunks(arrival: _Arrival) -> str:
 class FrontWorker(ThreadWorker):  # type: ignore[misc]
     """gthread whose threads take only requests that have arrived whole (see the module)."""
 
+    send_timeout = 30.0  # seconds; the setting's value is given by server/wsgi.py (front_worker)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arriving: dict[Any, _Arrival] = {}  # TConn -> what it has sent of its request
@@ -275,6 +282,18 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
             conn.sock.recv(_READ)  # what came since the last read: a close leaves none unread
         self._drop(conn)
 
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        """ThreadWorker.handle_request, each send bounded by send_timeout: the socket's timeout
+        (Python's: socket.sendfile waits send_timeout at most for each piece, sendall for each
+        write; a body read waits as long for each piece, as RECV_TIMEOUT would)."""
+        if not self.cfg.is_ssl:
+            conn.sock.settimeout(self.send_timeout)
+        try:
+            return bool(super().handle_request(req, conn))
+        except TimeoutError:
+            self.log.info("%s: dropped, it took no bytes for %s s", conn.client, self.send_timeout)
+            return False  # the connection is closed (ThreadWorker.finish_request)
+
     def murder_pending(self) -> None:
         """gunicorn's expiry of connections waiting for data, and of requests too slow to come."""
         super().murder_pending()
@@ -289,3 +308,8 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
         for conn, linger in list(self.lingering.items()):
             if linger.deadline < now or not self.alive:
                 self._end_linger(conn)
+
+
+def front_worker(send_timeout: float) -> type[FrontWorker]:
+    """The worker class for gunicorn, with this send timeout."""
+    return type("FrontWorker", (FrontWorker,), {"send_timeout": float(send_timeout)})

@@ -9,7 +9,7 @@ from gunicorn.app.base import BaseApplication
 
 from graph.errors import PublicationError
 from server.app import create_app
-from server.front import FrontWorker
+from server.front import front_worker
 
 # Threads of a worker beyond its query processes: a page never waits behind SPARQL queries. A
 # query holds a thread while its process runs it; one that finds every process busy is refused
@@ -38,7 +38,7 @@ def gunicorn_options(settings: dict[str, Any]) -> dict[str, Any]:
         "workers": int(settings["workers"]),
         # gthread whose threads take only requests that have arrived whole (server/front.py):
         # slow or silent clients wait in the event loop, not in a thread.
-        "worker_class": FrontWorker,
+        "worker_class": front_worker(settings["send_timeout"]),
         "threads": int(settings["query_concurrency"]) + PAGE_THREADS,
         # The worker's event loop tells the arbiter it is alive every second, whatever its
         # threads do; one that says nothing for this long is hung, and is killed and replaced.

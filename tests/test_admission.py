@@ -1,7 +1,7 @@
 """Who gets a thread of the server: a flood of expensive SPARQL queries is refused at once beyond
 the query processes, slow or silent clients hold none (server/front.py), and pages are served
 meanwhile. Each against the real server (`kgpub serve`: gunicorn, two workers, default query
-concurrency) on a generated library of 1,500 entries, talking raw sockets on loopback.
+concurrency) on a generated library of 3,000 entries, talking raw sockets on loopback.
 
 The bounds on time are generous (a page within 5 s, where it waited 40 s before): they tell
 "served" from "queued behind the flood", not fast from slow; speed is measured in bench/.
@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -29,13 +30,20 @@ from server.front import REQUEST_TIMEOUT
 RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n2 ?o }"
 WORKERS, CONCURRENCY = 2, 4  # kgpub serve's defaults
 PAGE_WITHIN = 5.0  # seconds: served, not queued (it was 40 s behind 20 queries)
+DUMPS, SEND_TIMEOUT = 1, 5.0  # dump transfers at once per worker; seconds (defaults: 2, 30)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("admission")
-    settings = {"query_timeout": 4.0, "query_concurrency": CONCURRENCY}
-    with serve_generated(folder, 1500, WORKERS, **settings) as running:
+    settings = {
+        "query_timeout": 4.0,
+        "query_concurrency": CONCURRENCY,
+        "dump_concurrency": DUMPS,
+        "send_timeout": SEND_TIMEOUT,
+    }
+    # 3,000 entries: a library.nt of 6.8 MB, more than a send buffer holds (the dump tests).
+    with serve_generated(folder, 3000, WORKERS, **settings) as running:
         yield running
 
 
@@ -241,3 +249,63 @@ def test_a_refused_client_that_sends_on_still_reads_the_refusal(server: Server) 
         with contextlib.suppress(OSError):  # a reset while sending: the test's failure, below
             sock.sendall(head)
         assert _read_until_closed(sock) == _431
+
+
+def _stalled_dump(server: Server) -> tuple[socket.socket, bytes]:
+    """A client that asks for the largest dump, reads the head, and then reads no more (a
+    receive buffer of 4 KiB: the server's sends soon wait)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(60)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(
+        b"GET /dumps/library.nt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Accept-Encoding: identity\r\nConnection: close\r\n\r\n"
+    )
+    head = b""
+    while b"\r\n\r\n" not in head and (chunk := sock.recv(1024)):
+        head += chunk
+    return sock, head
+
+
+def _content_length(head: bytes) -> int:
+    found = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+    assert found is not None, head
+    return int(found.group(1))
+
+
+def test_slow_readers_of_dumps_hold_few_threads_and_are_cut_off(server: Server) -> None:
+    """Dump transfers that the client does not read: one more than the places of every
+    worker (dump_concurrency each) is refused, 503 with Retry-After; pages are served
+    meanwhile; each stalled transfer is cut off after send_timeout, and its place freed."""
+    readers = [_stalled_dump(server) for _ in range(WORKERS * DUMPS + 1)]
+    started = time.monotonic()
+    try:
+        admitted = [(s, head) for s, head in readers if head.startswith(b"HTTP/1.1 200 ")]
+        refused = [
+            head + _read_until_closed(s) for s, head in readers if head.startswith(b"HTTP/1.1 503 ")
+        ]
+        assert len(admitted) + len(refused) == len(readers), [h[:40] for _, h in readers]
+        # The server's send buffer grows to tcp_wmem's largest (4 MiB by default) for a client
+        # that reads nothing: a smaller dump would go into it whole, and its place come free.
+        wmem = int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+        assert all(_content_length(head) > wmem + (1 << 20) for _, head in admitted)
+        assert refused and len(admitted) <= WORKERS * DUMPS
+        assert all(b"\r\nRetry-After: 5\r\n" in head for head in refused), refused
+        assert all(b"dump transfer" in head for head in refused), refused
+        page, seconds = _timed_page(server)
+        assert page.status == 200 and seconds < PAGE_WITHIN, seconds
+        time.sleep(SEND_TIMEOUT + 2.0)  # the stalled transfers' time is up
+        for sock, head in admitted:
+            rest = _read_until_closed(sock)
+            assert rest != RESET
+            got = len(head) - head.index(b"\r\n\r\n") - 4 + len(rest)
+            assert got < _content_length(head), got  # cut off
+        assert time.monotonic() - started < SEND_TIMEOUT + 30
+    finally:
+        for sock, _ in readers:
+            sock.close()
+    # Their places are free again: every worker sends the whole dump.
+    for _ in range(WORKERS * DUMPS + 1):
+        reply = get(server.base + "dumps/library.nt", {"Accept-Encoding": "identity"})
+        assert reply.status == 200 and len(reply.body) == int(reply.header("Content-Length"))

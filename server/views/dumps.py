@@ -8,14 +8,23 @@ that changes nothing writes the same bytes), or of the code that wrote them. The
 are their own URLs (application/gzip); a client asking for a plain dump with
 Accept-Encoding: gzip gets the same precomputed .gz bytes with Content-Encoding: gzip (and
 that file's ETag; a Range then counts those bytes).
+
+Each transfer holds a thread of the worker until its last byte is taken (a slow reader of a
+big dump: minutes), so at most `dump_concurrency` dumps are sent at once per worker; one more
+is refused (503 with Retry-After) after PLACE_WAIT at most, and the other threads go on
+serving pages. A reader that takes no bytes for `send_timeout` seconds is cut off
+(server/front.py).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
+from werkzeug.wsgi import FileWrapper
 
 from graph import history
 from graph.errors import PublicationError
@@ -25,6 +34,64 @@ from server.errors import HttpError
 from server.representation import CORS, accepts_gzip, last_modified, not_after_now
 
 bp = Blueprint("dumps", __name__)
+TRANSFERS = "kgpub-dump-transfers"  # app.extensions: the worker's places for dump transfers
+RETRY_AFTER = "5"  # seconds: a transfer of the seed's dumps takes less; a big one frees later
+PLACE_WAIT = 2.0  # seconds a request waits for a place before its 503
+
+
+@bp.record_once
+def _make_places(state: Any) -> None:
+    places = int(state.app.config["KGPUB"]["dump_concurrency"])
+    state.app.extensions[TRANSFERS] = threading.BoundedSemaphore(places)
+
+
+def _hold_place_while_sent(environ: dict[str, Any], give_back: Callable[[], None]) -> None:
+    """Have the file wrapper that send_file makes give the place back when it is closed: when
+    the server has sent the file, or the client went away, or it was a HEAD or a 304, or a
+    Range was refused. A subclass of the server's own wrapper (PEP 3333 wsgi.file_wrapper), so
+    that gunicorn still sends the file by sendfile(2)."""
+    base: type = environ.get("wsgi.file_wrapper", FileWrapper)
+
+    class _Held(base):  # type: ignore[misc]
+        def __init__(self, file: Any, size: int = 8192) -> None:
+            super().__init__(file, size)
+            self.__dict__.pop("close", None)  # gunicorn's sets the file's close on the instance
+            self._file = file
+
+        def close(self) -> None:
+            try:
+                self._file.close()
+            finally:
+                give_back()
+
+    environ["wsgi.file_wrapper"] = _Held
+
+
+def _take_place() -> Callable[[], None]:
+    """A place for one more transfer, or 503 when every one stays taken; what it returns
+    gives the place back (once, however often it is called)."""
+    places: threading.BoundedSemaphore = current_app.extensions[TRANSFERS]
+    # A place is given back once the server has sent the last byte and closed the file, a
+    # moment after the client has it all: a client fetching dumps one after another may ask
+    # for the next before then. PLACE_WAIT covers that moment; it is no queue.
+    if not places.acquire(timeout=PLACE_WAIT):
+        count = current_app.config["KGPUB"]["dump_concurrency"]
+        raise HttpError(
+            503,
+            f"every place for a dump transfer is taken ({count} at once per worker); "
+            f"try again in {RETRY_AFTER} s",
+            {"Retry-After": RETRY_AFTER},
+        )
+    lock = threading.Lock()
+    held = [True]
+
+    def give_back() -> None:
+        with lock:
+            if held:
+                held.clear()
+                places.release()
+
+    return give_back
 
 
 @bp.get("/dumps/<filename>")
@@ -56,15 +123,21 @@ def dump(filename: str) -> Response:
             f"{path}: the dump {sent['filename']} of this release is missing or damaged "
             f"({reason}); 'kgpub build' makes it again"
         )
-    response = send_file(
-        path,
-        mimetype=mimetype,
-        conditional=True,
-        etag=str(sent["sha256"]),
-        last_modified=_last_modified(release),
-        max_age=None,
-        download_name=info["filename"],
-    )
+    give_back = _take_place()
+    _hold_place_while_sent(request.environ, give_back)
+    try:
+        response = send_file(
+            path,
+            mimetype=mimetype,
+            conditional=True,
+            etag=str(sent["sha256"]),
+            last_modified=_last_modified(release),
+            max_age=None,
+            download_name=info["filename"],
+        )
+    except BaseException:  # a Range not satisfiable (416), a file gone: nothing is sent
+        give_back()
+        raise
     if encoded:
         response.headers["Content-Encoding"] = "gzip"
     if gz is not None and not info["compressed"]:
