@@ -120,6 +120,9 @@ def test_a_publisher_has_its_page_in_every_representation_listing_its_entries(
     doc = json.loads(get(iri + ".jsonld", {}).body)
     assert "National Police Chiefs' Council" in json.dumps(doc)
     assert get(live.base + "publisher/nobody", {}).status == 404
+    # Its entries are paged as a category's are: one page here, the second is 404.
+    assert get(iri + ".ttl?page=1", {}).body == get(iri + ".ttl", {}).body
+    assert get(iri + ".ttl?page=2", {}).status == 404
 
 
 @pytest.mark.embedded_only(reason="publishers are read from the release's files")

@@ -259,13 +259,17 @@ def _page(local: str) -> int:
 
 
 def _is_paged(local: str) -> bool:
-    return local == "library" or local.startswith("category/")
+    return local == "library" or local.startswith(("category/", PUBLISHER))
 
 
 def _describe(release: Release, local: str, page: int) -> Description:
     """The description of base + local, or 404 (410 for an entry the library removed)."""
     if local.startswith(PUBLISHER):
-        return _publisher(release, local)
+        organisation = _publisher(release, local, page)
+        if organisation.page is not None and page > organisation.page.last:
+            last = organisation.page.last
+            raise HttpError(404, f"<{organisation.iri}> has {last} page(s), not {page}")
+        return organisation
     iris = release.iris
     iri = iris.base + local
     reader = release.reader
@@ -314,10 +318,11 @@ def _render(
 PUBLISHER = "publisher/"
 
 
-def _publisher(release: Release, local: str) -> Description:
+def _publisher(release: Release, local: str, page: int) -> Description:
     """An organisation named in titles (graph/publishers.py): foaf:Organization, its name,
     owl:sameAs its external IRI when the table gives one, and its entries (dcterms:publisher,
-    each with its title and Added time), newest first; 404 for one the release lacks."""
+    each with its title), newest first and paged as a category's are (at 1M entries a
+    publisher names tens of thousands); 404 for one the release lacks."""
     iri = release.iris.base + local
     published = release.publishers
     found = published.found(local[len(PUBLISHER) :]) if published else None
@@ -336,14 +341,17 @@ def _publisher(release: Release, local: str) -> Description:
         triples.append(
             pyoxigraph.Triple(node, NamedNode(str(OWL.sameAs)), NamedNode(found.publisher.sameas))
         )
-    titles = _titles(release, found.entries)
-    for entry in found.entries:
+    size = int(current_app.config["KGPUB"]["page_size"])
+    paging = Page(page, size, len(found.entries))
+    shown = list(found.entries[paging.start : paging.start + size])
+    titles = _titles(release, shown)
+    for entry in shown:
         triples.append(pyoxigraph.Triple(NamedNode(entry), NamedNode(Terms.publisher), node))
         if entry in titles:
             triples.append(
                 pyoxigraph.Triple(NamedNode(entry), NamedNode(Terms.title), titles[entry])
             )
-    return Description(iri, "other", triples, list(found.entries))
+    return Description(iri, "other", triples, shown, paging)
 
 
 def _titles(release: Release, entries: Sequence[str]) -> dict[str, pyoxigraph.Literal]:
