@@ -399,6 +399,18 @@ def _describe_as_construct(text: str, tree: CompValue) -> str:
         raise QuerySyntaxError("the query does not parse: no DESCRIBE")
     after = _AFTER_RESOURCES.search(code, head.end())
     rest = text[after.start() if after else len(text) :]
+    named = tree["var"] if "var" in tree else []  # noqa: SIM401 (CompValue.get: see above)
+    if (
+        "where" not in tree
+        and not rest.strip()
+        and named
+        and all(isinstance(r, URIRef) for r in named)
+    ):
+        # `DESCRIBE <a> <b>`, the common case: the same answer from a plain pattern, which
+        # Virtuoso plans as simply as its own DESCRIBE (no nested SELECT, no BIND).
+        iris = " ".join(dict.fromkeys(iri_ref(str(r)) for r in named))
+        where = f"WHERE {{ VALUES ?d {{ {iris} }} ?d ?p ?o }}"
+        return f"{text[: head.start()]}CONSTRUCT {{ ?d ?p ?o }} {where}"
     if "where" not in tree:
         rest = f" WHERE {{ }} {rest}"
     variables = sorted({str(v) for v in _walk(tree) if isinstance(v, Variable)})
