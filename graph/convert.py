@@ -324,19 +324,23 @@ def convert(
     categories = collect_categories(entries, iris)
     concept_of = {c.label: iri for iri, c in categories.items()}
     groups = group_months(entries)
+    table = publishers if publishers is not None else default_table()
+    digests = {name: records_digest(group, table.key) for name, group in groups.items()}
     # Every IRI first (two entries that would share one are refused here, month by month):
-    # the library's hasPart lines, one per entry, come before the entries' own lines.
-    named = {name: month_iris(group, iris) for name, group in groups.items()}
+    # the library's hasPart lines, one per entry, come before the entries' own lines. A month
+    # the current release has with the same records has the same IRIs, in its index: minting
+    # them again was a fifth of a rebuild (graph/iris.py slugify, 1.1 s at 100k entries).
+    named = {
+        name: _named_month(group, iris, reuse.listed(name, digests[name]) if reuse else None)
+        for name, group in groups.items()
+    }
     by_iri: dict[str, Entry] = {}
     for month_entries in named.values():
         for iri in sorted(month_entries):
             by_iri[iri] = month_entries[iri]
-    table = publishers if publishers is not None else default_table()
-    digests: dict[str, str] = {}
     recognitions: dict[str, Recognition] = {}
-    for name, group in groups.items():
-        digests[name] = digest = records_digest(group, table.key)
-        known = reuse.recognised(name, digest) if reuse is not None else None
+    for name in groups:
+        known = reuse.recognised(name, digests[name]) if reuse is not None else None
         recognitions[name] = known if known is not None else recognise(named[name], table)
     publisher_of = {
         iri: ids for found in recognitions.values() for iri, ids in found.publishers.items()
@@ -369,8 +373,10 @@ def convert(
         months.append(replace(month, text=b""))
         described += sum(1 for e in group if e.description)
         if spool is not None:
+            # Made anew, not by dataclasses.replace (five times as slow: 1 s at 100k).
             for iri in month.iris:
-                by_iri[iri] = replace(by_iri[iri], description="")
+                e = by_iri[iri]
+                by_iri[iri] = Entry(e.title, e.created, e.categories, "", e.places)
         done += len(group)
         if progress and done - reported >= PROGRESS_STEP:
             progress(done, len(entries))
@@ -530,12 +536,14 @@ ModifiedOf = Callable[[str, str], "str | None"]
 
 class ReuseMonth(Protocol):
     """The months of the current release (graph/dumps.py Months), by name and digest of
-    their entries (records_digest): the month, or what the table recognised in it; None
-    when the release has no such month."""
+    their entries (records_digest): the month, what the table recognised in it, or its
+    entries' IRIs in listing order; None when the release has no such month."""
 
     def __call__(self, name: str, digest: str) -> Month | None: ...
 
     def recognised(self, name: str, digest: str) -> Recognition | None: ...
+
+    def listed(self, name: str, digest: str) -> tuple[str, ...] | None: ...
 
 
 def month_of(entry: Entry) -> str:
@@ -546,10 +554,17 @@ def month_of(entry: Entry) -> str:
 
 def group_months(entries: Sequence[Entry]) -> dict[str, list[Entry]]:
     """Entries by the month of their IRI, months in order, entries in listing order."""
-    months: dict[str, list[Entry]] = {}
+    # By (year, month), named once each: a name per entry was a tenth of a rebuild's convert.
+    months: dict[tuple[int, int], list[Entry]] = {}
     for entry in entries:
-        months.setdefault(month_of(entry), []).append(entry)
-    return dict(sorted(months.items()))
+        created = entry.created
+        key = (created.year, created.month)
+        group = months.get(key)
+        if group is None:
+            months[key] = [entry]
+        else:
+            group.append(entry)
+    return {f"{year:04d}-{month:02d}": group for (year, month), group in sorted(months.items())}
 
 
 def records_digest(entries: Sequence[Entry], table: str = "") -> str:
@@ -568,6 +583,18 @@ def _fingerprint(lines: list[str]) -> str:
     lines in sorted order, dcterms:modified left out; given in that order, each ending in a
     newline (the last one is not hashed: history joins the lines with newlines)."""
     return hashlib.sha256("".join(lines)[:-1].encode("utf-8")).hexdigest()
+
+
+def _named_month(
+    entries: Sequence[Entry], iris: Iris, listed: Sequence[str] | None
+) -> dict[str, Entry]:
+    """month_iris(entries), or the entries by the IRIs the current release gave them (listed,
+    in listing order) when their records are the same: IRIs are a function of the records and
+    of graph/iris.py, whose code the release's index is keyed by (graph/dumps.py); neither
+    has two entries sharing one, or that release would not have been built."""
+    if listed is None or len(listed) != len(entries):
+        return month_iris(entries, iris)
+    return dict(zip(listed, entries, strict=True))
 
 
 def month_iris(entries: Sequence[Entry], iris: Iris) -> dict[str, Entry]:

@@ -564,6 +564,14 @@ class Months:
             with contextlib.suppress(OSError):
                 self.dump = (previous / "dumps" / index["nt"]).open("rb")
 
+    def listed(self, name: str, digest: str) -> tuple[str, ...] | None:
+        """The IRIs of a month's entries in listing order, if its records had that digest
+        (then they are the IRIs convert would mint again)."""
+        found = self.cache.get(name)
+        if found is None or found.get("digest") != digest:
+            return None
+        return tuple(found["listed"])
+
     def __call__(self, name: str, digest: str) -> Month | None:
         found = self.cache.get(name)
         if self.dump is None or found is None or found.get("digest") != digest:

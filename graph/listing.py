@@ -689,8 +689,9 @@ def _read_slabs(path: Path, size: int) -> Page:
                 lines.pop()
             if len(text.splitlines()) != len(lines):
                 raise _IrregularError  # another line end (CR, VT, FF, U+2028 ...): read whole
-            _refuse_non_xml(text, file)
-            stripped = [line.strip() for line in lines]
+            if _may_hold_non_xml(slab):
+                _refuse_non_xml(text, file)
+            stripped = list(map(str.strip, lines))
             page = _parse_entries_fast(stripped, file, lines_before)
             if page is None or (lines_before and page.heading):
                 raise _IrregularError
@@ -721,6 +722,21 @@ def _title_start(data: bytes) -> int:
             if title > 0 and data[blank : line - 1].strip() == b"":
                 return title
         at -= 1
+
+
+# The bytes of the characters _refuse_non_xml refuses that UTF-8 writes in one byte (no byte
+# of a longer sequence is below 0x80), and how the others begin: U+FFFE and U+FFFF are
+# EF BF BE and EF BF BF; a surrogate is no UTF-8 (_decode_slab refuses it).
+_NON_XML_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_XML_BYTES = bytes(b for b in range(256) if b not in _NON_XML_BYTES)
+_NON_XML_LEAD = b"\xef\xbf"
+
+
+def _may_hold_non_xml(slab: bytes) -> bool:
+    """Whether a slab's text may hold a character _refuse_non_xml refuses: a tenth of the
+    cost of its search over the text (bytes.translate deletes the allowed bytes in one pass of
+    C; 0.5 s at 100k entries, 5 s at 1M), which then runs only when this says maybe."""
+    return bool(slab.translate(None, _XML_BYTES)) or _NON_XML_LEAD in slab
 
 
 def _decode_slab(slab: bytes, first: bool) -> str:

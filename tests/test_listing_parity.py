@@ -518,6 +518,10 @@ def test_long_pages_read_in_slabs_as_they_read_whole(
     assert repr(slabs) == repr(parse_listing(read_text(path), str(path)))
     assert len(slabs.entries) == 400
     texts = [base, base.replace("\n", "\r\n"), *mutants([base], 40, SEED_TEXT + 3)]
+    # A character XML cannot carry, in a later slab (each slab is searched only when its
+    # bytes may hold one: _may_hold_non_xml), and one it can that starts as U+FFFE does.
+    middle = base.index("\n\n", len(base) // 2)
+    texts += [base[:middle] + c + base[middle:] for c in ("\x01", "\x1f", "\ufffe", "\uffc0")]
     for text in texts:
         path.write_bytes(text.encode("utf-8", "surrogatepass"))
         expected = outcome_of(lambda p: parse_listing(read_text(p), str(p)))
