@@ -15,7 +15,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, VOID, XSD
 
 from graph import formats
 from graph.iris import Iris
-from graph.namespaces import AS, ENTAILMENT, FORMATS, HYDRA, PREFIXES, SD, SPDX
+from graph.namespaces import AS, ENTAILMENT, FORMATS, HYDRA, KGPUB, PREFIXES, SD, SPDX
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,21 @@ class DumpFile:
     size: int
     sha256: str
     compressed: bool
+
+
+@dataclass(frozen=True)
+class Linkset:
+    """A set of links the dataset publishes (VoID §5.1, void:Linkset), a subset of it: the
+    related entries (graph/enrich/linkset.py, a dump of its own) or the publishers' owl:sameAs
+    (in the library's dumps)."""
+
+    name: str  # <void>#linkset-<name>
+    title: str
+    predicate: str  # void:linkPredicate
+    triples: int  # links
+    # void:objectsTarget: another dataset ("": this one; None: not one dataset)
+    objects_target: str | None = ""
+    dumps: tuple[DumpFile, ...] = ()  # its own dumps (else it is in the dataset's)
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ def describe_dataset(
     triples: Sequence[Triple] | Statistics,
     dumps: Sequence[DumpFile],
     example: str | None,
+    linksets: Sequence[Linkset] = (),
 ) -> rdflib.Graph:
     """The VoID and DCAT description of the dataset, its dumps and its SPARQL endpoint.
 
@@ -96,8 +112,13 @@ def describe_dataset(
 
     stats = triples if isinstance(triples, Statistics) else statistics(triples)
     _add_statistics(g, ds, stats, iris.void)
+    # kgpub's own terms (graph/vocabulary.py), described at <base>vocabulary.
+    g.add((ds, VOID.vocabulary, URIRef(str(KGPUB))))
+    g.add((URIRef(str(KGPUB)), RDFS.isDefinedBy, URIRef(iris.vocabulary)))
+    for linkset in linksets:
+        _add_linkset(g, ds, iris, linkset)
 
-    for dump in dumps:
+    for dump in [*dumps, *(d for linkset in linksets for d in linkset.dumps)]:
         url = URIRef(iris.dump(dump.filename))
         g.add((ds, VOID.dataDump, url))
         dist = URIRef(iris.dump(dump.filename) + "#distribution")
@@ -130,6 +151,24 @@ def describe_dataset(
     _add_harvesting(g, ds, iris, info.title)
     _add_search(g, ds, iris, info.title)
     return g
+
+
+def _add_linkset(g: rdflib.Graph, ds: URIRef, iris: Iris, linkset: Linkset) -> None:
+    """A void:Linkset, subset of the dataset (VoID §5.1, §5.2): its predicate, targets,
+    count and dumps (their DCAT distributions are the dataset's, with the others)."""
+    node = URIRef(f"{iris.void}#linkset-{linkset.name}")
+    g.add((ds, VOID.subset, node))
+    g.add((node, RDF.type, VOID.Linkset))
+    g.add((node, DCTERMS.title, Literal(linkset.title, lang="en")))
+    g.add((node, VOID.linkPredicate, URIRef(linkset.predicate)))
+    g.add((node, VOID.subjectsTarget, ds))
+    if linkset.objects_target is not None:
+        target = URIRef(linkset.objects_target) if linkset.objects_target else ds
+        g.add((node, VOID.objectsTarget, target))
+    g.add((node, VOID.triples, Literal(linkset.triples, datatype=XSD.integer)))
+    for dump in linkset.dumps:
+        g.add((node, VOID.dataDump, URIRef(iris.dump(dump.filename))))
+        g.add((node, DCAT.distribution, URIRef(iris.dump(dump.filename) + "#distribution")))
 
 
 # The search (graph/index.py, server/views/search.py) as an IRI template (Hydra Core §5.1,

@@ -10,6 +10,8 @@ Patterns (all relative to the base, which ends in '/'):
   oai                    the OAI-PMH endpoint
   collections/entries    paged collection of all entries (collections/category/<slug>: of one)
   publisher/<id>         a foaf:Organization named in titles, id from data/publishers.csv
+  vocabulary             kgpub's own terms described (https://w3id.org/kgpub/ns#)
+  entry/<…>#related-<id> the statement that an entry is related to entry <id>, with its score
   years, years/<YYYY>, category/<slug>/<YYYY>
                          people's pages (HTML only): the years, the entries of one year (of one
                          category)
@@ -109,6 +111,16 @@ class Iris:
     @property
     def context(self) -> str:
         return self.base + "context.jsonld"
+
+    def related_link(self, entry: str, target: str) -> str:
+        """The statement that an entry is related to another (its score: graph/enrich/
+        linkset.py), named in the entry's IRI: <entry>#related-<the target's identifier>."""
+        return f"{entry}#related-{target.rsplit('/', 1)[1]}"
+
+    @property
+    def vocabulary(self) -> str:
+        """The document that describes kgpub's own terms (graph/vocabulary.py)."""
+        return self.base + "vocabulary"
 
     @property
     def changes(self) -> str:

@@ -62,16 +62,20 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from graph import dumps, history, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
-from graph.describe import DatasetInfo, DumpFile, describe_dataset
+from graph.describe import DatasetInfo, DumpFile, Linkset, describe_dataset
 from graph.enrich.build import enrich
+from graph.enrich.linkset import Written
+from graph.enrich.linkset import previous_ntriples as previous_links
 from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.index import write_release_index
 from graph.iris import Iris
 from graph.listing import Entry, read_listings
+from graph.namespaces import KGPUB, OWL
 from graph.sitemap import write_release_sitemaps
 from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
 from graph.store.sparql import RECORD as STORE_RECORD
@@ -391,6 +395,7 @@ def _publish(
             if jobs is None:
                 jobs = _start_dumps(background, work, converted, reusing)
             enriched = enrich(work, converted, reusable, options.enrich, phases)
+            linkset = enriched.linkset
             if isinstance(loader, MeasuredLoader):
                 _wait_for_load(loading, loader, phases)
             phases.start("write", len(converted.entries))
@@ -408,6 +413,7 @@ def _publish(
                 phases,
                 reusing,
                 jobs,
+                linkset,
             )
             del jobs
         final = releases / release_id
@@ -433,7 +439,7 @@ def _publish(
         phases.finish(),
         final,
         loader.report() if isinstance(loader, MeasuredLoader) else None,
-        enriched,
+        enriched.summary,
     )
 
 
@@ -541,8 +547,10 @@ def _write_release(
     phases: _Phases,
     reuse: dumps.Reuse,
     jobs: DumpJobs,
+    linkset: Written | None = None,
 ) -> str:
-    """Finish a release in work once its store and dumps are written; return its id."""
+    """Finish a release in work once its store and dumps are written; return its id.
+    linkset: the related entries' (graph/enrich/linkset.py), when the build made them."""
     iris = Iris.from_base(options.base)
     total = len(converted.entries)
     for done, _ in enumerate(as_completed(jobs.values()), start=1):
@@ -564,7 +572,9 @@ def _write_release(
         modified=changes.changed,
     )
     example = next(iter(converted.entries), None)
-    void = describe_dataset(iris, info, converted.statistics, written, example)
+    void = describe_dataset(
+        iris, info, converted.statistics, written, example, _linksets(converted, linkset)
+    )
     void_bytes: bytes = void.serialize(format="turtle", encoding="utf-8")
     (work / VOID_FILE).write_bytes(void_bytes)
     write_release_index(work, converted, reuse.previous, changes)
@@ -573,6 +583,7 @@ def _write_release(
     )
     (work / "validation.ttl").write_bytes(report.turtle())
 
+    loader.add_links(linkset.ntriples if linkset else b"", previous_links(reuse.previous))
     loader.add_void(void_bytes)
     stored = loader.finish()
 
@@ -588,7 +599,7 @@ def _write_release(
         "triples": converted.statistics.triples,
         "warnings": warnings,
         "example": example,
-        "dumps": [asdict(d) for d in written],
+        "dumps": [asdict(d) for d in [*written, *(linkset.files if linkset else ())]],
         "store": stored,
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
@@ -598,6 +609,22 @@ def _write_release(
             _fsync_file(path)
     phases.progress("write", total, total)
     return release_id
+
+
+def _linksets(converted: Converted, related: Written | None) -> list[Linkset]:
+    """The linksets VoID describes: the related entries' (their own dump) and the publishers'
+    owl:sameAs (in the library's dumps), each when it has links."""
+    out = []
+    if related is not None:
+        title = "Related entries: entries close in meaning (kgpub:related, with kgpub:score)"
+        out.append(Linkset("related", title, str(KGPUB.related), related.links, "", related.files))
+    same = sorted(p.sameas for p in converted.organisations.values() if p.sameas)
+    if same:
+        hosts = {urlsplit(iri)._replace(path="/", query="", fragment="").geturl() for iri in same}
+        title = "Publishers: the same organisations elsewhere (owl:sameAs)"
+        target = hosts.pop() if len(hosts) == 1 else None
+        out.append(Linkset("sameas", title, str(OWL.sameAs), len(same), target))
+    return out
 
 
 def _fsync_file(path: Path) -> None:

@@ -9,6 +9,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pyoxigraph
 import pytest
 import rdflib
 from fetch import get
-from live import ROOT, SEED, Server, free_port
+from live import ROOT, SEED, Backend, Server, free_port
 
 from graph.namespaces import KGPUB
 from graph.publication import BuildOptions, build, current_release
@@ -296,3 +297,98 @@ def test_what_enrichment_serves_conforms_to_its_shapes(enriched: tuple[Server, P
     org = rdflib.URIRef(server.base + "publisher/npcc")
     data.remove((org, rdflib.URIRef("http://www.w3.org/2004/02/skos/core#prefLabel"), None))
     assert not pyshacl.validate(data, shacl_graph=shapes)[0]
+
+
+# --- the related entries as a linkset -----------------------------------------------------
+
+RELATED_WITH_SCORE = """
+PREFIX kgpub: <https://w3id.org/kgpub/ns#>
+PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+SELECT ?a ?b ?score WHERE {
+  ?a kgpub:related ?b .
+  ?link rdf:subject ?a ; rdf:predicate kgpub:related ; rdf:object ?b ; kgpub:score ?score .
+}"""
+
+
+def test_sparql_sees_the_related_entries_with_their_scores(enriched: tuple[Server, Path]) -> None:
+    server, out = enriched
+    reply = get(
+        server.base + "sparql?query=" + quote_plus(RELATED_WITH_SCORE),
+        {"Accept": "application/sparql-results+json"},
+    )
+    assert reply.status == 200, reply.body
+    rows = json.loads(reply.body)["results"]["bindings"]
+    found = {(r["a"]["value"], r["b"]["value"]): float(r["score"]["value"]) for r in rows}
+    expected = {(i, t): s for i, _, t, _, s in related_rows(current_release(out))}
+    assert found == expected and len(found) >= 5
+
+
+def test_the_linkset_is_a_dump_described_in_void_and_dcat(enriched: tuple[Server, Path]) -> None:
+    server, out = enriched
+    release = current_release(out)
+    reply = get(server.base + "dumps/related.nt", {})
+    assert reply.status == 200
+    links = rdflib.Graph().parse(data=reply.body, format="nt")
+    related = rdflib.URIRef(str(KGPUB.related))
+    assert len(list(links.triples((None, related, None)))) == len(related_rows(release))
+    void = rdflib.Graph().parse(release / "void.ttl", format="turtle")
+    ds = rdflib.URIRef(server.base + "dataset")
+    linkset = rdflib.URIRef(server.base + ".well-known/void#linkset-related")
+    voids = rdflib.Namespace("http://rdfs.org/ns/void#")
+    assert (ds, voids.subset, linkset) in void
+    assert (linkset, rdflib.RDF.type, voids.Linkset) in void
+    assert void.value(linkset, voids.linkPredicate) == related
+    assert int(void.value(linkset, voids.triples)) == len(related_rows(release))  # type: ignore[arg-type]
+    dumps = {str(d) for d in void.objects(linkset, voids.dataDump)}
+    assert dumps == {server.base + "dumps/related.nt", server.base + "dumps/related.nt.gz"}
+    dcat = rdflib.Namespace("http://www.w3.org/ns/dcat#")
+    described = {str(void.value(d, dcat.downloadURL)) for d in void.objects(ds, dcat.distribution)}
+    assert dumps <= described
+    assert (ds, voids.vocabulary, rdflib.URIRef(str(KGPUB))) in void
+
+
+def test_a_rebuild_without_enrich_drops_the_links_from_the_store(
+    tmp_path: Path, enriched: tuple[Server, Path]
+) -> None:
+    _, out = enriched
+    copy = tmp_path / "pub"
+    shutil.copytree(out, copy, symlinks=True)
+    build([SEED], copy, BuildOptions(base=enriched[0].base), now=NOW.replace(year=2026))
+    release = current_release(copy)
+    store = pyoxigraph.Store.read_only(str(release / "store"))
+    assert not list(store.quads_for_pattern(None, pyoxigraph.NamedNode(str(KGPUB.related)), None))
+    assert not (release / "dumps" / "related.nt").exists()
+
+
+COUNT_RELATED = (
+    "PREFIX kgpub: <https://w3id.org/kgpub/ns#> "
+    "SELECT (COUNT(*) AS ?n) WHERE { ?a kgpub:related ?b }"
+)
+
+
+def test_every_store_holds_the_linkset_of_its_release(backend: Backend, tmp_path: Path) -> None:
+    """Enriched, then not (a store taken over from the previous release drops the links),
+    then enriched again: the store answers with the current release's links each time."""
+    port = free_port()
+    out = tmp_path / "pub"
+    options = BuildOptions(base=f"http://127.0.0.1:{port}/", store=backend.store, enrich=True)
+
+    def links_in_store() -> int:
+        with Server(out, port, workers=1, **backend.serve()) as server:
+            reply = get(
+                server.base + "sparql?query=" + quote_plus(COUNT_RELATED),
+                {"Accept": "application/sparql-results+json"},
+            )
+            assert reply.status == 200, reply.body
+            return int(json.loads(reply.body)["results"]["bindings"][0]["n"]["value"])
+
+    try:
+        build([SEED], out, options, now=NOW)
+        expected = len(related_rows(current_release(out)))
+        assert links_in_store() == expected > 0
+        build([SEED], out, replace(options, enrich=False), now=NOW.replace(year=2026))
+        assert links_in_store() == 0
+        build([SEED], out, options, now=NOW.replace(year=2027))
+        assert links_in_store() == expected
+    finally:
+        backend.drop_graphs(out)

@@ -240,3 +240,46 @@ def test_the_dumps_hold_the_publishers_and_a_rebuild_recognises_only_changed_mon
     assert (npcc, None, None) not in dump
     ico = rdflib.URIRef(BASE + "publisher/ico")
     assert len(list(dump.subjects(rdflib.URIRef(str(DCTERMS.publisher)), ico))) >= 1
+
+
+# --- kgpub's vocabulary -----------------------------------------------------------------------
+
+
+def test_every_term_of_the_closed_namespace_is_described() -> None:
+    from graph.namespaces import KGPUB
+    from graph.vocabulary import TERMS
+
+    declared = {name for name in KGPUB.__annotations__ if not name.startswith("_")}
+    assert {t.name for t in TERMS} == declared
+    with pytest.raises(AttributeError):
+        KGPUB.relatd  # noqa: B018 (a typo is an error: the namespace is closed)
+
+
+# rdflib's own JSON-LD parser uses its deprecated ConjunctiveGraph inside.
+@pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
+@pytest.mark.embedded_only(reason="the vocabulary is served by the server, not the store")
+def test_the_vocabulary_is_served_in_every_representation(live: Any) -> None:
+    url = live.base + "vocabulary"
+    related = rdflib.URIRef("https://w3id.org/kgpub/ns#related")
+    rdfs = rdflib.RDFS
+    context = json.loads(get(live.base + "context.jsonld", {}).body)["@context"]
+    for suffix, fmt in ((".ttl", "turtle"), (".nt", "nt"), (".rdf", "xml"), (".jsonld", "json-ld")):
+        reply = get(url + suffix, {})
+        assert reply.status == 200, suffix
+        body = reply.body
+        if fmt == "json-ld":  # its context by URL: given inline (rdflib would fetch it)
+            body = json.dumps({**json.loads(body), "@context": context}).encode()
+        graph = rdflib.Graph().parse(data=body, format=fmt)
+        assert str(graph.value(related, rdfs.label)) == "related entry", suffix
+        assert graph.value(related, rdfs.subPropertyOf) == rdflib.URIRef(str(DCTERMS.relation))
+        assert graph.value(related, rdfs.range) == rdflib.URIRef("http://purl.org/dc/dcmitype/Text")
+        assert graph.value(related, rdfs.isDefinedBy) == rdflib.URIRef("https://w3id.org/kgpub/ns")
+    page = get(url, {"Accept": "text/html"})
+    assert page.status == 200
+    html = page.body.decode("utf-8")
+    assert "kgpub:related" in html and "kgpub:searchRank" in html
+    void = rdflib.Graph().parse(data=get(live.base + ".well-known/void.ttl", {}).body)
+    assert (None, rdfs.isDefinedBy, rdflib.URIRef(url)) in void
+    assert context["kgpub"] == "https://w3id.org/kgpub/ns#"
+    assert context["publisher"]["@id"] == str(DCTERMS.publisher)
+    assert context["Organization"] == str(FOAF.Organization)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from graph.convert import Converted
+from graph.enrich.linkset import Written, write_linkset
+from graph.enrich.read import FILE
 from graph.errors import EnrichmentUnavailable
 from graph.publishers import write_release
 
@@ -44,22 +47,32 @@ def publisher_candidates(converted: Converted) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Enriched:
+    """What enrichment did: sentences for the build summary, and the related entries'
+    linkset (None when not asked for)."""
+
+    summary: str
+    linkset: Written | None = None
+
+
 def enrich(
     work: Path,
     converted: Converted,
     previous: Path | None,
     wanted: bool,
     phases: Phases,
-) -> str:
+) -> Enriched:
     """With wanted, embed and link the entries into work/enrich.sqlite (phase "enrich"),
-    reusing the previous release's vectors. Returns sentences for the build summary: what
-    enrichment did, and the publisher candidates the table lacks; raise
-    EnrichmentUnavailable when wanted without the extra."""
+    reusing the previous release's vectors, and write their linkset (dumps/related.nt).
+    Returns sentences for the build summary (what enrichment did, and the publisher
+    candidates the table lacks) and the linkset; raise EnrichmentUnavailable when wanted
+    without the extra."""
     candidates = publisher_candidates(converted)
     rows = {p.id: p for p in converted.organisations.values()}
     write_release(work, converted.publishers, rows)
     if not wanted:
-        return candidates
+        return Enriched(candidates)
     try:
         from graph.enrich.related import enrich_release, text_of
     except ImportError as exc:  # numpy
@@ -80,4 +93,5 @@ def enrich(
         f"Related entries: {done.links:,} links among {done.entries:,} entries; "
         f"{done.embedded:,} text(s) embedded, the others reused; {done.seconds:.1f} s."
     )
-    return " ".join(s for s in (related, candidates) if s)
+    linkset = write_linkset(work, converted.iris, work / FILE)
+    return Enriched(" ".join(s for s in (related, candidates) if s), linkset)

@@ -100,6 +100,12 @@ class Loader(Protocol):
         the chunks that changed (graph/dumps.py graph_changes) when it can, else in full."""
         ...
 
+    def add_links(self, links: bytes, previous: bytes) -> None:
+        """Put a linkset's N-Triples (graph/enrich/linkset.py) in the library's graph, beside
+        it; previous: the previous release's linkset, which a store copied from that
+        release's holds and drops (b"" for none)."""
+        ...
+
     def add_void(self, void_ttl: bytes) -> None:
         """Put the VoID description in its named graph (<base>.well-known/void)."""
         ...

@@ -236,6 +236,7 @@ class OxigraphLoader:
     def __init__(self, path: Path, iris: Iris) -> None:
         self.path, self.iris = path, iris
         self._store: pyoxigraph.Store | None = None
+        self._copied = False  # from the previous release's store: it holds its linkset
 
     def stage(
         self,
@@ -251,6 +252,7 @@ class OxigraphLoader:
         if changes is not None and previous is not None:
             try:
                 self._store = _copy(previous / "store", self.path, changes, self.iris)
+                self._copied = True
                 return
             except (OSError, RuntimeError):  # RocksDB's own: Corruption, a lost file
                 # The current store is missing or damaged: this build makes it anew, which is
@@ -258,6 +260,20 @@ class OxigraphLoader:
                 pass
             shutil.rmtree(self.path, ignore_errors=True)
         self._store = _load(self.path, converted)
+
+    def add_links(self, links: bytes, previous: bytes) -> None:
+        """The linkset's triples into the default graph; a store copied from the previous
+        release drops that release's links first (those not linked again)."""
+        store = self._staged()
+        fmt = pyoxigraph.RdfFormat.N_TRIPLES
+        if self._copied:
+            if links == previous:
+                return
+            gone = set(previous.split(b"\n")) - set(links.split(b"\n")) - {b""}
+            for triple in pyoxigraph.parse(b"\n".join(sorted(gone)), fmt):
+                store.remove(pyoxigraph.Quad(triple.subject, triple.predicate, triple.object))
+        if links:
+            store.bulk_load(links, format=fmt)
 
     def add_void(self, void_ttl: bytes) -> None:
         store = self._staged()

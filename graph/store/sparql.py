@@ -309,6 +309,27 @@ class SparqlLoader:
             show_url(self.client.query_url), self._how, self._progress[1], self._chunks
         )
 
+    def add_links(self, links: bytes, previous: bytes) -> None:
+        """The linkset into the release's graph. A graph taken over from the previous release
+        ("reused": never written once committed) is copied first when its links change; a
+        copied graph drops the previous links that are not linked again."""
+        if self._how in ("reused", "copied"):
+            if links == previous:
+                return
+            graph = iri_ref(self.graph)
+            if self._how == "reused":
+                old = self.graph
+                self.graph = self.created["graph"]
+                graph = iri_ref(self.graph)
+                self.client.update(f"COPY GRAPH {iri_ref(old)} TO GRAPH {graph}")
+                self._how = "copied"
+            gone = sorted(set(_lines(previous)) - set(_lines(links)))
+            for i in range(0, len(gone), CHANGE_BATCH):
+                body = b"\n".join(gone[i : i + CHANGE_BATCH]).decode("utf-8")
+                self.client.update(f"DELETE DATA {{ GRAPH {graph} {{\n{body}\n}} }}")
+        for piece in _pieces(links):
+            self.client.post_graph(self.graph, piece)
+
     def add_void(self, void_ttl: bytes) -> None:
         triples = pyoxigraph.parse(void_ttl, pyoxigraph.RdfFormat.TURTLE)
         data = pyoxigraph.serialize(

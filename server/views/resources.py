@@ -32,12 +32,14 @@ from werkzeug.urls import iri_to_uri
 from graph import history, jsonld
 from graph import index as graph_index
 from graph import resources as graph_resources
+from graph import vocabulary as graph_vocabulary
 from graph.enrich.read import Related
 from graph.errors import PublicationError
 from graph.formats import HTML_MEDIA_TYPE, HTML_SUFFIX, JSONLD, RDF_FORMATS, by_media_type
 from graph.iris import Iris
 from graph.namespaces import DCAT, DCTERMS, FOAF, KGPUB, OWL, PREFIXES, RDF, SKOS, SPDX, VOID
 from graph.resources import Description, Page
+from graph.vocabulary import vocabulary_triples
 from server.conneg import REPRESENTATIONS, SUFFIX_OF, NotAcceptable, format_name, select
 from server.current import Release
 from server.errors import HttpError
@@ -126,6 +128,13 @@ def dataset(ext: str | None) -> Response:
 @bp.get("/.well-known/void.<ext>")
 def void(ext: str | None) -> Response:
     return dereference(".well-known/void", _dotted(ext))
+
+
+@bp.get("/vocabulary", defaults={"ext": None})
+@bp.get("/vocabulary.<ext>")
+def vocabulary(ext: str | None) -> Response:
+    """kgpub's own terms (graph/vocabulary.py), in every representation."""
+    return dereference(VOCABULARY, _dotted(ext))
 
 
 @bp.get("/categories", defaults={"ext": None})
@@ -270,6 +279,9 @@ def _describe(release: Release, local: str, page: int) -> Description:
             last = organisation.page.last
             raise HttpError(404, f"<{organisation.iri}> has {last} page(s), not {page}")
         return organisation
+    if local == VOCABULARY:
+        iri = release.iris.vocabulary
+        return Description(iri, "other", vocabulary_triples(release.iris), [])
     iris = release.iris
     iri = iris.base + local
     reader = release.reader
@@ -316,6 +328,14 @@ def _render(
 
 
 PUBLISHER = "publisher/"
+VOCABULARY = "vocabulary"
+# What the vocabulary's HTML page shows (its RDF: graph/vocabulary.py vocabulary_triples).
+VOCABULARY_PAGE = {
+    "title": graph_vocabulary.TITLE,
+    "description": graph_vocabulary.DESCRIPTION,
+    "namespace": str(KGPUB),
+    "terms": graph_vocabulary.TERMS,
+}
 
 
 def _publisher(release: Release, local: str, page: int) -> Description:
@@ -392,7 +412,12 @@ def _with_related(release: Release, d: Description) -> Description:
             extra.append(link)
         label = pyoxigraph.Literal(name, language="en")
         extra.append(pyoxigraph.Triple(org, NamedNode(Terms.pref_label), label))
-    extra += [pyoxigraph.Triple(node, prop, NamedNode(r.iri)) for r in related]
+    # In the store too since the linkset is loaded (graph/enrich/linkset.py): once each.
+    extra += [
+        link
+        for r in related
+        if (link := pyoxigraph.Triple(node, prop, NamedNode(r.iri))) not in have
+    ]
     extra += [
         pyoxigraph.Triple(NamedNode(r.iri), title, pyoxigraph.Literal(r.title, language="en"))
         for r in related
@@ -473,6 +498,8 @@ def _html(release: Release, d: Description, page: int, browse: dict[str, Any]) -
     template: str = d.kind if d.kind != "other" else "resource"
     if d.iri.startswith(release.iris.base + PUBLISHER):
         template = "publisher"
+    elif d.iri == release.iris.vocabulary:
+        template = "vocabulary"
     return render_template(
         f"resources/{template}.html",
         d=d,
@@ -493,6 +520,7 @@ def _html(release: Release, d: Description, page: int, browse: dict[str, Any]) -
         changed=(index.changed if (index := _history(release)) else release.built),
         html_url=Style("s", HTML_SUFFIX).url(d.iri, page),
         related=_related(release, d),
+        vocabulary=VOCABULARY_PAGE,
     )
 
 
