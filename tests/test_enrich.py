@@ -264,7 +264,7 @@ def test_relinking_equals_linking_anew(seed: int) -> None:
 
 def test_worker_processes_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
     """A build's new texts embedded by two processes (spawned) are the vectors one process
-    makes: each text alone, whoever embeds it."""
+    makes, whoever embeds them with whichever others."""
     from graph.enrich import related
     from graph.enrich.model import Encoder
 
@@ -272,10 +272,30 @@ def test_worker_processes_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch)
     texts["http://x/entry/9"] = ONLINE_CSE
     alone, n = related.embed(texts, {}, Encoder, workers=1)
     monkeypatch.setattr(related, "POOL_MIN", 1)
-    monkeypatch.setattr(related, "CHUNK", 2)
+    monkeypatch.setattr(related, "CHUNK_TOKENS", 20)
     pooled, m = related.embed(texts, {}, Encoder, workers=2)
     assert n == m == 4  # texts, not entries: the same text is embedded once
     assert pooled.matrix.tobytes() == alone.matrix.tobytes()
+
+
+def test_a_texts_vector_is_the_same_bits_alone_and_among_others() -> None:
+    """Texts of one length are embedded together (no padding), over several blocks of rows:
+    each one's vector is the bits it has alone, so a rebuild that embeds a changed text with
+    other new ones gives what a build from scratch gives."""
+    import numpy as np
+
+    from graph.enrich import model
+
+    encoder = model.Encoder()
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    texts = [f"{w} " + (" ".join(words) + " ") * 5 + "children online" for w in words]
+    lengths = {len(ids) for ids in encoder.tokens(texts)}
+    assert len(lengths) == 1
+    length = lengths.pop()
+    assert min(len(texts), model.PASS_TOKENS // length) * length > model.BLOCK_ROWS
+    together = encoder.encode([*texts, CSE_GUIDE, ACT])
+    alone = np.stack([encoder.encode([t])[0] for t in [*texts, CSE_GUIDE, ACT]])
+    assert together.tobytes() == alone.tobytes()
 
 
 def test_what_enrichment_serves_conforms_to_its_shapes(enriched: tuple[Server, Path]) -> None:

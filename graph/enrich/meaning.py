@@ -4,8 +4,9 @@ facets (categories, years), each hit marked with how it was found.
 
 The text is embedded by the same model as the entries (graph/enrich/model.py); closeness is
 the dot product with every entry's vector, an exact search (numpy: one product of the
-N x 384 matrix with the text's vector; bench/enrich.py measured it at 100k entries against
-the budget of a search). Only entries at or above MIN_SCORE count, at most MAX_MEANING.
+N x 384 matrix, memory-mapped from the release's enrich-vectors.npy, with the text's vector,
+on one BLAS thread; bench/enrich.py measured it at 100k entries against the budget of a
+search). Only entries at or above MIN_SCORE count, at most MAX_MEANING.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from graph.enrich.model import blas_threads
 from graph.enrich.read import Enrichment, encoder
 from graph.enrich.related import SCALE, quantise, score_of
 from graph.index import FacetValue, Hit, Index, Results, Search, words_of
@@ -61,21 +63,24 @@ def search(
     search; EnrichmentUnavailable without the extra)."""
     words = words_of(text)
     exact_ids = index.ranked_ids(words, categories, years, MAX_WORDS_FIRST) if words else []
-    allowed: set[int] | None = None
+    allowed: list[int] | None = None
     if categories or years:
-        allowed = set(index.ranked_ids((), categories, years, 10**9))
+        allowed = index.ranked_ids((), categories, years, 10**9)
     iris, matrix = enrichment.vectors()
     rows = _rows(index, iris)
     scores: dict[int, float] = {}
     meaning_ids: list[int] = []
     if words:
-        dots = matrix @ _vector(text)
+        with blas_threads(1):  # a matrix-vector product: a second thread only waits
+            dots = matrix @ _vector(text)
         wanted = dots >= MIN_SCORE * SCALE * SCALE
         wanted &= rows.ids >= 0
         if exact_ids:
-            wanted &= ~np.isin(rows.ids, np.array(exact_ids, dtype=np.int64))
+            wanted[rows.rows_of(exact_ids)] = False
         if allowed is not None:
-            wanted &= np.isin(rows.ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+            inside = np.zeros(len(wanted), dtype=bool)
+            inside[rows.rows_of(allowed)] = True
+            wanted &= inside
         candidates = np.flatnonzero(wanted)
         if len(candidates) > MAX_MEANING:
             cut = np.argpartition(-dots[candidates], MAX_MEANING - 1)[:MAX_MEANING]
@@ -107,9 +112,7 @@ def search(
 def _vector(text: str) -> npt.NDArray[np.float32]:
     """A search text's vector, as the entries' (int8 values); the last texts' kept, so that
     the next page or another facet of the same search does not embed it again."""
-    vector: npt.NDArray[np.float32] = quantise(encoder().encode([text], batch=1))[0].astype(
-        np.float32
-    )
+    vector: npt.NDArray[np.float32] = quantise(encoder().encode([text]))[0].astype(np.float32)
     return vector
 
 
@@ -119,6 +122,16 @@ class _Rows:
 
     ids: npt.NDArray[np.int64]
     row_of: dict[int, int]
+    sorted_ids: npt.NDArray[np.int64]  # the ids >= 0, ascending
+    sorted_rows: npt.NDArray[np.int64]  # the row of each
+
+    def rows_of(self, ids: Sequence[int]) -> npt.NDArray[np.int64]:
+        """The rows of the ids that have one (a binary search each, in numpy)."""
+        wanted = np.asarray(ids, dtype=np.int64)
+        at = np.searchsorted(self.sorted_ids, wanted)
+        at[at >= len(self.sorted_ids)] = 0
+        found: npt.NDArray[np.int64] = self.sorted_rows[at[self.sorted_ids[at] == wanted]]
+        return found
 
 
 _ROWS: dict[str, _Rows] = {}
@@ -131,7 +144,14 @@ def _rows(index: Index, iris: Sequence[str]) -> _Rows:
         _ROWS.clear()  # one release at a time
         id_of = index.entry_ids()
         ids = np.array([id_of.get(iri, -1) for iri in iris], dtype=np.int64)
-        _ROWS[key] = _Rows(ids, {int(n): row for row, n in enumerate(ids.tolist()) if n >= 0})
+        known = np.flatnonzero(ids >= 0)
+        order = known[np.argsort(ids[known], kind="stable")]
+        _ROWS[key] = _Rows(
+            ids,
+            {int(n): row for row, n in enumerate(ids.tolist()) if n >= 0},
+            ids[order],
+            order.astype(np.int64),
+        )
     return _ROWS[key]
 
 

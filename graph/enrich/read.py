@@ -16,6 +16,7 @@ from typing import Any
 from graph.errors import EnrichmentUnavailable, PublicationError
 
 FILE = "enrich.sqlite"
+VECTORS = "enrich-vectors.npy"  # graph/enrich/related.py VECTORS
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class Enrichment:
 
     def vectors(self) -> tuple[list[str], Any]:
         """The IRIs (IRI order) and their vectors as a float32 matrix of the int8 values,
-        read once."""
+        read once: memory-mapped from VECTORS when the build wrote it (shared by the
+        workers through the page cache), else read from the vector table."""
         with self._lock:
             if self._vectors is None:
                 try:
@@ -72,11 +74,19 @@ class Enrichment:
                     raise EnrichmentUnavailable(
                         "the meaning search needs the [enrich] extra (numpy)"
                     ) from exc
-                rows = self._rows("SELECT iri, v FROM vector ORDER BY row")
-                iris = [str(r[0]) for r in rows]
-                raw = b"".join(r[1] for r in rows)
-                matrix = np.frombuffer(raw, dtype=np.int8).reshape(len(iris), -1)
-                self._vectors = (iris, matrix.astype(np.float32))
+                mapped = self.path.with_name(VECTORS)
+                if mapped.is_file():
+                    iris = [str(r[0]) for r in self._rows("SELECT iri FROM vector ORDER BY row")]
+                    matrix = np.load(mapped, mmap_mode="r")
+                    if matrix.shape[0] != len(iris):
+                        raise PublicationError(f"{mapped}: {matrix.shape[0]} rows, not {len(iris)}")
+                    self._vectors = (iris, matrix)
+                else:  # a release built before VECTORS
+                    rows = self._rows("SELECT iri, v FROM vector ORDER BY row")
+                    iris = [str(r[0]) for r in rows]
+                    raw = b"".join(r[1] for r in rows)
+                    int8 = np.frombuffer(raw, dtype=np.int8).reshape(len(iris), -1)
+                    self._vectors = (iris, int8.astype(np.float32))
             return self._vectors
 
 

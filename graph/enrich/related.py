@@ -9,8 +9,9 @@ equal to a full one; the score published is that dot / 127² rounded to 3 places
 go to the smaller IRI.
 
 Vectors are kept per text (sha256 of the text embedded): a rebuild embeds only the entries
-whose text is new, each alone (its vector depends on nothing else), and relinks only the
-entries whose neighbours may have changed (``relink``).
+whose text is new (a text's vector is the same bits whatever texts it is embedded with:
+model.py embed_ids), and relinks only the entries whose neighbours may have changed
+(``relink``).
 
 A release's ``enrich.sqlite`` (written by ``write_release``, read by graph/enrich/read.py):
   meta(key, value)                    model, neighbours, minimum score
@@ -18,6 +19,7 @@ A release's ``enrich.sqlite`` (written by ``write_release``, read by graph/enric
   related(iri, rank, target, dot, score, title)
                                       rank 1 is the closest; score in [MIN_SCORE, 1]; the
                                       target's title, for pages
+and ``enrich-vectors.npy`` (VECTORS), the same vectors for the meaning search.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ import numpy.typing as npt
 from graph.enrich.model import DIMENSIONS, MODEL_NAME, Encoder
 
 FILE = "enrich.sqlite"
+VECTORS = "enrich-vectors.npy"  # (entries, 384) float32 of the int8 values, rows as `vector`
 NEIGHBOURS = 5  # related entries published per entry
 SCALE = 127  # int8 quantisation of unit vectors
 MIN_SCORE = 0.5  # below this, two entries are not called related (cosine, all-MiniLM-L6-v2)
 _MIN_DOT = int(MIN_SCORE * SCALE * SCALE)
 POOL_MIN = 200  # new texts below which one process embeds them (a worker starts in ~2 s)
-CHUNK = 64  # texts a worker process embeds at a time
+CHUNK_TOKENS = 8192  # tokens a worker process embeds at a time (some 90 texts)
 WORKERS = min(2, os.cpu_count() or 1)  # processes that embed a build's new texts
 BLOCK = 2048  # rows of the similarity matrix computed at once (BLOCK x N float32)
 
@@ -83,34 +86,61 @@ class Vectors:
 Progress = Callable[[int, int], None]
 
 
-def _embed_one(model: Encoder, text: str) -> bytes:
-    # One text at a time: its vector depends on its text only (a batch would pad it to its
-    # neighbours' length and change the last bits of its floats).
-    vector: bytes = quantise(model.encode([text], batch=1))[0].tobytes()
-    return vector
-
-
 _WORKER: list[Encoder] = []
 
 
-def _embed_chunk(texts: list[str]) -> list[bytes]:
-    """In a worker process: the int8 vectors of texts (the model made once per process)."""
+def _embed_chunk(ids: list[list[int]]) -> list[bytes]:
+    """The int8 vectors of tokenised texts (in a worker process, the model made once)."""
     if not _WORKER:
         _WORKER.append(Encoder())
-    return [_embed_one(_WORKER[0], t) for t in texts]
+    return [v.tobytes() for v in quantise(_WORKER[0].embed_ids(ids))]
 
 
-def _embed_in_processes(texts: list[str], workers: int, progress: Progress | None) -> list[bytes]:
-    """The texts' vectors from `workers` processes (spawned: a build runs threads, which a
-    fork would copy mid-flight), in chunks of CHUNK, in order."""
-    chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
-    found: list[bytes] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for vectors in pool.map(_embed_chunk, chunks):
-            found.extend(vectors)
-            if progress:
-                progress(len(found), len(texts))
+def _chunks(ids: list[list[int]]) -> list[list[int]]:
+    """The positions of the texts in chunks of about CHUNK_TOKENS tokens, by length: a
+    chunk's texts are of few lengths, run together without padding (model.py embed_ids)."""
+    order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
+    chunks: list[list[int]] = [[]]
+    size = 0
+    for i in order:
+        if size >= CHUNK_TOKENS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(i)
+        size += len(ids[i])
+    return chunks
+
+
+def _embed_all(
+    model: Encoder, texts: list[str], workers: int, progress: Progress | None
+) -> list[bytes]:
+    """The texts' int8 vectors, in order: tokenised here, embedded in chunks of one length
+    or a few, by `workers` processes (spawned: a build runs threads, which a fork would copy
+    mid-flight) when there are at least POOL_MIN texts, else by this one. A text's vector
+    is the same bits whoever embeds it with whichever others (model.py embed_ids)."""
+    ids = model.tokens(texts)
+    chunks = _chunks(ids)
+    found: list[bytes] = [b""] * len(texts)
+    done = 0
+
+    def take(chunk: list[int], vectors: list[bytes]) -> None:
+        nonlocal done
+        for i, vector in zip(chunk, vectors, strict=True):
+            found[i] = vector
+        done += len(chunk)
+        if progress:
+            progress(done, len(texts))
+
+    if workers > 1 and len(texts) >= POOL_MIN:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for chunk, vectors in zip(
+                chunks, pool.map(_embed_chunk, [[ids[i] for i in c] for c in chunks]), strict=True
+            ):
+                take(chunk, vectors)
+    else:
+        for chunk in chunks:
+            take(chunk, [v.tobytes() for v in quantise(model.embed_ids([ids[i] for i in chunk]))])
     return found
 
 
@@ -123,8 +153,8 @@ def embed(
 ) -> tuple[Vectors, int]:
     """The vectors of every entry (IRI -> text), taken from previous (digest -> int8 bytes)
     when the same text was embedded before; the encoder is made only when some text is new
-    (with workers > 1 and at least POOL_MIN new texts, each worker process makes its own).
-    Returns the vectors and how many texts were embedded."""
+    (with workers > 1 and at least POOL_MIN new texts, each worker process makes its own
+    too). Returns the vectors and how many texts were embedded."""
     iris = sorted(texts)
     digests = [digest_of(texts[i]) for i in iris]
     matrix = np.zeros((len(iris), DIMENSIONS), dtype=np.int8)
@@ -137,15 +167,7 @@ def embed(
             missing.setdefault(digest, []).append(row)
     if missing:
         todo = [(rows, texts[iris[rows[0]]]) for rows in missing.values()]
-        if workers > 1 and len(todo) >= POOL_MIN:
-            found = _embed_in_processes([t for _, t in todo], workers, progress)
-        else:
-            model = encoder()
-            found = []
-            for done, (_, text) in enumerate(todo, start=1):
-                found.append(_embed_one(model, text))
-                if progress and done % 100 == 0:
-                    progress(done, len(todo))
+        found = _embed_all(encoder(), [t for _, t in todo], workers, progress)
         for (rows, _), vector in zip(todo, found, strict=True):
             matrix[rows] = np.frombuffer(vector, dtype=np.int8)
     return Vectors(iris, digests, matrix), len(missing)
@@ -319,7 +341,10 @@ def _count_full(vectors: Vectors, previous: Previous) -> int:
 
 
 def write(path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str]) -> None:
-    """Write a release's enrich.sqlite."""
+    """Write a release's enrich.sqlite, and beside it VECTORS: the vectors as the float32
+    matrix the meaning search multiplies, which its server workers memory-map (one copy in
+    the page cache for all, nothing to read or convert at their first search)."""
+    np.save(path.with_name(VECTORS), vectors.matrix.astype(np.float32))
     if path.exists():
         path.unlink()
     db = sqlite3.connect(path)
