@@ -216,7 +216,8 @@ class History:
     the entries' IRIs; the months this build did not touch are the previous release's."""
 
     time: str
-    months: dict[str, dict[str, EntryState]]  # the months this build wrote, IRI order each
+    # the months this build wrote, IRI order each (on disk already when compute spilled them)
+    months: Mapping[str, dict[str, EntryState]]
     categories: dict[str, CategoryInfo]  # concept IRI -> label and notation, IRI order
     changes: tuple[Change, ...]  # this build's changes, in seq order
     total: int  # changes in the whole history, this build's included
@@ -307,6 +308,7 @@ def compute(
     prints: Mapping[str, str] | None = None,
     changed: Collection[str] | None = None,
     old: State | None = None,
+    spill: Path | None = None,
 ) -> History:
     """Compare the new entries with the previous release's, entry by entry, at build time stamp.
 
@@ -316,7 +318,10 @@ def compute(
     other entry the previous release published keeps its fingerprint, and only the months of
     changed entries (and months that have no entry left) are compared and written again.
     Without them every entry is fingerprinted from converted.ntriples. old is the previous
-    release's state when the caller has read it (Decisions.old).
+    release's state when the caller has read it (Decisions.old). spill: the folder of the
+    release being built, into which each month's states are written as soon as they are
+    known (entries/<month>.json, as write would) and read back when asked for: a build holds
+    one month of states at a time, not a million (1.3 GB at 1M entries).
     """
     time = format_time(stamp)
     if old is None and previous is not None:
@@ -334,11 +339,13 @@ def compute(
     known = dict(prints or {})
     missing = []
     for name in touched:
-        rows = old.month(name) if old else {}
+        rows: Mapping[str, EntryState] | None = None  # read only for an entry not known
         for iri in new_months.get(name, ()):
-            before = rows.get(iri)
             if iri in known:
                 continue
+            if rows is None:
+                rows = _month_rows(old, name, spill is not None)
+            before = rows.get(iri)
             if changed is not None and iri not in changed and before and before.deleted is None:
                 known[iri] = before.fingerprint
             else:
@@ -349,9 +356,9 @@ def compute(
     found: list[tuple[str, Kind, str]] = []
     moved: set[str] = set()  # concepts an entry joined or left
     months: dict[str, dict[str, EntryState]] = {}
+    spilled = _Spilled(spill / MONTHS) if spill is not None else None
     for name in sorted(touched):
-        rows = old.month(name) if old else {}
-        states = dict(rows)
+        states = dict(_month_rows(old, name, spilled is not None))
         current = new_months.get(name, ())
         added = False
         for iri in current:
@@ -383,7 +390,11 @@ def compute(
                 states[iri] = before._replace(deleted=time, datestamp=time)
                 found.append((iri, "delete", before.title))
                 moved.update(before.categories)
-        months[name] = dict(sorted(states.items())) if added else states  # IRI order kept
+        states = dict(sorted(states.items())) if added else states  # IRI order kept
+        if spilled is not None:
+            spilled.put(name, states)
+        else:
+            months[name] = states
 
     start = old.total if old else 0
     changes = tuple(
@@ -407,7 +418,7 @@ def compute(
             visible[old.built] = live_at
     return History(
         time,
-        months,
+        spilled if spilled is not None else months,
         categories,
         changes,
         start + len(changes),
@@ -458,8 +469,13 @@ def write(history: History, release: Path) -> None:
         )
     folder = release / MONTHS
     folder.mkdir(exist_ok=True)
+    spilled = history.months if isinstance(history.months, _Spilled) else None
     for name in history.names:
         target = folder / f"{name}.json"
+        if spilled is not None and name in spilled:
+            if spilled.folder.resolve() != folder.resolve():
+                shutil.copyfile(spilled.folder / target.name, target)
+            continue  # written by compute already
         rows = history.months.get(name)
         if rows is None and history.old is not None and history.old.release is not None:
             kept = history.old.release / MONTHS / target.name
@@ -468,9 +484,7 @@ def write(history: History, release: Path) -> None:
                 continue
             except OSError:
                 rows = history.old.month(name)
-        # json.dumps in one go uses the C encoder; json.dump to a file does not.
-        text = json.dumps({"entries": rows or {}}, ensure_ascii=False, separators=(",", ":"))
-        target.write_text(text + "\n", encoding="utf-8")
+        _write_month(target, rows or {})
     doc: dict[str, Any] = {
         "version": VERSION,
         "built": history.time,
@@ -488,6 +502,52 @@ def write(history: History, release: Path) -> None:
         doc["since"] = asdict(history.since)
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     (release / ENTRIES).write_text(text + "\n", encoding="utf-8")
+
+
+def _write_month(path: Path, rows: Mapping[str, EntryState]) -> None:
+    """Write one month's states (entries/<month>.json)."""
+    # json.dumps in one go uses the C encoder; json.dump to a file does not.
+    text = json.dumps({"entries": rows}, ensure_ascii=False, separators=(",", ":"))
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _month_rows(old: State | None, name: str, passing: bool) -> Mapping[str, EntryState]:
+    """The previous states of one month: kept in old, or only read (passing) when every
+    month is visited once."""
+    if old is None:
+        return {}
+    return old.peek(name) if passing else old.month(name)
+
+
+class _Spilled(Mapping[str, dict[str, EntryState]]):
+    """The months compute wrote into a release being built, each read back from its file
+    when asked for (History.months of a build: one month in memory at a time)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._names: list[str] = []  # in the order written (sorted)
+        self._known: set[str] = set()
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def put(self, name: str, rows: Mapping[str, EntryState]) -> None:
+        _write_month(self.folder / f"{name}.json", rows)
+        self._names.append(name)
+        self._known.add(name)
+
+    def __getitem__(self, name: str) -> dict[str, EntryState]:
+        if name not in self._known:
+            raise KeyError(name)
+        path = self.folder / f"{name}.json"
+        return _rows(_read_json(path)["entries"], path)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 @dataclass

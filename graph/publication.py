@@ -33,6 +33,8 @@ Phases (each reported to a progress callback, and timed in Outcome.phases):
 The store is loaded (or the current one copied and updated) by a background thread from the
 end of convert; the dumps are written by a second one, during validation when it has little
 to do (a rebuild), after it otherwise (bench/build.py and bench/incremental.py measure it).
+History writes each month's states into the release as soon as it has compared them
+(graph/history.py compute's spill): one month held at a time.
 The load reports nothing itself (one line on a terminal): a remote load, which takes a
 while, is waited for in a phase of its own once validation is done.
 The cyclic garbage collector is off during a build.
@@ -383,7 +385,13 @@ def _publish(
             # fingerprints.
             prints = converted.fingerprints
             changes = history.compute(
-                previous, converted, stamp, prints=prints, changed=prints.keys(), old=decisions.old
+                previous,
+                converted,
+                stamp,
+                prints=prints,
+                changed=prints.keys(),
+                old=decisions.old,
+                spill=work,
             )
             # Unchanged dump chunks conformed in the current release: with the same shapes
             # and context, only the changed ones are validated again (graph/dumps.py).
