@@ -58,10 +58,14 @@ def child_build(listing: str, out: str) -> dict[str, Any]:
         }
         for p in outcome.phases
     }
+    # The build's own process and the dump writer's (graph/publication.py _Apart): CPU summed;
+    # peak RSS of each (the writer's alone: the largest child's).
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "seconds": time.perf_counter() - start,
-        "cpu": time.process_time() - cpu,
+        "cpu": time.process_time() - cpu + children.ru_utime + children.ru_stime,
         "peak_mib": peak_mib(),
+        "child_peak_mib": children.ru_maxrss / 1024,
         "triples": outcome.triples,
         "phases": phases,
     }

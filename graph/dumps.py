@@ -45,10 +45,10 @@ import pyoxigraph
 from isal import isal_zlib
 
 from graph import jsonld, shacl
-from graph.convert import Converted, Month, Recognition, jsonld_nodes
+from graph.convert import Converted, GraphText, Month, Recognition, jsonld_nodes
 from graph.describe import DumpFile
 from graph.errors import PublicationError
-from graph.formats import GZIP_SUFFIX, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
+from graph.formats import DUMP_FORMATS, GZIP_SUFFIX, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.namespaces import DCTERMS, PREFIXES
 
@@ -129,19 +129,23 @@ class _Renderer:
     """Header, footer and chunk bytes of one dump format, chosen from _FORMS: a format
     without its row there is an error, never another format's bytes under its name."""
 
-    def __init__(self, converted: Converted, fmt: RdfFormat) -> None:
+    def __init__(
+        self, converted: Converted | None, fmt: RdfFormat, text: GraphText, iris: Iris
+    ) -> None:
         if fmt.key not in _FORMS:
             raise PublicationError(f"no dump writer for {fmt.label} ({fmt.media_type})")
-        self.converted, self.fmt = converted, fmt
-        self.prefixes = dump_prefixes(converted.iris)
+        if converted is None and fmt.key not in _TEXT_ONLY:
+            raise PublicationError(f"{fmt.label} dumps need the entries, not only the text")
+        self.converted, self.fmt, self.text = converted, fmt, text
+        self.prefixes: dict[str, str] = dump_prefixes(iris)
         # The IRIs of each month's entries, by the index of its first entry (a chunk's first).
         self._months: dict[int, tuple[str, ...]] = {}
         first = 0
-        for month in converted.months:
+        for month in converted.months if converted is not None else ():
             self._months[first] = month.iris
             first += len(month.iris)
         self._form = _FORMS[fmt.key]
-        self._xml_head = _rdfxml_head(self.prefixes) if fmt is RDFXML else b""
+        self._xml_head: bytes = _rdfxml_head(self.prefixes) if fmt is RDFXML else b""
 
     def header(self) -> bytes:
         return self._form.header(self)
@@ -150,7 +154,7 @@ class _Renderer:
         return self._form.footer
 
     def chunk(self, chunk: Chunk) -> bytes:
-        return self._form.chunk(self, self.converted.text[chunk.start : chunk.end], chunk)
+        return self._form.chunk(self, self.text[chunk.start : chunk.end], chunk)
 
     def _turtle(self, text: bytes, chunk: Chunk) -> bytes:
         body = io.BytesIO()
@@ -181,6 +185,8 @@ class _Renderer:
     def _nodes(self, chunk: Chunk) -> Iterator[str]:
         # The library node comes first in every dump, so each later node follows ",\n".
         converted = self.converted
+        if converted is None:  # refused by __init__
+            raise PublicationError("JSON-LD dumps need the entries")
         if chunk.kind == "library":
             yield "  " + json.dumps(next(jsonld_nodes(converted, ())), ensure_ascii=False)
             return
@@ -221,6 +227,10 @@ class _Form:
     footer: bytes
     chunk: Callable[[_Renderer, bytes, Chunk], bytes]
 
+
+# The formats whose chunks are made from their N-Triples alone (Oxigraph's serializers): a
+# build writes them in a process of its own, from the spool (write_spooled_dump_files).
+_TEXT_ONLY = (TURTLE.key, RDFXML.key)
 
 # Every format of formats.DUMP_FORMATS has its row (tests/test_publication.py checks it).
 _FORMS: dict[str, _Form] = {
@@ -380,7 +390,61 @@ def write_dump_files(
     A reused chunk is copied from file to file by the kernel (copy_file_range(2), runs of
     neighbouring chunks at once); the checksums and the gzip CRC are computed reading the
     written files back in blocks, so no reused chunk becomes a Python object."""
-    render = _Renderer(converted, fmt)
+    render = _Renderer(converted, fmt, converted.text, converted.iris)
+    return _write_files(render, chunks, fmt, path, level, previous, index)
+
+
+def is_text_only(fmt: RdfFormat) -> bool:
+    """Whether fmt's dump is made from the N-Triples alone (write_spooled_dump_files)."""
+    return fmt.key in _TEXT_ONLY
+
+
+def write_spooled_dump_files(
+    spool: Path,
+    base: str,
+    chunks: list[Chunk],
+    key: str,
+    path: Path,
+    level: int,
+    previous: Path | None,
+    index: dict[str, Any],
+) -> tuple[DumpFile, DumpFile, dict[str, list[int]], int]:
+    """write_dump_files for a format made from the N-Triples alone (is_text_only), reading
+    them from the build's spool: what a process of its own runs (graph/publication.py), so
+    that Oxigraph's serializers, which hold the GIL while the triples pass through Python,
+    run beside the validation instead of taking turns with it."""
+    fmt = next(f for f in DUMP_FORMATS if f.key == key)
+    with spool.open("rb") as file:
+        render = _Renderer(None, fmt, GraphText(file=file), Iris(base))
+        return _write_files(render, chunks, fmt, path, level, previous, index)
+
+
+def run_spooled() -> None:
+    """The dump writer's process (graph/publication.py): read a pickled list of
+    write_spooled_dump_files' arguments from stdin, run them in order, write the pickled list
+    of their results (or of the exception each raised) to stdout."""
+    import pickle
+    import sys
+
+    jobs = pickle.load(sys.stdin.buffer)
+    results: list[object] = []
+    for args in jobs:
+        try:
+            results.append(write_spooled_dump_files(*args))
+        except (OSError, PublicationError) as exc:
+            results.append(exc)
+    sys.stdout.buffer.write(pickle.dumps(results))
+
+
+def _write_files(
+    render: _Renderer,
+    chunks: list[Chunk],
+    fmt: RdfFormat,
+    path: Path,
+    level: int,
+    previous: Path | None,
+    index: dict[str, Any],
+) -> tuple[DumpFile, DumpFile, dict[str, list[int]], int]:
     gz_path = path.with_name(path.name + GZIP_SUFFIX)
     old = _open_previous(previous, path.name, gz_path.name, index)
     reused_chunks = 0

@@ -32,9 +32,10 @@ Phases (each reported to a progress callback, and timed in Outcome.phases):
   write      dumps and their gzip, history, VoID, manifest, fsync, swap
 The store is loaded (or the current one copied and updated) by a background thread from the
 end of convert; the dumps are written by a second one, during validation when it has little
-to do (a rebuild), after it otherwise (bench/build.py and bench/incremental.py measure it).
-History writes each month's states into the release as soon as it has compared them
-(graph/history.py compute's spill): one month held at a time.
+to do (a rebuild), after it otherwise, except Turtle and RDF/XML, which a full build writes
+from the spool in a process of its own during validation (bench/build.py and
+bench/incremental.py measure it). History writes each month's states into the release as
+soon as it has compared them (graph/history.py compute's spill): one month held at a time.
 The load reports nothing itself (one line on a terminal): a remote load, which takes a
 while, is waited for in a phase of its own once validation is done.
 The cyclic garbage collector is off during a build.
@@ -53,10 +54,13 @@ import fcntl
 import gc
 import json
 import os
+import pickle
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
@@ -156,23 +160,30 @@ class MeasuredLoader(Protocol):
 LOAD_POLL = 0.2  # seconds between two progress reports of a remote load
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its children that have ended (the dump
+    writer's process, _Apart: counted in the phase in which it ends)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 class _Phases:
     def __init__(self, progress: Progress) -> None:
         self.stats: list[PhaseStat] = []
         self.progress = progress
         self._start = time.perf_counter()
-        self._cpu = time.process_time()
+        self._cpu = _cpu_seconds()
         self._name = ""
 
     def start(self, name: str, total: int = 0) -> None:
         self._close()
-        self._name, self._start, self._cpu = name, time.perf_counter(), time.process_time()
+        self._name, self._start, self._cpu = name, time.perf_counter(), _cpu_seconds()
         self.progress(name, 0, total)
 
     def _close(self) -> None:
         if self._name:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            seconds, cpu = time.perf_counter() - self._start, time.process_time() - self._cpu
+            seconds, cpu = time.perf_counter() - self._start, _cpu_seconds() - self._cpu
             self.stats.append(PhaseStat(self._name, seconds, peak, cpu))
             self._name = ""
 
@@ -369,17 +380,22 @@ def _publish(
         reusing = dumps.Reuse(reusable, chunks, index, validation)
         # The store is loaded by a thread of its own (Oxigraph's loader releases the GIL)
         # while history and validation run. So are the dumps when validation has little to
-        # do (a rebuild: they are mostly copies); a full validation runs alone, as its two
-        # threads and the dump writers slow each other down (the Turtle writer holds the
-        # GIL): 15 s for validation instead of 4.5 at 100k.
-        with ThreadPoolExecutor(max_workers=2) as background:
+        # do (a rebuild: they are mostly copies). A full validation's two threads and the
+        # dump writers' threads slow each other down (the Turtle writer holds the GIL: 15 s
+        # for validation instead of 4.5 at 100k): then Turtle and RDF/XML are written by a
+        # process of their own (_Apart) during validation, and the others after it.
+        with ThreadPoolExecutor(max_workers=2) as background, _Apart() as apart:
             loading = background.submit(loader.stage, converted, reusable, chunks, index)
             changed = None
             if options.engine == "turbo":
                 changed = dumps.changed_partition(converted, chunks, index, validation)
-            jobs = None
+            jobs: DumpJobs = {}
             if changed is not None and len(changed.starts) - 1 <= len(converted.entries) // 10:
-                jobs = _start_dumps(background, work, converted, reusing)
+                jobs = _start_dumps(background, work, converted, reusing, DUMP_FORMATS)
+            else:
+                # Most chunks are made anew: Turtle and RDF/XML (Oxigraph's serializers, which
+                # hold the GIL) are written by a process of their own during validation.
+                jobs = _start_spooled_dumps(apart, work, converted, reusing)
             phases.start("history", len(converted.entries))
             # Only the entries convert rendered can have changed: the others keep their
             # fingerprints.
@@ -400,8 +416,8 @@ def _publish(
             except BaseException:
                 background.shutdown(wait=True, cancel_futures=True)
                 raise
-            if jobs is None:
-                jobs = _start_dumps(background, work, converted, reusing)
+            rest = [fmt for fmt in DUMP_FORMATS if fmt not in jobs]
+            jobs.update(_start_dumps(background, work, converted, reusing, rest))
             enriched = enrich(work, converted, reusable, options.enrich, phases)
             linkset = enriched.linkset
             if isinstance(loader, MeasuredLoader):
@@ -517,17 +533,108 @@ _WRITE_ORDER = (RDFXML.key, TURTLE.key, JSONLD.key, NTRIPLES.key)
 DumpJobs = dict[RdfFormat, "Future[tuple[DumpFile, DumpFile, dict[str, list[int]], int]]"]
 
 
-def _start_dumps(
-    pool: ThreadPoolExecutor, work: Path, converted: Converted, reuse: dumps.Reuse
+class _Apart:
+    """A process of its own for the dumps made from the spool alone (graph/dumps.py
+    write_spooled_dump_files): a fresh interpreter (`python -c`, so that no script of the
+    caller runs again in it, as multiprocessing's spawn would; fork would copy the build's
+    threads mid-way), given its jobs at once, waited for by a thread that settles their
+    futures; ended with the build, killed when the build fails."""
+
+    def __init__(self) -> None:
+        self._jobs: list[tuple[Future[Any], tuple[object, ...]]] = []
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._waiter: threading.Thread | None = None
+
+    def __enter__(self) -> _Apart:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._proc is not None and kind is not None:
+            self._proc.kill()
+        if self._waiter is not None:
+            self._waiter.join()
+
+    def submit(self, *args: object) -> Future[Any]:
+        """A job (dumps.write_spooled_dump_files' arguments), run once start is called."""
+        future: Future[Any] = Future()
+        self._jobs.append((future, args))
+        return future
+
+    def start(self) -> None:
+        """Start the process on the jobs submitted."""
+        root = str(Path(dumps.__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", "from graph.dumps import run_spooled; run_spooled()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        data = pickle.dumps([args for _, args in self._jobs])
+        self._waiter = threading.Thread(target=self._wait, args=(self._proc, data), daemon=True)
+        self._waiter.start()
+
+    def _wait(self, proc: subprocess.Popen[bytes], data: bytes) -> None:
+        try:
+            out, _ = proc.communicate(data)
+            results = pickle.loads(out) if proc.returncode == 0 else None
+        except (OSError, pickle.UnpicklingError, EOFError):
+            results = None
+        for n, (future, _) in enumerate(self._jobs):
+            outcome = results[n] if results is not None else None
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            elif outcome is None:
+                future.set_exception(
+                    PublicationError(f"the dump writer's process ended with {proc.returncode}")
+                )
+            else:
+                future.set_result(outcome)
+
+
+def _start_spooled_dumps(
+    apart: _Apart, work: Path, converted: Converted, reuse: dumps.Reuse
 ) -> DumpJobs:
-    """Start writing every dump and its gzip into work/dumps."""
+    """Start writing the dumps made from the N-Triples alone (RDF/XML, then Turtle) in the
+    process apart, reading the spool."""
     dumps_dir = work / "dumps"
-    dumps_dir.mkdir()
+    dumps_dir.mkdir(exist_ok=True)
+    order = sorted(
+        (f for f in DUMP_FORMATS if dumps.is_text_only(f)), key=lambda f: _WRITE_ORDER.index(f.key)
+    )
+    jobs: DumpJobs = {
+        fmt: apart.submit(
+            work / SPOOL,
+            converted.iris.base,
+            reuse.chunks,
+            fmt.key,
+            dumps_dir / f"{DUMP_STEM}{fmt.suffix}",
+            GZIP_LEVEL,
+            reuse.previous,
+            reuse.index,
+        )
+        for fmt in order
+    }
+    apart.start()
+    return jobs
+
+
+def _start_dumps(
+    pool: ThreadPoolExecutor,
+    work: Path,
+    converted: Converted,
+    reuse: dumps.Reuse,
+    formats: Sequence[RdfFormat],
+) -> DumpJobs:
+    """Start writing these dumps and their gzip into work/dumps."""
+    dumps_dir = work / "dumps"
+    dumps_dir.mkdir(exist_ok=True)
     # Longest first, so the two threads finish together: RDF/XML and Turtle (Oxigraph parses
     # the text and serializes it, holding the GIL while the triples pass through Python), then
     # JSON-LD and N-Triples (mostly gzip, which releases the GIL). Measured at 100k on a busy
     # machine: 10.3, 8.9, 6.9, 6.1 s.
-    order = sorted(DUMP_FORMATS, key=lambda f: _WRITE_ORDER.index(f.key))
+    order = sorted(formats, key=lambda f: _WRITE_ORDER.index(f.key))
     return {
         fmt: pool.submit(
             dumps.write_dump_files,
