@@ -1084,17 +1084,9 @@ def _hits_of_rows(
     return tuple(hits)
 
 
-class Members(Sequence[str]):
-    """One list of the index as a sequence: its length and slices are each one query."""
-
-    def __init__(self, index: Index, iri: str) -> None:
-        self._source, self.iri = index, iri
-        self._length: int | None = None
-
-    def __len__(self) -> int:
-        if self._length is None:
-            self._length = self._source.count(self.iri)
-        return self._length
+class _Windowed(Sequence[str]):
+    """Entry IRIs read a window at a time: a subclass gives its length and _window(start,
+    size); an item or a slice is one window."""
 
     @overload
     def __getitem__(self, key: int) -> str: ...
@@ -1107,12 +1099,31 @@ class Members(Sequence[str]):
             start, stop, step = key.indices(len(self))
             if step != 1:
                 return list(self)[key]
-            return self._source.page(self.iri, start, stop - start)
+            return self._window(start, stop - start)
         position = key + len(self) if key < 0 else key
-        found = self._source.page(self.iri, position, 1)
+        found = self._window(position, 1)
         if not found:
             raise IndexError(key)
         return found[0]
+
+    def _window(self, start: int, size: int) -> list[str]:
+        raise NotImplementedError
+
+
+class Members(_Windowed):
+    """One list of the index as a sequence: its length and slices are each one query."""
+
+    def __init__(self, index: Index, iri: str) -> None:
+        self._source, self.iri = index, iri
+        self._length: int | None = None
+
+    def __len__(self) -> int:
+        if self._length is None:
+            self._length = self._source.count(self.iri)
+        return self._length
+
+    def _window(self, start: int, size: int) -> list[str]:
+        return self._source.page(self.iri, start, size)
 
     def __iter__(self) -> Iterator[str]:
         size, start = 10_000, 0
@@ -1167,7 +1178,7 @@ def list_years(index: Index, list_iri: str, entry_prefix: str) -> list[tuple[int
     return [(int(str(y)), int(str(n))) for y, n in rows if str(y).isdigit()]
 
 
-class YearMembers(Sequence[str]):
+class YearMembers(_Windowed):
     """The entries of one year of a list, newest first, as a sequence: its length and
     slices are each one range query."""
 
@@ -1190,24 +1201,6 @@ class YearMembers(Sequence[str]):
             )
             self._length = int(str(rows[0][0]))
         return self._length
-
-    @overload
-    def __getitem__(self, key: int) -> str: ...
-
-    @overload
-    def __getitem__(self, key: slice) -> list[str]: ...
-
-    def __getitem__(self, key: int | slice) -> str | list[str]:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(len(self))
-            if step != 1:
-                return list(self)[key]
-            return self._window(start, stop - start)
-        position = key + len(self) if key < 0 else key
-        found = self._window(position, 1)
-        if not found:
-            raise IndexError(key)
-        return found[0]
 
     def _months(self, tallies: list[tuple[str, int]]) -> list[tuple[str, int]]:
         year = f"{self.year:04d}"
