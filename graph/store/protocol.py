@@ -230,8 +230,8 @@ def _endpoint(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-# Idle connections kept per store origin: Virtuoso keeps at most MaxKeepAlives (10 as packaged)
-# and closes the others' after each answer, which costs nothing but the reuse.
+# Idle connections kept per store origin (Virtuoso bounds those it keeps open by MaxKeepAlives,
+# 10 as packaged: one it has closed is replaced on its next use).
 IDLE_CONNECTIONS = 8
 # A connection the store closed while it was idle fails this way when it is used again.
 _Origin = tuple[str, str, int | None]  # scheme, host, port
