@@ -2,14 +2,18 @@
 """Enrichment (graph/enrich, issue 14): embedding, related entries, the one-entry relink and
 the meaning search at 10k and 100k entries, and what the default build pays for it.
 
-    .venv/bin/python bench/enrich.py [--sizes 10000 100000] [--sample 300] [--searches 20]
+    .venv/bin/python bench/enrich.py [--sizes 10000 100000] [--sample 1000] [--searches 20]
+                                     [--against REV] [--work DIR]
+
+With --against REV the same measures run twice, alternately: on a snapshot of REV (`git
+archive`) and on this tree, on the same publications (--work keeps them between runs).
 
 Needs the [enrich] extra. For each size: generate a listing (tests/fixtures/gen_listing.py N)
 and build a publication without enrichment (the default build), then
-  embed      `sample` of its texts embedded one at a time as the build does (model.py on one
-             BLAS thread, in WORKERS processes, their start included): texts per second, and
-             the time for all N extrapolated from it (embedding 100k texts takes hours of
-             this shared machine: not run whole);
+  embed      `sample` of its texts embedded as the build does (model.py on one BLAS thread,
+             in WORKERS processes, their start included): texts per second, CPU seconds a
+             text (the processes' user + system: the load does not change it), and the time
+             for all N extrapolated from it (not run whole);
   vectors    N vectors made from the sample's real ones (each a sample vector plus noise,
              normalised and quantised), so that neighbours have the sample's structure;
   link       neighbours() of all N (the full computation of a first build); past --whole
@@ -19,7 +23,8 @@ and build a publication without enrichment (the default build), then
              --whole entries, its check against the full computation;
   search     the meaning search (graph/enrich/meaning.py search: embedding the text, the
              product with N vectors, the word search and the page's hits) for `searches`
-             texts on the release's index, with an enrich.sqlite of the N vectors: p50, p90;
+             texts on the release's index, with an enrich.sqlite of the N vectors: p50, p90,
+             and the CPU time of one (p50);
   default    what the default build adds: the publisher candidates of N titles
              (graph/enrich/build.py publisher_candidates), beside the build's own time.
 Load averages are printed beside the figures: the machine is shared.
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,7 +44,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The tree whose graph/ is measured (--against sets it for the snapshot's runs; in the
+# environment, so that the embedding's spawned processes import the same).
+CODE = Path(os.environ.get("KGPUB_BENCH_CODE", ROOT))
+sys.path.insert(0, str(CODE))
 GEN = ROOT / "tests" / "fixtures" / "gen_listing.py"
 SEARCHES = [
     "grooming of children on the internet",
@@ -53,10 +62,36 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def cpu() -> float:
+    """CPU seconds of this process and of its children that ended (user + system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def against(rev: str, argv: list[str], work: Path) -> None:
+    """This script on a snapshot of rev, then on this tree, then both again: each figure
+    with its baseline of the same run."""
+    snapshot = work / f"code-{rev}"
+    if not snapshot.is_dir():
+        snapshot.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(snapshot)], input=archive, check=True)
+    for code in (snapshot, ROOT, snapshot, ROOT):
+        print(f"### code {rev if code == snapshot else 'this tree'} ({code})", flush=True)
+        subprocess.run(
+            [sys.executable, __file__, *argv, "--work", str(work)],
+            check=True,
+            env={**os.environ, "KGPUB_BENCH_CODE": str(code)},
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--sample", type=int, default=300)
+    parser.add_argument("--sample", type=int, default=1000)
     parser.add_argument("--searches", type=int, default=20)
     parser.add_argument(
         "--parts",
@@ -66,7 +101,16 @@ def main() -> None:
     parser.add_argument(
         "--whole", type=int, default=20_000, help="largest size linked whole (larger: sampled)"
     )
+    parser.add_argument("--against", help="a git revision to measure in the same run")
+    parser.add_argument("--work", type=Path, help="keeps listings and publications")
     args = parser.parse_args()
+    if args.against:
+        argv = sys.argv[1:]
+        at = argv.index("--against")
+        del argv[at : at + 2]
+        with tempfile.TemporaryDirectory(prefix="enrich-bench-") as tmp:
+            against(args.against, argv, args.work or Path(tmp))
+        return
 
     import numpy as np
 
@@ -92,17 +136,27 @@ def main() -> None:
     from graph.publication import BuildOptions, build, current_release
 
     encoder = Encoder()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.work or Path(scratch)
         for n in args.sizes:
             print(f"== {n:,} entries (load {load()})", flush=True)
             listing = Path(tmp) / f"listing-{n}.txt"
-            subprocess.run([sys.executable, str(GEN), str(n), "--out", str(listing)], check=True)
+            if not listing.is_file():
+                subprocess.run(
+                    [sys.executable, str(GEN), str(n), "--out", str(listing)], check=True
+                )
             out = Path(tmp) / f"pub-{n}"
             base = "http://bench.example.org/"
             start = time.perf_counter()
-            outcome = build([listing], out, BuildOptions(base=base))
-            built = time.perf_counter() - start
+            if out.is_dir():
+                built, entries_built = 0.0, n  # built by an earlier run: not measured again
+            else:
+                entries_built = build([listing], out, BuildOptions(base=base)).entries
+                built = time.perf_counter() - start
             release = current_release(out)
+            for stale in ("enrich.sqlite", "enrich-vectors.npy"):
+                if (release / stale).exists():
+                    (release / stale).unlink()
             _, entries, _ = read_listings([listing])
             iris = Iris.from_base(base)
             converted = convert(entries, iris, library_title([]))
@@ -110,21 +164,23 @@ def main() -> None:
             sentence = publisher_candidates(converted)
             candidates = time.perf_counter() - start
             print(
-                f"default  build {built:.1f} s ({outcome.entries:,} entries); publisher "
+                f"default  build {built:.1f} s ({entries_built:,} entries); publisher "
                 f"candidates {candidates * 1000:.0f} ms ({len(sentence)} characters of summary)"
             )
 
             texts = {iri: text_of(e.title, e.description) for iri, e in converted.entries.items()}
             order = sorted(texts)
             sample = {iri: texts[iri] for iri in order[: args.sample]}
-            start = time.perf_counter()
+            start, used = time.perf_counter(), cpu()
             real, _ = embed(sample, {}, lambda: encoder, workers=WORKERS)
-            seconds = time.perf_counter() - start
+            seconds, used = time.perf_counter() - start, cpu() - used
             rate = len(sample) / seconds
             tokens = statistics.mean(len(t) for t in encoder.tokens(list(sample.values())))
             print(
-                f"embed    {rate:.1f} texts/s ({tokens:.0f} tokens a text on average); all "
-                f"{n:,}: {n / rate / 60:.0f} min extrapolated (load {load()})",
+                f"embed    {rate:.1f} texts/s, {used / len(sample) * 1000:.1f} ms CPU a text "
+                f"({tokens:.0f} tokens a text on average); all {n:,}: {n / rate / 60:.0f} min "
+                f"extrapolated, {n * used / len(sample) / WORKERS / 60:.0f} min of CPU on "
+                f"{WORKERS} cores (load {load()})",
                 flush=True,
             )
 
@@ -162,13 +218,16 @@ def main() -> None:
             write(release / FILE, vectors, links, {})
             index = Index(release / "index.sqlite")
             enrichment = Enrichment(release / FILE)
+            start = time.perf_counter()
             meaning.search(index, enrichment, SEARCHES[0], [], [], 1, 20)  # loads the vectors
-            times = []
+            first = (time.perf_counter() - start) * 1000
+            times, cpus = [], []
             for i in range(args.searches):
                 meaning._vector.cache_clear()  # each search embeds its text, as a new one does
-                start = time.perf_counter()
+                start, used = time.perf_counter(), time.process_time()
                 meaning.search(index, enrichment, SEARCHES[i % len(SEARCHES)], [], [], 1, 20)
                 times.append((time.perf_counter() - start) * 1000)
+                cpus.append((time.process_time() - used) * 1000)
             words = []  # the word search on the same texts, the baseline of the same run
             for i in range(args.searches):
                 start = time.perf_counter()
@@ -177,8 +236,9 @@ def main() -> None:
             times.sort()
             p90 = times[int(len(times) * 0.9) - 1]
             print(
-                f"search   p50 {statistics.median(times):.0f} ms, p90 {p90:.0f} ms over "
-                f"{len(times)} meaning searches; the word search p50 "
+                f"search   p50 {statistics.median(times):.0f} ms, p90 {p90:.0f} ms (CPU p50 "
+                f"{statistics.median(cpus):.0f} ms) over {len(times)} meaning searches, the "
+                f"first {first:.0f} ms; the word search p50 "
                 f"{statistics.median(words):.0f} ms (load {load()})",
                 flush=True,
             )
@@ -193,11 +253,11 @@ def _relink(vectors: Any, links: Any, n: int, whole: int) -> str:
     row = n // 2
     changed.digests[row] = "changed"
     changed.matrix[row] = vectors.matrix[(row + 1) % n]
-    start = time.perf_counter()
+    start, used = time.perf_counter(), time.process_time()
     relinked = relink(changed, links, old)
-    one = time.perf_counter() - start
+    one, used = time.perf_counter() - start, time.process_time() - used
     same = relinked == neighbours(changed) if n <= whole else "not checked"
-    return f"{one:.2f} s after one changed entry; equal to a full link: {same}"
+    return f"{one:.2f} s ({used:.2f} s CPU) after one changed entry; equal to a full link: {same}"
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ and ``enrich-vectors.npy`` (VECTORS), the same vectors for the meaning search.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from graph.enrich.model import DIMENSIONS, MODEL_NAME, Encoder
+from graph.enrich.model import DIMENSIONS, MODEL_NAME, Encoder, blas_threads
 
 FILE = "enrich.sqlite"
 VECTORS = "enrich-vectors.npy"  # (entries, 384) float32 of the int8 values, rows as `vector`
@@ -222,13 +223,17 @@ def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = N
         if iri not in previous or any(t in stale for t, _ in previous[iri]):
             full.add(row)
     matrix = vectors.matrix.astype(np.float32)
-    links = neighbours(vectors, full, k, matrix)
+    # A few rows against all: products of a few columns, where a second BLAS thread mostly
+    # waits (on a busy machine, for long: bench/enrich.py relink).
+    with blas_threads(1) if len(full) < BLOCK else contextlib.nullcontext():
+        links = neighbours(vectors, full, k, matrix)
     result: Links = {iri: previous.get(iri, []) for iri in vectors.iris}
     result.update(links)
     if not changed:
         return result
     new_rows = sorted(changed)
-    dots = matrix @ matrix[new_rows].T  # (N, len(changed)): each entry against the new texts
+    with blas_threads(1) if len(new_rows) < BLOCK else contextlib.nullcontext():
+        dots = matrix @ matrix[new_rows].T  # (N, len(changed)): each against the new texts
     dots[new_rows, range(len(new_rows))] = -1  # not its own neighbour
     # Only the rows some new text comes close enough to can change: merged one by one.
     for row in np.flatnonzero((dots >= _MIN_DOT).any(axis=1)).tolist():
