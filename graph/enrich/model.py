@@ -13,6 +13,9 @@ sentence-transformers (PyTorch) imports in 7.4 s where this loads in 0.34 s, and
 (500 texts: 35 s against 28 s); ONNX Runtime was 2.7x faster but needs an ONNX file that only
 torch's exporter (or a hand-built graph) makes. numpy needs no export step, nothing heavy at
 import in the server, and gives the same vectors from run to run (bench/README.md, enrich.py).
+Where its time goes now (2026-12-03, a pass of 512 tokens, CPU time): the matrix products
+are three quarters of it, at 50-90 GFLOP/s on one core; a text of ~90 tokens costs some
+2 GFLOP, so float32 on two cores cannot embed 100k texts in 10 minutes (some 20 at best).
 """
 
 from __future__ import annotations
