@@ -26,7 +26,10 @@ and Oxigraph's server 0.5:
 - DESCRIBE answers what the server likes (SPARQL 1.1 §16.4 leaves it open): Virtuoso adds the
   triples that point at the resource, from the named graphs too. So a DESCRIBE is sent as the
   CONSTRUCT of what the embedded store answers: each resource's own triples in the default
-  graph (its concise bounded description, kgpub's graphs holding no blank nodes).
+  graph (its concise bounded description, kgpub's graphs holding no blank nodes). One with a
+  WHERE clause takes two queries, the SELECT of its solutions and then the CONSTRUCT of the
+  resources they name by VALUES: sent as one CONSTRUCT with that SELECT nested, Virtuoso 7.2
+  drops some of a resource's triples when the SELECT has ORDER BY and LIMIT.
 The answer is read whole within the time budget over a persistent connection that carries no
 credentials, its graph names mapped back to the public ones (only when it holds one: else its
 bytes go to pyoxigraph's parser as they are), and serialized by graph/query.py's writers: the
@@ -40,6 +43,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -93,6 +97,9 @@ _PARSER = threading.Lock()
 CONFINED_CACHE_CHARS = 4 << 20
 _LIMIT = re.compile(r"(?<![\w?$:.\-])LIMIT\s+(\d+)", re.IGNORECASE)
 _VALUES = re.compile(r"(?<![\w?$:.\-])VALUES(?![\w:\-])", re.IGNORECASE)
+# How many solutions of a DESCRIBE's WHERE clause are listed by VALUES at most (a query text of
+# up to ~1 MB); past that the description is sent as one nested query (_describe_as_construct).
+DESCRIBE_SOLUTIONS = 10_000
 _DESCRIBE = re.compile(r"(?<![\w?$:.\-])DESCRIBE(?![\w:\-])", re.IGNORECASE)
 # Where a DESCRIBE's resources end (its dataset clauses are cut out by then): the WHERE clause,
 # a solution modifier or VALUES (§19.8, DescribeQuery).
@@ -110,6 +117,11 @@ class Confined:
     default: list[str]
     named: list[str]
     public: Mapping[str, str]
+    # A DESCRIBE with a WHERE clause or solution modifiers is sent in two steps: `text` is the
+    # SELECT of its solutions, `resources` the terms they name (?variables, <IRI>s), and
+    # `nested` the one-query CONSTRUCT sent when there are more solutions than the cap.
+    resources: tuple[str, ...] = ()
+    nested: str = ""
 
 
 class SparqlRunner:
@@ -145,12 +157,19 @@ class SparqlRunner:
         try:
             sent = self.confine(job)
             graph = job.form not in ("SELECT", "ASK")
+            deadline = time.monotonic() + self.timeout
+            text: str | None = sent.text
+            if sent.nested:
+                cap = min(job.max_results, DESCRIBE_SOLUTIONS)
+                text = self._described(sent, cap, deadline)
+            if text is None:  # no resource: nothing to describe
+                return serialize_graph(iter(()), job)
             answer = self.client.raw(
-                sent.text,
+                text,
                 CONSTRUCT_ACCEPT if graph else SPARQL_RESULTS_JSON,
                 default_graphs=sent.default,
                 named_graphs=sent.named,
-                timeout=self.timeout,
+                timeout=max(0.001, deadline - time.monotonic()),
             )
             body = _read(answer, self.client.query_url)
             if graph:
@@ -160,6 +179,42 @@ class SparqlRunner:
             raise QueryTimeout(f"the store did not answer within the budget: {exc}") from exc
         finally:
             self._slots.release()
+
+    def _described(self, sent: Confined, cap: int, deadline: float) -> str | None:
+        """The CONSTRUCT of a DESCRIBE's descriptions once the SELECT of its solutions has run:
+        the resources they name by VALUES (None without any), or the nested one-query form
+        when there are more than `cap` solutions. (Virtuoso 7.2 answers the nested form with
+        triples missing when the inner SELECT has ORDER BY and LIMIT: see _describe_as_construct.)
+        """
+        answer = self.client.raw(
+            sent.text,
+            SPARQL_RESULTS_JSON,
+            default_graphs=sent.default,
+            named_graphs=sent.named,
+            timeout=max(0.001, deadline - time.monotonic()),
+        )
+        body = _read(answer, self.client.query_url)
+        try:
+            solutions = pyoxigraph.parse_query_results(
+                body, format=pyoxigraph.QueryResultsFormat.JSON
+            )
+            if not isinstance(solutions, pyoxigraph.QuerySolutions):
+                raise ValueError("not solutions")
+            resources: dict[str, None] = {}
+            for count, solution in enumerate(solutions, 1):
+                if count > cap:
+                    return sent.nested
+                for term in sent.resources:
+                    value = solution[term[1:]] if term.startswith("?") else term
+                    if isinstance(value, pyoxigraph.NamedNode):
+                        resources[str(value)] = None
+                    elif isinstance(value, str):
+                        resources[value] = None
+        except (SyntaxError, ValueError) as exc:
+            raise QuerySyntaxError(f"the store answered unreadable results: {exc}") from exc
+        if not resources:
+            return None
+        return _described_by_values(list(resources))
 
     def confine(self, job: QueryJob) -> Confined:
         """The text to send and its dataset: the release's graphs, or those the query or the
@@ -218,19 +273,27 @@ class SparqlRunner:
         text, cut = _rewrite(job.text, base, graphs, prologue_names(prologue))
         if cut != len(clauses):
             raise QueryRefused("the query's FROM clauses could not be read: write them as <IRI>")
+        resources: tuple[str, ...] = ()
+        nested = ""
         if job.form == "DESCRIBE":
-            text = _describe_as_construct(text, tree)
+            described = _describe_as_construct(text, tree)
+            if isinstance(described, str):
+                text = described
+            else:
+                select, resources, nested = described
+                text = _limited(select, tree, min(job.max_results, DESCRIBE_SOLUTIONS) + 1)
+                nested = f"BASE {iri_ref(base)}\n{nested}"
         elif job.form == "SELECT":
             text = _limited(text, tree, job.max_results + 1)
         text = f"BASE {iri_ref(base)}\n{text}"
         public = {self.void: self.iris.void}
         if dataset is None:  # the release's: its library the default graph, its VoID named
-            return Confined(text, [self.graph], [self.void], public)
+            return Confined(text, [self.graph], [self.void], public, resources, nested)
         defaults, nameds = dataset
         public.update((self._map(g), g) for g in [*defaults, *nameds])
         default = [self._map(g) for g in defaults] or [self.nowhere]
         named = [self._map(g) for g in nameds] or [self.nowhere]
-        return Confined(text, default, named, public)
+        return Confined(text, default, named, public, resources, nested)
 
     def _map(self, name: str) -> str:
         """The server's graph for a name of the query's dataset: the release's VoID graph for
@@ -388,11 +451,19 @@ def _limited(text: str, tree: CompValue, rows: int) -> str:
     return f"{text}\nLIMIT {rows}"
 
 
-def _describe_as_construct(text: str, tree: CompValue) -> str:
+def _describe_as_construct(text: str, tree: CompValue) -> str | tuple[str, tuple[str, ...], str]:
     """A DESCRIBE query (its dataset clauses cut out) as the CONSTRUCT of the embedded store's
     answer: for each solution of its WHERE clause and solution modifiers (one empty solution
     without them), the triples of the default graph whose subject is a resource it names, by
-    IRI or by a variable bound to an IRI."""
+    IRI or by a variable bound to an IRI.
+
+    `DESCRIBE <a> <b>` gives that CONSTRUCT. Any other DESCRIBE gives the SELECT of its
+    solutions, the terms naming its resources in them, and the CONSTRUCT as one query (the
+    SELECT nested in it), sent only when the solutions are too many to be listed: Virtuoso
+    7.2 answers that nested form with triples missing when the SELECT has ORDER BY and
+    LIMIT (DESCRIBE ?e WHERE { ?e dcterms:subject ?c } ORDER BY DESC(STR(?e)) LIMIT 3: only
+    some of one entry's triples, which ones depending on what the server ran before), so the
+    resources are selected first and described by VALUES (_described_by_values)."""
     code = OPAQUE.sub(lambda m: " " * len(m.group()), text)
     head = _DESCRIBE.search(code)
     if head is None:
@@ -430,11 +501,18 @@ def _describe_as_construct(text: str, tree: CompValue) -> str:
     index = f"VALUES ?{fresh}_k {{ {' '.join(map(str, range(len(terms))))} }} "
     index = index if len(terms) > 1 else ""
     d, p, o = (f"?{fresh}_{n}" for n in ("d", "p", "o"))
-    return (
+    nested = (
         f"{text[: head.start()]}CONSTRUCT {{ {d} {p} {o} }} WHERE {{ "
         f"{{ SELECT DISTINCT {d} WHERE {{ {{ SELECT {projection} {rest}\n}} "
         f"{index}BIND({choice} AS {d}) FILTER(isIRI({d})) }} }} {d} {p} {o} }}"
     )
+    select = f"{text[: head.start()]}SELECT {projection} {rest}"
+    return select, tuple(terms), nested
+
+
+def _described_by_values(resources: list[str]) -> str:
+    """The CONSTRUCT of the default graph's triples about each of the resources (`<IRI>`s)."""
+    return f"CONSTRUCT {{ ?d ?p ?o }} WHERE {{ VALUES ?d {{ {' '.join(resources)} }} ?d ?p ?o }}"
 
 
 def _fresh(used: list[str]) -> str:
