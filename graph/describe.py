@@ -175,11 +175,16 @@ def _add_linkset(g: rdflib.Graph, ds: URIRef, iris: Iris, linkset: Linkset) -> N
 # RFC 6570 form-style query expansion): each variable, the property its value stands for,
 # and what a client puts there. A category is its notation or its IRI; several categories
 # or years are comma-separated (or the parameter repeated); sort is left to the pages' links.
-SEARCH_TEMPLATE = "{?q,category,year,page}"
+SEARCH_TEMPLATE = "{?q,category,year,publisher,page}"
 SEARCH_MAPPINGS: tuple[tuple[str, str, str], ...] = (
     ("q", str(HYDRA.freetextQuery), "words to find in titles and descriptions, all of them"),
     ("category", str(DCTERMS.subject), "a category's notation or IRI; entries in every one"),
     ("year", str(DCTERMS.created), "a year (YYYY) an entry was added in; any of them"),
+    (
+        "publisher",
+        str(DCTERMS.publisher),
+        "a publisher's id or IRI (<base>publisher/<id>); entries of every one",
+    ),
     ("page", str(HYDRA.pageIndex), "the page of results, from 1"),
 )
 

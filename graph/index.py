@@ -19,9 +19,12 @@ Tables:
             stay in a few pages. The id is the entry's month, then its place in the month
             (_month_id): ids follow the IRIs, so newest first is descending id, FTS5's own
             order, and a month's rows are one id range
-  document  the same id, title, description and the entry's facet tokens (its categories and
-            year): the text FTS5 indexes (external content, stored once) and snippets quote
+  document  the same id, title, description and the entry's facet tokens (its categories,
+            publishers and year): the text FTS5 indexes (external content, stored once)
+            and snippets quote
   subject   (entry id, concept id): the categories of the hits, counted for the facet
+  issued    (entry id, publisher id): the publishers of the hits (graph/publishers.py), counted
+            for the facet; written month by month with the entries, as subject is
   year      entries per year (the facet of the empty search)
   month     'YYYY-MM' -> a digest of its entries as indexed (records and dcterms:modified)
   publisher, published   the release's publishers.json (graph/publishers.py): each publisher
@@ -33,7 +36,8 @@ Tables:
             one range of member each), never by counting off the rows before them
   search    FTS5 over document, tokenizer "porter unicode61 remove_diacritics 2": case- and
             accent-insensitive ("resume" finds "résumé"), English stems ("exploit" finds
-            "exploitation"); a filter by category or year is one more token to intersect
+            "exploitation"); a filter by category, publisher or year is one more token to
+            intersect
 
 A rebuild starts from the previous release's index (graph/publication.py passes its folder):
 unchanged, the file is hard-linked (a release never changes its files); otherwise it is copied
@@ -111,6 +115,8 @@ CREATE TABLE document (id INTEGER PRIMARY KEY, title TEXT NOT NULL, description 
   facets TEXT NOT NULL);
 CREATE TABLE subject (entry INTEGER NOT NULL, concept INTEGER NOT NULL,
   PRIMARY KEY (entry, concept)) WITHOUT ROWID;
+CREATE TABLE issued (entry INTEGER NOT NULL, publisher TEXT NOT NULL,
+  PRIMARY KEY (entry, publisher)) WITHOUT ROWID;
 CREATE TABLE year (year INTEGER PRIMARY KEY, entries INTEGER NOT NULL);
 CREATE TABLE month (name TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE tally (list TEXT NOT NULL, month TEXT NOT NULL, entries INTEGER NOT NULL,
@@ -243,12 +249,14 @@ def _code() -> str:
 
 
 def _month_digests(converted: Converted) -> dict[str, str]:
-    """Each month's digest as indexed: its records' digest (graph/convert.py) and the
-    dcterms:modified of its entries (what history decided)."""
+    """Each month's digest as indexed: its records' digest (graph/convert.py), the
+    dcterms:modified of its entries (what history decided) and their publishers."""
     out: dict[str, str] = {}
+    publishers = converted.publishers
     for month in converted.months:
         text = month.digest + "".join(
-            f"\x1e{iri}\x1f{converted.modified.get(iri, '')}" for iri in month.iris
+            f"\x1e{iri}\x1f{converted.modified.get(iri, '')}\x1f{' '.join(publishers.get(iri, ()))}"
+            for iri in month.iris
         )
         out[month.name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return out
@@ -288,6 +296,11 @@ def _month_id(name: str) -> int:
 
 def _concept_token(concept: int) -> str:
     return f"{_FACET}c{concept}"
+
+
+def _publisher_token(pid: str) -> str:
+    # A publisher id is a slug (graph/publishers.py): its hyphens would split the token.
+    return f"{_FACET}p{pid.encode('utf-8').hex()}"
 
 
 def _year_token(year: int) -> str:
@@ -334,6 +347,7 @@ def _insert_months(
     entries: list[tuple[object, ...]] = []
     documents: list[tuple[object, ...]] = []
     subjects: list[tuple[int, int]] = []
+    issued: list[tuple[int, str]] = []
     lists: dict[str, list[tuple[str, str]]] = {library: []}
     for name in sorted(names):
         first = _month_id(name)
@@ -347,17 +361,20 @@ def _insert_months(
             concepts = sorted(concept_of[label] for label in entry.categories)
             modified = converted.modified.get(iri, "")
             entries.append((n, iri, year, format_created(entry), modified))
+            publishers = sorted(converted.publishers.get(iri, ()))
             tokens = [_concept_token(concept_ids[c]) for c in concepts]
+            tokens += [_publisher_token(pid) for pid in publishers]
             tokens.append(_year_token(year))
+            issued += [(n, pid) for pid in publishers]
             documents.append((n, _clean(entry.title), _clean(description), " ".join(tokens)))
             lists[library].append((library, iri))
             for concept in concepts:
                 subjects.append((n, concept_ids[concept]))
                 lists.setdefault(concept, []).append((concept, iri))
         if len(entries) >= _BATCH:
-            _insert_rows(db, entries, documents, subjects)
+            _insert_rows(db, entries, documents, subjects, issued)
             _insert_members(db, lists)
-    _insert_rows(db, entries, documents, subjects)
+    _insert_rows(db, entries, documents, subjects, issued)
     _insert_members(db, lists)
 
 
@@ -375,6 +392,7 @@ def _insert_rows(
     entries: list[tuple[object, ...]],
     documents: list[tuple[object, ...]],
     subjects: list[tuple[int, int]],
+    issued: list[tuple[int, str]],
 ) -> None:
     db.executemany("INSERT INTO entry VALUES (?, ?, ?, ?, ?)", entries)
     db.executemany("INSERT INTO document VALUES (?, ?, ?, ?)", documents)
@@ -385,9 +403,11 @@ def _insert_rows(
         "INSERT INTO search (rowid, title, description, facets) VALUES (?, ?, ?, ?)", documents
     )
     db.executemany("INSERT INTO subject VALUES (?, ?)", subjects)
+    db.executemany("INSERT INTO issued VALUES (?, ?)", issued)
     entries.clear()
     documents.clear()
     subjects.clear()
+    issued.clear()
 
 
 def _write_changes(
@@ -431,6 +451,7 @@ def _write_changes(
                 members.append((iri_of[concept], iri))
         db.executemany("DELETE FROM member WHERE list = ? AND iri = ?", members)
         db.executemany("DELETE FROM subject WHERE entry = ?", gone)
+        db.executemany("DELETE FROM issued WHERE entry = ?", gone)
         db.executemany("DELETE FROM document WHERE id = ?", gone)
         db.executemany("DELETE FROM entry WHERE id = ?", gone)
     present = {m.name for m in converted.months}
@@ -494,8 +515,8 @@ class Concept:
 
 @dataclass(frozen=True)
 class Hit:
-    """One entry found: its IRI, title and description snippet (matches marked), times and
-    categories (concept IRIs, by label)."""
+    """One entry found: its IRI, title and description snippet (matches marked), times,
+    categories (concept IRIs, by label) and publishers (ids, as its title names them)."""
 
     iri: str
     title: str
@@ -504,12 +525,13 @@ class Hit:
     categories: tuple[str, ...]
     marked_title: tuple[Span, ...]
     snippet: tuple[Span, ...]
+    publishers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FacetValue:
-    """One value of a facet: a concept IRI or a year, its label, how many entries of the
-    current selection it has, and whether the search selects it."""
+    """One value of a facet: a concept IRI, a publisher id or a year, its label, how many
+    entries of the current selection it has, and whether the search selects it."""
 
     key: str
     label: str
@@ -519,7 +541,8 @@ class FacetValue:
 
 @dataclass(frozen=True)
 class Search:
-    """A search as the index runs it: words, selected categories (IRIs) and years, sort, page."""
+    """A search as the index runs it: words, selected categories (IRIs), years and
+    publishers (ids), sort, page."""
 
     words: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
@@ -527,6 +550,7 @@ class Search:
     sort: str = "relevance"
     page: int = 1
     size: int = 20
+    publishers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -538,6 +562,7 @@ class Results:
     hits: tuple[Hit, ...]
     categories: tuple[FacetValue, ...]  # by label; counts for the current selection
     years: tuple[FacetValue, ...]  # newest first; counts as if no year were selected
+    publishers: tuple[FacetValue, ...] = ()  # by name; counts for the current selection
 
     @property
     def pages(self) -> int:
@@ -602,6 +627,7 @@ class Index:
         self.path = path
         self._local = threading.local()
         self._concepts: dict[str, Concept] | None = None
+        self._publisher_names: dict[str, str] | None = None
         self._months: tuple[str, list[tuple[int, int]]] | None = None
         self._tallies: dict[str, list[tuple[str, int]]] = {}
         self._meta_values: dict[str, str] = {}
@@ -718,6 +744,19 @@ class Index:
         )
         return [(str(pid), str(name)) for pid, name in rows]
 
+    def publishers(self) -> dict[str, str]:
+        """The name of every publisher of the search's facet by id, in name order (read
+        once: a row per publisher); none for an index written before the facet."""
+        if self._publisher_names is None:
+            rows: list[tuple[object, ...]] = []
+            if self._rows("SELECT 1 FROM sqlite_master WHERE name = 'issued'"):
+                rows = self._rows("SELECT id, name FROM publisher")
+            found = sorted(
+                ((str(p), str(n)) for p, n in rows), key=lambda r: (r[1].casefold(), r[0])
+            )
+            self._publisher_names = dict(found)
+        return self._publisher_names
+
     def has_publishers(self) -> bool:
         """Whether the index holds the release's publishers (written since they are)."""
         if self._publishers is None:
@@ -770,11 +809,16 @@ class Index:
         return {str(iri): int(str(n)) for n, iri in self._rows("SELECT id, iri FROM entry")}
 
     def ranked_ids(
-        self, words: Sequence[str], categories: Iterable[str], years: Iterable[int], limit: int
+        self,
+        words: Sequence[str],
+        categories: Iterable[str],
+        years: Iterable[int],
+        limit: int,
+        publishers: Iterable[str] = (),
     ) -> list[int]:
         """The ids of at most limit entries a search selects, best first (BM25 with words,
         else newest first); every entry for an empty search."""
-        query = _checked(self, words, categories, years, "relevance", 1, 1)
+        query = _checked(self, words, categories, years, "relevance", 1, 1, publishers)
         selected = _expression(query, self.categories(), years=True)
         if not selected:
             return [int(str(r[0])) for r in self._rows("SELECT id FROM entry ORDER BY id DESC")]
@@ -788,10 +832,14 @@ class Index:
             sql = "SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid DESC LIMIT ?"
         return [int(str(r[0])) for r in self._rows(sql, selected, limit)]
 
-    def facet_counts(self, ids: Sequence[int]) -> tuple[dict[str, int], dict[int, int]]:
-        """Entries per concept IRI and per year among the given entries."""
+    def facet_counts(
+        self, ids: Sequence[int]
+    ) -> tuple[dict[str, int], dict[int, int], dict[str, int]]:
+        """Entries per concept IRI, per year and per publisher id among the given entries."""
         by_id = {c.id: c.iri for c in self.categories().values()}
+        issued = bool(self.publishers())
         concepts: dict[str, int] = {}
+        publishers: dict[str, int] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             slots = ", ".join("?" * len(chunk))
@@ -801,11 +849,19 @@ class Index:
             ):
                 iri = by_id[int(str(concept))]
                 concepts[iri] = concepts.get(iri, 0) + int(str(n))
+            if not issued:
+                continue
+            for pid, n in self._rows(
+                f"SELECT publisher, count(*) FROM issued WHERE entry IN ({slots}) "
+                "GROUP BY publisher",
+                *chunk,
+            ):
+                publishers[str(pid)] = publishers.get(str(pid), 0) + int(str(n))
         years: dict[int, int] = {}
         for n in ids:
             year = (n >> _MONTH_BITS) // 12
             years[year] = years.get(year, 0) + 1
-        return concepts, years
+        return concepts, years, publishers
 
     def hits_by_id(self, ids: Sequence[int]) -> tuple[Hit, ...]:
         """The hits of entries by id, in that order, without marks."""
@@ -867,25 +923,27 @@ class Index:
         sort: str = "relevance",
         page: int = 1,
         size: int = 20,
+        publishers: Iterable[str] = (),
     ) -> Results:
         """One page of the entries whose title or description holds every word (text is split
-        by words_of), in every category given and in any of the years given, with the facets
-        of that selection; SearchError for what cannot be asked.
+        by words_of), in every category given, by every publisher given (ids) and in any of
+        the years given, with the facets of that selection; SearchError for what cannot be
+        asked.
 
         Sorts: relevance (BM25, the title weighing more; without words, newest first),
         newest or oldest (by the Added time, as the library's list)."""
-        query = _checked(self, words, categories, years, sort, page, size)
+        query = _checked(self, words, categories, years, sort, page, size, publishers)
         concepts = self.categories()
         try:
-            if query.words or query.categories or query.years:
+            if query.words or query.categories or query.years or query.publishers:
                 # The counts and the page are two passes over the matches (the page's in
                 # rank order): run at once, on this thread's connection and a pool thread's
                 # (SQLite releases the GIL), a search costs the longer of the two.
                 counting = _pool().submit(lambda: _facets(self._db(), query, concepts))
                 hits = _hits(self._db(), query, concepts)
-                total, years_found, counts = counting.result()
+                total, years_found, counts, by_publisher = counting.result()
             else:
-                total, years_found, counts = _facets(self._db(), query, concepts)
+                total, years_found, counts, by_publisher = _facets(self._db(), query, concepts)
                 hits = _hits(self._db(), query, concepts)
         except sqlite3.Error as exc:
             raise PublicationError(f"{self.path}: cannot read the index: {exc}") from exc
@@ -900,7 +958,22 @@ class Index:
                 {**dict.fromkeys(query.years, 0), **years_found}.items(), reverse=True
             )
         )
-        return Results(query, total, hits, category_facet, year_facet)
+        return Results(
+            query,
+            total,
+            hits,
+            category_facet,
+            year_facet,
+            self.publisher_facet(by_publisher, query),
+        )
+
+    def publisher_facet(self, counts: Mapping[str, int], query: Search) -> tuple[FacetValue, ...]:
+        """The publishers' facet (by name) of a selection's counts per publisher id."""
+        return tuple(
+            FacetValue(pid, name, counts.get(pid, 0), pid in query.publishers)
+            for pid, name in self.publishers().items()
+            if counts.get(pid, 0) or pid in query.publishers
+        )
 
 
 @functools.lru_cache(maxsize=4)  # the releases a process serves (a few, immutable)
@@ -934,6 +1007,7 @@ def _checked(
     sort: str,
     page: int,
     size: int,
+    publishers: Iterable[str] = (),
 ) -> Search:
     """The search normalized, or SearchError."""
     found = words_of(words) if isinstance(words, str) else words_of(" ".join(words))
@@ -945,20 +1019,26 @@ def _checked(
         raise SearchError(f"a page holds 1 to {MAX_SIZE} hits, not {size}")
     chosen = tuple(dict.fromkeys(categories))
     picked = tuple(sorted(set(years), reverse=True))
-    if len(chosen) > MAX_VALUES or len(picked) > MAX_VALUES:
-        raise SearchError(f"a search selects at most {MAX_VALUES} categories and years")
+    by = tuple(dict.fromkeys(publishers))
+    if max(len(chosen), len(picked), len(by)) > MAX_VALUES:
+        raise SearchError(f"a search selects at most {MAX_VALUES} categories, years and publishers")
     known = index.categories()
     unknown = [c for c in chosen if c not in known]
     if unknown:
         raise SearchError(f"no category <{unknown[0]}> in this library")
-    return Search(found, chosen, picked, sort, page, size)
+    named = index.publishers()
+    missing = [p for p in by if p not in named]
+    if missing:
+        raise SearchError(f"no publisher {missing[0]!r} in this library")
+    return Search(found, chosen, picked, sort, page, size, by)
 
 
 def _expression(query: Search, concepts: Mapping[str, Concept], years: bool) -> str:
     """The FTS5 query of what a search selects ('' for everything): its words, and its facets
-    as tokens (every category, any year); without the year filter unless years."""
+    as tokens (every category and publisher, any year); without the year filter unless years."""
     parts = [match_expression(query.words)] if query.words else []
     parts += [f'"{_concept_token(concepts[iri].id)}"' for iri in query.categories]
+    parts += [f'"{_publisher_token(pid)}"' for pid in query.publishers]
     if years and query.years:
         chosen = " OR ".join(f'"{_year_token(year)}"' for year in query.years)
         parts.append(f"({chosen})" if len(query.years) > 1 else chosen)
@@ -969,20 +1049,36 @@ def _expression(query: Search, concepts: Mapping[str, Concept], years: bool) -> 
 _YEAR_OF_ID = f"((id >> {_MONTH_BITS}) / 12)"
 
 
+def _has_issued(db: sqlite3.Connection) -> bool:
+    """Whether an index has the publishers' facet (written since it is)."""
+    return bool(db.execute("SELECT 1 FROM sqlite_master WHERE name = 'issued'").fetchone())
+
+
 def _facets(
     db: sqlite3.Connection, query: Search, concepts: Mapping[str, Concept]
-) -> tuple[int, dict[int, int], dict[int, int]]:
-    """How many entries the search selects, entries per year (as if no year were selected)
-    and per concept of the selection; the words are matched once per statement."""
+) -> tuple[int, dict[int, int], dict[int, int], dict[str, int]]:
+    """How many entries the search selects, entries per year (as if no year were selected),
+    per concept and per publisher of the selection; the words are matched once per statement."""
     selected = _expression(query, concepts, years=True)
+    issued = _has_issued(db)
     if not selected:  # the whole library: the counts kept at build time
         years = dict(db.execute("SELECT year, entries FROM year").fetchall())
-        return sum(years.values()), years, {c.id: c.entries for c in concepts.values()}
+        publishers: dict[str, int] = {}
+        if issued:  # a row per entry that names a publisher, by the table's key
+            sql = "SELECT publisher, count(*) FROM issued GROUP BY publisher"
+            publishers = dict(db.execute(sql).fetchall())
+        concept_counts = {c.id: c.entries for c in concepts.values()}
+        return sum(years.values()), years, concept_counts, publishers
     parts = [
         "SELECT 0, 0, count(*) FROM sel",
         "SELECT 2, s.concept, count(*) FROM sel JOIN subject s ON s.entry = sel.id "
         "GROUP BY s.concept",
     ]
+    if issued:
+        parts.append(
+            "SELECT 3, i.publisher, count(*) FROM sel JOIN issued i ON i.entry = sel.id "
+            "GROUP BY i.publisher"
+        )
     years = {}
     unfiltered = _expression(query, concepts, years=False)
     if not query.years:
@@ -1000,15 +1096,17 @@ def _facets(
         "WITH sel(id) AS MATERIALIZED (SELECT rowid FROM search WHERE search MATCH ?) "
         + " UNION ALL ".join(parts)
     )
-    total, counts = 0, {}
+    total, counts, by_publisher = 0, {}, {}
     for kind, key, n in db.execute(sql, (selected,)):
         if kind == 0:
             total = n
         elif kind == 1:
             years[key] = n
-        else:
+        elif kind == 2:
             counts[key] = n
-    return total, years, counts
+        else:
+            by_publisher[key] = n
+    return total, years, counts, by_publisher
 
 
 def _hits(
@@ -1071,6 +1169,12 @@ def _hits_of_rows(
         f"SELECT entry, concept FROM subject WHERE entry IN ({slots})", ids
     ):
         tags.setdefault(entry, []).append(by_id[concept].iri)
+    issued: dict[int, list[str]] = {}
+    if _has_issued(db):
+        for entry, pid in db.execute(
+            f"SELECT entry, publisher FROM issued WHERE entry IN ({slots})", ids
+        ):
+            issued.setdefault(entry, []).append(pid)
     hits = []
     for n, title, description, marked_title, snippet in found:
         iri, created, modified = rows[n]
@@ -1080,7 +1184,8 @@ def _hits_of_rows(
             title_spans = (Span(title),)
             text = (Span(_opening(description)),) if description else ()
         categories = tuple(sorted(tags.get(n, []), key=rank_of.__getitem__))
-        hits.append(Hit(iri, title, created, modified, categories, title_spans, text))
+        publishers = tuple(issued.get(n, ()))
+        hits.append(Hit(iri, title, created, modified, categories, title_spans, text, publishers))
     return tuple(hits)
 
 

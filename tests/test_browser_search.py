@@ -1,6 +1,6 @@
 """The search in headless Chromium as a person uses it: words typed in the box on any page,
-a category and a year picked among the facets and one removed again; and with the keyboard
-only, from the first Tab to the first result."""
+a category and a year picked among the facets and one removed again, a publisher too; and
+with the keyboard only, from the first Tab to the first result."""
 
 from __future__ import annotations
 
@@ -69,6 +69,27 @@ def test_search_with_facets(live: Server, desktop: Tab) -> None:
     assert "category" not in params(page)
     assert params(page)["year"] == [name] and params(page)["q"] == ["exploitation"]
     assert total(page) >= expected
+
+
+def test_search_by_publisher(live: Server, desktop: Tab) -> None:
+    page = desktop.page
+    page.goto(live.base + "search")
+    publishers = page.get_by_role("list", name="Publishers")
+    npcc = publishers.get_by_role("listitem").filter(has_text="National Police Chiefs")
+    expected = int(npcc.locator(".count").inner_text())
+    npcc.get_by_role("link").click()
+    assert params(page)["publisher"] == ["npcc"]
+    assert total(page) == expected == hits(page).count() >= 1
+    # Words typed in the box keep the publisher chosen.
+    page.get_by_role("search").first.get_by_role("searchbox").fill("police")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"q=police"))
+    assert params(page)["publisher"] == ["npcc"]
+    narrow = total(page)
+    assert narrow >= 1
+    page.get_by_role("link", name="Remove the filter National Police Chiefs' Council").click()
+    assert "publisher" not in params(page) and params(page)["q"] == ["police"]
+    assert total(page) >= narrow
 
 
 def test_keyboard_only_search(live: Server, desktop: Tab) -> None:

@@ -167,6 +167,17 @@ def test_facets_narrow_the_meaning_search(enriched: tuple[Server, Path]) -> None
     assert all(h["created"].startswith(str(year["year"])) for h in narrowed["hits"])
 
 
+def test_the_publisher_facet_narrows_the_meaning_search(enriched: tuple[Server, Path]) -> None:
+    server, _ = enriched
+    doc = json_search(server.base, "q=police+schools&mode=meaning")
+    npcc = next(f for f in doc["facets"]["publisher"] if f["id"] == "npcc")
+    narrowed = json_search(server.base, f"q=police+schools&mode=meaning&publisher={npcc['iri']}")
+    assert narrowed["search"]["publisher"] == ["npcc"] and narrowed["search"]["mode"] == "meaning"
+    assert narrowed["total"] == npcc["count"] >= 1
+    assert all("npcc" in [p["id"] for p in h["publishers"]] for h in narrowed["hits"])
+    assert get(server.base + "search?q=police&mode=meaning&publisher=nobody", {}).status == 400
+
+
 def test_the_html_search_marks_how_each_hit_was_found(enriched: tuple[Server, Path]) -> None:
     server, _ = enriched
     reply = get(server.base + f"search?q={G}&mode=meaning", {"Accept": "text/html"})

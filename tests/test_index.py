@@ -203,6 +203,8 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
             "publisher": "SELECT * FROM publisher ORDER BY id",
             "published": "SELECT * FROM published ORDER BY iri, rank",
             "publishers": "SELECT * FROM publishers",
+            "issued": "SELECT e.iri, i.publisher FROM issued i JOIN entry e ON e.id = i.entry "
+            "ORDER BY 1, 2",
         }
         tables = {name: db.execute(sql).fetchall() for name, sql in queries.items()}
         # The facet tokens name concepts by id, which a rebuild gives as they come: by IRI.
@@ -224,6 +226,8 @@ def _answers(path: Path) -> list[object]:
             out.append(index.search(words, sort=sort, size=100))
     concept = next(iter(index.categories()))
     out.append(index.search("child", categories=[concept], years=[2018, 2020]))
+    for pid in index.publishers():
+        out.append(index.search("", publishers=[pid]))
     return out
 
 
@@ -259,7 +263,7 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
         "Added: 06/07/2018 at 12:43 pm Category: Crime/ASB, Safeguarding, Brand New Things",
     )
     removed = "Becoming Trauma Informed"
-    text = text.replace(removed + "\n", "Becoming Trauma Informed Again\n")
+    text = text.replace(removed + "\n", "Becoming Trauma Informed Again (NPCC)\n")
     text += "\n\nA brand new entry\n\nAdded: 01/01/2026 at 9:00 am Category: Prevent\n\nNew.\n"
     source.write_text(text, encoding="utf-8")
     twin = tmp_path / "twin"
@@ -276,7 +280,15 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
         "Break4Change Programme Toolkit"
     ]
     assert index.search("violent abusive parents").total == 0
-    assert [h.title for h in index.search(removed).hits] == ["Becoming Trauma Informed Again"]
+    assert [h.title for h in index.search(removed).hits] == [
+        "Becoming Trauma Informed Again (NPCC)"
+    ]
+    # The publisher's facet follows the month rewritten: the retitled entry now names NPCC.
+    npcc = index.search(publishers=["npcc"])
+    assert "Becoming Trauma Informed Again (NPCC)" in [h.title for h in npcc.hits]
+    assert next(f for f in npcc.publishers if f.key == "npcc").count == npcc.total == 2
+    with pytest.raises(SearchError, match="no publisher 'nobody'"):
+        index.search(publishers=["nobody"])
     brand_new = next(c for c in index.categories().values() if c.label == "Brand New Things")
     assert brand_new.entries == 1
     # Another base IRI: nothing of the previous index is taken.

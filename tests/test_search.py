@@ -252,6 +252,83 @@ def test_several_values_repeated_or_comma_separated(live: Server) -> None:
     assert repeated["search"] == commas["search"] == by_iri["search"]
 
 
+# --- publishers ---------------------------------------------------------------------------------
+
+
+def publishing(
+    words: Sequence[str], publishers: Sequence[str], categories: Sequence[str] = ()
+) -> str:
+    """matching() narrowed to the entries of every publisher IRI given."""
+    query = matching(words, categories)
+    narrowed = " ".join(f"?e dcterms:publisher <{p}> ." for p in publishers)
+    return query.removesuffix(" }") + " " + narrowed + " }"
+
+
+def test_publisher_facet_counts_what_the_store_counts(live: Server) -> None:
+    doc = found(live.base)
+    rows = select(
+        live.base, "SELECT ?p (COUNT(?e) AS ?n) WHERE { ?e dcterms:publisher ?p } GROUP BY ?p"
+    )
+    per_publisher = _counts(rows, "p")
+    facet = doc["facets"]["publisher"]
+    assert {f["iri"]: f["count"] for f in facet} == per_publisher
+    # The seed's "… (NPCC)" and "… (ADCS Discussion Paper)" are recognised.
+    ids = {f["id"]: f for f in facet}
+    assert ids["npcc"]["label"] == "National Police Chiefs' Council"
+    assert ids["npcc"]["iri"] == live.base + "publisher/npcc"
+    assert ids["adcs"]["count"] >= 1
+    assert [f["label"].casefold() for f in facet] == sorted(f["label"].casefold() for f in facet)
+    for value in facet:
+        chosen = found(live.base, *_pairs(value["url"]))
+        expected = {r["e"] for r in select(live.base, publishing([], [value["iri"]]))}
+        assert chosen["total"] == value["count"] == len(expected)
+        assert {h["iri"] for h in chosen["hits"]} == expected
+        assert chosen["search"]["publisher"] == [value["id"]]
+        assert all(value["id"] in [p["id"] for p in h["publishers"]] for h in chosen["hits"])
+        again = next(f for f in chosen["facets"]["publisher"] if f["id"] == value["id"])
+        assert (
+            again["selected"] and found(live.base, *_pairs(again["url"]))["total"] == doc["total"]
+        )
+
+
+def test_publisher_combines_with_words_categories_and_sort(live: Server) -> None:
+    npcc = live.base + "publisher/npcc"
+    words = ["police"]  # "When to call the police: Guidance for schools & colleges (NPCC)"
+    doc = found(live.base, ("q", " ".join(words)), ("publisher", "npcc"))
+    expected = {r["e"] for r in select(live.base, publishing(words, [npcc]))}
+    assert doc["total"] == len(expected) > 0 and {h["iri"] for h in doc["hits"]} == expected
+    # Every facet counts within the publisher's entries.
+    for f in doc["facets"]["category"]:
+        narrower = select(live.base, publishing(words, [npcc], [f["iri"]]))
+        assert f["count"] == len({r["e"] for r in narrower}), f
+    by_iri = found(live.base, ("q", " ".join(words)), ("publisher", npcc), ("sort", "oldest"))
+    assert by_iri["search"]["publisher"] == ["npcc"] and by_iri["total"] == doc["total"]
+    # Two publishers combine: entries of both (none in the seed names NPCC and ADCS).
+    assert found(live.base, ("publisher", "npcc,adcs"))["total"] == 0
+
+
+def test_publisher_facet_in_html_and_rdf(live: Server) -> None:
+    reply = search(live.base, [("publisher", "npcc")], Accept=BROWSER)
+    assert reply.status == 200
+    html = reply.body.decode("utf-8").replace("&#39;", "'")
+    assert '<h3 id="facet-publisher-h">Publishers</h3>' in html
+    assert 'aria-label="Remove the filter National Police Chiefs\' Council"' in html
+    assert "by National Police Chiefs' Council" in html  # the page's title
+    assert '<input type="hidden" name="publisher" value="npcc">' in html  # kept by the form
+    everything = search(live.base, [], Accept=BROWSER).body.decode("utf-8")
+    assert "/search?publisher=npcc" in everything and "/search?publisher=adcs" in everything
+    turtle = search(live.base, [("publisher", "npcc")], Accept="text/turtle")
+    graph = parse(turtle, live.base)
+    doc = found(live.base, ("publisher", "npcc"))
+    collection = rdflib.URIRef(live.base + "search?publisher=npcc")
+    assert {str(m) for m in graph.objects(collection, HYDRA.member)} == {
+        h["iri"] for h in doc["hits"]
+    }
+    for hit in doc["hits"]:
+        publisher = graph.value(rdflib.URIRef(hit["iri"]), DCTERMS.publisher)
+        assert str(publisher) == live.base + "publisher/npcc"
+
+
 # --- sort and pages -----------------------------------------------------------------------------
 
 
@@ -341,6 +418,7 @@ def test_json_shape(live: Server) -> None:
         "words": ["county", "lines"],
         "category": ["safeguarding"],
         "year": [],
+        "publisher": [],
         "sort": "relevance",
         "mode": "words",
         "page": 1,
@@ -349,7 +427,7 @@ def test_json_shape(live: Server) -> None:
     hit = doc["hits"][0]
     assert {"iri", "title", "created", "categories", "title_spans", "snippet"} <= set(hit)
     assert {c["notation"] for c in hit["categories"]} >= {"safeguarding"}
-    assert doc["template"] == live.base + "search{?q,category,year,page}"
+    assert doc["template"] == live.base + "search{?q,category,year,publisher,page}"
     assert doc["links"]["self"] == live.base + "search?q=county+lines&category=safeguarding"
     assert doc["alternates"]["text/turtle"].startswith(live.base + "search.ttl?")
     assert set(doc["alternates"]) == {
@@ -388,11 +466,14 @@ def test_rdf_is_a_hydra_collection_page(live: Server, media_type: str) -> None:
     assert str(graph.value(view, HYDRA.last)).endswith(f"page={doc['pages']}")
     template = graph.value(collection, HYDRA.search)
     assert (template, RDF.type, HYDRA.IriTemplate) in graph
-    assert str(graph.value(template, HYDRA.template)) == live.base + "search{?q,category,year,page}"
+    assert (
+        str(graph.value(template, HYDRA.template))
+        == live.base + "search{?q,category,year,publisher,page}"
+    )
     variables = {
         str(graph.value(m, HYDRA.variable)) for m in graph.objects(template, HYDRA.mapping)
     }
-    assert variables == {"q", "category", "year", "page"}
+    assert variables == {"q", "category", "year", "publisher", "page"}
     for hit in doc["hits"]:
         assert graph.value(rdflib.URIRef(hit["iri"]), DCTERMS.title) == rdflib.Literal(
             hit["title"], lang="en"
@@ -453,6 +534,8 @@ BAD = [
     ([("q", "x" * 501)], "longer than 500 characters"),
     ([("year", "20x")], "year must be four digits"),
     ([("category", "nothing-of-the-kind")], "no category 'nothing-of-the-kind'"),
+    ([("publisher", "nobody-at-all")], "no publisher 'nobody-at-all'"),
+    ([("publisher", "NPCC")], "no publisher 'NPCC'"),  # an id, not a variant of the table
 ]
 
 
@@ -536,7 +619,10 @@ def test_void_describes_the_search(live: Server) -> None:
     assert (ds, DCAT.accessService, service) in void
     assert (service, RDF.type, DCAT.DataService) in void
     template = void.value(ds, HYDRA.search)
-    assert str(void.value(template, HYDRA.template)) == live.base + "search{?q,category,year,page}"
+    assert (
+        str(void.value(template, HYDRA.template))
+        == live.base + "search{?q,category,year,publisher,page}"
+    )
 
 
 def test_repeated_search_is_cached_and_revalidated(live: Server) -> None:

@@ -1,6 +1,6 @@
 """The meaning search: one ranked list of the entries that match a search's words (first, in
 the word search's order) and then of those closest in meaning to its text, within the same
-facets (categories, years), each hit marked with how it was found.
+facets (categories, years, publishers), each hit marked with how it was found.
 
 The text is embedded by the same model as the entries (graph/enrich/model.py); closeness is
 the dot product with every entry's vector, an exact search (numpy: one product of the
@@ -58,14 +58,17 @@ def search(
     years: Sequence[int],
     page: int,
     size: int,
+    publishers: Sequence[str] = (),
 ) -> MeaningResults:
     """One page of the meaning search for text within the facets (SearchError as the word
     search; EnrichmentUnavailable without the extra)."""
     words = words_of(text)
-    exact_ids = index.ranked_ids(words, categories, years, MAX_WORDS_FIRST) if words else []
+    exact_ids = (
+        index.ranked_ids(words, categories, years, MAX_WORDS_FIRST, publishers) if words else []
+    )
     allowed: list[int] | None = None
-    if categories or years:
-        allowed = index.ranked_ids((), categories, years, 10**9)
+    if categories or years or publishers:
+        allowed = index.ranked_ids((), categories, years, 10**9, publishers)
     iris, matrix = enrichment.vectors()
     rows = _rows(index, iris)
     scores: dict[int, float] = {}
@@ -102,9 +105,18 @@ def search(
         Found(hits[n], MATCH_WORDS if n in exact_set else MATCH_MEANING, scores.get(n))
         for n in chosen
     )
-    query = Search(words, tuple(categories), tuple(years), "relevance", page, size)
-    category_facet, year_facet = _facets(index, listed, categories, years)
-    results = Results(query, len(listed), tuple(f.hit for f in found), category_facet, year_facet)
+    query = Search(
+        words, tuple(categories), tuple(years), "relevance", page, size, tuple(publishers)
+    )
+    category_facet, year_facet, publisher_facet = _facets(index, listed, query)
+    results = Results(
+        query,
+        len(listed),
+        tuple(f.hit for f in found),
+        category_facet,
+        year_facet,
+        publisher_facet,
+    )
     return MeaningResults(results, found, len(exact_ids))
 
 
@@ -156,11 +168,12 @@ def _rows(index: Index, iris: Sequence[str]) -> _Rows:
 
 
 def _facets(
-    index: Index, listed: Sequence[int], categories: Sequence[str], years: Sequence[int]
-) -> tuple[tuple[FacetValue, ...], tuple[FacetValue, ...]]:
-    """The facets of the whole list: entries per category and per year."""
+    index: Index, listed: Sequence[int], query: Search
+) -> tuple[tuple[FacetValue, ...], tuple[FacetValue, ...], tuple[FacetValue, ...]]:
+    """The facets of the whole list: entries per category, per year and per publisher."""
+    categories, years = query.categories, query.years
     concepts = index.categories()
-    per_concept, per_year = index.facet_counts(listed)
+    per_concept, per_year, per_publisher = index.facet_counts(listed)
     category_facet = tuple(
         FacetValue(c.iri, c.label, per_concept.get(c.iri, 0), c.iri in categories)
         for c in concepts.values()
@@ -170,4 +183,4 @@ def _facets(
         FacetValue(str(y), str(y), n, y in years)
         for y, n in sorted({**dict.fromkeys(years, 0), **per_year}.items(), reverse=True)
     )
-    return category_facet, year_facet
+    return category_facet, year_facet, index.publisher_facet(per_publisher, query)

@@ -247,6 +247,14 @@ def document(base: str) -> dict[str, Any]:
                             explode=True,
                         ),
                         _param(
+                            "publisher",
+                            {"type": "array", "items": _STRING},
+                            style="form",
+                            explode=True,
+                            description="a publisher's id or IRI; entries of every one "
+                            "(an unknown one: 400)",
+                        ),
+                        _param(
                             "sort", {"type": "string", "enum": ["relevance", "newest", "oldest"]}
                         ),
                         _param(

@@ -1,14 +1,16 @@
 """Blueprint 'search': the library's search, for people and programs, from the release's index.
 
-  /search?q=&category=&year=&sort=&page=     one page of results, content-negotiated:
+  /search?q=&category=&year=&publisher=&sort=&page=     one page of results, content-negotiated:
       HTML (a results page: hits with their matches marked, facets, sort, pages), JSON
       (application/json: total, hits, facets, links) and RDF (Turtle, JSON-LD, N-Triples,
       RDF/XML: a hydra:Collection with its PartialCollectionView and the IRI template that
       VoID also gives, graph/describe.py); /search.<suffix> and ?format= name one.
-A category is its notation (the slug in its IRI) or its IRI; several categories or years are
+A category is its notation (the slug in its IRI) or its IRI, a publisher its id or IRI
+(<base>publisher/<id>, graph/publishers.py); several categories, publishers or years are
 repeated or comma-separated (RFC 6570 form-style expansion of the template). Words in any
-order must all match (graph/index.py); categories combine (entries in every one), years
-widen (entries of any). Sorts: relevance (the default with words), newest (without), oldest.
+order must all match (graph/index.py); categories and publishers combine (entries of every
+one), years widen (entries of any). Sorts: relevance (the default with words), newest
+(without), oldest.
 A bad parameter is 400 in the negotiated error format (server/errors.py); a page past the
 last, 404. Bodies are cached per release like every other representation.
 """
@@ -90,6 +92,7 @@ class Params:
     sort: str  # as used: relevance only with words
     page: int
     mode: str = "words"  # or "meaning": words first, then entries close in meaning (MODES)
+    publishers: tuple[str, ...] = ()  # ids (graph/publishers.py)
 
     @property
     def default_sort(self) -> str:
@@ -108,7 +111,7 @@ def search(ext: str | None) -> Response:
     if index is None:
         raise PublicationError(f"{release.id}: built without a search index; rebuild it")
     media_type, negotiated, style = _representation(ext)
-    params = _params(index)
+    params = _params(index, release.iris)
     key = ("search", _query(params, page=params.page), media_type, style)
     rep: Representation | None = release.cache.get(key)
     if rep is None and params.mode == "meaning":
@@ -124,6 +127,7 @@ def search(ext: str | None) -> Response:
                 params.sort,
                 params.page,
                 PAGE_SIZE,
+                params.publishers,
             )
         except SearchError as exc:
             raise HttpError(400, str(exc)) from exc
@@ -152,6 +156,7 @@ def _meaning(release: Release, index: Index, params: Params) -> tuple[Results, M
             params.years,
             params.page,
             PAGE_SIZE,
+            params.publishers,
         )
     except SearchError as exc:
         raise HttpError(400, str(exc)) from exc
@@ -182,7 +187,7 @@ def _values(name: str) -> list[str]:
     return [v.strip() for raw in request.args.getlist(name) for v in raw.split(",") if v.strip()]
 
 
-def _params(index: Index) -> Params:
+def _params(index: Index, iris: Iris) -> Params:
     """The search the URL asks for, or 400 (HttpError) saying what is wrong."""
     args = request.args
     text = " ".join(t.strip() for t in args.getlist("q") if t.strip())
@@ -199,6 +204,15 @@ def _params(index: Index) -> Params:
             raise HttpError(400, f"no category {value!r} in this library; see its categories")
         if concept not in chosen:
             chosen.append(concept)
+    named = index.publishers()
+    prefix = iris.publisher("")
+    publishers: list[str] = []
+    for value in _values("publisher"):
+        pid = value[len(prefix) :] if value.startswith(prefix) else value
+        if pid not in named:
+            raise HttpError(400, f"no publisher {value!r} in this library; see its publishers")
+        if pid not in publishers:
+            publishers.append(pid)
     years: list[int] = []
     for value in _values("year"):
         if not _YEAR.fullmatch(value):
@@ -217,20 +231,21 @@ def _params(index: Index) -> Params:
     if mode == "meaning" and sort != ("relevance" if words else "newest"):
         raise HttpError(400, "a meaning search has one order: words first, then by meaning")
     years_chosen = tuple(sorted(years, reverse=True))
-    return Params(text, words, tuple(chosen), years_chosen, sort, page, mode)
+    return Params(text, words, tuple(chosen), years_chosen, sort, page, mode, tuple(publishers))
 
 
 # --- URLs ---------------------------------------------------------------------------------------
 
 
 def _query(params: Params, page: int = 1, force_page: bool = False) -> str:
-    """The query string of a search: q, categories (notations), years, the sort unless it is
-    the default, the page unless it is the first (or force_page)."""
+    """The query string of a search: q, categories (notations), years, publishers (ids), the
+    sort unless it is the default, the page unless it is the first (or force_page)."""
     pairs: list[tuple[str, str]] = []
     if params.text:
         pairs.append(("q", params.text))
     pairs += [("category", c.notation) for c in params.categories]
     pairs += [("year", str(y)) for y in params.years]
+    pairs += [("publisher", p) for p in params.publishers]
     if params.sort != params.default_sort:
         pairs.append(("sort", params.sort))
     if params.mode != "words":
@@ -251,9 +266,14 @@ def _url(base: str, params: Params, style: Style, page: int = 1, force_page: boo
     return url if url.isascii() else iri_to_uri(url)
 
 
-def _toggled(params: Params, concept: Concept | None = None, year: int | None = None) -> Params:
-    """The same search with a category or year added, or removed when it is selected; from
-    its first page."""
+def _toggled(
+    params: Params,
+    concept: Concept | None = None,
+    year: int | None = None,
+    publisher: str | None = None,
+) -> Params:
+    """The same search with a category, year or publisher added, or removed when it is
+    selected; from its first page."""
     if concept is not None:
         chosen = [c for c in params.categories if c != concept]
         if len(chosen) == len(params.categories):
@@ -264,6 +284,11 @@ def _toggled(params: Params, concept: Concept | None = None, year: int | None = 
         if len(years) == len(params.years):
             years.append(year)
         params = replace(params, years=tuple(sorted(years, reverse=True)))
+    if publisher is not None:
+        publishers = [p for p in params.publishers if p != publisher]
+        if len(publishers) == len(params.publishers):
+            publishers.append(publisher)
+        params = replace(params, publishers=tuple(publishers))
     return replace(params, page=1)
 
 
@@ -345,11 +370,13 @@ def _links(iris: Iris, params: Params, results: Results, style: Style) -> str:
     return ", ".join(links)
 
 
-def _title(release: Release, params: Params) -> str:
+def _title(release: Release, params: Params, names: Mapping[str, str]) -> str:
     """What the search is, in words: 'Entries matching “county lines” in Safeguarding, 2020'."""
     parts = [f"matching “{params.text}”"] if params.words else []
     if params.categories:
         parts.append("in " + " and ".join(c.label for c in params.categories))
+    if params.publishers:
+        parts.append("by " + " and ".join(names.get(p, p) for p in params.publishers))
     if params.years:
         parts.append("added in " + " or ".join(str(y) for y in sorted(params.years)))
     library = release.manifest.get("title", "the library")
@@ -370,6 +397,7 @@ def _json(
 ) -> str:
     base = search_iri(iris)
     concepts = index.categories()
+    names = index.publishers()
     by_iri = {c.iri: c for c in concepts.values()}
     page = params.page
     links: dict[str, str] = {
@@ -387,6 +415,7 @@ def _json(
             "words": list(params.words),
             "category": [c.notation for c in params.categories],
             "year": list(params.years),
+            "publisher": list(params.publishers),
             "sort": params.sort,
             "mode": params.mode,
             "page": page,
@@ -394,7 +423,7 @@ def _json(
         },
         "total": results.total,
         "pages": results.pages,
-        "hits": [_hit_json(hit, concepts, marks) for hit in results.hits],
+        "hits": [_hit_json(iris, hit, concepts, names, marks) for hit in results.hits],
         # Each value with the URL of the same search with it chosen, or no longer chosen.
         "facets": {
             "category": [
@@ -417,6 +446,17 @@ def _json(
                 }
                 for f in results.years
             ],
+            "publisher": [
+                {
+                    "id": f.key,
+                    "iri": iris.publisher(f.key),
+                    "label": f.label,
+                    "count": f.count,
+                    "selected": f.selected,
+                    "url": _url(base, _toggled(params, publisher=f.key), style),
+                }
+                for f in results.publishers
+            ],
         },
         "links": links,
         "alternates": {
@@ -427,7 +467,13 @@ def _json(
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
-def _hit_json(hit: Hit, concepts: dict[str, Concept], marks: Marks | None) -> dict[str, Any]:
+def _hit_json(
+    iris: Iris,
+    hit: Hit,
+    concepts: dict[str, Concept],
+    names: Mapping[str, str],
+    marks: Marks | None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"iri": hit.iri, "title": hit.title, "created": hit.created}
     if marks is not None:  # a meaning search: how the hit was found, and how close it is
         match, score = marks[hit.iri]
@@ -438,6 +484,9 @@ def _hit_json(hit: Hit, concepts: dict[str, Concept], marks: Marks | None) -> di
     out["categories"] = [
         {"iri": c, "label": concepts[c].label, "notation": concepts[c].notation}
         for c in hit.categories
+    ]
+    out["publishers"] = [
+        {"iri": iris.publisher(p), "id": p, "label": names.get(p, p)} for p in hit.publishers
     ]
     out["title_spans"] = _spans(hit.marked_title)
     out["snippet"] = _spans(hit.snippet)
@@ -450,6 +499,7 @@ _TITLE = NamedNode(str(DCTERMS.title))
 _CREATED = NamedNode(str(DCTERMS.created))
 _MODIFIED = NamedNode(str(DCTERMS.modified))
 _SUBJECT = NamedNode(str(DCTERMS.subject))
+_PUBLISHER = NamedNode(str(DCTERMS.publisher))
 _DATETIME = NamedNode(str(XSD.dateTime))
 
 
@@ -462,7 +512,7 @@ def _triples(
 ) -> list[Triple]:
     """The page as Hydra (Hydra Core §5): the collection of the search's entries (the search
     without a page), its view (this page) with first, previous, next and last, the IRI
-    template of the search, and each entry with its title, times and categories."""
+    template of the search, and each entry with its title, times, categories and publishers."""
     iris = release.iris
     base = search_iri(iris)
     collection = NamedNode(_url(base, params, NEGOTIATED))
@@ -470,7 +520,9 @@ def _triples(
     template = NamedNode(base + "#template")
     out = [
         Triple(collection, _TYPE, _hydra("Collection")),
-        Triple(collection, _TITLE, Literal(_title(release, params), language="en")),
+        Triple(
+            collection, _TITLE, Literal(_title(release, params, index.publishers()), language="en")
+        ),
         Triple(
             collection,
             _hydra("totalItems"),
@@ -518,6 +570,7 @@ def _triples(
         if hit.modified:
             out.append(Triple(node, _MODIFIED, Literal(hit.modified, datatype=_DATETIME)))
         out += [Triple(node, _SUBJECT, NamedNode(c)) for c in hit.categories]
+        out += [Triple(node, _PUBLISHER, NamedNode(iris.publisher(p))) for p in hit.publishers]
     return out
 
 
@@ -578,7 +631,10 @@ def _html(
 
     category_facet = [facet(f, _toggled(params, concept=by_iri[f.key])) for f in results.categories]
     year_facet = [facet(f, _toggled(params, year=int(f.key))) for f in results.years]
+    publisher_facet = [facet(f, _toggled(params, publisher=f.key)) for f in results.publishers]
+    names = index.publishers()
     selected = [(c.label, link(_toggled(params, concept=c))) for c in params.categories]
+    selected += [(names.get(p, p), link(_toggled(params, publisher=p))) for p in params.publishers]
     selected += [(str(y), link(_toggled(params, year=y))) for y in params.years]
     sorts = [
         (name, link(replace(params, sort=name, page=1)), name == params.sort)
@@ -595,10 +651,11 @@ def _html(
         "search/results.html",
         params=params,
         results=results,
-        title=_title(release, params),
+        title=_title(release, params, index.publishers()),
         hits=hits,
         category_facet=category_facet,
         year_facet=year_facet,
+        publisher_facet=publisher_facet,
         selected=selected,
         sorts=sorts,
         dropping=dropping,
