@@ -131,6 +131,19 @@ def wait_for_answer(
     raise RuntimeError(f"{name} did not answer in time: {tail()}")
 
 
+def stop_group(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """Stop a server started in a process group of its own: SIGTERM to the group (a server
+    may checkpoint or finish its requests), SIGKILL when it is not gone within timeout."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def build_publication(
     sources: Sequence[Path],
     out: Path,
@@ -208,10 +221,5 @@ class Server:
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc:
+            stop_group(self.proc, timeout=15)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from live import free_port, wait_for_answer
+from live import free_port, stop_group, wait_for_answer
 
 from graph.store import StoreSettings
 
@@ -103,13 +102,8 @@ class OxigraphProcess:
         return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc:
+            stop_group(self.proc, timeout=30)
 
 
 def find_binary() -> str | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from live import free_port, wait_for_answer
+from live import free_port, stop_group, wait_for_answer
 
 PACKAGED_INI = Path("/etc/virtuoso-opensource-7/virtuoso.ini")
 PACKAGE = "virtuoso-opensource"
@@ -165,14 +164,9 @@ class VirtuosoProcess:
         return "\n".join(p.read_text(errors="replace")[-2000:] for p in logs if p.exists())
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
+        if self.proc:
             # SIGTERM makes Virtuoso checkpoint and exit; a stuck one is killed.
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            stop_group(self.proc, timeout=30)
 
 
 def find_binary() -> str | None:
