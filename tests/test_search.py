@@ -17,6 +17,7 @@ import pytest
 import rdflib
 from fetch import BROWSER, Page, Reply, get, parse
 from live import FIXTURES, Server, free_port
+from markupsafe import escape
 from sparql_http import query, solutions
 
 from graph.index import TOKENIZE
@@ -327,6 +328,38 @@ def test_publisher_facet_in_html_and_rdf(live: Server) -> None:
     for hit in doc["hits"]:
         publisher = graph.value(rdflib.URIRef(hit["iri"]), DCTERMS.publisher)
         assert str(publisher) == live.base + "publisher/npcc"
+
+
+def _hit_items(html: str) -> list[str]:
+    """The <li> of each hit of a results page, in order."""
+    hits = html.split('<ol class="hits"', 1)[1].split("</ol>", 1)[0]
+    return hits.split("<li>")[1:]
+
+
+def test_html_hits_name_their_publishers_as_json_does(live: Server) -> None:
+    # Every publisher's entries, and a word search whose hits have a publisher or none.
+    searches = [[("publisher", f["id"])] for f in found(live.base)["facets"]["publisher"]]
+    searches.append([("q", "police")])
+    without = 0
+    for params in searches:
+        doc = found(live.base, *params)
+        reply = search(live.base, params, Accept=BROWSER)
+        assert reply.status == 200
+        items = _hit_items(reply.body.decode("utf-8"))
+        assert len(items) == len(doc["hits"]) > 0
+        for item, hit in zip(items, doc["hits"], strict=True):
+            path = urlsplit(hit["iri"]).path
+            assert f'<a href="{path}">' in item
+            named = [
+                f'<a href="{urlsplit(p["iri"]).path}">{escape(p["label"])}</a>'
+                for p in hit["publishers"]
+            ]
+            if named:  # "… · Published by <a>National Police Chiefs&#39; Council</a>"
+                assert "Published by " + ", ".join(named) + "</p>" in item, item
+            else:
+                without += 1
+                assert "Published by" not in item
+    assert without > 0  # the word search also shows hits without a publisher
 
 
 # --- sort and pages -----------------------------------------------------------------------------

@@ -614,12 +614,14 @@ def _html(
         return _url(path, p, NEGOTIATED, page)
 
     by_iri = {c.iri: c for c in concepts.values()}
+    names = index.publishers()
     hits = [
         {
             "href": href(hit.iri),
             "title": hit.marked_title,
             "created": hit.created,
             "categories": [(href(c), concepts[c].label) for c in hit.categories],
+            "publishers": [(href(iris.publisher(p)), names.get(p, p)) for p in hit.publishers],
             "snippet": hit.snippet,
             "match": marks[hit.iri] if marks is not None else None,
         }
@@ -632,7 +634,6 @@ def _html(
     category_facet = [facet(f, _toggled(params, concept=by_iri[f.key])) for f in results.categories]
     year_facet = [facet(f, _toggled(params, year=int(f.key))) for f in results.years]
     publisher_facet = [facet(f, _toggled(params, publisher=f.key)) for f in results.publishers]
-    names = index.publishers()
     selected = [(c.label, link(_toggled(params, concept=c))) for c in params.categories]
     selected += [(names.get(p, p), link(_toggled(params, publisher=p))) for p in params.publishers]
     selected += [(str(y), link(_toggled(params, year=y))) for y in params.years]
