@@ -23,8 +23,10 @@ and build a publication without enrichment (the default build), then
              --whole entries, its check against the full computation;
   search     the meaning search (graph/enrich/meaning.py search: embedding the text, the
              product with N vectors, the word search and the page's hits) for `searches`
-             texts on the release's index, with an enrich.sqlite of the N vectors: p50, p90,
-             and the CPU time of one (p50);
+             texts on the release's index, with an enrich.sqlite of the N vectors, without
+             a facet and within the largest category; then the word search (graph/index.py)
+             of the same texts and facet, the baseline of the same run: p50, p90, and the
+             CPU time of one (p50, the process's, its threads included);
   default    what the default build adds: the publisher candidates of N titles
              (graph/enrich/build.py publisher_candidates), beside the build's own time.
 Load averages are printed beside the figures: the machine is shared.
@@ -221,27 +223,38 @@ def main() -> None:
             start = time.perf_counter()
             meaning.search(index, enrichment, SEARCHES[0], [], [], 1, 20)  # loads the vectors
             first = (time.perf_counter() - start) * 1000
-            times, cpus = [], []
-            for i in range(args.searches):
-                meaning._vector.cache_clear()  # each search embeds its text, as a new one does
-                start, used = time.perf_counter(), time.process_time()
-                meaning.search(index, enrichment, SEARCHES[i % len(SEARCHES)], [], [], 1, 20)
-                times.append((time.perf_counter() - start) * 1000)
-                cpus.append((time.process_time() - used) * 1000)
-            words = []  # the word search on the same texts, the baseline of the same run
-            for i in range(args.searches):
-                start = time.perf_counter()
-                index.search(SEARCHES[i % len(SEARCHES)], (), (), "relevance", 1, 20)
-                words.append((time.perf_counter() - start) * 1000)
-            times.sort()
-            p90 = times[int(len(times) * 0.9) - 1]
-            print(
-                f"search   p50 {statistics.median(times):.0f} ms, p90 {p90:.0f} ms (CPU p50 "
-                f"{statistics.median(cpus):.0f} ms) over {len(times)} meaning searches, the "
-                f"first {first:.0f} ms; the word search p50 "
-                f"{statistics.median(words):.0f} ms (load {load()})",
-                flush=True,
-            )
+            category = max(index.categories().values(), key=lambda c: c.entries)
+            print(f"search   (load {load()}; facet: the largest category, {category.label})")
+            for facet in ((), (category.iri,)):
+                _search(index, enrichment, meaning, args.searches, facet, first)
+
+
+def _search(index: Any, enrichment: Any, meaning: Any, n: int, facet: Any, first: float) -> None:
+    """The meaning search, then the word search, for n texts, within the facet: p50 and p90
+    of wall time, p50 of CPU (the process's: threads included)."""
+    figures = {}
+    for mode in ("meaning", "words"):
+        times, cpus = [], []
+        for i in range(n):
+            text = SEARCHES[i % len(SEARCHES)]
+            meaning._vector.cache_clear()  # each search embeds its text, as a new one does
+            start, used = time.perf_counter(), time.process_time()
+            if mode == "meaning":
+                meaning.search(index, enrichment, text, facet, [], 1, 20)
+            else:
+                index.search(text, facet, (), "relevance", 1, 20)
+            times.append((time.perf_counter() - start) * 1000)
+            cpus.append((time.process_time() - used) * 1000)
+        times.sort()
+        figures[mode] = (statistics.median(times), times[int(len(times) * 0.9) - 1], cpus)
+    (p50, p90, cpus), (w50, w90, wcpus) = figures["meaning"], figures["words"]
+    print(
+        f"  {'one category' if facet else 'no facet':12s} meaning p50 {p50:.0f} ms, p90 "
+        f"{p90:.0f} ms, CPU p50 {statistics.median(cpus):.0f} ms; word search p50 {w50:.0f} "
+        f"ms, p90 {w90:.0f} ms, CPU p50 {statistics.median(wcpus):.0f} ms; meaning / words "
+        f"{p50 / w50:.2f}x over {n} searches" + ("" if facet else f", the first {first:.0f} ms"),
+        flush=True,
+    )
 
 
 def _relink(vectors: Any, links: Any, n: int, whole: int) -> str:

@@ -187,6 +187,87 @@ def test_the_html_search_marks_how_each_hit_was_found(enriched: tuple[Server, Pa
     assert 'name="mode" value="meaning" checked' in body
 
 
+def reference_search(
+    release: Path, text: str, categories: list[str], years: list[int], publishers: list[str]
+) -> list[tuple[str, str, float | None]]:
+    """The meaning search's whole list the plain way: every entry's dot product with the
+    text (the int8 vectors of the vector table), the facets' entries from the word search,
+    every candidate sorted (closest first, ties to the lower IRI), then cut."""
+    import numpy as np
+
+    from graph.enrich import meaning
+    from graph.enrich.related import SCALE, quantise, score_of
+    from graph.index import Index
+
+    index = Index(release / "index.sqlite")
+    with sqlite3.connect(release / "enrich.sqlite") as db:
+        rows = db.execute("SELECT iri, v FROM vector ORDER BY row").fetchall()
+    iris = [r[0] for r in rows]
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), -1)
+    vector = quantise(meaning.encoder().encode([text]))[0].astype(np.int64)
+    dots = matrix.astype(np.int64) @ vector
+    id_of = index.entry_ids()
+    iri_of = {n: iri for iri, n in id_of.items()}
+    words = meaning.words_of(text)
+    exact = [iri_of[n] for n in index.ranked_ids(words, categories, years, 1000, publishers)]
+    allowed = {iri_of[n] for n in index.ranked_ids((), categories, years, 10**9, publishers)}
+    dot_of = dict(zip(iris, dots.tolist(), strict=True))
+    candidates = [
+        iri
+        for iri in iris
+        if iri in allowed and iri not in exact and dot_of[iri] >= 0.3 * SCALE * SCALE
+    ]
+    candidates.sort(key=lambda iri: (-dot_of[iri], iri))
+    listed = [(iri, "words", score_of(dot_of[iri])) for iri in exact]
+    meaning_cut = candidates[: meaning.MAX_MEANING]
+    return listed + [(iri, "meaning", score_of(dot_of[iri])) for iri in meaning_cut]
+
+
+@pytest.mark.parametrize("cut", [100, 4])
+def test_the_meaning_search_lists_what_a_plain_computation_lists(
+    enriched: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch, cut: int
+) -> None:
+    """Every page of graph/enrich/meaning.py's search, with and without facets (narrow ones
+    multiply their rows alone, wide ones every row, their masks kept from search to search),
+    against reference_search; with a cut of 4, the closest 4 by meaning."""
+    from graph.enrich import meaning
+    from graph.enrich.read import Enrichment
+    from graph.index import Index
+
+    monkeypatch.setattr(meaning, "MAX_MEANING", cut)
+    _, out = enriched
+    release = current_release(out)
+    assert (release / "enrich-vectors.npy").stat().st_size < 400 * 384  # int8: a byte a value
+    index, enrichment = Index(release / "index.sqlite"), Enrichment(release / "enrich.sqlite")
+    years = [int(f.key) for f in index.search((), (), (), "newest", 1, 1).years]
+    by_size = sorted(index.categories().values(), key=lambda c: c.entries)
+    largest, smallest = by_size[-1].iri, by_size[0].iri
+    # The largest is multiplied with every row, the smallest alone.
+    entries = len(index.entry_ids())
+    assert by_size[0].entries * meaning.NARROW <= entries < by_size[-1].entries * meaning.NARROW
+    cases: list[tuple[str, list[str], list[int], list[str]]] = [
+        (GROOMING, [], [], []),
+        ("sexual exploitation", [], [], []),
+        ("police and schools", [largest], [], []),
+        ("police and schools", [smallest], [], []),
+        (GROOMING, [], years[:2], []),
+        ("county lines", [largest], years[:1], []),
+        ("police schools", [], [], ["npcc"]),
+        ("safeguarding children", [largest], years, ["npcc"]),
+    ]
+    by_meaning = []
+    for text, categories, chosen, publishers in cases:
+        expected = reference_search(release, text, categories, chosen, publishers)
+        got: list[tuple[str, str, float | None]] = []
+        for page in range(1, len(expected) // 7 + 2):
+            found = meaning.search(index, enrichment, text, categories, chosen, page, 7, publishers)
+            assert found.results.total == len(expected)
+            got += [(f.hit.iri, f.match, f.score) for f in found.found]
+        assert got == expected, (text, categories, chosen, publishers)
+        by_meaning.append(sum(1 for e in expected if e[1] == "meaning"))
+    assert max(by_meaning) == cut if cut < 10 else 0 < max(by_meaning) < cut
+
+
 def test_a_bad_mode_is_400(enriched: tuple[Server, Path]) -> None:
     server, _ = enriched
     reply = get(server.base + "search?q=x&mode=vibes", {"Accept": "application/json"})

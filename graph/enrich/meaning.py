@@ -3,17 +3,33 @@ the word search's order) and then of those closest in meaning to its text, withi
 facets (categories, years, publishers), each hit marked with how it was found.
 
 The text is embedded by the same model as the entries (graph/enrich/model.py); closeness is
-the dot product with every entry's vector, an exact search (numpy: one product of the
-N x 384 matrix, memory-mapped from the release's enrich-vectors.npy, with the text's vector,
-on one BLAS thread; bench/enrich.py measured it at 100k entries against the budget of a
-search). Only entries at or above MIN_SCORE count, at most MAX_MEANING.
+the dot product with the entries' int8 vectors, an exact search with numpy over their N x 384
+matrix, memory-mapped from the release's enrich-vectors.npy (one copy in the page cache for
+every worker), converted to float32 a block at a time for BLAS. The products of int8 values
+are exact in float32 in any order and blocking, so every way of computing them below gives
+the same scores:
+  - the word search's list (SQLite FTS5) and the rows the facets allow are read on a pool
+    thread while this one embeds the text and, without facets, multiplies every row
+    (SQLite, the model's and numpy's products release the GIL);
+  - the facets are boolean masks over the rows, one per category, publisher and year, made
+    on first use from the index and kept (bit-packed) per release: a search with facets
+    combines a few masks instead of reading every selected entry again;
+  - with a narrow selection (at most a quarter of the rows) only its rows are multiplied,
+    else the whole matrix (BLAS on one thread: two halves on two threads were no faster on
+    the shared machine).
+Only entries at or above MIN_SCORE count, at most MAX_MEANING. bench/enrich.py measures it at
+10k and 100k entries (bench/README.md).
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -26,9 +42,15 @@ from graph.index import FacetValue, Hit, Index, Results, Search, words_of
 MIN_SCORE = 0.3  # cosine of the search's text and an entry's below which it is not shown
 MAX_MEANING = 100  # entries found by meaning, at most
 MAX_WORDS_FIRST = 1000  # entries matching the words, at most, ranked first
+NARROW = 4  # a selection of at most 1/NARROW of the rows is multiplied alone
+MASKS = 128  # facet masks kept per release (N/8 bytes each)
+ALL = 10**9  # ranked_ids's limit for every entry of a facet
+BLOCK = 256  # rows of the int8 matrix converted to float32 at a time (96 KB of them)
 
 MATCH_WORDS = "words"
 MATCH_MEANING = "meaning"
+
+Mask = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -63,39 +85,26 @@ def search(
     """One page of the meaning search for text within the facets (SearchError as the word
     search; EnrichmentUnavailable without the extra)."""
     words = words_of(text)
-    exact_ids = (
-        index.ranked_ids(words, categories, years, MAX_WORDS_FIRST, publishers) if words else []
-    )
-    allowed: list[int] | None = None
-    if categories or years or publishers:
-        allowed = index.ranked_ids((), categories, years, 10**9, publishers)
     iris, matrix = enrichment.vectors()
     rows = _rows(index, iris)
+    faceted = bool(categories or years or publishers)
+    selecting = _pool().submit(_selection, index, rows, words, categories, years, publishers)
+    try:
+        vector = _vector(text) if words else None
+        # Without facets every row is multiplied: meanwhile too.
+        every = None if vector is None or faceted else _products(matrix, vector)
+    finally:
+        exact_ids, inside = selecting.result()
     scores: dict[int, float] = {}
     meaning_ids: list[int] = []
-    if words:
-        with blas_threads(1):  # a matrix-vector product: a second thread only waits
-            dots = matrix @ _vector(text)
-        wanted = dots >= MIN_SCORE * SCALE * SCALE
-        wanted &= rows.ids >= 0
-        if exact_ids:
-            wanted[rows.rows_of(exact_ids)] = False
-        if allowed is not None:
-            inside = np.zeros(len(wanted), dtype=bool)
-            inside[rows.rows_of(allowed)] = True
-            wanted &= inside
-        candidates = np.flatnonzero(wanted)
-        if len(candidates) > MAX_MEANING:
-            cut = np.argpartition(-dots[candidates], MAX_MEANING - 1)[:MAX_MEANING]
-            candidates = candidates[cut]
-        # Closest first; ties to the lower row (IRI order).
-        ranked = candidates[np.lexsort((candidates, -dots[candidates]))]
-        meaning_ids = [int(n) for n in rows.ids[ranked]]
-        scores = {int(rows.ids[r]): score_of(int(dots[r])) for r in ranked}
-        for n in exact_ids:
-            row = rows.row_of.get(n)
-            if row is not None:
-                scores[n] = score_of(int(dots[row]))
+    if vector is not None:
+        candidates, dots = _closest(matrix, vector, rows, exact_ids, inside, every)
+        meaning_ids = [int(n) for n in rows.ids[candidates]]
+        scores = {n: score_of(int(d)) for n, d in zip(meaning_ids, dots, strict=True)}
+        exact_rows = np.sort(rows.rows_of(exact_ids))
+        exact_dots = _products(matrix, vector, exact_rows)
+        for row, dot in zip(exact_rows, exact_dots, strict=True):
+            scores[int(rows.ids[row])] = score_of(int(dot))
     listed = exact_ids + meaning_ids
     start = (page - 1) * size
     chosen = listed[start : start + size]
@@ -120,6 +129,94 @@ def search(
     return MeaningResults(results, found, len(exact_ids))
 
 
+def _selection(
+    index: Index,
+    rows: _Rows,
+    words: Sequence[str],
+    categories: Sequence[str],
+    years: Sequence[int],
+    publishers: Sequence[str],
+) -> tuple[list[int], Mask | None]:
+    """The ids matching the words, best first (at most MAX_WORDS_FIRST), and the rows the
+    facets allow (None: every row): every category and publisher, any year (as
+    graph/index.py's search combines them)."""
+    exact_ids = (
+        index.ranked_ids(words, categories, years, MAX_WORDS_FIRST, publishers) if words else []
+    )
+    if not (categories or years or publishers):
+        return exact_ids, None
+    inside = np.ones(len(rows.ids), dtype=bool)
+    for iri in categories:
+        inside &= rows.mask(index, "category", iri)
+    for pid in publishers:
+        inside &= rows.mask(index, "publisher", pid)
+    if years:
+        inside &= functools.reduce(np.logical_or, (rows.mask(index, "year", y) for y in years))
+    return exact_ids, inside
+
+
+def _closest(
+    matrix: npt.NDArray[np.float32],
+    vector: npt.NDArray[np.float32],
+    rows: _Rows,
+    exact_ids: Sequence[int],
+    inside: Mask | None,
+    every: npt.NDArray[np.float32] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The rows closest in meaning (at most MAX_MEANING, at or above MIN_SCORE, within the
+    facets, not among the word matches), closest first, ties to the lower row (IRI order),
+    and their dot products (every: those of all rows, when already computed)."""
+    allowed = rows.known if inside is None else rows.known & inside
+    if len(exact_ids):
+        allowed = allowed.copy()
+        allowed[rows.rows_of(exact_ids)] = False
+    n = len(allowed)
+    picked = np.flatnonzero(allowed)
+    if every is not None:
+        dots = every[picked]
+    elif inside is not None and len(picked) * NARROW <= n:
+        dots = _products(matrix, vector, picked)
+    else:
+        dots = _products(matrix, vector)[picked]
+    keep = dots >= MIN_SCORE * SCALE * SCALE
+    picked, dots = picked[keep], dots[keep]
+    if len(picked) > MAX_MEANING:
+        # The MAX_MEANING closest; of those tied with the last, the lower rows (picked is
+        # ascending), so that the cut does not depend on argpartition's order.
+        last = np.partition(dots, len(dots) - MAX_MEANING)[len(dots) - MAX_MEANING]
+        above = dots > last
+        tied = np.flatnonzero(dots == last)[: MAX_MEANING - np.count_nonzero(above)]
+        above[tied] = True
+        picked, dots = picked[above], dots[above]
+    order = np.lexsort((picked, -dots))
+    return picked[order], dots[order]
+
+
+def _products(
+    matrix: npt.NDArray[np.int8] | npt.NDArray[np.float32],
+    vector: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.float32]:
+    """The dot products of the vector with the matrix's rows (every row, or those given, in
+    that order). An int8 matrix is converted to float32 BLOCK rows at a time, into a buffer
+    that stays in the CPU's cache, each block's product taken at once: 20% less CPU than one
+    product with the whole float32 matrix, which is four times the memory to read."""
+    with blas_threads(1):  # matrix-vector products: a second BLAS thread only waits
+        if rows is not None:
+            return np.asarray(matrix[rows], dtype=np.float32) @ vector
+        if matrix.dtype == np.float32:  # VECTORS of a release built before it was int8
+            return np.asarray(matrix @ vector, dtype=np.float32)
+        n = len(matrix)
+        out = np.empty(n, dtype=np.float32)
+        block = np.empty((min(BLOCK, n), matrix.shape[1]), dtype=np.float32)
+        for start in range(0, n, BLOCK):
+            end = min(start + BLOCK, n)
+            part = block[: end - start]
+            np.copyto(part, matrix[start:end], casting="unsafe")
+            np.dot(part, vector, out=out[start:end])
+        return out
+
+
 @functools.lru_cache(maxsize=256)
 def _vector(text: str) -> npt.NDArray[np.float32]:
     """A search text's vector, as the entries' (int8 values); the last texts' kept, so that
@@ -128,14 +225,19 @@ def _vector(text: str) -> npt.NDArray[np.float32]:
     return vector
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Rows:
-    """The index's id of each row of the vectors (-1: none), and the row of each id."""
+    """The index's id of each row of the vectors (-1: none), the row of each id, and the
+    facets' masks over the rows (made on first use, MASKS of them kept)."""
 
     ids: npt.NDArray[np.int64]
-    row_of: dict[int, int]
+    known: Mask  # rows with an id
     sorted_ids: npt.NDArray[np.int64]  # the ids >= 0, ascending
     sorted_rows: npt.NDArray[np.int64]  # the row of each
+    masks: OrderedDict[tuple[str, object], npt.NDArray[np.uint8]] = field(
+        default_factory=OrderedDict
+    )
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rows_of(self, ids: Sequence[int]) -> npt.NDArray[np.int64]:
         """The rows of the ids that have one (a binary search each, in numpy)."""
@@ -145,26 +247,61 @@ class _Rows:
         found: npt.NDArray[np.int64] = self.sorted_rows[at[self.sorted_ids[at] == wanted]]
         return found
 
+    def mask(self, index: Index, kind: str, value: str | int) -> Mask:
+        """The rows of the entries of one category (IRI), publisher (id) or year: the ids
+        the word search selects for it alone (graph/index.py ranked_ids)."""
+        key = (kind, value)
+        with self.lock:
+            packed = self.masks.get(key)
+            if packed is not None:
+                self.masks.move_to_end(key)
+        if packed is None:
+            if kind == "category":
+                ids = index.ranked_ids((), [str(value)], (), ALL)
+            elif kind == "publisher":
+                ids = index.ranked_ids((), (), (), ALL, [str(value)])
+            else:
+                ids = index.ranked_ids((), (), [int(value)], ALL)
+            selected = np.zeros(len(self.ids), dtype=bool)
+            selected[self.rows_of(ids)] = True
+            packed = np.packbits(selected)
+            with self.lock:
+                self.masks[key] = packed
+                while len(self.masks) > MASKS:
+                    self.masks.popitem(last=False)
+        mask: Mask = np.unpackbits(packed, count=len(self.ids)).view(bool)
+        return mask
+
 
 _ROWS: dict[str, _Rows] = {}
+_ROWS_LOCK = threading.Lock()
 
 
 def _rows(index: Index, iris: Sequence[str]) -> _Rows:
     """The ids of the vectors' rows, read once per release and process."""
     key = str(index.path)
-    if key not in _ROWS:
-        _ROWS.clear()  # one release at a time
-        id_of = index.entry_ids()
-        ids = np.array([id_of.get(iri, -1) for iri in iris], dtype=np.int64)
-        known = np.flatnonzero(ids >= 0)
-        order = known[np.argsort(ids[known], kind="stable")]
-        _ROWS[key] = _Rows(
-            ids,
-            {int(n): row for row, n in enumerate(ids.tolist()) if n >= 0},
-            ids[order],
-            order.astype(np.int64),
-        )
-    return _ROWS[key]
+    with _ROWS_LOCK:
+        if key not in _ROWS:
+            _ROWS.clear()  # one release at a time
+            id_of = index.entry_ids()
+            ids = np.array([id_of.get(iri, -1) for iri in iris], dtype=np.int64)
+            known = np.flatnonzero(ids >= 0)
+            order = known[np.argsort(ids[known], kind="stable")]
+            _ROWS[key] = _Rows(ids, ids >= 0, ids[order], order.astype(np.int64))
+        return _ROWS[key]
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's threads for the word search (made again in a forked child)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(2, thread_name_prefix="kgpub-meaning"))
+        return _POOL[1]
 
 
 def _facets(

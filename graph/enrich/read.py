@@ -63,9 +63,10 @@ class Enrichment:
         return [Related(str(t), str(title), float(s)) for t, title, s in rows]
 
     def vectors(self) -> tuple[list[str], Any]:
-        """The IRIs (IRI order) and their vectors as a float32 matrix of the int8 values,
-        read once: memory-mapped from VECTORS when the build wrote it (shared by the
-        workers through the page cache), else read from the vector table."""
+        """The IRIs (IRI order) and their int8 vectors (an (N, 384) matrix), read once:
+        memory-mapped from VECTORS when the build wrote it (shared by the workers through the
+        page cache; float32 values in a release built before 2026-12-03), else read from the
+        vector table."""
         with self._lock:
             if self._vectors is None:
                 try:
@@ -85,8 +86,7 @@ class Enrichment:
                     rows = self._rows("SELECT iri, v FROM vector ORDER BY row")
                     iris = [str(r[0]) for r in rows]
                     raw = b"".join(r[1] for r in rows)
-                    int8 = np.frombuffer(raw, dtype=np.int8).reshape(len(iris), -1)
-                    self._vectors = (iris, int8.astype(np.float32))
+                    self._vectors = (iris, np.frombuffer(raw, dtype=np.int8).reshape(len(iris), -1))
             return self._vectors
 
 

@@ -41,7 +41,7 @@ import numpy.typing as npt
 from graph.enrich.model import DIMENSIONS, MODEL_NAME, Encoder, blas_threads
 
 FILE = "enrich.sqlite"
-VECTORS = "enrich-vectors.npy"  # (entries, 384) float32 of the int8 values, rows as `vector`
+VECTORS = "enrich-vectors.npy"  # (entries, 384) int8, rows as `vector` (float32 before 2026-12-03)
 NEIGHBOURS = 5  # related entries published per entry
 SCALE = 127  # int8 quantisation of unit vectors
 MIN_SCORE = 0.5  # below this, two entries are not called related (cosine, all-MiniLM-L6-v2)
@@ -346,10 +346,10 @@ def _count_full(vectors: Vectors, previous: Previous) -> int:
 
 
 def write(path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str]) -> None:
-    """Write a release's enrich.sqlite, and beside it VECTORS: the vectors as the float32
-    matrix the meaning search multiplies, which its server workers memory-map (one copy in
-    the page cache for all, nothing to read or convert at their first search)."""
-    np.save(path.with_name(VECTORS), vectors.matrix.astype(np.float32))
+    """Write a release's enrich.sqlite, and beside it VECTORS: the int8 matrix the meaning
+    search multiplies, which its server workers memory-map (one copy in the page cache for
+    all, 384 bytes an entry: a quarter of float32's, and faster to read a block at a time)."""
+    np.save(path.with_name(VECTORS), np.ascontiguousarray(vectors.matrix, dtype=np.int8))
     if path.exists():
         path.unlink()
     db = sqlite3.connect(path)
