@@ -4,16 +4,17 @@ the meaning search at 10k and 100k entries, and what the default build pays for 
 
     .venv/bin/python bench/enrich.py [--sizes 10000 100000] [--sample 1000] [--searches 20]
                                      [--against REV] [--work DIR]
+    .venv/bin/python bench/enrich.py --sizes 100000 --sample 0 --parts none   # the real 100k
 
 With --against REV the same measures run twice, alternately: on a snapshot of REV (`git
 archive`) and on this tree, on the same publications (--work keeps them between runs).
 
 Needs the [enrich] extra. For each size: generate a listing (tests/fixtures/gen_listing.py N)
 and build a publication without enrichment (the default build), then
-  embed      `sample` of its texts embedded as the build does (model.py on one BLAS thread,
-             in WORKERS processes, their start included): texts per second, CPU seconds a
-             text (the processes' user + system: the load does not change it), and the time
-             for all N extrapolated from it (not run whole);
+  embed      `sample` of its texts embedded as the build does (model.py, one thread each, in
+             WORKERS processes, their start included): texts per second, CPU seconds a
+             text (the processes' user + system: the load hardly changes it), and the time
+             for all N extrapolated from it; with --sample 0, all N texts, really;
   vectors    N vectors made from the sample's real ones (each a sample vector plus noise,
              normalised and quantised), so that neighbours have the sample's structure;
   link       neighbours() of all N (the full computation of a first build); past --whole
@@ -93,7 +94,9 @@ def against(rev: str, argv: list[str], work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--sample", type=int, default=1000)
+    parser.add_argument(
+        "--sample", type=int, default=1000, help="texts embedded (0: all of them, not sampled)"
+    )
     parser.add_argument("--searches", type=int, default=20)
     parser.add_argument(
         "--parts",
@@ -172,17 +175,22 @@ def main() -> None:
 
             texts = {iri: text_of(e.title, e.description) for iri, e in converted.entries.items()}
             order = sorted(texts)
-            sample = {iri: texts[iri] for iri in order[: args.sample]}
+            sample = {iri: texts[iri] for iri in order[: args.sample or n]}
             start, used = time.perf_counter(), cpu()
             real, _ = embed(sample, {}, lambda: encoder, workers=WORKERS)
             seconds, used = time.perf_counter() - start, cpu() - used
             rate = len(sample) / seconds
             tokens = statistics.mean(len(t) for t in encoder.tokens(list(sample.values())))
+            if len(sample) == n:
+                whole = f"all {n:,} embedded in {seconds / 60:.1f} min, {used / 60:.1f} min of CPU"
+            else:
+                whole = (
+                    f"all {n:,}: {n / rate / 60:.1f} min extrapolated, "
+                    f"{n * used / len(sample) / WORKERS / 60:.1f} min of CPU on {WORKERS} cores"
+                )
             print(
                 f"embed    {rate:.1f} texts/s, {used / len(sample) * 1000:.1f} ms CPU a text "
-                f"({tokens:.0f} tokens a text on average); all {n:,}: {n / rate / 60:.0f} min "
-                f"extrapolated, {n * used / len(sample) / WORKERS / 60:.0f} min of CPU on "
-                f"{WORKERS} cores (load {load()})",
+                f"({tokens:.0f} tokens a text on average); {whole} (load {load()})",
                 flush=True,
             )
 
