@@ -42,8 +42,12 @@ Tables:
 A rebuild starts from the previous release's index (graph/publication.py passes its folder):
 unchanged, the file is hard-linked (a release never changes its files); otherwise it is copied
 and only the months whose digest changed are deleted and inserted again, as the dumps reuse
-their chunks. At 100k entries a full write costs seconds (the FTS index most of them), the
-copy and one month a fraction of one (bench/search.py measures both).
+their chunks. The copy (270 MB at 100k entries, 0.8-3.3 s of a one-change rebuild's write
+phase on this project's machine, mostly writing it to disk) is made and synced by a thread of
+its own from the start of the build (PreviousCopy), while the build parses, converts and
+validates; the write phase then changes a few pages of it. At 100k entries a full write costs
+seconds (the FTS index most of them), one month a fraction of one (bench/search.py measures
+both).
 
 User text never reaches FTS5's query syntax: it is split into words (letters and digits),
 each quoted as an FTS5 string, a prefix too when it is long enough, all of them required
@@ -140,17 +144,88 @@ class SearchError(KgpubError):
 # --- writing ------------------------------------------------------------------------------------
 
 
+class PreviousCopy:
+    """The previous release's index copied into the release being built and synced, by a
+    thread of its own from the start of the build, for write_release_index to start from: a
+    rebuild's write phase then changes a few pages instead of copying and syncing the whole
+    file. Discarded when the index is not reusable or nothing changed (the copy stops at the
+    next piece)."""
+
+    _PIECE = 16 << 20  # bytes copied between two looks at the cancel flag
+
+    def __init__(self, previous: Path | None, folder: Path, base: str) -> None:
+        self.path = folder / f".{FILE}.previous"
+        self._cancel = threading.Event()
+        self._made = False
+        self._thread: threading.Thread | None = None
+        if previous is not None:
+            self._thread = threading.Thread(
+                target=self._copy, args=(previous / FILE, base), name="kgpub-index-copy"
+            )
+            self._thread.start()
+
+    def _copy(self, source: Path, base: str) -> None:
+        try:
+            if _reusable(source, base) is None:
+                return
+            with source.open("rb") as src, self.path.open("wb") as dst:
+                size, done = os.fstat(src.fileno()).st_size, 0
+                while done < size and not self._cancel.is_set():
+                    n = os.copy_file_range(
+                        src.fileno(), dst.fileno(), min(self._PIECE, size - done), done, done
+                    )
+                    if n == 0:
+                        return  # shorter than it was: copied on the spot instead
+                    done += n
+                if self._cancel.is_set():
+                    return
+                os.fsync(dst.fileno())
+            self._made = True
+        except OSError:  # no copy_file_range here, or no room: copied on the spot instead
+            return
+
+    def take(self) -> Path | None:
+        """The synced copy, once made; None when there is none."""
+        if self._thread is not None:
+            self._thread.join()
+        return self.path if self._made else None
+
+    def discard(self) -> None:
+        """Stop the copy and remove it (idempotent)."""
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._made = False
+        self.path.unlink(missing_ok=True)
+
+
 def write_release_index(
     folder: Path,
     converted: Converted,
     previous: Path | None = None,
     history: History | None = None,
+    copied: PreviousCopy | None = None,
 ) -> Path:
     """Write folder/index.sqlite for a converted library; its path. With previous (the folder
     of the release this one replaces), start from its index when it was written by this code
-    under the same base IRI: the same file when nothing changed, else a copy in which only the
-    changed months are written again. history: this build's (graph/history.py), whose tables
-    graph/ledger.py writes (folder holds its history.jsonl already)."""
+    under the same base IRI: the same file when nothing changed, else a copy (copied's, when
+    it made one) in which only the changed months are written again. history: this build's
+    (graph/history.py), whose tables graph/ledger.py writes (folder holds its history.jsonl
+    already)."""
+    try:
+        return _write_release_index(folder, converted, previous, history, copied)
+    finally:
+        if copied is not None:
+            copied.discard()
+
+
+def _write_release_index(
+    folder: Path,
+    converted: Converted,
+    previous: Path | None,
+    history: History | None,
+    copied: PreviousCopy | None,
+) -> Path:
     from graph import ledger  # it reads the index with this module's reader
 
     path = folder / FILE
@@ -168,7 +243,11 @@ def write_release_index(
             ):
                 os.link(source, path)
                 return path
-            shutil.copyfile(source, path)
+            made = copied.take() if copied is not None else None
+            if made is not None:
+                os.replace(made, path)
+            else:
+                shutil.copyfile(source, path)
         db = sqlite3.connect(path)
         try:
             # Written once, by one build, then never changed: no journal to keep, nothing to

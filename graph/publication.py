@@ -78,7 +78,7 @@ from graph.enrich.linkset import Written
 from graph.enrich.linkset import previous_ntriples as previous_links
 from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
-from graph.index import write_release_index
+from graph.index import PreviousCopy, write_release_index
 from graph.iris import Iris
 from graph.listing import Entry, read_listings
 from graph.namespaces import KGPUB, OWL
@@ -348,6 +348,7 @@ def _publish(
     loader = open_loader(options.store, work, iris, stamp)
     _remove_stale_builds(releases, stale, loader)
     spool: BinaryIO | None = None
+    index_copy: PreviousCopy | None = None
     try:
         # The graph's N-Triples, written as convert renders each month and read back by
         # range: removed before the release is synced.
@@ -355,6 +356,8 @@ def _publish(
         phases.start("convert", len(entries))
         previous = _previous_release(out)
         reusable = previous if reuse else None
+        # The current index copied and synced while the build runs (graph/index.py).
+        index_copy = PreviousCopy(reusable, work, iris.base)
         # History (graph/history.py) decides each entry's dcterms:modified as it is rendered:
         # an entry whose triples changed since the current release gets this build's time.
         decisions = history.decide(previous, stamp)
@@ -438,6 +441,7 @@ def _publish(
                 reusing,
                 jobs,
                 linkset,
+                index_copy,
             )
             del jobs
         final = releases / release_id
@@ -447,6 +451,8 @@ def _publish(
         _fsync_dir(releases)
         _swap_current(out, final)
     except BaseException as exc:
+        if index_copy is not None:
+            index_copy.discard()
         _abandon(work, loader)
         if isinstance(exc, OSError):
             raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
@@ -663,6 +669,7 @@ def _write_release(
     reuse: dumps.Reuse,
     jobs: DumpJobs,
     linkset: Written | None = None,
+    index_copy: PreviousCopy | None = None,
 ) -> str:
     """Finish a release in work once its store and dumps are written; return its id.
     linkset: the related entries' (graph/enrich/linkset.py), when the build made them."""
@@ -692,7 +699,7 @@ def _write_release(
     )
     void_bytes: bytes = void.serialize(format="turtle", encoding="utf-8")
     (work / VOID_FILE).write_bytes(void_bytes)
-    write_release_index(work, converted, reuse.previous, changes)
+    write_release_index(work, converted, reuse.previous, changes, index_copy)
     write_release_sitemaps(
         work, iris, history.format_time(stamp), sorted(converted.categories), reuse.previous
     )

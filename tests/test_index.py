@@ -254,6 +254,8 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     build([source], out, BuildOptions(base=BASE), now=T[1])
     same = current_release(out) / FILE
     assert same != first and same.stat().st_ino == first.stat().st_ino  # nothing changed
+    # The copy made while the build ran (index.PreviousCopy) is not left in the release.
+    assert sorted(p.name for p in same.parent.glob(".*")) == []
     # A new description, a new category on an entry, an entry removed, one added.
     old = "For professionals working with families where young people are violent/abusive"
     assert old in text
@@ -272,6 +274,7 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     build([source], twin, BuildOptions(base=BASE), now=T[2], reuse=False)
     changed, full = current_release(out) / FILE, current_release(twin) / FILE
     assert changed.stat().st_ino != same.stat().st_ino
+    assert sorted(p.name for p in changed.parent.glob(".*")) == []
     assert _tables(changed) == _tables(full)
     assert _answers(changed) == _answers(full)
     _integrity(changed, tmp_path)
