@@ -11,6 +11,8 @@ then adds five entries (a week of a real library) and rebuilds reusing; every bu
 the release the step before made. Each build's peak RSS (its process's) is reported too.
 --against REV   the same steps, interleaved run by run, with the code of a git revision
                 (git archive), on a listing and a publication of its own
+--repo PATH     the git repository REV is taken from (default: this script's), for a run
+                from a snapshot of the code (git archive), which a rebase cannot change
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def main() -> None:
         help="measure the full build once (the first), not in every run: on a busy machine "
         "a full build at 100k entries takes minutes",
     )
+    ap.add_argument("--repo", type=Path, default=ROOT, help="the git repository of --against")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kgpub-incremental-") as tmp:
         folder = Path(tmp)
@@ -95,7 +98,7 @@ def main() -> None:
             old = folder / "code-against"
             old.mkdir()
             archive = subprocess.run(
-                ["git", "archive", args.against], cwd=ROOT, capture_output=True, check=True
+                ["git", "archive", args.against], cwd=args.repo, capture_output=True, check=True
             )
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
             codes[args.against] = old
