@@ -328,17 +328,16 @@ def _code() -> str:
 
 
 def _month_digests(converted: Converted) -> dict[str, str]:
-    """Each month's digest as indexed: its records' digest (graph/convert.py), the
-    dcterms:modified of its entries (what history decided) and their publishers."""
-    out: dict[str, str] = {}
-    publishers = converted.publishers
-    for month in converted.months:
-        text = month.digest + "".join(
-            f"\x1e{iri}\x1f{converted.modified.get(iri, '')}\x1f{' '.join(publishers.get(iri, ()))}"
-            for iri in month.iris
-        )
-        out[month.name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return out
+    """Each month's digest as indexed: its records' digest and its N-Triples' (the dump
+    chunk's key, graph/dumps.py), which hold everything its rows are made of: titles,
+    descriptions, times, the dcterms:modified history decided, categories and publishers.
+    Both are known without reading the month's entries (a reused month's from chunks.json):
+    a digest of every entry's fields here took 0.65 s of a one-change rebuild at 100k
+    entries under cProfile."""
+    return {
+        month.name: hashlib.sha256(f"{month.digest}\x1f{month.key}".encode()).hexdigest()
+        for month in converted.months
+    }
 
 
 def _reusable(path: Path, base: str) -> dict[str, str] | None:
