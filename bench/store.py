@@ -318,6 +318,22 @@ def changed_listing(listing: Path, target: Path) -> Path:
     raise SystemExit(f"{listing}: no described entry to change")
 
 
+def process_cpu(pgid: int) -> float:
+    """User + system CPU seconds of a process group's live processes, all their threads (a
+    figure the load does not change, unlike requests/s: read per request, paired)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # state, ppid, pgrp, ... utime (12th), stime (13th)
+                ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def process_memory(pgid: int) -> dict[str, float]:
     """RSS and PSS (MiB) summed over a process group, its number of processes, the largest."""
     rss = pss = largest = 0
@@ -416,6 +432,7 @@ def wrk(
         cmd, capture_output=True, text=True, check=True, env=env, timeout=seconds + 60
     ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"^\s*(\d+) requests in", out, re.M)
     p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sockets = re.search(
@@ -423,6 +440,7 @@ def wrk(
     )
     return {
         "rps": float(rps.group(1)) if rps else 0.0,
+        "requests": float(done.group(1)) if done else 0.0,
         "p50": float(p50.group(1)) * _UNITS[p50.group(2)] if p50 else float("nan"),
         "errors": float(bad.group(1)) if bad else 0.0,
         "socket_errors": float(sum(int(x) for x in sockets.groups())) if sockets else 0.0,
@@ -579,10 +597,19 @@ def measure_serving(bench: Bench, n: int, base: str, port: int) -> dict[str, Any
                     # shared machine hits both alike, and cancels out in the ratio
                     for side in SIDES if round_ % 2 == 0 else SIDES[::-1]:
                         server = servers[side]
+                        assert server.proc is not None and bench.process.proc is not None
+                        groups = (server.proc.pid, bench.process.proc.pid)
+                        before = [process_cpu(g) for g in groups]
                         if kind == "one":
                             result = wrk(server.base[:-1] + entry, accept, args.seconds)
                         else:
                             result = wrk(server.base, accept, args.seconds, script, offset)
+                        # CPU ms per request of the web processes and of Virtuoso (idle for
+                        # the embedded side: its figure there is Virtuoso's background work)
+                        count = max(1.0, result["requests"])
+                        spent = [process_cpu(g) - b for g, b in zip(groups, before, strict=True)]
+                        result["cpu_web"] = 1000 * spent[0] / count
+                        result["cpu_store"] = 1000 * spent[1] / count
                         key = f"{side}/{kind}/{name}"
                         figures["deref"].setdefault(key, []).append(result)
         runs = args.query_runs if n <= 10_000 else max(5, args.query_runs // 3)
@@ -741,6 +768,29 @@ def report(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
                     f"| {med([x['p50'] for x in s]):.2f} | {ratio:.2f} | {p50:.2f}x "
                     f"| {'yes' if ratio >= 0.5 else 'NO'}"
                     f"{f' (errors: {errors:.0f})' if errors else ''} |"
+                )
+
+    emit(
+        "\nCPU per request (ms, medians over rounds; web: the server's process group, store: "
+        "Virtuoso's; /proc counts 10 ms ticks):\n"
+    )
+    emit(
+        "| entries | what | embedded: web | --store: web | --store: Virtuoso | --store / "
+        "embedded (CPU, both processes) |"
+    )
+    emit("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for r in results:
+        for kind, label in (("one", "one entry (cached)"), ("distinct", "distinct entries")):
+            for name, _ in REPRESENTATIONS:
+                e, s = r["deref"][f"embedded/{kind}/{name}"], r["deref"][f"store/{kind}/{name}"]
+                if "cpu_web" not in e[0]:
+                    continue  # a run from before these figures
+                web_e = med([x["cpu_web"] for x in e])
+                web_s = med([x["cpu_web"] for x in s])
+                store_s = med([x["cpu_store"] for x in s])
+                emit(
+                    f"| {r['entries']:,} | {label}, {name} | {web_e:.2f} | {web_s:.2f} "
+                    f"| {store_s:.2f} | {(web_s + store_s) / web_e:.2f}x |"
                 )
 
     for kind in ("one", "distinct"):
