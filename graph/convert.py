@@ -33,7 +33,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, BinaryIO, Protocol, overload
@@ -44,7 +44,7 @@ from pyoxigraph import NamedNode, Triple
 from graph.describe import Statistics
 from graph.errors import ListingError
 from graph.iris import Iris, concept_slug
-from graph.listing import Entry, Page
+from graph.listing import Entry, Page, descriptions
 from graph.namespaces import DCAT, DCMITYPE, DCTERMS, FOAF, OWL, RDF, SKOS, XSD
 from graph.publishers import Publisher, Table, default_table
 from graph.xmlchars import refuse_non_xml
@@ -304,6 +304,7 @@ def convert(
     reuse: ReuseMonth | None = None,
     spool: BinaryIO | None = None,
     publishers: Table | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> Converted:
     """Turn merged entries into the library's graph, month by month.
 
@@ -313,6 +314,11 @@ def convert(
     spool (an empty file open for writing and reading), the N-Triples are written to it as
     each month is rendered, and read back from it by range: one month is in memory at a time,
     and the entries kept have no description (Converted.descriptions reads them).
+
+    Entries listed without their descriptions (graph/listing.py Entry.body) have them read
+    back a month at a time, for the months rendered only. sources: month -> digest of its
+    entries' blocks of source text (listing.Page.months), which stands for their records in
+    the months' digests: a rebuild then reads no description of a month it takes as it is.
 
     publishers: the table that recognises publishers in titles (default data/publishers.csv).
     Recognition is per month, before rendering (the organisations are written with the
@@ -325,7 +331,12 @@ def convert(
     concept_of = {c.label: iri for iri, c in categories.items()}
     groups = group_months(entries)
     table = publishers if publishers is not None else default_table()
-    digests = {name: records_digest(group, table.key) for name, group in groups.items()}
+    if sources is not None and all(name in sources for name in groups):
+        digests = {name: source_digest(sources[name], table.key) for name in groups}
+    else:
+        digests = {
+            name: records_digest(_described(group), table.key) for name, group in groups.items()
+        }
     # Every IRI first (two entries that would share one are refused here, month by month):
     # the library's hasPart lines, one per entry, come before the entries' own lines. A month
     # the current release has with the same records has the same IRIs, in its index: minting
@@ -360,18 +371,27 @@ def convert(
     for name, group in groups.items():
         digest = digests[name]
         month = reuse(name, digest) if reuse is not None else None
+        lazy = any(e.body is not None for e in group)
         if month is None or month.listed != tuple(named[name]):
+            month_named = named[name]
+            if lazy:
+                month_named = dict(zip(month_named, _described(month_named.values()), strict=True))
+                if spool is None:
+                    by_iri.update(month_named)
             month, rendered = render_month(
-                name, group, iris, concept_of, modified_of, digest, named[name], recognitions[name]
+                name, group, iris, concept_of, modified_of, digest, month_named, recognitions[name]
             )
             prints.update(rendered)
+        elif lazy and spool is None:
+            by_iri.update(zip(named[name], _described(named[name].values()), strict=True))
         modified.update(month.modified)
         at = sink.size
         starts.extend(at + s for s in month.starts[:-1])
         sink.write(month.text)
+        # One description line an entry that has one (a literal writes '"' as '\"').
+        described += month.text.count(_DESCRIPTION_BYTES)
         # Each month's text is in the spool now: kept too, it would double the memory.
         months.append(replace(month, text=b""))
-        described += sum(1 for e in group if e.description)
         if spool is not None:
             # Made anew, not by dataclasses.replace (five times as slow: 1 s at 100k).
             for iri in month.iris:
@@ -576,6 +596,23 @@ def records_digest(entries: Sequence[Entry], table: str = "") -> str:
     )
     text = table + "\x1d" + records
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def source_digest(blocks: str, table: str = "") -> str:
+    """A month's digest from the digest of its entries' blocks of source text
+    (graph/listing.py Page.months) and the publishers table (its Table.key)."""
+    return hashlib.sha256(f"source\x1d{table}\x1d{blocks}".encode()).hexdigest()
+
+
+def _described(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries with their descriptions held (read back for those listed without)."""
+    listed = list(entries)
+    if all(e.body is None for e in listed):
+        return listed
+    return [
+        Entry(e.title, e.created, e.categories, text, e.places)
+        for e, text in zip(listed, descriptions(listed), strict=True)
+    ]
 
 
 def _fingerprint(lines: list[str]) -> str:

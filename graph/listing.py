@@ -8,19 +8,31 @@ a title exactly when the line two below it is an ``Added:`` line.
 Two routes give the same pages: the line walk (_walk_lines), the reference, which reads
 short pages and any page with a mistake (and words the error), and a column-by-column
 reading of long well-formed pages (_parse_entries_fast), faster there (bench/parse.py).
+
+A build of one long page holds no descriptions (read_listings, read_page(lazy=True)): each
+entry keeps where its description's lines are in the file (Entry.body), and descriptions()
+reads them back when they are wanted, a month of entries at a time (graph/convert.py): at 1M
+entries they were 640 MB of the parse's 1.44 GiB. Such a page also says, for each month, a
+digest of its entries' blocks of source text (Page.months): the same blocks are the same
+records, so a rebuild finds its unchanged months without reading a description.
 """
 
 from __future__ import annotations
 
+import calendar
+import contextlib
+import hashlib
+import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
-from itertools import compress, repeat
-from operator import add, sub
+from itertools import accumulate, compress, repeat
+from operator import add, attrgetter, sub
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from graph.errors import ListingError
@@ -53,15 +65,59 @@ class Place:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True, eq=False)
+class Source:
+    """A listing file whose descriptions are read back (descriptions()), and what it was when
+    it was parsed: its inode, size and modification time."""
+
+    path: Path
+    stamp: tuple[int, int, int]
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[int]:
+        """A descriptor of the file; ListingError if it is not the file that was parsed."""
+        file = str(self.path)
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise ListingError(file, 0, f"cannot read: {exc.strerror or exc}") from exc
+        try:
+            if _stamp(os.fstat(fd)) != self.stamp:
+                raise self.changed()
+            yield fd
+        finally:
+            os.close(fd)
+
+    def changed(self) -> ListingError:
+        return ListingError(
+            str(self.path),
+            0,
+            "changed while the build was reading it; expected it to stay as it is until the "
+            "build ends: build again",
+        )
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+# Where an entry's description is in its listing: the file, and the byte range of the lines
+# from below its 'Added:' line to the next title (a tuple: made in C, 3 words and 2 ints).
+Body = tuple[Source, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One library entry as listed: identity is (title, created)."""
+    """One library entry as listed: identity is (title, created).
+
+    With a body, the description is not held ("" here): descriptions() reads it back."""
 
     title: str
     created: datetime  # aware, Europe/London
     categories: tuple[str, ...]
     description: str
     places: tuple[Place, ...] = field(compare=False)
+    body: Body | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> tuple[str, datetime]:
@@ -71,12 +127,14 @@ class Entry:
 
 @dataclass(frozen=True)
 class Page:
-    """One parsed listing page."""
+    """One parsed listing page; months: month ('YYYY-MM') -> digest of its entries' blocks of
+    source text, for a page read without its descriptions (read_page(lazy=True))."""
 
     file: str
     heading: str
     entries: tuple[Entry, ...]
     warnings: tuple[str, ...]
+    months: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 def read_text(path: Path) -> str:
@@ -246,7 +304,13 @@ _MAY_JOIN = re.compile(
 )
 
 
-def _parse_entries_fast(lines: Sequence[str], file: str, first_line: int = 0) -> Page | None:
+def _parse_entries_fast(
+    lines: Sequence[str],
+    file: str,
+    first_line: int = 0,
+    offsets: Sequence[int] | None = None,
+    source: Source | None = None,
+) -> Page | None:
     """The Page _walk_lines gives for a well-formed page, read column by column.
 
     Each title is the line two above an 'Added:' line, with a blank line between; a
@@ -256,7 +320,9 @@ def _parse_entries_fast(lines: Sequence[str], file: str, first_line: int = 0) ->
     str.join) but for making Entry and Place, and each distinct date, time and category list
     is decoded once. The columns are tuples of strings, numbers and datetimes, which the GC
     stops following after one look. first_line: how many lines of the file come before lines
-    (a slab of a long page, _read_slabs), added to every line number.
+    (a slab of a long page, _read_slabs), added to every line number. With offsets (the byte
+    offset in source's file of each line, then of the end) the entries get bodies, not
+    descriptions.
     """
     get = lines.__getitem__
     size = len(ADDED_PREFIX)
@@ -276,6 +342,15 @@ def _parse_entries_fast(lines: Sequence[str], file: str, first_line: int = 0) ->
     # collections that come while the places are made then walk cheap Place objects, not
     # entries and their strings all over the heap (0.1 s less at 100k entries).
     places = tuple(zip(map(Place, repeat(file), map(sub, added, repeat(1 - first_line)))))
+    if offsets is None or source is None:
+        descriptions: Iterable[str] = _read_descriptions(lines, added)
+        bodies: Iterable[Body | None] = repeat(None)
+    else:
+        # From below the 'Added:' line to the next title line, or to the end.
+        descriptions = repeat("")
+        starts = map(offsets.__getitem__, map(add, added, repeat(1)))
+        ends = (*map(offsets.__getitem__, map(sub, added[1:], repeat(2))), offsets[-1])
+        bodies = zip(repeat(source), starts, ends)
     return Page(
         file=file,
         heading=heading,
@@ -285,8 +360,9 @@ def _parse_entries_fast(lines: Sequence[str], file: str, first_line: int = 0) ->
                 titles,
                 columns.created,
                 columns.categories,
-                _read_descriptions(lines, added),
+                descriptions,
                 places,
+                bodies,
             )
         ),
         warnings=tuple(
@@ -586,7 +662,8 @@ def merge_pages(pages: Iterable[Page]) -> tuple[list[Entry], list[str]]:
         distinct = _sort_distinct(pages[0])
         if distinct is not None:
             return distinct, sorted(set(pages[0].warnings))
-    return _merge_loop(pages)
+    # The loop compares descriptions: the pages' own, not the bodies'.
+    return _merge_loop(map(with_descriptions, pages))
 
 
 def _merge_loop(pages: Iterable[Page]) -> tuple[list[Entry], list[str]]:
@@ -648,15 +725,18 @@ class _IrregularError(Exception):
     """A page the slabs cannot read as parse_listing would: read it whole."""
 
 
-def read_page(path: Path) -> Page:
+def read_page(path: Path, lazy: bool = False) -> Page:
     """parse_listing(read_text(path)), reading a long page a slab of SLAB_BYTES at a time:
     its text and lines are never all in memory (at 1M entries, 665 MB of UTF-8 were 1.3 GB
     of text and as much in lines), only its entries. A page the slabs cannot read exactly as
     a whole (a mistake, a line end other than LF or CRLF, ...) is read whole, which gives
-    parse_listing's answer or its error."""
+    parse_listing's answer or its error.
+
+    lazy: a page read in slabs keeps no descriptions (its entries' bodies say where they are:
+    descriptions() reads them) and gives the digests of its months (Page.months)."""
     try:
         if path.stat().st_size > SLAB_BYTES:
-            return _read_slabs(path, SLAB_BYTES)
+            return _read_slabs(path, SLAB_BYTES, lazy)
     except (OSError, ListingError, _IrregularError):
         pass  # the whole page's reading says what is wrong, at the right line
     return parse_listing(read_text(path), str(path))
@@ -665,16 +745,21 @@ def read_page(path: Path) -> Page:
 _ADDED_BYTES = ADDED_PREFIX.encode()
 
 
-def _read_slabs(path: Path, size: int) -> Page:
+def _read_slabs(path: Path, size: int, lazy: bool = False) -> Page:
     """A long well-formed page, a slab at a time: each slab ends where a title line begins
     (the line two above an 'Added:' line), so each is a run of whole entries that the column
-    reader reads (_parse_entries_fast), its line numbers shifted by the lines before it."""
+    reader reads (_parse_entries_fast), its line numbers shifted by the lines before it.
+    lazy: bodies instead of descriptions, and the months' digests (_MonthBlocks)."""
     file = str(path)
     entries: list[Entry] = []
     warnings: list[str] = []
     heading = ""
     lines_before = 0
+    offset = 0  # bytes of the file before the slab
     with path.open("rb") as f:
+        stamp = _stamp(os.fstat(f.fileno()))
+        source = Source(path, stamp) if lazy else None
+        blocks = _MonthBlocks()
         carry = b""
         while True:
             block = f.read(size)
@@ -692,19 +777,147 @@ def _read_slabs(path: Path, size: int) -> Page:
             if _may_hold_non_xml(slab):
                 _refuse_non_xml(text, file)
             stripped = list(map(str.strip, lines))
-            page = _parse_entries_fast(stripped, file, lines_before)
+            offsets: list[int] | None = None
+            if source is not None:
+                # Each line's offset in the file: UTF-8 puts "\n" in no other character, so
+                # the slab's bytes split as its text does, line for line.
+                lengths = map(len, slab.split(b"\n", len(lines) - 1))
+                offsets = list(map(add, accumulate(lengths, initial=offset), range(len(lines))))
+                offsets.append(offset + len(slab))  # the end (with or without a last "\n")
+            page = _parse_entries_fast(stripped, file, lines_before, offsets, source)
             if page is None or (lines_before and page.heading):
                 raise _IrregularError
             if lines_before == 0:
                 heading = page.heading
+            if offsets is not None:
+                blocks.add(slab, offset, page.entries, offsets, lines_before)
             entries.extend(page.entries)
             warnings.extend(page.warnings)
             lines_before += len(lines)
+            offset += len(slab)
             if not block:
                 break
+        if _stamp(os.fstat(f.fileno())) != stamp:
+            raise _IrregularError  # written to while it was read: read it whole
     if not entries:
         raise _IrregularError
-    return Page(file=file, heading=heading, entries=tuple(entries), warnings=tuple(warnings))
+    return Page(
+        file=file,
+        heading=heading,
+        entries=tuple(entries),
+        warnings=tuple(warnings),
+        months=blocks.digests() if source is not None else {},
+    )
+
+
+# What a month's digest depends on besides its blocks of text: this module (how a block is
+# read) and, per month, the UK offsets of its days and hours (the tz database's rules).
+_CODE_KEY = hashlib.sha256(Path(__file__).read_bytes()).digest()
+
+
+class _MonthBlocks:
+    """The blocks of source text of a page's entries (from the title line to the next title
+    line), hashed by month in page order: equal digests, equal records of the month."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[tuple[int, int], Any] = {}
+        self.lengths: dict[tuple[int, int], array[int]] = {}
+
+    def add(
+        self,
+        slab: bytes,
+        offset: int,
+        entries: Sequence[Entry],
+        offsets: Sequence[int],
+        lines_before: int,
+    ) -> None:
+        """The blocks of a slab's entries (offsets: of each line in the file, then the end)."""
+        # The title lines' offsets in the slab, then its end.
+        cuts = [offsets[e.places[0].line - 1 - lines_before] - offset for e in entries]
+        cuts.append(len(slab))
+        rows: dict[tuple[int, int], list[int]] = {}
+        for i, key in enumerate(map(attrgetter("year", "month"), map(_CREATED, entries))):
+            rows.setdefault(key, []).append(i)
+        view = memoryview(slab)
+        for key, found in rows.items():
+            h = self.hashes.get(key)
+            if h is None:
+                h = self.hashes[key] = hashlib.sha256(_CODE_KEY)
+                self.lengths[key] = array("q")
+            lengths = self.lengths[key]
+            for i in found:
+                a, b = cuts[i], cuts[i + 1]
+                h.update(view[a:b])
+                lengths.append(b - a)
+
+    def digests(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key in sorted(self.hashes):
+            h = self.hashes[key]
+            h.update(self.lengths[key].tobytes())
+            h.update(_month_rules(*key).encode())
+            out[f"{key[0]:04d}-{key[1]:02d}"] = h.hexdigest()
+        return out
+
+
+_CREATED = attrgetter("created")
+
+
+def _month_rules(year: int, month: int) -> str:
+    """The UK offsets of a month's days (and hours, on a day the clocks change)."""
+    rules: list[str] = []
+    for day in range(1, calendar.monthrange(year, month)[1] + 1):
+        tz, odd = _uk_day(year, month, day)
+        rules.append(str(tz))
+        if odd:
+            rules.extend(str(_uk_offset(year, month, day, hour)) for hour in range(24))
+    return ",".join(rules)
+
+
+def descriptions(entries: Iterable[Entry]) -> list[str]:
+    """The description of each entry: its own, or read back from its listing by its body;
+    ListingError if that file is not as it was when it was parsed."""
+    listed = list(entries)
+    out = [e.description for e in listed]
+    by_source: dict[Source, list[int]] = {}
+    for i, entry in enumerate(listed):
+        if entry.body is not None:
+            by_source.setdefault(entry.body[0], []).append(i)
+    for source, rows in by_source.items():
+        with source.opened() as fd:
+            for i in rows:
+                body = listed[i].body
+                assert body is not None
+                _, start, end = body
+                data = os.pread(fd, end - start, start)
+                if len(data) != end - start:
+                    raise source.changed()
+                try:
+                    out[i] = _description_of(data.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise source.changed() from None
+    return out
+
+
+def _description_of(text: str) -> str:
+    """The description of a body's text: what _read_descriptions makes of its lines."""
+    lines = list(map(str.strip, text.split("\n")))
+    joined = "\n".join(filter(None, lines))
+    if _MAY_JOIN.search(joined) or joined.startswith(_CHROME_LINES):
+        return _join_description([line for line in lines if line not in CHROME])
+    return joined
+
+
+def with_descriptions(page: Page) -> Page:
+    """The page with its entries' descriptions held (read back, for those with a body)."""
+    if all(e.body is None for e in page.entries):
+        return page
+    texts = descriptions(page.entries)
+    entries = tuple(
+        Entry(e.title, e.created, e.categories, text, e.places)
+        for e, text in zip(page.entries, texts, strict=True)
+    )
+    return Page(page.file, page.heading, entries, page.warnings, page.months)
 
 
 def _title_start(data: bytes) -> int:
@@ -751,7 +964,16 @@ def _decode_slab(slab: bytes, first: bool) -> str:
 
 
 def read_listings(paths: Sequence[Path]) -> tuple[list[Page], list[Entry], list[str]]:
-    """Read and parse listing files, then merge their entries."""
-    pages = [read_page(p) for p in paths]
+    """Read and parse listing files, then merge their entries. One long page is read without
+    its descriptions (read_page(lazy=True)); several pages are merged with theirs."""
+    pages = [read_page(p, lazy=len(paths) == 1) for p in paths]
     entries, warnings = merge_pages(pages)
     return pages, entries, warnings
+
+
+def month_digests(pages: Sequence[Page]) -> dict[str, str] | None:
+    """The digests of the months' blocks of source text, when one page gives them (a page
+    read without its descriptions); None otherwise (convert then hashes the records)."""
+    if len(pages) == 1 and pages[0].months:
+        return dict(pages[0].months)
+    return None

@@ -62,7 +62,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -80,7 +80,7 @@ from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.index import PreviousCopy, write_release_index
 from graph.iris import Iris
-from graph.listing import Entry, read_listings
+from graph.listing import Entry, month_digests, read_listings
 from graph.namespaces import KGPUB, OWL
 from graph.sitemap import write_release_sitemaps
 from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
@@ -211,6 +211,7 @@ def prepare(
         options.title or library_title(pages),
         progress=phases.reporter("convert"),
         spool=spool,
+        sources=month_digests(pages),
     )
     return converted, warnings
 
@@ -325,10 +326,11 @@ def _build(
     phases.progress("parse", len(sources), len(sources))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
     title = options.title or library_title(pages)
+    digests = month_digests(pages)
     del pages  # _publish lets go of the entries once converted: nothing else may hold them
     # Taken once the sources have been read: a listing with a mistake touches nothing.
     with _one_build_at_a_time(out):
-        return _publish(out, options, phases, title, entries, warnings, stamp, reuse)
+        return _publish(out, options, phases, title, entries, warnings, stamp, reuse, digests)
 
 
 def _publish(
@@ -340,9 +342,11 @@ def _publish(
     warnings: list[str],
     stamp: datetime,
     reuse: bool,
+    sources: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Build the release from the merged entries; entries is emptied once they are converted
-    (converted.entries keeps them, lighter: graph/convert.py)."""
+    (converted.entries keeps them, lighter: graph/convert.py). sources: the digests of the
+    months' blocks of source text (graph/listing.py month_digests), if the listing gave them."""
     iris = Iris.from_base(options.base)
     releases, work, stale = _start_release(out)
     loader = open_loader(options.store, work, iris, stamp)
@@ -374,6 +378,7 @@ def _publish(
                 modified_of=decisions.modified_of,
                 reuse=months,
                 spool=spool,
+                sources=sources,
             )
         finally:
             months.close()
