@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
-from itertools import accumulate, compress, repeat
-from operator import add, attrgetter, sub
+from itertools import accumulate, compress, groupby, repeat
+from operator import add, attrgetter, itemgetter, not_, sub
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -772,18 +772,12 @@ def _read_slabs(path: Path, size: int, lazy: bool = False) -> Page:
             lines = text.split("\n")
             if text.endswith("\n"):
                 lines.pop()
-            if len(text.splitlines()) != len(lines):
+            if _may_break_lines(slab) and len(text.splitlines()) != len(lines):
                 raise _IrregularError  # another line end (CR, VT, FF, U+2028 ...): read whole
             if _may_hold_non_xml(slab):
                 _refuse_non_xml(text, file)
             stripped = list(map(str.strip, lines))
-            offsets: list[int] | None = None
-            if source is not None:
-                # Each line's offset in the file: UTF-8 puts "\n" in no other character, so
-                # the slab's bytes split as its text does, line for line.
-                lengths = map(len, slab.split(b"\n", len(lines) - 1))
-                offsets = list(map(add, accumulate(lengths, initial=offset), range(len(lines))))
-                offsets.append(offset + len(slab))  # the end (with or without a last "\n")
+            offsets = _line_offsets(lines, offset, len(slab)) if source is not None else None
             page = _parse_entries_fast(stripped, file, lines_before, offsets, source)
             if page is None or (lines_before and page.heading):
                 raise _IrregularError
@@ -810,6 +804,18 @@ def _read_slabs(path: Path, size: int, lazy: bool = False) -> Page:
     )
 
 
+def _line_offsets(lines: Sequence[str], offset: int, size: int) -> array[int]:
+    """The offset in the file of each line of a slab (its text split at "\n"), then of the
+    slab's end; offset: where the slab begins, size: its length in bytes."""
+    lengths = array("q", map(len, lines))
+    # A line of ASCII has as many bytes as characters: encode the others only.
+    for i in compress(range(len(lines)), map(not_, map(str.isascii, lines))):
+        lengths[i] = len(lines[i].encode("utf-8", "surrogatepass"))
+    offsets = array("q", map(add, accumulate(lengths, initial=offset), range(len(lines))))
+    offsets.append(offset + size)  # the end, with or without a last "\n"
+    return offsets
+
+
 # What a month's digest depends on besides its blocks of text: this module (how a block is
 # read) and, per month, the UK offsets of its days and hours (the tz database's rules).
 _CODE_KEY = hashlib.sha256(Path(__file__).read_bytes()).digest()
@@ -832,23 +838,23 @@ class _MonthBlocks:
         lines_before: int,
     ) -> None:
         """The blocks of a slab's entries (offsets: of each line in the file, then the end)."""
-        # The title lines' offsets in the slab, then its end.
-        cuts = [offsets[e.places[0].line - 1 - lines_before] - offset for e in entries]
+        # The title lines' offsets in the slab, then its end (all in C: map, not a loop).
+        titles = map(sub, map(_LINE, map(_FIRST, map(_PLACES, entries))), repeat(1 + lines_before))
+        cuts = array("q", map(sub, map(offsets.__getitem__, titles), repeat(offset)))
         cuts.append(len(slab))
-        rows: dict[tuple[int, int], list[int]] = {}
-        for i, key in enumerate(map(attrgetter("year", "month"), map(_CREATED, entries))):
-            rows.setdefault(key, []).append(i)
-        view = memoryview(slab)
-        for key, found in rows.items():
+        keys = list(map(_MONTH, map(_CREATED, entries)))
+        # The entries by month, in page order within each (a stable sort).
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        for key, rows in groupby(order, key=keys.__getitem__):
+            found = list(rows)
+            starts = array("q", map(cuts.__getitem__, found))
+            ends = array("q", map(cuts.__getitem__, map(add, found, repeat(1))))
             h = self.hashes.get(key)
             if h is None:
                 h = self.hashes[key] = hashlib.sha256(_CODE_KEY)
                 self.lengths[key] = array("q")
-            lengths = self.lengths[key]
-            for i in found:
-                a, b = cuts[i], cuts[i + 1]
-                h.update(view[a:b])
-                lengths.append(b - a)
+            h.update(b"".join(map(slab.__getitem__, map(slice, starts, ends))))
+            self.lengths[key].extend(map(sub, ends, starts))
 
     def digests(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -861,6 +867,10 @@ class _MonthBlocks:
 
 
 _CREATED = attrgetter("created")
+_MONTH = attrgetter("year", "month")
+_PLACES = attrgetter("places")
+_FIRST = itemgetter(0)
+_LINE = attrgetter("line")
 
 
 def _month_rules(year: int, month: int) -> str:
@@ -950,6 +960,20 @@ def _may_hold_non_xml(slab: bytes) -> bool:
     cost of its search over the text (bytes.translate deletes the allowed bytes in one pass of
     C; 0.5 s at 100k entries, 5 s at 1M), which then runs only when this says maybe."""
     return bool(slab.translate(None, _XML_BYTES)) or _NON_XML_LEAD in slab
+
+
+# The bytes of what str.splitlines() takes for a line end but "\n": CR, VT, FF, FS, GS, RS,
+# and the last bytes of U+0085, U+2028 and U+2029 (C2 85, E2 80 A8, E2 80 A9) in UTF-8.
+_BREAK_BYTES = b"\r\x0b\x0c\x1c\x1d\x1e\x85\xa8\xa9"
+_NOT_BREAK_BYTES = bytes(b for b in range(256) if b not in _BREAK_BYTES)
+
+
+def _may_break_lines(slab: bytes) -> bool:
+    """Whether a slab's text may hold a line end other than LF or CRLF (then splitlines() and
+    split("\n") count its lines differently): a pass of bytes.translate, where splitlines()
+    over the text was a sixth of the reading of a long page."""
+    found = slab.translate(None, _NOT_BREAK_BYTES)
+    return bool(found) and (found.strip(b"\r") != b"" or slab.count(b"\r") != slab.count(b"\r\n"))
 
 
 def _decode_slab(slab: bytes, first: bool) -> str:
