@@ -2,6 +2,7 @@
 """Parsing listing pages: the reference line walk against parse_listing, in the same run.
 
     bench/parse.py [--entries N] [--pages K] [--runs R] [--generator PATH]
+    bench/parse.py --against REV [--entries N] [--runs R] [--listing FILE]
 
 Generates N entries with tests/fixtures/gen_listing.py (on K category pages if K > 1) into a
 temporary folder, then times in this one process, after a warm-up, alternately:
@@ -16,12 +17,22 @@ Each timing repeats the parse and merge enough times to last (20,000 entries' wo
 reports the time of one, with the cyclic GC on as usual and a gc.collect() before each run.
 Prints the medians of R runs and their ratio to the reference; the warm-up checks that all
 give equal pages and entries (places, offsets and warnings included), or the bench stops.
+
+--against REV: what a build does before it renders, with this tree's code and a git
+revision's (git archive), alternately, each in a child process of its own (so its peak RSS
+is its own): read_listings of one page (the slabs of a long one; this code keeps no
+descriptions), then the months' digests convert compares with the current release's
+(graph/convert.py: of the blocks of source text when the page gives them, else of every
+record). Prints medians of R runs: CPU seconds (user + sys) of each step, peak RSS, and the
+ratios this / REV. --listing FILE reads that file instead of generating N entries.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -82,6 +93,85 @@ def generate(generator: Path, entries: int, pages: int, folder: Path) -> list[tu
     return [(f.name, f.read_text(encoding="utf-8")) for f in files]
 
 
+# What a build does before it renders, in a child: read_listings, then the months' digests.
+CHILD = """
+import gc, json, resource, sys
+from pathlib import Path
+from graph import convert, listing
+gc.disable()  # as a build does (graph/publication.py _no_gc)
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+start = cpu()
+pages, entries, warnings = listing.read_listings([Path(sys.argv[1])])
+parsed = cpu()
+groups = convert.group_months(entries)
+months = getattr(listing, "month_digests", lambda pages: None)(pages)
+if months is not None:
+    digests = {name: convert.source_digest(months[name]) for name in groups}
+else:
+    digests = {name: convert.records_digest(group) for name, group in groups.items()}
+done = cpu()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"parse": parsed - start, "digests": done - parsed, "peak": peak,
+                  "entries": len(entries), "months": len(digests)}))
+"""
+
+
+def run_child(code: Path, listing_file: Path) -> dict[str, float]:
+    """One read of the listing in a child process with the code in the folder code."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(listing_file)],
+        cwd=code,
+        env={**os.environ, "PYTHONPATH": str(code)},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def against(rev: str, entries: int, runs: int, generator: Path, given: Path | None) -> None:
+    """This tree's read and digests against REV's, alternately, in child processes."""
+    with tempfile.TemporaryDirectory(prefix="kgpub-parse-") as tmp:
+        folder = Path(tmp)
+        old = folder / "code-against"
+        old.mkdir()
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        source = given
+        if source is None:
+            source = folder / "library.txt"
+            command = [sys.executable, str(generator), str(entries), "--out", str(source)]
+            subprocess.run(command, check=True)
+        codes = {"this": ROOT, rev: old}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in codes}
+        size = source.stat().st_size
+        for _ in range(runs):
+            for name, code in codes.items():
+                results[name].append(run_child(code, source))
+    count = int(results["this"][0]["entries"])
+    print(f"{source.name}: {count} entries, {size / 1e6:.0f} MB")
+    load = os.getloadavg()[0]
+    print(f"medians of {runs} runs: CPU s (user + sys), peak RSS MiB; load after {load:.1f}")
+    print(f"{'code':<12}{'parse':>10}{'digests':>10}{'total':>10}{'peak':>10}")
+    medians: dict[str, dict[str, float]] = {}
+    for name, rows in results.items():
+        row = {k: statistics.median(r[k] for r in rows) for k in ("parse", "digests", "peak")}
+        row["total"] = statistics.median(r["parse"] + r["digests"] for r in rows)
+        medians[name] = row
+        print(
+            f"{name:<12}{row['parse']:>10.2f}{row['digests']:>10.2f}{row['total']:>10.2f}"
+            f"{row['peak']:>10.0f}"
+        )
+    a, b = medians["this"], medians[rev]
+    print(
+        f"this / {rev}: parse {a['parse'] / b['parse']:.2f}x, parse + digests "
+        f"{a['total'] / b['total']:.2f}x CPU, peak {a['peak'] / b['peak']:.2f}x"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entries", type=int, default=100_000)
@@ -90,7 +180,12 @@ def main() -> None:
     ap.add_argument(
         "--generator", type=Path, default=ROOT / "tests" / "fixtures" / "gen_listing.py"
     )
+    ap.add_argument("--against", help="read and digest with this tree and a git revision")
+    ap.add_argument("--listing", type=Path, help="with --against: this listing, not generated")
     args = ap.parse_args()
+    if args.against:
+        against(args.against, args.entries, args.runs, args.generator, args.listing)
+        return
     with tempfile.TemporaryDirectory(prefix="kgpub-parse-") as tmp:
         texts = generate(args.generator, args.entries, args.pages, Path(tmp))
     repeat = max(1, 20_000 // args.entries)
