@@ -93,14 +93,18 @@ def find_sources(given: Sequence[str], data_dir: str) -> list[Path]:
 def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
     setting = config.BY_NAME[name]
     kind: Any = type(setting.default) if setting.default is not None else str
-    if isinstance(setting.default, bool):
-        kind = setting.parse  # "0", "false", "no", "off": False (bool("0") would be True)
+    described = f"{setting.help} (default: {setting.default!r}; env {setting.env})"
+    if isinstance(setting.default, bool):  # a flag: --enrich, --no-enrich (none: the env's)
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=described,
+        )
+        return
     parser.add_argument(
-        "--" + name.replace("_", "-"),
-        dest=name,
-        type=kind,
-        default=None,
-        help=f"{setting.help} (default: {setting.default!r}; env {setting.env})",
+        "--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=described
     )
 
 

@@ -12,6 +12,8 @@ import pytest
 from live import FIXTURES, ROOT, SEED, kgpub
 from test_listing import BAD
 
+from server.cli import make_parser
+
 LISTINGS = FIXTURES / "listings"
 
 
@@ -55,6 +57,18 @@ def test_build_prints_a_summary_and_publishes(built: Path) -> None:
         "dumps/library.rdf.gz",
     ):
         assert (current / name).exists(), name
+
+
+@pytest.mark.parametrize(
+    ("given", "enrich"),
+    [([], None), (["--enrich"], True), (["--no-enrich"], False)],
+    ids=["absent", "enrich", "no-enrich"],
+)
+def test_enrich_is_a_flag(given: list[str], enrich: bool | None) -> None:
+    """`kgpub build --enrich SOURCE`, as the README and the meaning search's 400 say it (it
+    was an error: "expected one argument"); absent (None), the environment's KGPUB_ENRICH."""
+    args = make_parser().parse_args(["build", *given, str(SEED)])
+    assert args.enrich is enrich and args.sources == [str(SEED)]
 
 
 def test_quiet_build_prints_nothing(tmp_path: Path) -> None:

@@ -115,6 +115,9 @@ def test_related_entries_are_in_every_rdf_representation(enriched: tuple[Server,
             if t.subject.value == guide and t.predicate.value == str(KGPUB.related)
         }
         assert by_title[CSE_TACKLING] in targets, suffix
+    # Each triple once (a related entry's title was there twice when the store had it too).
+    lines = get(guide + ".nt", {}).body.decode("utf-8").splitlines()
+    assert len(lines) == len(set(lines))
     # JSON-LD: the published context's term "related" (a remote context, so read as JSON).
     doc = json.loads(get(guide + ".jsonld", {}).body)
     nodes = doc.get("@graph", [doc])

@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import rdflib
@@ -137,6 +137,16 @@ def test_an_entry_names_its_publisher_and_none_is_invented(live: Any) -> None:
     counter = next(h["iri"] for h in found_all(live.base) if "(CONTEST)" in h["title"])
     graph = rdflib.Graph().parse(data=get(counter + ".ttl", {}).body, format="turtle")
     assert list(graph.objects(rdflib.URIRef(counter), publisher)) == []
+    # Each triple once in what is served (the publisher's name was there twice).
+    lines = get(police + ".nt", {}).body.decode("utf-8").splitlines()
+    assert len(lines) == len(set(lines)) and any("skos/core#prefLabel" in x for x in lines)
+    # The page for people names it too, with a link to its page, escaped.
+    html = get(police + ".html", {}).body.decode("utf-8")
+    assert '<h2 id="publishers-h">Publisher</h2>' in html
+    assert (
+        f'<a href="{urlsplit(live.base).path}publisher/npcc">National Police Chiefs&#39; ' in html
+    )
+    assert '"publishers-h"' not in get(counter + ".html", {}).body.decode("utf-8")
 
 
 def found_all(base: str) -> list[dict[str, Any]]:

@@ -402,26 +402,23 @@ def _with_related(release: Release, d: Description) -> Description:
     if not related and not pids:
         return d
     node, prop, title = NamedNode(d.iri), NamedNode(str(KGPUB.related)), NamedNode(Terms.title)
-    extra = []
-    have = set(d.triples)
+    wanted = []
     for pid, name in pids:
         org = NamedNode(release.iris.publisher(pid))
         # In the graph since graph/convert.py names publishers; a release built before, not.
-        link = pyoxigraph.Triple(node, NamedNode(Terms.publisher), org)
-        if link not in have:
-            extra.append(link)
+        wanted.append(pyoxigraph.Triple(node, NamedNode(Terms.publisher), org))
         label = pyoxigraph.Literal(name, language="en")
-        extra.append(pyoxigraph.Triple(org, NamedNode(Terms.pref_label), label))
-    # In the store too since the linkset is loaded (graph/enrich/linkset.py): once each.
-    extra += [
-        link
-        for r in related
-        if (link := pyoxigraph.Triple(node, prop, NamedNode(r.iri))) not in have
-    ]
-    extra += [
-        pyoxigraph.Triple(NamedNode(r.iri), title, pyoxigraph.Literal(r.title, language="en"))
-        for r in related
-    ]
+        wanted.append(pyoxigraph.Triple(org, NamedNode(Terms.pref_label), label))
+    # In the store too since the linkset is loaded (graph/enrich/linkset.py).
+    for r in related:
+        wanted.append(pyoxigraph.Triple(node, prop, NamedNode(r.iri)))
+        wanted.append(
+            pyoxigraph.Triple(NamedNode(r.iri), title, pyoxigraph.Literal(r.title, language="en"))
+        )
+    # A graph is a set: each triple once, whether the description already had it (a linked
+    # resource's label or title) or not.
+    have = set(d.triples)
+    extra = [t for t in dict.fromkeys(wanted) if t not in have]
     return Description(d.iri, d.kind, [*d.triples, *extra], d.members, d.page)
 
 
