@@ -171,3 +171,41 @@ def test_lazy_rebuilds_publish_what_full_builds_holding_descriptions_do(
         assert store_contents(again.release)[0] == store_contents(full.release)[0], step
         assert all(reused(again.release).values()), step
         shutil.rmtree(full_out)
+
+
+def test_an_entry_listed_twice_on_a_lazy_page_merges_as_on_a_whole_one(
+    tmp_path: Path, small_slabs: None
+) -> None:
+    """Two listings of one entry (same title and time) on one long page: merged with their
+    descriptions compared, as when the page is read whole; a different description is the
+    same error."""
+    path = tmp_path / "page.txt"
+    base = synthetic(400, seed=5)
+    twice = "Twice listed\n\nAdded: 01/02/2020 at 9:00 am Category: {cats}\n\n{text}\n"
+    for second in (
+        twice.format(cats="Safeguarding", text="Same text."),
+        twice.format(cats="Education", text="Other text."),
+    ):
+        first = twice.format(cats="Drugs", text="Same text.")
+        lines = base.split("\n")
+        titles = [e.places[0].line - 1 for e in parse_listing(base, "x.txt").entries]
+        # One listing above the first entry, the other above the 200th, slabs apart.
+        a, b = titles[0], titles[200]
+        text = "\n".join([*lines[:a], first, *lines[a:b], second, *lines[b:]])
+        path.write_text(text, encoding="utf-8")
+        assert all(e.body is not None for e in read_page(path, lazy=True).entries)
+
+        def merged(lazy: bool) -> object:
+            try:
+                if lazy:
+                    _, entries, warnings = read_listings([path])
+                else:
+                    whole = parse_listing(read_text(path), str(path))
+                    entries, warnings = listing_module.merge_pages([whole])
+            except ListingError as exc:
+                return ("error", str(exc))
+            return ("entries", repr(entries), warnings)
+
+        expected = merged(lazy=False)
+        assert merged(lazy=True) == expected
+    assert expected[0] == "error"  # the second text differs
