@@ -103,7 +103,9 @@ def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 start = cpu()
-pages, entries, warnings = listing.read_listings([Path(sys.argv[1])])
+import inspect
+lazy = {"lazy": True} if "lazy" in inspect.signature(listing.read_listings).parameters else {}
+pages, entries, warnings = listing.read_listings([Path(sys.argv[1])], **lazy)
 parsed = cpu()
 groups = convert.group_months(entries)
 months = getattr(listing, "month_digests", lambda pages: None)(pages)

@@ -9,7 +9,7 @@ Two routes give the same pages: the line walk (_walk_lines), the reference, whic
 short pages and any page with a mistake (and words the error), and a column-by-column
 reading of long well-formed pages (_parse_entries_fast), faster there (bench/parse.py).
 
-A build of one long page holds no descriptions (read_listings, read_page(lazy=True)): each
+A build of one long page holds no descriptions (read_listings(lazy=True)): each
 entry keeps where its description's lines are in the file (Entry.body), and descriptions()
 reads them back when they are wanted, a month of entries at a time (graph/convert.py): at 1M
 entries they were 640 MB of the parse's 1.44 GiB. Such a page also says, for each month, a
@@ -110,7 +110,8 @@ Body = tuple[Source, int, int]
 class Entry:
     """One library entry as listed: identity is (title, created).
 
-    With a body, the description is not held ("" here): descriptions() reads it back."""
+    With a body, the description is not held ("" here): descriptions() reads it back (so a
+    copy with another description must have body=None)."""
 
     title: str
     created: datetime  # aware, Europe/London
@@ -987,10 +988,12 @@ def _decode_slab(slab: bytes, first: bool) -> str:
     return text.removeprefix("\ufeff") if first else text
 
 
-def read_listings(paths: Sequence[Path]) -> tuple[list[Page], list[Entry], list[str]]:
-    """Read and parse listing files, then merge their entries. One long page is read without
-    its descriptions (read_page(lazy=True)); several pages are merged with theirs."""
-    pages = [read_page(p, lazy=len(paths) == 1) for p in paths]
+def read_listings(
+    paths: Sequence[Path], lazy: bool = False
+) -> tuple[list[Page], list[Entry], list[str]]:
+    """Read and parse listing files, then merge their entries. lazy (a build): one long page
+    is read without its descriptions (read_page(lazy=True)); several pages keep theirs."""
+    pages = [read_page(p, lazy=lazy and len(paths) == 1) for p in paths]
     entries, warnings = merge_pages(pages)
     return pages, entries, warnings
 

@@ -202,7 +202,7 @@ def prepare(
     """Parse and convert (the N-Triples into spool, if given); raise ListingError."""
     iris = Iris.from_base(options.base)
     phases.start("parse", len(sources))
-    pages, entries, warnings = read_listings(sources)
+    pages, entries, warnings = read_listings(sources, lazy=True)
     phases.progress("parse", len(sources), len(sources))
     phases.start("convert", len(entries))
     converted = convert(
@@ -322,7 +322,7 @@ def _build(
     phases = _Phases(progress)
     Iris.from_base(options.base)  # a bad base IRI is refused before anything is read
     phases.start("parse", len(sources))
-    pages, entries, warnings = read_listings(sources)
+    pages, entries, warnings = read_listings(sources, lazy=True)
     phases.progress("parse", len(sources), len(sources))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
     title = options.title or library_title(pages)

@@ -127,7 +127,7 @@ def test_convert_of_a_lazy_page_gives_the_same_graph(tmp_path: Path, small_slabs
     path = tmp_path / "page.txt"
     path.write_text(synthetic(400, seed=5), encoding="utf-8")
     iris = Iris.from_base(BASE)
-    pages, entries, _ = read_listings([path])
+    pages, entries, _ = read_listings([path], lazy=True)
     assert all(e.body is not None for e in entries)
     lazy = convert(entries, iris, "Library", sources=pages[0].months)
     whole = parse_listing(read_text(path), str(path))
@@ -198,7 +198,7 @@ def test_an_entry_listed_twice_on_a_lazy_page_merges_as_on_a_whole_one(
         def merged(lazy: bool) -> object:
             try:
                 if lazy:
-                    _, entries, warnings = read_listings([path])
+                    _, entries, warnings = read_listings([path], lazy=True)
                 else:
                     whole = parse_listing(read_text(path), str(path))
                     entries, warnings = listing_module.merge_pages([whole])
