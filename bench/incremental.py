@@ -39,8 +39,11 @@ total = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu = usage.ru_utime + usage.ru_stime
 peak = usage.ru_maxrss / 1024
-print(json.dumps({"total": total, "cpu": cpu, "peak_mib": peak,
-                  **{p.name: p.seconds for p in outcome.phases}}))
+io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+written = (int(io["write_bytes"]) - int(io["cancelled_write_bytes"])) / 2**20
+print(json.dumps({"total": total, "cpu": cpu, "peak_mib": peak, "written_mib": written,
+                  **{p.name: p.seconds for p in outcome.phases},
+                  **{p.name + "_cpu": p.cpu_seconds for p in outcome.phases}}))
 """
 
 
@@ -129,19 +132,23 @@ def main() -> None:
                 add_entries(source, source.read_text(encoding="utf-8"), f"run {i}")
                 results[name]["5 added"].append(run_build(source, out, "reuse", code))
     phases = ["parse", "convert", "history", "validate", "write", "total", "cpu", "peak_mib"]
+    phases += ["written_mib", "convert_cpu", "write_cpu"]
     print(f"{args.entries} entries, one description changed; medians of {args.runs} runs (s)")
     print("cpu: user + sys seconds of the build's process (all its threads), which the load of")
-    print("the machine does not change as it does the wall-clock seconds")
+    print("the machine does not change as it does the wall-clock seconds; written_mib: bytes")
+    print("the build's process had written to disk (/proc/self/io write_bytes less those of")
+    print("files deleted before being written: the syncs wait for them); convert_cpu,")
+    print("write_cpu: the CPU seconds of those phases")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     medians: dict[str, dict[str, dict[str, float]]] = {}
     for name in codes:
         print(f"\ncode: {name}")
-        print(f"{'build':<12}" + "".join(f"{p:>10}" for p in phases))
+        print(f"{'build':<12}" + "".join(f"{p:>12}" for p in phases))
         medians[name] = {}
         for step, runs in results[name].items():
             row = {p: statistics.median(r.get(p, 0.0) for r in runs) for p in phases}
             medians[name][step] = row
-            print(f"{step:<12}" + "".join(f"{row[p]:>10.2f}" for p in phases))
+            print(f"{step:<12}" + "".join(f"{row[p]:>12.2f}" for p in phases))
         full = medians[name]["full"]["total"]
         for step in ("reuse", "no change", "5 added"):
             print(f"{step}: {medians[name][step]['total'] / full:.2f} of the full build")
@@ -151,7 +158,8 @@ def main() -> None:
             a, b = medians["this"][step], medians[args.against][step]
             print(
                 f"  {step:<10} {a['total'] / b['total']:.2f}x time, "
-                f"{a['cpu'] / b['cpu']:.2f}x cpu, {a['peak_mib'] / b['peak_mib']:.2f}x memory"
+                f"{a['cpu'] / b['cpu']:.2f}x cpu, {a['peak_mib'] / b['peak_mib']:.2f}x memory, "
+                f"{a['written_mib'] / max(b['written_mib'], 1e-9):.2f}x written"
             )
 
 

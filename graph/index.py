@@ -145,29 +145,34 @@ class SearchError(KgpubError):
 
 
 class PreviousCopy:
-    """The previous release's index copied into the release being built and synced, by a
-    thread of its own from the start of the build, for write_release_index to start from: a
-    rebuild's write phase then changes a few pages instead of copying and syncing the whole
-    file. Discarded when the index is not reusable or nothing changed (the copy stops at the
-    next piece)."""
+    """The previous release's index copied into the release being built, by a thread of its
+    own from the start of the build, for write_release_index to start from; synced there as
+    soon as convert shows a month changed (decide), so that a rebuild's write phase changes
+    a few pages instead of copying and syncing the whole file. Discarded when the index is
+    not reusable or nothing changed: the copy stops at the next piece, and a copy never
+    synced is dropped from the page cache before it reaches the disk."""
 
     _PIECE = 16 << 20  # bytes copied between two looks at the cancel flag
 
     def __init__(self, previous: Path | None, folder: Path, base: str) -> None:
         self.path = folder / f".{FILE}.previous"
         self._cancel = threading.Event()
+        self._decided = threading.Event()
+        self._sync = False
         self._made = False
+        self._old: dict[str, str] | None = None
         self._thread: threading.Thread | None = None
-        if previous is not None:
+        source = previous / FILE if previous is not None else None
+        if source is not None:
+            self._old = _reusable(source, base)
+        if source is not None and self._old is not None:
             self._thread = threading.Thread(
-                target=self._copy, args=(previous / FILE, base), name="kgpub-index-copy"
+                target=self._copy, args=(source,), name="kgpub-index-copy"
             )
             self._thread.start()
 
-    def _copy(self, source: Path, base: str) -> None:
+    def _copy(self, source: Path) -> None:
         try:
-            if _reusable(source, base) is None:
-                return
             with source.open("rb") as src, self.path.open("wb") as dst:
                 size, done = os.fstat(src.fileno()).st_size, 0
                 while done < size and not self._cancel.is_set():
@@ -177,22 +182,34 @@ class PreviousCopy:
                     if n == 0:
                         return  # shorter than it was: copied on the spot instead
                     done += n
+                self._decided.wait()
                 if self._cancel.is_set():
                     return
-                os.fsync(dst.fileno())
+                if self._sync:
+                    os.fsync(dst.fileno())
             self._made = True
         except OSError:  # no copy_file_range here, or no room: copied on the spot instead
             return
 
+    def decide(self, converted: Converted) -> None:
+        """Sync the copy now if a month of converted changed (the index will be written);
+        otherwise leave it unsynced (the release's final sync does it, if it is used)."""
+        self._sync = self._old is not None and self._old != _month_digests(converted)
+        self._decided.set()
+
     def take(self) -> Path | None:
-        """The synced copy, once made; None when there is none."""
+        """The copy, once made; None when there is none."""
         if self._thread is not None:
+            if not self._decided.is_set():
+                self._sync = True
+                self._decided.set()
             self._thread.join()
         return self.path if self._made else None
 
     def discard(self) -> None:
         """Stop the copy and remove it (idempotent)."""
         self._cancel.set()
+        self._decided.set()
         if self._thread is not None:
             self._thread.join()
         self._made = False

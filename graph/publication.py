@@ -383,6 +383,7 @@ def _publish(
         finally:
             months.close()
         entries.clear()
+        index_copy.decide(converted)
         chunks = dumps.chunks_of(converted)
         validation = dumps.validation_key(options.engine)
         reusing = dumps.Reuse(reusable, chunks, index, validation)
