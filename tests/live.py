@@ -23,6 +23,7 @@ from typing import Any
 from graph.publication import RELEASES, BuildOptions, Outcome, build, read_manifest
 from graph.store import EMBEDDED, StoreSettings
 from graph.store.protocol import iri_ref
+from server.config import BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "library-safeguarding.txt"
@@ -200,7 +201,11 @@ class Server:
             str(self.workers),
         ]
         for name, value in self.settings.items():
-            cmd += ["--" + name.replace("_", "-"), str(value)]
+            option = "--" + name.replace("_", "-")
+            if isinstance(BY_NAME[name].default, bool):  # a flag: --warm-up, --no-warm-up
+                cmd.append(option if value else "--no-" + option[2:])
+            else:
+                cmd += [option, str(value)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
