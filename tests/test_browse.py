@@ -9,8 +9,6 @@ named landmarks, labelled fields and less than 100 KB of HTML."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
@@ -18,10 +16,8 @@ from urllib.parse import urljoin
 import lxml.html
 import pytest
 from fetch import BROWSER, Reply, get
-from live import FIXTURES, Server, free_port
+from live import Server, free_port, serve_generated
 from sparql_http import query, solutions
-
-from graph.publication import BuildOptions, build
 
 SPARQL_JSON = "application/sparql-results+json"
 PREFIXES = "PREFIX dcterms: <http://purl.org/dc/terms/>\nPREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
@@ -463,17 +459,7 @@ def test_the_change_feed_does_not_break_words(site: Server) -> None:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A generated library of 1,500 entries served with the default page size (100)."""
-    root = tmp_path_factory.mktemp("browse-generated")
-    listing = root / "library.txt"
-    subprocess.run(
-        [sys.executable, str(FIXTURES / "gen_listing.py"), "1500", "--out", str(listing)],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    out = root / "publication"
-    build([listing], out, BuildOptions(base=f"http://127.0.0.1:{port}/"))
-    with Server(out, port, workers=1) as server:
+    with serve_generated(tmp_path_factory.mktemp("browse-generated"), 1500, 1) as server:
         yield server
 
 
