@@ -550,7 +550,8 @@ class _Apart:
     write_spooled_dump_files): a fresh interpreter (`python -c`, so that no script of the
     caller runs again in it, as multiprocessing's spawn would; fork would copy the build's
     threads mid-way), given its jobs at once, waited for by a thread that settles their
-    futures; ended with the build, killed when the build fails."""
+    futures; ended with the build, killed when the build fails, and killed by Linux when the
+    build dies (graph/parentage.py)."""
 
     def __init__(self) -> None:
         self._jobs: list[tuple[Future[Any], tuple[object, ...]]] = []
@@ -577,8 +578,15 @@ class _Apart:
         root = str(Path(dumps.__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        # It dies with the build (a build killed by SIGKILL must not go on writing into its
+        # abandoned folder): asked first, before graph.dumps is even imported. Started by the
+        # thread that waits for it to end (__exit__), as PR_SET_PDEATHSIG requires.
+        code = (
+            f"from graph.parentage import die_with_parent; die_with_parent({os.getpid()})\n"
+            "from graph.dumps import run_spooled; run_spooled()"
+        )
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", "from graph.dumps import run_spooled; run_spooled()"],
+            [sys.executable, "-c", code],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

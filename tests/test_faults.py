@@ -1,7 +1,8 @@
-"""Faults, each on real processes: a build killed (SIGKILL) in each of its phases, a rebuild
-swapped in under a stream of requests, a full disk while building, a server worker that dies or
-hangs. The publication served before stays served and intact, the next build succeeds, and no
-request fails or sees half of one release and half of another.
+"""Faults, each on real processes: a build killed (SIGKILL) in each of its phases (its dump
+writer's process dying with it), a rebuild swapped in under a stream of requests, a full disk
+while building, a server worker that dies or hangs. The publication served before stays
+served and intact, the next build succeeds, and no request fails or sees half of one release
+and half of another.
 
 Covered elsewhere, not repeated here: a build killed while writing its dumps, and the next one
 cleaning up (tests/test_publication.py); a failed rebuild leaving the publication served, and
@@ -28,7 +29,7 @@ from pathlib import Path
 import pytest
 from fetch import Reply, get
 from live import FIXTURES, ROOT, SEED, Server, build_publication, free_port, kgpub
-from procs import state, workers
+from procs import children_of, state, workers
 
 from server.current import CHECK_INTERVAL
 
@@ -146,6 +147,59 @@ def test_a_build_killed_in_any_phase_leaves_the_publication_served_and_the_next_
     # A worker looks for a new release at most once a CHECK_INTERVAL: until then one may still
     # serve A, and the next test would take that for "before" (it failed so under load).
     time.sleep(CHECK_INTERVAL + 0.5)
+
+
+def _dump_writer(build: subprocess.Popen[bytes]) -> int | None:
+    """The build's dump writer process (graph/publication.py _Apart), once it writes a dump
+    (a file of the build's dumps folder open)."""
+    for child in children_of(build.pid):
+        with contextlib.suppress(OSError):
+            if b"run_spooled" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                continue
+            for fd in Path(f"/proc/{child}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if "/.building-" in os.readlink(fd) and "/dumps/" in os.readlink(fd):
+                        return child
+    return None
+
+
+def test_a_build_killed_while_its_dump_writer_writes_takes_the_writer_with_it(
+    server: Server, listing: Path
+) -> None:
+    """The writer of the Turtle and RDF/XML dumps, a process of its own, dies with a build
+    killed by SIGKILL instead of writing on into the abandoned folder. It is stopped (SIGSTOP)
+    before the build is killed, so that it cannot finish on its own however fast it is: only
+    its parent's death can end it."""
+    before_files = snapshot(server.out)
+    before = served(server)
+    proc, master = _build_on_terminal(server.out, server.base, [listing])
+    writer = None
+    try:
+        deadline = time.monotonic() + 300
+        while writer is None and proc.poll() is None and time.monotonic() < deadline:
+            writer = _dump_writer(proc)
+            time.sleep(0.01)
+        assert writer is not None, "the build ended before its dump writer wrote"
+        os.kill(writer, signal.SIGSTOP)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 60  # the kernel's SIGKILL comes at once: generous
+        while state(writer) not in ("", "Z"):  # gone, or dead and not yet reaped
+            assert time.monotonic() < deadline, f"the writer lives on: {state(writer)}"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        if writer is not None and state(writer) not in ("", "Z"):
+            os.kill(writer, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert snapshot(server.out) == before_files  # the publication, byte for byte
+    assert same(before, served(server))
+    build_publication([SEED], server.out, server.base)  # the killed build's folder cleaned up
+    assert not list((server.out / "releases").glob(".building-*"))
+    time.sleep(CHECK_INTERVAL + 0.5)  # every worker on the release the next test sees
 
 
 def test_a_rebuild_swapped_in_under_a_stream_of_requests_never_fails_or_mixes(
