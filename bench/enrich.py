@@ -22,6 +22,14 @@ and build a publication without enrichment (the default build), then
              (a full link of 100k rows takes most of an hour of this busy machine);
   relink     relink() after one entry's text changed (a one-entry rebuild), and, up to
              --whole entries, its check against the full computation;
+  step       the whole enrichment step of a one-change rebuild (what `kgpub build --enrich`
+             does in its phase "enrich" but assembling the texts): enrich_release (read the
+             previous release's enrich.sqlite, make the model, embed the one changed text,
+             relink, write the release's files) and write_linkset (dumps/related.nt and its
+             gzip), CPU and wall, from a previous release of the N vectors whose links are
+             each entry's 5 nearest among the entries made from the same sample vector
+             (a full link of 100k takes most of an hour: these are its structure, 5 links an
+             entry, not its exact lists);
   search     the meaning search (graph/enrich/meaning.py search: embedding the text, the
              product with N vectors, the word search and the page's hits) for `searches`
              texts on the release's index, with an enrich.sqlite of the N vectors, without
@@ -101,7 +109,7 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default="link,relink",
-        help="what to measure beside embed and search: link, relink (comma-separated)",
+        help="what to measure beside embed and search: link, relink, step (comma-separated)",
     )
     parser.add_argument(
         "--whole", type=int, default=20_000, help="largest size linked whole (larger: sampled)"
@@ -225,6 +233,11 @@ def main() -> None:
             if "relink" in parts:
                 relinked_in = _relink(vectors, links, n, args.whole)
                 print(f"relink   {relinked_in}")
+            if "step" in parts:
+                titles = {iri: e.title for iri, e in converted.entries.items()}
+                print(
+                    f"step     {_step(vectors, picks, texts, titles, iris, Path(tmp))}", flush=True
+                )
             write(release / FILE, vectors, links, {})
             index = Index(release / "index.sqlite")
             enrichment = Enrichment(release / FILE)
@@ -262,6 +275,52 @@ def _search(index: Any, enrichment: Any, meaning: Any, n: int, facet: Any, first
         f"ms, p90 {w90:.0f} ms, CPU p50 {statistics.median(wcpus):.0f} ms; meaning / words "
         f"{p50 / w50:.2f}x over {n} searches" + ("" if facet else f", the first {first:.0f} ms"),
         flush=True,
+    )
+
+
+def _step(
+    vectors: Any, picks: Any, texts: dict[str, str], titles: dict[str, str], iris: Any, tmp: Path
+) -> str:
+    """The whole enrichment step of a one-change rebuild (module docstring: step)."""
+    import inspect
+    import shutil
+
+    import numpy as np
+
+    from graph.enrich.linkset import write_linkset
+    from graph.enrich.related import FILE, Vectors, enrich_release, neighbours, write
+
+    links: dict[str, list[tuple[str, int]]] = {}
+    for group in np.split(
+        np.argsort(picks, kind="stable"), np.flatnonzero(np.diff(np.sort(picks))) + 1
+    ):
+        rows = np.sort(group)
+        part = Vectors(
+            [vectors.iris[r] for r in rows],
+            [vectors.digests[r] for r in rows],
+            vectors.matrix[rows],
+        )
+        links.update(neighbours(part))
+    previous, work = tmp / "step-previous", tmp / "step-work"
+    for folder in (previous, work):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    write(previous / FILE, vectors, links, titles)
+    write_linkset(previous, iris, previous / FILE)
+    one = vectors.iris[len(vectors.iris) // 2]
+    changed = {**texts, one: texts[one] + " Revised in 2026 with a section on online grooming."}
+    start, used = time.perf_counter(), cpu()
+    done = enrich_release(work, changed, previous, titles=titles)
+    if len(inspect.signature(write_linkset).parameters) > 3:
+        linkset = write_linkset(work, iris, work / FILE, previous, done.changed)
+    else:  # before the linkset was spliced from the previous release's
+        linkset = write_linkset(work, iris, work / FILE)
+    wall, used = time.perf_counter() - start, cpu() - used
+    size = sum(f.size for f in linkset.files) / 2**20
+    return (
+        f"{wall:.2f} s wall, {used:.2f} s CPU: the whole enrichment step of a one-change "
+        f"rebuild ({done.embedded} embedded, {done.links:,} links, linkset {size:.0f} MiB; "
+        f"load {load()})"
     )
 
 

@@ -93,5 +93,5 @@ def enrich(
         f"Related entries: {done.links:,} links among {done.entries:,} entries; "
         f"{done.embedded:,} text(s) embedded, the others reused; {done.seconds:.1f} s."
     )
-    linkset = write_linkset(work, converted.iris, work / FILE)
+    linkset = write_linkset(work, converted.iris, work / FILE, previous, done.changed)
     return Enriched(" ".join(s for s in (related, candidates) if s), linkset)

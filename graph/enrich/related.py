@@ -28,11 +28,12 @@ import contextlib
 import hashlib
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -160,12 +161,19 @@ def embed(
     digests = [digest_of(texts[i]) for i in iris]
     matrix = np.zeros((len(iris), DIMENSIONS), dtype=np.int8)
     missing: dict[str, list[int]] = {}
-    for row, digest in enumerate(digests):
-        known = previous.get(digest)
-        if known is not None:
-            matrix[row] = np.frombuffer(known, dtype=np.int8)
-        else:
-            missing.setdefault(digest, []).append(row)
+    if isinstance(previous, _ByDigest):  # a previous release's matrix: gathered at once
+        at = np.array([previous.rows.get(d, -1) for d in digests], dtype=np.int64)
+        known_rows = at >= 0
+        matrix[known_rows] = previous.matrix[at[known_rows]]
+        for row in np.flatnonzero(~known_rows).tolist():
+            missing.setdefault(digests[row], []).append(row)
+    else:
+        for row, digest in enumerate(digests):
+            known = previous.get(digest)
+            if known is not None:
+                matrix[row] = np.frombuffer(known, dtype=np.int8)
+            else:
+                missing.setdefault(digest, []).append(row)
     if missing:
         todo = [(rows, texts[iris[rows[0]]]) for rows in missing.values()]
         found = _embed_all(encoder(), [t for _, t in todo], workers, progress)
@@ -251,16 +259,41 @@ def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = N
 # --- the release's file ---------------------------------------------------------------------
 
 
+class _ByDigest(Mapping[str, bytes]):
+    """A previous release's vectors by the digest of their text: rows of its matrix."""
+
+    def __init__(self, rows: dict[str, int], matrix: Int8) -> None:
+        self.rows = rows
+        self.matrix = matrix
+
+    def __getitem__(self, digest: str) -> bytes:
+        vector: bytes = self.matrix[self.rows[digest]].tobytes()
+        return vector
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 @dataclass
 class Previous:
-    """What the previous release's file holds: vectors by digest, links, digests by IRI."""
+    """What the previous release's file holds: vectors by digest, links, digests by IRI; and
+    its IRIs and matrix in row order, for a rebuild that starts from its file."""
 
-    vectors: dict[str, bytes]
+    vectors: Mapping[str, bytes]
     links: Links
     digests: dict[str, str]
+    iris: list[str] = field(default_factory=list)
+    matrix: Int8 = field(default_factory=lambda: np.zeros((0, DIMENSIONS), dtype=np.int8))
+    path: Path | None = None
 
     @classmethod
     def read(cls, release: Path | None) -> Previous:
+        """The release's file, read (empty when there is none, or it was made with another
+        model or settings). The matrix comes from VECTORS when it is there, int8 and of the
+        file's rows (one read), else from the vector table."""
         empty = cls({}, {}, {})
         if release is None or not (release / FILE).is_file():
             return empty
@@ -270,11 +303,12 @@ class Previous:
                 meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
                 if meta != _meta():
                     return empty  # another model or other settings: nothing to reuse
-                vectors: dict[str, bytes] = {}
-                digests: dict[str, str] = {}
-                for iri, digest, v in db.execute("SELECT iri, digest, v FROM vector"):
-                    vectors[digest] = v
-                    digests[iri] = digest
+                rows = db.execute("SELECT iri, digest FROM vector ORDER BY row").fetchall()
+                iris = [str(r[0]) for r in rows]
+                matrix = _matrix_file(release / VECTORS, len(iris))
+                if matrix is None:
+                    blobs = b"".join(v for (v,) in db.execute("SELECT v FROM vector ORDER BY row"))
+                    matrix = np.frombuffer(blobs, dtype=np.int8).reshape(len(iris), DIMENSIONS)
                 links: Links = {}
                 for iri, target, dot in db.execute(
                     "SELECT iri, target, dot FROM related ORDER BY iri, rank"
@@ -282,11 +316,25 @@ class Previous:
                     links.setdefault(iri, []).append((target, dot))
             finally:
                 db.close()
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError, ValueError):
             return empty
+        digests = {iri: str(digest) for iri, digest in rows}
+        by_digest = {str(digest): row for row, (_, digest) in enumerate(rows)}
         for iri in digests:
             links.setdefault(iri, [])
-        return cls(vectors, links, digests)
+        return cls(_ByDigest(by_digest, matrix), links, digests, iris, matrix, release / FILE)
+
+
+def _matrix_file(path: Path, rows: int) -> Int8 | None:
+    """A release's VECTORS, memory-mapped, when it is int8 and has the file's rows, else
+    None."""
+    if not path.is_file():
+        return None
+    matrix = np.load(path, mmap_mode="r")
+    if matrix.dtype != np.int8 or matrix.shape != (rows, DIMENSIONS):
+        return None  # float32, before 2026-12-03
+    result: Int8 = matrix
+    return result
 
 
 def _meta() -> dict[str, str]:
@@ -307,6 +355,9 @@ class Summary:
     relinked: int  # entries whose neighbours were computed in full
     links: int
     seconds: float
+    # The entries whose links differ from the previous release's, when the file was written
+    # from it (write_changes); None when written anew.
+    changed: tuple[str, ...] | None = None
 
 
 def enrich_release(
@@ -327,13 +378,18 @@ def enrich_release(
     else:
         links = neighbours(vectors)
     relinked = len(vectors.iris) if not previous.digests else _count_full(vectors, previous)
-    write(work / FILE, vectors, links, titles or {})
+    changed = None
+    if previous.path is not None:
+        changed = write_changes(work / FILE, vectors, links, titles or {}, previous)
+    if changed is None:
+        write(work / FILE, vectors, links, titles or {})
     return Summary(
         len(vectors.iris),
         embedded,
         relinked,
         sum(len(v) for v in links.values()),
         time.perf_counter() - start,
+        changed,
     )
 
 
@@ -349,9 +405,9 @@ def write(path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str])
     """Write a release's enrich.sqlite, and beside it VECTORS: the int8 matrix the meaning
     search multiplies, which its server workers memory-map (one copy in the page cache for
     all, 384 bytes an entry: a quarter of float32's, and faster to read a block at a time)."""
+    path.with_name(VECTORS).unlink(missing_ok=True)  # never written through a hard link
     np.save(path.with_name(VECTORS), np.ascontiguousarray(vectors.matrix, dtype=np.int8))
-    if path.exists():
-        path.unlink()
+    path.unlink(missing_ok=True)
     db = sqlite3.connect(path)
     try:
         db.executescript(
@@ -386,6 +442,74 @@ def write(path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str])
         db.commit()
     finally:
         db.close()
+
+
+CHANGES = 0.05  # changed rows (vectors, links) above this share: the file is written anew
+
+
+def write_changes(
+    path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str], previous: Previous
+) -> tuple[str, ...] | None:
+    """Write a release's enrich.sqlite and VECTORS from the previous release's, as
+    graph/index.py does with its index: the same rows, the files hard-linked (a release never
+    changes its files); else the file copied and only the rows that differ written again:
+    the vectors whose text changed, the links of the entries whose neighbours changed and
+    the titles of the targets whose text changed (an entry's title opens its text). The
+    tables then hold what write() writes (tests/test_enrich_files.py). Returns the entries
+    whose links changed; None, having written nothing, when the IRIs are not the previous
+    release's or more than CHANGES of the rows changed: write() is then as fast."""
+    assert previous.path is not None
+    if vectors.iris != previous.iris:
+        return None
+    old = previous.digests
+    new_rows = [row for row, iri in enumerate(vectors.iris) if old[iri] != vectors.digests[row]]
+    relinked = [iri for iri in vectors.iris if links.get(iri, []) != previous.links[iri]]
+    limit = CHANGES * len(vectors.iris)
+    if len(new_rows) > limit or len(relinked) > limit:
+        return None
+    mapped = path.with_name(VECTORS)
+    path.unlink(missing_ok=True)
+    mapped.unlink(missing_ok=True)
+    source = previous.path.with_name(VECTORS)
+    if not new_rows and _matrix_file(source, len(vectors.iris)) is not None:
+        os.link(source, mapped)
+    else:
+        np.save(mapped, np.ascontiguousarray(vectors.matrix, dtype=np.int8))
+    if not new_rows and not relinked:
+        os.link(previous.path, path)
+        return ()
+    shutil.copyfile(previous.path, path)
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.executemany(
+            "UPDATE vector SET digest = ?, v = ? WHERE row = ?",
+            ((vectors.digests[r], vectors.matrix[r].tobytes(), r) for r in new_rows),
+        )
+        db.executemany("DELETE FROM related WHERE iri = ?", ((iri,) for iri in relinked))
+        db.executemany(
+            "INSERT INTO related VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (iri, rank, target, dot, score_of(dot), titles.get(target, ""))
+                for iri in relinked
+                for rank, (target, dot) in enumerate(links.get(iri, []), start=1)
+            ),
+        )
+        # The related rows of every entry carry their target's title: one pass over the
+        # table for the targets whose text (title first) changed.
+        retitled = {vectors.iris[r]: titles.get(vectors.iris[r], "") for r in new_rows}
+        if retitled:
+            db.execute("CREATE TEMP TABLE retitled (iri TEXT PRIMARY KEY, title TEXT NOT NULL)")
+            db.executemany("INSERT INTO retitled VALUES (?, ?)", retitled.items())
+            db.execute(
+                "UPDATE related SET title = (SELECT title FROM retitled WHERE iri = target)"
+                " WHERE target IN (SELECT iri FROM retitled)"
+            )
+        db.commit()
+    finally:
+        db.close()
+    return tuple(relinked)
 
 
 def read_links(release: Path) -> Links:
