@@ -6,6 +6,7 @@ previous release's files stay as they were. Needs the [enrich] extra, as tests/t
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import importlib.util
 import shutil
@@ -112,6 +113,8 @@ def test_an_incremental_enrichment_writes_what_a_full_one_writes(
     build([changed], full, BuildOptions(base=BASE, enrich=True), now=NOW, reuse=False)
     assert tables(incremental) == tables(current_release(full))
     assert contents(incremental) == contents(current_release(full))
+    files = contents(incremental)
+    assert gzip.decompress(files["dumps/related.nt.gz"]) == files["dumps/related.nt"]
     assert tables(incremental) != tables(previous)
     assert digests(previous) == before  # the previous release untouched
 
