@@ -195,10 +195,40 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_YES = ("1", "true", "yes", "on")
+_NO = ("0", "false", "no", "off")
+
+
+def switches(argv: Sequence[str]) -> list[str]:
+    """argv with the value form of an on/off setting made a flag: `--warm-up 0` or
+    `--enrich=true` (the form earlier command lines used, and `key value` settings take)
+    becomes `--no-warm-up` or `--enrich`. A word that is not on or off after the flag stays
+    an argument of its own (`kgpub build --enrich data/a.txt`)."""
+    flags = {
+        "--" + s.name.replace("_", "-") for s in config.SETTINGS if isinstance(s.default, bool)
+    }
+    out: list[str] = []
+    items = list(argv)
+    at = 0
+    while at < len(items):
+        arg = items[at]
+        name, equals, value = arg.partition("=")
+        if name in flags and not equals and at + 1 < len(items):
+            value = items[at + 1].strip().lower()
+            if value in _YES + _NO:
+                equals, at = "=", at + 1
+        if name in flags and equals:
+            out.append(name if value.strip().lower() in _YES else "--no-" + name[2:])
+        else:
+            out.append(arg)
+        at += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kgpub` console script."""
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(switches(sys.argv[1:] if argv is None else argv))
     settings = config.load(overrides={k: v for k, v in vars(args).items() if k in config.BY_NAME})
     try:
         if args.command == "check":

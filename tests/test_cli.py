@@ -12,7 +12,7 @@ import pytest
 from live import FIXTURES, ROOT, SEED, kgpub
 from test_listing import BAD
 
-from server.cli import make_parser
+from server.cli import make_parser, switches
 
 LISTINGS = FIXTURES / "listings"
 
@@ -67,8 +67,26 @@ def test_build_prints_a_summary_and_publishes(built: Path) -> None:
 def test_enrich_is_a_flag(given: list[str], enrich: bool | None) -> None:
     """`kgpub build --enrich SOURCE`, as the README and the meaning search's 400 say it (it
     was an error: "expected one argument"); absent (None), the environment's KGPUB_ENRICH."""
-    args = make_parser().parse_args(["build", *given, str(SEED)])
+    args = make_parser().parse_args(switches(["build", *given, str(SEED)]))
     assert args.enrich is enrich and args.sources == [str(SEED)]
+
+
+@pytest.mark.parametrize(
+    ("given", "enrich"),
+    [
+        (["--enrich", "0"], False),
+        (["--enrich", "true"], True),
+        (["--enrich=no"], False),
+        (["--enrich=1"], True),
+    ],
+)
+def test_an_on_off_setting_still_takes_a_value(given: list[str], enrich: bool) -> None:
+    """Command lines written when on/off settings took a value (`--warm-up 0`, as scripts and
+    the test servers pass them) keep working beside the flag form."""
+    args = make_parser().parse_args(switches(["build", *given, str(SEED)]))
+    assert args.enrich is enrich and args.sources == [str(SEED)]
+    serve = make_parser().parse_args(switches(["serve", "--warm-up", "0", "--port", "5001"]))
+    assert serve.warm_up is False and serve.port == 5001
 
 
 def test_quiet_build_prints_nothing(tmp_path: Path) -> None:
