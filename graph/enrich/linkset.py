@@ -104,7 +104,8 @@ def spliced_ntriples(
             db.close()
     except sqlite3.Error as exc:
         raise PublicationError(f"{enrich_file}: cannot read related entries: {exc}") from exc
-    pieces: list[bytes] = []
+    pieces: list[bytes | memoryview] = []
+    kept = memoryview(old)  # the unchanged spans joined without a copy of each first
     at = 0
     for iri, rows in zip(sorted(changed), blocks, strict=True):
         key = iri.encode("utf-8")
@@ -112,9 +113,9 @@ def spliced_ntriples(
         end = start
         while end < len(old) and _entry_of(old, end)[0] == key:
             end = old.index(b"\n", end) + 1
-        pieces += [old[at:start], _lines(rows, iris)]
+        pieces += [kept[at:start], _lines(rows, iris)]
         at = end
-    pieces.append(old[at:])
+    pieces.append(kept[at:])
     return b"".join(pieces), links
 
 
