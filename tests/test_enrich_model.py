@@ -88,10 +88,12 @@ def test_the_graph_is_kept_in_the_cache_and_gives_the_same_vectors(
     assert isinstance(encoder, Encoder)
     weights = model_dir() / "model.safetensors"
     cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "all-minilm-l6-v2-int8-0123.onnx").write_bytes(b"an earlier graph")
     first = graph_file(weights, cache)
     assert isinstance(first, Path) and first.parent == cache
     assert graph_file(weights, cache) == first
-    assert [p.name for p in cache.iterdir()] == [first.name]  # no temporary file left
+    assert [p.name for p in cache.iterdir()] == [first.name]  # no temporary or stale file
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     assert isinstance(graph_file(weights, blocked), bytes)

@@ -48,6 +48,7 @@ LAYERS = 6
 OPSET = 18
 INPUT = "ids"
 OUTPUT = "pooled"
+GRAPH_PREFIX = "all-minilm-l6-v2-int8-"  # the cached graphs' names (graph_file)
 
 
 def cache_dir() -> Path:
@@ -61,14 +62,15 @@ def graph_file(weights: Path, cache: Path | None = None) -> Path | bytes:
     """The graph of the weights: a file of the cache, built and written there if missing, or
     the graph itself (bytes) when the cache cannot be written. The file's name is a digest
     of the weights and of this module's source, so that other weights or another way of
-    building never read a stale graph; written to a temporary file renamed into place, so
-    that processes building it side by side never read half of one."""
+    building never read a stale graph (and a new one removes them: ONNX Runtime reads the file
+    whole when a model is made); written to a temporary file renamed into place, so that
+    processes building it side by side never read half of one."""
     digest = hashlib.sha256()
     for part in (weights, Path(__file__)):
         with part.open("rb") as source:
             digest.update(hashlib.file_digest(source, "sha256").digest())
     cache = cache or cache_dir()
-    path = cache / f"all-minilm-l6-v2-int8-{digest.hexdigest()[:32]}.onnx"
+    path = cache / f"{GRAPH_PREFIX}{digest.hexdigest()[:32]}.onnx"
     if path.is_file():
         return path
     graph = build_graph(weights)
@@ -77,6 +79,9 @@ def graph_file(weights: Path, cache: Path | None = None) -> Path | bytes:
         with tempfile.NamedTemporaryFile(dir=cache, suffix=".part", delete=False) as f:
             f.write(graph)
         os.replace(f.name, path)
+        for stale in cache.glob(f"{GRAPH_PREFIX}*.onnx"):  # graphs of earlier weights or code
+            if stale != path:
+                stale.unlink(missing_ok=True)
     except OSError:
         return graph
     return path
