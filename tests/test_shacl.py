@@ -563,8 +563,8 @@ from server.cli import main
 
 read = publication.read_listings
 
-def damaged(paths):
-    pages, entries, warnings = read(paths)
+def damaged(paths, **options):
+    pages, entries, warnings = read(paths, **options)
     entries[0] = replace(entries[0], categories=())
     entries[1] = replace(entries[1], title="   ")
     return pages, entries, warnings
