@@ -70,6 +70,7 @@ from graph.formats import (
     SPARQL_RESULTS_XML,
     RdfFormat,
 )
+from graph.parentage import die_with_parent
 from graph.store.embedded import Store, read_only
 
 log = logging.getLogger(__name__)
@@ -432,13 +433,6 @@ def deny_network() -> bool:
     return int(libc.syscall(seccomp_nr, 1, 1, ctypes.byref(prog))) == 0
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this child when its parent (the server worker) dies."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
-
-
 def _one_malloc_arena() -> None:
     """Make every thread of this process allocate from glibc's main arena (M_ARENA_MAX = 1).
 
@@ -478,18 +472,20 @@ def _read_exact_blocking(fd: int, size: int) -> bytes | None:
     return b"".join(parts)
 
 
-def serve_child(memory_mib: int = 0, store_path: str = "") -> None:
+def serve_child(memory_mib: int = 0, store_path: str = "", parent: int = 0) -> None:
     """Main loop of a query child: read jobs on stdin, write results on stdout, forever.
 
     memory_mib caps the child's address space (RLIMIT_AS): a query that needs more makes
     the child fail, which the pool reports as 503, instead of starving the machine.
-    store_path, when given, is opened before the child says it is ready.
+    store_path, when given, is opened before the child says it is ready. parent: the process
+    id of the server worker that started it: the child dies with it (graph/parentage.py).
     """
     jobs_in, results_out = os.dup(0), os.dup(1)
     os.dup2(2, 1)  # stray prints go to the log, never into the result stream
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    _die_with_parent()
+    if parent:
+        die_with_parent(parent)
     _one_malloc_arena()
     if memory_mib > 0:
         limit = memory_mib * 1024 * 1024
@@ -538,7 +534,8 @@ def serve_child(memory_mib: int = 0, store_path: str = "") -> None:
 # --- The pool (in each server worker) ---------------------------------------------------------
 STARTUP_TIMEOUT = 60.0
 _CHILD_CODE = (
-    "import sys; from graph.query import serve_child; serve_child(int(sys.argv[1]), sys.argv[2])"
+    "import sys; from graph.query import serve_child; "
+    "serve_child(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]))"
 )
 
 
@@ -567,7 +564,7 @@ class _Child:
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD_CODE, str(memory_mib), store_path],
+            [sys.executable, "-c", _CHILD_CODE, str(memory_mib), store_path, str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

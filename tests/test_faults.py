@@ -365,8 +365,11 @@ def test_a_worker_that_hangs_is_killed_and_replaced_while_the_others_serve(
 ) -> None:
     """A worker stopped dead (SIGSTOP: its event loop never beats again) stops taking
     connections; the other serves every request meanwhile, and gunicorn kills the silent one
-    after its timeout (30 s) and starts another."""
+    after its timeout (30 s) and starts another. Its query processes die with it (graph/
+    parentage.py), not left running without a worker."""
     before = workers(server)
+    children = children_of(before[0])
+    assert children, "a worker starts its query processes"
     os.kill(before[0], signal.SIGSTOP)
     try:
         assert set(_all_answered(server, 5.0)) == {200}
@@ -376,3 +379,7 @@ def test_a_worker_that_hangs_is_killed_and_replaced_while_the_others_serve(
             os.kill(before[0], signal.SIGCONT)
     assert before[1] in after
     assert set(_all_answered(server, 1.0)) == {200}
+    deadline = time.monotonic() + 60
+    while any(state(child) not in ("", "Z") for child in children):
+        assert time.monotonic() < deadline, "the killed worker's query processes live on"
+        time.sleep(0.1)
