@@ -99,8 +99,9 @@ def _embed_chunk(ids: list[list[int]]) -> list[bytes]:
 
 
 def _chunks(ids: list[list[int]]) -> list[list[int]]:
-    """The positions of the texts in chunks of about CHUNK_TOKENS tokens, by length: a
-    chunk's texts are of few lengths, run together without padding (model.py embed_ids)."""
+    """The positions of the texts in chunks of about CHUNK_TOKENS tokens, by length. Each
+    text is a run of its own (model.py embed_ids); chunks of a like cost keep the worker
+    processes busy alike to the end."""
     order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
     chunks: list[list[int]] = [[]]
     size = 0
@@ -116,8 +117,8 @@ def _chunks(ids: list[list[int]]) -> list[list[int]]:
 def _embed_all(
     model: Encoder, texts: list[str], workers: int, progress: Progress | None
 ) -> list[bytes]:
-    """The texts' int8 vectors, in order: tokenised here, embedded in chunks of one length
-    or a few, by `workers` processes (spawned: a build runs threads, which a fork would copy
+    """The texts' int8 vectors, in order: tokenised here, embedded in chunks (_chunks) by
+    `workers` processes (spawned: a build runs threads, which a fork would copy
     mid-flight) when there are at least POOL_MIN texts, else by this one. A text's vector
     is the same bits whoever embeds it with whichever others (model.py embed_ids)."""
     ids = model.tokens(texts)
