@@ -213,9 +213,52 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
             (n, sorted(iri_of.get(token, token) for token in facets.split()))
             for n, facets in db.execute("SELECT id, facets FROM document ORDER BY id")
         ]
+        # The facet masks too: each entry's concepts by IRI and publishers by id.
+        tables["facet"] = [
+            (int(rows.years[n]), sorted(iri_of[f"\ue000c{c}"] for c in range(64) if m >> c & 1))
+            for rows in [graph_index._facet_rows(db)]
+            if rows is not None
+            for n, m in enumerate(int(x) for x in rows.concepts)
+        ] + [
+            (n, [pid for b, pid in enumerate(rows.publishers) if int(x) >> b & 1])
+            for rows in [graph_index._facet_rows(db)]
+            if rows is not None
+            for n, x in enumerate(rows.issued)
+        ]
+        assert tables["facet"]
         return tables
     finally:
         db.close()
+
+
+SEARCHES = [
+    {"words": ("child",)},
+    {"words": ("exploit", "child")},
+    {"words": ("nothing", "matches", "this")},
+    {"words": ("child",), "years": (2018, 2020)},
+    {"years": (2019,)},
+    {"words": ("young",), "publishers": ("npcc",)},
+    {"publishers": ("npcc",), "years": (2018,)},
+]
+
+
+def test_facets_counted_from_the_arrays_equal_sql_counts(release: Path) -> None:
+    """The facet table's arrays (numpy) count what the joins of subject and issued count, for
+    words, categories, publishers and years alone and together."""
+    index = Index(release / FILE)
+    db, concepts = index._db(), index.categories()
+    rows = index._facet_arrays()
+    assert rows is not None and rows.publishers
+    asked = [*SEARCHES, *({"categories": (iri,)} for iri in list(concepts)[:3])]
+    asked.append({"words": ("child",), "categories": (next(iter(concepts)),)})
+    asked.append({"words": ("child",), "publishers": (rows.publishers[0],)})
+    totals = []
+    for fields in asked:
+        query = graph_index.Search(**fields)  # type: ignore[arg-type]
+        counted = graph_index._facets(db, query, concepts, rows)
+        assert counted == graph_index._facets(db, query, concepts, None), fields
+        totals.append(counted[0])
+    assert 0 in totals and max(totals) > 5
 
 
 def _answers(path: Path) -> list[object]:
