@@ -1,0 +1,292 @@
+"""Files made of parts: a whole file is a list of immutable part files, so that a release
+hard-links the parts it shares with the previous one instead of copying their bytes.
+
+In a folder (a release's dumps/, say), the whole file NAME is:
+  NAME.parts       its parts in order, one line each: ``parts/<part>\\t<size>\\t<crc32 hex>``
+  parts/<part>     a part's bytes, named by what decides them (a content address), never
+                   changed once written: the next release links it (os.link) when unchanged
+Its bytes are the parts' concatenation: ``cd dumps && cut -f1 NAME.parts | xargs cat``.
+
+Writer writes a whole file part by part (write) or links a part of the previous release's
+(link: its size by a stat, its CRC-32 as its bytes pass through memory), and hashes the whole
+(SHA-256, CRC-32) as it goes; it never reads a written part back. open_whole opens the whole
+as one seekable read-only stream (read, seek, tell, size), and size_of measures it: both take
+a plain file of that name as well, so that a reader need not know which one a folder holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import shutil
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from isal import isal_zlib
+
+SUFFIX = ".parts"  # NAME.parts: the list of NAME's parts
+FOLDER = "parts"  # where the parts are, beside the lists
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a whole file: its file name in the folder's parts/, size and CRC-32."""
+
+    name: str
+    size: int
+    crc: int
+
+
+@dataclass(frozen=True)
+class Whole:
+    """What Writer.finish returns: the whole file's parts, size, SHA-256 (hex) and CRC-32."""
+
+    parts: tuple[Part, ...]
+    size: int
+    sha256: str
+    crc: int
+
+
+def list_path(path: Path) -> Path:
+    """The list file of the whole file path (path + '.parts')."""
+    return path.with_name(path.name + SUFFIX)
+
+
+def read_parts(path: Path) -> list[Part]:
+    """The parts of the whole file path, in order: OSError when its list cannot be read,
+    ValueError when a line is not a part's."""
+    out = []
+    for line in list_path(path).read_text(encoding="utf-8").splitlines():
+        where, size, crc = line.split("\t")
+        folder, _, name = where.partition("/")
+        if folder != FOLDER or not name or "/" in name or name.startswith("."):
+            raise ValueError(f"{list_path(path)}: not a part: {where!r}")
+        out.append(Part(name, int(size), int(crc, 16)))
+    return out
+
+
+def is_parts(path: Path) -> bool:
+    """Whether the whole file path is made of parts (else it is a plain file, or absent)."""
+    return list_path(path).is_file()
+
+
+def size_of(path: Path) -> int:
+    """The size of the whole file path as its files on disk are (a plain file's, or the sum
+    of its parts' by a stat each), -1 when a file is missing or a part's size is not the
+    list's (damaged)."""
+    try:
+        if not is_parts(path):
+            return path.stat().st_size
+        total = 0
+        folder = path.parent / FOLDER
+        for part in read_parts(path):
+            if (folder / part.name).stat().st_size != part.size:
+                return -1
+            total += part.size
+        return total
+    except (OSError, ValueError):
+        return -1
+
+
+def open_whole(path: Path) -> BinaryIO:
+    """The whole file path as one seekable read-only binary stream (a plain file, or its
+    parts'; OSError when it cannot be read). A part found shorter than its list says, while
+    read, is an OSError: a reader never gets other bytes than the whole's."""
+    if not is_parts(path):
+        return path.open("rb")
+    try:
+        listed = read_parts(path)
+    except ValueError as exc:
+        raise OSError(errno.EINVAL, str(exc)) from exc
+    return cast(BinaryIO, Stream(path.parent / FOLDER, listed))
+
+
+def read_bytes(path: Path) -> bytes:
+    """All the bytes of the whole file path."""
+    with open_whole(path) as file:
+        return file.read()
+
+
+def read_part(folder: Path, part: Part) -> bytes | None:
+    """A part's bytes from folder (a folder of lists: its parts/ is read), or None when they
+    are not all there or their CRC-32 is not the list's (damaged)."""
+    try:
+        data = (folder / FOLDER / part.name).read_bytes()
+    except OSError:
+        return None
+    if len(data) != part.size or isal_zlib.crc32(data) != part.crc:
+        return None
+    return data
+
+
+class Stream(io.RawIOBase):
+    """The concatenation of parts (open_whole), read by pread from one part file open at a
+    time; its size is the sum of the list's."""
+
+    def __init__(self, folder: Path, listed: list[Part]) -> None:
+        super().__init__()
+        self._folder, self._parts = folder, listed
+        self._starts = [0]
+        for part in listed:
+            self._starts.append(self._starts[-1] + part.size)
+        self.size = self._starts[-1]
+        self._pos = 0
+        self._open: tuple[int, int] | None = None  # (part index, fd)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise OSError(errno.EINVAL, "negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self.size:
+            n = bisect_right(self._starts, self._pos) - 1
+            offset = self._pos - self._starts[n]
+            want = min(len(view) - done, self._parts[n].size - offset)
+            got = os.preadv(self._fd(n), [view[done : done + want]], offset)
+            if got <= 0:
+                raise OSError(errno.EIO, f"{self._folder / self._parts[n].name}: cut short")
+            done += got
+            self._pos += got
+        return done
+
+    def _fd(self, n: int) -> int:
+        if self._open is not None and self._open[0] == n:
+            return self._open[1]
+        self._close_fd()
+        fd = os.open(self._folder / self._parts[n].name, os.O_RDONLY | os.O_CLOEXEC)
+        self._open = (n, fd)
+        return fd
+
+    def _close_fd(self) -> None:
+        if self._open is not None:
+            os.close(self._open[1])
+            self._open = None
+
+    def close(self) -> None:
+        self._close_fd()
+        super().close()
+
+
+class Writer:
+    """Writes the whole file path as parts into path's folder: each part written (write) or
+    linked from a previous release's folder (link), in order; finish writes the list.
+
+    A part is written to a temporary name and renamed into place, so that writers of other
+    whole files in the same folder may write a part of the same name (the same bytes) at the
+    same time. The parts this writer wrote, then the list, are synced by finish."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.folder = path.parent / FOLDER
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.suffix = "".join(path.suffixes)
+        self.size = 0
+        self.crc = 0
+        self._sha = hashlib.sha256()
+        self._parts: list[Part] = []
+        self._written: set[str] = set()
+        self._linked: set[str] = set()
+
+    def write(self, data: bytes, name: str | None = None) -> Part | None:
+        """Add data as the next part, written as parts/name (default: its SHA-256 and the
+        whole's suffixes); None for empty data, which adds nothing."""
+        if not data:
+            return None
+        if name is None:
+            name = hashlib.sha256(data).hexdigest() + self.suffix
+        part = Part(name, len(data), isal_zlib.crc32(data))
+        if name not in self._written:
+            temporary = self.folder / f".{name}.{os.getpid()}.{id(self)}"
+            with temporary.open("wb") as file:
+                file.write(data)
+            os.replace(temporary, self.folder / name)
+            self._written.add(name)
+        self._add(part, data)
+        return part
+
+    def link(self, previous: Path, part: Part) -> Part | None:
+        """Add the part of that name in previous (a folder of lists, as path's) as the next
+        part, hard-linked (copied when it cannot be: another file system, too many links),
+        and its bytes checked against its size and CRC-32 as they are hashed; None when it is
+        missing or damaged (then nothing is added: make it and write it)."""
+        source, target = previous / FOLDER / part.name, self.folder / part.name
+        try:
+            if source.stat().st_size != part.size:
+                return None
+            if part.name not in self._written | self._linked:
+                _link(source, target)
+                self._linked.add(part.name)
+            data = target.read_bytes()
+        except OSError:
+            return None
+        if len(data) != part.size or isal_zlib.crc32(data) != part.crc:
+            if part.name in self._linked:
+                self._linked.discard(part.name)
+                with contextlib.suppress(OSError):
+                    target.unlink()
+            return None
+        self._add(part, data)
+        return part
+
+    def _add(self, part: Part, data: bytes) -> None:
+        self._parts.append(part)
+        self._sha.update(data)
+        self.crc = isal_zlib.crc32(data, self.crc)
+        self.size += part.size
+
+    def finish(self) -> Whole:
+        """Sync the parts written, write and sync the list; the whole's description."""
+        for name in sorted(self._written):
+            _fsync(self.folder / name)
+        _write_list(list_path(self.path), self._parts)
+        _fsync(self.folder)
+        return Whole(tuple(self._parts), self.size, self._sha.hexdigest(), self.crc)
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return  # linked by a writer of another whole file: the same part, the same bytes
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM):
+            raise
+        temporary = target.with_name(f".{target.name}.{os.getpid()}")
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+
+
+def _write_list(path: Path, listed: Iterable[Part]) -> None:
+    text = "".join(f"{FOLDER}/{p.name}\t{p.size}\t{p.crc:08x}\n" for p in listed)
+    with path.open("w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
