@@ -19,9 +19,13 @@ records, so a rebuild finds its unchanged months without reading a description.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import contextlib
 import hashlib
+import json
+import marshal
+import mmap
 import os
 import re
 from array import array
@@ -29,8 +33,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
-from itertools import accumulate, compress, groupby, repeat
-from operator import add, attrgetter, itemgetter, not_, sub
+from itertools import accumulate, compress, repeat
+from operator import add, attrgetter, lt, methodcaller, sub
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -309,8 +313,6 @@ def _parse_entries_fast(
     lines: Sequence[str],
     file: str,
     first_line: int = 0,
-    offsets: Sequence[int] | None = None,
-    source: Source | None = None,
 ) -> Page | None:
     """The Page _walk_lines gives for a well-formed page, read column by column.
 
@@ -321,9 +323,7 @@ def _parse_entries_fast(
     str.join) but for making Entry and Place, and each distinct date, time and category list
     is decoded once. The columns are tuples of strings, numbers and datetimes, which the GC
     stops following after one look. first_line: how many lines of the file come before lines
-    (a slab of a long page, _read_slabs), added to every line number. With offsets (the byte
-    offset in source's file of each line, then of the end) the entries get bodies, not
-    descriptions.
+    (a slab of a long page, _read_slabs), added to every line number.
     """
     get = lines.__getitem__
     size = len(ADDED_PREFIX)
@@ -343,15 +343,7 @@ def _parse_entries_fast(
     # collections that come while the places are made then walk cheap Place objects, not
     # entries and their strings all over the heap (0.1 s less at 100k entries).
     places = tuple(zip(map(Place, repeat(file), map(sub, added, repeat(1 - first_line)))))
-    if offsets is None or source is None:
-        descriptions: Iterable[str] = _read_descriptions(lines, added)
-        bodies: Iterable[Body | None] = repeat(None)
-    else:
-        # From below the 'Added:' line to the next title line, or to the end.
-        descriptions = repeat("")
-        starts = map(offsets.__getitem__, map(add, added, repeat(1)))
-        ends = (*map(offsets.__getitem__, map(sub, added[1:], repeat(2))), offsets[-1])
-        bodies = zip(repeat(source), starts, ends)
+    descriptions = _read_descriptions(lines, added)
     return Page(
         file=file,
         heading=heading,
@@ -363,7 +355,6 @@ def _parse_entries_fast(
                 columns.categories,
                 descriptions,
                 places,
-                bodies,
             )
         ),
         warnings=tuple(
@@ -706,12 +697,18 @@ def _sort_distinct(page: Page) -> list[Entry] | None:
     """
     entries = page.entries
     try:
-        keys = [(e.created.timestamp(), e.title) for e in entries]
+        # In C (map, zip): a list comprehension was a third of a rebuild's parse.
+        stamps = map(datetime.timestamp, map(_CREATED, entries))
+        keys = list(zip(stamps, map(_TITLE, entries), strict=True))
     except (ValueError, OverflowError, OSError):
         return None  # let the merge loop meet the same value (and raise the same way)
     if len(set(keys)) != len(keys):
         return None
-    return [entries[i] for i in sorted(range(len(entries)), key=keys.__getitem__)]
+    return list(map(entries.__getitem__, sorted(range(len(entries)), key=keys.__getitem__)))
+
+
+_CREATED = attrgetter("created")
+_TITLE = attrgetter("title")
 
 
 def _place_order(place: Place) -> tuple[str, int]:
@@ -726,18 +723,22 @@ class _IrregularError(Exception):
     """A page the slabs cannot read as parse_listing would: read it whole."""
 
 
-def read_page(path: Path, lazy: bool = False) -> Page:
+def read_page(path: Path, lazy: bool = False, cache: ParseCache | None = None) -> Page:
     """parse_listing(read_text(path)), reading a long page a slab of SLAB_BYTES at a time:
     its text and lines are never all in memory (at 1M entries, 665 MB of UTF-8 were 1.3 GB
     of text and as much in lines), only its entries. A page the slabs cannot read exactly as
     a whole (a mistake, a line end other than LF or CRLF, ...) is read whole, which gives
     parse_listing's answer or its error.
 
-    lazy: a page read in slabs keeps no descriptions (its entries' bodies say where they are:
-    descriptions() reads them) and gives the digests of its months (Page.months)."""
+    lazy: a long page keeps no descriptions (its entries' bodies say where they are:
+    descriptions() reads them) and gives the digests of its months (Page.months); it is
+    scanned, not split into lines (_scan_slab), and with a cache only the segments of it
+    that the cache does not know are (_read_mapped)."""
     try:
         if path.stat().st_size > SLAB_BYTES:
-            return _read_slabs(path, SLAB_BYTES, lazy)
+            if lazy:
+                return _read_mapped(path, cache)
+            return _read_slabs(path, SLAB_BYTES)
     except (OSError, ListingError, _IrregularError):
         pass  # the whole page's reading says what is wrong, at the right line
     return parse_listing(read_text(path), str(path))
@@ -746,21 +747,17 @@ def read_page(path: Path, lazy: bool = False) -> Page:
 _ADDED_BYTES = ADDED_PREFIX.encode()
 
 
-def _read_slabs(path: Path, size: int, lazy: bool = False) -> Page:
+def _read_slabs(path: Path, size: int) -> Page:
     """A long well-formed page, a slab at a time: each slab ends where a title line begins
     (the line two above an 'Added:' line), so each is a run of whole entries that the column
-    reader reads (_parse_entries_fast), its line numbers shifted by the lines before it.
-    lazy: bodies instead of descriptions, and the months' digests (_MonthBlocks)."""
+    reader reads (_parse_entries_fast), its line numbers shifted by the lines before it."""
     file = str(path)
     entries: list[Entry] = []
     warnings: list[str] = []
     heading = ""
     lines_before = 0
-    offset = 0  # bytes of the file before the slab
     with path.open("rb") as f:
         stamp = _stamp(os.fstat(f.fileno()))
-        source = Source(path, stamp) if lazy else None
-        blocks = _MonthBlocks()
         carry = b""
         while True:
             block = f.read(size)
@@ -769,52 +766,201 @@ def _read_slabs(path: Path, size: int, lazy: bool = False) -> Page:
                 break
             cut = len(data) if not block else _title_start(data)
             slab, carry = data[:cut], data[cut:]
-            text = _decode_slab(slab, first=lines_before == 0)
-            lines = text.split("\n")
-            if text.endswith("\n"):
-                lines.pop()
-            if _may_break_lines(slab) and len(text.splitlines()) != len(lines):
-                raise _IrregularError  # another line end (CR, VT, FF, U+2028 ...): read whole
-            if _may_hold_non_xml(slab):
-                _refuse_non_xml(text, file)
-            stripped = list(map(str.strip, lines))
-            offsets = _line_offsets(lines, offset, len(slab)) if source is not None else None
-            page = _parse_entries_fast(stripped, file, lines_before, offsets, source)
-            if page is None or (lines_before and page.heading):
-                raise _IrregularError
+            page, count = _parse_slab(slab, file, lines_before)
             if lines_before == 0:
                 heading = page.heading
-            if offsets is not None:
-                blocks.add(slab, offset, page.entries, offsets, lines_before)
             entries.extend(page.entries)
             warnings.extend(page.warnings)
-            lines_before += len(lines)
-            offset += len(slab)
+            lines_before += count
             if not block:
                 break
         if _stamp(os.fstat(f.fileno())) != stamp:
             raise _IrregularError  # written to while it was read: read it whole
     if not entries:
         raise _IrregularError
-    return Page(
-        file=file,
-        heading=heading,
-        entries=tuple(entries),
-        warnings=tuple(warnings),
-        months=blocks.digests() if source is not None else {},
+    return Page(file=file, heading=heading, entries=tuple(entries), warnings=tuple(warnings))
+
+
+def _slab_text(slab: bytes, file: str, first: bool) -> str:
+    """A slab's text, checked as parse_listing checks a page's: _IrregularError if its
+    reading would differ from the whole page's (which then says what is wrong, at its line)."""
+    text = _decode_slab(slab, first)
+    if _may_break_lines(slab) and len(text.splitlines()) != _line_count(slab):
+        raise _IrregularError  # another line end (CR, VT, FF, U+2028 ...): read whole
+    if _may_hold_non_xml(slab):
+        _refuse_non_xml(text, file)
+    return text
+
+
+def _line_count(slab: bytes) -> int:
+    """How many lines text.split("\\n") gives of a slab's text, a last empty one left out."""
+    return slab.count(b"\n") + (not slab.endswith(b"\n"))
+
+
+def _parse_slab(slab: bytes, file: str, lines_before: int) -> tuple[Page, int]:
+    """A slab read line by line by the column reader, and its number of lines."""
+    text = _slab_text(slab, file, first=lines_before == 0)
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    page = _parse_entries_fast(list(map(str.strip, lines)), file, lines_before)
+    if page is None or (lines_before and page.heading):
+        raise _IrregularError
+    return page, len(lines)
+
+
+class _Scanned(NamedTuple):
+    """What _scan_slab found in a slab, one item per entry: titles, times and categories,
+    the line of each title (the line ends before it), where each body begins and ends, the
+    warnings by entry; the heading; where each entry's block begins, then the slab's end."""
+
+    titles: tuple[str, ...]
+    created: tuple[datetime, ...]
+    categories: tuple[tuple[str, ...], ...]
+    lines: array[int]
+    starts: array[int]
+    ends: array[int]
+    warnings: dict[int, str]
+    heading: str
+    cuts: array[int]
+
+    def kept(self, slab: bytes, first: int, last: int) -> tuple[Any, ...]:
+        """The reading of the segment of entries first to last (a tuple marshal writes), its
+        numbers relative to where it begins: the slab's start for the first, else its title.
+        _Reading.take makes its entries."""
+        cuts = self.cuts
+        lo = 0 if first == 0 else cuts[first]
+        base = 0 if first == 0 else self.lines[first]
+        upto = self.lines[last] if last < len(self.titles) else slab.count(_NL)
+        created = self.created[first:last]
+        stamps = tuple(map(datetime.timestamp, created))
+        shifts = tuple(map(_shift, created))
+        names = list(map(_month_name, created))
+        blocks = map(slab.__getitem__, map(slice, cuts[first:last], cuts[first + 1 : last + 1]))
+        sums = list(map(_DIGEST, map(hashlib.sha256, blocks)))
+        months: dict[str, list[bytes]] = {}
+        for name, digest in zip(names, sums, strict=True):
+            found = months.get(name)
+            if found is None:
+                months[name] = [digest]
+            else:
+                found.append(digest)
+        return (
+            self.titles[first:last],
+            stamps,
+            shifts,
+            self.categories[first:last],
+            array("q", map(sub, self.lines[first:last], repeat(base))).tobytes(),
+            array("q", map(sub, self.starts[first:last], repeat(lo))).tobytes(),
+            array("q", map(sub, self.ends[first:last], repeat(lo))).tobytes(),
+            tuple((i - first, w) for i, w in sorted(self.warnings.items()) if first <= i < last),
+            self.heading if first == 0 else "",
+            upto - base,
+            {name: b"".join(parts) for name, parts in months.items()},
+        )
+
+
+_DIGEST = methodcaller("digest")
+
+
+def _shift(created: datetime) -> int:
+    """The UTC offset of a time, in seconds."""
+    return int((created.utcoffset() or timedelta(0)).total_seconds())
+
+
+def _month_name(created: datetime) -> str:
+    return f"{created.year:04d}-{created.month:02d}"
+
+
+# An 'Added:' anywhere in a slab: the start of an 'Added:' line when only white space is
+# before it on its line (str.strip's, as the line walk strips each line).
+_ADDED_AT = re.compile(re.escape(_ADDED_BYTES))
+_NL = b"\n"
+_BOM = "\ufeff".encode()
+
+
+def _scan_slab(slab: bytes, file: str, first: bool) -> _Scanned:
+    """The entries of a slab as the column reader (_parse_entries_fast) reads them, found
+    in its bytes: the 'Added:' lines, each one's blank line and title line above it, and the
+    line numbers by counting line ends. Only the title and 'Added:' lines are decoded and
+    stripped; the descriptions are checked as bytes (UTF-8, line ends, characters XML
+    refuses) but never split into lines. first: the slab opens the page (its heading).
+    _IrregularError where the column reader would not read it (the whole page's reading then
+    gives the page or the error)."""
+    if first and slab.startswith(_BOM):
+        raise _IrregularError  # line 1 would begin after it: read whole
+    _slab_text(slab, file, first)
+    size = len(slab)
+    found = array("q", map(re.Match.start, _ADDED_AT.finditer(slab)))
+    # Where each line that holds one begins; it is an 'Added:' line when what is before it
+    # on the line is white space (nothing, nearly always).
+    begins = array("q", map(add, map(slab.rfind, repeat(_NL), repeat(0), found), repeat(1)))
+    if begins != found:
+        keep = [
+            b == a or slab[b:a].decode().strip() == "" for b, a in zip(begins, found, strict=True)
+        ]
+        begins = array("q", compress(begins, keep))
+    if not begins or begins[0] == 0:
+        raise _IrregularError
+    # The blank line above each, then the title line above it.
+    blanks = array("q", map(add, map(slab.rfind, repeat(_NL), repeat(0), _less(begins)), repeat(1)))
+    if blanks[0] == 0:
+        raise _IrregularError
+    titles = array("q", map(add, map(slab.rfind, repeat(_NL), repeat(0), _less(blanks)), repeat(1)))
+    ends = array("q", map(slab.find, repeat(_NL), begins))
+    if -1 in ends:
+        ends[ends.index(-1)] = size  # the last line, without a line end
+    # Each title line below the 'Added:' line before it (3 lines apart at least).
+    if any(map(lt, titles[1:], map(add, ends, repeat(1)))):
+        raise _IrregularError
+    if not first and titles[0] != 0:
+        raise _IrregularError
+    get = slab.__getitem__
+    if not all(map(_is_blank, map(get, map(slice, blanks, _less(begins))))):
+        raise _IrregularError
+    names = tuple(map(str.strip, map(bytes.decode, map(get, map(slice, titles, _less(blanks))))))
+    if "" in names:
+        raise _IrregularError
+    heading = ""
+    if first:
+        above = slab[: titles[0]].decode().split("\n")[:-1]
+        read = _read_heading([*map(str.strip, above), names[0]], len(above))
+        if read is None:
+            raise _IrregularError
+        heading = read
+    added = tuple(map(str.strip, map(bytes.decode, map(get, map(slice, begins, ends)))))
+    columns = _read_added_lines(added)
+    if columns is None:
+        raise _IrregularError
+    cuts = array("q", titles)
+    cuts.append(size)
+    # The line of each title: the line ends before it, counted block by block.
+    counts = map(slab.count, repeat(_NL), cuts[:-1], cuts[1:])
+    lines = array("q", accumulate(counts, initial=slab.count(_NL, 0, titles[0])))
+    lines.pop()
+    # A body: from below the 'Added:' line to the next title line, or to the end.
+    starts = array("q", map(min, map(add, ends, repeat(1)), repeat(size)))
+    return _Scanned(
+        names,
+        columns.created,
+        columns.categories,
+        lines,
+        starts,
+        cuts[1:],
+        columns.warnings,
+        heading,
+        cuts,
     )
 
 
-def _line_offsets(lines: Sequence[str], offset: int, size: int) -> array[int]:
-    """The offset in the file of each line of a slab (its text split at "\n"), then of the
-    slab's end; offset: where the slab begins, size: its length in bytes."""
-    lengths = array("q", map(len, lines))
-    # A line of ASCII has as many bytes as characters: encode the others only.
-    for i in compress(range(len(lines)), map(not_, map(str.isascii, lines))):
-        lengths[i] = len(lines[i].encode("utf-8", "surrogatepass"))
-    offsets = array("q", map(add, accumulate(lengths, initial=offset), range(len(lines))))
-    offsets.append(offset + size)  # the end, with or without a last "\n"
-    return offsets
+def _less(positions: array[int]) -> Iterator[int]:
+    """Each position less one."""
+    return map(sub, positions, repeat(1))
+
+
+def _is_blank(line: bytes) -> bool:
+    """Whether a line is blank once stripped as the line walk strips it (str.strip)."""
+    return not line.strip() or not line.decode().strip()
 
 
 # What a month's digest depends on besides its blocks of text: this module (how a block is
@@ -822,56 +968,305 @@ def _line_offsets(lines: Sequence[str], offset: int, size: int) -> array[int]:
 _CODE_KEY = hashlib.sha256(Path(__file__).read_bytes()).digest()
 
 
-class _MonthBlocks:
-    """The blocks of source text of a page's entries (from the title line to the next title
-    line), hashed by month in page order: equal digests, equal records of the month."""
+# A rebuild's reading of a long page (read_page(lazy=True, cache=...)): the page is cut into
+# segments of about SEGMENT_BYTES (each a run of whole entries, cut where a title begins),
+# and what each segment's entries are is kept in the cache folder (ParseCache), by the
+# digest of its bytes. The next reading finds the previous segments again in the file (at
+# the same place, or moved by the bytes added or removed before them, by the start of their
+# text) and takes their entries from the cache when their bytes are the same; only the rest
+# is scanned. A segment's entries, places and warnings are a function of its bytes, of
+# the lines before it and of whether it opens the page: it begins with a title line (a line
+# two above an 'Added:' line: an 'Added:' line's two lines above are in it) and what follows
+# it, a title or the end, holds no line that would make its last lines anything else.
+SEGMENT_BYTES = 256 << 10
+# How far from where a segment was expected (its old place, moved as the segments before
+# it moved) its text is looked for.
+SEGMENT_WINDOW = 4 << 20
+_HEAD_BYTES = 200  # how much of a segment's text it is looked for by
+_TABLE = "segments.json"
+_CACHE_VERSION = 1
 
-    def __init__(self) -> None:
-        self.hashes: dict[tuple[int, int], Any] = {}
-        self.lengths: dict[tuple[int, int], array[int]] = {}
 
-    def add(
-        self,
-        slab: bytes,
-        offset: int,
-        entries: Sequence[Entry],
-        offsets: Sequence[int],
-        lines_before: int,
-    ) -> None:
-        """The blocks of a slab's entries (offsets: of each line in the file, then the end)."""
-        # The title lines' offsets in the slab, then its end (all in C: map, not a loop).
-        titles = map(sub, map(_LINE, map(_FIRST, map(_PLACES, entries))), repeat(1 + lines_before))
-        cuts = array("q", map(sub, map(offsets.__getitem__, titles), repeat(offset)))
-        cuts.append(len(slab))
-        keys = list(map(_MONTH, map(_CREATED, entries)))
-        # The entries by month, in page order within each (a stable sort).
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        for key, rows in groupby(order, key=keys.__getitem__):
-            found = list(rows)
-            starts = array("q", map(cuts.__getitem__, found))
-            ends = array("q", map(cuts.__getitem__, map(add, found, repeat(1))))
-            h = self.hashes.get(key)
-            if h is None:
-                h = self.hashes[key] = hashlib.sha256(_CODE_KEY)
-                self.lengths[key] = array("q")
-            h.update(b"".join(map(slab.__getitem__, map(slice, starts, ends))))
-            self.lengths[key].extend(map(sub, ends, starts))
+@dataclass(frozen=True)
+class _Segment:
+    """A segment of a page as the cache knows it: where it began, its length, its digest,
+    whether it opened the page (then it holds the heading) and its first bytes."""
+
+    start: int
+    length: int
+    digest: str
+    first: bool
+    head: bytes  # its first bytes, by which it is looked for when it moved
+
+
+@dataclass(frozen=True)
+class ParseCache:
+    """The folder where the readings of a page's segments are kept between builds (a
+    publication's .parsed/); read: whether the previous ones are used (a build that reuses)."""
+
+    folder: Path
+    read: bool = True
+
+    def table(self) -> tuple[int, list[_Segment]]:
+        """The previous page's size and segments, or nothing when there is no usable table."""
+        if not self.read:
+            return 0, []
+        try:
+            doc = json.loads((self.folder / _TABLE).read_text(encoding="utf-8"))
+            if doc["version"] != _CACHE_VERSION or doc["code"] != _CODE_KEY.hex():
+                return 0, []
+            rows = [
+                _Segment(int(a), int(b), str(c), bool(d), bytes.fromhex(e))
+                for a, b, c, d, e in doc["segments"]
+            ]
+            return int(doc["size"]), rows
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0, []
+
+    def load(self, digest: str) -> Any:
+        """What a segment's reading kept (marshal), or None."""
+        try:
+            return marshal.loads((self.folder / digest).read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            return None
+
+    def keep(self, size: int, segments: Sequence[_Segment], new: Mapping[str, bytes]) -> None:
+        """Write the segments new to this reading and the table; remove the others. A cache
+        that cannot be written is left (the next reading scans more)."""
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for digest, data in new.items():
+                _write_atomically(self.folder / digest, data)
+            table = {
+                "version": _CACHE_VERSION,
+                "code": _CODE_KEY.hex(),
+                "size": size,
+                "segments": [
+                    [s.start, s.length, s.digest, s.first, s.head.hex()] for s in segments
+                ],
+            }
+            _write_atomically(self.folder / _TABLE, json.dumps(table).encode())
+            kept = {s.digest for s in segments} | {_TABLE}
+            for path in self.folder.iterdir():
+                if path.name not in kept and not path.name.startswith("."):
+                    path.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _segment_digest(data: bytes | memoryview, first: bool) -> str:
+    h = hashlib.sha256(_CODE_KEY)
+    h.update(b"1" if first else b"0")
+    h.update(data)
+    return h.hexdigest()
+
+
+def _read_mapped(path: Path, cache: ParseCache | None) -> Page:
+    """A long page read lazily, its segments the cache knows (same bytes) taken from it, the
+    rest scanned a slab at a time (_scan_slab) and kept in it for the next reading."""
+    file = str(path)
+    reading: _Reading
+    with path.open("rb") as f:
+        stamp = _stamp(os.fstat(f.fileno()))
+        source = Source(path, stamp)
+        size = stamp[1]
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            if mm[: len(_BOM)] == _BOM:
+                raise _IrregularError
+            view = memoryview(mm)
+            try:
+                old_size, old = cache.table() if cache is not None else (0, [])
+                try:
+                    reading = _read_steps(mm, _plan(mm, view, size, old_size, old), source, cache)
+                except _IrregularError:
+                    if not old:
+                        raise
+                    # A segment taken whose last block goes on past it (text added below
+                    # it, before the next title): scan the whole page.
+                    reading = _read_steps(mm, [(0, size, None)], source, cache)
+            finally:
+                view.release()
+        if _stamp(os.fstat(f.fileno())) != stamp:
+            raise _IrregularError  # written to while it was read: read it whole
+    if not reading.entries:
+        raise _IrregularError
+    if cache is not None:
+        cache.keep(size, reading.segments, reading.new)
+    return Page(
+        file=file,
+        heading=reading.heading,
+        entries=tuple(reading.entries),
+        warnings=tuple(reading.warnings),
+        months=reading.digests(),
+    )
+
+
+# A step of reading: (start, end, the segment the cache has there, or None: scan it).
+_Step = tuple[int, int, "_Segment | None"]
+
+
+def _read_steps(
+    mm: mmap.mmap, steps: Sequence[_Step], source: Source, cache: ParseCache | None
+) -> _Reading:
+    """Take each step's segment from the cache, or scan its bytes."""
+    reading = _Reading(str(source.path), source)
+    for start, end, seg in steps:
+        kept = cache.load(seg.digest) if cache is not None and seg else None
+        if seg is not None and kept is not None:
+            reading.take(kept, start, seg)
+        else:
+            _scan_range(mm, start, end, reading)
+    return reading
+
+
+def _plan(
+    mm: mmap.mmap, view: memoryview, size: int, old_size: int, old: Sequence[_Segment]
+) -> list[_Step]:
+    """Where the previous segments are in the file (same bytes), and what is to be scanned."""
+    steps: list[_Step] = []
+    done = 0  # the bytes before this are planned
+    delta = 0  # how far the segments moved
+    for seg in old:
+        at = _find_segment(mm, view, size, old_size, seg, seg.start + delta, done)
+        if at is None:
+            continue
+        if at > done:
+            steps.append((done, at, None))
+        steps.append((at, at + seg.length, seg))
+        done, delta = at + seg.length, at - seg.start
+    if done < size:
+        steps.append((done, size, None))
+    return steps
+
+
+def _find_segment(
+    mm: mmap.mmap,
+    view: memoryview,
+    size: int,
+    old_size: int,
+    seg: _Segment,
+    expected: int,
+    done: int,
+) -> int | None:
+    """Where a previous segment's bytes are in the file, at or after done, near expected."""
+    last = seg.start + seg.length == old_size  # it ran to the end of the page
+
+    def fits(at: int) -> bool:
+        end = at + seg.length
+        if seg.first != (at == 0) or end > size or (last and end != size):
+            return False
+        if at > 0 and mm[at - 1] != 0x0A:
+            return False
+        return _segment_digest(view[at:end], seg.first) == seg.digest
+
+    if expected >= done and fits(expected):
+        return expected
+    if seg.first or not seg.head:
+        return None
+    lo, hi = max(done, expected - SEGMENT_WINDOW), min(size, expected + SEGMENT_WINDOW)
+    at = mm.find(seg.head, lo, hi)
+    while at >= 0:
+        if fits(at):
+            return at
+        at = mm.find(seg.head, at + 1, hi)
+    return None
+
+
+def _scan_range(mm: mmap.mmap, start: int, end: int, reading: _Reading) -> None:
+    """Scan the bytes from start to end (a title begins at each, or they are the page's
+    ends) a slab at a time, each slab cut into segments that the reading takes."""
+    at = start
+    while at < end:
+        stop = min(end, at + SLAB_BYTES)
+        if stop < end:
+            stop = at + _title_start(mm[at:stop])
+        slab = mm[at:stop]
+        scanned = _scan_slab(slab, reading.file, at == 0)
+        for first, last in _segment_rows(scanned.cuts):
+            kept = scanned.kept(slab, first, last)
+            lo, hi = scanned.cuts[first], scanned.cuts[last]
+            if first == 0:
+                lo = 0
+            digest = _segment_digest(slab[lo:hi], at + lo == 0)
+            seg = _Segment(at + lo, hi - lo, digest, at + lo == 0, slab[lo : lo + _HEAD_BYTES])
+            reading.new[digest] = marshal.dumps(kept)
+            reading.take(kept, at + lo, seg)
+        at = stop
+
+
+def _segment_rows(cuts: Sequence[int]) -> list[tuple[int, int]]:
+    """The entries of a slab by segment: (first, end) rows of about SEGMENT_BYTES each."""
+    rows: list[tuple[int, int]] = []
+    first = 0
+    n = len(cuts) - 1
+    while first < n:
+        last = bisect.bisect_left(cuts, cuts[first] + SEGMENT_BYTES, first + 1, n)
+        rows.append((first, last))
+        first = last
+    return rows
+
+
+class _Reading:
+    """What a page's reading has gathered: entries, warnings, the heading, the lines before
+    the next segment, the digests of each month's entries' blocks in page order, and the
+    segments (the new ones' readings to keep)."""
+
+    def __init__(self, file: str, source: Source) -> None:
+        self.file, self.source = file, source
+        self.entries: list[Entry] = []
+        self.warnings: list[str] = []
+        self.heading = ""
+        self.lines_before = 0
+        self.pieces: dict[str, list[bytes]] = {}
+        self.segments: list[_Segment] = []
+        self.new: dict[str, bytes] = {}
+        self._zones: dict[int, timezone] = {}
+
+    def take(self, kept: Any, offset: int, seg: _Segment) -> None:
+        """The entries of a segment's reading (kept, as _Scanned.kept makes it), at offset."""
+        try:
+            titles, stamps, shifts, categories, lines, starts, ends, warned, heading, nl, months = (
+                kept
+            )
+            zones = self._zones
+            for shift in set(shifts):
+                if shift not in zones:
+                    zones[shift] = timezone(timedelta(seconds=shift))
+            created = map(datetime.fromtimestamp, stamps, map(zones.__getitem__, shifts))
+            numbers = array("q", map(add, array("q", lines), repeat(self.lines_before + 1)))
+            places = tuple(zip(map(Place, repeat(self.file), numbers)))
+            bodies = zip(
+                repeat(self.source),
+                map(add, array("q", starts), repeat(offset)),
+                map(add, array("q", ends), repeat(offset)),
+            )
+            entries = tuple(map(Entry, titles, created, categories, repeat(""), places, bodies))
+        except (ValueError, TypeError, OverflowError, OSError):
+            raise _IrregularError from None
+        if len(entries) != len(titles):
+            raise _IrregularError
+        if seg.first:
+            self.heading = heading
+        self.entries.extend(entries)
+        self.warnings.extend(f"{self.file}:{numbers[i] + 2}: {w}" for i, w in warned)
+        for month, piece in months.items():
+            self.pieces.setdefault(month, []).append(piece)
+        self.lines_before += nl
+        self.segments.append(seg)
 
     def digests(self) -> dict[str, str]:
+        """Each month's digest: of its entries' blocks, in page order, and its UK offsets."""
         out: dict[str, str] = {}
-        for key in sorted(self.hashes):
-            h = self.hashes[key]
-            h.update(self.lengths[key].tobytes())
-            h.update(_month_rules(*key).encode())
-            out[f"{key[0]:04d}-{key[1]:02d}"] = h.hexdigest()
+        for name in sorted(self.pieces):
+            h = hashlib.sha256(_CODE_KEY)
+            h.update(b"".join(self.pieces[name]))
+            h.update(_month_rules(int(name[:4]), int(name[5:])).encode())
+            out[name] = h.hexdigest()
         return out
-
-
-_CREATED = attrgetter("created")
-_MONTH = attrgetter("year", "month")
-_PLACES = attrgetter("places")
-_FIRST = itemgetter(0)
-_LINE = attrgetter("line")
 
 
 def _month_rules(year: int, month: int) -> str:
@@ -989,11 +1384,13 @@ def _decode_slab(slab: bytes, first: bool) -> str:
 
 
 def read_listings(
-    paths: Sequence[Path], lazy: bool = False
+    paths: Sequence[Path], lazy: bool = False, cache: ParseCache | None = None
 ) -> tuple[list[Page], list[Entry], list[str]]:
     """Read and parse listing files, then merge their entries. lazy (a build): one long page
-    is read without its descriptions (read_page(lazy=True)); several pages keep theirs."""
-    pages = [read_page(p, lazy=lazy and len(paths) == 1) for p in paths]
+    is read without its descriptions (read_page(lazy=True)), with the cache of its segments'
+    readings if given; several pages keep theirs."""
+    one = lazy and len(paths) == 1
+    pages = [read_page(p, lazy=one, cache=cache if one else None) for p in paths]
     entries, warnings = merge_pages(pages)
     return pages, entries, warnings
 

@@ -18,6 +18,9 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
                                 read back by range by every later phase; deleted before
                                 the release is synced)
   .lock                         locked by the build that is writing (one at a time)
+  .parsed/                      what the last build read of a long listing, by segment
+                                (graph/listing.py ParseCache): a rebuild scans only the
+                                segments whose bytes changed
 A build that fails or is killed never touches ``current``; the last KEEP releases stay on
 disk so a server still reading an older one is not pulled from under its feet.
 
@@ -80,7 +83,7 @@ from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.index import PreviousCopy, write_release_index
 from graph.iris import Iris
-from graph.listing import Entry, month_digests, read_listings
+from graph.listing import Entry, ParseCache, month_digests, read_listings
 from graph.namespaces import KGPUB, OWL
 from graph.sitemap import write_release_sitemaps
 from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
@@ -97,6 +100,7 @@ MANIFEST = "manifest.json"
 SPOOL = ".graph.nt"  # the graph's N-Triples while a release is built (graph/convert.py)
 CURRENT = "current"
 RELEASES = "releases"
+PARSED = ".parsed"  # the readings of a long listing's segments (graph/listing.py ParseCache)
 
 Progress = Callable[[str, int, int], None]
 ChunkProgress = Callable[[int, int], None]
@@ -322,7 +326,10 @@ def _build(
     phases = _Phases(progress)
     Iris.from_base(options.base)  # a bad base IRI is refused before anything is read
     phases.start("parse", len(sources))
-    pages, entries, warnings = read_listings(sources, lazy=True)
+    # The readings of the listing's segments are kept for the next build (graph/listing.py
+    # ParseCache); a build that reuses nothing reads them not, but keeps its own.
+    cache = ParseCache(out / PARSED, read=reuse)
+    pages, entries, warnings = read_listings(sources, lazy=True, cache=cache)
     phases.progress("parse", len(sources), len(sources))
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
     title = options.title or library_title(pages)

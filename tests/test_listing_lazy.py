@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from graph.errors import ListingError
 from graph.iris import Iris
 from graph.listing import (
     Page,
+    ParseCache,
     descriptions,
     parse_listing,
     read_listings,
@@ -209,3 +211,94 @@ def test_an_entry_listed_twice_on_a_lazy_page_merges_as_on_a_whole_one(
         expected = merged(lazy=False)
         assert merged(lazy=True) == expected
     assert expected[0] == "error"  # the second text differs
+
+
+SEGMENT = 1024  # small segments: the page below is about two hundred
+
+
+@pytest.fixture
+def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("graph.listing.SLAB_BYTES", SLAB)
+    monkeypatch.setattr("graph.listing.SEGMENT_BYTES", SEGMENT)
+
+
+def _edits(base: str, rng: random.Random) -> Iterator[str]:
+    """Pages a maintainer makes of base: a description edited, an entry added or removed,
+    lines added above the entries, a title changed, several of these at once."""
+    lines = base.split("\n")
+    cuts = [e.places[0].line - 1 for e in parse_listing(base, "x.txt").entries]
+    entries = ["\n".join(lines[a:b]) for a, b in zip([0, *cuts], [*cuts, len(lines)], strict=True)]
+    new = "Added title {}\n\nAdded: 01/02/2020 at 9:00 am Category: Drugs\n\nNew.\n"
+    yield base
+    for _ in range(12):
+        parts = list(entries)
+        for _ in range(rng.choice([1, 1, 2, 5])):
+            at = rng.randrange(1, len(parts))
+            kind = rng.randrange(4)
+            if kind == 0:
+                parts[at] += " Edited."
+            elif kind == 1:
+                parts.insert(at, new.format(rng.random()))
+            elif kind == 2:
+                del parts[at]
+            else:
+                parts[at] = "Renamed " + parts[at]
+        yield "\n".join(parts)
+    yield "\n".join([entries[0], "No Comments", "", *entries[1:]])
+
+
+def test_a_rebuild_reads_from_the_cache_the_page_a_full_reading_gives(
+    tmp_path: Path, small_segments: None
+) -> None:
+    """Each reading with the cache of the one before (the segments whose bytes are the same
+    taken from it) gives the page, places, bodies, warnings and months' digests a reading
+    without a cache gives, after edits anywhere, and the whole page's reading's errors."""
+    path, cache = tmp_path / "page.txt", ParseCache(tmp_path / "parsed")
+    # A UK clock change (a warning) in an entry no edit touches.
+    base = synthetic(400, seed=5) + (
+        "\n\n\nOn the night the clocks went back\n\n"
+        "Added: 29/10/2023 at 1:30 am Category: Drugs\n\nAn hour twice.\n"
+    )
+    rng = random.Random(11)
+    texts = [*_edits(base, rng), *mutants([base], 10, SEED_TEXT + 9), base]
+    for text in texts:
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        try:
+            expected: object = read_page(path, lazy=True)
+        except ListingError as exc:
+            expected = str(exc)
+        try:
+            got: object = read_page(path, lazy=True, cache=cache)
+        except ListingError as exc:
+            got = str(exc)
+        if isinstance(expected, Page):
+            assert isinstance(got, Page)
+            assert repr(got) == repr(expected), text[:200]
+            assert got.months == expected.months
+            assert [e.body[1:] for e in got.entries if e.body] == [
+                e.body[1:] for e in expected.entries if e.body
+            ]
+            assert descriptions(got.entries) == descriptions(expected.entries)
+        else:
+            assert got == expected
+    final = read_page(path, lazy=True, cache=cache)
+    assert any("happens twice" in w for w in final.warnings)
+
+
+def test_a_one_change_rebuild_scans_one_segment(tmp_path: Path, small_segments: None) -> None:
+    """One description edited: the segments before and after it come from the cache; the
+    month of the entry is the only one whose digest changes."""
+    path, cache = tmp_path / "page.txt", ParseCache(tmp_path / "parsed")
+    base = synthetic(400, seed=5)
+    path.write_text(base, encoding="utf-8")
+    before = read_page(path, lazy=True, cache=cache)
+    names = set((tmp_path / "parsed").iterdir())
+    entry = before.entries[200]
+    lines = base.split("\n")
+    at = entry.places[0].line - 1 + 4
+    path.write_text("\n".join([*lines[:at], lines[at] + " Edited.", *lines[at + 1 :]]))
+    after = read_page(path, lazy=True, cache=cache)
+    kept = set((tmp_path / "parsed").iterdir())
+    assert len(names - kept) == 1 and len(kept - names) == 1  # one segment read again
+    changed = {m for m in before.months if after.months[m] != before.months[m]}
+    assert changed == {f"{entry.created:%Y-%m}"}
