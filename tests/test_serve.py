@@ -517,9 +517,9 @@ def test_scheme_page_lists_categories_with_counts(
 def test_sitemap_index_past_the_limit(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, minted: dict[str, list[str]]
 ) -> None:
-    """Past SITEMAP_MAX URLs (50,000 by sitemaps.org) /sitemap.xml is an index of parts; a
-    limit of 10 makes the seed's 48 pages five parts (the app in-process: 50,000 pages would
-    take a 50k-entry build)."""
+    """Past SITEMAP_MAX URLs (graph/sitemap.py MAX) /sitemap.xml is an index of parts; a
+    limit of 10 makes the seed's 48 pages five parts (the app in-process: 10,000 pages would
+    take a 10k-entry build)."""
     monkeypatch.setattr(pages, "SITEMAP_MAX", 10)
     ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
     index = ET.fromstring(client.get("/sitemap.xml").data)
