@@ -71,15 +71,14 @@ import os
 import re
 import shutil
 import sqlite3
+import sys
 import threading
 import unicodedata
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
-
-import numpy as np
-import numpy.typing as npt
 
 from graph.convert import Converted, format_created
 from graph.errors import KgpubError, PublicationError
@@ -88,7 +87,12 @@ from graph.pools import ProcessPool
 from graph.publishers import FILE as PUBLISHERS_FILE
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from graph.history import History
+
+    _U64 = npt.NDArray[np.uint64]
 
 FILE = "index.sqlite"
 VERSION = 2
@@ -499,13 +503,21 @@ def _facet_row(
     the publishers its entries name and each entry's mask over them; NULLs past 64 bits."""
     concepts = None
     if all(m < 1 << 64 for m in masks):
-        concepts = np.array(masks, dtype="<u8").tobytes()
+        concepts = _uint64s(masks)
     pids = sorted({pid for found in named for pid in found})
     if len(pids) > 64:
         return concepts, None, None
     bit = {pid: 1 << n for n, pid in enumerate(pids)}
-    issued = np.array([sum(bit[p] for p in found) for found in named], dtype="<u8")
-    return concepts, json.dumps(pids), issued.tobytes()
+    issued = _uint64s([sum(bit[p] for p in found) for found in named])
+    return concepts, json.dumps(pids), issued
+
+
+def _uint64s(values: list[int]) -> bytes:
+    """Integers as unsigned 64-bit little-endian bytes (array: the build imports no numpy)."""
+    packed = array("Q", values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
 
 
 def _insert_members(db: sqlite3.Connection, lists: dict[str, list[tuple[str, str]]]) -> None:
@@ -1181,15 +1193,14 @@ def _expression(query: Search, concepts: Mapping[str, Concept], years: bool) -> 
 _YEAR_OF_ID = f"((id >> {_MONTH_BITS}) / 12)"
 
 
-_U64 = npt.NDArray[np.uint64]
-
-
 class _FacetRows:
     """The facet table of an index as arrays, a row per entry in id order: each entry's
     concept mask, publisher mask (over publishers, one bit each) and year; read whole on a
     worker's first search (a blob per month: 17 MB at 1M entries) and kept."""
 
     def __init__(self, months: list[tuple[int, bytes, str, bytes]]) -> None:
+        import numpy as np
+
         self.months = np.array([m for m, *_ in months], dtype=np.int64)
         counts = np.array([len(c) // 8 for _, c, _, _ in months], dtype=np.int64)
         self.starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -1212,12 +1223,16 @@ class _FacetRows:
 
     def rows_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The rows of entries by id."""
+        import numpy as np
+
         month = np.searchsorted(self.months, ids >> _MONTH_BITS)
         return self.starts[month] + (ids & ((1 << _MONTH_BITS) - 1))
 
 
 def _bit(n: int) -> np.uint64:
     """Bit n of a facet mask; none (0) past 63: an id no month's masks hold (_facet_row)."""
+    import numpy as np
+
     return np.uint64(1 << n) if n < 64 else np.uint64(0)
 
 
@@ -1240,6 +1255,8 @@ def _counted(
     """_facets with the facet table's arrays: the words matched once by FTS5 (their ids
     read as one text, 20x fewer rows to Python), the categories, publishers and years
     selected and counted with numpy over those entries."""
+    import numpy as np
+
     if query.words:
         (text,) = db.execute(
             "SELECT group_concat(rowid) FROM search WHERE search MATCH ?",

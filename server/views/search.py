@@ -24,6 +24,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
+# Imported with the worker, not on its first search: graph/index.py counts the word search's
+# facets with numpy and imports it only there (a build never needs it).
+import numpy  # noqa: F401
 import pyoxigraph
 from flask import Blueprint, Response, current_app, render_template, request
 from pyoxigraph import Literal, NamedNode, Triple
