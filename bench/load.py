@@ -45,6 +45,19 @@ from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def whole_dump(path: Path) -> bytes:
+    """A dump's bytes: a plain file's, or the concatenation of the parts its list names
+    (graph/parts.py: NAME.parts, one `parts/<part>\\t<size>\\t<crc>` line each), as a
+    snapshot of older code writes the one and this code the other."""
+    listed = path.with_name(path.name + ".parts")
+    if not listed.exists():
+        return path.read_bytes()
+    names = [line.split("\t")[0] for line in listed.read_text().splitlines()]
+    return b"".join((path.parent / name).read_bytes() for name in names)
+
+
 RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n2 ?o }"
 TYPES = ["text/turtle", "application/ld+json", "application/n-triples", "application/rdf+xml",
          "text/html"]  # fmt: skip
@@ -89,15 +102,15 @@ def request_list(
 ) -> list[tuple[str, str, dict[str, str], str]]:
     """The fixed list of requests wrk draws from: (method, path, headers, body)."""
     rnd = random.Random(seed)
-    nt = (out / "current" / "dumps" / "library.nt").stat().st_size
-    gz = (out / "current" / "dumps" / "library.ttl.gz").stat().st_size
+    text = whole_dump(out / "current" / "dumps" / "library.nt")
+    nt = len(text)
+    gz = len(whole_dump(out / "current" / "dumps" / "library.ttl.gz"))
     entries, categories = [], set()
-    with (out / "current" / "dumps" / "library.nt").open(encoding="utf-8") as dump:
-        for line in dump:
-            if "/terms/subject> <" in line:
-                subject, _, concept = line.split(" ", 2)
-                entries.append(subject.strip("<>"))
-                categories.add(concept.strip(" .\n<>"))
+    for line in text.decode("utf-8").splitlines(keepends=True):
+        if "/terms/subject> <" in line:
+            subject, _, concept = line.split(" ", 2)
+            entries.append(subject.strip("<>"))
+            categories.add(concept.strip(" .\n<>"))
     base = entries[0].split("entry/")[0]
     rnd.shuffle(entries)
     concepts = sorted(categories)

@@ -6,21 +6,27 @@ the scheme and its concepts, the entries grouped by the month of their IRI
 subjects never straddle two chunks, so the text equals a whole-graph serialization) and
 keyed by the SHA-256 of its N-Triples, from which every format is a pure function.
 
+Each dump is a file made of parts (graph/parts.py): dumps/library.nt.parts lists them, and
+each chunk of each dump is a part of its own in dumps/parts/, named by the chunk's key and the
+format's suffix (<key>.nt, and <key>.nt.deflate for its compressed form), so that a rebuild
+hard-links every unchanged chunk's parts from the previous release (a release never changes a
+part) and writes only the changed chunks'. The header and footer of each format, the gzip
+header and trailer, are small parts named by their SHA-256.
+
 Each .gz is one gzip member (RFC 1952) whose deflate stream is the concatenation of each
 chunk compressed alone and ended by a sync flush (RFC 1951 §3.2.3: non-final blocks
 byte-aligned by the empty stored block of Z_SYNC_FLUSH), then an empty final block, the
-CRC-32 and size of the whole. A full build writes the same chunks, so a rebuild that copies
-the unchanged chunks' bytes (plain and compressed) from the previous release and makes only
-the changed ones gives byte-identical files. The offsets live in ``chunks.json`` of each
-release, with each chunk's CRC-32 (plain and compressed); a cache from another kgpub version
-or code, base IRI or gzip level is ignored.
+CRC-32 and size of the whole. A full build writes the same parts, so a rebuild that links
+the unchanged ones gives byte-identical files. A cache (chunks.json) from another kgpub
+version or code, base IRI or gzip level is ignored.
 
-Damage to the current release's dumps is found without hashing them whole (SHA-256 of 7 GB
-at 1M entries is about 8 s of CPU): a dump whose size is not the manifest's is not used at
-all, and every chunk read from one (copied, read as a month, or read for the store's
-changes) is checked against its CRC-32 as it passes through memory (ISA-L's, about 10x
-SHA-256's speed); a chunk that fails is made again. The new files are hashed as they are
-written, never read back.
+Damage to the current release's dumps is found without hashing them whole first: a dump whose
+size (the sum of its parts' on disk) is not the manifest's is not used at all, and every part
+linked or read from one (as a month, or for the store's changes) is checked against the
+CRC-32 its list gives as it passes through memory (ISA-L's, about 10x SHA-256's speed); a
+chunk that fails is made again. Each new dump is hashed whole (SHA-256, the manifest's) as
+its parts are written or linked, by the thread (or process) that writes it, beside the
+validation: its linked parts are read from the page cache, nothing written is read back.
 
 The same chunks let a build reuse more of the current release (graph/publication.py):
   convert     a month whose entries' records are those of the current release's month is
@@ -34,11 +40,9 @@ The same chunks let a build reuse more of the current release (graph/publication
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -46,12 +50,12 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyoxigraph
 from isal import isal_zlib
 
-from graph import jsonld, shacl
+from graph import jsonld, parts, shacl
 from graph.convert import Converted, GraphText, Month, Recognition, jsonld_nodes
 from graph.describe import DumpFile
 from graph.errors import PublicationError
@@ -62,7 +66,7 @@ from graph.namespaces import DCTERMS, PREFIXES
 DESCRIPTION = str(DCTERMS.description)
 
 INDEX = "chunks.json"
-CACHE_VERSION = 3  # 2: chunks deflated by ISA-L; 3: each chunk's CRC-32 in its span
+CACHE_VERSION = 4  # 2: chunks deflated by ISA-L; 3: CRC-32s in spans; 4: parts (graph/parts.py)
 # gzip member header: no name, mtime 0, no extra flags, OS unknown (RFC 1952 §2.3)
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
@@ -264,26 +268,26 @@ class Reuse:
     validation: str
 
 
+def part_name(key: str, fmt: RdfFormat, deflated: bool = False) -> str:
+    """The name of a chunk's part in a dump of fmt (in dumps/parts/): its key and the format's
+    suffix, and '.deflate' for the part of the .gz (raw deflate, RFC 1951)."""
+    return f"{key}{fmt.suffix}{'.deflate' if deflated else ''}"
+
+
 @dataclass
 class _Previous:
-    """A previous release's dump of one format and where each chunk sits in it."""
+    """A previous release's dump of one format: its dumps folder and the parts of its plain
+    and .gz files, by name."""
 
-    plain: BinaryIO
-    gz: BinaryIO
-    # key -> [plain offset, plain size, gz offset, gz size, plain CRC-32, gz CRC-32]
-    spans: dict[str, list[int]]
+    folder: Path
+    plain: dict[str, parts.Part]
+    gz: dict[str, parts.Part]
 
-    def read(self, key: str) -> tuple[bytes, bytes, tuple[int, int]] | None:
-        """A chunk's plain and compressed bytes and their CRC-32s, or None when the previous
-        dumps do not have it or it fails its check (damaged: made again)."""
-        span = self.spans.get(key)
-        if span is None:
-            return None
-        text = _read_chunk(self.plain, span[0], span[1], span[4])
-        packed = _read_chunk(self.gz, span[2], span[3], span[5])
-        if text is None or packed is None:
-            return None
-        return text, packed, (span[4], span[5])
+    def link(self, out: parts.Writer, name: str, deflated: bool) -> bool:
+        """Whether the part of that name was linked as out's next part (False when the
+        previous dumps do not have it or it fails its check: damaged, made again)."""
+        found = (self.gz if deflated else self.plain).get(name)
+        return found is not None and out.link(self.folder, found) is not None
 
 
 # The modules whose code decides a chunk's bytes: a change to any of them (even without a
@@ -323,10 +327,11 @@ def read_index(release: Path | None, base: str, level: int) -> dict[str, Any]:
 
 def verify_index(release: Path | None, index: dict[str, Any]) -> dict[str, Any]:
     """The index without the dumps whose size is not what the release's manifest says
-    (truncated, replaced): nothing is copied from those, and without the N-Triples dump no
-    month is read from it nor the store updated from it. Damage that keeps the size is found
-    chunk by chunk, by each chunk's CRC-32, as it is read (_read_chunk): a stat per file here,
-    where hashing the files whole cost 0.9 s at 100k entries and about 15 s of CPU at 1M."""
+    (truncated, a part missing or cut): nothing is linked from those, and without the
+    N-Triples dump no month is read from it nor the store updated from it. Damage that keeps
+    the size is found part by part, by each part's CRC-32, as it is linked or read: a stat
+    per part here, where hashing the files whole cost 0.9 s at 100k entries and about 15 s
+    of CPU at 1M."""
     if release is None or not index.get("dumps"):
         return index
     try:
@@ -334,31 +339,24 @@ def verify_index(release: Path | None, index: dict[str, Any]) -> dict[str, Any]:
         expected = {d["filename"]: d["size"] for d in listed}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    good = {
-        name: spans
-        for name, spans in index["dumps"].items()
-        if _size(release / "dumps" / name) == expected.get(name)
-        and _size(release / "dumps" / (name + GZIP_SUFFIX)) == expected.get(name + GZIP_SUFFIX)
-    }
-    if good.keys() == index["dumps"].keys():
+    folder = release / "dumps"
+    good = [
+        name
+        for name in index["dumps"]
+        if parts.size_of(folder / name) == expected.get(name)
+        and parts.size_of(folder / (name + GZIP_SUFFIX)) == expected.get(name + GZIP_SUFFIX)
+    ]
+    if good == index["dumps"]:
         return index
     return {**index, "dumps": good}
 
 
-def _size(path: Path) -> int:
+def _previous_parts(release: Path, name: str) -> dict[str, parts.Part]:
+    """The parts of a release's dump by name ({} when its list cannot be read)."""
     try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
-def _read_chunk(file: BinaryIO, offset: int, length: int, crc: int) -> bytes | None:
-    """length bytes of file from offset, or None when they are not all there or their CRC-32
-    is not crc (the file was damaged since it was written)."""
-    data = os.pread(file.fileno(), length, offset)
-    if len(data) != length or isal_zlib.crc32(data) != crc:
-        return None
-    return data
+        return {p.name: p for p in parts.read_parts(release / "dumps" / name)}
+    except (OSError, ValueError):
+        return {}
 
 
 def write_index(
@@ -366,20 +364,19 @@ def write_index(
     converted: Converted,
     base: str,
     level: int,
-    spans: dict[str, dict[str, list[int]]],
     reused: dict[str, int],
     reuse: Reuse,
 ) -> None:
-    """Record where each chunk of each dump is, for the next build, how many chunks of each
-    dump this build copied, the shapes and context the chunks conformed with, the chunks'
+    """Record which dumps the next build may link parts from, how many chunks of each dump
+    this build linked, the shapes and context the chunks conformed with, the chunks'
     keys and what each month was made from (Months)."""
     index = {
         "fingerprint": _fingerprint(base, level),
         "validation": reuse.validation,
         "context": context_key(converted),
         "chunks": [c.key for c in reuse.chunks],
-        "nt": next(name for name in spans if name.endswith(NTRIPLES.suffix)),
-        "dumps": spans,
+        "nt": next(name for name in reused if name.endswith(NTRIPLES.suffix)),
+        "dumps": sorted(reused),
         "reused": reused,
         "months": {
             m.name: {
@@ -405,13 +402,13 @@ def write_dump_files(
     level: int,
     previous: Path | None,
     index: dict[str, Any],
-) -> tuple[DumpFile, DumpFile, dict[str, list[int]], int]:
-    """Write one dump and its gzip, reusing the previous release's unchanged chunks; return
-    both files' descriptions, the chunk offsets and how many chunks were copied.
+) -> tuple[DumpFile, DumpFile, int]:
+    """Write one dump and its gzip as parts, linking the previous release's unchanged
+    chunks' parts; return both files' descriptions and how many chunks were linked.
 
-    A reused chunk is read from the previous files, checked against its CRC-32s and
-    written; one that fails the check is made again. Both files are hashed (SHA-256) and
-    the plain one CRC-32'd (the gzip trailer) as they are written: nothing is read back."""
+    A linked part is checked against its size and CRC-32 as it is hashed; one that fails
+    the check is made again. Both files are hashed (SHA-256) and the plain one CRC-32'd (the
+    gzip trailer) as their parts are written or linked: nothing written is read back."""
     render = _Renderer(converted, fmt, converted.text, converted.iris)
     return _write_files(render, chunks, fmt, path, level, previous, index)
 
@@ -430,7 +427,7 @@ def write_spooled_dump_files(
     level: int,
     previous: Path | None,
     index: dict[str, Any],
-) -> tuple[DumpFile, DumpFile, dict[str, list[int]], int]:
+) -> tuple[DumpFile, DumpFile, int]:
     """write_dump_files for a format made from the N-Triples alone (is_text_only), reading
     them from the build's spool: what a process of its own runs (graph/publication.py), so
     that Oxigraph's serializers, which hold the GIL while the triples pass through Python,
@@ -466,95 +463,55 @@ def _write_files(
     level: int,
     previous: Path | None,
     index: dict[str, Any],
-) -> tuple[DumpFile, DumpFile, dict[str, list[int]], int]:
+) -> tuple[DumpFile, DumpFile, int]:
     gz_path = path.with_name(path.name + GZIP_SUFFIX)
     old = _open_previous(previous, path.name, gz_path.name, index)
-    reused_chunks = 0
-    spans: dict[str, list[int]] = {}
-    plain_out, gz_out = _Writer(path, crc=True), _Writer(gz_path)
-    try:
-        gz_out.write(_GZIP_HEADER)
-        pieces: list[tuple[str, Callable[[], bytes]]] = [("header", render.header)]
-        pieces += [(c.key, lambda c=c: render.chunk(c)) for c in chunks]  # type: ignore[misc]
-        pieces.append(("footer", render.footer))
-        for key, make in pieces:
-            copied = None
-            if old is not None and key not in ("header", "footer"):
-                copied = old.read(key)
-            if copied is not None:
-                text, packed, crcs = copied
-                reused_chunks += 1
-            else:
-                text = make()
-                # ISA-L's deflate (isal): 3x faster than zlib's level 4 for 6% more bytes
-                # at its level 3, 6x for 9% at its level 2 (bench/build.py --parts).
-                packer = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -zlib.MAX_WBITS)
-                packed = packer.compress(text) + packer.flush(isal_zlib.Z_SYNC_FLUSH)
-                crcs = (isal_zlib.crc32(text), isal_zlib.crc32(packed))
-            at = [plain_out.size, len(text), gz_out.size, len(packed), *crcs]
-            plain_out.write(text)
-            gz_out.write(packed)
-            spans.setdefault(key, at)
-        plain_sha, crc = plain_out.finish()
-        final = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS).flush()  # an empty final block
-        gz_out.write(final + struct.pack("<II", crc, plain_out.size & 0xFFFFFFFF))
-        gz_sha, _ = gz_out.finish()
-    finally:
-        plain_out.close()
-        gz_out.close()
-        if old is not None:
-            old.plain.close()
-            old.gz.close()
+    linked = 0
+    plain_out, gz_out = parts.Writer(path), parts.Writer(gz_path)
+    gz_out.write(_GZIP_HEADER)
+    header = render.header()
+    plain_out.write(header)
+    gz_out.write(_deflate(header, level))
+    for chunk in chunks:
+        name, packed_name = part_name(chunk.key, fmt), part_name(chunk.key, fmt, deflated=True)
+        text = None
+        if old is None or not old.link(plain_out, name, deflated=False):
+            text = render.chunk(chunk)
+            plain_out.write(text, name)
+        if old is None or not old.link(gz_out, packed_name, deflated=True):
+            if text is None:
+                text = render.chunk(chunk)
+            gz_out.write(_deflate(text, level), packed_name)
+        linked += text is None
+    plain_out.write(render.footer())
+    gz_out.write(_deflate(render.footer(), level))
+    final = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS).flush()  # an empty final block
+    gz_out.write(final + struct.pack("<II", plain_out.crc, plain_out.size & 0xFFFFFFFF))
+    plain, gz = plain_out.finish(), gz_out.finish()
     files = (
-        DumpFile(path.name, fmt.media_type, fmt.label, plain_out.size, plain_sha, False),
-        DumpFile(gz_path.name, fmt.media_type, fmt.label, gz_out.size, gz_sha, True),
+        DumpFile(path.name, fmt.media_type, fmt.label, plain.size, plain.sha256, False),
+        DumpFile(gz_path.name, fmt.media_type, fmt.label, gz.size, gz.sha256, True),
     )
-    return files[0], files[1], spans, reused_chunks
+    return files[0], files[1], linked
 
 
-class _Writer:
-    """A file written from bytes, hashed (SHA-256) and, when asked, CRC-32'd as it is
-    written, then synced: never read back."""
-
-    def __init__(self, path: Path, crc: bool = False) -> None:
-        self.file = path.open("wb")
-        self.size = 0
-        self._sha = hashlib.sha256()
-        self._crc: int | None = 0 if crc else None
-
-    def write(self, data: bytes) -> None:
-        self.file.write(data)
-        self._sha.update(data)
-        if self._crc is not None:
-            self._crc = isal_zlib.crc32(data, self._crc)
-        self.size += len(data)
-
-    def finish(self) -> tuple[str, int]:
-        """Flush and fsync; return the file's SHA-256 (hex) and CRC-32 (0 unless asked)."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        return self._sha.hexdigest(), self._crc or 0
-
-    def close(self) -> None:
-        self.file.close()
+def _deflate(text: bytes, level: int) -> bytes:
+    """text deflated alone and ended by a sync flush (a part of a .gz's deflate stream)."""
+    # ISA-L's deflate (isal): 3x faster than zlib's level 4 for 6% more bytes at its level 3,
+    # 6x for 9% at its level 2 (bench/build.py --parts).
+    packer = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -zlib.MAX_WBITS)
+    return bytes(packer.compress(text) + packer.flush(isal_zlib.Z_SYNC_FLUSH))
 
 
 def _open_previous(
     previous: Path | None, name: str, gz_name: str, index: dict[str, Any]
 ) -> _Previous | None:
-    spans = index.get("dumps", {}).get(name)
-    if previous is None or not spans:
+    if previous is None or name not in index.get("dumps", ()):
         return None
-    try:
-        plain = (previous / "dumps" / name).open("rb")
-    except OSError:
+    plain, gz = _previous_parts(previous, name), _previous_parts(previous, gz_name)
+    if not plain or not gz:
         return None
-    try:
-        gz = (previous / "dumps" / gz_name).open("rb")
-    except OSError:
-        plain.close()
-        return None
-    return _Previous(plain, gz, spans)
+    return _Previous(previous / "dumps", plain, gz)
 
 
 def validation_key(engine: str, shapes_dir: Path = shacl.SHAPES_DIR) -> str:
@@ -609,12 +566,10 @@ class Months:
 
     def __init__(self, previous: Path | None, index: dict[str, Any]) -> None:
         self.cache: dict[str, Any] = index.get("months", {}) if previous is not None else {}
-        spans = index.get("dumps", {}).get(index.get("nt", ""), {})
-        self.spans: dict[str, list[int]] = spans
-        self.dump: BinaryIO | None = None
-        if self.cache and spans and previous is not None:
-            with contextlib.suppress(OSError):
-                self.dump = (previous / "dumps" / index["nt"]).open("rb")
+        self.folder = previous / "dumps" if previous is not None else None
+        self.parts: dict[str, parts.Part] = {}
+        if self.cache and previous is not None and index.get("nt") in index.get("dumps", ()):
+            self.parts = _previous_parts(previous, index["nt"])
 
     def listed(self, name: str, digest: str) -> tuple[str, ...] | None:
         """The IRIs of a month's entries in listing order, if its records had that digest
@@ -626,13 +581,13 @@ class Months:
 
     def __call__(self, name: str, digest: str) -> Month | None:
         found = self.cache.get(name)
-        if self.dump is None or found is None or found.get("digest") != digest:
+        if self.folder is None or found is None or found.get("digest") != digest:
             return None
-        span = self.spans.get(found["key"])
+        part = self.parts.get(part_name(found["key"], NTRIPLES))
         starts = tuple(found["starts"])
-        if span is None or span[1] != starts[-1]:
+        if part is None or part.size != starts[-1]:
             return None
-        text = _read_chunk(self.dump, span[0], span[1], span[4])
+        text = parts.read_part(self.folder, part)
         if text is None:  # damaged: rendered again
             return None
         listed = tuple(found["listed"])
@@ -650,8 +605,7 @@ class Months:
         return Recognition(publishers, dict(found.get("candidates", {})))
 
     def close(self) -> None:
-        if self.dump is not None:
-            self.dump.close()
+        """Nothing stays open (kept for the callers' with-blocks)."""
 
 
 @dataclass(frozen=True)
@@ -671,24 +625,22 @@ def graph_changes(
     when the index cannot tell (then load in full). Every store backend applies the same
     changes to a copy of the current release's graph (graph/store)."""
     old_chunks = index.get("chunks")
-    spans = index.get("dumps", {}).get(index.get("nt", ""))
-    if not old_chunks or not spans:
+    if not old_chunks or index.get("nt") not in index.get("dumps", ()):
         return None
+    listed = _previous_parts(previous, index["nt"])
     new_keys = {c.key for c in chunks}
     gone = [key for key in old_chunks if key not in new_keys]
-    if any(key not in spans for key in gone):
+    if not listed or any(part_name(key, NTRIPLES) not in listed for key in gone):
         return None
     known = set(old_chunks)
     text = converted.text
     added = set(b"".join(text[c.start : c.end] for c in chunks if c.key not in known).split(b"\n"))
     removed: set[bytes] = set()
-    with (previous / "dumps" / index["nt"]).open("rb") as dump:
-        for key in gone:
-            span = spans[key]
-            lines = _read_chunk(dump, span[0], span[1], span[4])
-            if lines is None:  # damaged: the store is loaded in full
-                return None
-            removed.update(lines.split(b"\n"))
+    for key in gone:
+        lines = parts.read_part(previous / "dumps", listed[part_name(key, NTRIPLES)])
+        if lines is None:  # damaged: the store is loaded in full
+            return None
+        removed.update(lines.split(b"\n"))
     return GraphChanges(
         b"\n".join(sorted(removed - added - {b""})), b"\n".join(sorted(added - removed - {b""}))
     )

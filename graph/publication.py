@@ -4,7 +4,10 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
   current -> releases/<id>      symlink, replaced atomically (rename(2)) by each build
   releases/<id>/
     manifest.json               id, time, base IRI, counts, files with size and sha256
-    dumps/library.{ttl,nt,jsonld}[.gz]
+    dumps/library.{ttl,nt,jsonld,rdf}[.gz].parts
+                                each dump as the list of its parts (graph/parts.py)
+    dumps/parts/                the dumps' parts, shared with the previous release by hard
+                                links when unchanged (graph/dumps.py)
     void.ttl                    VoID + DCAT description
     index.sqlite                the lists pages show (graph/index.py)
     validation.ttl              the SHACL validation report
@@ -73,7 +76,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from graph import dumps, history, shacl
+from graph import dumps, history, parts, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
 from graph.describe import DatasetInfo, DumpFile, Linkset, describe_dataset
 from graph.enrich.build import enrich
@@ -549,7 +552,7 @@ def _previous_release(out: Path) -> Path | None:
 
 _WRITE_ORDER = (RDFXML.key, TURTLE.key, JSONLD.key, NTRIPLES.key)
 
-DumpJobs = dict[RdfFormat, "Future[tuple[DumpFile, DumpFile, dict[str, list[int]], int]]"]
+DumpJobs = dict[RdfFormat, "Future[tuple[DumpFile, DumpFile, int]]"]
 
 
 class _Apart:
@@ -700,9 +703,8 @@ def _write_release(
         phases.progress("write", total * done // (len(jobs) + 1), total)
     files = [jobs[fmt].result() for fmt in DUMP_FORMATS]
     written = [f[0] for f in files] + [f[1] for f in files]
-    spans = {f[0].filename: f[2] for f in files}
-    reused = {f[0].filename: f[3] for f in files}
-    dumps.write_index(work, converted, iris.base, GZIP_LEVEL, spans, reused, reuse)
+    reused = {f[0].filename: f[2] for f in files}
+    dumps.write_index(work, converted, iris.base, GZIP_LEVEL, reused, reuse)
 
     info = DatasetInfo(
         title=converted.title,
@@ -747,8 +749,11 @@ def _write_release(
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     (work / SPOOL).unlink()  # still open: read until the build ends, but not published
+    # The dumps' parts are synced by their writers (graph/parts.py): the linked ones were
+    # synced by the release they come from, and there are thousands of them at 1M entries.
+    shared = work / "dumps" / parts.FOLDER
     for path in work.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.parent != shared:
             _fsync_file(path)
     phases.progress("write", total, total)
     return release_id

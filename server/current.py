@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from graph import parts
 from graph.enrich.read import Enrichment
 from graph.errors import PublicationError
 from graph.index import FILE as INDEX_FILE
@@ -303,10 +304,9 @@ def check_publication(out: Path, store: StoreSettings = EMBEDDED) -> str:
         return f"the current release cannot be read: {exc}"
     for dump in dumps:
         file = path / "dumps" / str(dump["filename"])
-        try:
-            size = file.stat().st_size
-        except OSError as exc:
-            return f"the dump {file} is missing ({exc.strerror})"
+        size = parts.size_of(file)  # a plain file's, or its parts' (graph/parts.py)
+        if size < 0:
+            return f"the dump {file} is missing (or a part of it, or cut short)"
         if size != dump["size"]:
             return f"the dump {file} is damaged ({size:,} bytes, not {dump['size']:,})"
     if is_remote(record):

@@ -20,8 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote_plus
 
 import pytest
+from dumpfiles import overwrite
 from live import SEED, Server, build_publication, free_port, kgpub
 
+from graph import parts
 from server.check import CASES
 from server.check.client import CheckError, parse_links
 
@@ -133,9 +135,9 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     out = tmp_path_factory.mktemp("broken") / "publication"
     build_publication([SEED], out, base)
     dump = out / "current" / "dumps" / "library.nt"
-    data = bytearray(dump.read_bytes())
-    data[len(data) // 2] ^= 0x20  # a byte flipped on disk: same size, another checksum
-    dump.write_bytes(bytes(data))
+    data = parts.read_bytes(dump)
+    middle = len(data) // 2  # a byte flipped on disk: same size, another checksum
+    overwrite(dump, middle, bytes([data[middle] ^ 0x20]))
     with Server(out, free_port(), workers=1) as server:
         handler = type("Handler", (_BreakingProxy,), {"backend": ("127.0.0.1", server.port)})
         proxy = ThreadingHTTPServer(("127.0.0.1", proxy_port), handler)

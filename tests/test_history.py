@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import rdflib
+from dumpfiles import read_dump
 from harvest_data import (
     CHANGED_TITLE,
     NEW_DESCRIPTION,
@@ -48,7 +49,7 @@ class Snapshot:
 
     def graph(self) -> rdflib.Graph:
         g = rdflib.Graph()
-        g.parse(self.path / "dumps" / "library.nt", format="nt")
+        g.parse(data=read_dump(self.path, "library.nt"), format="nt")
         return g
 
 
@@ -127,7 +128,7 @@ def test_updated_entry_keeps_created_and_gets_modified_in_the_data(
     assert [str(o) for o in g.objects(entry, DCTERMS.created)] == [before.created]
     modified = {str(s) for s in g.subjects(DCTERMS.modified, None)}
     assert modified == {iri}, "only the updated entry has dcterms:modified"
-    turtle = (builds["changed"].path / "dumps" / "library.ttl").read_text(encoding="utf-8")
+    turtle = read_dump(builds["changed"].path, "library.ttl").decode("utf-8")
     assert 'dcterms:modified "2026-03-08T09:00:00Z"^^xsd:dateTime' in turtle
 
 

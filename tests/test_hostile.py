@@ -22,10 +22,12 @@ import fetch
 import procs
 import pytest
 import rdflib
+from dumpfiles import cut_short, part_at
 from fetch import BROWSER, Reply, get
 from live import FIXTURES, ROOT, SEED, Server, build_publication, free_port, kgpub
 from lxml import etree
 
+from graph import parts
 from server.current import check_publication
 
 JSON = "application/json"
@@ -517,8 +519,9 @@ DAMAGES = {
     "store-current-garbled": lambda r: _garble(r / "store" / "CURRENT"),
     "store-tables-garbled": lambda r: [_garble(p) for p in (r / "store").glob("*.sst")],
     "store-empty": lambda r: [p.unlink() for p in (r / "store").iterdir()],
-    "dump-missing": lambda r: (r / "dumps" / "library.nt").unlink(),
-    "dump-cut-short": lambda r: (r / "dumps" / "library.rdf.gz").write_bytes(b"\x1f\x8b"),
+    "dump-missing": lambda r: (r / "dumps" / ("library.nt" + parts.SUFFIX)).unlink(),
+    "dump-part-missing": lambda r: part_at(r / "dumps" / "library.ttl", 0)[0].unlink(),
+    "dump-cut-short": lambda r: cut_short(r / "dumps" / "library.rdf.gz", 2),
     "manifest-garbled": lambda r: _garble(r / "manifest.json"),
 }
 
@@ -553,7 +556,7 @@ def damaged(seed_out: Path, tmp_path: Path) -> Iterator[tuple[Server, Path]]:
         broken = release.with_name(release.name + "-broken")
         shutil.copytree(release, broken)
         _garble(broken / "store" / "CURRENT")
-        (broken / "dumps" / "library.nt").unlink()
+        (broken / "dumps" / ("library.nt" + parts.SUFFIX)).unlink()
         (out / "next").symlink_to(Path("releases") / broken.name)
         (out / "next").rename(out / "current")
         time.sleep(1.5)  # each worker looks at `current` once a second

@@ -15,10 +15,11 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 import rdflib
+from dumpfiles import cut_short, dump_names, overwrite, read_dump
 from live import kgpub
 from rdflib.compare import isomorphic
 
-from graph import dumps, history, shacl
+from graph import dumps, history, parts, shacl
 from graph.publication import BuildOptions, build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,8 +57,15 @@ def store_contents(release: Path) -> tuple[set[pyoxigraph.Quad], rdflib.Graph]:
 
 def files_of(release: Path) -> dict[str, bytes]:
     names = ["manifest.json", "void.ttl", "validation.ttl", "history.jsonl", "entries.json"]
-    names += [f"dumps/{p.name}" for p in (release / "dumps").iterdir()]
-    return {name: (release / name).read_bytes() for name in sorted(names)}
+    files = {name: (release / name).read_bytes() for name in names}
+    # Each dump whole (the bytes a client downloads) and the list of its parts: the same
+    # parts (content addresses), whether linked from the previous release or made again.
+    for name in dump_names(release):
+        files[f"dumps/{name}"] = read_dump(release, name)
+        listed = release / "dumps" / (name + parts.SUFFIX)
+        if listed.exists():
+            files[f"dumps/{name}{parts.SUFFIX}"] = listed.read_bytes()
+    return dict(sorted(files.items()))
 
 
 def reused(release: Path) -> dict[str, int]:
@@ -164,7 +172,7 @@ def test_a_cache_from_another_base_is_not_used(tmp_path: Path, generated: str) -
     other = build([source], out, BuildOptions(base="https://example.net/other/"), now=NOW)
     assert other.release is not None
     assert sum(reused(other.release).values()) == 0
-    nt = (other.release / "dumps" / "library.nt").read_bytes()
+    nt = read_dump(other.release, "library.nt")
     assert b"example.org" not in nt
 
 
@@ -248,7 +256,7 @@ def test_random_edits_rebuilt_reusing_equal_full_builds(tmp_path: Path, seed: in
         assert store_contents(again.release)[0] == store_contents(full.release)[0], step
         # The history agrees with the data: the entries published are the live ones, every
         # other entry ever published is a tombstone, and the feed says so.
-        nt = (again.release / "dumps" / "library.nt").read_text(encoding="utf-8")
+        nt = read_dump(again.release, "library.nt").decode("utf-8")
         published = {
             line.split(" ", 1)[0][1:-1]
             for line in nt.splitlines()
@@ -270,8 +278,8 @@ def test_a_damaged_dump_of_the_current_release_is_made_again(
     tmp_path: Path, generated: str
 ) -> None:
     """Bytes changed in the current N-Triples dump (same size), in the month the rebuild
-    changes and in one it keeps, and a truncated Turtle gzip: the rebuild copies nothing
-    from the truncated dump, neither copies nor reads as a month the damaged chunk it keeps
+    changes and in one it keeps, and a truncated Turtle gzip: the rebuild links nothing
+    from the truncated dump, neither links nor reads as a month the damaged chunk it keeps
     (its CRC-32 fails: it is made again), takes the store's update from no damaged chunk,
     and publishes what a full build publishes."""
     source, out = tmp_path / "library.txt", tmp_path / "out"
@@ -281,13 +289,10 @@ def test_a_damaged_dump_of_the_current_release_is_made_again(
     assert first.release is not None
     shutil.copytree(out, tmp_path / "full", symlinks=True, ignore=_DELETING)
     nt = first.release / "dumps" / "library.nt"
-    data = bytearray(nt.read_bytes())
+    data = read_dump(first.release, "library.nt")
     for text in (b"About alpha.", b"About gamma."):
-        at = data.index(text)
-        data[at : at + 5] = b"About"[::-1]
-    nt.write_bytes(bytes(data))
-    ttl_gz = first.release / "dumps" / "library.ttl.gz"
-    ttl_gz.write_bytes(ttl_gz.read_bytes()[:-100])
+        overwrite(nt, data.index(text), b"About"[::-1])
+    cut_short(first.release / "dumps" / "library.ttl.gz", 100)
     source.write_text(listing(generated, _edit("description", OWN)), encoding="utf-8")
     later = NOW + timedelta(hours=1)
     full = build([source], tmp_path / "full", options, now=later, reuse=False)
@@ -297,6 +302,6 @@ def test_a_damaged_dump_of_the_current_release_is_made_again(
     assert store_contents(again.release)[0] == store_contents(full.release)[0]
     counts = reused(again.release)
     assert counts["library.ttl"] == 0
-    # gamma's month is kept: copied in JSON-LD, made again in N-Triples.
+    # gamma's month is kept: linked in JSON-LD, made again in N-Triples.
     assert counts["library.nt"] == counts["library.jsonld"] - 1 > 0
-    assert b"tuobA" not in (again.release / "dumps" / "library.nt").read_bytes()
+    assert b"tuobA" not in read_dump(again.release, "library.nt")

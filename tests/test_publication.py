@@ -23,11 +23,12 @@ import pyoxigraph
 import pytest
 import rdflib
 from dump_oracle import write_dump
+from dumpfiles import dump_names, read_dump
 from live import FIXTURES, ROOT, SEED, kgpub
 from rdfdiff import assert_isomorphic
 from rdflib.namespace import DCAT, RDF, VOID, XSD
 
-from graph import describe, jsonld
+from graph import describe, jsonld, parts
 from graph import dumps as chunked_dumps
 from graph.convert import Converted, convert, jsonld_nodes
 from graph.errors import PublicationError
@@ -72,7 +73,10 @@ def snapshot(out: Path) -> dict[str, bytes]:
 
 
 def dumps(release: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((release / "dumps").iterdir())}
+    """Each dump whole, and the list of its parts."""
+    files = {name: read_dump(release, name) for name in dump_names(release)}
+    lists = (release / "dumps").glob("*" + parts.SUFFIX)
+    return files | {p.name: p.read_bytes() for p in lists}
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +155,8 @@ def test_the_chunked_dumps_equal_whole_graph_serializations(
             fast, whole = tmp_path / f"fast{fmt.suffix}", tmp_path / f"whole{fmt.suffix}"
             chunked_dumps.write_dump_files(converted, chunks, fmt, fast, 3, None, {})
             write_dump(list(converted.triples), fmt, whole, iris)
-            assert fast.read_bytes() == whole.read_bytes(), (name, fmt.key)
-            assert gzip.decompress(fast.with_name(fast.name + ".gz").read_bytes()) == (
+            assert parts.read_bytes(fast) == whole.read_bytes(), (name, fmt.key)
+            assert gzip.decompress(parts.read_bytes(fast.with_name(fast.name + ".gz"))) == (
                 whole.read_bytes()
             ), (name, fmt.key)
 
@@ -230,7 +234,7 @@ def _count(nt: bytes) -> describe.Statistics:
 def test_void_counts_match_the_data(release: Path) -> None:
     void = rdflib.Graph().parse(release / "void.ttl", format="turtle")
     ds = rdflib.URIRef(BASE + "dataset")
-    count = _count((release / "dumps" / "library.nt").read_bytes())
+    count = _count(read_dump(release, "library.nt"))
 
     def number(node: rdflib.term.Node, prop: rdflib.URIRef) -> int:
         value = void.value(node, prop)
@@ -271,8 +275,8 @@ def test_dcat_distributions_give_each_dumps_size_and_checksum(release: Path) -> 
             str(void.value(checksum, SPDX.checksumValue)),
         )
     files = {
-        p.name: (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
-        for p in (release / "dumps").iterdir()
+        name: (parts.size_of(release / "dumps" / name), hashlib.sha256(data).hexdigest())
+        for name, data in ((n, read_dump(release, n)) for n in dump_names(release))
     }
     assert described == files
     assert len(files) == 2 * len(DUMP_FORMATS)
@@ -303,29 +307,19 @@ def test_with_modified_puts_modified_after_created(pages: list[Path]) -> None:
 
 
 def test_dumps_parse_into_isomorphic_graphs(release: Path) -> None:
-    folder = release / "dumps"
-    reference = rdflib.Graph().parse(folder / "library.nt", format="nt")
+    reference = rdflib.Graph().parse(data=read_dump(release, "library.nt"), format="nt")
     for fmt in DUMP_FORMATS:
-        path = folder / f"library{fmt.suffix}"
-        assert gzip.decompress((folder / f"{path.name}.gz").read_bytes()) == path.read_bytes()
+        data = read_dump(release, f"library{fmt.suffix}")
+        assert gzip.decompress(read_dump(release, f"library{fmt.suffix}.gz")) == data
         with warnings.catch_warnings():  # rdflib's JSON-LD parser uses its ConjunctiveGraph
             warnings.simplefilter("ignore", DeprecationWarning)
-            parsed = rdflib.Graph().parse(path, format=fmt.rdflib)
+            parsed = rdflib.Graph().parse(data=data, format=fmt.rdflib)
         assert_isomorphic(parsed, reference)
     # Raptor, a reader independent of rdflib and Oxigraph, for the formats it reads.
     for fmt, syntax in ((TURTLE, "turtle"), (NTRIPLES, "ntriples"), (RDFXML, "rdfxml")):
-        path = folder / f"library{fmt.suffix}"
         rapper = subprocess.run(
-            [
-                "rapper",
-                "-q",
-                "-i",
-                syntax,
-                "-o",
-                "ntriples",
-                str(path),
-                BASE,
-            ],
+            ["rapper", "-q", "-i", syntax, "-o", "ntriples", "-", BASE],
+            input=read_dump(release, f"library{fmt.suffix}"),
             capture_output=True,
             check=True,
             timeout=120,
@@ -346,7 +340,7 @@ def test_the_store_holds_the_data_and_the_void_description(release: Path) -> Non
     # Compared as values: the store writes a dateTime in its canonical form ('Z' for +00:00).
     assert_isomorphic(
         rdflib.Graph().parse(data=default, format="nt"),
-        rdflib.Graph().parse(release / "dumps" / "library.nt", format="nt"),
+        rdflib.Graph().parse(data=read_dump(release, "library.nt"), format="nt"),
     )
     void = pyoxigraph.NamedNode(BASE + ".well-known/void")
     in_store = rdflib.Graph().parse(
@@ -391,7 +385,7 @@ def test_the_store_has_what_history_adds(tmp_path: Path) -> None:
     later = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
     release = build([edited], out, BuildOptions(base=BASE), now=later).release
     assert release is not None
-    nt = (release / "dumps" / "library.nt").read_bytes()
+    nt = read_dump(release, "library.nt")
     assert b'<http://purl.org/dc/terms/modified> "2025-02-03T04:05:06Z"' in nt
     assert_isomorphic(store_graph(release), rdflib.Graph().parse(data=nt, format="nt"))
 

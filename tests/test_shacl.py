@@ -13,6 +13,7 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 import rdflib
+from dumpfiles import read_dump
 from live import ROOT, SEED
 from rdflib.compare import graph_diff, to_isomorphic
 from rdflib.namespace import DCMITYPE, RDF, SH
@@ -651,8 +652,10 @@ def test_cli_with_the_reference_engine_publishes_the_same(tmp_path: Path) -> Non
         )
         assert result.returncode == 0, result.stderr
         releases[engine] = out / "current"
-    for name in ("validation.ttl", "dumps/library.nt", "dumps/library.ttl", "dumps/library.jsonld"):
-        assert (releases["turbo"] / name).read_bytes() == (releases["pyshacl"] / name).read_bytes()
+    turbo, pyshacl = releases["turbo"], releases["pyshacl"]
+    assert (turbo / "validation.ttl").read_bytes() == (pyshacl / "validation.ttl").read_bytes()
+    for name in ("library.nt", "library.ttl", "library.jsonld"):
+        assert read_dump(turbo, name) == read_dump(pyshacl, name)
     damaged = kgpub("validate", str(SEED), "--shacl-engine", "pyshacl", damaged=True)
     assert damaged.returncode == 1
     assert damaged.stderr.splitlines()[-2] == "2 violations of the SHACL shapes"

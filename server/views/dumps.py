@@ -2,9 +2,12 @@
 
 Each dump the manifest lists (library.ttl, .nt, .jsonld, .rdf and a .gz of each) is sent by
 Werkzeug's send_file with conditional=True: Content-Length, Range (206, 416), If-None-Match,
-If-Modified-Since and HEAD. The ETag is the file's SHA-256 from the manifest (strong: the
-bytes), Last-Modified the last change of the data (the dataset's dcterms:modified: a rebuild
-that changes nothing writes the same bytes), or of the code that wrote them. The .gz files
+If-Modified-Since and HEAD. A dump made of parts (graph/parts.py: the library's dumps) is sent
+as the one stream of its parts, its size told to make_conditional as send_file tells it a
+plain file's (the linkset's dumps, which go by sendfile(2)). The ETag is the file's SHA-256
+from the manifest (strong: the bytes), Last-Modified the last change of the data (the
+dataset's dcterms:modified: a rebuild that changes nothing writes the same bytes), or of the
+code that wrote them. The .gz files
 are their own URLs (application/gzip); a client asking for a plain dump with
 Accept-Encoding: gzip gets the same precomputed .gz bytes with Content-Encoding: gzip (and
 that file's ETag; a Range then counts those bytes).
@@ -21,12 +24,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
 from werkzeug.wsgi import FileWrapper
 
-from graph import history
+from graph import history, parts
 from graph.errors import PublicationError
 from graph.formats import GZIP_MEDIA_TYPE, GZIP_SUFFIX
 from server.current import Release
@@ -37,6 +41,7 @@ bp = Blueprint("dumps", __name__)
 TRANSFERS = "kgpub-dump-transfers"  # app.extensions: the worker's places for dump transfers
 RETRY_AFTER = "5"  # seconds: a transfer of the seed's dumps takes less; a big one frees later
 PLACE_WAIT = 2.0  # seconds a request waits for a place before its 503
+PIECE = 1 << 16  # bytes read and sent at a time from a dump made of parts
 
 
 @bp.record_once
@@ -54,6 +59,10 @@ def _hold_place_while_sent(environ: dict[str, Any], give_back: Callable[[], None
 
     class _Held(base):  # type: ignore[misc]
         def __init__(self, file: Any, size: int = 8192) -> None:
+            # A stream of parts has no fileno for sendfile(2): it is read and sent by pieces
+            # of 64 KiB, not 8 KiB (a reader taking 2 KiB/s still beats send_timeout).
+            if isinstance(file, parts.Stream):
+                size = max(size, PIECE)
             super().__init__(file, size)
             self.__dict__.pop("close", None)  # gunicorn's sets the file's close on the instance
             self._file = file
@@ -111,11 +120,9 @@ def dump(filename: str) -> Response:
     sent = gz if encoded and gz is not None else info
     mimetype = GZIP_MEDIA_TYPE if info["compressed"] else info["media_type"]
     path = release.path / "dumps" / sent["filename"]
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        size = -1
-        reason = exc.strerror or str(exc)
+    size = parts.size_of(path)
+    if size < 0:
+        reason = "a file of it is missing or cut short"
     else:
         reason = f"{size:,} bytes, not the {sent['size']:,} of the manifest"
     if size != sent["size"]:  # lost or cut short: never sent under the manifest's checksum
@@ -126,15 +133,7 @@ def dump(filename: str) -> Response:
     give_back = _take_place()
     _hold_place_while_sent(request.environ, give_back)
     try:
-        response = send_file(
-            path,
-            mimetype=mimetype,
-            conditional=True,
-            etag=str(sent["sha256"]),
-            last_modified=_last_modified(release),
-            max_age=None,
-            download_name=info["filename"],
-        )
+        response = _send(path, size, mimetype, str(sent["sha256"]), release, info["filename"])
     except BaseException:  # a Range not satisfiable (416), a file gone: nothing is sent
         give_back()
         raise
@@ -146,6 +145,30 @@ def dump(filename: str) -> Response:
     response.headers["Link"] = f'<{release.iris.void}>; rel="describedby"; type="text/turtle"'
     for key, value in CORS:
         response.headers[key] = value
+    return response
+
+
+def _send(path: Path, size: int, mimetype: str, etag: str, release: Release, name: str) -> Response:
+    """send_file's response for the dump at path: a plain file's, or its parts' as one
+    stream, given its size and made conditional (RFC 9110 §13, §14) as send_file does."""
+    is_parts = parts.is_parts(path)
+    response = send_file(
+        parts.open_whole(path) if is_parts else path,
+        mimetype=mimetype,
+        conditional=not is_parts,
+        etag=etag,
+        last_modified=_last_modified(release),
+        max_age=None,
+        download_name=name,
+    )
+    if not is_parts:
+        return response
+    response.content_length = size
+    try:
+        response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
+    except BaseException:
+        response.close()
+        raise
     return response
 
 
