@@ -2,7 +2,7 @@
 """Parsing listing pages: the reference line walk against parse_listing, in the same run.
 
     bench/parse.py [--entries N] [--pages K] [--runs R] [--generator PATH]
-    bench/parse.py --against REV [--entries N] [--runs R] [--listing FILE]
+    bench/parse.py --against REV [--entries N] [--runs R] [--listing FILE] [--rebuild]
 
 Generates N entries with tests/fixtures/gen_listing.py (on K category pages if K > 1) into a
 temporary folder, then times in this one process, after a warm-up, alternately:
@@ -25,6 +25,8 @@ descriptions), then the months' digests convert compares with the current releas
 (graph/convert.py: of the blocks of source text when the page gives them, else of every
 record). Prints medians of R runs: CPU seconds (user + sys) of each step, peak RSS, and the
 ratios this / REV. --listing FILE reads that file instead of generating N entries.
+--rebuild: the read of a one-change rebuild (one description edited; this tree's cache of
+the segments' readings, graph/listing.py ParseCache, made from the listing before it).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -105,6 +108,8 @@ def cpu():
 start = cpu()
 import inspect
 lazy = {"lazy": True} if "lazy" in inspect.signature(listing.read_listings).parameters else {}
+if len(sys.argv) > 2 and hasattr(listing, "ParseCache"):  # a build's cache of segments
+    lazy["cache"] = listing.ParseCache(Path(sys.argv[2]))
 pages, entries, warnings = listing.read_listings([Path(sys.argv[1])], **lazy)
 parsed = cpu()
 groups = convert.group_months(entries)
@@ -120,10 +125,11 @@ print(json.dumps({"parse": parsed - start, "digests": done - parsed, "peak": pea
 """
 
 
-def run_child(code: Path, listing_file: Path) -> dict[str, float]:
-    """One read of the listing in a child process with the code in the folder code."""
+def run_child(code: Path, listing_file: Path, cache: Path | None = None) -> dict[str, float]:
+    """One read of the listing in a child process with the code in the folder code (and the
+    cache folder of its segments' readings, for code that keeps one)."""
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(listing_file)],
+        [sys.executable, "-c", CHILD, str(listing_file), *([str(cache)] if cache else [])],
         cwd=code,
         env={**os.environ, "PYTHONPATH": str(code)},
         check=True,
@@ -134,8 +140,19 @@ def run_child(code: Path, listing_file: Path) -> dict[str, float]:
     return figures
 
 
-def against(rev: str, entries: int, runs: int, generator: Path, given: Path | None) -> None:
-    """This tree's read and digests against REV's, alternately, in child processes."""
+def edited(text: bytes, run: int, runs: int) -> bytes:
+    """The listing with one description edited, at a place that differs from run to run."""
+    at = text.index(b"\nAdded:", len(text) * (run + 1) // (runs + 1))
+    at = text.index(b"\n", at + 1)
+    return text[:at] + b" Edited once." + text[at:]
+
+
+def against(
+    rev: str, entries: int, runs: int, generator: Path, given: Path | None, rebuild: bool
+) -> None:
+    """This tree's read and digests against REV's, alternately, in child processes; rebuild:
+    of the listing with one description edited, this tree's cache of segments made from the
+    listing before (not measured)."""
     with tempfile.TemporaryDirectory(prefix="kgpub-parse-") as tmp:
         folder = Path(tmp)
         old = folder / "code-against"
@@ -150,9 +167,19 @@ def against(rev: str, entries: int, runs: int, generator: Path, given: Path | No
         codes = {"this": ROOT, rev: old}
         results: dict[str, list[dict[str, float]]] = {name: [] for name in codes}
         size = source.stat().st_size
-        for _ in range(runs):
+        original = source.read_bytes() if rebuild else b""
+        work, cache = folder / "edited.txt", folder / "parsed"
+        for run in range(runs):
+            if rebuild:
+                shutil.rmtree(cache, ignore_errors=True)
+                work.write_bytes(original)
+                run_child(ROOT, work, cache)
+                work.write_bytes(edited(original, run, runs))
             for name, code in codes.items():
-                results[name].append(run_child(code, source))
+                read = work if rebuild else source
+                results[name].append(run_child(code, read, cache if rebuild else None))
+    if rebuild:
+        print("one-change rebuild: one description edited, this tree's cache made before")
     count = int(results["this"][0]["entries"])
     print(f"{source.name}: {count} entries, {size / 1e6:.0f} MB")
     load = os.getloadavg()[0]
@@ -184,9 +211,14 @@ def main() -> None:
     )
     ap.add_argument("--against", help="read and digest with this tree and a git revision")
     ap.add_argument("--listing", type=Path, help="with --against: this listing, not generated")
+    ap.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="with --against: a one-change rebuild's read (this tree with its cache)",
+    )
     args = ap.parse_args()
     if args.against:
-        against(args.against, args.entries, args.runs, args.generator, args.listing)
+        against(args.against, args.entries, args.runs, args.generator, args.listing, args.rebuild)
         return
     with tempfile.TemporaryDirectory(prefix="kgpub-parse-") as tmp:
         texts = generate(args.generator, args.entries, args.pages, Path(tmp))

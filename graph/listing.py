@@ -834,8 +834,15 @@ class _Scanned(NamedTuple):
         upto = self.lines[last] if last < len(self.titles) else slab.count(_NL)
         created = self.created[first:last]
         stamps = tuple(map(datetime.timestamp, created))
-        shifts = tuple(map(_shift, created))
-        names = list(map(_month_name, created))
+        # Each distinct offset and month named once, then looked up (in C: map).
+        offsets = list(map(datetime.utcoffset, created))
+        seconds: dict[timedelta | None, int] = {
+            o: int(o.total_seconds()) for o in set(offsets) if o is not None
+        }
+        shifts = tuple(map(seconds.__getitem__, offsets))
+        months_of = list(map(_YEAR_MONTH, created))
+        named = {ym: f"{ym[0]:04d}-{ym[1]:02d}" for ym in set(months_of)}
+        names = list(map(named.__getitem__, months_of))
         blocks = map(slab.__getitem__, map(slice, cuts[first:last], cuts[first + 1 : last + 1]))
         sums = list(map(_DIGEST, map(hashlib.sha256, blocks)))
         months: dict[str, list[bytes]] = {}
@@ -863,13 +870,7 @@ class _Scanned(NamedTuple):
 _DIGEST = methodcaller("digest")
 
 
-def _shift(created: datetime) -> int:
-    """The UTC offset of a time, in seconds."""
-    return int((created.utcoffset() or timedelta(0)).total_seconds())
-
-
-def _month_name(created: datetime) -> str:
-    return f"{created.year:04d}-{created.month:02d}"
+_YEAR_MONTH = attrgetter("year", "month")
 
 
 # An 'Added:' anywhere in a slab: the start of an 'Added:' line when only white space is
@@ -1194,7 +1195,7 @@ def _scan_range(mm: mmap.mmap, start: int, end: int, reading: _Reading) -> None:
             digest = _segment_digest(slab[lo:hi], at + lo == 0)
             seg = _Segment(at + lo, hi - lo, digest, at + lo == 0, slab[lo : lo + _HEAD_BYTES])
             reading.new[digest] = marshal.dumps(kept)
-            reading.take(kept, at + lo, seg)
+            reading.take(kept, at + lo, seg, scanned.created[first:last])
         at = stop
 
 
@@ -1226,8 +1227,11 @@ class _Reading:
         self.new: dict[str, bytes] = {}
         self._zones: dict[int, timezone] = {}
 
-    def take(self, kept: Any, offset: int, seg: _Segment) -> None:
-        """The entries of a segment's reading (kept, as _Scanned.kept makes it), at offset."""
+    def take(
+        self, kept: Any, offset: int, seg: _Segment, times: Sequence[datetime] | None = None
+    ) -> None:
+        """The entries of a segment's reading (kept, as _Scanned.kept makes it), at offset;
+        times: their times, when the reading has them (else made from kept's)."""
         try:
             titles, stamps, shifts, categories, lines, starts, ends, warned, heading, nl, months = (
                 kept
@@ -1236,7 +1240,11 @@ class _Reading:
             for shift in set(shifts):
                 if shift not in zones:
                     zones[shift] = timezone(timedelta(seconds=shift))
-            created = map(datetime.fromtimestamp, stamps, map(zones.__getitem__, shifts))
+            created: Iterable[datetime] = (
+                times
+                if times is not None
+                else map(datetime.fromtimestamp, stamps, map(zones.__getitem__, shifts))
+            )
             numbers = array("q", map(add, array("q", lines), repeat(self.lines_before + 1)))
             places = tuple(zip(map(Place, repeat(self.file), numbers)))
             bodies = zip(
