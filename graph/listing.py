@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import marshal
-import mmap
 import os
 import re
 from array import array
@@ -733,11 +732,11 @@ def read_page(path: Path, lazy: bool = False, cache: ParseCache | None = None) -
     lazy: a long page keeps no descriptions (its entries' bodies say where they are:
     descriptions() reads them) and gives the digests of its months (Page.months); it is
     scanned, not split into lines (_scan_slab), and with a cache only the segments of it
-    that the cache does not know are (_read_mapped)."""
+    that the cache does not know are (_read_segments)."""
     try:
         if path.stat().st_size > SLAB_BYTES:
             if lazy:
-                return _read_mapped(path, cache)
+                return _read_segments(path, cache)
             return _read_slabs(path, SLAB_BYTES)
     except (OSError, ListingError, _IrregularError):
         pass  # the whole page's reading says what is wrong, at the right line
@@ -1059,14 +1058,35 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _segment_digest(data: bytes | memoryview, first: bool) -> str:
+def _segment_digest(data: bytes, first: bool) -> str:
     h = hashlib.sha256(_CODE_KEY)
     h.update(b"1" if first else b"0")
     h.update(data)
     return h.hexdigest()
 
 
-def _read_mapped(path: Path, cache: ParseCache | None) -> Page:
+class _Bytes:
+    """A file's bytes by range, read with pread(2) when asked for: not mapped (a file cut
+    short while mapped kills the reader with SIGBUS), nor all held (665 MB at 1M entries)."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop = key.start, min(key.stop, self.size)
+        if stop <= start:
+            return b""
+        data = os.pread(self.fd, stop - start, start)
+        if len(data) != stop - start:
+            raise _IrregularError  # cut short while it was read: read it whole
+        return data
+
+    def find(self, sub: bytes, start: int, end: int) -> int:
+        at = self[start:end].find(sub)
+        return at + start if at >= 0 else -1
+
+
+def _read_segments(path: Path, cache: ParseCache | None) -> Page:
     """A long page read lazily, its segments the cache knows (same bytes) taken from it, the
     rest scanned a slab at a time (_scan_slab) and kept in it for the next reading."""
     file = str(path)
@@ -1075,22 +1095,18 @@ def _read_mapped(path: Path, cache: ParseCache | None) -> Page:
         stamp = _stamp(os.fstat(f.fileno()))
         source = Source(path, stamp)
         size = stamp[1]
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            if mm[: len(_BOM)] == _BOM:
-                raise _IrregularError
-            view = memoryview(mm)
-            try:
-                old_size, old = cache.table() if cache is not None else (0, [])
-                try:
-                    reading = _read_steps(mm, _plan(mm, view, size, old_size, old), source, cache)
-                except _IrregularError:
-                    if not old:
-                        raise
-                    # A segment taken whose last block goes on past it (text added below
-                    # it, before the next title): scan the whole page.
-                    reading = _read_steps(mm, [(0, size, None)], source, cache)
-            finally:
-                view.release()
+        raw = _Bytes(f.fileno(), size)
+        if raw[0 : len(_BOM)] == _BOM:
+            raise _IrregularError
+        old_size, old = cache.table() if cache is not None else (0, [])
+        try:
+            reading = _read_steps(raw, _plan(raw, size, old_size, old), source, cache)
+        except _IrregularError:
+            if not old:
+                raise
+            # A segment taken whose last block goes on past it (text added below it, before
+            # the next title): scan the whole page.
+            reading = _read_steps(raw, [(0, size, None)], source, cache)
         if _stamp(os.fstat(f.fileno())) != stamp:
             raise _IrregularError  # written to while it was read: read it whole
     if not reading.entries:
@@ -1111,7 +1127,7 @@ _Step = tuple[int, int, "_Segment | None"]
 
 
 def _read_steps(
-    mm: mmap.mmap, steps: Sequence[_Step], source: Source, cache: ParseCache | None
+    raw: _Bytes, steps: Sequence[_Step], source: Source, cache: ParseCache | None
 ) -> _Reading:
     """Take each step's segment from the cache, or scan its bytes."""
     reading = _Reading(str(source.path), source)
@@ -1120,19 +1136,17 @@ def _read_steps(
         if seg is not None and kept is not None:
             reading.take(kept, start, seg)
         else:
-            _scan_range(mm, start, end, reading)
+            _scan_range(raw, start, end, reading)
     return reading
 
 
-def _plan(
-    mm: mmap.mmap, view: memoryview, size: int, old_size: int, old: Sequence[_Segment]
-) -> list[_Step]:
+def _plan(raw: _Bytes, size: int, old_size: int, old: Sequence[_Segment]) -> list[_Step]:
     """Where the previous segments are in the file (same bytes), and what is to be scanned."""
     steps: list[_Step] = []
     done = 0  # the bytes before this are planned
     delta = 0  # how far the segments moved
     for seg in old:
-        at = _find_segment(mm, view, size, old_size, seg, seg.start + delta, done)
+        at = _find_segment(raw, size, old_size, seg, seg.start + delta, done)
         if at is None:
             continue
         if at > done:
@@ -1145,8 +1159,7 @@ def _plan(
 
 
 def _find_segment(
-    mm: mmap.mmap,
-    view: memoryview,
+    raw: _Bytes,
     size: int,
     old_size: int,
     seg: _Segment,
@@ -1160,32 +1173,34 @@ def _find_segment(
         end = at + seg.length
         if seg.first != (at == 0) or end > size or (last and end != size):
             return False
-        if at > 0 and mm[at - 1] != 0x0A:
+        if at > 0 and raw[at - 1 : at] != _NL:
             return False
-        return _segment_digest(view[at:end], seg.first) == seg.digest
+        return _segment_digest(raw[at:end], seg.first) == seg.digest
 
     if expected >= done and fits(expected):
         return expected
     if seg.first or not seg.head:
         return None
     lo, hi = max(done, expected - SEGMENT_WINDOW), min(size, expected + SEGMENT_WINDOW)
-    at = mm.find(seg.head, lo, hi)
+    window = raw[lo:hi]
+    at = window.find(seg.head)
     while at >= 0:
-        if fits(at):
-            return at
-        at = mm.find(seg.head, at + 1, hi)
+        if fits(lo + at):
+            return lo + at
+        at = window.find(seg.head, at + 1)
     return None
 
 
-def _scan_range(mm: mmap.mmap, start: int, end: int, reading: _Reading) -> None:
+def _scan_range(raw: _Bytes, start: int, end: int, reading: _Reading) -> None:
     """Scan the bytes from start to end (a title begins at each, or they are the page's
     ends) a slab at a time, each slab cut into segments that the reading takes."""
     at = start
     while at < end:
         stop = min(end, at + SLAB_BYTES)
+        slab = raw[at:stop]
         if stop < end:
-            stop = at + _title_start(mm[at:stop])
-        slab = mm[at:stop]
+            slab = slab[: _title_start(slab)]
+            stop = at + len(slab)
         scanned = _scan_slab(slab, reading.file, at == 0)
         for first, last in _segment_rows(scanned.cuts):
             kept = scanned.kept(slab, first, last)
