@@ -155,6 +155,23 @@ class Stream(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to size bytes (all that is left when size is negative or None), by pread(2)
+        straight into the bytes returned (readinto's way copies them once more)."""
+        left = self.size - self._pos
+        want = left if size is None or size < 0 else min(size, left)
+        pieces = []
+        while want > 0:
+            n = bisect_right(self._starts, self._pos) - 1
+            offset = self._pos - self._starts[n]
+            data = os.pread(self._fd(n), min(want, self._parts[n].size - offset), offset)
+            if not data:
+                raise OSError(errno.EIO, f"{self._folder / self._parts[n].name}: cut short")
+            pieces.append(data)
+            self._pos += len(data)
+            want -= len(data)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
         done = 0
