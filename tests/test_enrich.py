@@ -347,7 +347,7 @@ def test_worker_processes_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch)
     texts["http://x/entry/9"] = ONLINE_CSE
     alone, n = related.embed(texts, {}, Encoder, workers=1)
     monkeypatch.setattr(related, "POOL_MIN", 1)
-    monkeypatch.setattr(related, "CHUNK_TOKENS", 20)
+    monkeypatch.setattr(related, "CHUNK_CHARS", 100)
     pooled, m = related.embed(texts, {}, Encoder, workers=2)
     assert n == m == 4  # texts, not entries: the same text is embedded once
     assert pooled.matrix.tobytes() == alone.matrix.tobytes()

@@ -48,7 +48,7 @@ SCALE = 127  # int8 quantisation of unit vectors
 MIN_SCORE = 0.5  # below this, two entries are not called related (cosine, all-MiniLM-L6-v2)
 _MIN_DOT = int(MIN_SCORE * SCALE * SCALE)
 POOL_MIN = 200  # new texts below which one process embeds them (a worker starts in ~2 s)
-CHUNK_TOKENS = 8192  # tokens a worker process embeds at a time (some 90 texts)
+CHUNK_CHARS = 50_000  # characters a worker process embeds at a time (some 90 texts)
 WORKERS = min(2, os.cpu_count() or 1)  # processes that embed a build's new texts
 BLOCK = 2048  # rows of the similarity matrix computed at once (BLOCK x N float32)
 
@@ -91,38 +91,39 @@ Progress = Callable[[int, int], None]
 _WORKER: list[Encoder] = []
 
 
-def _embed_chunk(ids: list[list[int]]) -> list[bytes]:
-    """The int8 vectors of tokenised texts (in a worker process, the model made once)."""
+def _embed_chunk(texts: list[str]) -> list[bytes]:
+    """The int8 vectors of texts (in a worker process, the model made once)."""
     if not _WORKER:
         _WORKER.append(Encoder())
-    return [v.tobytes() for v in quantise(_WORKER[0].embed_ids(ids))]
+    return [v.tobytes() for v in quantise(_WORKER[0].encode(texts))]
 
 
-def _chunks(ids: list[list[int]]) -> list[list[int]]:
-    """The positions of the texts in chunks of about CHUNK_TOKENS tokens, by length. Each
-    text is a run of its own (model.py embed_ids); chunks of a like cost keep the worker
-    processes busy alike to the end."""
-    order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
+def _chunks(texts: list[str]) -> list[list[int]]:
+    """The positions of the texts in chunks of about CHUNK_CHARS characters, by length.
+    Each text is a run of its own (model.py embed_ids); chunks of a like cost keep the
+    worker processes busy alike to the end."""
+    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
     chunks: list[list[int]] = [[]]
     size = 0
     for i in order:
-        if size >= CHUNK_TOKENS:
+        if size >= CHUNK_CHARS:
             chunks.append([])
             size = 0
         chunks[-1].append(i)
-        size += len(ids[i])
+        size += len(texts[i])
     return chunks
 
 
 def _embed_all(
-    model: Encoder, texts: list[str], workers: int, progress: Progress | None
+    encoder: Callable[[], Encoder], texts: list[str], workers: int, progress: Progress | None
 ) -> list[bytes]:
-    """The texts' int8 vectors, in order: tokenised here, embedded in chunks (_chunks) by
-    `workers` processes (spawned: a build runs threads, which a fork would copy
-    mid-flight) when there are at least POOL_MIN texts, else by this one. A text's vector
-    is the same bits whoever embeds it with whichever others (model.py embed_ids)."""
-    ids = model.tokens(texts)
-    chunks = _chunks(ids)
+    """The texts' int8 vectors, in order, embedded in chunks (_chunks) by `workers`
+    processes (spawned: a build runs threads, which a fork would copy mid-flight) when there
+    are at least POOL_MIN texts, else by this one's encoder (made only then). A worker
+    tokenises its own chunks: 0.3 ms of CPU a text, which this process would spend alone
+    before the pool starts (30 s at 100k). A text's vector is the same bits whoever embeds
+    it with whichever others (model.py embed_ids)."""
+    chunks = _chunks(texts)
     found: list[bytes] = [b""] * len(texts)
     done = 0
 
@@ -138,12 +139,15 @@ def _embed_all(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             for chunk, vectors in zip(
-                chunks, pool.map(_embed_chunk, [[ids[i] for i in c] for c in chunks]), strict=True
+                chunks,
+                pool.map(_embed_chunk, [[texts[i] for i in c] for c in chunks]),
+                strict=True,
             ):
                 take(chunk, vectors)
     else:
+        model = encoder()
         for chunk in chunks:
-            take(chunk, [v.tobytes() for v in quantise(model.embed_ids([ids[i] for i in chunk]))])
+            take(chunk, [v.tobytes() for v in quantise(model.encode([texts[i] for i in chunk]))])
     return found
 
 
@@ -157,7 +161,7 @@ def embed(
     """The vectors of every entry (IRI -> text), taken from previous (digest -> int8 bytes)
     when the same text was embedded before; the encoder is made only when some text is new
     (with workers > 1 and at least POOL_MIN new texts, each worker process makes its own
-    too). Returns the vectors and how many texts were embedded."""
+    instead). Returns the vectors and how many texts were embedded."""
     iris = sorted(texts)
     digests = [digest_of(texts[i]) for i in iris]
     matrix = np.zeros((len(iris), DIMENSIONS), dtype=np.int8)
@@ -177,7 +181,7 @@ def embed(
                 missing.setdefault(digest, []).append(row)
     if missing:
         todo = [(rows, texts[iris[rows[0]]]) for rows in missing.values()]
-        found = _embed_all(encoder(), [t for _, t in todo], workers, progress)
+        found = _embed_all(encoder, [t for _, t in todo], workers, progress)
         for (rows, _), vector in zip(todo, found, strict=True):
             matrix[rows] = np.frombuffer(vector, dtype=np.int8)
     return Vectors(iris, digests, matrix), len(missing)
