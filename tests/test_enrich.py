@@ -339,7 +339,8 @@ def test_relinking_equals_linking_anew(seed: int) -> None:
 
 def test_worker_processes_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
     """A build's new texts embedded by two processes (spawned) are the vectors one process
-    makes, whoever embeds them with whichever others."""
+    makes, whoever embeds them with whichever others; the build's process makes no model of
+    its own then (its memory: related.py _embed_all)."""
     from graph.enrich import related
     from graph.enrich.model import Encoder
 
@@ -348,9 +349,16 @@ def test_worker_processes_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch)
     alone, n = related.embed(texts, {}, Encoder, workers=1)
     monkeypatch.setattr(related, "POOL_MIN", 1)
     monkeypatch.setattr(related, "CHUNK_CHARS", 100)
-    pooled, m = related.embed(texts, {}, Encoder, workers=2)
+    made: list[Encoder] = []
+
+    def encoder() -> Encoder:
+        made.append(Encoder())
+        return made[-1]
+
+    pooled, m = related.embed(texts, {}, encoder, workers=2)
     assert n == m == 4  # texts, not entries: the same text is embedded once
     assert pooled.matrix.tobytes() == alone.matrix.tobytes()
+    assert not made  # the workers tokenise and embed: this process makes no model
 
 
 def test_what_enrichment_serves_conforms_to_its_shapes(enriched: tuple[Server, Path]) -> None:
