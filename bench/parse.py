@@ -43,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -140,11 +141,40 @@ def run_child(code: Path, listing_file: Path, cache: Path | None = None) -> dict
     return figures
 
 
-def edited(text: bytes, run: int, runs: int) -> bytes:
-    """The listing with one description edited, at a place that differs from run to run."""
-    at = text.index(b"\nAdded:", len(text) * (run + 1) // (runs + 1))
-    at = text.index(b"\n", at + 1)
-    return text[:at] + b" Edited once." + text[at:]
+def write_edited(source: Path, out: Path, run: int, runs: int) -> None:
+    """out: the listing with one description edited, at a place that differs from run to
+    run; streamed, so that this process's peak RSS (which its children start from: Linux
+    keeps ru_maxrss across exec) stays small."""
+    with source.open("rb") as src:
+        src.seek(source.stat().st_size * (run + 1) // (runs + 1))
+        near = src.read(1 << 20)
+        base = src.tell() - len(near)
+        added = -1
+        while True:  # an 'Added:' line, then its line's end, the blank line, the text
+            added = near.index(b"\nAdded:", added + 1)
+            text = near.index(b"\n", added + 1) + 2
+            end = near.index(b"\n", text)  # the end of the description's first line
+            if end > text and near[end + 1 : end + 8] != b"\nAdded:":
+                break  # a description, not the next entry's title
+        at = base + end
+        src.seek(0)
+        with out.open("wb") as dst:
+            shutil.copyfileobj(_Limited(src, at), dst)
+            dst.write(b" Edited once.")
+            shutil.copyfileobj(src, dst)
+
+
+class _Limited:
+    """The first n bytes of a binary file, read in pieces."""
+
+    def __init__(self, file: BinaryIO, n: int) -> None:
+        self.file, self.left = file, n
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.file.read(size)
+        self.left -= len(data)
+        return data
 
 
 def against(
@@ -167,14 +197,13 @@ def against(
         codes = {"this": ROOT, rev: old}
         results: dict[str, list[dict[str, float]]] = {name: [] for name in codes}
         size = source.stat().st_size
-        original = source.read_bytes() if rebuild else b""
         work, cache = folder / "edited.txt", folder / "parsed"
         for run in range(runs):
             if rebuild:
                 shutil.rmtree(cache, ignore_errors=True)
-                work.write_bytes(original)
+                shutil.copyfile(source, work)
                 run_child(ROOT, work, cache)
-                work.write_bytes(edited(original, run, runs))
+                write_edited(source, work, run, runs)
             for name, code in codes.items():
                 read = work if rebuild else source
                 results[name].append(run_child(code, read, cache if rebuild else None))
