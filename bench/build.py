@@ -33,18 +33,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from graph.parts import read_bytes as whole_dump  # noqa: E402  (a dump is a list of parts)
+
 GEN = ROOT / "tests" / "fixtures" / "gen_listing.py"
-
-
-def whole_dump(path: Path) -> bytes:
-    """A dump's bytes: a plain file's, or the concatenation of the parts its list names
-    (graph/parts.py: NAME.parts, one `parts/<part>\\t<size>\\t<crc>` line each), as a
-    snapshot of older code writes the one and this code the other."""
-    listed = path.with_name(path.name + ".parts")
-    if not listed.exists():
-        return path.read_bytes()
-    names = [line.split("\t")[0] for line in listed.read_text().splitlines()]
-    return b"".join((path.parent / name).read_bytes() for name in names)
 
 
 PHASES = ("parse", "convert", "history", "validate", "write")

@@ -45,18 +45,9 @@ from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-
-def whole_dump(path: Path) -> bytes:
-    """A dump's bytes: a plain file's, or the concatenation of the parts its list names
-    (graph/parts.py: NAME.parts, one `parts/<part>\\t<size>\\t<crc>` line each), as a
-    snapshot of older code writes the one and this code the other."""
-    listed = path.with_name(path.name + ".parts")
-    if not listed.exists():
-        return path.read_bytes()
-    names = [line.split("\t")[0] for line in listed.read_text().splitlines()]
-    return b"".join((path.parent / name).read_bytes() for name in names)
-
+from graph.parts import read_bytes as whole_dump  # noqa: E402  (a dump is a list of parts)
 
 RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n2 ?o }"
 TYPES = ["text/turtle", "application/ld+json", "application/n-triples", "application/rdf+xml",

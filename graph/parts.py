@@ -274,9 +274,9 @@ class Writer:
     def finish(self) -> Whole:
         """Sync the parts written, write and sync the list; the whole's description."""
         for name in sorted(self._written):
-            _fsync(self.folder / name)
+            fsync_path(self.folder / name)
         _write_list(list_path(self.path), self._parts)
-        _fsync(self.folder)
+        fsync_path(self.folder)
         return Whole(tuple(self._parts), self.size, self._sha.hexdigest(), self.crc)
 
 
@@ -301,7 +301,8 @@ def _write_list(path: Path, listed: Iterable[Part]) -> None:
         os.fsync(file.fileno())
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync(2) a file or a folder by its path (a folder: so that its new names last)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -464,7 +464,7 @@ def _publish(
         if final.exists():  # the same data built again in the same second
             shutil.rmtree(final)
         os.replace(work, final)
-        _fsync_dir(releases)
+        parts.fsync_path(releases)
         _swap_current(out, final)
     except BaseException as exc:
         if index_copy is not None:
@@ -754,7 +754,7 @@ def _write_release(
     shared = work / "dumps" / parts.FOLDER
     for path in work.rglob("*"):
         if path.is_file() and path.parent != shared:
-            _fsync_file(path)
+            parts.fsync_path(path)
     phases.progress("write", total, total)
     return release_id
 
@@ -775,18 +775,6 @@ def _linksets(converted: Converted, related: Written | None) -> list[Linkset]:
     return out
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync_file(path)
-
-
 def _swap_current(out: Path, release: Path) -> None:
     """Point OUT/current at the release with one rename(2): readers see old or new, not neither."""
     link = out / CURRENT
@@ -795,7 +783,7 @@ def _swap_current(out: Path, release: Path) -> None:
         tmp.unlink()
     os.symlink(Path(RELEASES) / release.name, tmp)
     os.replace(tmp, link)
-    _fsync_dir(out)
+    parts.fsync_path(out)
 
 
 def _stale_builds(releases: Path) -> list[Path]:
