@@ -128,6 +128,13 @@ class StoreUnavailable(StoreError):
     budget (locally, or its own budget cut the answer short): worth retrying later."""
 
 
+class StoreFailed(StoreError):
+    """The store answered with a server error of its own (HTTP 5xx other than a timeout or an
+    overload, or it refused kgpub's own account): the request was valid as far as kgpub can
+    tell, and the gateway's upstream failed (RFC 9110 §15.6.3: 502 Bad Gateway). `message`
+    is the store's reason without its copy of the query."""
+
+
 class EnrichmentUnavailable(KgpubError):
     """What enrichment needs (the model package, tokenizers, numpy: the [enrich] extra) is not
     installed; a build goes on without related entries, a meaning search is refused (503)."""

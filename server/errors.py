@@ -23,6 +23,7 @@ from graph.errors import (
     QueryTimeout,
     QueryTooLarge,
     StoreError,
+    StoreFailed,
 )
 from server.conneg import NotAcceptable, UnknownFormatError, UnknownSuffixError, negotiate
 
@@ -41,9 +42,18 @@ STATUS: tuple[tuple[type[KgpubError], int, str], ...] = (
     (QueryError, 400, "Bad Request"),
     (PublicationError, 503, "Service Unavailable"),
     (EnrichmentUnavailable, 503, "Service Unavailable"),
+    (StoreFailed, 502, "Bad Gateway"),  # RFC 9110 §15.6.3: the store answered with an error
     (StoreError, 503, "Service Unavailable"),
 )
-RETRY_AFTER = {QueryTimeout: "30", QueryOverloaded: "5", PublicationError: "30", StoreError: "30"}
+# Seconds to wait before trying again (RFC 9110 §10.2.3), with each 503; the first matching
+# class wins (None: no Retry-After).
+RETRY_AFTER: tuple[tuple[type[KgpubError], str | None], ...] = (
+    (QueryTimeout, "30"),
+    (QueryOverloaded, "5"),
+    (PublicationError, "30"),
+    (StoreFailed, None),
+    (StoreError, "30"),
+)
 ERROR_TYPES = ("application/json", "text/html", "text/plain")
 
 
@@ -63,6 +73,14 @@ class HttpError(KgpubError):
         self.message = message
         self.headers = headers or {}
         self.suggestions = tuple(suggestions)
+
+
+def retry_after(exc: KgpubError) -> str | None:
+    """The Retry-After value that goes with a domain error's status, if any."""
+    for cls, seconds in RETRY_AFTER:
+        if isinstance(exc, cls):
+            return seconds
+    return None
 
 
 def status_of(exc: KgpubError) -> tuple[int, str]:
@@ -127,10 +145,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(KgpubError)
     def _domain_error(exc: KgpubError) -> Response:
         status, title = status_of(exc)
-        headers: dict[str, str] = {}
-        for cls, seconds in RETRY_AFTER.items():
-            if isinstance(exc, cls):
-                headers["Retry-After"] = seconds
+        seconds = retry_after(exc)
+        headers = {"Retry-After": seconds} if seconds else {}
         message = str(exc)
         if isinstance(exc, PublicationError):
             log.warning("publication error on %s %s: %s", request.method, request.path, exc)
@@ -138,6 +154,8 @@ def register(app: Flask) -> None:
             # The store's address and its own words are for the operator, not the public.
             log.warning("store error on %s %s: %s", request.method, request.path, exc)
             message = "the graph store is unavailable; try again later"
+            if isinstance(exc, StoreFailed):  # its reason, without the store's address
+                message = f"the graph store failed to answer: {exc.message}"
         return error_response(status, title, message, headers)
 
     @app.errorhandler(HTTPException)

@@ -230,3 +230,43 @@ def test_the_manifest_names_the_release_graphs_without_credentials(
     for secret in (remote_server.user, remote_server.password):
         assert secret is None or secret not in str(record)
     assert not (current_release(remote.out) / "store").exists()
+
+
+# SPARQL 1.1 §17.3: 1/0 is an error that leaves ?x unbound (the embedded store answers one
+# solution without it); Virtuoso 7.2 fails the whole query instead, with HTTP 500 ("Virtuoso
+# 22012 Error SR084: Division by 0."). That is the store failing, not the user's query.
+DIVIDED_BY_ZERO = "SELECT (1/0 AS ?x) WHERE {}"
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        ("application/sparql-results+json", "application/json"),
+        ("text/html", "text/html"),
+        ("text/csv", "application/json"),  # an error has no CSV: JSON
+    ],
+)
+def test_a_query_the_store_fails_on_is_a_bad_gateway_in_the_negotiated_format(
+    servers: tuple[Server, Server],
+    remote_server: StoreSettings,
+    request: pytest.FixtureRequest,
+    accept: str,
+    media_type: str,
+) -> None:
+    embedded, remote = servers
+    url = "sparql?query=" + quote(DIVIDED_BY_ZERO)
+    mine = get(embedded.base + url, {"Accept": "application/sparql-results+json"})
+    assert mine.status == 200, mine.body
+    theirs = get(remote.base + url, {"Accept": accept})
+    if request.node.callspec.params["remote_server"] != "virtuoso":
+        assert theirs.status == 200, theirs.body  # Oxigraph's server answers as the embedded
+        return
+    # RFC 9110 §15.6.3: the server, acting as a gateway, received an invalid response.
+    assert theirs.status == 502, theirs.body
+    assert theirs.media_type == media_type
+    assert "Division by 0" in theirs.body.decode()
+    assert "Retry-After" not in theirs.headers
+    # Neither the store's address nor its copy of the query (with the release's graphs).
+    said = theirs.body.decode()
+    assert remote_server.query.split("//")[1].split("/")[0] not in said
+    assert "SPARQL query" not in said and ".well-known/graph/" not in said

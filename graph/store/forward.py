@@ -64,6 +64,7 @@ from graph.errors import (
     QueryRefused,
     QuerySyntaxError,
     QueryTimeout,
+    StoreFailed,
     StoreUnavailable,
 )
 from graph.formats import SPARQL_RESULTS_JSON
@@ -527,12 +528,21 @@ def _fresh(used: list[str]) -> str:
 
 
 def _read(answer: Any, endpoint: str) -> bytes:
+    """The body of a 2xx answer. Otherwise the store's reason (Virtuoso repeats the query it
+    ran after "SPARQL query:", with the release's graph names: the user sees only the reason)
+    in an error by whose fault it is (RFC 9110 §15.5, §15.6): a 4xx refuses the query (400);
+    a 5xx, or a 401/403 to kgpub's anonymous queries, is the store failing (502; 503 when it
+    timed out or is overloaded: Virtuoso answers its own transaction timeout with 500 and SQL
+    state S1T00)."""
     try:
-        if not 200 <= answer.status < 300:
+        status = answer.status
+        if not 200 <= status < 300:
             said = answer.body.read(600).decode("utf-8", "replace")
-            # Virtuoso repeats the query it ran after "SPARQL query:", with the release's
-            # graph names: the user sees only the reason.
             reason = " ".join(said.split("SPARQL query:")[0].split())
+            if status in (502, 503, 504) or (status >= 500 and "S1T00" in said):
+                raise StoreUnavailable(endpoint, f"HTTP {status}: {reason}")
+            if status >= 500 or status in (401, 403):
+                raise StoreFailed(endpoint, f"HTTP {status}: {reason}")
             raise QuerySyntaxError(f"the store refused the query: {reason}")
         return bytes(answer.body.read())
     finally:

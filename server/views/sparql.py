@@ -50,7 +50,7 @@ from graph.store import Runner
 from graph.xmlchars import code_point, find_non_xml_utf8
 from server.conneg import NotAcceptable, negotiate
 from server.current import Release
-from server.errors import RETRY_AFTER, HttpError, status_of
+from server.errors import HttpError, retry_after, status_of
 from server.params import whole_number
 from server.representation import COMPRESS_MIN, Representation, accepts_gzip, make_etag, respond
 
@@ -244,9 +244,9 @@ def endpoint() -> Response:
         status, _ = status_of(exc)
         query = request.values.get("query", "")
         response = _html(_page(query, error=str(exc)), status)
-        for cls, seconds in RETRY_AFTER.items():
-            if isinstance(exc, cls):
-                response.headers["Retry-After"] = seconds
+        seconds = retry_after(exc)
+        if seconds:
+            response.headers["Retry-After"] = seconds
         return response
 
 
