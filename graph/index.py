@@ -45,6 +45,10 @@ Tables:
             accent-insensitive ("resume" finds "résumé"), English stems ("exploit" finds
             "exploitation"); a filter by category, publisher or year is one more token to
             intersect
+  titles    FTS5 over document's titles alone (same tokenizer): the first tier of relevance
+            (_ranked), a few thousand title matches where search has hundreds of thousands;
+            2.8 MB at 100k entries (search_data: 24 MB). An index written before it ranks by
+            BM25 of every match, as it did
 
 A rebuild starts from the previous release's index (graph/publication.py passes its folder):
 unchanged, the file is hard-linked (a release never changes its files); otherwise it is copied
@@ -59,7 +63,14 @@ both).
 User text never reaches FTS5's query syntax: it is split into words (letters and digits),
 each quoted as an FTS5 string, a prefix too when it is long enough, all of them required
 (FTS5 §3.1 strings, §3.3 prefix queries, §3.7 implicit AND); at most MAX_WORDS. Every word
-is treated alike, so their order never changes what is found.
+is treated alike, so their order never changes what is found. A prefix word is asked as the
+OR of the terms it finds (Index.words_expression: the same matches; FTS5 reads an OR lazily
+where it merges a prefix's lists whole first).
+
+Relevance is an order in two tiers (_ranked): the entries whose title holds every word, by
+BM25 over the titles (an exact title first; ties newest first), then the other matches
+newest first. Neither needs BM25 of every match (~3 us each: 2 s for two common words at 1M
+entries); the pages of the second tier are FTS5's rowid order as far as the page goes.
 """
 
 from __future__ import annotations
@@ -102,6 +113,10 @@ MAX_WORDS = 8  # words of one search; more is refused (each one is a doclist to 
 MAX_TEXT = 500  # characters of one search's text
 MAX_VALUES = 20  # values of one facet in one search
 MAX_SIZE = 100  # hits of one page
+# Terms one prefix word is matched as (an OR of them), at most; a word finding more stays an
+# FTS5 prefix query (the same hits, dearer: _words_expression).
+MAX_TERMS = 32
+_EXPANSIONS = 10_000  # words whose terms a process keeps per release
 # A word this long or longer also matches as a prefix of a word ("exploi", "child" finds
 # "children"); shorter ones only as themselves and their stems ("art" does not find "article").
 PREFIX_MIN = 4
@@ -147,6 +162,8 @@ CREATE TABLE publishers (digest TEXT NOT NULL);
 CREATE TABLE facet (month INTEGER PRIMARY KEY, concepts BLOB, publishers TEXT, issued BLOB);
 CREATE VIRTUAL TABLE search USING fts5(title, description, facets, content='document',
   content_rowid='id', tokenize='{TOKENIZE}');
+CREATE VIRTUAL TABLE titles USING fts5(title, content='document', content_rowid='id',
+  tokenize='{TOKENIZE}');
 """
 
 
@@ -543,6 +560,7 @@ def _insert_rows(
     db.executemany(
         "INSERT INTO search (rowid, title, description, facets) VALUES (?, ?, ?, ?)", documents
     )
+    db.executemany("INSERT INTO titles (rowid, title) VALUES (?, ?)", (d[:2] for d in documents))
     db.executemany("INSERT INTO subject VALUES (?, ?)", subjects)
     db.executemany("INSERT INTO issued VALUES (?, ?)", issued)
     entries.clear()
@@ -585,6 +603,10 @@ def _write_changes(
             "INSERT INTO search (search, rowid, title, description, facets) "
             "VALUES ('delete', ?, ?, ?, ?)",
             [(n, title, description, facets) for n, _, title, description, facets in rows],
+        )
+        db.executemany(
+            "INSERT INTO titles (titles, rowid, title) VALUES ('delete', ?, ?)",
+            [(n, title) for n, _, title, *_ in rows],
         )
         members = [(library, row[1]) for row in rows]
         for n, iri, *_ in rows:
@@ -736,10 +758,54 @@ def words_of(text: str) -> tuple[str, ...]:
 def match_expression(words: Sequence[str]) -> str:
     """The FTS5 query for words: each an FTS5 string ("" doubled inside), a prefix too when
     PREFIX_MIN characters or longer, all required (FTS5 §3.1, §3.3)."""
-    quoted = [
-        '"' + w.replace('"', '""') + '"' + (" *" if len(w) >= PREFIX_MIN else "") for w in words
-    ]
-    return " AND ".join(quoted)
+    return " AND ".join(_quoted(w) + (" *" if len(w) >= PREFIX_MIN else "") for w in words)
+
+
+def _quoted(word: str) -> str:
+    """A word as an FTS5 string (FTS5 §3.1: "" doubled inside)."""
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _prefix_terms(db: sqlite3.Connection, word: str) -> list[str] | None:
+    """What a word of PREFIX_MIN characters or more finds as a prefix (the terms of the index
+    that begin with its stem, as FTS5 §3.3 finds them), as words of a query: the word itself
+    for its stem, each other term as itself when the tokenizer keeps it as it is; None when
+    the word is not one stem, or finds more than MAX_TERMS terms, or a term the tokenizer
+    would stem again (Porter's stems are not all stems of themselves: "practition" is
+    stemmed "practit"); then the word stays an FTS5 prefix query."""
+    stems = _tokens(db, word)
+    if len(stems) != 1:
+        return None
+    (stem,) = stems
+    found = db.execute(
+        "SELECT term FROM temp.kgpub_vocabulary WHERE term >= ? AND term < ? LIMIT ?",
+        (stem, stem + "\U0010ffff", MAX_TERMS + 1),
+    )
+    terms = [str(t) for (t,) in found if str(t).startswith(stem)]
+    others = [t for t in terms if t != stem]
+    if not terms or len(terms) > MAX_TERMS or _tokens(db, " ".join(others)) != others:
+        return None
+    return [word if t == stem else t for t in terms]
+
+
+def _tokens(db: sqlite3.Connection, text: str) -> list[str]:
+    """The terms the index's tokenizer makes of text, in order (a row of a temporary FTS5
+    table on this connection, read back by fts5vocab, FTS5 §8)."""
+    if not db.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'kgpub_text'").fetchone():
+        db.execute(f"CREATE VIRTUAL TABLE temp.kgpub_text USING fts5(text, tokenize='{TOKENIZE}')")
+        db.execute(
+            "CREATE VIRTUAL TABLE temp.kgpub_terms USING fts5vocab(temp, kgpub_text, 'instance')"
+        )
+        db.execute(
+            "CREATE VIRTUAL TABLE temp.kgpub_vocabulary USING fts5vocab(main, search, 'row')"
+        )
+    try:
+        db.execute("INSERT INTO temp.kgpub_text (rowid, text) VALUES (1, ?)", (text,))
+        rows = db.execute("SELECT term FROM temp.kgpub_terms ORDER BY offset").fetchall()
+        db.execute("DELETE FROM temp.kgpub_text")
+    finally:
+        db.commit()
+    return [str(t) for (t,) in rows]
 
 
 def spans(marked: str) -> tuple[Span, ...]:
@@ -784,6 +850,7 @@ class Index:
         self._records: bool | None = None
         self._publishers: bool | None = None
         self._facets: tuple[_FacetRows | None] | None = None
+        self._expansions: dict[str, str] = {}
         if not path.is_file():
             raise PublicationError(f"{path}: no index (built by an older kgpub: rebuild)")
 
@@ -1081,8 +1148,9 @@ class Index:
         the years given, with the facets of that selection; SearchError for what cannot be
         asked.
 
-        Sorts: relevance (BM25, the title weighing more; without words, newest first),
-        newest or oldest (by the Added time, as the library's list)."""
+        Sorts: relevance (the entries whose title holds every word first, by BM25 over the
+        titles, then the others newest first: _ranked; without words, newest first), newest
+        or oldest (by the Added time, as the library's list)."""
         query = _checked(self, words, categories, years, sort, page, size, publishers)
         concepts = self.categories()
         try:
@@ -1090,10 +1158,12 @@ class Index:
                 # The counts and the page are two passes over the matches (the page's in
                 # rank order): run at once, on this thread's connection and a pool thread's
                 # (SQLite releases the GIL), a search costs the longer of the two.
+                matched = self.words_expression(query.words) if query.words else None
+                rows = self._facet_arrays()
                 counting = _POOL.get().submit(
-                    lambda: _facets(self._db(), query, concepts, self._facet_arrays())
+                    lambda: _facets(self._db(), query, concepts, rows, matched)
                 )
-                hits = _hits(self._db(), query, concepts)
+                hits = _hits(self._db(), query, concepts, matched, rows)
                 total, years_found, counts, by_publisher = counting.result()
             else:
                 total, years_found, counts, by_publisher = _facets(self._db(), query, concepts)
@@ -1119,6 +1189,32 @@ class Index:
             year_facet,
             self.publisher_facet(by_publisher, query),
         )
+
+    def words_expression(self, words: Sequence[str]) -> str:
+        """The FTS5 query of words (match_expression's hits), each prefix word as an OR of
+        the terms it finds (_prefix_terms), found once per process and word: FTS5 merges a
+        prefix's terms into one list before it returns a row (its positions included: at
+        100k entries 16 ms of CPU for "child" *, 4 for "child"), where an OR of the same
+        terms is read lazily, as far as a page needs."""
+        parts = []
+        for word in words:
+            part = self._expansions.get(word)
+            if part is None:
+                part = match_expression([word])
+                if len(word) >= PREFIX_MIN:
+                    try:
+                        terms = _prefix_terms(self._db(), word)
+                    except sqlite3.Error as exc:
+                        raise PublicationError(
+                            f"{self.path}: cannot read the index: {exc}"
+                        ) from exc
+                    if terms is not None:
+                        part = "(" + " OR ".join(_quoted(t) for t in terms) + ")"
+                if len(self._expansions) >= _EXPANSIONS:
+                    self._expansions.clear()
+                self._expansions[word] = part
+            parts.append(part)
+        return " AND ".join(parts)
 
     def _facet_arrays(self) -> _FacetRows | None:
         """The facet table's arrays (read on the first search, then kept; two threads that
@@ -1184,10 +1280,13 @@ def _checked(
     return Search(found, chosen, picked, sort, page, size, by)
 
 
-def _expression(query: Search, concepts: Mapping[str, Concept], years: bool) -> str:
-    """The FTS5 query of what a search selects ('' for everything): its words, and its facets
-    as tokens (every category and publisher, any year); without the year filter unless years."""
-    parts = [match_expression(query.words)] if query.words else []
+def _expression(
+    query: Search, concepts: Mapping[str, Concept], years: bool, words: str | None = None
+) -> str:
+    """The FTS5 query of what a search selects ('' for everything): its words (words: their
+    expression, Index.words_expression's; else match_expression's), and its facets as tokens
+    (every category and publisher, any year); without the year filter unless years."""
+    parts = [words or match_expression(query.words)] if query.words else []
     parts += [f'"{_concept_token(concepts[iri].id)}"' for iri in query.categories]
     parts += [f'"{_publisher_token(pid)}"' for pid in query.publishers]
     if years and query.years:
@@ -1257,7 +1356,11 @@ def _facet_rows(db: sqlite3.Connection) -> _FacetRows | None:
 
 
 def _counted(
-    db: sqlite3.Connection, rows: _FacetRows, query: Search, concepts: Mapping[str, Concept]
+    db: sqlite3.Connection,
+    rows: _FacetRows,
+    query: Search,
+    concepts: Mapping[str, Concept],
+    words: str | None = None,
 ) -> tuple[int, dict[int, int], dict[int, int], dict[str, int]]:
     """_facets with the facet table's arrays: the words matched once by FTS5 (their ids
     read as one text, 20x fewer rows to Python), the categories, publishers and years
@@ -1267,7 +1370,7 @@ def _counted(
     if query.words:
         (text,) = db.execute(
             "SELECT group_concat(rowid) FROM search WHERE search MATCH ?",
-            (match_expression(query.words),),
+            (words or match_expression(query.words),),
         ).fetchone()
         ids = np.fromstring(text or "", dtype=np.int64, sep=",")
         picked = rows.rows_of(ids)
@@ -1310,14 +1413,15 @@ def _facets(
     query: Search,
     concepts: Mapping[str, Concept],
     rows: _FacetRows | None = None,
+    words: str | None = None,
 ) -> tuple[int, dict[int, int], dict[int, int], dict[str, int]]:
     """How many entries the search selects, entries per year (as if no year were selected),
     per concept and per publisher of the selection: from the facet table's rows when given
     (_counted), else in SQL (the words matched once per statement)."""
-    selected = _expression(query, concepts, years=True)
+    selected = _expression(query, concepts, years=True, words=words)
     issued = _has_issued(db)
     if selected and rows is not None:
-        return _counted(db, rows, query, concepts)
+        return _counted(db, rows, query, concepts, words)
     if not selected:  # the whole library: the counts kept at build time
         years = dict(db.execute("SELECT year, entries FROM year").fetchall())
         publishers: dict[str, int] = {}
@@ -1337,7 +1441,7 @@ def _facets(
             "GROUP BY i.publisher"
         )
     years = {}
-    unfiltered = _expression(query, concepts, years=False)
+    unfiltered = _expression(query, concepts, years=False, words=words)
     if not query.years:
         parts.append(f"SELECT 1, {_YEAR_OF_ID} AS y, count(*) FROM sel GROUP BY y")
     elif not unfiltered:
@@ -1367,12 +1471,22 @@ def _facets(
 
 
 def _hits(
-    db: sqlite3.Connection, query: Search, concepts: Mapping[str, Concept]
+    db: sqlite3.Connection,
+    query: Search,
+    concepts: Mapping[str, Concept],
+    words: str | None = None,
+    rows: _FacetRows | None = None,
 ) -> tuple[Hit, ...]:
-    """The page's hits. One FTS5 statement that FTS5 itself orders (by rank: FTS5 §3.5.1,
-    or by rowid) so that SQLite computes the highlights and snippets of the page's rows only,
-    not of every match; then the entries' rows and categories, by id."""
-    selected = _expression(query, concepts, years=True)
+    """The page's hits. By relevance, _ranked's two tiers; else (and by relevance in an
+    index without the titles table) one FTS5 statement that FTS5 itself orders (by rank:
+    FTS5 §3.5.1, or by rowid) so that SQLite computes the highlights and snippets of the
+    page's rows only, not of every match; then the entries' rows and categories, by id."""
+    words = words or match_expression(query.words)
+    if query.sort == "relevance" and query.words:
+        ranked = _ranked(db, query, concepts, words, rows)
+        if ranked is not None:
+            return _hits_of_rows(db, ranked, concepts)
+    selected = _expression(query, concepts, years=True, words=words)
     offset = (query.page - 1) * query.size
     marks = f"char({ord(_OPEN)}), char({ord(_CLOSE)})"
     if not selected:
@@ -1401,6 +1515,83 @@ def _hits(
         )
         args = (selected, query.size, offset)
     return _hits_of_rows(db, db.execute(sql, args).fetchall(), concepts)
+
+
+def _has_titles(db: sqlite3.Connection) -> bool:
+    """Whether an index has the titles' FTS5 table (written since relevance has two tiers)."""
+    return bool(db.execute("SELECT 1 FROM sqlite_master WHERE name = 'titles'").fetchone())
+
+
+def _ranked(
+    db: sqlite3.Connection,
+    query: Search,
+    concepts: Mapping[str, Concept],
+    words: str,
+    rows: _FacetRows | None,
+) -> list[tuple[Any, ...]] | None:
+    """The rows of a page by relevance (_hits_of_rows's), in two tiers: first the entries
+    whose title holds every word, best first by BM25 over the titles alone (FTS5 §5.1.1: a
+    title of fewer words and of rarer ones first, so an exact title first; ties newest
+    first), read from the titles table (a few thousand rows where search has hundreds of
+    thousands of matches) and held to the facets by their masks; then every other match,
+    newest first, which FTS5 reads in rowid order as far as the page needs. Neither tier
+    needs BM25 of every match (FTS5's ORDER BY rank: ~3 us a match, 2 s at 1M entries for
+    two common words). None without the titles table, or with a facet and no facet rows."""
+    faceted = bool(query.categories or query.years or query.publishers)
+    if not _has_titles(db) or (faceted and rows is None):
+        return None
+    import numpy as np
+
+    found = db.execute(
+        "SELECT rowid FROM titles WHERE titles MATCH ? ORDER BY rank, rowid DESC", (words,)
+    ).fetchall()
+    ids = np.array([n for (n,) in found], dtype=np.int64)
+    if faceted and rows is not None and len(ids):
+        ids = ids[_kept(rows, ids, query, concepts)]
+    offset = (query.page - 1) * query.size
+    marks = f"char({ord(_OPEN)}), char({ord(_CLOSE)})"
+    columns = (
+        f"rowid, title, description, highlight(search, 0, {marks}), "
+        f"snippet(search, 1, {marks}, '…', {SNIPPET_TOKENS})"
+    )
+    page: list[tuple[Any, ...]] = []
+    for n in ids[offset : offset + query.size].tolist():
+        # A lookup by rowid within the words' matches: the marks of the whole text.
+        page += db.execute(
+            f"SELECT {columns} FROM search WHERE search MATCH ? AND rowid = ?", (words, n)
+        ).fetchall()
+    rest = query.size - len(page)
+    if rest:
+        selected = _expression(query, concepts, years=True, words=words)
+        others = f"({selected}) NOT {{title}} : ({words})"  # FTS5 §3.5 column filter, §3.7 NOT
+        page += db.execute(
+            f"SELECT {columns} FROM search WHERE search MATCH ? ORDER BY rowid DESC "
+            "LIMIT ? OFFSET ?",
+            (others, rest, max(0, offset - len(ids))),
+        ).fetchall()
+    return page
+
+
+def _kept(
+    rows: _FacetRows, ids: npt.NDArray[np.int64], query: Search, concepts: Mapping[str, Concept]
+) -> npt.NDArray[np.bool_]:
+    """Which of these entries are in every category and of every publisher selected, and in
+    any year selected (their facet rows' masks)."""
+    import numpy as np
+
+    picked = rows.rows_of(ids)
+    masks, issued = rows.concepts[picked], rows.issued[picked]
+    keep = np.ones(len(ids), dtype=bool)
+    for iri in query.categories:
+        keep &= (masks & _bit(concepts[iri].id)) != 0
+    for pid in query.publishers:
+        if pid not in rows.publishers:
+            keep[:] = False
+            break
+        keep &= (issued & _bit(rows.publishers.index(pid))) != 0
+    if query.years:
+        keep &= np.isin(rows.years[picked], query.years)
+    return keep
 
 
 def _hits_of_rows(
