@@ -1053,7 +1053,12 @@ class Index:
     def facet_counts(
         self, ids: Sequence[int]
     ) -> tuple[dict[str, int], dict[int, int], dict[str, int]]:
-        """Entries per concept IRI, per year and per publisher id among the given entries."""
+        """Entries per concept IRI, per year and per publisher id among the given entries:
+        counted with numpy from the facet table's masks (_FacetRows, as the word search
+        counts), else in SQL, 500 entries a statement."""
+        rows = self._facet_arrays()
+        if rows is not None:
+            return _counted_ids(rows, ids, self.categories())
         by_id = {c.id: c.iri for c in self.categories().values()}
         issued = bool(self.publishers())
         concepts: dict[str, int] = {}
@@ -1401,6 +1406,29 @@ def _counted(
         if found:
             by_publisher[pid] = found
     return len(masks), by_year, counts, by_publisher
+
+
+def _counted_ids(
+    rows: _FacetRows, ids: Sequence[int], concepts: Mapping[str, Concept]
+) -> tuple[dict[str, int], dict[int, int], dict[str, int]]:
+    """Entries per concept IRI, per year and per publisher id among these entries, from
+    their facet rows (Index.facet_counts)."""
+    import numpy as np
+
+    picked = rows.rows_of(np.asarray(ids, dtype=np.int64))
+    masks, issued = rows.concepts[picked], rows.issued[picked]
+    by_concept = {}
+    for concept in concepts.values():
+        found = int(np.count_nonzero(masks & _bit(concept.id)))
+        if found:
+            by_concept[concept.iri] = found
+    by_publisher = {}
+    for n_bit, pid in enumerate(rows.publishers):
+        found = int(np.count_nonzero(issued & _bit(n_bit)))
+        if found:
+            by_publisher[pid] = found
+    year, n = np.unique(rows.years[picked], return_counts=True)
+    return by_concept, {int(y): int(c) for y, c in zip(year, n, strict=True)}, by_publisher
 
 
 def _has_issued(db: sqlite3.Connection) -> bool:

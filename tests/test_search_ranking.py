@@ -158,3 +158,16 @@ def test_an_index_without_titles_ranks_by_bm25(tmp_path: Path, ranking: Server) 
         db.close()
     found = Index(older).search("county lines")
     assert found.total == 6 and found.hits[0].title == "County lines"
+
+
+def test_facet_counts_of_ids_by_masks_equal_sql(ranking: Server) -> None:
+    """The meaning search's facets of a list of entries (Index.facet_counts): counted from
+    the facet table's masks, as SQL counts them from subject and issued."""
+    index = Index(current_release(ranking.out) / FILE)
+    ids = sorted(index.entry_ids().values())
+    sql = Index(current_release(ranking.out) / FILE)
+    sql._facets = (None,)  # no facet rows: counted in SQL
+    for chosen in (ids, ids[::2], ids[1:3], []):
+        assert index.facet_counts(chosen) == sql.facet_counts(chosen), chosen
+    concepts, years, _ = index.facet_counts(ids)
+    assert sum(years.values()) == len(ENTRIES) and concepts
