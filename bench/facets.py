@@ -5,13 +5,15 @@ a baseline revision, on the same index file, in the same run (issue 11's serve t
     .venv/bin/python bench/facets.py --index PUB/current/index.sqlite [--against e687201]
                                      [--runs 5] [--rounds 3]
 
-For each search (SEARCHES: two common words, one word, words with a category or a year, a
-category alone), a fresh process per side and round opens the index with that side's
-graph/index.py (a `git archive` snapshot for the baseline, HEAD's working tree for the code)
-and reports the CPU seconds (getrusage: user + sys, every thread) of its first search (the
-facet table read, for the code) and the median of `runs` more; each side's first and warm
+For each search (SEARCHES: two common words by each sort, one word, words with a category
+or a year, a deep page, a category alone), a fresh process per side and round opens the
+index with that side's graph/index.py (a `git archive` snapshot for the baseline, HEAD's
+working tree for the code) and reports the CPU seconds (getrusage: user + sys, every thread)
+of its first search (the facet table read, for the code; numpy imported before, as a
+server's worker does at its start) and the median of `runs` more; each side's first and warm
 medians over the rounds, and the ratio code / baseline. CPU seconds do not depend on the
-machine's load; wall time does, so it is not reported.
+machine's load; wall time does: it is reported beside them (a search that reads on several
+threads takes less wall than CPU on an idle machine), to be judged on a quiet one.
 
 An index written before the facet table (graph/index.py) has none: `--add-facets` writes a
 copy with it, made from its subject and issued tables (the rows a build would write), into
@@ -37,33 +39,41 @@ sys.path.insert(0, str(ROOT))
 
 SEARCHES: list[dict[str, object]] = [
     {"words": "child safeguarding"},
+    {"words": "child safeguarding", "sort": "newest"},
+    {"words": "child safeguarding", "sort": "oldest"},
     {"words": "county lines"},
     {"words": "child"},
     {"words": "child safeguarding", "category": 0},
+    {"words": "child safeguarding", "category": 0, "sort": "newest"},
     {"words": "child safeguarding", "years": [2020]},
+    {"words": "child safeguarding", "page": 50},
     {"words": "", "category": 0},
 ]
 
 PROBE = """
-import json, resource, statistics, sys
+import json, resource, statistics, sys, time
 from pathlib import Path
+import numpy  # a server's worker imports it at its start
 from graph.index import Index
 index = Index(Path(sys.argv[1]))
 asked = json.loads(sys.argv[2])
 runs = int(sys.argv[3])
 concepts = sorted(index.categories().values(), key=lambda c: -c.entries)
-kwargs = {"words": asked.get("words", ""), "years": asked.get("years", [])}
+kwargs = {"words": asked.get("words", ""), "years": asked.get("years", []),
+          "sort": asked.get("sort", "relevance"), "page": asked.get("page", 1)}
 if "category" in asked:
     kwargs["categories"] = [concepts[asked["category"]].iri]
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-times = []
+times, walls = [], []
 for _ in range(runs + 1):
-    before = cpu()
+    before, start = cpu(), time.perf_counter()
     found = index.search(**kwargs)
     times.append(cpu() - before)
-print(json.dumps({"first": times[0], "warm": statistics.median(times[1:]), "total": found.total}))
+    walls.append(time.perf_counter() - start)
+print(json.dumps({"first": times[0], "warm": statistics.median(times[1:]), "total": found.total,
+                  "first_wall": walls[0], "warm_wall": statistics.median(walls[1:])}))
 """
 
 
@@ -142,20 +152,27 @@ def main() -> None:
         print(
             f"index {args.index} ({index.stat().st_size / 2**20:.0f} MiB), against {args.against}"
         )
-        print(f"{'search':<44} {'side':<9} {'first ms':>9} {'warm ms':>9} {'total':>8}")
+        print(
+            f"{'search':<44} {'side':<9} {'first ms':>9} {'warm ms':>9} {'total':>8} "
+            f"{'wall 1st':>9} {'wall warm':>9}"
+        )
         out = []
         for asked in SEARCHES:
             figures: dict[str, dict[str, float]] = {}
             for side, code in sides.items():
                 rounds = [probe(code, index, asked, args.runs) for _ in range(args.rounds)]
                 figures[side] = {
-                    "first": statistics.median(r["first"] for r in rounds) * 1000,
-                    "warm": statistics.median(r["warm"] for r in rounds) * 1000,
-                    "total": rounds[0]["total"],
+                    key: statistics.median(r[key] for r in rounds) * 1000
+                    for key in ("first", "warm", "first_wall", "warm_wall")
                 }
+                figures[side]["total"] = rounds[0]["total"]
                 f = figures[side]
                 label = json.dumps(asked)
-                print(f"{label:<44} {side:<9} {f['first']:9.1f} {f['warm']:9.1f} {f['total']:8.0f}")
+                print(
+                    f"{label:<44} {side:<9} {f['first']:9.1f} {f['warm']:9.1f} {f['total']:8.0f} "
+                    f"{f['first_wall']:9.1f} {f['warm_wall']:9.1f}",
+                    flush=True,
+                )
             b, c = figures["baseline"], figures["code"]
             print(
                 f"{'':<44} {'ratio':<9} {c['first'] / b['first']:9.2f} {c['warm'] / b['warm']:9.2f}"
