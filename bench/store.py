@@ -4,6 +4,8 @@
     .venv/bin/python bench/store.py [--sizes 10000 100000] [--runs 3 1] [--seconds 5]
                                     [--rounds 3] [--walk 2000] [--json FILE] [--code REV]
     .venv/bin/python bench/store.py --report FILE     # the report of a saved run again
+    .venv/bin/python bench/store.py --keep DIR --reuse --sizes 1000000 --runs 1 --loads build \
+                                    --query-runs 3 --buffers 500000   # 1M on one build (below)
 
 One run, one machine, loopback only: a private Virtuoso (Debian's virtuoso-opensource, started
 as tests/virtuoso.py does, configured as README.md's deployment section says: buffers for 2 GB,
@@ -31,8 +33,11 @@ tests/fixtures/gen_listing.py, built and served both ways under the same base IR
             Target: flat with --store, whatever the library's size.
 The report gives medians, --store / embedded (and / direct) ratios, each cost's growth from
 the smallest size to the largest, and estimates for 1M entries from that growth (1M is
-measured only when --sizes names it: about 9.4M triples, about an hour here). On a shared
-machine read the ratios of paired runs, not the seconds: the load average is printed.
+measured only when --sizes names it: about 9.6M triples, about an hour here; with --keep DIR
+--reuse, DIR/run/ may hold listing-N.txt, base-N.txt and embedded-N made beforehand, and
+--store is then built over a hard-linked copy of embedded-N: one full build instead of two).
+On a shared machine read the ratios of paired runs, not the seconds: the load average is
+printed.
 It measures a snapshot of --code (default HEAD, by git archive, this script copied in), run
 with PYTHONPATH on it: engineers edit the working tree meanwhile. The figures are saved as JSON
 after each size (default bench/results/, git-ignored); figures of a run: bench/README.md.
