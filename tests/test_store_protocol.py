@@ -800,3 +800,35 @@ def test_an_answer_left_unread_is_not_taken_for_the_next() -> None:
         assert store.ask("ASK {}") is True
         store.close()
     assert len(connections) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        # Virtuoso's time budget stopping a query midway: 500 and the results it had (seen at
+        # 1M entries for the queries that outrun the budget on every backend): out of time.
+        (500, b'\n{ "head": { "link": [], "vars": ["e"] },\n  "results": { "bindings": [', "busy"),
+        (
+            500,
+            b"Virtuoso S1T00 Error SR171: Transaction timed out\n\nSPARQL query:\nSELECT",
+            "busy",
+        ),
+        (503, b"Service Unavailable", "busy"),
+        # The store failing on a query kgpub let through (Virtuoso 7.2 on 1/0): 502.
+        (500, b"Virtuoso 22012 Error SR084: Division by 0.\n\nSPARQL query:\nSELECT", "failed"),
+        (403, b"Forbidden", "failed"),  # kgpub's anonymous account refused: the store's setup
+        (400, b"Virtuoso 37000 Error SP030: syntax error\n\nSPARQL query:\nSELECT", "refused"),
+    ],
+)
+def test_a_store_failing_is_told_from_a_query_it_refuses(
+    status: int, body: bytes, error: str
+) -> None:
+    from graph.errors import QuerySyntaxError, StoreFailed
+    from graph.store.forward import _read
+
+    answer = RawAnswer(status, "text/plain", io.BytesIO(body))
+    with pytest.raises((StoreError, QuerySyntaxError)) as caught:
+        _read(answer, "http://127.0.0.1:1/sparql")
+    kind = {StoreUnavailable: "busy", StoreFailed: "failed", QuerySyntaxError: "refused"}
+    assert kind[type(caught.value)] == error
+    assert "SPARQL query" not in str(caught.value)  # the store's copy, with the release's graphs
