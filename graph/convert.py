@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -118,18 +119,38 @@ class Layout:
     entries: tuple[int, ...]  # where each entry begins, then the end of the text
 
 
+@dataclass(frozen=True)
+class Extent:
+    """Bytes of a GraphText that are in another file: [start, end) of the whole text are the
+    bytes of the file path from its beginning. A rebuild takes the text of an unchanged month
+    from the current release's N-Triples dump part (immutable) instead of writing it into the
+    spool again: the spool keeps a hole there (no bytes written: 234 MB at 100k entries)."""
+
+    start: int
+    end: int
+    path: str
+
+
 class GraphText:
     """The N-Triples of a library, sliced by byte ranges: bytes in memory, or a file (the
-    build's spool) read back by ranges with pread(2), which any thread may do at once."""
+    build's spool) read back by ranges with pread(2), which any thread may do at once; where
+    the spool has a hole, from the extent's file."""
 
     def __init__(
-        self, data: bytes = b"", file: BinaryIO | None = None, start: int = 0, end: int = -1
+        self,
+        data: bytes = b"",
+        file: BinaryIO | None = None,
+        start: int = 0,
+        end: int = -1,
+        extents: Sequence[Extent] = (),
     ) -> None:
         self._data, self._file = data, file
         self._start = start
         if end < 0:
             end = len(data) if file is None else os.fstat(file.fileno()).st_size
         self._end = end
+        self.extents = tuple(extents)  # in order, not overlapping, in the whole's offsets
+        self._extent_starts = [e.start for e in self.extents]
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -150,20 +171,38 @@ class GraphText:
             return b""
         if self._file is None:
             return self._data[self._start + a : self._start + b]
-        data = os.pread(self._file.fileno(), b - a, self._start + a)
-        while len(data) < b - a:  # pread may return less than asked (a signal)
-            more = os.pread(self._file.fileno(), b - a - len(data), self._start + a + len(data))
-            if not more:
-                raise OSError(f"{self._file.name}: shorter than the graph written to it")
-            data += more
-        return data
+        a, b = self._start + a, self._start + b
+        if not self.extents:
+            return _pread(self._file.fileno(), a, b, 0, self._file.name)
+        pieces: list[bytes] = []
+        at = a
+        n = max(bisect_right(self._extent_starts, at) - 1, 0)
+        while at < b:
+            extent = self.extents[n] if n < len(self.extents) else None
+            if extent is None or at < extent.start:  # in the spool, up to the next extent
+                upto = b if extent is None else min(b, extent.start)
+                pieces.append(_pread(self._file.fileno(), at, upto, 0, self._file.name))
+                at = upto
+                continue
+            if at >= extent.end:
+                n += 1
+                continue
+            upto = min(b, extent.end)
+            fd = os.open(extent.path, os.O_RDONLY)
+            try:
+                pieces.append(_pread(fd, at, upto, extent.start, extent.path))
+            finally:
+                os.close(fd)
+            at = upto
+            n += 1
+        return b"".join(pieces)
 
     def __bytes__(self) -> bytes:
         return self[:]
 
     def tail(self, start: int) -> GraphText:
         """The text from start on (no copy)."""
-        return GraphText(self._data, self._file, self._start + start, self._end)
+        return GraphText(self._data, self._file, self._start + start, self._end, self.extents)
 
     def pieces(self, size: int) -> Iterator[bytes]:
         """The text in pieces of about size bytes, each of whole lines."""
@@ -177,6 +216,17 @@ class GraphText:
                 piece = piece + more
             yield piece[:cut]
             at += cut
+
+
+def _pread(fd: int, a: int, b: int, origin: int, name: object) -> bytes:
+    """Bytes [a, b) of a text whose byte `origin` is the file fd's first."""
+    data = os.pread(fd, b - a, a - origin)
+    while len(data) < b - a:  # pread may return less than asked (a signal)
+        more = os.pread(fd, b - a - len(data), a - origin + len(data))
+        if not more:
+            raise OSError(f"{name}: shorter than the graph written to it")
+        data += more
+    return data
 
 
 @dataclass(frozen=True)
@@ -387,7 +437,7 @@ def convert(
         modified.update(month.modified)
         at = sink.size
         starts.extend(at + s for s in month.starts[:-1])
-        sink.write(month.text)
+        sink.write(month.text, month.source)
         # One description line an entry that has one (a literal writes '"' as '\"').
         described += month.text.count(_DESCRIPTION_BYTES)
         # Each month's text is in the spool now: kept too, it would double the memory.
@@ -429,19 +479,26 @@ class _Sink:
         self.spool = spool
         self.pieces: list[bytes] = []
         self.size = 0
+        self.extents: list[Extent] = []
 
-    def write(self, data: bytes) -> None:
-        if self.spool is not None:
-            self.spool.write(data)
-        else:
+    def write(self, data: bytes, source: str = "") -> None:
+        """Add data; source: a file that holds exactly data and stays as it is while the
+        build runs (a part of the current release), which a spool then refers to instead of
+        writing data again (a hole: Extent)."""
+        if self.spool is None:
             self.pieces.append(data)
+        elif source and data:
+            self.extents.append(Extent(self.size, self.size + len(data), source))
+            self.spool.seek(len(data), os.SEEK_CUR)
+        else:
+            self.spool.write(data)
         self.size += len(data)
 
     def finish(self) -> GraphText:
         if self.spool is None:
             return GraphText(b"".join(self.pieces))
         self.spool.flush()
-        return GraphText(file=self.spool, end=self.size)
+        return GraphText(file=self.spool, end=self.size, extents=self.extents)
 
 
 LINKS_BATCH = 20_000  # hasPart lines formatted at a time
@@ -526,6 +583,9 @@ class Month:
     listed: tuple[str, ...]  # the same IRIs in listing order (merge_pages), for the cache
     modified: Mapping[str, str] = field(default_factory=dict)  # IRI -> its dcterms:modified
     recognition: Recognition = field(default_factory=lambda: Recognition())
+    # a month taken from the current release: the file that holds exactly its text (its
+    # N-Triples dump part), which the build's spool refers to instead of a copy (Extent)
+    source: str = ""
 
 
 @dataclass(frozen=True)

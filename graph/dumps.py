@@ -45,7 +45,7 @@ import io
 import json
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from itertools import islice
@@ -56,7 +56,7 @@ import pyoxigraph
 from isal import isal_zlib
 
 from graph import jsonld, parts, shacl
-from graph.convert import Converted, GraphText, Month, Recognition, jsonld_nodes
+from graph.convert import Converted, Extent, GraphText, Month, Recognition, jsonld_nodes
 from graph.describe import DumpFile
 from graph.errors import PublicationError
 from graph.formats import DUMP_FORMATS, GZIP_SUFFIX, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
@@ -427,14 +427,18 @@ def write_spooled_dump_files(
     level: int,
     previous: Path | None,
     index: dict[str, Any],
+    end: int = -1,
+    extents: Sequence[Extent] = (),
 ) -> tuple[DumpFile, DumpFile, int]:
     """write_dump_files for a format made from the N-Triples alone (is_text_only), reading
     them from the build's spool: what a process of its own runs (graph/publication.py), so
     that Oxigraph's serializers, which hold the GIL while the triples pass through Python,
-    run beside the validation instead of taking turns with it."""
+    run beside the validation instead of taking turns with it. end and extents: the text's
+    (len(converted.text), converted.text.extents), when the spool has holes."""
     fmt = next(f for f in DUMP_FORMATS if f.key == key)
     with spool.open("rb") as file:
-        render = _Renderer(None, fmt, GraphText(file=file), Iris(base))
+        text = GraphText(file=file, end=end, extents=extents)
+        render = _Renderer(None, fmt, text, Iris(base))
         return _write_files(render, chunks, fmt, path, level, previous, index)
 
 
@@ -594,7 +598,10 @@ class Months:
         modified = dict(found.get("modified", {}))
         iris = tuple(sorted(listed))
         recognition = self.recognised(name, digest) or Recognition()
-        return Month(name, iris, text, starts, found["key"], digest, listed, modified, recognition)
+        source = str(self.folder / parts.FOLDER / part.name)  # checked: its CRC-32 is the list's
+        return Month(
+            name, iris, text, starts, found["key"], digest, listed, modified, recognition, source
+        )
 
     def recognised(self, name: str, digest: str) -> Recognition | None:
         """What the publishers table found in a month of the same records (and table)."""

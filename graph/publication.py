@@ -100,6 +100,8 @@ KEEP = 3
 GZIP_LEVEL = 3
 DUMP_STEM = "library"
 MANIFEST = "manifest.json"
+# A file's times come from the kernel's coarse clock, which may lag time.time_ns() by a tick.
+_CLOCK_SLACK_NS = 1_000_000_000
 SPOOL = ".graph.nt"  # the graph's N-Triples while a release is built (graph/convert.py)
 CURRENT = "current"
 RELEASES = "releases"
@@ -357,6 +359,7 @@ def _publish(
     """Build the release from the merged entries; entries is emptied once they are converted
     (converted.entries keeps them, lighter: graph/convert.py). sources: the digests of the
     months' blocks of source text (graph/listing.py month_digests), if the listing gave them."""
+    started_ns = time.time_ns()
     iris = Iris.from_base(options.base)
     releases, work, stale = _start_release(out)
     loader = open_loader(options.store, work, iris, stamp)
@@ -458,6 +461,7 @@ def _publish(
                 jobs,
                 linkset,
                 index_copy,
+                started_ns,
             )
             del jobs
         final = releases / release_id
@@ -643,6 +647,8 @@ def _start_spooled_dumps(
             GZIP_LEVEL,
             reuse.previous,
             reuse.index,
+            len(converted.text),
+            converted.text.extents,
         )
         for fmt in order
     }
@@ -694,9 +700,12 @@ def _write_release(
     jobs: DumpJobs,
     linkset: Written | None = None,
     index_copy: PreviousCopy | None = None,
+    started_ns: int = 0,
 ) -> str:
     """Finish a release in work once its store and dumps are written; return its id.
-    linkset: the related entries' (graph/enrich/linkset.py), when the build made them."""
+    linkset: the related entries' (graph/enrich/linkset.py), when the build made them;
+    started_ns: when the build began (time.time_ns()): files older than that and linked come
+    from a release already synced."""
     iris = Iris.from_base(options.base)
     total = len(converted.entries)
     for done, _ in enumerate(as_completed(jobs.values()), start=1):
@@ -751,10 +760,17 @@ def _write_release(
     (work / SPOOL).unlink()  # still open: read until the build ends, but not published
     # The dumps' parts are synced by their writers (graph/parts.py): the linked ones were
     # synced by the release they come from, and there are thousands of them at 1M entries.
+    # So were the other files hard-linked from it (the store's, the months' of history):
+    # older than this build and linked, they are not synced again (on ext4 each fsync of a
+    # file whose link count changed is a journal commit: a third of a second at 100k).
     shared = work / "dumps" / parts.FOLDER
     for path in work.rglob("*"):
-        if path.is_file() and path.parent != shared:
-            parts.fsync_path(path)
+        if path.parent == shared or not path.is_file():
+            continue
+        found = path.stat()
+        if found.st_nlink > 1 and found.st_mtime_ns < started_ns - _CLOCK_SLACK_NS:
+            continue
+        parts.fsync_path(path)
     phases.progress("write", total, total)
     return release_id
 

@@ -14,6 +14,7 @@ import csv
 import functools
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -223,11 +224,16 @@ class Published:
 
 
 def write_release(
-    work: Path, of_entry: Mapping[str, tuple[str, ...]], table: Mapping[str, Publisher]
-) -> Published:
+    work: Path,
+    of_entry: Mapping[str, tuple[str, ...]],
+    table: Mapping[str, Publisher],
+    previous: Path | None = None,
+) -> None:
     """Write work/publishers.json: the publishers of a release's entries (entry IRI -> ids,
     as graph/convert.py recognised them; IRIs sort oldest first, as they begin with the Added
-    time) and their entries, newest first."""
+    time) and their entries, newest first. When the previous release's file holds the same
+    bytes, it is hard-linked instead (a release never changes its files): most rebuilds
+    change no publisher, and the file is 4 MB at 100k entries."""
     entries: dict[str, list[str]] = {}
     for iri in sorted(of_entry, reverse=True):
         for pid in of_entry[iri]:
@@ -245,8 +251,24 @@ def write_release(
     }
     # No indent: json's encoder in C then writes it, not its Python one (at 100k entries
     # 1.2 s of every build's CPU under cProfile, for a file only kgpub reads).
-    (work / FILE).write_text(json.dumps(doc, ensure_ascii=False) + "\n", "utf-8")
-    return _published(doc)
+    data = (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
+    if previous is not None and _same_bytes(previous / FILE, data):
+        try:
+            os.link(previous / FILE, work / FILE)
+            return
+        except OSError:
+            pass  # another file system, too many links: written
+    (work / FILE).write_bytes(data)
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    """Whether the file path holds exactly data."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def read_release(release: Path) -> Published | None:

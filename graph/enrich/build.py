@@ -70,7 +70,7 @@ def enrich(
     without the extra."""
     candidates = publisher_candidates(converted)
     rows = {p.id: p for p in converted.organisations.values()}
-    write_release(work, converted.publishers, rows)
+    write_release(work, converted.publishers, rows, previous)
     if not wanted:
         return Enriched(candidates)
     try:
