@@ -23,13 +23,19 @@ and build a publication without enrichment (the default build), then
   relink     relink() after one entry's text changed (a one-entry rebuild), and, up to
              --whole entries, its check against the full computation;
   step       the whole enrichment step of a one-change rebuild (what `kgpub build --enrich`
-             does in its phase "enrich" but assembling the texts): enrich_release (read the
-             previous release's enrich.sqlite, make the model, embed the one changed text,
-             relink, write the release's files) and write_linkset (dumps/related.nt and its
-             gzip), CPU and wall, from a previous release of the N vectors whose links are
-             each entry's 5 nearest among the entries made from the same sample vector
-             (a full link of 100k takes most of an hour: these are its structure, 5 links an
-             entry, not its exact lists);
+             does in its phase "enrich" but assembling the texts, and the store's part):
+             enrich_release (read the previous release's enrich.sqlite, make the model, embed
+             the one changed text, relink, write the release's files), write_linkset
+             (dumps/related.nt and its gzip): "files"; then the embedded store's add_links
+             into a copy of the previous release's store (which holds its links only, and is
+             compacted: the library's graph is copied and changed by a rebuild as without
+             enrichment), and its flush: "store"; CPU, wall and MiB written (/proc/self/io)
+             of each, from a previous release of the N vectors whose
+             links are each entry's 5 nearest among the entries made from the same sample
+             vector (a full link of 100k takes most of an hour: these are its structure, 5
+             links an entry, not its exact lists); the changed text is embedded (the model
+             made and run) but its vector is its previous one moved a little (_Moved; its
+             real vector with --real-change);
   search     the meaning search (graph/enrich/meaning.py search: embedding the text, the
              product with N vectors, the word search and the page's hits) for `searches`
              texts on the release's index, with an enrich.sqlite of the N vectors, without
@@ -44,6 +50,7 @@ Load averages are printed beside the figures: the machine is shared.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import resource
 import statistics
@@ -113,6 +120,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--whole", type=int, default=20_000, help="largest size linked whole (larger: sampled)"
+    )
+    parser.add_argument(
+        "--real-change",
+        action="store_true",
+        help="step: the changed text's real vector, not its previous one moved a little",
     )
     parser.add_argument("--against", help="a git revision to measure in the same run")
     parser.add_argument("--work", type=Path, help="keeps listings and publications")
@@ -235,9 +247,8 @@ def main() -> None:
                 print(f"relink   {relinked_in}")
             if "step" in parts:
                 titles = {iri: e.title for iri, e in converted.entries.items()}
-                print(
-                    f"step     {_step(vectors, picks, texts, titles, iris, Path(tmp))}", flush=True
-                )
+                stepped = _step(vectors, picks, texts, titles, iris, Path(tmp), args.real_change)
+                print(f"step     {stepped}", flush=True)
             write(release / FILE, vectors, links, {})
             index = Index(release / "index.sqlite")
             enrichment = Enrichment(release / FILE)
@@ -278,18 +289,55 @@ def _search(index: Any, enrichment: Any, meaning: Any, n: int, facet: Any, first
     )
 
 
+def written() -> float:
+    """MiB this process has written to disk (/proc/self/io write_bytes, less those of files
+    deleted before they were written back), as bench/incremental.py counts them."""
+    io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return (int(io["write_bytes"]) - int(io["cancelled_write_bytes"])) / 2**20
+
+
+class _Moved:
+    """The model, made and run on the changed text as a build does (its cost is measured),
+    whose vector is then the entry's previous one moved a little (noise as every synthetic
+    vector's): an edited description stays near its meaning, as in a library. The changed
+    text's real vector (--real-change) is a clean vector among noisy copies, nearer to some
+    1,100 entries of every month than their own neighbours: a hub that relinks them all."""
+
+    def __init__(self, vector: Any) -> None:
+        from graph.enrich.model import Encoder
+
+        self.model = Encoder()
+        self.vector = vector
+
+    def encode(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        self.model.encode(texts)
+        return np.repeat(self.vector[None], len(texts), axis=0)
+
+
 def _step(
-    vectors: Any, picks: Any, texts: dict[str, str], titles: dict[str, str], iris: Any, tmp: Path
+    vectors: Any,
+    picks: Any,
+    texts: dict[str, str],
+    titles: dict[str, str],
+    iris: Any,
+    tmp: Path,
+    real_change: bool = False,
 ) -> str:
     """The whole enrichment step of a one-change rebuild (module docstring: step)."""
     import inspect
     import shutil
 
     import numpy as np
+    import pyoxigraph
 
-    from graph.enrich.linkset import write_linkset
+    from graph import parts
+    from graph.enrich import linkset as linksets
     from graph.enrich.related import FILE, Vectors, enrich_release, neighbours, write
+    from graph.store.oxigraph import OxigraphLoader
 
+    write_linkset = linksets.write_linkset
     links: dict[str, list[tuple[str, int]]] = {}
     for group in np.split(
         np.argsort(picks, kind="stable"), np.flatnonzero(np.diff(np.sort(picks))) + 1
@@ -307,20 +355,55 @@ def _step(
         folder.mkdir(parents=True)
     write(previous / FILE, vectors, links, titles)
     write_linkset(previous, iris, previous / FILE)
-    one = vectors.iris[len(vectors.iris) // 2]
+    # The previous release's store: its links (the library's graph aside, which a rebuild
+    # copies and changes by its own chunks), loaded once per linkset and kept in tmp.
+    data = parts.read_bytes(previous / "dumps" / "related.nt")
+    store_of = tmp / f"step-store-{len(vectors.iris)}-{hashlib.sha256(data).hexdigest()[:16]}"
+    if not (store_of / "loaded").is_file():
+        shutil.rmtree(store_of, ignore_errors=True)
+        store_of.mkdir(parents=True)
+        made = pyoxigraph.Store(str(store_of / "store"))
+        made.bulk_load(data, format=pyoxigraph.RdfFormat.N_TRIPLES)
+        made.optimize()  # compacted: a copy opened later has no compaction of its own to do
+        del made
+        (store_of / "loaded").touch()
+    del data
+    row = len(vectors.iris) // 2
+    one = vectors.iris[row]
     changed = {**texts, one: texts[one] + " Revised in 2026 with a section on online grooming."}
-    start, used = time.perf_counter(), cpu()
-    done = enrich_release(work, changed, previous, titles=titles)
+    moved = vectors.matrix[row].astype(np.float32) / 127
+    moved += np.random.default_rng(26).normal(0, 0.03, moved.shape).astype(np.float32)
+    moved /= np.linalg.norm(moved)
+    model = {} if real_change else {"encoder": lambda: _Moved(moved)}
+    start, used, wrote = time.perf_counter(), cpu(), written()
+    done = enrich_release(work, changed, previous, titles=titles, **model)
     if len(inspect.signature(write_linkset).parameters) > 3:
         linkset = write_linkset(work, iris, work / FILE, previous, done.changed)
     else:  # before the linkset was spliced from the previous release's
         linkset = write_linkset(work, iris, work / FILE)
-    wall, used = time.perf_counter() - start, cpu() - used
+    wall, used, wrote = time.perf_counter() - start, cpu() - used, written() - wrote
+    # The store: a copy of the previous release's (a checkpoint, as a rebuild's stage() makes)
+    # that takes the linkset, then flushed (as finish() does), timed alone.
+    pyoxigraph.Store.read_only(str(store_of / "store")).backup(str(work / "store"))
+    loader = OxigraphLoader(work / "store", iris)
+    loader._store = pyoxigraph.Store(str(work / "store"))  # staged as a copy, as stage() does
+    loader._copied = True
+    start_store, used_store, wrote_store = time.perf_counter(), cpu(), written()
+    if hasattr(linksets, "store_links"):  # the linkset of parts by month
+        loader.add_links(linksets.store_links(work, linkset, previous))
+    else:  # the whole linkset against the previous one's
+        loader.add_links(linkset.ntriples, linksets.previous_ntriples(previous))  # type: ignore[call-arg]
+    loader.finish()
+    store_wall = time.perf_counter() - start_store
+    store_cpu, store_wrote = cpu() - used_store, written() - wrote_store
     size = sum(f.size for f in linkset.files) / 2**20
     return (
-        f"{wall:.2f} s wall, {used:.2f} s CPU: the whole enrichment step of a one-change "
-        f"rebuild ({done.embedded} embedded, {done.links:,} links, linkset {size:.0f} MiB; "
-        f"load {load()})"
+        f"files {wall:.2f} s wall, {used:.2f} s CPU, {wrote:.0f} MiB written; the store's "
+        f"add_links {store_wall:.2f} s wall, {store_cpu:.2f} s CPU, {store_wrote:.0f} MiB "
+        f"written; in all {wall + store_wall:.2f} s wall, {used + store_cpu:.2f} s CPU, "
+        f"{wrote + store_wrote:.0f} MiB ({done.embedded} embedded, {done.links:,} links, "
+        f"{len(done.changed) if done.changed is not None else 'all'} entries relinked, "
+        f"linkset {size:.0f} MiB; load {load()})"
     )
 
 

@@ -80,8 +80,7 @@ from graph import dumps, history, parts, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
 from graph.describe import DatasetInfo, DumpFile, Linkset, describe_dataset
 from graph.enrich.build import enrich
-from graph.enrich.linkset import Written
-from graph.enrich.linkset import previous_ntriples as previous_links
+from graph.enrich.linkset import Written, store_links
 from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.index import PreviousCopy, write_release_index
@@ -737,7 +736,7 @@ def _write_release(
     )
     (work / "validation.ttl").write_bytes(report.turtle())
 
-    loader.add_links(linkset.ntriples if linkset else b"", previous_links(reuse.previous))
+    loader.add_links(store_links(work, linkset, reuse.previous))
     loader.add_void(void_bytes)
     stored = loader.finish()
 

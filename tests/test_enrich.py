@@ -4,6 +4,8 @@ extra (CI installs it); without it these tests are skipped with the reason."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -17,6 +19,7 @@ from urllib.parse import quote_plus
 import pyoxigraph
 import pytest
 import rdflib
+from dumpfiles import read_dump
 from extra import needs_enrich
 from fetch import get
 from live import ROOT, SEED, Backend, Server, free_port
@@ -39,6 +42,11 @@ GLOBAL_THREAT = (
     "children online"
 )
 GROOMING = "grooming of children on the internet"
+# A description changed: its entry embedded again, its links and its neighbours' relinked.
+CHANGED_TEXT = (
+    "This summary outlines the key changes the Act makes",
+    "This summary outlines online grooming and the key changes the Act makes",
+)
 G = quote_plus(GROOMING)
 
 
@@ -279,13 +287,7 @@ def test_a_changed_entry_is_embedded_again_alone_and_relinked_as_in_full(
     shutil.copytree(out, copy, symlinks=True)
     text = SEED.read_text(encoding="utf-8")
     changed = tmp_path / "library-safeguarding.txt"
-    changed.write_text(
-        text.replace(
-            "This summary outlines the key changes the Act makes",
-            "This summary outlines online grooming and the key changes the Act makes",
-        ),
-        encoding="utf-8",
-    )
+    changed.write_text(text.replace(*CHANGED_TEXT), encoding="utf-8")
     base = json.loads((first / "manifest.json").read_text())["base"]
     outcome = build([changed], copy, BuildOptions(base=base, enrich=True), now=NOW)
     assert "1 text(s) embedded" in outcome.enriched
@@ -302,14 +304,22 @@ def test_the_same_data_gives_the_same_links(tmp_path: Path, enriched: tuple[Serv
     assert related_rows(current_release(again)) == related_rows(current_release(out))
 
 
+@pytest.mark.parametrize("block", [2048, 16], ids=["few-rows", "blocks"])
 @pytest.mark.parametrize("seed", range(6))
-def test_relinking_equals_linking_anew(seed: int) -> None:
+def test_relinking_equals_linking_anew(
+    seed: int, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Changed, removed and added entries among clustered vectors: relink() gives exactly
-    neighbours() of the new vectors (the int8 products are exact, ties go to the IRI)."""
+    neighbours() of the new vectors (the int8 products are exact, ties go to the IRI).
+    Changed texts become another's (ties), or leave their cluster for a new place (they
+    leave the lists they were in, and enter others); relink takes its few rows against all
+    (_against) or, past BLOCK rows, the whole product by blocks."""
     import numpy as np
 
+    from graph.enrich import related
     from graph.enrich.related import Vectors, neighbours, quantise, relink
 
+    monkeypatch.setattr(related, "BLOCK", block)
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(8, 384))
     raw = centres[rng.integers(0, 8, 400)] + rng.normal(0, 0.6, (400, 384))
@@ -321,8 +331,12 @@ def test_relinking_equals_linking_anew(seed: int) -> None:
     keep = sorted(set(range(400)) - set(rng.choice(400, 5, replace=False).tolist()))
     matrix = before.matrix[keep].copy()
     digests = [before.digests[i] for i in keep]
-    for row in rng.choice(len(keep), 7, replace=False).tolist():
-        matrix[row] = matrix[(row + 3) % len(keep)]  # a text now close to another's
+    for n, row in enumerate(rng.choice(len(keep), 9, replace=False).tolist()):
+        if n % 2:  # a text now another's: ties, broken by the IRI
+            matrix[row] = matrix[(row + 3) % len(keep)]
+        else:  # a text that left its cluster for another
+            moved = centres[rng.integers(0, 8)] + rng.normal(0, 0.6, 384)
+            matrix[row] = quantise((moved / np.linalg.norm(moved)).astype(np.float32)[None])[0]
         digests[row] = f"changed{row}"
     added = quantise(unit[rng.choice(400, 4, replace=False)])
     after = Vectors(
@@ -411,6 +425,18 @@ def test_the_linkset_is_a_dump_described_in_void_and_dcat(enriched: tuple[Server
     release = current_release(out)
     reply = get(server.base + "dumps/related.nt", {})
     assert reply.status == 200
+    # Served whole from its parts (graph/enrich/linkset.py), as the manifest describes it.
+    assert reply.body == read_dump(release, "related.nt")
+    packed = get(server.base + "dumps/related.nt.gz", {})
+    assert packed.status == 200 and gzip.decompress(packed.body) == reply.body
+    described = {
+        d["filename"]: d for d in json.loads((release / "manifest.json").read_text())["dumps"]
+    }
+    for name, body in (("related.nt", reply.body), ("related.nt.gz", packed.body)):
+        assert (described[name]["size"], described[name]["sha256"]) == (
+            len(body),
+            hashlib.sha256(body).hexdigest(),
+        )
     links = rdflib.Graph().parse(data=reply.body, format="nt")
     related = rdflib.URIRef(str(KGPUB.related))
     assert len(list(links.triples((None, related, None)))) == len(related_rows(release))
@@ -441,37 +467,56 @@ def test_a_rebuild_without_enrich_drops_the_links_from_the_store(
     store = pyoxigraph.Store.read_only(str(release / "store"))
     assert not list(store.quads_for_pattern(None, pyoxigraph.NamedNode(str(KGPUB.related)), None))
     assert not (release / "dumps" / "related.nt").exists()
+    assert not (release / "dumps" / "related.nt.parts").exists()
+    assert not [p for p in (release / "dumps" / "parts").iterdir() if p.name.startswith("related")]
 
 
-COUNT_RELATED = (
+LINK_TRIPLES = (
     "PREFIX kgpub: <https://w3id.org/kgpub/ns#> "
-    "SELECT (COUNT(*) AS ?n) WHERE { ?a kgpub:related ?b }"
+    "SELECT (COUNT(*) AS ?n) WHERE { { ?a kgpub:related ?b } UNION { ?link kgpub:score ?s } }"
 )
 
 
 def test_every_store_holds_the_linkset_of_its_release(backend: Backend, tmp_path: Path) -> None:
     """Enriched, then not (a store taken over from the previous release drops the links),
-    then enriched again: the store answers with the current release's links each time."""
+    then enriched again, then one description changed (a store copied from the previous
+    release's takes the lines of the months whose links changed): the store answers with
+    the current release's links and scores each time, and holds no others."""
     port = free_port()
     out = tmp_path / "pub"
     options = BuildOptions(base=f"http://127.0.0.1:{port}/", store=backend.store, enrich=True)
 
-    def links_in_store() -> int:
+    def links_in_store() -> tuple[int, dict[tuple[str, str], float]]:
         with Server(out, port, workers=1, **backend.serve()) as server:
-            reply = get(
-                server.base + "sparql?query=" + quote_plus(COUNT_RELATED),
-                {"Accept": "application/sparql-results+json"},
-            )
-            assert reply.status == 200, reply.body
-            return int(json.loads(reply.body)["results"]["bindings"][0]["n"]["value"])
+            answers = []
+            for query in (LINK_TRIPLES, RELATED_WITH_SCORE):
+                reply = get(
+                    server.base + "sparql?query=" + quote_plus(query),
+                    {"Accept": "application/sparql-results+json"},
+                )
+                assert reply.status == 200, reply.body
+                answers.append(json.loads(reply.body)["results"]["bindings"])
+            scored = {
+                (r["a"]["value"], r["b"]["value"]): float(r["score"]["value"]) for r in answers[1]
+            }
+            return int(answers[0][0]["n"]["value"]), scored
+
+    def expected() -> tuple[int, dict[tuple[str, str], float]]:
+        rows = related_rows(current_release(out))
+        return 2 * len(rows), {(i, t): s for i, _, t, _, s in rows}
 
     try:
         build([SEED], out, options, now=NOW)
-        expected = len(related_rows(current_release(out)))
-        assert links_in_store() == expected > 0
+        assert links_in_store() == expected() and expected()[0] > 0
         build([SEED], out, replace(options, enrich=False), now=NOW.replace(year=2026))
-        assert links_in_store() == 0
+        assert links_in_store() == (0, {})
         build([SEED], out, options, now=NOW.replace(year=2027))
-        assert links_in_store() == expected
+        assert links_in_store() == expected()
+        changed = tmp_path / SEED.name
+        text = SEED.read_text(encoding="utf-8")
+        assert CHANGED_TEXT[0] in text
+        changed.write_text(text.replace(*CHANGED_TEXT), encoding="utf-8")
+        build([changed], out, options, now=NOW.replace(year=2028))
+        assert links_in_store() == expected()
     finally:
         backend.drop_graphs(out)

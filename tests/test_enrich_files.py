@@ -1,7 +1,9 @@
 """A rebuild's enrichment starts from the previous release's files (graph/enrich/related.py
-write_changes): what it writes holds exactly what a full build writes for the same data
-(every table's rows, the vectors file and the linkset dumps, byte for byte), and the
-previous release's files stay as they were. Needs the [enrich] extra, as tests/test_enrich.py.
+write_changes, graph/enrich/linkset.py write_linkset): what it writes holds exactly what a
+full build writes for the same data (every table's rows, the vectors file, the linkset dumps
+byte for byte, and the links in its store), only the changed months' parts of the linkset
+are new, and the previous release's files stay as they were. Needs the [enrich] extra, as
+tests/test_enrich.py.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph
 import pytest
+from dumpfiles import read_dump
 from extra import needs_enrich
 from live import SEED
 
+from graph import parts
 from graph.publication import BuildOptions, build, current_release
 
 pytestmark = needs_enrich
@@ -25,8 +30,9 @@ pytestmark = needs_enrich
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 # Compared byte for byte; enrich.sqlite by its tables' rows (a file changed in place keeps
 # its pages where they were, as graph/index.py's does).
-FILES = ("enrich-vectors.npy", "dumps/related.nt", "dumps/related.nt.gz")
-RELEASE_FILES = ("enrich.sqlite", *FILES)
+DUMPS = ("related.nt", "related.nt.gz")  # files of parts (graph/parts.py)
+FILES = ("enrich-vectors.npy", *(f"dumps/{name}" for name in DUMPS))
+RELEASE_FILES = ("enrich.sqlite", "enrich-vectors.npy")
 BASE = "http://127.0.0.1:9/"
 # A description changed (the entry embedded again, its neighbours and theirs relinked); a
 # title changed where its entry's IRI stays (every related row naming it as a target carries
@@ -47,11 +53,43 @@ def tables(release: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 def contents(release: Path) -> dict[str, bytes]:
-    return {name: (release / name).read_bytes() for name in FILES}
+    files = {name: (release / name).read_bytes() for name in RELEASE_FILES[1:]}
+    return files | {f"dumps/{name}": read_dump(release, name) for name in DUMPS}
 
 
 def digests(release: Path) -> dict[str, str]:
-    return {n: hashlib.sha256((release / n).read_bytes()).hexdigest() for n in RELEASE_FILES}
+    files = {n: (release / n).read_bytes() for n in RELEASE_FILES}
+    for name in DUMPS:
+        files[name] = read_dump(release, name)
+        for part in parts.read_parts(release / "dumps" / name):
+            files[part.name] = (release / "dumps" / parts.FOLDER / part.name).read_bytes()
+    return {n: hashlib.sha256(data).hexdigest() for n, data in files.items()}
+
+
+def part_files(release: Path) -> dict[str, int]:
+    """The linkset's parts of months (not the .gz's header and trailer), by name, and their
+    inodes (the same: hard-linked)."""
+    folder = release / "dumps" / parts.FOLDER
+    return {
+        p.name: (folder / p.name).stat().st_ino
+        for name in DUMPS
+        for p in parts.read_parts(release / "dumps" / name)
+        if p.name.startswith("related-")
+    }
+
+
+def store_links(release: Path) -> set[str]:
+    """Every triple of the release's store about a link (kgpub:related, the reification)."""
+    store = pyoxigraph.Store.read_only(str(release / "store"))
+    related = "https://w3id.org/kgpub/ns#related"
+    found = {
+        str(q.triple) for q in store.quads_for_pattern(None, pyoxigraph.NamedNode(related), None)
+    }
+    for quad in store.quads_for_pattern(None, None, None, pyoxigraph.DefaultGraph()):
+        subject = quad.subject
+        if isinstance(subject, pyoxigraph.NamedNode) and "#related-" in subject.value:
+            found.add(str(quad.triple))
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +147,13 @@ def test_an_incremental_enrichment_writes_what_a_full_one_writes(
     assert gzip.decompress(files["dumps/related.nt.gz"]) == files["dumps/related.nt"]
     assert tables(incremental) != tables(previous)
     assert digests(previous) == before  # the previous release untouched
+    # The store copied from the previous release's holds the links of a full build's, and
+    # the linkset's parts of the months whose links did not change are the previous ones.
+    assert store_links(incremental) == store_links(current_release(full))
+    now, then = part_files(incremental), part_files(previous)
+    linked = {name for name in now if then.get(name) == now[name]}
+    assert linked and linked == set(now) & set(then)  # new parts only for new bytes
+    assert linked != set(now)
 
 
 def test_a_rebuild_without_changes_links_the_previous_files(tmp_path: Path, first: Path) -> None:
@@ -121,5 +166,6 @@ def test_a_rebuild_without_changes_links_the_previous_files(tmp_path: Path, firs
     again = current_release(out)
     for name in RELEASE_FILES:
         assert (again / name).stat().st_ino == (previous / name).stat().st_ino, name
+    assert part_files(again) == part_files(previous)  # every part hard-linked
     assert contents(again) == contents(previous)
     assert digests(previous) == before

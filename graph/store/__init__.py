@@ -12,7 +12,7 @@ round trips, never one per triple). Backends:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,6 +84,20 @@ class Runner(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Links:
+    """A release's linkset (graph/enrich/linkset.py store_links) as a store takes it: whole,
+    for a store loaded anew; or the lines (N-Triples) that differ from the previous release's
+    linkset, for a store that holds that release's graph and links."""
+
+    whole: Callable[[], bytes]  # every link's N-Triples (b"" for none), read when called
+    removed: bytes = b""  # the previous release's lines this release's linkset does not have
+    added: bytes = b""  # this release's lines the previous release's linkset does not have
+
+
+NO_LINKS = Links(lambda: b"")
+
+
 class Loader(Protocol):
     """The build side: puts a release's graph into the store. The `current` swap stays the
     one commit for every backend: what a loader staged is served only once `current` points
@@ -100,10 +114,9 @@ class Loader(Protocol):
         the chunks that changed (graph/dumps.py graph_changes) when it can, else in full."""
         ...
 
-    def add_links(self, links: bytes, previous: bytes) -> None:
-        """Put a linkset's N-Triples (graph/enrich/linkset.py) in the library's graph, beside
-        it; previous: the previous release's linkset, which a store copied from that
-        release's holds and drops (b"" for none)."""
+    def add_links(self, links: Links) -> None:
+        """Put a linkset in the library's graph, beside it: whole, or, in a store copied from
+        the previous release's (which holds its links), its lines removed and added."""
         ...
 
     def add_void(self, void_ttl: bytes) -> None:

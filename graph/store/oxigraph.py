@@ -34,6 +34,7 @@ from graph.resources import (
     read_void,
     term_key,
 )
+from graph.store import Links
 from graph.store.embedded import open_read_only
 
 _TYPE = NamedNode(str(RDF.type))
@@ -261,19 +262,21 @@ class OxigraphLoader:
             shutil.rmtree(self.path, ignore_errors=True)
         self._store = _load(self.path, converted)
 
-    def add_links(self, links: bytes, previous: bytes) -> None:
-        """The linkset's triples into the default graph; a store copied from the previous
-        release drops that release's links first (those not linked again)."""
+    def add_links(self, links: Links) -> None:
+        """The linkset's triples into the default graph: all of them into a store loaded
+        anew; into a store copied from the previous release's, which holds that release's
+        links, only the lines that differ (the months of links that changed)."""
         store = self._staged()
         fmt = pyoxigraph.RdfFormat.N_TRIPLES
         if self._copied:
-            if links == previous:
-                return
-            gone = set(previous.split(b"\n")) - set(links.split(b"\n")) - {b""}
-            for triple in pyoxigraph.parse(b"\n".join(sorted(gone)), fmt):
+            for triple in pyoxigraph.parse(links.removed, fmt):
                 store.remove(pyoxigraph.Quad(triple.subject, triple.predicate, triple.object))
-        if links:
-            store.bulk_load(links, format=fmt)
+            if links.added:
+                store.load(links.added, format=fmt)
+            return
+        data = links.whole()
+        if data:
+            store.bulk_load(data, format=fmt)
 
     def add_void(self, void_ttl: bytes) -> None:
         store = self._staged()

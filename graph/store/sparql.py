@@ -42,6 +42,7 @@ from graph.resources import (
     term_key,
 )
 from graph.store import SPARQL_BACKEND as BACKEND
+from graph.store import Links
 from graph.store.protocol import SparqlClient, iri_ref, show_url
 
 RECORD = "store.json"  # in a release being built: the graphs its load writes
@@ -315,13 +316,17 @@ class SparqlLoader:
             show_url(self.client.query_url), self._how, self._progress[1], self._chunks
         )
 
-    def add_links(self, links: bytes, previous: bytes) -> None:
-        """The linkset into the release's graph. A graph taken over from the previous release
-        ("reused": never written once committed) is copied first when its links change; a
-        copied graph drops the previous links that are not linked again."""
-        if self._how in ("reused", "copied"):
-            if links == previous:
-                return
+    def add_links(self, links: Links) -> None:
+        """The linkset into the release's graph: whole into a graph loaded anew. A graph
+        taken over from the previous release ("reused": never written once committed) is
+        copied first when its links change; a copied graph takes the lines that differ from
+        the previous release's links only."""
+        data = links.added
+        if self._how not in ("reused", "copied"):
+            data = links.whole()
+        elif not links.removed and not links.added:
+            return
+        else:
             graph = iri_ref(self.graph)
             if self._how == "reused":
                 old = self.graph
@@ -329,11 +334,11 @@ class SparqlLoader:
                 graph = iri_ref(self.graph)
                 self.client.update(f"COPY GRAPH {iri_ref(old)} TO GRAPH {graph}")
                 self._how = "copied"
-            gone = sorted(set(_lines(previous)) - set(_lines(links)))
+            gone = _lines(links.removed)
             for i in range(0, len(gone), CHANGE_BATCH):
                 body = b"\n".join(gone[i : i + CHANGE_BATCH]).decode("utf-8")
                 self.client.update(f"DELETE DATA {{ GRAPH {graph} {{\n{body}\n}} }}")
-        for piece in _pieces(links):
+        for piece in _pieces(data):
             self.client.post_graph(self.graph, piece)
 
     def add_void(self, void_ttl: bytes) -> None:

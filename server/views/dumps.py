@@ -2,9 +2,10 @@
 
 Each dump the manifest lists (library.ttl, .nt, .jsonld, .rdf and a .gz of each) is sent by
 Werkzeug's send_file with conditional=True: Content-Length, Range (206, 416), If-None-Match,
-If-Modified-Since and HEAD. A dump made of parts (graph/parts.py: the library's dumps) is sent
-as the one stream of its parts, its size told to make_conditional as send_file tells it a
-plain file's (the linkset's dumps, which go by sendfile(2)). The ETag is the file's SHA-256
+If-Modified-Since and HEAD. A dump made of parts (graph/parts.py: the library's dumps, and the
+related entries' linkset, graph/enrich/linkset.py) is sent as the one stream of its parts, its
+size told to make_conditional as send_file tells it a plain file's (a plain file, as releases
+built before the parts have, goes by sendfile(2)). The ETag is the file's SHA-256
 from the manifest (strong: the bytes), Last-Modified the last change of the data (the
 dataset's dcterms:modified: a rebuild that changes nothing writes the same bytes), or of the
 code that wrote them. The .gz files
