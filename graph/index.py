@@ -1419,26 +1419,45 @@ def _counted(
             keep[:] = False
             break
         keep &= (issued & _bit(rows.publishers.index(pid))) != 0
-    # Entries per month (ids come in order, a month's ids together), summed per year.
-    by_year: dict[int, int] = {}
-    per_month = np.bincount(month[keep], minlength=len(rows.months))
-    for number, n in zip(rows.months.tolist(), per_month.tolist(), strict=True):
-        if n:
-            by_year[number // 12] = by_year.get(number // 12, 0) + n
+    by_year = _years(rows, month[keep])
     if query.years:
         keep &= np.isin(rows.months // 12, query.years)[month]
     masks, issued = masks[keep], issued[keep]
-    counts = {}
+    by_concept, by_publisher = _mask_counts(rows, masks, issued, concepts)
+    return len(masks), by_year, by_concept, by_publisher
+
+
+def _years(rows: _FacetRows, month: npt.NDArray[np.integer[Any]]) -> dict[int, int]:
+    """Entries per year of entries given by the index of their month in rows.months (ids
+    come in order, a month's together): counted per month, summed per year."""
+    import numpy as np
+
+    by_year: dict[int, int] = {}
+    per_month = np.bincount(month, minlength=len(rows.months))
+    for number, n in zip(rows.months.tolist(), per_month.tolist(), strict=True):
+        if n:
+            by_year[number // 12] = by_year.get(number // 12, 0) + n
+    return by_year
+
+
+def _mask_counts(
+    rows: _FacetRows, masks: _U64, issued: _U64, concepts: Mapping[str, Concept]
+) -> tuple[dict[int, int], dict[str, int]]:
+    """Entries per concept id and per publisher id among entries given by their masks (the
+    facet table's: a bit a concept, a bit a publisher of rows.publishers); none of zero."""
+    import numpy as np
+
+    by_concept = {}
     for concept in concepts.values():
         found = int(np.count_nonzero(masks & _bit(concept.id)))
         if found:
-            counts[concept.id] = found
+            by_concept[concept.id] = found
     by_publisher = {}
     for n_bit, pid in enumerate(rows.publishers):
         found = int(np.count_nonzero(issued & _bit(n_bit)))
         if found:
             by_publisher[pid] = found
-    return len(masks), by_year, counts, by_publisher
+    return by_concept, by_publisher
 
 
 def _counted_ids(
@@ -1449,23 +1468,10 @@ def _counted_ids(
     import numpy as np
 
     picked = rows.rows_of(np.asarray(ids, dtype=np.int64))
-    masks, issued = rows.concepts[picked], rows.issued[picked]
-    by_concept = {}
-    for concept in concepts.values():
-        found = int(np.count_nonzero(masks & _bit(concept.id)))
-        if found:
-            by_concept[concept.iri] = found
-    by_publisher = {}
-    for n_bit, pid in enumerate(rows.publishers):
-        found = int(np.count_nonzero(issued & _bit(n_bit)))
-        if found:
-            by_publisher[pid] = found
-    by_year: dict[int, int] = {}
-    per_month = np.bincount(rows.month_rows[picked], minlength=len(rows.months))
-    for number, n in zip(rows.months.tolist(), per_month.tolist(), strict=True):
-        if n:
-            by_year[number // 12] = by_year.get(number // 12, 0) + n
-    return by_concept, by_year, by_publisher
+    by_id, by_publisher = _mask_counts(rows, rows.concepts[picked], rows.issued[picked], concepts)
+    iri_of = {c.id: c.iri for c in concepts.values()}
+    by_concept = {iri_of[cid]: n for cid, n in by_id.items()}
+    return by_concept, _years(rows, rows.month_rows[picked]), by_publisher
 
 
 def _matched_ids(
