@@ -865,6 +865,10 @@ class Index:
             self._local.db = db
         return db
 
+    def has_table(self, name: str) -> bool:
+        """Whether this index has the table name (_has_table)."""
+        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE name = ?", name))
+
     def _rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         try:
             return self._db().execute(sql, args).fetchall()
@@ -936,7 +940,7 @@ class Index:
         read once per list and kept; None for an index written before the tally table."""
         found = self._tallies.get(iri)
         if found is None:
-            if not self._rows("SELECT 1 FROM sqlite_master WHERE name = 'tally'"):
+            if not self.has_table("tally"):
                 return None
             rows = self._rows(
                 "SELECT month, entries FROM tally WHERE list = ? ORDER BY month DESC", iri
@@ -967,7 +971,7 @@ class Index:
         once: a row per publisher); none for an index written before the facet."""
         if self._publisher_names is None:
             rows: list[tuple[object, ...]] = []
-            if self._rows("SELECT 1 FROM sqlite_master WHERE name = 'issued'"):
+            if self.has_table("issued"):
                 rows = self._rows("SELECT id, name FROM publisher")
             found = sorted(
                 ((str(p), str(n)) for p, n in rows), key=lambda r: (r[1].casefold(), r[0])
@@ -979,8 +983,7 @@ class Index:
         """Whether the index holds the release's publishers (written since they are)."""
         if self._publishers is None:
             self._publishers = bool(
-                self._rows("SELECT 1 FROM sqlite_master WHERE name = 'publishers'")
-                and self._rows("SELECT 1 FROM publishers")
+                self.has_table("publishers") and self._rows("SELECT 1 FROM publishers")
             )
         return self._publishers
 
@@ -988,8 +991,7 @@ class Index:
         """Whether the index holds the history's records (graph/ledger.py), found by IRI."""
         if self._records is None:
             self._records = bool(
-                self._rows("SELECT 1 FROM sqlite_master WHERE name = 'record'")
-                and self._rows("SELECT 1 FROM record LIMIT 1")
+                self.has_table("record") and self._rows("SELECT 1 FROM record LIMIT 1")
             )
         return self._records
 
@@ -1379,7 +1381,7 @@ def _bit(n: int) -> np.uint64:
 def _facet_rows(db: sqlite3.Connection) -> _FacetRows | None:
     """The facet table as arrays; None for an index without one, or with a month past
     64 concept ids or publishers, or more than 64 publishers in all (counted in SQL)."""
-    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'facet'").fetchone():
+    if not _has_table(db, "facet"):
         return None
     months = db.execute("SELECT month, concepts, publishers, issued FROM facet ORDER BY month")
     found = months.fetchall()
@@ -1499,9 +1501,10 @@ def _joined(*parts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.concatenate(parts)
 
 
-def _has_issued(db: sqlite3.Connection) -> bool:
-    """Whether an index has the publishers' facet (written since it is)."""
-    return bool(db.execute("SELECT 1 FROM sqlite_master WHERE name = 'issued'").fetchone())
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    """Whether an index has the table name: those added since VERSION 2 (tally, facet,
+    issued, publishers, record, titles) are looked for, an older index answers without them."""
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
 
 
 def _facets(
@@ -1516,7 +1519,7 @@ def _facets(
     per concept and per publisher of the selection: from the facet table's rows when given
     (_counted), else in SQL (the words matched once per statement)."""
     selected = _expression(query, concepts, years=True, words=words)
-    issued = _has_issued(db)
+    issued = _has_table(db, "issued")
     if selected and rows is not None:
         return _counted(db, rows, query, concepts, words, ids)
     if not selected:  # the whole library: the counts kept at build time
@@ -1614,11 +1617,6 @@ def _hits(
     return _hits_of_rows(db, db.execute(sql, args).fetchall(), concepts)
 
 
-def _has_titles(db: sqlite3.Connection) -> bool:
-    """Whether an index has the titles' FTS5 table (written since relevance has two tiers)."""
-    return bool(db.execute("SELECT 1 FROM sqlite_master WHERE name = 'titles'").fetchone())
-
-
 def _ranked(
     db: sqlite3.Connection,
     query: Search,
@@ -1635,7 +1633,7 @@ def _ranked(
     needs BM25 of every match (FTS5's ORDER BY rank: ~3 us a match, 2 s at 1M entries for
     two common words). None without the titles table, or with a facet and no facet rows."""
     faceted = bool(query.categories or query.years or query.publishers)
-    if not _has_titles(db) or (faceted and rows is None):
+    if not _has_table(db, "titles") or (faceted and rows is None):
         return None
     import numpy as np
 
@@ -1715,7 +1713,7 @@ def _hits_of_rows(
     ):
         tags.setdefault(entry, []).append(by_id[concept].iri)
     issued: dict[int, list[str]] = {}
-    if _has_issued(db):
+    if _has_table(db, "issued"):
         for entry, pid in db.execute(
             f"SELECT entry, publisher FROM issued WHERE entry IN ({slots})", ids
         ):

@@ -322,7 +322,7 @@ def open_ledger(release: Path) -> Ledger | None:
     try:
         index = open_index(path)
         found = index._rows("SELECT value FROM meta WHERE key = 'base'")
-        marked = index._rows("SELECT 1 FROM sqlite_master WHERE name = 'hmonth'")
+        marked = index.has_table("hmonth")
         if not found or not marked or not index._rows("SELECT 1 FROM hmonth WHERE name = ''"):
             return None
     except PublicationError:
