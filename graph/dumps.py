@@ -471,7 +471,8 @@ def _write_files(
     gz_path = path.with_name(path.name + GZIP_SUFFIX)
     old = _open_previous(previous, path.name, gz_path.name, index)
     linked = 0
-    plain_out, gz_out = parts.Writer(path), parts.Writer(gz_path)
+    before = old.folder if old is not None else None  # its parts not hashed again (parts.py)
+    plain_out, gz_out = parts.Writer(path, before), parts.Writer(gz_path, before)
     gz_out.write(_GZIP_HEADER)
     header = render.header()
     plain_out.write(header)

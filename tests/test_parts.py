@@ -115,3 +115,70 @@ def test_a_list_naming_a_file_outside_its_parts_is_refused(tmp_path: Path) -> No
     with pytest.raises(OSError):
         parts.open_whole(tmp_path / "library.nt")
     assert parts.size_of(tmp_path / "library.nt") == -1
+
+
+def _rebuild(old: Path, new: Path, pieces: list[bytes]) -> parts.Whole:
+    """The whole of pieces written in new, the previous release's whole in old: each piece
+    linked when old has it under the name _write gives it, else written."""
+    before = {p.name: p for p in parts.read_parts(old / "library.nt")}
+    writer = parts.Writer(new / "library.nt", old)
+    for n, data in enumerate(pieces):
+        same = n < len(PIECES) and data == PIECES[n]
+        name = f"k{n}.nt" if n and same else hashlib.sha256(data).hexdigest() + ".nt"
+        found = before.get(name)
+        if found is None or found.size != len(data) or writer.link(old, found) is None:
+            writer.write(data, name)
+    return writer.finish()
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {3: b"B" * 5},  # a part in the middle
+        {5: b"the new footer\n"},  # the last part
+        {0: b"new header\n"},  # the first: nothing to take up
+        {},  # none: every part taken up, the whole's SHA-256 from the last state
+    ],
+    ids=["middle", "last", "first", "none"],
+)
+def test_a_rebuild_takes_up_the_sha256_after_the_shared_parts(
+    tmp_path: Path, changed: dict[int, bytes]
+) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    _write(old, PIECES)
+    pieces = [changed.get(n, data) for n, data in enumerate(PIECES)]
+    whole = _rebuild(old, new, pieces)
+    data = b"".join(pieces)
+    # What a download's checksum (DCAT, the ETag) says: the SHA-256 of the whole's bytes.
+    assert (whole.sha256, whole.crc, whole.size) == (
+        hashlib.sha256(data).hexdigest(),
+        zlib.crc32(data),
+        len(data),
+    )
+    assert parts.read_bytes(new / "library.nt") == data
+    # The states listed are those of a whole written afresh, for the release after.
+    fresh = _write(tmp_path / "fresh", pieces)
+    listed = parts.read_parts(new / "library.nt")
+    assert [p.state for p in listed] == [
+        p.state for p in parts.read_parts(tmp_path / "fresh" / "library.nt")
+    ]
+    assert [p.size for p in listed] == [p.size for p in fresh.parts]
+    # And the release after that one takes up from them.
+    again = _rebuild(new, tmp_path / "again", [*pieces[:-1], b"footer 3\n"])
+    assert again.sha256 == hashlib.sha256(b"".join(pieces[:-1]) + b"footer 3\n").hexdigest()
+
+
+def test_a_list_without_states_or_with_a_garbled_one_is_hashed_in_full(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    _write(old, PIECES)
+    listed = (old / "library.nt.parts").read_text().splitlines()
+    # A list from before the states (three columns), then one whose second state is garbled.
+    (old / "library.nt.parts").write_text(
+        "".join(line.rsplit("\t", 1)[0] + "\n" for line in listed)
+    )
+    pieces = [*PIECES[:-1], b"the new footer\n"]
+    data = b"".join(pieces)
+    assert _rebuild(old, new, pieces).sha256 == hashlib.sha256(data).hexdigest()
+    garbled = [*listed[:1], listed[1].rsplit("\t", 1)[0] + "\tnot-a-state", *listed[2:]]
+    (old / "library.nt.parts").write_text("".join(line + "\n" for line in garbled))
+    assert _rebuild(old, tmp_path / "again", pieces).sha256 == hashlib.sha256(data).hexdigest()

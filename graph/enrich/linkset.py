@@ -264,7 +264,8 @@ def write_linkset(
     known = splicing  # the store's changes: the lines spliced out and in
     try:
         folder.mkdir(exist_ok=True)
-        plain_out, gz_out = parts.Writer(plain), parts.Writer(packed)
+        shared = old.folder if old.months else None  # not hashed again (graph/parts.py)
+        plain_out, gz_out = parts.Writer(plain, shared), parts.Writer(packed, shared)
         gz_out.write(_GZIP_HEADER)
         months: dict[str, parts.Part] = {}
         with _reading(enrich_file) as db:
