@@ -251,10 +251,13 @@ class Writer:
         self._linked: set[str] = set()
         self._resumable = digest.available()
         self._sha: _Hash | None = None  # None: not hashing yet
-        self._taken: digest.State | None = None  # the state after the parts not hashed
+        self._after: digest.State | None = None  # the state after the parts not hashed
         self._before: list[Part] = []  # the previous whole's parts, while this one's are its
+        self._previous = previous
+        self._listed_ns = -1  # when the previous list was written (its parts were before)
         if self._resumable and previous is not None:
             with contextlib.suppress(OSError, ValueError):
+                self._listed_ns = list_path(previous / path.name).stat().st_mtime_ns
                 self._before = read_parts(previous / path.name)
 
     def write(self, data: bytes, name: str | None = None) -> Part | None:
@@ -278,14 +281,25 @@ class Writer:
         """Add the part of that name in previous (a folder of lists, as path's) as the next
         part, hard-linked (copied when it cannot be: another file system, too many links),
         and its bytes checked against its size and CRC-32 as they are hashed; None when it is
-        missing or damaged (then nothing is added: make it and write it)."""
+        missing or damaged (then nothing is added: make it and write it).
+
+        A part the previous release's state is taken up after (see the module) is not read:
+        its size is checked, and that it was not written to since its list was (its mtime),
+        as a release's parts are never written to once listed."""
         source, target = previous / FOLDER / part.name, self.folder / part.name
         try:
-            if source.stat().st_size != part.size:
+            found = source.stat()
+            if found.st_size != part.size:
                 return None
+            taken = None
+            if previous == self._previous and found.st_mtime_ns <= self._listed_ns:
+                taken = self._taken(part)  # not written to since it was listed: not read
             if part.name not in self._written | self._linked:
                 _link(source, target)
                 self._linked.add(part.name)
+            if taken is not None:
+                self._take(part, taken)
+                return part
             data = target.read_bytes()
         except OSError:
             return None
@@ -298,19 +312,27 @@ class Writer:
         self._add(part, data)
         return part
 
-    def _add(self, part: Part, data: bytes) -> None:
+    def _taken(self, part: Part) -> digest.State | None:
+        """The previous whole's SHA-256 state after part when part is its next one and all
+        before it were taken too (then part need not be hashed); else None."""
         n = len(self._parts)
+        if self._sha is not None or n >= len(self._before) or not self._before[n].same(part):
+            return None
+        return digest.State.parse(self._before[n].state, self.size + part.size)
+
+    def _take(self, part: Part, state: digest.State) -> None:
+        """Add part, hashed by the previous release (state: after it)."""
+        self._after = state
+        self._parts.append(self._before[len(self._parts)])
+        self.crc = isal_zlib.crc32_combine(self.crc, part.crc, part.size)
+        self.size += part.size
+
+    def _add(self, part: Part, data: bytes) -> None:
+        taken = self._taken(part)
+        if taken is not None:
+            self._take(part, taken)
+            return
         if self._sha is None:
-            before = self._before[n] if n < len(self._before) else None
-            taken = None
-            if before is not None and before.same(part):
-                taken = digest.State.parse(before.state, self.size + part.size)
-            if taken is not None:  # hashed by the previous release: its state after it
-                self._taken = taken
-                self._parts.append(before)  # type: ignore[arg-type]
-                self.crc = isal_zlib.crc32_combine(self.crc, part.crc, part.size)
-                self.size += part.size
-                return
             self._sha = self._resume()
         self._sha.update(data)
         self.crc = isal_zlib.crc32_combine(self.crc, part.crc, part.size)
@@ -325,9 +347,9 @@ class Writer:
         self._before = []
         if not self._resumable:
             return hashlib.sha256()
-        if self._taken is None:
+        if self._after is None:
             return digest.Sha256()
-        return digest.Sha256.resume(self._taken)
+        return digest.Sha256.resume(self._after)
 
     def finish(self) -> Whole:
         """Sync the parts written, write and sync the list; the whole's description."""

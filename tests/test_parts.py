@@ -182,3 +182,19 @@ def test_a_list_without_states_or_with_a_garbled_one_is_hashed_in_full(tmp_path:
     garbled = [*listed[:1], listed[1].rsplit("\t", 1)[0] + "\tnot-a-state", *listed[2:]]
     (old / "library.nt.parts").write_text("".join(line + "\n" for line in garbled))
     assert _rebuild(old, tmp_path / "again", pieces).sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_shared_part_written_to_since_it_was_listed_is_checked_and_made_again(
+    tmp_path: Path,
+) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    first = _write(old, PIECES)
+    damaged = old / "parts" / first.parts[1].name  # a part the next release takes up after
+    damaged.write_bytes(b"x" * first.parts[1].size)
+    listed = (old / "library.nt.parts").stat().st_mtime_ns
+    os.utime(damaged, ns=(listed + 10**9, listed + 10**9))
+    whole = _rebuild(old, new, PIECES)
+    data = b"".join(PIECES)
+    assert whole.sha256 == hashlib.sha256(data).hexdigest()
+    assert parts.read_bytes(new / "library.nt") == data
+    assert (new / "parts" / first.parts[1].name).stat().st_ino != damaged.stat().st_ino
