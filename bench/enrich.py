@@ -53,6 +53,7 @@ import argparse
 import hashlib
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -182,6 +183,7 @@ def main() -> None:
             for stale in ("enrich.sqlite", "enrich-vectors.npy"):
                 if (release / stale).exists():
                     (release / stale).unlink()
+            shutil.rmtree(release / "enrich", ignore_errors=True)  # the months' parts
             _, entries, _ = read_listings([listing])
             iris = Iris.from_base(base)
             converted = convert(entries, iris, library_title([]))
@@ -249,7 +251,7 @@ def main() -> None:
                 titles = {iri: e.title for iri, e in converted.entries.items()}
                 stepped = _step(vectors, picks, texts, titles, iris, Path(tmp), args.real_change)
                 print(f"step     {stepped}", flush=True)
-            write(release / FILE, vectors, links, {})
+            _write(write, release / FILE, vectors, links, {}, iris)
             index = Index(release / "index.sqlite")
             enrichment = Enrichment(release / FILE)
             start = time.perf_counter()
@@ -327,7 +329,6 @@ def _step(
 ) -> str:
     """The whole enrichment step of a one-change rebuild (module docstring: step)."""
     import inspect
-    import shutil
 
     import numpy as np
     import pyoxigraph
@@ -353,7 +354,7 @@ def _step(
     for folder in (previous, work):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-    write(previous / FILE, vectors, links, titles)
+    _write(write, previous / FILE, vectors, links, titles, iris)
     write_linkset(previous, iris, previous / FILE)
     # The previous release's store: its links (the library's graph aside, which a rebuild
     # copies and changes by its own chunks), loaded once per linkset and kept in tmp.
@@ -374,8 +375,10 @@ def _step(
     moved = vectors.matrix[row].astype(np.float32) / 127
     moved += np.random.default_rng(26).normal(0, 0.03, moved.shape).astype(np.float32)
     moved /= np.linalg.norm(moved)
-    model = {} if real_change else {"encoder": lambda: _Moved(moved)}
+    model: dict[str, Any] = {} if real_change else {"encoder": lambda: _Moved(moved)}
     start, used, wrote = time.perf_counter(), cpu(), written()
+    if "iris" in inspect.signature(enrich_release).parameters:  # the months' parts
+        model["iris"] = iris
     done = enrich_release(work, changed, previous, titles=titles, **model)
     if len(inspect.signature(write_linkset).parameters) > 3:
         linkset = write_linkset(work, iris, work / FILE, previous, done.changed)
@@ -402,9 +405,24 @@ def _step(
         f"add_links {store_wall:.2f} s wall, {store_cpu:.2f} s CPU, {store_wrote:.0f} MiB "
         f"written; in all {wall + store_wall:.2f} s wall, {used + store_cpu:.2f} s CPU, "
         f"{wrote + store_wrote:.0f} MiB ({done.embedded} embedded, {done.links:,} links, "
-        f"{len(done.changed) if done.changed is not None else 'all'} entries relinked, "
+        + (
+            f"months' parts {done.months[0]} written, {done.months[1]} linked, "
+            if hasattr(done, "months")
+            else ""
+        )
+        + f"{len(done.changed) if done.changed is not None else 'all'} entries relinked, "
         f"linkset {size:.0f} MiB; load {load()})"
     )
+
+
+def _write(write: Any, path: Path, vectors: Any, links: Any, titles: Any, iris: Any) -> None:
+    """related.py write, with the IRIs (its months) when it takes them."""
+    import inspect
+
+    if "iris" in inspect.signature(write).parameters:
+        write(path, vectors, links, titles, iris)
+    else:  # one enrich.sqlite, before the months' parts
+        write(path, vectors, links, titles)
 
 
 def _relink(vectors: Any, links: Any, n: int, whole: int) -> str:

@@ -61,10 +61,19 @@ def enriched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server,
 
 
 def related_rows(release: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(release / "enrich.sqlite") as db:
-        return db.execute(
-            "SELECT iri, rank, target, dot, score FROM related ORDER BY 1, 2"
-        ).fetchall()
+    """Every related row of a release's enrichment (its months' parts), without the title."""
+    from graph.enrich.read import rows_of
+
+    return [row[:5] for row in rows_of(release / "enrich.sqlite", "related")]
+
+
+def vector_files(release: Path) -> list[Path]:
+    """A release's months' vector files, in IRI order."""
+    from graph.enrich.read import read_parts
+
+    listed = read_parts(release / "enrich.sqlite")
+    assert listed is not None
+    return [release / "enrich" / p.vectors for p in listed]
 
 
 def titles_of(release: Path) -> dict[str, str]:
@@ -194,19 +203,19 @@ def reference_search(
     release: Path, text: str, categories: list[str], years: list[int], publishers: list[str]
 ) -> list[tuple[str, str, float | None]]:
     """The meaning search's whole list the plain way: every entry's dot product with the
-    text (the int8 vectors of the vector table), the facets' entries from the word search,
-    every candidate sorted (closest first, ties to the lower IRI), then cut."""
+    text (the int8 vectors of the months' files, concatenated), the facets' entries from the
+    word search, every candidate sorted (closest first, ties to the lower IRI), then cut."""
     import numpy as np
 
     from graph.enrich import meaning
+    from graph.enrich.read import rows_of
     from graph.enrich.related import SCALE, quantise, score_of
     from graph.index import Index
 
     index = Index(release / "index.sqlite")
-    with sqlite3.connect(release / "enrich.sqlite") as db:
-        rows = db.execute("SELECT iri, v FROM vector ORDER BY row").fetchall()
-    iris = [r[0] for r in rows]
-    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.int8).reshape(len(rows), -1)
+    iris = [iri for _, iri, _ in rows_of(release / "enrich.sqlite", "vector")]
+    matrix = np.concatenate([np.load(path) for path in vector_files(release)])
+    assert matrix.shape == (len(iris), 384)
     vector = quantise(meaning.encoder().encode([text]))[0].astype(np.int64)
     dots = matrix.astype(np.int64) @ vector
     id_of = index.entry_ids()
@@ -240,7 +249,9 @@ def test_the_meaning_search_lists_what_a_plain_computation_lists(
     monkeypatch.setattr(meaning, "MAX_MEANING", cut)
     _, out = enriched
     release = current_release(out)
-    assert (release / "enrich-vectors.npy").stat().st_size < 400 * 384  # int8: a byte a value
+    files = vector_files(release)
+    assert len(files) > 1  # the seed's months: the search reads them as one matrix
+    assert sum(f.stat().st_size for f in files) < (35 + 2 * len(files)) * 384  # int8: a byte
     index, enrichment = Index(release / "index.sqlite"), Enrichment(release / "enrich.sqlite")
     years = [int(f.key) for f in index.search((), (), (), "newest", 1, 1).years]
     by_size = sorted(index.categories().values(), key=lambda c: c.entries)

@@ -1,9 +1,9 @@
 """A rebuild's enrichment starts from the previous release's files (graph/enrich/related.py
-write_changes, graph/enrich/linkset.py write_linkset): what it writes holds exactly what a
-full build writes for the same data (every table's rows, the vectors file, the linkset dumps
-byte for byte, and the links in its store), only the changed months' parts of the linkset
-are new, and the previous release's files stay as they were. Needs the [enrich] extra, as
-tests/test_enrich.py.
+write, graph/enrich/linkset.py write_linkset): what it writes is exactly what a full build
+writes for the same data (the months' parts of enrich/ byte for byte, so every row and
+vector, the linkset dumps byte for byte, and the links in its store), only the changed
+months' parts are new files (the others hard-linked), and the previous release's files stay
+as they were. Needs the [enrich] extra, as tests/test_enrich.py.
 """
 
 from __future__ import annotations
@@ -28,11 +28,7 @@ from graph.publication import BuildOptions, build, current_release
 pytestmark = needs_enrich
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-# Compared byte for byte; enrich.sqlite by its tables' rows (a file changed in place keeps
-# its pages where they were, as graph/index.py's does).
 DUMPS = ("related.nt", "related.nt.gz")  # files of parts (graph/parts.py)
-FILES = ("enrich-vectors.npy", *(f"dumps/{name}" for name in DUMPS))
-RELEASE_FILES = ("enrich.sqlite", "enrich-vectors.npy")
 BASE = "http://127.0.0.1:9/"
 # A description changed (the entry embedded again, its neighbours and theirs relinked); a
 # title changed where its entry's IRI stays (every related row naming it as a target carries
@@ -46,19 +42,29 @@ RENAMED = ("Children and Families Act 2014", "The Children and Families Act 2014
 
 
 def tables(release: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table of a release's enrich.sqlite, in order."""
+    """Every row of every table of a release's enrich.sqlite (the head) and of its months'
+    parts (the vector rows numbered across the months), in order."""
+    from graph.enrich.read import rows_of
+
     with sqlite3.connect(release / "enrich.sqlite") as db:
         names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {n: db.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
+        head = {n: db.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
+    return head | {n: rows_of(release / "enrich.sqlite", n) for n in ("vector", "related")}
+
+
+def enrich_files(release: Path) -> dict[str, Path]:
+    """The months' parts of a release's enrichment (enrich/), by name."""
+    return {p.name: p for p in sorted((release / "enrich").iterdir())}
 
 
 def contents(release: Path) -> dict[str, bytes]:
-    files = {name: (release / name).read_bytes() for name in RELEASE_FILES[1:]}
+    files = {f"enrich/{n}": p.read_bytes() for n, p in enrich_files(release).items()}
     return files | {f"dumps/{name}": read_dump(release, name) for name in DUMPS}
 
 
 def digests(release: Path) -> dict[str, str]:
-    files = {n: (release / n).read_bytes() for n in RELEASE_FILES}
+    files = {"enrich.sqlite": (release / "enrich.sqlite").read_bytes()}
+    files |= {n: p.read_bytes() for n, p in enrich_files(release).items()}
     for name in DUMPS:
         files[name] = read_dump(release, name)
         for part in parts.read_parts(release / "dumps" / name):
@@ -100,30 +106,26 @@ def first(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("changes", "in_place"),
-    [((TEXT,), True), ((TITLE,), True), ((TEXT, TITLE), True), ((RENAMED,), False)],
+    "changes",
+    [(TEXT,), (TITLE,), (TEXT, TITLE), (RENAMED,)],
     ids=["text", "title", "both", "renamed"],
 )
 def test_an_incremental_enrichment_writes_what_a_full_one_writes(
     tmp_path: Path,
     first: Path,
     changes: tuple[tuple[str, str], ...],
-    in_place: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from graph.enrich import related
 
-    # The seed's 35 entries are too few for the share of changed rows written in place:
-    # allowed all, and the way the rebuild took recorded.
-    monkeypatch.setattr(related, "CHANGES", 1.0)
-    taken: list[tuple[str, ...] | None] = []
-    write_changes = related.write_changes
+    taken: list[related.Written] = []
+    write = related.write
 
-    def recorded(*args: Any) -> tuple[str, ...] | None:
-        taken.append(write_changes(*args))
+    def recorded(*args: Any) -> related.Written:
+        taken.append(write(*args))
         return taken[-1]
 
-    monkeypatch.setattr(related, "write_changes", recorded)
+    monkeypatch.setattr(related, "write", recorded)
     out = tmp_path / "pub"
     shutil.copytree(first, out, symlinks=True)
     previous = current_release(out)
@@ -137,12 +139,13 @@ def test_an_incremental_enrichment_writes_what_a_full_one_writes(
     outcome = build([changed], out, BuildOptions(base=BASE, enrich=True), now=NOW)
     assert "1 text(s) embedded" in outcome.enriched
     incremental = current_release(out)
-    assert len(taken) == 1 and bool(taken[0]) == in_place, taken  # in place: links changed
+    # Some months written again, the others linked; the links that changed named.
+    assert len(taken) == 1 and taken[0].written and taken[0].linked and taken[0].changed
     assert incremental != previous
     full = tmp_path / "full"
     build([changed], full, BuildOptions(base=BASE, enrich=True), now=NOW, reuse=False)
     assert tables(incremental) == tables(current_release(full))
-    assert contents(incremental) == contents(current_release(full))
+    assert contents(incremental) == contents(current_release(full))  # the same part files
     files = contents(incremental)
     assert gzip.decompress(files["dumps/related.nt.gz"]) == files["dumps/related.nt"]
     assert tables(incremental) != tables(previous)
@@ -154,6 +157,15 @@ def test_an_incremental_enrichment_writes_what_a_full_one_writes(
     linked = {name for name in now if then.get(name) == now[name]}
     assert linked and linked == set(now) & set(then)  # new parts only for new bytes
     assert linked != set(now)
+    # So are the enrichment's months' files: linked when the same (a month's vectors too
+    # when only its links changed), new ones written.
+    now, then = inodes(incremental), inodes(previous)
+    linked = {name for name in now if then.get(name) == now[name]}
+    assert len(linked) >= 2 * taken[0].linked and linked == set(now) & set(then)
+
+
+def inodes(release: Path) -> dict[str, int]:
+    return {n: p.stat().st_ino for n, p in enrich_files(release).items()}
 
 
 def test_a_rebuild_without_changes_links_the_previous_files(tmp_path: Path, first: Path) -> None:
@@ -164,8 +176,57 @@ def test_a_rebuild_without_changes_links_the_previous_files(tmp_path: Path, firs
     outcome = build([SEED], out, BuildOptions(base=BASE, enrich=True), now=NOW)
     assert "0 text(s) embedded" in outcome.enriched
     again = current_release(out)
-    for name in RELEASE_FILES:
-        assert (again / name).stat().st_ino == (previous / name).stat().st_ino, name
+    assert inodes(again) == inodes(previous)  # every month's files hard-linked
     assert part_files(again) == part_files(previous)  # every part hard-linked
     assert contents(again) == contents(previous)
+    assert tables(again) == tables(previous)
     assert digests(previous) == before
+
+
+def test_a_release_of_one_enrichment_file_is_read_and_written_in_parts(
+    tmp_path: Path, first: Path
+) -> None:
+    """A release built before the months' parts (enrich.sqlite with its vector and related
+    tables, enrich-vectors.npy beside it) is served, and the next build reuses its vectors
+    (nothing embedded) and writes what a full build writes."""
+    from graph.enrich.read import Enrichment, rows_of
+
+    out = tmp_path / "pub"
+    shutil.copytree(first, out, symlinks=True)
+    release = current_release(out)
+    vectors = [iri for _, iri, _ in rows_of(release / "enrich.sqlite", "vector")]
+    related = rows_of(release / "enrich.sqlite", "related")
+    matrix = Enrichment(release / "enrich.sqlite").vectors()[1]
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as db:
+        db.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE vector (row INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE,
+                                 digest TEXT NOT NULL, v BLOB NOT NULL);
+            CREATE TABLE related (iri TEXT NOT NULL, rank INTEGER NOT NULL,
+                                  target TEXT NOT NULL, dot INTEGER NOT NULL,
+                                  score REAL NOT NULL, title TEXT NOT NULL,
+                                  PRIMARY KEY (iri, rank)) WITHOUT ROWID;
+            """
+        )
+        with sqlite3.connect(release / "enrich.sqlite") as head:
+            db.executemany("INSERT INTO meta VALUES (?, ?)", head.execute("SELECT * FROM meta"))
+        rows = rows_of(release / "enrich.sqlite", "vector")
+        db.executemany(
+            "INSERT INTO vector VALUES (?, ?, ?, ?)",
+            [(n, iri, digest, matrix[[n]].tobytes()) for n, iri, digest in rows],
+        )
+        db.executemany("INSERT INTO related VALUES (?, ?, ?, ?, ?, ?)", related)
+    (release / "enrich.sqlite").unlink()
+    shutil.rmtree(release / "enrich")
+    shutil.copyfile(old, release / "enrich.sqlite")
+    served = Enrichment(release / "enrich.sqlite")
+    assert served.vectors()[0] == vectors
+    assert served.related(related[0][0])[0].iri == related[0][2]
+    outcome = build([SEED], out, BuildOptions(base=BASE, enrich=True), now=NOW)
+    assert "0 text(s) embedded" in outcome.enriched
+    full = tmp_path / "full"
+    build([SEED], full, BuildOptions(base=BASE, enrich=True), now=NOW, reuse=False)
+    assert contents(current_release(out)) == contents(current_release(full))
+    assert tables(current_release(out)) == tables(current_release(full))

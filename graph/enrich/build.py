@@ -63,8 +63,9 @@ def enrich(
     wanted: bool,
     phases: Phases,
 ) -> Enriched:
-    """With wanted, embed and link the entries into work/enrich.sqlite (phase "enrich"),
-    reusing the previous release's vectors, and write their linkset (dumps/related.nt).
+    """With wanted, embed and link the entries into work/enrich.sqlite and its months' parts
+    (phase "enrich"), reusing the previous release's vectors and the files of its months
+    that did not change, and write their linkset (dumps/related.nt).
     Returns sentences for the build summary (what enrichment did, and the publisher
     candidates the table lacks) and the linkset; raise EnrichmentUnavailable when wanted
     without the extra."""
@@ -88,7 +89,9 @@ def enrich(
     )
     texts = {iri: text_of(e.title, text) for (iri, e), text in described}
     phases.start("enrich", len(texts))
-    done = enrich_release(work, texts, previous, progress=phases.reporter("enrich"), titles=titles)
+    done = enrich_release(
+        work, texts, previous, converted.iris, progress=phases.reporter("enrich"), titles=titles
+    )
     related = (
         f"Related entries: {done.links:,} links among {done.entries:,} entries; "
         f"{done.embedded:,} text(s) embedded, the others reused; {done.seconds:.1f} s."

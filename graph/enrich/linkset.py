@@ -10,7 +10,7 @@ rdf:predicate, rdf:object and `kgpub:score` (xsd:decimal, 3 places):
   <a#related-b> rdf:subject <a> ; rdf:predicate kgpub:related ; rdf:object <b> ;
       kgpub:score "0.812"^^xsd:decimal .
 
-Written as N-Triples (and its gzip) in the order of enrich.sqlite (IRI, then rank): the same
+Written as N-Triples (and its gzip) in the order of the related rows (IRI, then rank): the same
 links give the same bytes. Each file is made of parts (graph/parts.py), as the library's
 dumps are: the links of the entries of one month (the 'YYYY-MM' their IRIs open with) are
 one part of dumps/related.nt, `parts/related-<month>-<SHA-256 of its bytes>.nt`, and that
@@ -25,20 +25,21 @@ Reads only SQLite: no numpy, no model.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import sqlite3
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from isal import isal_zlib
 
 from graph import parts
 from graph.describe import DumpFile
+from graph.enrich.read import FOLDER, connect, read_parts
 from graph.errors import PublicationError
 from graph.formats import GZIP_SUFFIX, NTRIPLES
 from graph.iris import Iris
@@ -82,9 +83,10 @@ class Written:
 
 
 def linkset_ntriples(enrich_file: Path, iris: Iris) -> tuple[bytes, int]:
-    """The links of a release's enrich.sqlite as N-Triples, and how many links."""
-    with _reading(enrich_file) as db:
-        rows = db.execute("SELECT iri, target, score FROM related ORDER BY iri, rank").fetchall()
+    """The links of a release's enrichment (enrich_file and its months' parts) as N-Triples,
+    and how many links."""
+    with _Source(enrich_file, iris) as source:
+        rows = [row for month in source.months() for row in source.month_rows(month)]
     return _lines(rows, iris), len(rows)
 
 
@@ -104,19 +106,79 @@ def _lines(rows: Iterable[tuple[str, str, float]], iris: Iris) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-@contextlib.contextmanager
-def _reading(enrich_file: Path) -> Iterator[sqlite3.Connection]:
-    """enrich_file open read-only; its errors as PublicationError."""
-    try:
-        db = sqlite3.connect(enrich_file.resolve().as_uri() + "?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise PublicationError(f"{enrich_file}: cannot read related entries: {exc}") from exc
-    try:
-        yield db
-    except sqlite3.Error as exc:
-        raise PublicationError(f"{enrich_file}: cannot read related entries: {exc}") from exc
-    finally:
-        db.close()
+_Row = tuple[str, str, float]
+
+
+class _Source:
+    """The related rows of a release's enrichment (graph/enrich/read.py): its months' parts,
+    or its one file (built before them), open read-only while in a with block; errors as
+    PublicationError."""
+
+    def __init__(self, enrich_file: Path, iris: Iris) -> None:
+        self.path = enrich_file
+        self.iris = iris
+        self.open: dict[Path, sqlite3.Connection] = {}
+        try:
+            listed = read_parts(enrich_file)
+        except sqlite3.Error as exc:
+            raise PublicationError(f"{enrich_file}: cannot read related entries: {exc}") from exc
+        folder = enrich_file.with_name(FOLDER)
+        self.parts = None if listed is None else {p.month: folder / p.db for p in listed}
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for db in self.open.values():
+            db.close()
+
+    def _rows(self, path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        try:
+            db = self.open.get(path)
+            if db is None:
+                db = self.open[path] = connect(path)
+            return db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise PublicationError(f"{path}: cannot read related entries: {exc}") from exc
+
+    def count(self) -> int:
+        """How many links."""
+        files = [self.path] if self.parts is None else list(self.parts.values())
+        return sum(int(self._rows(f, "SELECT count(*) FROM related")[0][0]) for f in files)
+
+    def months(self) -> list[str]:
+        """The months that have links, in order."""
+        if self.parts is None:
+            found = self._rows(self.path, "SELECT DISTINCT iri FROM related")
+            return sorted({month_of(str(iri), self.iris) for (iri,) in found})
+        return [m for m, f in sorted(self.parts.items()) if self._rows(f, _ANY)]
+
+    def month_rows(self, month: str) -> list[_Row]:
+        """One month's links (entry, target, score), in the order of linkset_ntriples."""
+        if self.parts is not None:
+            path = self.parts.get(month)
+            return [] if path is None else self._rows(path, f"{_ROWS} ORDER BY iri, rank")
+        low = self.iris.entry_prefix + month
+        # Every IRI of the month starts with low: the range up to low's last character plus one.
+        high = low[:-1] + chr(ord(low[-1]) + 1)
+        rows = self._rows(
+            self.path, f"{_ROWS} WHERE iri >= ? AND iri < ? ORDER BY iri, rank", low, high
+        )
+        return [r for r in rows if month_of(r[0], self.iris) == month]
+
+    def rows_of(self, iri: str) -> list[_Row]:
+        """One entry's links, closest first."""
+        path = self.path
+        if self.parts is not None:
+            found = self.parts.get(month_of(iri, self.iris))
+            if found is None:
+                return []
+            path = found
+        return self._rows(path, f"{_ROWS} WHERE iri = ? ORDER BY rank", iri)
+
+
+_ROWS = "SELECT iri, target, score FROM related"
+_ANY = "SELECT 1 FROM related LIMIT 1"
 
 
 def month_of(iri: str, iris: Iris) -> str:
@@ -126,7 +188,7 @@ def month_of(iri: str, iris: Iris) -> str:
     return iri[len(iris.entry_prefix) :][:MONTH_CHARS]
 
 
-def _tag(month: str) -> str:
+def month_tag(month: str) -> str:
     """A month as it is named in its parts' names: itself when it is 'YYYY-MM', else 'x'
     and its UTF-8 in hex (a part's name holds no '/' nor a leading '.')."""
     return month if _MONTH.fullmatch(month) else "x" + month.encode("utf-8").hex()
@@ -134,24 +196,12 @@ def _tag(month: str) -> str:
 
 def _part_name(month: str, data: bytes) -> str:
     """The name of a month's part of related.nt: the month and the SHA-256 of its bytes."""
-    return f"{NAME}-{_tag(month)}-{hashlib.sha256(data).hexdigest()}{NTRIPLES.suffix}"
+    return f"{NAME}-{month_tag(month)}-{hashlib.sha256(data).hexdigest()}{NTRIPLES.suffix}"
 
 
 def _deflated_name(plain: str) -> str:
     """The name of the .gz's part made from a part of related.nt (graph/dumps.py part_name)."""
     return plain + DEFLATED
-
-
-def _month_links(db: sqlite3.Connection, iris: Iris, month: str) -> bytes:
-    """The N-Triples of one month's links, in the order of linkset_ntriples."""
-    low = iris.entry_prefix + month
-    # Every IRI of the month starts with low: the range up to low's last character plus one.
-    high = low[:-1] + chr(ord(low[-1]) + 1)
-    rows = db.execute(
-        "SELECT iri, target, score FROM related WHERE iri >= ? AND iri < ? ORDER BY iri, rank",
-        (low, high),
-    ).fetchall()
-    return _lines((r for r in rows if month_of(r[0], iris) == month), iris)
 
 
 def _deflate(data: bytes) -> bytes:
@@ -268,19 +318,16 @@ def write_linkset(
         plain_out, gz_out = parts.Writer(plain, shared), parts.Writer(packed, shared)
         gz_out.write(_GZIP_HEADER)
         months: dict[str, parts.Part] = {}
-        with _reading(enrich_file) as db:
-            links = int(db.execute("SELECT count(*) FROM related").fetchone()[0])
+        with _Source(enrich_file, iris) as source:
+            links = source.count()
             blocks: dict[str, list[tuple[str, bytes]]] = {}
             if changed is not None and splicing:
                 for iri in sorted(changed):
-                    rows = db.execute(
-                        "SELECT iri, target, score FROM related WHERE iri = ? ORDER BY rank",
-                        (iri,),
-                    ).fetchall()
+                    rows = source.rows_of(iri)
                     blocks.setdefault(month_of(iri, iris), []).append((iri, _lines(rows, iris)))
                 wanted = sorted(set(old.months) | set(blocks))
             else:
-                wanted = _months(db, iris)
+                wanted = source.months()
             for month in wanted:
                 was = old.months.get(month)
                 data = None
@@ -288,11 +335,11 @@ def write_linkset(
                     before = parts.read_part(old.folder, was) if was is not None else b""
                     if before is None:  # damaged: made again, and the store's changes unknown
                         known = False
-                        data = _month_links(db, iris, month)
+                        data = _lines(source.month_rows(month), iris)
                     else:
                         data = _splice(before, blocks[month], removed, added)
                 elif not splicing or was is None:
-                    data = _month_links(db, iris, month)
+                    data = _lines(source.month_rows(month), iris)
                 if data is not None and (was is None or was.name != _part_name(month, data)):
                     part = plain_out.write(data, _part_name(month, data))
                     if part is not None:  # else no links this month
@@ -302,7 +349,7 @@ def write_linkset(
                 assert was is not None
                 part = plain_out.link(old.folder, was)
                 if part is None:  # damaged: made again
-                    data = _month_links(db, iris, month)
+                    data = _lines(source.month_rows(month), iris)
                     part = plain_out.write(data, _part_name(month, data))
                     if part is None:
                         continue
@@ -325,12 +372,6 @@ def write_linkset(
     )
     changes = (_joined(removed), _joined(added)) if known else None
     return Written(files, links, months, changes, previous if known else None)
-
-
-def _months(db: sqlite3.Connection, iris: Iris) -> list[str]:
-    """The months that have links, in order."""
-    found = {month_of(str(iri), iris) for (iri,) in db.execute("SELECT DISTINCT iri FROM related")}
-    return sorted(found)
 
 
 def store_links(work: Path, written: Written | None, previous: Path | None) -> Links:

@@ -1,4 +1,4 @@
-"""Related entries: each entry's nearest neighbours by meaning, and the file a release keeps.
+"""Related entries: each entry's nearest neighbours by meaning, and the files a release keeps.
 
 An entry's text (its title, then its description) is embedded by graph/enrich/model.py into
 a unit vector, stored quantised to int8 (v * 127, rounded). Two entries' relatedness is the
@@ -13,25 +13,27 @@ whose text is new (a text's vector is the same bits whatever texts it is embedde
 model.py embed_ids), and relinks only the entries whose neighbours may have changed
 (``relink``).
 
-A release's ``enrich.sqlite`` (written by ``write_release``, read by graph/enrich/read.py):
-  meta(key, value)                    model, neighbours, minimum score
-  vector(row, iri, digest, v)         v: 384 int8 bytes; row: IRI order
-  related(iri, rank, target, dot, score, title)
-                                      rank 1 is the closest; score in [MIN_SCORE, 1]; the
-                                      target's title, for pages
-and ``enrich-vectors.npy`` (VECTORS), the same vectors for the meaning search.
+A release's files (written by ``write``, read by graph/enrich/read.py, which describes
+them): ``enrich.sqlite``, a head (meta: model, neighbours, minimum score, scale; a row per
+month's part), and per month of entries, in enrich/, its vector rows (row, iri, digest), its
+related rows (iri, rank, target, dot, score, title: rank 1 is the closest; score in
+[MIN_SCORE, 1]; the target's title, for pages) and its int8 vectors (.npy). A rebuild writes
+the months whose rows changed and hard-links the others' files from the previous release:
+at 100k entries a one-change rebuild wrote 233 MB of SQLite and 38 MB of vectors again
+before the months' parts (bench/README.md, issue 14).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import multiprocessing
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +41,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from graph.enrich.linkset import month_of, month_tag
 from graph.enrich.model import DIMENSIONS, MODEL_NAME, Encoder, blas_threads
+from graph.enrich.read import FILE as FILE  # a release's enrichment head (bench, tests)
+from graph.enrich.read import FOLDER, VECTORS, Part, connect, databases, read_parts
+from graph.iris import Iris
 
-FILE = "enrich.sqlite"
-VECTORS = "enrich-vectors.npy"  # (entries, 384) int8, rows as `vector` (float32 before 2026-12-03)
 NEIGHBOURS = 5  # related entries published per entry
 SCALE = 127  # int8 quantisation of unit vectors
 MIN_SCORE = 0.5  # below this, two entries are not called related (cosine, all-MiniLM-L6-v2)
@@ -292,7 +296,7 @@ def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = N
     return result
 
 
-# --- the release's file ---------------------------------------------------------------------
+# --- the release's files --------------------------------------------------------------------
 
 
 class _ByDigest(Mapping[str, bytes]):
@@ -315,8 +319,9 @@ class _ByDigest(Mapping[str, bytes]):
 
 @dataclass
 class Previous:
-    """What the previous release's file holds: vectors by digest, links, digests by IRI; and
-    its IRIs and matrix in row order, for a rebuild that starts from its file."""
+    """What the previous release's files hold: vectors by digest, links, digests by IRI; its
+    IRIs and matrix in row order, and its months' parts (none when it was built before
+    them), for a rebuild that links the months it did not change."""
 
     vectors: Mapping[str, bytes]
     links: Links
@@ -324,46 +329,72 @@ class Previous:
     iris: list[str] = field(default_factory=list)
     matrix: Int8 = field(default_factory=lambda: np.zeros((0, DIMENSIONS), dtype=np.int8))
     path: Path | None = None
+    parts: dict[str, Part] = field(default_factory=dict)
 
     @classmethod
     def read(cls, release: Path | None) -> Previous:
-        """The release's file, read (empty when there is none, or it was made with another
-        model or settings). The matrix comes from VECTORS when it is there, int8 and of the
-        file's rows (one read), else from the vector table."""
+        """The release's files, read (empty when there are none, or they were made with
+        another model or settings). The matrix comes from the months' vector files, or in a
+        release built before them from VECTORS when it is int8 and of the file's rows, else
+        from the vector table."""
         empty = cls({}, {}, {})
         if release is None or not (release / FILE).is_file():
             return empty
+        head = release / FILE
         try:
-            db = sqlite3.connect(f"file:{release / FILE}?mode=ro", uri=True)
+            db = connect(head)
             try:
                 meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-                if meta != _meta():
-                    return empty  # another model or other settings: nothing to reuse
-                rows = db.execute("SELECT iri, digest FROM vector ORDER BY row").fetchall()
-                iris = [str(r[0]) for r in rows]
-                matrix = _matrix_file(release / VECTORS, len(iris))
-                if matrix is None:
-                    blobs = b"".join(v for (v,) in db.execute("SELECT v FROM vector ORDER BY row"))
-                    matrix = np.frombuffer(blobs, dtype=np.int8).reshape(len(iris), DIMENSIONS)
-                links: Links = {}
-                for iri, target, dot in db.execute(
-                    "SELECT iri, target, dot FROM related ORDER BY iri, rank"
-                ):
-                    links.setdefault(iri, []).append((target, dot))
             finally:
                 db.close()
+            if meta != _meta():
+                return empty  # another model or other settings: nothing to reuse
+            listed = read_parts(head)
+            rows: list[tuple[str, str]] = []
+            links: Links = {}
+            pieces: list[Int8] = []
+            for path in databases(head):
+                db = connect(path)
+                try:
+                    found = db.execute("SELECT iri, digest FROM vector ORDER BY row").fetchall()
+                    rows += [(str(iri), str(digest)) for iri, digest in found]
+                    if listed is None:
+                        matrix = _matrix_file(release / VECTORS, len(rows))
+                        if matrix is None:
+                            blobs = b"".join(
+                                v for (v,) in db.execute("SELECT v FROM vector ORDER BY row")
+                            )
+                            matrix = np.frombuffer(blobs, dtype=np.int8).reshape(
+                                len(rows), DIMENSIONS
+                            )
+                        pieces.append(matrix)
+                    for iri, target, dot in db.execute(
+                        "SELECT iri, target, dot FROM related ORDER BY iri, rank"
+                    ):
+                        links.setdefault(iri, []).append((target, dot))
+                finally:
+                    db.close()
+            for part in listed or ():
+                piece = _matrix_file(release / FOLDER / part.vectors, part.rows)
+                if piece is None:
+                    return empty
+                pieces.append(piece)
         except (sqlite3.Error, OSError, ValueError):
             return empty
-        digests = {iri: str(digest) for iri, digest in rows}
-        by_digest = {str(digest): row for row, (_, digest) in enumerate(rows)}
+        matrix = np.concatenate(pieces) if pieces else np.zeros((0, DIMENSIONS), dtype=np.int8)
+        if len(matrix) != len(rows):
+            return empty
+        iris = [iri for iri, _ in rows]
+        digests = dict(rows)
+        by_digest = {digest: row for row, (_, digest) in enumerate(rows)}
         for iri in digests:
             links.setdefault(iri, [])
-        return cls(_ByDigest(by_digest, matrix), links, digests, iris, matrix, release / FILE)
+        by_month = {p.month: p for p in listed or ()}
+        return cls(_ByDigest(by_digest, matrix), links, digests, iris, matrix, head, by_month)
 
 
 def _matrix_file(path: Path, rows: int) -> Int8 | None:
-    """A release's VECTORS, memory-mapped, when it is int8 and has the file's rows, else
-    None."""
+    """A vectors file, memory-mapped, when it is int8 and has the rows said, else None."""
     if not path.is_file():
         return None
     matrix = np.load(path, mmap_mode="r")
@@ -391,21 +422,23 @@ class Summary:
     relinked: int  # entries whose neighbours were computed in full
     links: int
     seconds: float
-    # The entries whose links differ from the previous release's, when the file was written
-    # from it (write_changes); None when written anew.
+    # The entries whose links differ from the previous release's (those gone included),
+    # when there was one to compare with (write); None when written without.
     changed: tuple[str, ...] | None = None
+    months: tuple[int, int] = (0, 0)  # the months' parts written, and linked
 
 
 def enrich_release(
     work: Path,
     texts: Mapping[str, str],
     previous_release: Path | None,
+    iris: Iris,
     encoder: Callable[[], Encoder] = Encoder,
     progress: Progress | None = None,
     titles: Mapping[str, str] | None = None,
 ) -> Summary:
-    """Embed, link and write work/enrich.sqlite, reusing the previous release's vectors and
-    links for what did not change."""
+    """Embed, link and write work/enrich.sqlite and its months' parts, reusing the previous
+    release's vectors, links and files for what did not change."""
     start = time.perf_counter()
     previous = Previous.read(previous_release)
     vectors, embedded = embed(texts, previous.vectors, encoder, progress, WORKERS)
@@ -414,18 +447,15 @@ def enrich_release(
     else:
         links = neighbours(vectors)
     relinked = len(vectors.iris) if not previous.digests else _count_full(vectors, previous)
-    changed = None
-    if previous.path is not None:
-        changed = write_changes(work / FILE, vectors, links, titles or {}, previous)
-    if changed is None:
-        write(work / FILE, vectors, links, titles or {})
+    written = write(work / FILE, vectors, links, titles or {}, iris, previous)
     return Summary(
         len(vectors.iris),
         embedded,
         relinked,
         sum(len(v) for v in links.values()),
         time.perf_counter() - start,
-        changed,
+        written.changed,
+        (written.written, written.linked),
     )
 
 
@@ -437,13 +467,146 @@ def _count_full(vectors: Vectors, previous: Previous) -> int:
     )
 
 
-def write(path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str]) -> None:
-    """Write a release's enrich.sqlite, and beside it VECTORS: the int8 matrix the meaning
-    search multiplies, which its server workers memory-map (one copy in the page cache for
-    all, 384 bytes an entry: a quarter of float32's, and faster to read a block at a time)."""
-    path.with_name(VECTORS).unlink(missing_ok=True)  # never written through a hard link
-    np.save(path.with_name(VECTORS), np.ascontiguousarray(vectors.matrix, dtype=np.int8))
-    path.unlink(missing_ok=True)
+@dataclass(frozen=True)
+class Written:
+    """What write did: the entries whose links differ from the previous release's (None
+    without one), and how many months' parts it wrote and linked."""
+
+    changed: tuple[str, ...] | None
+    written: int
+    linked: int
+
+
+def _month_spans(names: list[str], iris: Iris) -> Iterator[tuple[str, int, int]]:
+    """The months of IRIs in IRI order, each with its rows [start, end)."""
+    start = 0
+    for end in range(1, len(names) + 1):
+        month = month_of(names[start], iris)
+        if end == len(names) or month_of(names[end], iris) != month:
+            yield month, start, end
+            start = end
+
+
+def write(
+    path: Path,
+    vectors: Vectors,
+    links: Links,
+    titles: Mapping[str, str],
+    iris: Iris,
+    previous: Previous | None = None,
+) -> Written:
+    """Write a release's enrichment: the head at path (FILE: meta and the months' parts)
+    and each month's two files in FOLDER beside it (graph/enrich/read.py). A month whose rows
+    are the previous release's (the same entries, texts and links, and no target's text,
+    which opens with its title, changed) is hard-linked from it: a release never changes a
+    file, and the bytes of a month written again from the same rows would be the same. The
+    server's workers memory-map the vector files (one copy in the page cache for all, 384
+    bytes an entry). tests/test_enrich_files.py checks that a rebuild holds what a full
+    build writes."""
+    folder = path.with_name(FOLDER)
+    path.unlink(missing_ok=True)  # never written through a hard link
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    old = previous if previous is not None and previous.digests else None
+    dirty: set[str] = set()  # months written again
+    changed: tuple[str, ...] | None = None
+    if old is not None:
+        now = dict(zip(vectors.iris, vectors.digests, strict=True))
+        retexted = {iri for iri, digest in now.items() if old.digests.get(iri) != digest}
+        gone = [iri for iri in old.digests if iri not in now]
+        relinked = [iri for iri in vectors.iris if links.get(iri, []) != old.links.get(iri, [])]
+        changed = tuple(sorted([*relinked, *(iri for iri in gone if old.links.get(iri))]))
+        dirty = {month_of(iri, iris) for iri in (*retexted, *gone, *relinked)}
+        if retexted:  # the related rows naming them carry their title
+            dirty |= {
+                month_of(iri, iris)
+                for iri, targets in links.items()
+                if any(t in retexted for t, _ in targets)
+            }
+    listed: list[Part] = []
+    linked = 0
+    source = old.path.with_name(FOLDER) if old is not None and old.path is not None else None
+    for month, start, end in _month_spans(vectors.iris, iris):
+        was = old.parts.get(month) if old is not None else None
+        same = was is not None and was.rows == end - start and was.first == vectors.iris[start]
+        if source is not None and was is not None and same and month not in dirty:
+            os.link(source / was.db, folder / was.db)
+            os.link(source / was.vectors, folder / was.vectors)
+            listed.append(was)
+            linked += 1
+            continue
+        names = vectors.iris[start:end]
+        rows = ((row - start, iri, vectors.digests[row]) for row, iri in enumerate(names, start))
+        related = (
+            (iri, rank, target, dot, score_of(dot), titles.get(target, ""))
+            for iri in names
+            for rank, (target, dot) in enumerate(links.get(iri, []), start=1)
+        )
+        db = _write_part_db(folder, month, rows, related)
+        matrix = np.ascontiguousarray(vectors.matrix[start:end], dtype=np.int8)
+        # The month's links changed, its vectors maybe not: the same bytes, linked.
+        kept = _write_part_vectors(folder, month, matrix, source, was)
+        listed.append(Part(month, names[0], end - start, db, kept))
+    _write_head(path, listed)
+    return Written(changed, len(listed) - linked, linked)
+
+
+def _named(folder: Path, month: str, data: bytes, suffix: str) -> str:
+    """A part's name: its month and the SHA-256 of its bytes (linkset.py's parts too)."""
+    return f"{month_tag(month)}-{hashlib.sha256(data).hexdigest()}{suffix}"
+
+
+def _write_part_db(
+    folder: Path,
+    month: str,
+    rows: Iterable[tuple[int, str, str]],
+    related: Iterable[tuple[str, int, str, int, float, str]],
+) -> str:
+    """Write a month's SQLite file (vector and related tables), named by its bytes."""
+    scratch = folder / f".{month_tag(month)}.sqlite"
+    scratch.unlink(missing_ok=True)
+    db = sqlite3.connect(scratch)
+    try:
+        db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE vector (row INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE,
+                                 digest TEXT NOT NULL);
+            CREATE TABLE related (iri TEXT NOT NULL, rank INTEGER NOT NULL,
+                                  target TEXT NOT NULL, dot INTEGER NOT NULL,
+                                  score REAL NOT NULL, title TEXT NOT NULL,
+                                  PRIMARY KEY (iri, rank)) WITHOUT ROWID;
+            """
+        )
+        db.executemany("INSERT INTO vector VALUES (?, ?, ?)", rows)
+        db.executemany("INSERT INTO related VALUES (?, ?, ?, ?, ?, ?)", related)
+        db.commit()
+    finally:
+        db.close()
+    name = _named(folder, month, scratch.read_bytes(), ".sqlite")
+    os.replace(scratch, folder / name)
+    return name
+
+
+def _write_part_vectors(
+    folder: Path, month: str, matrix: Int8, source: Path | None, was: Part | None
+) -> str:
+    """Write a month's vectors (.npy, int8), named by its bytes: linked from source when
+    they are the bytes of the month's previous file (was)."""
+    buffer = io.BytesIO()
+    np.save(buffer, matrix)
+    data = buffer.getvalue()
+    name = _named(folder, month, data, ".npy")
+    if source is not None and was is not None and was.vectors == name:
+        os.link(source / name, folder / name)
+    else:
+        (folder / name).write_bytes(data)
+    return name
+
+
+def _write_head(path: Path, listed: Sequence[Part]) -> None:
+    """Write a release's FILE: the meta and the months' parts."""
     db = sqlite3.connect(path)
     try:
         db.executescript(
@@ -451,103 +614,20 @@ def write(path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str])
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE vector (row INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE,
-                                 digest TEXT NOT NULL, v BLOB NOT NULL);
-            CREATE TABLE related (iri TEXT NOT NULL, rank INTEGER NOT NULL,
-                                  target TEXT NOT NULL, dot INTEGER NOT NULL,
-                                  score REAL NOT NULL, title TEXT NOT NULL,
-                                  PRIMARY KEY (iri, rank)) WITHOUT ROWID;
+            CREATE TABLE part (month TEXT PRIMARY KEY, first TEXT NOT NULL,
+                               rows INTEGER NOT NULL, db TEXT NOT NULL, vectors TEXT NOT NULL);
             """
         )
         db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(_meta().items()))
         db.executemany(
-            "INSERT INTO vector VALUES (?, ?, ?, ?)",
-            (
-                (row, iri, vectors.digests[row], vectors.matrix[row].tobytes())
-                for row, iri in enumerate(vectors.iris)
-            ),
-        )
-        db.executemany(
-            "INSERT INTO related VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (iri, rank, target, dot, score_of(dot), titles.get(target, ""))
-                for iri in vectors.iris
-                for rank, (target, dot) in enumerate(links.get(iri, []), start=1)
-            ),
+            "INSERT INTO part VALUES (?, ?, ?, ?, ?)",
+            ((p.month, p.first, p.rows, p.db, p.vectors) for p in listed),
         )
         db.commit()
     finally:
         db.close()
-
-
-CHANGES = 0.05  # changed rows (vectors, links) above this share: the file is written anew
-
-
-def write_changes(
-    path: Path, vectors: Vectors, links: Links, titles: Mapping[str, str], previous: Previous
-) -> tuple[str, ...] | None:
-    """Write a release's enrich.sqlite and VECTORS from the previous release's, as
-    graph/index.py does with its index: the same rows, the files hard-linked (a release never
-    changes its files); else the file copied and only the rows that differ written again:
-    the vectors whose text changed, the links of the entries whose neighbours changed and
-    the titles of the targets whose text changed (an entry's title opens its text). The
-    tables then hold what write() writes (tests/test_enrich_files.py). Returns the entries
-    whose links changed; None, having written nothing, when the IRIs are not the previous
-    release's or more than CHANGES of the rows changed: write() is then as fast."""
-    assert previous.path is not None
-    if vectors.iris != previous.iris:
-        return None
-    old = previous.digests
-    new_rows = [row for row, iri in enumerate(vectors.iris) if old[iri] != vectors.digests[row]]
-    relinked = [iri for iri in vectors.iris if links.get(iri, []) != previous.links[iri]]
-    limit = CHANGES * len(vectors.iris)
-    if len(new_rows) > limit or len(relinked) > limit:
-        return None
-    mapped = path.with_name(VECTORS)
-    path.unlink(missing_ok=True)
-    mapped.unlink(missing_ok=True)
-    source = previous.path.with_name(VECTORS)
-    if not new_rows and _matrix_file(source, len(vectors.iris)) is not None:
-        os.link(source, mapped)
-    else:
-        np.save(mapped, np.ascontiguousarray(vectors.matrix, dtype=np.int8))
-    if not new_rows and not relinked:
-        os.link(previous.path, path)
-        return ()
-    shutil.copyfile(previous.path, path)
-    db = sqlite3.connect(path)
-    try:
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        db.executemany(
-            "UPDATE vector SET digest = ?, v = ? WHERE row = ?",
-            ((vectors.digests[r], vectors.matrix[r].tobytes(), r) for r in new_rows),
-        )
-        db.executemany("DELETE FROM related WHERE iri = ?", ((iri,) for iri in relinked))
-        db.executemany(
-            "INSERT INTO related VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (iri, rank, target, dot, score_of(dot), titles.get(target, ""))
-                for iri in relinked
-                for rank, (target, dot) in enumerate(links.get(iri, []), start=1)
-            ),
-        )
-        # The related rows of every entry carry their target's title: one pass over the
-        # table for the targets whose text (title first) changed.
-        retitled = {vectors.iris[r]: titles.get(vectors.iris[r], "") for r in new_rows}
-        if retitled:
-            db.execute("CREATE TEMP TABLE retitled (iri TEXT PRIMARY KEY, title TEXT NOT NULL)")
-            db.executemany("INSERT INTO retitled VALUES (?, ?)", retitled.items())
-            db.execute(
-                "UPDATE related SET title = (SELECT title FROM retitled WHERE iri = target)"
-                " WHERE target IN (SELECT iri FROM retitled)"
-            )
-        db.commit()
-    finally:
-        db.close()
-    return tuple(relinked)
 
 
 def read_links(release: Path) -> Links:
-    """The related entries a release's file holds (tests, bench)."""
+    """The related entries a release's files hold (tests, bench)."""
     return Previous.read(release).links
