@@ -4,10 +4,10 @@ facets (categories, years, publishers), each hit marked with how it was found.
 
 The text is embedded by the same model as the entries (graph/enrich/model.py); closeness is
 the dot product with the entries' int8 vectors, an exact search with numpy over their N x 384
-matrix, memory-mapped from the release's enrich-vectors.npy (one copy in the page cache for
-every worker), converted to float32 a block at a time for BLAS. The products of int8 values
-are exact in float32 in any order and blocking, so every way of computing them below gives
-the same scores:
+matrix, memory-mapped from the release's months' vector files (graph/enrich/stacked.py; one
+copy in the page cache for every worker), converted to float32 a block at a time for BLAS.
+The products of int8 values are exact in float32 in any order and blocking, so every way of
+computing them below gives the same scores:
   - the word search's list (SQLite FTS5) and the rows the facets allow are read on a pool
     thread while this one embeds the text and, without facets, multiplies every row
     (SQLite, the model's and numpy's products release the GIL);
@@ -35,6 +35,7 @@ import numpy.typing as npt
 from graph.enrich.model import blas_threads
 from graph.enrich.read import Enrichment, encoder
 from graph.enrich.related import SCALE, quantise, score_of
+from graph.enrich.stacked import Stacked
 from graph.index import FacetValue, Hit, Index, Results, Search, words_of
 from graph.pools import ProcessPool
 
@@ -192,7 +193,7 @@ def _closest(
 
 
 def _products(
-    matrix: npt.NDArray[np.int8] | npt.NDArray[np.float32],
+    matrix: npt.NDArray[np.int8] | npt.NDArray[np.float32] | Stacked,
     vector: npt.NDArray[np.float32],
     rows: npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.float32]:
@@ -204,15 +205,20 @@ def _products(
         if rows is not None:
             return np.asarray(matrix[rows], dtype=np.float32) @ vector
         if matrix.dtype == np.float32:  # VECTORS of a release built before it was int8
-            return np.asarray(matrix @ vector, dtype=np.float32)
-        n = len(matrix)
-        out = np.empty(n, dtype=np.float32)
-        block = np.empty((min(BLOCK, n), matrix.shape[1]), dtype=np.float32)
-        for start in range(0, n, BLOCK):
-            end = min(start + BLOCK, n)
-            part = block[: end - start]
-            np.copyto(part, matrix[start:end], casting="unsafe")
-            np.dot(part, vector, out=out[start:end])
+            return np.asarray(np.asarray(matrix) @ vector, dtype=np.float32)
+        # A release's months (Stacked): each block's products, into one array.
+        blocks = matrix.blocks if isinstance(matrix, Stacked) else [matrix]
+        out = np.empty(len(matrix), dtype=np.float32)
+        buffer = np.empty((BLOCK, matrix.shape[1]), dtype=np.float32)
+        at = 0
+        for rows_of_block in blocks:
+            n = len(rows_of_block)
+            for start in range(0, n, BLOCK):
+                end = min(start + BLOCK, n)
+                part = buffer[: end - start]
+                np.copyto(part, rows_of_block[start:end], casting="unsafe")
+                np.dot(part, vector, out=out[at + start : at + end])
+            at += n
         return out
 
 
