@@ -59,8 +59,18 @@ class Stacked:
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError("Stacked: row out of range")
         out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
-        which = np.searchsorted(self.starts, rows, side="right") - 1
-        for at in np.unique(which).tolist():
-            chosen = which == at
-            out[chosen] = self.blocks[at][rows[chosen] - self.starts[at]]
+        # The rows in order (the meaning search's are), cut where each block starts: a take
+        # per block of its run of rows.
+        order = None
+        if len(rows) > 1 and bool(np.any(rows[1:] < rows[:-1])):
+            order = np.argsort(rows, kind="stable")
+            rows = rows[order]
+        gathered = out if order is None else np.empty_like(out)
+        cuts = np.searchsorted(rows, self.starts).tolist()
+        for at, block in enumerate(self.blocks):
+            low, high = cuts[at], cuts[at + 1]
+            if low < high:
+                np.take(block, rows[low:high] - self.starts[at], axis=0, out=gathered[low:high])
+        if order is not None:
+            out[order] = gathered
         return out
