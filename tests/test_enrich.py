@@ -315,20 +315,24 @@ def test_the_same_data_gives_the_same_links(tmp_path: Path, enriched: tuple[Serv
     assert related_rows(current_release(again)) == related_rows(current_release(out))
 
 
+@pytest.mark.parametrize("stored", [False, True], ids=["dict", "stored"])
 @pytest.mark.parametrize("block", [2048, 16], ids=["few-rows", "blocks"])
 @pytest.mark.parametrize("seed", range(6))
 def test_relinking_equals_linking_anew(
-    seed: int, block: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, block: int, stored: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Changed, removed and added entries among clustered vectors: relink() gives exactly
     neighbours() of the new vectors (the int8 products are exact, ties go to the IRI).
     Changed texts become another's (ties), or leave their cluster for a new place (they
     leave the lists they were in, and enter others); relink takes its few rows against all
-    (_against) or, past BLOCK rows, the whole product by blocks."""
+    (_against) or, past BLOCK rows, the whole product by blocks. The previous links as a
+    dict, or as a release's files (Stored: lists read when a new text reaches their floor
+    or their vectors reach a stale entry's)."""
     import numpy as np
 
     from graph.enrich import related
-    from graph.enrich.related import Vectors, neighbours, quantise, relink
+    from graph.enrich.related import Previous, Vectors, neighbours, quantise, relink, write
+    from graph.iris import Iris
 
     monkeypatch.setattr(related, "BLOCK", block)
     rng = np.random.default_rng(seed)
@@ -359,7 +363,13 @@ def test_relinking_equals_linking_anew(
     after = Vectors(
         [after.iris[i] for i in order], [after.digests[i] for i in order], after.matrix[order]
     )
-    assert relink(after, links, old) == neighbours(after)
+    if stored:
+        write(tmp_path / "enrich.sqlite", before, links, {}, Iris.from_base("http://x/"))
+        previous = Previous.read(tmp_path)
+        assert previous.digests == old
+        assert relink(after, previous.links, old) == neighbours(after)
+    else:
+        assert relink(after, links, old) == neighbours(after)
 
 
 def test_worker_processes_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,10 +33,12 @@ import os
 import shutil
 import sqlite3
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +47,7 @@ from graph.enrich.linkset import month_of, month_tag
 from graph.enrich.model import DIMENSIONS, MODEL_NAME, Encoder, blas_threads
 from graph.enrich.read import FILE as FILE  # a release's enrichment head (bench, tests)
 from graph.enrich.read import FOLDER, VECTORS, Part, connect, databases, read_parts
+from graph.errors import PublicationError
 from graph.iris import Iris
 
 NEIGHBOURS = 5  # related entries published per entry
@@ -58,6 +61,7 @@ BLOCK = 2048  # rows of the similarity matrix computed at once (BLOCK x N float3
 
 Int8 = npt.NDArray[np.int8]
 Links = dict[str, list[tuple[str, int]]]  # IRI -> [(target IRI, dot)], closest first
+LinksOf = Mapping[str, list[tuple[str, int]]]  # the same, as a release's files or relink give it
 
 
 def text_of(title: str, description: str) -> str:
@@ -244,19 +248,27 @@ def _against(matrix: Int8, rows: list[int]) -> npt.NDArray[np.float32]:
     return out
 
 
-def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = NEIGHBOURS) -> Links:
+def relink(
+    vectors: Vectors, previous: LinksOf, old: Mapping[str, str], k: int = NEIGHBOURS
+) -> Relinked:
     """The neighbours of every entry, from the previous release's (previous, old: IRI ->
     digest of its text then), equal to neighbours(vectors): only the entries that are new or
     whose text changed, and those whose neighbours were among them or are gone, are computed
     again in full; every other keeps its list, where a new or changed entry closer than its
-    last neighbour (or any, while it has fewer than k) is merged in."""
+    last neighbour (or any, while it has fewer than k) is merged in. The result reads the
+    lists it did not change from previous when asked (Relinked): a previous release's links
+    (Stored) are read only for the entries that name a stale one and those merged into."""
     index = {iri: row for row, iri in enumerate(vectors.iris)}
     changed = {row for row, iri in enumerate(vectors.iris) if old.get(iri) != vectors.digests[row]}
     stale = {iri for iri in old if iri not in index or index[iri] in changed}
     full = set(changed)
-    for iri, row in index.items():
-        if iri not in previous or any(t in stale for t, _ in previous[iri]):
-            full.add(row)
+    if isinstance(previous, Stored):
+        full |= {index[iri] for iri in previous.naming(stale, k) if iri in index}
+        full |= {row for iri, row in index.items() if iri not in previous}
+    else:
+        for iri, row in index.items():
+            if iri not in previous or any(t in stale for t, _ in previous[iri]):
+                full.add(row)
     few = len(full) < BLOCK
     # A few rows against all: products of a few columns, where a second BLAS thread mostly
     # waits (on a busy machine, for long: bench/enrich.py relink), and without the whole
@@ -274,8 +286,7 @@ def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = N
             }
         else:
             links = neighbours(vectors, full, k, matrix)
-    result: Links = {iri: previous.get(iri, []) for iri in vectors.iris}
-    result.update(links)
+    result = Relinked(index, previous, links)
     if not changed:
         return result
     new_rows = sorted(changed)
@@ -283,8 +294,15 @@ def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = N
         # (N, len(changed)): each against the new texts
         dots = _against(vectors.matrix, new_rows) if matrix is None else matrix @ matrix[new_rows].T
     dots[new_rows, range(len(new_rows))] = -1  # not its own neighbour
-    # Only the rows some new text comes close enough to can change: merged one by one.
-    for row in np.flatnonzero((dots >= _MIN_DOT).any(axis=1)).tolist():
+    # Only the rows some new text comes close enough to can change: merged one by one. A
+    # previous release's rows only when a new text reaches their floor (Stored), as it must
+    # to enter their list: their lists are read.
+    near = (dots >= _MIN_DOT).any(axis=1)
+    if isinstance(previous, Stored):
+        then = np.array([previous.rows.get(iri, -1) for iri in vectors.iris], dtype=np.int64)
+        floor = np.where(then >= 0, previous.floors(k)[then], -1)
+        near &= (dots >= floor[:, None]).any(axis=1)
+    for row in np.flatnonzero(near).tolist():
         iri = vectors.iris[row]
         if row in full:
             continue
@@ -292,8 +310,34 @@ def relink(vectors: Vectors, previous: Links, old: Mapping[str, str], k: int = N
         for at in np.flatnonzero(dots[row] >= _MIN_DOT).tolist():
             merged[vectors.iris[new_rows[at]]] = int(dots[row, at])
         ranked = sorted(merged.items(), key=lambda p: (-p[1], index[p[0]]))
-        result[iri] = ranked[:k]
+        links[iri] = ranked[:k]
     return result
+
+
+class Relinked(LinksOf):
+    """relink's result: the lists it computed or merged (updated), and for every other entry
+    its previous list, read from previous when asked."""
+
+    def __init__(self, index: Mapping[str, int], previous: LinksOf, updated: Links) -> None:
+        self.index = index  # the entries, IRI -> row
+        self.previous = previous
+        self.updated = updated
+
+    def __getitem__(self, iri: str) -> list[tuple[str, int]]:
+        if iri in self.updated:
+            return self.updated[iri]
+        if iri not in self.index:
+            raise KeyError(iri)
+        return self.previous.get(iri, [])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, iri: object) -> bool:
+        return iri in self.index
 
 
 # --- the release's files --------------------------------------------------------------------
@@ -317,6 +361,107 @@ class _ByDigest(Mapping[str, bytes]):
         return len(self.rows)
 
 
+class Stored(LinksOf):
+    """A previous release's links, read from its files an entry at a time when asked for
+    (its month's file, by the primary key), with its vectors: a rebuild that changed one
+    entry reads the lists that may name it and those it may enter, not the 500,000 links of
+    100k entries into Python (Previous.read: 1.4 s of CPU). Which lists may: an entry names
+    another only when their dot product reaches its floor, the dot of its k-th link (or
+    _MIN_DOT while it has fewer): products of a few columns (_against) and each entry's
+    floor (floors, one SQL pass) find them, and their lists are then read to be sure. Its
+    entries are every IRI of the release (an entry without links: [])."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        firsts: Sequence[str],
+        entries: Mapping[str, str],
+        iris: Sequence[str],
+        matrix: Int8,
+    ):
+        self.files = list(files)
+        self.firsts = list(firsts)  # the first IRI of each file's entries (IRI order)
+        self.entries = entries
+        self.iris = list(iris)  # the rows of matrix
+        self.rows = {iri: row for row, iri in enumerate(self.iris)}
+        self.matrix = matrix
+        self.open: dict[int, sqlite3.Connection] = {}
+        self._floors: dict[int, npt.NDArray[np.int64]] = {}
+
+    def _rows(self, at: int, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        try:
+            db = self.open.get(at)
+            if db is None:
+                db = self.open[at] = connect(self.files[at])
+            return db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            path = self.files[at]
+            raise PublicationError(f"{path}: cannot read the previous links: {exc}") from exc
+
+    def __getitem__(self, iri: str) -> list[tuple[str, int]]:
+        if iri not in self.entries:
+            raise KeyError(iri)
+        at = bisect_right(self.firsts, iri) - 1
+        sql = "SELECT target, dot FROM related WHERE iri = ? ORDER BY rank"
+        return [(str(t), int(d)) for t, d in self._rows(at, sql, iri)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, iri: object) -> bool:
+        return iri in self.entries
+
+    def floors(self, k: int) -> npt.NDArray[np.int64]:
+        """Each row's floor: the dot of its k-th link, or -1 with fewer than k links (any
+        dot of at least _MIN_DOT enters then)."""
+        found = self._floors.get(k)
+        if found is None:
+            found = np.full(len(self.iris), -1, dtype=np.int64)
+            sql = "SELECT iri, dot FROM related WHERE rank = ?"
+            for at in range(len(self.files)):
+                for iri, dot in self._rows(at, sql, k):
+                    found[self.rows[iri]] = dot
+            self._floors[k] = found
+        return found
+
+    def naming(self, targets: set[str], k: int = NEIGHBOURS) -> set[str]:
+        """The entries whose lists name one of the targets."""
+        rows = sorted(self.rows[t] for t in targets if t in self.rows)
+        if not rows:
+            return set()
+        if len(rows) > NAMING:  # as many as the lists: read them all
+            sql = "SELECT iri, target FROM related"
+            return {
+                str(iri)
+                for at in range(len(self.files))
+                for iri, target in self._rows(at, sql)
+                if target in targets
+            }
+        reach = np.maximum(self.floors(k), _MIN_DOT)[:, None]
+        hit = np.zeros(len(self.iris), dtype=bool)
+        with blas_threads(1):
+            for start in range(0, len(rows), BLOCK):
+                hit |= (_against(self.matrix, rows[start : start + BLOCK]) >= reach).any(axis=1)
+        maybe = (self.iris[r] for r in np.flatnonzero(hit).tolist())
+        return {iri for iri in maybe if any(t in targets for t, _ in self[iri])}
+
+    def count(self) -> int:
+        """How many links."""
+        sql = "SELECT count(*) FROM related"
+        return sum(int(self._rows(at, sql)[0][0]) for at in range(len(self.files)))
+
+    def close(self) -> None:
+        for db in self.open.values():
+            db.close()
+        self.open.clear()
+
+
+NAMING = 500  # stale entries above which Stored.naming reads every list
+
+
 @dataclass
 class Previous:
     """What the previous release's files hold: vectors by digest, links, digests by IRI; its
@@ -324,7 +469,7 @@ class Previous:
     them), for a rebuild that links the months it did not change."""
 
     vectors: Mapping[str, bytes]
-    links: Links
+    links: LinksOf
     digests: dict[str, str]
     iris: list[str] = field(default_factory=list)
     matrix: Int8 = field(default_factory=lambda: np.zeros((0, DIMENSIONS), dtype=np.int8))
@@ -350,10 +495,10 @@ class Previous:
             if meta != _meta():
                 return empty  # another model or other settings: nothing to reuse
             listed = read_parts(head)
+            files = databases(head)
             rows: list[tuple[str, str]] = []
-            links: Links = {}
             pieces: list[Int8] = []
-            for path in databases(head):
+            for path in files:
                 db = connect(path)
                 try:
                     found = db.execute("SELECT iri, digest FROM vector ORDER BY row").fetchall()
@@ -368,10 +513,6 @@ class Previous:
                                 len(rows), DIMENSIONS
                             )
                         pieces.append(matrix)
-                    for iri, target, dot in db.execute(
-                        "SELECT iri, target, dot FROM related ORDER BY iri, rank"
-                    ):
-                        links.setdefault(iri, []).append((target, dot))
                 finally:
                     db.close()
             for part in listed or ():
@@ -387,8 +528,8 @@ class Previous:
         iris = [iri for iri, _ in rows]
         digests = dict(rows)
         by_digest = {digest: row for row, (_, digest) in enumerate(rows)}
-        for iri in digests:
-            links.setdefault(iri, [])
+        firsts = [""] if listed is None else [p.first for p in listed]
+        links = Stored(files, firsts, digests, iris, matrix)
         by_month = {p.month: p for p in listed or ()}
         return cls(_ByDigest(by_digest, matrix), links, digests, iris, matrix, head, by_month)
 
@@ -442,21 +583,40 @@ def enrich_release(
     start = time.perf_counter()
     previous = Previous.read(previous_release)
     vectors, embedded = embed(texts, previous.vectors, encoder, progress, WORKERS)
+    links: LinksOf
     if previous.digests:
         links = relink(vectors, previous.links, previous.digests)
     else:
         links = neighbours(vectors)
     relinked = len(vectors.iris) if not previous.digests else _count_full(vectors, previous)
-    written = write(work / FILE, vectors, links, titles or {}, iris, previous)
+    try:
+        written = write(work / FILE, vectors, links, titles or {}, iris, previous)
+        count = _count_links(links, previous)
+    finally:
+        if isinstance(previous.links, Stored):
+            previous.links.close()
     return Summary(
         len(vectors.iris),
         embedded,
         relinked,
-        sum(len(v) for v in links.values()),
+        count,
         time.perf_counter() - start,
         written.changed,
         (written.written, written.linked),
     )
+
+
+def _count_links(links: LinksOf, previous: Previous) -> int:
+    """How many links: the previous release's count and the lists relink changed, when it
+    started from the previous release's files (their lists are not read for it)."""
+    if not (isinstance(links, Relinked) and isinstance(previous.links, Stored)):
+        return sum(len(v) for v in links.values())
+    before = previous.links
+    total = before.count()
+    total -= sum(len(before[iri]) for iri in before if iri not in links)  # gone
+    for iri, now in links.updated.items():
+        total += len(now) - len(before.get(iri, []))
+    return total
 
 
 def _count_full(vectors: Vectors, previous: Previous) -> int:
@@ -490,7 +650,7 @@ def _month_spans(names: list[str], iris: Iris) -> Iterator[tuple[str, int, int]]
 def write(
     path: Path,
     vectors: Vectors,
-    links: Links,
+    links: LinksOf,
     titles: Mapping[str, str],
     iris: Iris,
     previous: Previous | None = None,
@@ -514,15 +674,24 @@ def write(
         now = dict(zip(vectors.iris, vectors.digests, strict=True))
         retexted = {iri for iri, digest in now.items() if old.digests.get(iri) != digest}
         gone = [iri for iri in old.digests if iri not in now]
-        relinked = [iri for iri in vectors.iris if links.get(iri, []) != old.links.get(iri, [])]
+        # relink's result holds the previous lists but for those it changed (updated).
+        computed = links.updated if isinstance(links, Relinked) else vectors.iris
+        relinked = [iri for iri in computed if links.get(iri, []) != old.links.get(iri, [])]
         changed = tuple(sorted([*relinked, *(iri for iri in gone if old.links.get(iri))]))
         dirty = {month_of(iri, iris) for iri in (*retexted, *gone, *relinked)}
         if retexted:  # the related rows naming them carry their title
-            dirty |= {
-                month_of(iri, iris)
-                for iri, targets in links.items()
-                if any(t in retexted for t, _ in targets)
-            }
+            if isinstance(links, Relinked) and isinstance(old.links, Stored):
+                naming = {i for i in old.links.naming(retexted) if i not in links.updated}
+                naming |= {
+                    iri
+                    for iri, targets in links.updated.items()
+                    if any(t in retexted for t, _ in targets)
+                }
+            else:
+                naming = {
+                    iri for iri, targets in links.items() if any(t in retexted for t, _ in targets)
+                }
+            dirty |= {month_of(iri, iris) for iri in naming if iri in now}
     listed: list[Part] = []
     linked = 0
     source = old.path.with_name(FOLDER) if old is not None and old.path is not None else None
@@ -630,4 +799,4 @@ def _write_head(path: Path, listed: Sequence[Part]) -> None:
 
 def read_links(release: Path) -> Links:
     """The related entries a release's files hold (tests, bench)."""
-    return Previous.read(release).links
+    return dict(Previous.read(release).links)
