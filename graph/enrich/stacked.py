@@ -24,7 +24,8 @@ class Stacked:
     """Row blocks of one width and dtype, read as their concatenation."""
 
     def __init__(self, blocks: Sequence[Int8]) -> None:
-        self.blocks = [b for b in blocks if len(b)]
+        # Plain views of the blocks (np.memmap's slices are slower to make, for nothing)
+        self.blocks: list[Int8] = [b.view(np.ndarray) for b in blocks if len(b)]
         width = self.blocks[0].shape[1] if self.blocks else DIMENSIONS
         self.dtype = self.blocks[0].dtype if self.blocks else np.dtype(np.int8)
         # starts[i]: the first row of block i; starts[-1]: every row
@@ -67,10 +68,11 @@ class Stacked:
             rows = rows[order]
         gathered = out if order is None else np.empty_like(out)
         cuts = np.searchsorted(rows, self.starts).tolist()
+        starts = self.starts.tolist()
         for at, block in enumerate(self.blocks):
             low, high = cuts[at], cuts[at + 1]
             if low < high:
-                np.take(block, rows[low:high] - self.starts[at], axis=0, out=gathered[low:high])
+                np.take(block, rows[low:high] - starts[at], axis=0, out=gathered[low:high])
         if order is not None:
             out[order] = gathered
         return out
