@@ -414,6 +414,14 @@ class Stored(LinksOf):
     def __contains__(self, iri: object) -> bool:
         return iri in self.entries
 
+    def lists(self, iri: str) -> Links:
+        """Every list of the file that holds iri's, in one pass."""
+        found: Links = {}
+        sql = "SELECT iri, target, dot FROM related ORDER BY iri, rank"
+        for entry, target, dot in self._rows(bisect_right(self.firsts, iri) - 1, sql):
+            found.setdefault(str(entry), []).append((str(target), int(dot)))
+        return found
+
     def floors(self, k: int) -> npt.NDArray[np.int64]:
         """Each row's floor: the dot of its k-th link, or -1 with fewer than k links (any
         dot of at least _MIN_DOT enters then)."""
@@ -706,10 +714,11 @@ def write(
             continue
         names = vectors.iris[start:end]
         rows = ((row - start, iri, vectors.digests[row]) for row, iri in enumerate(names, start))
+        lists = _month_lists(links, old, was, names)
         related = (
             (iri, rank, target, dot, score_of(dot), titles.get(target, ""))
             for iri in names
-            for rank, (target, dot) in enumerate(links.get(iri, []), start=1)
+            for rank, (target, dot) in enumerate(lists.get(iri, []), start=1)
         )
         db = _write_part_db(folder, month, rows, related)
         matrix = np.ascontiguousarray(vectors.matrix[start:end], dtype=np.int8)
@@ -718,6 +727,21 @@ def write(
         listed.append(Part(month, names[0], end - start, db, kept))
     _write_head(path, listed)
     return Written(changed, len(listed) - linked, linked)
+
+
+def _month_lists(
+    links: LinksOf, old: Previous | None, was: Part | None, names: Sequence[str]
+) -> LinksOf:
+    """The lists of a month's entries: relink's, the previous ones read in one pass over
+    the month's previous file (Stored.lists) rather than an entry at a time."""
+    if not (isinstance(links, Relinked) and old is not None and isinstance(old.links, Stored)):
+        return links
+    if was is None:
+        return links
+    lists = old.links.lists(was.first)
+    return {
+        iri: links.updated[iri] if iri in links.updated else lists.get(iri, []) for iri in names
+    }
 
 
 def _named(folder: Path, month: str, data: bytes, suffix: str) -> str:
