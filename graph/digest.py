@@ -68,8 +68,9 @@ class Sha256:
     """SHA-256 over bytes given in turns (update), its state readable at any time (state) and
     a digest at the end (hexdigest); resume starts from a saved state."""
 
-    def __init__(self) -> None:
-        lib = _library()
+    def __init__(self, lib: ctypes.CDLL | None = None) -> None:
+        if lib is None:
+            lib = _library()
         if lib is None:
             raise RuntimeError("no resumable SHA-256 here (see digest.available)")
         self._lib = lib
@@ -77,9 +78,9 @@ class Sha256:
         self._lib.SHA256_Init(ctypes.byref(self._context))
 
     @classmethod
-    def resume(cls, state: State) -> Sha256:
+    def resume(cls, state: State, lib: ctypes.CDLL | None = None) -> Sha256:
         """A SHA-256 that has hashed the bytes of state (without them)."""
-        digest = cls()
+        digest = cls(lib)
         context = digest._context
         context.h[:] = struct.unpack(">8I", state.chain)
         bits = state.size * 8
@@ -138,19 +139,10 @@ def _agrees(lib: ctypes.CDLL) -> bool:
     if ctypes.sizeof(_Context) != 112:
         return False
     try:
-        context = _Context()
-        lib.SHA256_Init(ctypes.byref(context))
-        lib.SHA256_Update(ctypes.byref(context), data[:100], 100)
-        h = struct.pack(">8I", *context.h)
-        pending = bytes(context.data[: context.num])
-        resumed = _Context()
-        lib.SHA256_Init(ctypes.byref(resumed))
-        resumed.h[:] = struct.unpack(">8I", h)
-        resumed.nl, resumed.nh, resumed.num = 800, 0, len(pending)
-        resumed.data[: len(pending)] = pending
-        lib.SHA256_Update(ctypes.byref(resumed), data[100:], len(data) - 100)
-        out = ctypes.create_string_buffer(32)
-        lib.SHA256_Final(out, ctypes.byref(resumed))
+        first = Sha256(lib)
+        first.update(data[:100])
+        resumed = Sha256.resume(first.state(), lib)
+        resumed.update(data[100:])
+        return resumed.hexdigest() == hashlib.sha256(data).hexdigest()
     except (OSError, ValueError):
         return False
-    return out.raw == hashlib.sha256(data).digest()
