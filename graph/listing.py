@@ -32,11 +32,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, compress, islice, repeat
 from operator import add, attrgetter, lt, methodcaller, sub
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, dataclass_transform
 from zoneinfo import ZoneInfo
+
+import numpy
 
 from graph.errors import ListingError
 from graph.xmlchars import code_point, find_non_xml
@@ -57,7 +59,19 @@ _BULLET = "•"
 _TERMINAL = re.compile(r"[.!?:;][\"'”’)\]]*$")
 
 
-@dataclass(frozen=True, slots=True)
+_R = TypeVar("_R")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _record(cls: type[_R]) -> type[_R]:
+    """A record made once per entry: frozen for the type checker (strict mypy refuses an
+    assignment to a field), at run time a plain slotted dataclass. A frozen one's __init__
+    sets each field through object.__setattr__: 5.4 us an Entry against 1.3 here, and a
+    rebuild of a million entries made two million Entries and a million Places (11 s)."""
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
+@_record
 class Place:
     """Where something was read: a file and a 1-based line number."""
 
@@ -109,7 +123,7 @@ def _stamp(st: os.stat_result) -> tuple[int, int, int]:
 Body = tuple[Source, int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@_record
 class Entry:
     """One library entry as listed: identity is (title, created).
 
@@ -693,17 +707,37 @@ def _sort_distinct(page: Page) -> list[Entry] | None:
 
     Two entries with one key (title, created) have one sort key (created instant, title),
     so distinct sort keys mean nothing to merge: the entries are the result once sorted.
+    Sorted by instant with numpy (a stable argsort), then only the runs of entries added at
+    the same instant by title: sorting a million (instant, title) pairs in Python, and a set
+    of them to find two alike, took 4.2 s of a rebuild at 1M entries.
     """
     entries = page.entries
     try:
-        # In C (map, zip): a list comprehension was a third of a rebuild's parse.
-        stamps = map(datetime.timestamp, map(_CREATED, entries))
-        keys = list(zip(stamps, map(_TITLE, entries), strict=True))
+        # In C (map, numpy): a list comprehension was a third of a rebuild's parse.
+        stamps = numpy.fromiter(
+            map(datetime.timestamp, map(_CREATED, entries)), numpy.float64, len(entries)
+        )
     except (ValueError, OverflowError, OSError):
         return None  # let the merge loop meet the same value (and raise the same way)
-    if len(set(keys)) != len(keys):
-        return None
-    return list(map(entries.__getitem__, sorted(range(len(entries)), key=keys.__getitem__)))
+    order = numpy.argsort(stamps, kind="stable")
+    ordered = stamps[order]
+    same = ordered[1:] == ordered[:-1]
+    tied = numpy.zeros(len(entries), dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    at = numpy.flatnonzero(tied)
+    taken: list[int] = order.tolist()
+    if len(at):
+        # The runs are in instant order already: sorting them together by (instant, title)
+        # keeps each in its place.
+        moved = order[at].tolist()
+        titles = map(_TITLE, map(entries.__getitem__, moved))
+        keyed = sorted(zip(ordered[at].tolist(), titles, moved, strict=True))
+        if any(a[:2] == b[:2] for a, b in zip(keyed, islice(keyed, 1, None), strict=False)):
+            return None
+        for position, (_, _, index) in zip(at.tolist(), keyed, strict=True):
+            taken[position] = index
+    return list(map(entries.__getitem__, taken))
 
 
 _CREATED = attrgetter("created")
