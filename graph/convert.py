@@ -437,9 +437,11 @@ def convert(
         modified.update(month.modified)
         at = sink.size
         starts.extend(at + s for s in month.starts[:-1])
-        sink.write(month.text, month.source)
-        # One description line an entry that has one (a literal writes '"' as '\"').
-        described += month.text.count(_DESCRIPTION_BYTES)
+        sink.write(month.text, month.source, month.starts[-1])
+        if month.described >= 0:
+            described += month.described
+        else:  # one description line an entry that has one (a literal writes '"' as '\"')
+            described += month.text.count(_DESCRIPTION_BYTES)
         # Each month's text is in the spool now: kept too, it would double the memory.
         months.append(replace(month, text=b""))
         if spool is not None:
@@ -481,18 +483,27 @@ class _Sink:
         self.size = 0
         self.extents: list[Extent] = []
 
-    def write(self, data: bytes, source: str = "") -> None:
+    def write(self, data: bytes, source: str = "", size: int = -1) -> None:
         """Add data; source: a file that holds exactly data and stays as it is while the
         build runs (a part of the current release), which a spool then refers to instead of
-        writing data again (a hole: Extent)."""
+        writing data again (a hole: Extent). With a source and a spool, data may be b"" (not
+        read) and size the file's; otherwise size, if given, is len(data)."""
+        size = len(data) if size < 0 else size
+        if self.spool is not None and source and size:
+            self.extents.append(Extent(self.size, self.size + size, source))
+            self.spool.seek(size, os.SEEK_CUR)
+            self.size += size
+            return
+        if not data and size:  # not read, and no spool to refer to the file from
+            with open(source, "rb") as file:
+                data = file.read()
+        if len(data) != size:
+            raise ValueError(f"{source or 'data'}: {len(data)} bytes where {size} were expected")
         if self.spool is None:
             self.pieces.append(data)
-        elif source and data:
-            self.extents.append(Extent(self.size, self.size + len(data), source))
-            self.spool.seek(len(data), os.SEEK_CUR)
         else:
             self.spool.write(data)
-        self.size += len(data)
+        self.size += size
 
     def finish(self) -> GraphText:
         if self.spool is None:
@@ -584,8 +595,10 @@ class Month:
     modified: Mapping[str, str] = field(default_factory=dict)  # IRI -> its dcterms:modified
     recognition: Recognition = field(default_factory=lambda: Recognition())
     # a month taken from the current release: the file that holds exactly its text (its
-    # N-Triples dump part), which the build's spool refers to instead of a copy (Extent)
+    # N-Triples dump part), which the build's spool refers to instead of a copy (Extent);
+    # then text may be b"" (not read: its size is starts[-1])
     source: str = ""
+    described: int = -1  # how many of its entries have a description (-1: count them in text)
 
 
 @dataclass(frozen=True)
@@ -803,6 +816,7 @@ def render_month(
         listed,
         modified,
         found,
+        described=sum(1 for iri in ordered if by_iri[iri].description),
     )
     return month, prints
 

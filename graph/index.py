@@ -379,9 +379,9 @@ def _month_digests(converted: Converted) -> dict[str, str]:
     """Each month's digest as indexed: its records' digest and its N-Triples' (the dump
     chunk's key, graph/dumps.py), which hold everything its rows are made of: titles,
     descriptions, times, the dcterms:modified history decided, categories and publishers.
-    Both are known without reading the month's entries (a reused month's from chunks.json):
-    a digest of every entry's fields here took 0.65 s of a one-change rebuild at 100k
-    entries under cProfile."""
+    Both are known without reading the month's entries (a reused month's from the chunk
+    index, graph/dumps.py): a digest of every entry's fields here took 0.65 s of a one-change
+    rebuild at 100k entries under cProfile."""
     return {
         month.name: hashlib.sha256(f"{month.digest}\x1f{month.key}".encode()).hexdigest()
         for month in converted.months

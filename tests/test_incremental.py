@@ -4,7 +4,6 @@ build of the same sources publishes (graph/dumps.py)."""
 from __future__ import annotations
 
 import gzip
-import json
 import random
 import shutil
 import subprocess
@@ -69,7 +68,7 @@ def files_of(release: Path) -> dict[str, bytes]:
 
 
 def reused(release: Path) -> dict[str, int]:
-    counts: dict[str, int] = json.loads((release / dumps.INDEX).read_text())["reused"]
+    counts: dict[str, int] = dumps.read_index_file(release)["reused"]
     return counts
 
 
