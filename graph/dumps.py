@@ -47,7 +47,7 @@ import json
 import marshal
 import struct
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from itertools import islice
@@ -58,7 +58,15 @@ import pyoxigraph
 from isal import isal_zlib
 
 from graph import jsonld, parts, shacl
-from graph.convert import Converted, Extent, GraphText, Month, Recognition, jsonld_nodes
+from graph.convert import (
+    Converted,
+    Extent,
+    GraphText,
+    Month,
+    PreviousChunk,
+    Recognition,
+    jsonld_nodes,
+)
 from graph.describe import DumpFile
 from graph.errors import PublicationError
 from graph.formats import DUMP_FORMATS, GZIP_SUFFIX, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
@@ -106,7 +114,7 @@ def chunks_of(converted: Converted) -> list[Chunk]:
         return hashlib.sha256(text[a:b]).hexdigest()
 
     out = [
-        Chunk(key(0, layout.scheme), 0, layout.scheme, "library"),
+        Chunk(layout.library or key(0, layout.scheme), 0, layout.scheme, "library"),
         Chunk(key(layout.scheme, starts[0]), layout.scheme, starts[0], "scheme"),
     ]
     first = 0
@@ -587,6 +595,7 @@ class Months:
         self.folder = previous / "dumps" if previous is not None else None
         self.parts: dict[str, parts.Part] = {}
         self._listed_ns = -1  # when the N-Triples dump's list was written
+        self._library = str(index["chunks"][0]) if index.get("chunks") else ""
         if self.cache and previous is not None and index.get("nt") in index.get("dumps", ()):
             self.parts = _previous_parts(previous, index["nt"])
             with contextlib.suppress(OSError):
@@ -634,6 +643,22 @@ class Months:
             str(source),
             described,
         )
+
+    def library(self, listed: Mapping[str, Sequence[str]]) -> PreviousChunk | None:
+        """The current release's library chunk (its library, hasPart lines and their key)
+        when its months had exactly these IRIs, in this listing order (month -> IRIs): then
+        its links are these months' (its first lines are checked by convert)."""
+        if self.folder is None or not self._library or listed.keys() != self.cache.keys():
+            return None
+        if any(tuple(iris) != tuple(self.cache[n]["listed"]) for n, iris in listed.items()):
+            return None
+        part = self.parts.get(part_name(self._library, NTRIPLES))
+        if part is None:
+            return None
+        path = self.folder / parts.FOLDER / part.name
+        if not self._as_listed(path, part):
+            return None
+        return PreviousChunk(self._library, str(path), part.size)
 
     def _as_listed(self, path: Path, part: parts.Part) -> bool:
         """Whether a part's file is as its list says without reading it: its size, and not
