@@ -35,9 +35,11 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from graph import parts
 from graph.errors import PublicationError
 from graph.history import (
     HISTORY,
@@ -238,7 +240,7 @@ def _write_all(db: sqlite3.Connection, history: History, release: Path) -> None:
 
 def _read_changes(path: Path) -> Iterator[tuple[object, ...]]:
     try:
-        with path.open(encoding="utf-8") as f:
+        with parts.open_text(path) as f:
             for line in f:
                 if line.strip():
                     c = json.loads(line)
@@ -526,7 +528,8 @@ class Ledger(View):
         rows = self.index._rows(
             "SELECT id FROM record INDEXED BY record_live WHERE deleted IS NULL ORDER BY id DESC"
         )
-        return [int(str(row[0])) for row in rows]
+        # INTEGER PRIMARY KEY: SQLite gives ints (int(str(...)) of each was 0.5 s at 1M)
+        return cast(list[int], list(map(itemgetter(0), rows)))
 
     def month_digests(self) -> dict[str, str]:
         """Each month's digest of its rows ('' the whole state's)."""

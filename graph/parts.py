@@ -34,7 +34,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO, Protocol, TextIO, cast
 
 from isal import isal_zlib
 
@@ -121,6 +121,14 @@ def open_whole(path: Path) -> BinaryIO:
     except ValueError as exc:
         raise OSError(errno.EINVAL, str(exc)) from exc
     return cast(BinaryIO, Stream(path.parent / FOLDER, listed))
+
+
+def open_text(path: Path) -> TextIO:
+    """The whole file path as UTF-8 text (open_whole, buffered), to read by lines."""
+    raw = open_whole(path)
+    if isinstance(raw, io.RawIOBase):  # a Stream of parts (a plain file comes buffered)
+        return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8")
+    return io.TextIOWrapper(raw, encoding="utf-8")
 
 
 def read_bytes(path: Path) -> bytes:

@@ -24,8 +24,9 @@ from live import SEED
 from pyoxigraph import Literal, NamedNode, Triple
 from rdflib.namespace import DCTERMS
 
-from graph import history, shacl
+from graph import history, parts, shacl
 from graph.errors import EntryGone, ListingError
+from graph.history import HISTORY
 from graph.iris import Iris
 from graph.publication import BuildOptions, build, current_release
 
@@ -170,7 +171,7 @@ def test_failed_build_leaves_history_untouched(builds: dict[str, Snapshot], tmp_
     out, src = tmp_path / "out", tmp_path / "src"
     build(write_seed(src), out, BuildOptions(base=BASE), now=T1)
     release = current_release(out)
-    before = {p.name: p.read_bytes() for p in (release / "history.jsonl", release / "entries.json")}
+    before = {p.name: parts.read_bytes(p) for p in (release / HISTORY, release / "entries.json")}
     bad = write_changed(src)
     bad[0].write_text(
         bad[0].read_text(encoding="utf-8").replace("Added: 17/08/2020", "Added: 31/02/2020")
@@ -178,7 +179,7 @@ def test_failed_build_leaves_history_untouched(builds: dict[str, Snapshot], tmp_
     with pytest.raises(ListingError):
         build(bad, out, BuildOptions(base=BASE), now=T2)
     assert current_release(out) == release
-    after = {p.name: p.read_bytes() for p in (release / "history.jsonl", release / "entries.json")}
+    after = {p.name: parts.read_bytes(p) for p in (release / HISTORY, release / "entries.json")}
     assert after == before
     assert not list((out / "releases").glob(".building-*"))
 
@@ -234,8 +235,14 @@ def test_lastmod_for_sitemaps(builds: dict[str, Snapshot]) -> None:
 
 
 def test_history_files_are_json_lines_and_json(builds: dict[str, Snapshot]) -> None:
-    lines = (builds["changed"].path / "history.jsonl").read_text(encoding="utf-8").splitlines()
+    whole = parts.read_bytes(builds["changed"].path / HISTORY)
+    lines = whole.decode("utf-8").splitlines()
     assert len(lines) == 39
+    # As parts (graph/parts.py): the first build's, linked into every later release, then
+    # each build's own changes.
+    listed = parts.read_parts(builds["changed"].path / HISTORY)
+    first = parts.read_parts(builds["first"].path / HISTORY)
+    assert listed[: len(first)] == first and len(listed) == len(first) + 1
     record = json.loads(lines[-1])
     assert set(record) == {"seq", "time", "kind", "iri", "title"}
     release = builds["changed"].path
@@ -376,3 +383,46 @@ def test_the_dataset_is_issued_at_the_first_build_and_modified_at_the_last_chang
     assert (builds["same"].path / "void.ttl").read_bytes() == (
         builds["changed"].path / "void.ttl"
     ).read_bytes()
+
+
+def _changes_of(release: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in parts.read_bytes(release / HISTORY).splitlines()]
+
+
+def test_a_plain_history_of_an_older_release_is_carried_forward(tmp_path: Path) -> None:
+    # Releases before the history was made of parts have a plain history.jsonl.
+    out, src = tmp_path / "out", tmp_path / "src"
+    build(write_seed(src), out, BuildOptions(base=BASE), now=T1)
+    old = current_release(out)
+    whole = parts.read_bytes(old / HISTORY)
+    parts.list_path(old / HISTORY).unlink()
+    (old / HISTORY).write_bytes(whole)
+    build(write_changed(src), out, BuildOptions(base=BASE), now=T2)
+    new = current_release(out)
+    assert new != old and parts.is_parts(new / HISTORY)
+    changes = _changes_of(new)
+    assert parts.read_bytes(new / HISTORY).startswith(whole)
+    assert [c["seq"] for c in changes] == list(range(1, len(changes) + 1))
+    assert len(changes) > whole.count(b"\n")
+
+
+def test_a_history_of_many_parts_is_written_again_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history, "HISTORY_PARTS", 2)
+    out, src = tmp_path / "out", tmp_path / "src"
+    build(write_seed(src), out, BuildOptions(base=BASE), now=T1)
+    build(write_changed(src), out, BuildOptions(base=BASE), now=T2)
+    second = current_release(out)
+    assert len(parts.read_parts(second / HISTORY)) == 2  # the first build's part, linked
+    before = parts.read_bytes(second / HISTORY)
+    for page in src.glob("*.txt"):
+        page.unlink()
+    build(write_seed(src), out, BuildOptions(base=BASE), now=T3)  # back to the seed: changes
+    third = current_release(out)
+    listed = parts.read_parts(third / HISTORY)
+    assert len(listed) == 2 and listed[0].size == len(before)  # the two as one, then its own
+    changes = _changes_of(third)
+    assert parts.read_bytes(third / HISTORY).startswith(before)
+    assert [c["seq"] for c in changes] == list(range(1, len(changes) + 1))
+    assert len(changes) > before.count(b"\n")

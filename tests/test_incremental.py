@@ -56,7 +56,7 @@ def store_contents(release: Path) -> tuple[set[pyoxigraph.Quad], rdflib.Graph]:
 
 def files_of(release: Path) -> dict[str, bytes]:
     names = ["manifest.json", "void.ttl", "validation.ttl", "history.jsonl", "entries.json"]
-    files = {name: (release / name).read_bytes() for name in names}
+    files = {name: parts.read_bytes(release / name) for name in names}
     # Each dump whole (the bytes a client downloads) and the list of its parts: the same
     # parts (content addresses), whether linked from the previous release or made again.
     for name in dump_names(release):
