@@ -37,6 +37,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import chain
+from operator import attrgetter
 from typing import Any, BinaryIO, Protocol, overload
 
 import pyoxigraph
@@ -323,8 +325,28 @@ def format_created(entry: Entry) -> str:
     return entry.created.isoformat(timespec="seconds")
 
 
+def _forget_description(entry: Entry) -> None:
+    """Set an entry's description to "" and its body to None (Entry: frozen for the type
+    checker, a plain slotted dataclass at run time: graph/listing.py)."""
+    if entry.description or entry.body is not None:
+        object.__setattr__(entry, "description", "")
+        object.__setattr__(entry, "body", None)
+
+
+_CATEGORIES = attrgetter("categories")
+
+
 def collect_categories(entries: Sequence[Entry], iris: Iris) -> dict[str, Category]:
     """Each distinct category label becomes one concept; two labels may not share a slug."""
+    # The labels first, in C (a loop over every entry was 2 s of a rebuild at 1M entries);
+    # the loop below, which words the error, runs only when two of them share an IRI.
+    labels = set(chain.from_iterable(map(_CATEGORIES, entries)))
+    minted = {label: iris.concept(label) for label in labels}
+    if len(set(minted.values())) == len(minted):
+        return {
+            iri: Category(label, iri, concept_slug(label))
+            for iri, label in sorted((iri, label) for label, iri in minted.items())
+        }
     by_label: dict[str, str] = {}
     found: dict[str, Category] = {}
     for entry in entries:
@@ -398,8 +420,7 @@ def convert(
     }
     by_iri: dict[str, Entry] = {}
     for month_entries in named.values():
-        for iri in sorted(month_entries):
-            by_iri[iri] = month_entries[iri]
+        by_iri.update(sorted(month_entries.items()))  # IRIs differ: entries never compared
     recognitions: dict[str, Recognition] = {}
     for name in groups:
         known = reuse.recognised(name, digests[name]) if reuse is not None else None
@@ -452,10 +473,12 @@ def convert(
         # Each month's text is in the spool now: kept too, it would double the memory.
         months.append(replace(month, text=b""))
         if spool is not None:
-            # Made anew, not by dataclasses.replace (five times as slow: 1 s at 100k).
+            # Converted.descriptions reads them from the spool: the entries let go of theirs
+            # and of where they were in the listing. In place (the entries are this build's,
+            # read for it, and nothing reads their descriptions after this month's render):
+            # remade, they were 2.2 s of a rebuild at 1M entries (py-spy).
             for iri in month.iris:
-                e = by_iri[iri]
-                by_iri[iri] = Entry(e.title, e.created, e.categories, "", e.places)
+                _forget_description(by_iri[iri])
         done += len(group)
         if progress and done - reported >= PROGRESS_STEP:
             progress(done, len(entries))
