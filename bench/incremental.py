@@ -13,13 +13,19 @@ the release the step before made. Each build's peak RSS (its process's) is repor
                 (git archive), on a listing and a publication of its own
 --repo PATH     the git repository REV is taken from (default: this script's), for a run
                 from a snapshot of the code (git archive), which a rebase cannot change
+--keep DIR      work in DIR and leave it: a later run with the same DIR (and the same
+                --against) takes its listings and publications as they are, without the
+                first full builds (at 1M entries, about 10 minutes each); a publication must
+                have been built by the same code, or its first rebuild renders everything
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -93,12 +99,18 @@ def main() -> None:
         "a full build at 100k entries takes minutes",
     )
     ap.add_argument("--repo", type=Path, default=ROOT, help="the git repository of --against")
+    ap.add_argument("--keep", type=Path, help="work in this folder and leave it (see above)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kgpub-incremental-") as tmp:
-        folder = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.keep is not None:
+            folder = args.keep
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kgpub-inc-")))
         codes = {"this": ROOT}
         if args.against:
             old = folder / "code-against"
+            shutil.rmtree(old, ignore_errors=True)
             old.mkdir()
             archive = subprocess.run(
                 ["git", "archive", args.against], cwd=args.repo, capture_output=True, check=True
@@ -106,16 +118,21 @@ def main() -> None:
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
             codes[args.against] = old
         original = folder / "library.txt"
-        subprocess.run(
-            [sys.executable, str(args.generator), str(args.entries), "--out", str(original)],
-            check=True,
-        )
+        if not original.exists():
+            subprocess.run(
+                [sys.executable, str(args.generator), str(args.entries), "--out", str(original)],
+                check=True,
+            )
         text = original.read_text(encoding="utf-8")
         steps = ("full", "reuse", "no change", "5 added")
-        results = {name: {step: [] for step in steps} for name in codes}
+        results: dict[str, dict[str, list[dict[str, float]]]] = {
+            name: {step: [] for step in steps} for name in codes
+        }
         places = {name: (folder / f"{n}.txt", folder / f"out-{n}") for n, name in enumerate(codes)}
         for name, code in codes.items():
             source, out = places[name]
+            if (out / "current").exists() and source.exists():
+                continue  # kept from an earlier run (--keep)
             source.write_text(text, encoding="utf-8")
             first = run_build(source, out, "full", code)  # the publication the runs replace
             if args.first_full:
@@ -123,7 +140,7 @@ def main() -> None:
         for i in range(args.runs):
             for name, code in codes.items():
                 source, out = places[name]
-                if not args.first_full:
+                if not args.first_full and args.keep is None:
                     edit_description(source, text, f"Full {i}.")
                     results[name]["full"].append(run_build(source, out, "full", code))
                 # One description changed in the listing as the step before left it (after the
@@ -148,15 +165,21 @@ def main() -> None:
         print(f"{'build':<12}" + "".join(f"{p:>12}" for p in phases))
         medians[name] = {}
         for step, runs in results[name].items():
+            if not runs:  # no full build measured (--keep)
+                continue
             row = {p: statistics.median(r.get(p, 0.0) for r in runs) for p in phases}
             medians[name][step] = row
             print(f"{step:<12}" + "".join(f"{row[p]:>12.2f}" for p in phases))
-        full = medians[name]["full"]["total"]
-        for step in ("reuse", "no change", "5 added"):
-            print(f"{step}: {medians[name][step]['total'] / full:.2f} of the full build")
+            print(f"{'':<12}" + "".join(f"{r.get('total', 0.0):>8.2f}" for r in runs) + "  (each)")
+        if "full" in medians[name]:
+            full = medians[name]["full"]["total"]
+            for step in ("reuse", "no change", "5 added"):
+                print(f"{step}: {medians[name][step]['total'] / full:.2f} of the full build")
     if args.against:
         print(f"\nthis / {args.against} (total seconds, peak MiB):")
         for step in steps:
+            if step not in medians["this"]:
+                continue
             a, b = medians["this"][step], medians[args.against][step]
             print(
                 f"  {step:<10} {a['total'] / b['total']:.2f}x time, "

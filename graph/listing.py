@@ -38,8 +38,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, dataclass_transform
 from zoneinfo import ZoneInfo
 
-import numpy
-
 from graph.errors import ListingError
 from graph.xmlchars import code_point, find_non_xml
 
@@ -711,6 +709,8 @@ def _sort_distinct(page: Page) -> list[Entry] | None:
     the same instant by title: sorting a million (instant, title) pairs in Python, and a set
     of them to find two alike, took 4.2 s of a rebuild at 1M entries.
     """
+    import numpy  # here, as graph/index.py does: 0.13 s to import, not for every command
+
     entries = page.entries
     try:
         # In C (map, numpy): a list comprehension was a third of a rebuild's parse.
