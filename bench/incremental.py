@@ -170,7 +170,8 @@ def main() -> None:
             row = {p: statistics.median(r.get(p, 0.0) for r in runs) for p in phases}
             medians[name][step] = row
             print(f"{step:<12}" + "".join(f"{row[p]:>12.2f}" for p in phases))
-            print(f"{'':<12}" + "".join(f"{r.get('total', 0.0):>8.2f}" for r in runs) + "  (each)")
+            each = "".join(f"{r.get('total', 0.0):>8.2f} ({r.get('cpu', 0.0):.2f})" for r in runs)
+            print(f"{'':<12}{each}  (each run: total (CPU))")
         if "full" in medians[name]:
             full = medians[name]["full"]["total"]
             for step in ("reuse", "no change", "5 added"):
