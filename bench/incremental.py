@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,6 +138,7 @@ def main() -> None:
             first = run_build(source, out, "full", code)  # the publication the runs replace
             if args.first_full:
                 results[name]["full"].append(first)
+        token = f"{time.time_ns():x}"
         for i in range(args.runs):
             for name, code in codes.items():
                 source, out = places[name]
@@ -148,7 +150,8 @@ def main() -> None:
                 edit_description(source, source.read_text(encoding="utf-8"), f"Reuse {i}.")
                 results[name]["reuse"].append(run_build(source, out, "reuse", code))
                 results[name]["no change"].append(run_build(source, out, "reuse", code))
-                add_entries(source, source.read_text(encoding="utf-8"), f"run {i}")
+                # Titles of this invocation's own: a --keep run after another adds new entries.
+                add_entries(source, source.read_text(encoding="utf-8"), f"run {token}-{i}")
                 results[name]["5 added"].append(run_build(source, out, "reuse", code))
     phases = ["parse", "convert", "history", "validate", "write", "total", "cpu", "peak_mib"]
     phases += ["written_mib", "convert_cpu", "write_cpu"]

@@ -22,9 +22,12 @@ version or code, base IRI or gzip level is ignored.
 
 Damage to the current release's dumps is found without hashing them whole first: a dump whose
 size (the sum of its parts' on disk) is not the manifest's is not used at all, and every part
-linked or read from one (as a month, or for the store's changes) is checked against the
-CRC-32 its list gives as it passes through memory (ISA-L's, about 10x SHA-256's speed); a
-chunk that fails is made again. Each new dump is hashed whole (SHA-256, the manifest's) as
+read from one (linked after a changed chunk, read as a month, or for the store's changes) is
+checked against the CRC-32 its list gives as it passes through memory (ISA-L's, about 10x
+SHA-256's speed); a chunk that fails is made again. A part that is not read (linked before
+the first changed chunk, a month or the library taken as they are) is trusted when its size
+is its list's and it was not written to since the list was (its mtime): a release never
+writes to a part once listed. Each new dump is hashed whole (SHA-256, the manifest's) as
 its parts are written or linked, by the thread (or process) that writes it, beside the
 validation: its linked parts are read from the page cache, nothing written is read back.
 
@@ -76,7 +79,8 @@ from graph.namespaces import DCTERMS, PREFIXES
 DESCRIPTION = str(DCTERMS.description)
 
 # marshal, not JSON: at 1M entries its 130 MB took 2.3 s to write and read as JSON, 0.6 here.
-# Only kgpub reads it, and one it cannot read (another Python's marshal) is not reused.
+# Only kgpub reads it, from its own publication (as the parse cache, graph/listing.py), and one
+# it cannot read (another Python's marshal) is not reused.
 INDEX = "chunks.marshal"
 # 2: chunks deflated by ISA-L; 3: CRC-32s in spans; 4: parts (graph/parts.py); 5: marshal,
 # each month's count of described entries
