@@ -426,3 +426,22 @@ def test_a_history_of_many_parts_is_written_again_as_one(
     assert parts.read_bytes(third / HISTORY).startswith(before)
     assert [c["seq"] for c in changes] == list(range(1, len(changes) + 1))
     assert len(changes) > before.count(b"\n")
+
+
+def test_a_long_history_is_written_in_parts_that_read_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full build at 1M entries has 241 MB of changes: written a few MB at a time, never
+    # held whole. The feed and the change list read the parts as one file.
+    out, src = tmp_path / "out", tmp_path / "src"
+    build(write_seed(src), out, BuildOptions(base=BASE), now=T1)
+    whole = parts.read_bytes(current_release(out) / HISTORY)
+    monkeypatch.setattr(history, "CHANGES_BYTES", 1000)
+    build(write_seed(src), tmp_path / "split", BuildOptions(base=BASE), now=T1)
+    release = current_release(tmp_path / "split")
+    listed = parts.read_parts(release / HISTORY)
+    assert len(listed) > 1
+    assert all(p.size >= 1000 for p in listed[:-1]) and all(p.size < 2000 for p in listed)
+    assert parts.read_bytes(release / HISTORY) == whole
+    changes = _changes_of(release)
+    assert [c["seq"] for c in changes] == list(range(1, len(changes) + 1))
