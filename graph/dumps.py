@@ -183,7 +183,9 @@ class _Renderer:
         return self._form.footer
 
     def chunk(self, chunk: Chunk) -> bytes:
-        return self._form.chunk(self, self.text[chunk.start : chunk.end], chunk)
+        # JSON-LD is made from the records: the library chunk's text is 173 MB at 1M entries.
+        text = self.text[chunk.start : chunk.end] if self._form.reads_text else b""
+        return self._form.chunk(self, text, chunk)
 
     def _turtle(self, text: bytes, chunk: Chunk) -> bytes:
         body = io.BytesIO()
@@ -209,7 +211,7 @@ class _Renderer:
         ).encode()
 
     def _jsonld(self, text: bytes, chunk: Chunk) -> bytes:
-        return "".join(self._nodes(chunk)).encode("utf-8")
+        return b"".join(node.encode("utf-8") for node in self._nodes(chunk))
 
     def _nodes(self, chunk: Chunk) -> Iterator[str]:
         # The library node comes first in every dump, so each later node follows ",\n".
@@ -217,7 +219,7 @@ class _Renderer:
         if converted is None:  # refused by __init__
             raise PublicationError("JSON-LD dumps need the entries")
         if chunk.kind == "library":
-            yield "  " + json.dumps(next(jsonld_nodes(converted, ())), ensure_ascii=False)
+            yield from _library_node(next(jsonld_nodes(converted, ())))
             return
         # The scheme chunk: the scheme, its concepts and the publishers (graph/convert.py).
         scheme_nodes = 1 + len(converted.categories) + len(converted.organisations)
@@ -235,6 +237,21 @@ class _Renderer:
             nodes = islice(jsonld_nodes(converted, ()), skip, skip + scheme_nodes)
         for node in nodes:
             yield ",\n  " + json.dumps(node, ensure_ascii=False)
+
+
+LIBRARY_PARTS = 10_000  # dcterms:hasPart values per piece of the library node's JSON
+
+
+def _library_node(node: dict[str, Any]) -> Iterator[str]:
+    """The library node as json.dumps writes it, in pieces: its hasPart (the last key) lists
+    every entry, and json.dumps of it at once held several times its 50 MB at 1M entries."""
+    parts = node.pop("hasPart")
+    head = json.dumps(node, ensure_ascii=False)
+    yield "  " + head[:-1] + ', "hasPart": ['
+    for at in range(0, len(parts), LIBRARY_PARTS):
+        piece = json.dumps(parts[at : at + LIBRARY_PARTS], ensure_ascii=False)[1:-1]
+        yield piece if at == 0 else ", " + piece
+    yield "]}"
 
 
 _RDFXML_END = b"</rdf:RDF>"
@@ -255,6 +272,7 @@ class _Form:
     header: Callable[[_Renderer], bytes]
     footer: bytes
     chunk: Callable[[_Renderer, bytes, Chunk], bytes]
+    reads_text: bool = True  # whether chunk is given the chunk's N-Triples (else b"")
 
 
 # The formats whose chunks are made from their N-Triples alone (Oxigraph's serializers): a
@@ -265,7 +283,7 @@ _TEXT_ONLY = (TURTLE.key, RDFXML.key)
 _FORMS: dict[str, _Form] = {
     NTRIPLES.key: _Form(lambda r: b"", b"", lambda r, text, c: text),
     TURTLE.key: _Form(lambda r: turtle_header(r.prefixes), b"", _Renderer._turtle),
-    JSONLD.key: _Form(_Renderer._jsonld_header, b"\n]}\n", _Renderer._jsonld),
+    JSONLD.key: _Form(_Renderer._jsonld_header, b"\n]}\n", _Renderer._jsonld, reads_text=False),
     RDFXML.key: _Form(lambda r: r._xml_head, _RDFXML_END + b"\n", _Renderer._rdfxml),
 }
 

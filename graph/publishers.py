@@ -10,6 +10,7 @@ candidates. The table's format is documented in its own header.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -17,10 +18,10 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from graph.errors import ListingError
 
@@ -234,41 +235,76 @@ def write_release(
     time) and their entries, newest first. When the previous release's file holds the same
     bytes, it is hard-linked instead (a release never changes its files): most rebuilds
     change no publisher, and the file is 4 MB at 100k entries."""
+    target = work / FILE
+    temporary = work / f".{FILE}.{os.getpid()}"
+    same = False
+    with temporary.open("wb") as out, _Previous(previous / FILE if previous else None) as old:
+        for piece in _pieces(of_entry, table):
+            data = piece.encode("utf-8")
+            out.write(data)
+            old.compare(data)
+        same = old.same()
+    if same and previous is not None:
+        try:
+            os.link(previous / FILE, target)
+            temporary.unlink()
+            return
+        except OSError:
+            pass  # another file system, too many links: written
+    os.replace(temporary, target)
+
+
+ENTRIES_PIECE = 50_000  # entries per piece of publishers.json's text
+
+
+def _pieces(
+    of_entry: Mapping[str, tuple[str, ...]], table: Mapping[str, Publisher]
+) -> Iterator[str]:
+    """The text of publishers.json, as json.dumps writes the whole document (no indent: json's
+    encoder in C), in pieces: at 1M entries the document and its text made at once held about
+    300 MB, at the top of a full build's peak."""
     entries: dict[str, list[str]] = {}
     for iri in sorted(of_entry, reverse=True):
         for pid in of_entry[iri]:
             entries.setdefault(pid, []).append(iri)
-    doc = {
-        "publishers": {
-            pid: {
-                "name": table[pid].name,
-                "sameas": table[pid].sameas,
-                "entries": entries[pid],
-            }
-            for pid in sorted(entries)
-        },
-        "entries": {iri: list(ids) for iri, ids in sorted(of_entry.items())},
+    publishers = {
+        pid: {"name": table[pid].name, "sameas": table[pid].sameas, "entries": entries[pid]}
+        for pid in sorted(entries)
     }
-    # No indent: json's encoder in C then writes it, not its Python one (at 100k entries
-    # 1.2 s of every build's CPU under cProfile, for a file only kgpub reads).
-    data = (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
-    if previous is not None and _same_bytes(previous / FILE, data):
-        try:
-            os.link(previous / FILE, work / FILE)
-            return
-        except OSError:
-            pass  # another file system, too many links: written
-    (work / FILE).write_bytes(data)
+    yield '{"publishers": ' + json.dumps(publishers, ensure_ascii=False) + ', "entries": {'
+    del entries, publishers
+    iris = sorted(of_entry)
+    for at in range(0, len(iris), ENTRIES_PIECE):
+        piece = {iri: of_entry[iri] for iri in iris[at : at + ENTRIES_PIECE]}  # tuples: arrays
+        text = json.dumps(piece, ensure_ascii=False)[1:-1]
+        yield text if at == 0 else ", " + text
+    yield "}}\n"
 
 
-def _same_bytes(path: Path, data: bytes) -> bool:
-    """Whether the file path holds exactly data."""
-    try:
-        if path.stat().st_size != len(data):
-            return False
-        return path.read_bytes() == data
-    except OSError:
-        return False
+class _Previous:
+    """The previous release's file, compared piece by piece with the one written."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._file: BinaryIO | None = None
+        if path is not None:
+            with contextlib.suppress(OSError):
+                self._file = path.open("rb")
+        self._same = self._file is not None
+
+    def __enter__(self) -> _Previous:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def compare(self, data: bytes) -> None:
+        if self._same and self._file is not None:
+            self._same = self._file.read(len(data)) == data
+
+    def same(self) -> bool:
+        """Whether every piece was the same and the previous file has no more bytes."""
+        return self._same and self._file is not None and not self._file.read(1)
 
 
 def read_release(release: Path) -> Published | None:

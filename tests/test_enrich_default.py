@@ -25,7 +25,8 @@ from graph.errors import ListingError
 from graph.listing import read_listings
 from graph.namespaces import DCTERMS, FOAF
 from graph.publication import BuildOptions, build
-from graph.publishers import Table, default_table, read_table
+from graph.publishers import FILE as PUBLISHERS
+from graph.publishers import Table, default_table, read_release, read_table
 
 
 def seed_titles() -> list[str]:
@@ -236,6 +237,9 @@ def test_the_dumps_hold_the_publishers_and_a_rebuild_recognises_only_changed_mon
     again = _build(SEED, out)
     assert counting.asked == []  # nothing changed: every month's publishers reused
     assert read_dump(again, "library.nt") == read_dump(first, "library.nt")
+    # publishers.json is the same file, hard-linked (written in pieces, compared as it goes).
+    assert (again / PUBLISHERS).stat().st_ino == (first / PUBLISHERS).stat().st_ino
+    assert not list(again.glob(f".{PUBLISHERS}*"))
     # One title changed: only the titles of its month are looked at again.
     text = SEED.read_text(encoding="utf-8")
     changed = tmp_path / "library.txt"
@@ -249,6 +253,14 @@ def test_the_dumps_hold_the_publishers_and_a_rebuild_recognises_only_changed_mon
     assert (npcc, None, None) not in dump
     ico = rdflib.URIRef(BASE + "publisher/ico")
     assert len(list(dump.subjects(rdflib.URIRef(str(DCTERMS.publisher)), ico))) >= 1
+    # A publisher changed: publishers.json written anew, and it says so.
+    assert (third / PUBLISHERS).stat().st_ino != (first / PUBLISHERS).stat().st_ino
+    published = read_release(third)
+    assert published is not None
+    assert "npcc" not in published.publishers and "ico" in published.publishers
+    ico_entries = {str(e) for e in dump.subjects(rdflib.URIRef(str(DCTERMS.publisher)), ico)}
+    assert set(published.publishers["ico"].entries) == ico_entries
+    assert {iri for iri, ids in published.of_entry.items() if "ico" in ids} == ico_entries
 
 
 # --- kgpub's vocabulary -----------------------------------------------------------------------
