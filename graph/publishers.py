@@ -273,9 +273,9 @@ def _pieces(
     }
     yield '{"publishers": ' + json.dumps(publishers, ensure_ascii=False) + ', "entries": {'
     del entries, publishers
-    iris = sorted(of_entry)
-    for at in range(0, len(iris), ENTRIES_PIECE):
-        piece = {iri: of_entry[iri] for iri in iris[at : at + ENTRIES_PIECE]}  # tuples: arrays
+    items = sorted(of_entry.items())  # (a dict comprehension of lookups was twice as slow)
+    for at in range(0, len(items), ENTRIES_PIECE):
+        piece = dict(items[at : at + ENTRIES_PIECE])  # the ids are tuples: JSON arrays
         text = json.dumps(piece, ensure_ascii=False)[1:-1]
         yield text if at == 0 else ", " + text
     yield "}}\n"
