@@ -10,8 +10,8 @@ candidates. The table's format is documented in its own header.
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import filecmp
 import functools
 import hashlib
 import json
@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from graph.errors import ListingError
 
@@ -237,14 +237,10 @@ def write_release(
     change no publisher, and the file is 4 MB at 100k entries."""
     target = work / FILE
     temporary = work / f".{FILE}.{os.getpid()}"
-    same = False
-    with temporary.open("wb") as out, _Previous(previous / FILE if previous else None) as old:
+    with temporary.open("wb") as out:
         for piece in _pieces(of_entry, table):
-            data = piece.encode("utf-8")
-            out.write(data)
-            old.compare(data)
-        same = old.same()
-    if same and previous is not None:
+            out.write(piece.encode("utf-8"))
+    if previous is not None and _same_file(temporary, previous / FILE):
         try:
             os.link(previous / FILE, target)
             temporary.unlink()
@@ -252,6 +248,14 @@ def write_release(
         except OSError:
             pass  # another file system, too many links: written
     os.replace(temporary, target)
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    """Whether two files hold the same bytes (the one just written is in the page cache)."""
+    try:
+        return filecmp.cmp(path, other, shallow=False)
+    except OSError:
+        return False
 
 
 ENTRIES_PIECE = 50_000  # entries per piece of publishers.json's text
@@ -279,32 +283,6 @@ def _pieces(
         text = json.dumps(piece, ensure_ascii=False)[1:-1]
         yield text if at == 0 else ", " + text
     yield "}}\n"
-
-
-class _Previous:
-    """The previous release's file, compared piece by piece with the one written."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._file: BinaryIO | None = None
-        if path is not None:
-            with contextlib.suppress(OSError):
-                self._file = path.open("rb")
-        self._same = self._file is not None
-
-    def __enter__(self) -> _Previous:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._file is not None:
-            self._file.close()
-
-    def compare(self, data: bytes) -> None:
-        if self._same and self._file is not None:
-            self._same = self._file.read(len(data)) == data
-
-    def same(self) -> bool:
-        """Whether every piece was the same and the previous file has no more bytes."""
-        return self._same and self._file is not None and not self._file.read(1)
 
 
 def read_release(release: Path) -> Published | None:
