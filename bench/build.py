@@ -33,7 +33,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The tree whose graph/ is measured: a child's is the folder it runs in (run_child's cwd: this
+# checkout, or a snapshot of --against's revision), the parent's this checkout. The script's
+# own folder would put this checkout's graph/ before any PYTHONPATH.
+CODE = Path.cwd() if sys.argv[1:2] == ["--child"] else ROOT
+sys.path.insert(0, str(CODE))
 
 from graph.parts import read_bytes as whole_dump  # noqa: E402  (a dump is a list of parts)
 
@@ -233,6 +237,9 @@ def run_child(args: list[str], code: Path = ROOT) -> dict[str, Any]:
     if result.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{result.stderr[-3000:]}")
     data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    measured = Path(data.pop("graph"))
+    if measured != code.resolve() / "graph":
+        raise SystemExit(f"child {args} measured {measured}, not {code.resolve() / 'graph'}")
     return data
 
 
@@ -431,6 +438,9 @@ def child_main(argv: list[str]) -> int:
         result = child_parity(*rest)
     else:
         result = child_part(rest[0], rest[1], rest[2])
+    import graph
+
+    result["graph"] = str(Path(graph.__file__).resolve().parent)
     print(json.dumps(result))
     return 0
 
