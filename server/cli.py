@@ -133,6 +133,7 @@ def make_parser() -> argparse.ArgumentParser:
                 "store_update",
                 "store_data",
                 "store_timeout_param",
+                "store_streams",
                 "enrich",
             ):
                 _add_setting(p, setting)
@@ -277,6 +278,9 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _build_or_validate(args: argparse.Namespace, settings: dict[str, Any], err: TextIO) -> int:
     if settings["shacl_engine"] not in shacl.ENGINES:
         print(f"kgpub: --shacl-engine must be one of {', '.join(shacl.ENGINES)}", file=err)
+        return EXIT_INPUT
+    if args.command == "build" and settings["store_streams"] < 1:
+        print("kgpub: --store-streams must be 1 or more", file=err)
         return EXIT_INPUT
     try:
         base = normalize_base(settings["base_uri"])

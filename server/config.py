@@ -65,6 +65,11 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "query parameter giving the store a time budget in ms (Virtuoso: timeout)",
     ),
+    Setting(
+        "store_streams",
+        2,
+        "Graph Store requests a build sends at once to load the store (one per core it can use)",
+    ),
     Setting("host", "127.0.0.1", "address the server listens on"),
     Setting("port", 5000, "port the server listens on"),
     Setting("workers", 2, "number of server worker processes"),
@@ -116,6 +121,7 @@ def store_settings(
         update=str(settings.get("store_update") or ""),
         data=str(settings.get("store_data") or ""),
         timeout_param=str(settings.get("store_timeout_param") or ""),
+        streams=int(settings.get("store_streams", BY_NAME["store_streams"].default)),
         user=env.get(STORE_USER) or None,
         password=env.get(STORE_PASSWORD) or None,
     )

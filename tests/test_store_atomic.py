@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -460,17 +460,18 @@ def test_a_store_failing_mid_load_leaves_the_publication_served_and_no_graph_beh
     through: str,
 ) -> None:
     out, server = published
-    library = _listing(tmp_path, 4_000)  # about 9 MiB of N-Triples
+    library = _listing(tmp_path, 6_000)  # about 13 MiB of N-Triples: four pieces of a load
     if through == "update":
-        # A release of the seed and 4,000 entries, then the same without 40 of them (the
+        # A release of the seed and 6,000 entries, then the same without 40 of them (the
         # generator makes the same first entries for a seed): the build copies the current
         # graph and removes their triples by SPARQL Update, about 100 KiB of requests.
         _built(kgpub_build(virtuoso, [SEED, library], out, server.base))
         time.sleep(1.5)  # past every worker's once-a-second look at `current`
-        sources, options, after = [SEED, _listing(tmp_path, 3_960)], (), 50 << 10
+        sources, options, after = [SEED, _listing(tmp_path, 5_960)], (), 50 << 10
     else:
-        # A full load by the Graph Store Protocol, failing past its first 5 MiB.
-        sources, options, after = [SEED, library], ("--full",), 5 << 20
+        # A full load by the Graph Store Protocol, two pieces of 4 MiB at once, failing past
+        # 9 MiB: in the third piece, which starts once one of the first two has been loaded.
+        sources, options, after = [SEED, library], ("--full",), 9 << 20
     before, target = _snapshot(server), _current(out)
     graphs = _graphs(virtuoso, server.base)
     seen: set[str] = set()
@@ -648,3 +649,40 @@ def test_a_terminal_sees_the_load_and_the_summary_names_the_store(
     assert any(line.startswith("validate:") for line in lines)
     assert f"Loaded 377 triples into the store at {virtuoso.query_url}." in said
     assert "dba" not in said and "dba" not in shown.decode()
+
+
+# -- the load's streams ------------------------------------------------------------------------
+
+
+def test_a_load_sent_in_one_stream_or_in_four_is_the_same_graph(
+    tmp_path: Path, virtuoso: Virtuoso, base: str
+) -> None:
+    """The pieces of a load go several at once (--store-streams): in whatever order they land,
+    the graph holds every triple of the release once, as when they go one by one."""
+    source = _listing(tmp_path, 4_000)  # about 9 MiB of N-Triples: three pieces of a load
+    graphs: dict[int, str] = {}
+    for streams in (1, 4):
+        remote = replace(_remote(virtuoso), streams=streams)
+        out = tmp_path / f"pub-{streams}"
+        outcome = build([SEED, source], out, BuildOptions(base=base, store=remote))
+        assert outcome.store is not None and outcome.store.how == "loaded"
+        graphs[streams] = read_manifest(current_release(out))["store"]["graph"]
+        assert _count(virtuoso, graphs[streams]) == outcome.triples > 35_000
+    one, four = graphs[1], graphs[4]
+    missing = (
+        "ASK {{ GRAPH <{}> {{ ?s ?p ?o }} FILTER NOT EXISTS {{ GRAPH <{}> {{ ?s ?p ?o }} }} }}"
+    )
+    assert not _client(virtuoso).ask(missing.format(one, four))
+    assert not _client(virtuoso).ask(missing.format(four, one))
+
+
+def test_a_load_of_no_stream_is_refused_before_anything_is_written(
+    tmp_path: Path, virtuoso: Virtuoso, base: str
+) -> None:
+    out = tmp_path / "pub"
+    done = kgpub_build(virtuoso, SEED, out, base, None, "--store-streams", "0")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "kgpub: --store-streams must be 1 or more\n"
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (out / CURRENT).exists()
+    assert not _graphs(virtuoso, base)

@@ -150,6 +150,9 @@ class StoreSettings:
     # The query parameter through which the store takes its own time budget, in ms, so that
     # it stops a query kgpub gave up on (Virtuoso: "timeout"; empty: none is sent).
     timeout_param: str = ""
+    # Graph Store (or INSERT DATA) requests a load sends at once: a server loads each on a
+    # thread of its own (Virtuoso 7.2 here: 4.3M triples in 73 s with one, 44 s with two).
+    streams: int = 2
 
     @property
     def is_remote(self) -> bool:
@@ -178,7 +181,7 @@ def open_loader(settings: StoreSettings, work: Path, iris: Iris, stamp: datetime
     from graph.store.sparql import SparqlLoader
 
     if settings.is_remote:
-        return SparqlLoader(settings.client(), iris, work, stamp)
+        return SparqlLoader(settings.client(), iris, work, stamp, streams=settings.streams)
     return OxigraphLoader(work / "store", iris)
 
 

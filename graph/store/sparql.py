@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -244,10 +245,20 @@ class SparqlLoader:
     costs one more load and keeps every graph either complete and named by a manifest, or
     doomed; a resumed load would have to know which requests the server had applied before
     the kill, which the Graph Store Protocol does not say). Progress (loaded) counts triples
-    sent; the build reads it from its own thread."""
+    sent; the build reads it from its own thread.
 
-    def __init__(self, client: SparqlClient, iris: Iris, work: Path, stamp: datetime) -> None:
-        self.client, self.iris = client, iris
+    The pieces of a load go `streams` requests at once, each on a connection of its own: a
+    server loads each request on one thread (Virtuoso 7.2 on two idle cores: 4.3M triples in
+    73 s one at a time, 44 s two at a time). A graph is a set, so the order in which they land
+    does not matter; the first that fails stops the load (the graph is dropped with the
+    build's, as for any failure)."""
+
+    def __init__(
+        self, client: SparqlClient, iris: Iris, work: Path, stamp: datetime, streams: int = 2
+    ) -> None:
+        if streams < 1:
+            raise StoreError(show_url(client.query_url), f"{streams} streams; expected 1 or more")
+        self.client, self.iris, self.streams = client, iris, streams
         token = f"{stamp:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
         self.graph, self.void = iris.store_graph(token), iris.store_void_graph(token)
         self.created = self._record(self.graph, self.void)
@@ -301,10 +312,7 @@ class SparqlLoader:
             self._progress = (done, total)
         # Added by the Graph Store Protocol, as a full load is (30 times faster than INSERT
         # DATA on Virtuoso), or by INSERT DATA when the store has no Graph Store endpoint.
-        for piece in _pieces(b"\n".join(added) + b"\n" if added else b""):
-            self.client.post_graph(self.graph, piece)
-            done += piece.count(b"\n")
-            self._progress = (done, total)
+        self._send(_pieces(b"\n".join(added) + b"\n" if added else b""), done, total)
 
     def loaded(self) -> tuple[int, int]:
         """Triples sent so far and in all; (0, 0) until the load knows what it sends."""
@@ -391,12 +399,36 @@ class SparqlLoader:
 
     def _load(self, converted: Converted) -> None:
         """The whole library into the new graph, LOAD_BYTES of it per request."""
-        total, done = converted.statistics.triples, 0
+        total = converted.statistics.triples
         self._how, self._chunks, self._progress = "loaded", 0, (0, total)
-        for piece in converted.text.pieces(LOAD_BYTES):
-            self.client.post_graph(self.graph, piece)
-            done += piece.count(b"\n")
-            self._progress = (done, total)
+        self._send(converted.text.pieces(LOAD_BYTES), 0, total)
+
+    def _send(self, pieces: Iterable[bytes], done: int, total: int) -> None:
+        """POST each piece into the new graph, self.streams at a time, counting the triples
+        sent into the progress from done on. At most streams + 1 pieces are held at once: the
+        next one is read only when a request has ended. The first failure is raised once the
+        requests under way have ended; no piece is sent after it."""
+        with ThreadPoolExecutor(self.streams, thread_name_prefix="kgpub-load") as senders:
+            sending: dict[Future[None], int] = {}
+            failed: BaseException | None = None
+            for piece in pieces:
+                if len(sending) >= self.streams:
+                    ended, _ = wait(sending, return_when=FIRST_COMPLETED)
+                    for future in ended:
+                        failed = failed or future.exception()
+                        done += sending.pop(future)
+                    self._progress = (done, total)
+                    if failed is not None:
+                        break
+                sending[senders.submit(self.client.post_graph, self.graph, piece)] = piece.count(
+                    b"\n"
+                )
+            for future in as_completed(sending):
+                failed = failed or future.exception()
+                done += sending[future]
+                self._progress = (done, total)
+        if failed is not None:
+            raise failed
 
 
 def _previous_graph(previous: Path | None, client: SparqlClient) -> str | None:
