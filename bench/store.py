@@ -210,7 +210,10 @@ def child_raw(kind: str, listing: str, base: str, work: str) -> dict[str, Any]:
             password=os.environ["KGPUB_STORE_PASSWORD"],
             timeout=BUILD_TIMEOUT,
         )
-        loader = SparqlLoader(settings.client(), iris, Path(work), datetime.now(UTC))
+        # --streams (--loads raw); code from before the streams takes none
+        streams = os.environ.get("BENCH_STORE_STREAMS")
+        extra = {"streams": int(streams)} if streams else {}
+        loader = SparqlLoader(settings.client(), iris, Path(work), datetime.now(UTC), **extra)
     started = time.perf_counter()
     loader.stage(converted, None, [], {})
     loader.finish()
@@ -530,6 +533,16 @@ def measure_loads(bench: Bench, n: int, listing: Path, base: str, runs: int) -> 
         figures.setdefault(key, []).append(seconds)
         print(f"  {n:,} {key}: {seconds:.2f} s", file=sys.stderr, flush=True)
 
+    if bench.args.loads == "raw":  # kgpub's loader alone, with each number of streams
+        for i in range(runs):
+            for streams in bench.args.streams if i % 2 == 0 else bench.args.streams[::-1]:
+                folder = Path(tempfile.mkdtemp(dir=work, prefix="raw-"))
+                env = {**bench.store_env(), "BENCH_STORE_STREAMS": str(streams)}
+                result = run_child(["raw", "store", str(listing), base, str(folder)], env)
+                shutil.rmtree(folder, ignore_errors=True)
+                note(f"raw store, {streams} streams", result["seconds"])
+                figures.setdefault("triples", [result["triples"]])
+        return figures
     if bench.args.reuse:
         # What a kept folder holds is measured as it is: the embedded publication (a 1M build
         # is 12 CPU-minutes), and --store over a copy of it (hard links: a release is never
@@ -727,6 +740,8 @@ def bench_size(bench: Bench, n: int, runs: int) -> dict[str, Any]:
         known.write_text(base + "\n")
     print(f"\n# {n:,} entries", file=sys.stderr, flush=True)
     loads = measure_loads(bench, n, listing, base, runs)
+    if bench.args.loads == "raw":
+        return {"entries": n, "triples": int(loads.pop("triples")[0]), "runs": runs, "loads": loads}
     manifest = json.loads((bench.work / f"embedded-{n}" / "current" / "manifest.json").read_text())
     serving = measure_serving(bench, n, base, port)
     return {"entries": n, "triples": manifest["triples"], "runs": runs, "loads": loads, **serving}
@@ -774,6 +789,29 @@ def estimate(results: list[dict[str, Any]], value: Callable[[dict[str, Any]], fl
     return float(vb * (1_000_000 / int(b["entries"])) ** exponent)
 
 
+def raw_loads(results: list[dict[str, Any]]) -> str:
+    """--loads raw: kgpub's loader alone into Virtuoso, by number of streams, each against the
+    first number given (medians)."""
+    keys = sorted(
+        {k for r in results for k in r["loads"]}, key=lambda k: int(k.split(", ")[1].split()[0])
+    )
+    first = keys[0]
+    lines = ["### Raw loads into Virtuoso (seconds, medians)\n"]
+    lines.append("| entries | triples | runs | " + " | ".join(keys) + " | triples/s |")
+    lines.append("| ---: | ---: | ---: | " + " | ".join("---:" for _ in keys) + " | ---: |")
+    for r in results:
+        lo = {k: med(r["loads"][k]) for k in keys}
+        cells = [f"{lo[k]:.1f} ({lo[k] / lo[first]:.2f}x)" for k in keys]
+        rates = ", ".join(f"{r['triples'] / lo[k]:,.0f}" for k in keys)
+        lines.append(
+            f"| {r['entries']:,} | {r['triples']:,} | {r['runs']} | "
+            + " | ".join(cells)
+            + f" | {rates} |"
+        )
+    lines.append("\nGrowth: " + ", ".join(f"{k} {growth(results, pick('loads', k))}" for k in keys))
+    return "\n".join(lines)
+
+
 def report(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
     out: list[str] = []
     emit = out.append
@@ -788,6 +826,8 @@ def report(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         f"growth is {sizes}.\n"
     )
 
+    if info.get("loads") == "raw":
+        return "\n".join([*out, raw_loads(results)])
     emit("### Load (seconds, medians)\n")
     emit(
         "| entries | triples | runs | build embedded | build --store | store / embedded "
@@ -977,10 +1017,18 @@ def main() -> int:
     )
     parser.add_argument(
         "--loads",
-        choices=("all", "build"),
+        choices=("all", "build", "raw"),
         default="all",
         help="build: one full build per side, no rebuilds, raw loads or bulk loader (the "
-        "serving figures at 100k in a third of the time)",
+        "serving figures at 100k in a third of the time); raw: only kgpub's loader into "
+        "Virtuoso, once per --streams value and run, nothing served",
+    )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="with --loads raw: the loader's Graph Store requests at once, each measured",
     )
     parser.add_argument("--json", help="write the figures here (default: bench/results/)")
     parser.add_argument("--report", help="print the report of a --json file again, and stop")
@@ -1030,6 +1078,7 @@ def main() -> int:
         "workers": args.workers,
         "date": time.strftime("%Y-%m-%d"),
         "code": os.environ.get("BENCH_REVISION", "the working tree"),
+        "loads": args.loads,
     }
     results: list[dict[str, Any]] = []
     folder = ROOT / "bench" / "results"
