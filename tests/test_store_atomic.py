@@ -8,6 +8,8 @@ reported in the build's progress and summary."""
 from __future__ import annotations
 
 import contextlib
+import http.client
+import http.server
 import itertools
 import json
 import os
@@ -686,3 +688,91 @@ def test_a_load_of_no_stream_is_refused_before_anything_is_written(
     assert "Traceback" not in done.stderr + done.stdout
     assert not (out / CURRENT).exists()
     assert not _graphs(virtuoso, base)
+
+
+class DeadlockingProxy:
+    """An HTTP proxy to the store that answers some Graph Store POSTs (`victims`: the 1st, 2nd,
+    ... POST that carries credentials) as Virtuoso answers a deadlock's victim, once it has read
+    the body, and forwards every other request as it is."""
+
+    def __init__(self, upstream: int, victims: set[int]) -> None:
+        self.upstream, self.victims = upstream, victims
+        self.posts = 0
+        self.refused: list[int] = []
+        lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "POST" and "Authorization" in self.headers:
+                    with lock:
+                        proxy.posts += 1
+                        victim = proxy.posts in proxy.victims
+                        if victim:
+                            proxy.refused.append(proxy.posts)
+                    if victim:
+                        said = b"Virtuoso 40001 Error SR172: Transaction deadlocked\n"
+                        self.send_response(500)
+                        self.send_header("Content-Type", "text/plain")
+                        self.send_header("Content-Length", str(len(said)))
+                        self.end_headers()
+                        self.wfile.write(said)
+                        return
+                up = http.client.HTTPConnection("127.0.0.1", proxy.upstream, timeout=120)
+                hop = {"connection", "keep-alive", "transfer-encoding", "host"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in hop}
+                up.request(self.command, self.path, body=body or None, headers=headers)
+                answer = up.getresponse()
+                data = answer.read()
+                up.close()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in hop | {"content-length"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay  # noqa: N815
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> DeadlockingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_piece_the_store_takes_for_a_deadlocks_victim_is_sent_again(
+    tmp_path: Path, virtuoso: Virtuoso, base: str
+) -> None:
+    """Two Graph Store requests load one graph at once: Virtuoso may roll one back as a
+    deadlock's victim (HTTP 500, 40001 SR172). The build sends that piece again and the graph
+    is whole; any other failure still fails the build (the tests above)."""
+    source = _listing(tmp_path, 6_000)  # about 13 MiB: four pieces
+    direct = _direct(virtuoso)
+    with DeadlockingProxy(virtuoso.http_port, victims={2, 3}) as proxy:
+        remote = replace(_remote(virtuoso), data=proxy.url("/sparql-graph-crud-auth"))
+        out = tmp_path / "pub"
+        outcome = build([SEED, source], out, BuildOptions(base=base, store=remote))
+    assert proxy.refused == [2, 3]  # the second piece twice, or the second and the third
+    assert proxy.posts >= 6  # four pieces, two of them again
+    assert outcome.store is not None and outcome.store.how == "loaded"
+    graph = read_manifest(current_release(out))["store"]["graph"]
+    assert _count(virtuoso, graph) == outcome.triples
+    assert direct.data == virtuoso.data_url  # the proxy stood only in front of the loads

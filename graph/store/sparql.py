@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
@@ -63,6 +65,12 @@ LOAD_BYTES = 4 << 20
 # COPY 215k triples/s, a Graph Store load 115k/s, DELETE DATA 4.4k/s (INSERT DATA 3.8k/s, so
 # what a copy gains is added by the Graph Store Protocol too).
 COPY_LIMIT = 50
+# Virtuoso's answer (HTTP 500) to a request whose transaction it rolled back as a deadlock's
+# victim: "40001 Error SR172: Transaction deadlocked". Requests loading one graph at once may
+# meet on its indexes; the victim wrote nothing, and a piece sent again adds each triple once
+# (a graph is a set). Sent again up to LOAD_RETRIES times, after 0.1, 0.2, 0.4 s.
+DEADLOCK = re.compile(r"\b(40001|SR172)\b")
+LOAD_RETRIES = 3
 
 _TYPE = iri_ref(str(RDF.type))
 _TITLE = iri_ref(str(DCTERMS.title))
@@ -420,15 +428,25 @@ class SparqlLoader:
                     self._progress = (done, total)
                     if failed is not None:
                         break
-                sending[senders.submit(self.client.post_graph, self.graph, piece)] = piece.count(
-                    b"\n"
-                )
+                sending[senders.submit(self._post, piece)] = piece.count(b"\n")
             for future in as_completed(sending):
                 failed = failed or future.exception()
                 done += sending[future]
                 self._progress = (done, total)
         if failed is not None:
             raise failed
+
+    def _post(self, piece: bytes) -> None:
+        """One piece into the new graph; sent again when the store took it for a deadlock's
+        victim (DEADLOCK)."""
+        for attempt in range(LOAD_RETRIES + 1):
+            try:
+                self.client.post_graph(self.graph, piece)
+                return
+            except StoreError as exc:
+                if attempt == LOAD_RETRIES or not DEADLOCK.search(exc.message):
+                    raise
+            time.sleep(0.1 * 2**attempt)
 
 
 def _previous_graph(previous: Path | None, client: SparqlClient) -> str | None:
