@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 from urllib.parse import quote
 
 import pytest
@@ -345,7 +346,21 @@ def test_a_build_killed_during_its_load_leaves_the_old_graph_served_and_is_dropp
 # -- a store failing mid-load -----------------------------------------------------------------
 
 
-class FailingProxy:
+class _Proxy:
+    """A proxy on a loopback port of its own, serving from a thread while in a `with`."""
+
+    port: int
+    _thread: threading.Thread
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+
+class FailingProxy(_Proxy):
     """A TCP proxy to the store that forwards faithfully until `after` bytes of requests have
     gone through, then fails as `mode` says: "cut" breaks the connection in the middle of the
     request that crossed the line, and every later one at once; "refuse" closes its listening
@@ -363,13 +378,6 @@ class FailingProxy:
         self.port = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._closed = False
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def __enter__(self) -> FailingProxy:
-        self._thread.start()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self._closed = True
@@ -690,7 +698,7 @@ def test_a_load_of_no_stream_is_refused_before_anything_is_written(
     assert not _graphs(virtuoso, base)
 
 
-class DeadlockingProxy:
+class DeadlockingProxy(_Proxy):
     """An HTTP proxy to the store that answers some Graph Store POSTs (`victims`: the 1st, 2nd,
     ... POST that carries credentials) as Virtuoso answers a deadlock's victim, once it has read
     the body, and forwards every other request as it is."""
@@ -745,13 +753,6 @@ class DeadlockingProxy:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def __enter__(self) -> DeadlockingProxy:
-        self._thread.start()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
