@@ -33,6 +33,10 @@ in the middle of the history), OAI-PMH ListRecords (the biggest category's set),
 publisher with the most entries (it lists them all).
 --publication OUT serves a publication built already (one size): nothing is built, both sides
 serve it (a baseline ignores the index's newer tables).
+--soak MINUTES (with --publication): only the measured code, `kgpub serve` with its defaults,
+under the mixed load above, cycled, from 4 clients for MINUTES; each worker's RSS every
+minute, and the requests and errors: issue 11's "each web worker under 300 MiB RSS after an
+hour of mixed traffic".
 The figures are saved as JSON after each size (default bench/results/million-<time>.json,
 git-ignored); a run's figures: bench/README.md.
 """
@@ -302,6 +306,50 @@ def mixed(entries: int, paths: dict[str, tuple[str, str]], count: int) -> list[t
     return out
 
 
+def soak(code: Path, out: Path, entries: int, minutes: float) -> dict[str, Any]:
+    """The mixed load, cycled, for minutes on one server with the defaults: each worker's RSS
+    once a minute (and at the end), requests answered and failed (a 5xx or no answer)."""
+    paths = targets(out, entries)
+    requests = mixed(entries, paths, 997 * len(PAGES))
+    samples: list[dict[str, Any]] = []
+    done = [0, 0]  # answered, failed
+    with Served(code, out, workers=2) as server:
+        started = time.perf_counter()
+        end = started + minutes * 60
+        lock = threading.Lock()
+        turn = [0]
+
+        def client() -> None:
+            while time.perf_counter() < end:
+                with lock:
+                    path, accept = requests[turn[0] % len(requests)]
+                    turn[0] += 1
+                try:
+                    fetch(server.base + path, accept)
+                    ok = 0
+                except OSError:
+                    ok = 1
+                with lock:
+                    done[ok] += 1
+
+        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=max(0.0, min(60.0, end - time.perf_counter())))
+            minute = (time.perf_counter() - started) / 60
+            rss = server.workers_rss()
+            samples.append({"minute": round(minute, 2), "rss_mib": rss, "requests": done[0]})
+            print(
+                f"    {minute:5.1f} min: {done[0]:,} answered, {done[1]} failed, worker RSS "
+                + ", ".join(f"{r:.0f}" for r in rss)
+                + " MiB",
+                flush=True,
+            )
+    return {"minutes": minutes, "samples": samples, "answered": done[0], "failed": done[1]}
+
+
 def first_cpu(code: Path, out: Path, path: str, accept: str) -> float:
     """CPU seconds of a new worker's first request of path (in-process, PROBE)."""
     found = subprocess.run(
@@ -466,6 +514,11 @@ def main() -> None:
         help="a publication built already (of the one size given): both sides serve it, "
         "nothing is built",
     )
+    ap.add_argument(
+        "--soak",
+        type=float,
+        help="with --publication: minutes of the mixed load on the measured code alone",
+    )
     ap.add_argument("--report", type=Path, help="print the report of a saved run")
     args = ap.parse_args()
     if args.report:
@@ -482,6 +535,15 @@ def main() -> None:
             "baseline": snapshot(args.baseline, work / "baseline"),
             "code": snapshot(args.code, work / "code"),
         }
+        if args.soak is not None:
+            if args.publication is None or len(args.sizes) != 1:
+                raise SystemExit("--soak needs --publication and one size")
+            print(f"{args.sizes[0]:,} entries: {args.soak:g} minutes of mixed load", flush=True)
+            found = soak(codes["code"], args.publication, args.sizes[0], args.soak)
+            saved.write_text(json.dumps(found, indent=1) + "\n")
+            most = max(max(s["rss_mib"]) for s in found["samples"])
+            print(f"largest worker over the run: {most:.0f} MiB\nsaved: {saved}")
+            return
         for size in args.sizes:
             print(f"{size:,} entries", flush=True)
             runs.append(measure(size, codes, work, args))
