@@ -254,7 +254,15 @@ def targets(out: Path, entries: int) -> dict[str, tuple[str, str]]:
         publisher = max(found, key=lambda pid: len(found[pid]["entries"]))
     except (OSError, ValueError, KeyError):
         pass
-    changes = sum(1 for _ in (release / "history.jsonl").open("rb"))
+    # The history is one file, or the list of its parts (graph/parts.py: a name a line).
+    history = release / "history.jsonl"
+    listed = release / "history.jsonl.parts"
+    files = (
+        [history]
+        if history.exists()
+        else [release / line.split("\t")[0] for line in listed.read_text().splitlines() if line]
+    )
+    changes = sum(sum(1 for _ in path.open("rb")) for path in files)
     local = entry[len(base) - 1 :]
     page = max(1, min(5000, entries // 200))
     part = "/sitemap-7.xml" if entries + 20 > 7 * 50_000 else "/sitemap.xml"
@@ -335,9 +343,8 @@ def soak(code: Path, out: Path, entries: int, minutes: float) -> dict[str, Any]:
         threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
         for t in threads:
             t.start()
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(timeout=max(0.0, min(60.0, end - time.perf_counter())))
+
+        def sample() -> None:
             minute = (time.perf_counter() - started) / 60
             rss = server.workers_rss()
             samples.append({"minute": round(minute, 2), "rss_mib": rss, "requests": done[0]})
@@ -347,6 +354,13 @@ def soak(code: Path, out: Path, entries: int, minutes: float) -> dict[str, Any]:
                 + " MiB",
                 flush=True,
             )
+
+        while (left := end - time.perf_counter()) > 0:
+            time.sleep(min(60.0, left))
+            sample()
+        for t in threads:
+            t.join()
+        sample()
     return {"minutes": minutes, "samples": samples, "answered": done[0], "failed": done[1]}
 
 
