@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +45,7 @@ from graph.resources import (
     term_key,
 )
 from graph.store import SPARQL_BACKEND as BACKEND
-from graph.store import Links
+from graph.store import Links, StoreSettings
 from graph.store.protocol import SparqlClient, iri_ref, show_url
 
 RECORD = "store.json"  # in a release being built: the graphs its load writes
@@ -262,7 +262,12 @@ class SparqlLoader:
     build's, as for any failure)."""
 
     def __init__(
-        self, client: SparqlClient, iris: Iris, work: Path, stamp: datetime, streams: int = 2
+        self,
+        client: SparqlClient,
+        iris: Iris,
+        work: Path,
+        stamp: datetime,
+        streams: int = StoreSettings.streams,
     ) -> None:
         if streams < 1:
             raise StoreError(show_url(client.query_url), f"{streams} streams; expected 1 or more")
@@ -413,25 +418,25 @@ class SparqlLoader:
 
     def _send(self, pieces: Iterable[bytes], done: int, total: int) -> None:
         """POST each piece into the new graph, self.streams at a time, counting the triples
-        sent into the progress from done on. At most streams + 1 pieces are held at once: the
+        sent into the progress from done on. At most streams pieces are held at once: the
         next one is read only when a request has ended. The first failure is raised once the
         requests under way have ended; no piece is sent after it."""
+        waiting = iter(pieces)
+        sending: dict[Future[None], int] = {}
+        failed: BaseException | None = None
         with ThreadPoolExecutor(self.streams, thread_name_prefix="kgpub-load") as senders:
-            sending: dict[Future[None], int] = {}
-            failed: BaseException | None = None
-            for piece in pieces:
-                if len(sending) >= self.streams:
-                    ended, _ = wait(sending, return_when=FIRST_COMPLETED)
-                    for future in ended:
-                        failed = failed or future.exception()
-                        done += sending.pop(future)
-                    self._progress = (done, total)
-                    if failed is not None:
+            while True:
+                while failed is None and len(sending) < self.streams:
+                    piece = next(waiting, None)
+                    if piece is None:
                         break
-                sending[senders.submit(self._post, piece)] = piece.count(b"\n")
-            for future in as_completed(sending):
-                failed = failed or future.exception()
-                done += sending[future]
+                    sending[senders.submit(self._post, piece)] = piece.count(b"\n")
+                if not sending:
+                    break
+                ended, _ = wait(sending, return_when=FIRST_COMPLETED)
+                for future in ended:
+                    failed = failed or future.exception()
+                    done += sending.pop(future)
                 self._progress = (done, total)
         if failed is not None:
             raise failed
