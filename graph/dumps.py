@@ -82,6 +82,8 @@ DESCRIPTION = str(DCTERMS.description)
 # Only kgpub reads it, from its own publication (as the parse cache, graph/listing.py), and one
 # it cannot read (another Python's marshal) is not reused.
 INDEX = "chunks.marshal"
+FOLDER = "dumps"  # a release's dumps/
+DUMP_STEM = "library"  # dumps/library.ttl, .nt ...
 # 2: chunks deflated by ISA-L; 3: CRC-32s in spans; 4: parts (graph/parts.py); 5: marshal,
 # each month's count of described entries
 CACHE_VERSION = 5

@@ -97,7 +97,6 @@ KEEP = 3
 # 3x zlib's level 4, for 6% more bytes (zlib's 4 was 9% more than its 6, at 2.5x its speed):
 # 6 GB of dumps at 1M entries. bench/build.py --parts measures them.
 GZIP_LEVEL = 3
-DUMP_STEM = "library"
 MANIFEST = "manifest.json"
 # A file's times come from the kernel's coarse clock, which may lag time.time_ns() by a tick.
 _CLOCK_SLACK_NS = 1_000_000_000
@@ -642,7 +641,7 @@ def _start_spooled_dumps(
             converted.iris.base,
             reuse.chunks,
             fmt.key,
-            dumps_dir / f"{DUMP_STEM}{fmt.suffix}",
+            dumps_dir / f"{dumps.DUMP_STEM}{fmt.suffix}",
             GZIP_LEVEL,
             reuse.previous,
             reuse.index,
@@ -676,7 +675,7 @@ def _start_dumps(
             converted,
             reuse.chunks,
             fmt,
-            dumps_dir / f"{DUMP_STEM}{fmt.suffix}",
+            dumps_dir / f"{dumps.DUMP_STEM}{fmt.suffix}",
             GZIP_LEVEL,
             reuse.previous,
             reuse.index,

@@ -141,7 +141,7 @@ class Release:
             with self._lock:
                 if self._reader is None:
                     record = self.manifest.get("store") or {}
-                    self._reader = open_reader(self.store, self.path, record, self.iris)
+                    self._reader = open_reader(self.store, self.path, record, self.iris, self.index)
         return self._reader
 
     @functools.cached_property

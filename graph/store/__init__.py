@@ -29,6 +29,7 @@ from graph.store.protocol import SparqlClient
 if TYPE_CHECKING:
     from graph.convert import Converted
     from graph.dumps import Chunk
+    from graph.index import Index
     from graph.query import QueryJob, QueryResult
     from graph.resources import Description, ResourceKind
 
@@ -186,9 +187,18 @@ def open_loader(settings: StoreSettings, work: Path, iris: Iris, stamp: datetime
 
 
 def open_reader(
-    settings: StoreSettings, release: Path, record: Mapping[str, Any], iris: Iris
+    settings: StoreSettings,
+    release: Path,
+    record: Mapping[str, Any],
+    iris: Iris,
+    index: Index | None = None,
 ) -> Reader:
-    """The reader of a release's graph, wherever its manifest's store record says it is."""
+    """The reader of a release's graph, wherever its manifest's store record says it is;
+    index: the release's (graph/index.py), which the embedded reader reads list members'
+    titles from."""
+    from graph.dumps import DUMP_STEM, FOLDER
+    from graph.formats import NTRIPLES
+    from graph.store.files import EntryFiles
     from graph.store.oxigraph import OxigraphReader
     from graph.store.sparql import SparqlReader
 
@@ -200,7 +210,9 @@ def open_reader(
             )
         graph, void = str(record["graph"]), str(record["void"])
         return SparqlReader(settings.client(), iris, graph, void, release / VOID_FILE)
-    return OxigraphReader.open(release / "store", iris, release / VOID_FILE)
+    dump = release / FOLDER / (DUMP_STEM + NTRIPLES.suffix)
+    files = EntryFiles.of(dump, iris, index)
+    return OxigraphReader.open(release / "store", iris, release / VOID_FILE, files)
 
 
 def is_remote(record: Mapping[str, Any]) -> bool:

@@ -36,6 +36,7 @@ from graph.resources import (
 )
 from graph.store import Links
 from graph.store.embedded import open_read_only
+from graph.store.files import EntryFiles
 
 _TYPE = NamedNode(str(RDF.type))
 _TITLE = NamedNode(str(DCTERMS.title))
@@ -51,21 +52,39 @@ _COUNTS_QUERY = f"SELECT ?c (COUNT(?e) AS ?n) WHERE {{ ?e <{DCTERMS.subject}> ?c
 class OxigraphReader:
     """The Reader of one release's Oxigraph store; thread-safe (Oxigraph's reads are)."""
 
-    def __init__(self, store: pyoxigraph.Store, iris: Iris, void: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: pyoxigraph.Store,
+        iris: Iris,
+        void: Path | None = None,
+        files: EntryFiles | None = None,
+    ) -> None:
         self.store, self.iris = store, iris
         self._void_file = void
+        # Where entries are read, when the release has its files (graph/store/files.py): the
+        # store's caches grow with the keys a process reads, the page cache is shared.
+        self.files = files
         self._predicates: list[str] | None = None  # of the data, from the VoID file
 
     @classmethod
-    def open(cls, path: Path | str, iris: Iris, void: Path | None = None) -> OxigraphReader:
-        """The reader of the store at path, opened read-only; void: the release's VoID file."""
-        return cls(open_read_only(path), iris, void)
+    def open(
+        cls,
+        path: Path | str,
+        iris: Iris,
+        void: Path | None = None,
+        files: EntryFiles | None = None,
+    ) -> OxigraphReader:
+        """The reader of the store at path, opened read-only; void: the release's VoID file;
+        files: its entries' files."""
+        return cls(open_read_only(path), iris, void, files)
 
     def exists(self, iri: str) -> bool:
         """Whether the default graph has a triple about the IRI (False for a non-IRI)."""
         node = _node(iri)
         if node is None:
             return False
+        if self.files is not None and self.files.answers(iri):
+            return bool(self.files.lines(iri))
         return (
             next(iter(self.store.quads_for_pattern(node, None, None, _DEFAULT)), None) is not None
         )
@@ -75,6 +94,8 @@ class OxigraphReader:
         node = _node(iri)
         if node is None:
             return []
+        if self.files is not None and self.files.answers(iri):
+            return self.files.triples(iri)
         return [q.triple for q in self.store.quads_for_pattern(node, None, None, _DEFAULT)]
 
     def members(self, iri: str, kind: ResourceKind) -> list[str]:
@@ -137,10 +158,15 @@ class OxigraphReader:
         node = _node(iri)
         if node is None:
             return None
-        types = [term_key(q.object) for q in store.quads_for_pattern(node, _TYPE, None, _DEFAULT)]
-        kind = kind_of(types)
-        # The library's parts are paged like a concept's entries: left out here.
-        own = self._own_but_parts(node) if kind == "library" else self.triples(iri)
+        files = self.files
+        if files is not None and files.answers(iri):
+            own = files.triples(iri)
+            kind = kind_of([term_key(t.object) for t in own if t.predicate == _TYPE])
+        else:
+            quads = store.quads_for_pattern(node, _TYPE, None, _DEFAULT)
+            kind = kind_of([term_key(q.object) for q in quads])
+            # The library's parts are paged like a concept's entries: left out here.
+            own = self._own_but_parts(node) if kind == "library" else self.triples(iri)
         if not own:
             return None
         extra: list[Triple] = []
@@ -149,11 +175,14 @@ class OxigraphReader:
         if kind in ("concept", "library"):
             everyone = members if members is not None else self.members(iri, kind)
             page_info, shown, extra = page_of(iri, kind, everyone, page, size)
-            for m in shown:
-                member = NamedNode(m)
-                for predicate in (_TITLE, _CREATED):
-                    quads = store.quads_for_pattern(member, predicate, None, _DEFAULT)
-                    extra.extend(q.triple for q in quads)
+            if files is not None:
+                extra.extend(files.titles_and_times(shown))
+            else:
+                for m in shown:
+                    member = NamedNode(m)
+                    for predicate in (_TITLE, _CREATED):
+                        quads = store.quads_for_pattern(member, predicate, None, _DEFAULT)
+                        extra.extend(q.triple for q in quads)
         linked = [
             t.object.value for t in own if isinstance(t.object, NamedNode) and t.predicate != _TYPE
         ]
@@ -161,7 +190,9 @@ class OxigraphReader:
         return Description(iri, kind, ordered(own + extra, iri), shown, page_info)
 
     def close(self) -> None:
-        """Nothing to release: the store closes when the last reference goes."""
+        """The entries' files closed; the store closes when the last reference goes."""
+        if self.files is not None:
+            self.files.close()
 
     def _own_but_parts(self, node: NamedNode) -> list[Triple]:
         """The library's own triples but its dcterms:hasPart: a lookup per other predicate
@@ -199,7 +230,11 @@ class OxigraphReader:
     def _labels(self, iris: Iterable[str]) -> list[Triple]:
         """The titles and prefLabels of resources (what a person needs to show a link)."""
         out: list[Triple] = []
+        files = self.files
         for iri in iris:
+            if files is not None and files.answers(iri):
+                out.extend(t for t in files.triples(iri) if t.predicate in _LABELS)
+                continue
             node = NamedNode(iri)
             for predicate in _LABELS:
                 quads = self.store.quads_for_pattern(node, predicate, None, _DEFAULT)

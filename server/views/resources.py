@@ -416,10 +416,10 @@ def _with_related(release: Release, d: Description) -> Description:
             pyoxigraph.Triple(NamedNode(r.iri), title, pyoxigraph.Literal(r.title, language="en"))
         )
     # A graph is a set: each triple once, whether the description already had it (a linked
-    # resource's label or title) or not.
-    have = set(d.triples)
-    extra = [t for t in dict.fromkeys(wanted) if t not in have]
-    return Description(d.iri, d.kind, [*d.triples, *extra], d.members, d.page)
+    # resource's label or title) or not; in a description's order wherever they came from (the
+    # embedded reader reads an entry from the dump, which has no linkset: graph/store/files.py).
+    merged = graph_resources.ordered([*d.triples, *wanted], d.iri)
+    return Description(d.iri, d.kind, merged, d.members, d.page)
 
 
 def _changed(
