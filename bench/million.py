@@ -35,8 +35,8 @@ publisher with the most entries (it lists them all).
 serve it (a baseline ignores the index's newer tables).
 --soak MINUTES (with --publication): only the measured code, `kgpub serve` with its defaults,
 under the mixed load above, cycled, from 4 clients for MINUTES; each worker's RSS every
-minute, and the requests and errors: issue 11's "each web worker under 300 MiB RSS after an
-hour of mixed traffic".
+minute (VmRSS and RssAnon), and the requests and errors: issue 11's "each web worker under
+300 MiB RSS after an hour of mixed traffic".
 The figures are saved as JSON after each size (default bench/results/million-<time>.json,
 git-ignored); a run's figures: bench/README.md.
 """
@@ -196,8 +196,10 @@ class Served:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
-    def workers_rss(self) -> list[float]:
-        """VmRSS (MiB) of each gunicorn worker (the master's children)."""
+    def workers_rss(self, field: str = "VmRSS") -> list[float]:
+        """VmRSS (MiB) of each gunicorn worker (the master's children); field: another line of
+        /proc/<pid>/status (RssAnon: its own memory; RssFile: the pages of files it maps,
+        which the OS shares)."""
         assert self.proc is not None
         out = []
         for entry in Path("/proc").iterdir():
@@ -211,7 +213,7 @@ class Served:
             except (OSError, IndexError, ValueError):
                 continue
             for line in status.splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     out.append(int(line.split()[1]) / 1024)
         return out
 
@@ -346,12 +348,16 @@ def soak(code: Path, out: Path, entries: int, minutes: float) -> dict[str, Any]:
 
         def sample() -> None:
             minute = (time.perf_counter() - started) / 60
-            rss = server.workers_rss()
-            samples.append({"minute": round(minute, 2), "rss_mib": rss, "requests": done[0]})
+            rss, anon = server.workers_rss(), server.workers_rss("RssAnon")
+            samples.append(
+                {"minute": round(minute, 2), "rss_mib": rss, "anon_mib": anon, "requests": done[0]}
+            )
             print(
                 f"    {minute:5.1f} min: {done[0]:,} answered, {done[1]} failed, worker RSS "
                 + ", ".join(f"{r:.0f}" for r in rss)
-                + " MiB",
+                + " MiB (anonymous "
+                + ", ".join(f"{r:.0f}" for r in anon)
+                + ")",
                 flush=True,
             )
 
