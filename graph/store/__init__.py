@@ -5,7 +5,8 @@ with one or two queries however the graph is stored (over HTTP a page costs a fi
 round trips, never one per triple). Backends:
 
   oxigraph.py   the embedded default: the release's Oxigraph store on disk (embedded.py
-                opens it, also for the query children)
+                opens it, also for the query children); its reader takes entries from the
+                release's files (files.py), whose bytes the workers share in the page cache
   sparql.py     a SPARQL 1.1 server (Virtuoso, Oxigraph server, Fuseki...): each release in
                 named graphs of its own, through protocol.py (Protocol, Update, Graph Store)
 """

@@ -1,8 +1,10 @@
 """The embedded backend: a release's Oxigraph store on disk, read by triple patterns.
 
-Serving asks its questions of an OxigraphReader (graph/store Reader): an entry, the scheme and
-the dataset are described by triple patterns only (no SPARQL is parsed on the per-request
-path: rdflib's and Oxigraph's parsers cost milliseconds a query). What is read once per
+Serving asks its questions of an OxigraphReader (graph/store Reader): the scheme, the library
+and the dataset are described by triple patterns only (no SPARQL is parsed on the per-request
+path: rdflib's and Oxigraph's parsers cost milliseconds a query); an entry, and the titles and
+times of a list's members, are read from the release's files (graph/store/files.py) when it has
+them, so that a worker's RocksDB caches hold a small, fixed set of keys. What is read once per
 release and cached by the server (member lists, counts per category, the library's own
 triples beside its 100k hasPart) uses small SELECT/CONSTRUCT queries, which are faster than
 iterating quads in Python for long lists. The build side (load, copy by chunks) and the read-only
