@@ -1,0 +1,51 @@
+"""The server's process settings (server/wsgi.py): a worker's threads share two malloc arenas,
+so that each does not keep its own high-water mark of freed memory (bench/README.md, the 1M
+soak: 251 -> 215 MiB per worker at minute 5)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Eight threads alive at once, each allocating outside Python's small-object allocator; then
+# glibc's own account of its arenas (malloc_info: one <heap> per arena).
+COUNT_ARENAS = textwrap.dedent(
+    """
+    import ctypes, re, sys, tempfile, threading
+    from server.wsgi import limit_arenas
+    if sys.argv[1] == "limited":
+        assert limit_arenas()
+    together = threading.Barrier(8)
+    def work():
+        kept = [bytes(100_000) for _ in range(10)]
+        together.wait()
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    with tempfile.NamedTemporaryFile() as f:
+        out = ctypes.c_void_p(libc.fopen(f.name.encode(), b"w"))
+        libc.malloc_info(0, out)
+        libc.fclose(out)
+        print(len(re.findall(r'<heap nr="[0-9]+"', open(f.name).read())))
+    """
+)
+
+
+def arenas(mode: str) -> int:
+    found = subprocess.run(
+        [sys.executable, "-c", COUNT_ARENAS, mode], capture_output=True, text=True, check=True
+    )
+    return int(found.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_served_process_has_two_malloc_arenas_whatever_its_threads() -> None:
+    assert arenas("default") > 2  # the check can see more: glibc's default is 8 per core
+    assert arenas("limited") == 2
