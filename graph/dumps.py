@@ -383,7 +383,7 @@ def verify_index(release: Path | None, index: dict[str, Any]) -> dict[str, Any]:
         expected = {d["filename"]: d["size"] for d in listed}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    folder = release / "dumps"
+    folder = release / FOLDER
     good = [
         name
         for name in index["dumps"]
@@ -398,7 +398,7 @@ def verify_index(release: Path | None, index: dict[str, Any]) -> dict[str, Any]:
 def _previous_parts(release: Path, name: str) -> dict[str, parts.Part]:
     """The parts of a release's dump by name ({} when its list cannot be read)."""
     try:
-        return {p.name: p for p in parts.read_parts(release / "dumps" / name)}
+        return {p.name: p for p in parts.read_parts(release / FOLDER / name)}
     except (OSError, ValueError):
         return {}
 
@@ -561,7 +561,7 @@ def _open_previous(
     plain, gz = _previous_parts(previous, name), _previous_parts(previous, gz_name)
     if not plain or not gz:
         return None
-    return _Previous(previous / "dumps", plain, gz)
+    return _Previous(previous / FOLDER, plain, gz)
 
 
 def validation_key(engine: str, shapes_dir: Path = shacl.SHAPES_DIR) -> str:
@@ -616,14 +616,14 @@ class Months:
 
     def __init__(self, previous: Path | None, index: dict[str, Any]) -> None:
         self.cache: dict[str, Any] = index.get("months", {}) if previous is not None else {}
-        self.folder = previous / "dumps" if previous is not None else None
+        self.folder = previous / FOLDER if previous is not None else None
         self.parts: dict[str, parts.Part] = {}
         self._listed_ns = -1  # when the N-Triples dump's list was written
         self._library = str(index["chunks"][0]) if index.get("chunks") else ""
         if self.cache and previous is not None and index.get("nt") in index.get("dumps", ()):
             self.parts = _previous_parts(previous, index["nt"])
             with contextlib.suppress(OSError):
-                path = parts.list_path(previous / "dumps" / index["nt"])
+                path = parts.list_path(previous / FOLDER / index["nt"])
                 self._listed_ns = path.stat().st_mtime_ns
 
     def listed(self, name: str, digest: str) -> tuple[str, ...] | None:
@@ -737,7 +737,7 @@ def graph_changes(
     added = set(b"".join(text[c.start : c.end] for c in chunks if c.key not in known).split(b"\n"))
     removed: set[bytes] = set()
     for key in gone:
-        lines = parts.read_part(previous / "dumps", listed[part_name(key, NTRIPLES)])
+        lines = parts.read_part(previous / FOLDER, listed[part_name(key, NTRIPLES)])
         if lines is None:  # damaged: the store is loaded in full
             return None
         removed.update(lines.split(b"\n"))

@@ -53,7 +53,7 @@ class EntryFiles:
     release, or be closed under a reader of another thread."""
 
     def __init__(self, dump: Path, iris: Iris, index: Index | None = None) -> None:
-        self.dump, self.iris, self.index = dump, iris, index
+        self.dump, self.index = dump, index
         self._prefix = iris.entry_prefix
         self._key_prefix = b"<" + self._prefix.encode("utf-8")
         self._parts: tuple[list[bytes], list[tuple[str, int]]] | None = None

@@ -85,8 +85,9 @@ class OxigraphReader:
         node = _node(iri)
         if node is None:
             return False
-        if self.files is not None and self.files.answers(iri):
-            return bool(self.files.lines(iri))
+        files = self._files_for(iri)
+        if files is not None:
+            return bool(files.lines(iri))
         return (
             next(iter(self.store.quads_for_pattern(node, None, None, _DEFAULT)), None) is not None
         )
@@ -96,8 +97,9 @@ class OxigraphReader:
         node = _node(iri)
         if node is None:
             return []
-        if self.files is not None and self.files.answers(iri):
-            return self.files.triples(iri)
+        files = self._files_for(iri)
+        if files is not None:
+            return files.triples(iri)
         return [q.triple for q in self.store.quads_for_pattern(node, None, None, _DEFAULT)]
 
     def members(self, iri: str, kind: ResourceKind) -> list[str]:
@@ -160,8 +162,8 @@ class OxigraphReader:
         node = _node(iri)
         if node is None:
             return None
-        files = self.files
-        if files is not None and files.answers(iri):
+        files = self._files_for(iri)
+        if files is not None:
             own = files.triples(iri)
             kind = kind_of([term_key(t.object) for t in own if t.predicate == _TYPE])
         else:
@@ -177,8 +179,8 @@ class OxigraphReader:
         if kind in ("concept", "library"):
             everyone = members if members is not None else self.members(iri, kind)
             page_info, shown, extra = page_of(iri, kind, everyone, page, size)
-            if files is not None:
-                extra.extend(files.titles_and_times(shown))
+            if self.files is not None:
+                extra.extend(self.files.titles_and_times(shown))
             else:
                 for m in shown:
                     member = NamedNode(m)
@@ -195,6 +197,12 @@ class OxigraphReader:
         """The entries' files closed; the store closes when the last reference goes."""
         if self.files is not None:
             self.files.close()
+
+    def _files_for(self, iri: str) -> EntryFiles | None:
+        """The release's files when they hold iri's description (an entry's), else None: the
+        store answers."""
+        files = self.files
+        return files if files is not None and files.answers(iri) else None
 
     def _own_but_parts(self, node: NamedNode) -> list[Triple]:
         """The library's own triples but its dcterms:hasPart: a lookup per other predicate
@@ -232,9 +240,9 @@ class OxigraphReader:
     def _labels(self, iris: Iterable[str]) -> list[Triple]:
         """The titles and prefLabels of resources (what a person needs to show a link)."""
         out: list[Triple] = []
-        files = self.files
         for iri in iris:
-            if files is not None and files.answers(iri):
+            files = self._files_for(iri)
+            if files is not None:
                 out.extend(t for t in files.triples(iri) if t.predicate in _LABELS)
                 continue
             node = NamedNode(iri)
