@@ -40,7 +40,9 @@ Tables:
             or publishers past 64. A word search counts its facets from these with numpy over
             the matched ids (_FacetRows), as the meaning search does with its masks, instead
             of joining subject and issued to every match (4 s of CPU at 1M for two common
-            words, 1.1 s of it in these joins at 100k)
+            words, 1.1 s of it in these joins at 100k). The build also writes these rows as
+            arrays in index.facets beside the index (write_facets), which every worker maps:
+            one copy in the page cache, where each worker read its own (20 MB at 1M)
   search    FTS5 over document, tokenizer "porter unicode61 remove_diacritics 2": case- and
             accent-insensitive ("resume" finds "résumé"), English stems ("exploit" finds
             "exploitation"); a filter by category, publisher or year is one more token to
@@ -78,10 +80,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
 import sqlite3
+import struct
 import sys
 import threading
 import unicodedata
@@ -106,6 +110,8 @@ if TYPE_CHECKING:
     _U64 = npt.NDArray[np.uint64]
 
 FILE = "index.sqlite"
+# The facet table's arrays, written beside the index for the workers to map (write_facets).
+FACETS_FILE = "index.facets"
 VERSION = 2
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 SORTS = ("relevance", "newest", "oldest")
@@ -261,10 +267,12 @@ def write_release_index(
     (graph/history.py), whose tables graph/ledger.py writes (folder holds its history.jsonl
     already)."""
     try:
-        return _write_release_index(folder, converted, previous, history, copied)
+        path = _write_release_index(folder, converted, previous, history, copied)
     finally:
         if copied is not None:
             copied.discard()
+    write_facets(path, previous / FACETS_FILE if previous is not None else None)
+    return path
 
 
 def _write_release_index(
@@ -1236,11 +1244,12 @@ class Index:
         return " AND ".join(parts)
 
     def _facet_arrays(self) -> _FacetRows | None:
-        """The facet table's arrays (read on the first search, then kept; two threads that
-        both read it first keep either)."""
+        """The facet table's arrays, mapped from index.facets or else read from the table,
+        on the first search, then kept (two threads that both read them first keep either)."""
         if self._facets is None:
             try:
-                self._facets = (_facet_rows(self._db()),)
+                db = self._db()
+                self._facets = (_mapped_facets(self.path, db) or _facet_rows(db),)
             except sqlite3.Error as exc:
                 raise PublicationError(f"{self.path}: cannot read the index: {exc}") from exc
         return self._facets[0]
@@ -1320,33 +1329,54 @@ _YEAR_OF_ID = f"((id >> {_MONTH_BITS}) / 12)"
 
 class _FacetRows:
     """The facet table of an index as arrays, a row per entry in id order: each entry's
-    concept mask, publisher mask (over publishers, one bit each) and year; read whole on a
-    worker's first search (a blob per month: 17 MB at 1M entries) and kept."""
+    concept mask, publisher mask (over publishers, one bit each) and month. Mapped from the
+    release's index.facets (_mapped_facets: pages of the file, which the OS shares between
+    workers) or, without one, read whole from the table on a worker's first search (a blob
+    per month: 17 MB at 1M entries) and kept."""
 
-    def __init__(self, months: list[tuple[int, bytes, str, bytes]]) -> None:
+    def __init__(
+        self,
+        months: npt.NDArray[np.int64],
+        counts: npt.NDArray[np.int64],
+        concepts: _U64,
+        issued: _U64,
+        publishers: list[str],
+        month_rows: npt.NDArray[np.int32],
+    ) -> None:
         import numpy as np
 
-        self.months = np.array([m for m, *_ in months], dtype=np.int64)
-        counts = np.array([len(c) // 8 for _, c, _, _ in months], dtype=np.int64)
+        self.months, self.counts = months, counts
         self.starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-        self.concepts: _U64 = np.frombuffer(b"".join(c for _, c, _, _ in months), dtype="<u8")
+        self.concepts, self.issued, self.publishers = concepts, issued, publishers
+        # Each row's month (its place in months): 4 bytes a row, where a year each took 8.
+        self.month_rows = month_rows
+
+    @classmethod
+    def of_table(cls, months: list[tuple[int, bytes, str, bytes]]) -> _FacetRows:
+        """The arrays of the facet table's rows (month, concepts, publishers, issued): each
+        month's publisher masks, over its own list of ids, brought to one list of them all."""
+        import numpy as np
+
+        numbers = np.array([m for m, *_ in months], dtype=np.int64)
+        counts = np.array([len(c) // 8 for _, c, _, _ in months], dtype=np.int64)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        concepts: _U64 = np.frombuffer(b"".join(c for _, c, _, _ in months), dtype="<u8")
         local = [json.loads(p) for _, _, p, _ in months]
-        self.publishers = sorted({pid for found in local for pid in found})
-        self.issued: _U64 = np.zeros(len(self.concepts), dtype=np.uint64)
-        at = {pid: n for n, pid in enumerate(self.publishers)}
-        for (_, _, _, masks), found, start in zip(months, local, self.starts, strict=True):
+        publishers = sorted({pid for found in local for pid in found})
+        issued: _U64 = np.zeros(len(concepts), dtype=np.uint64)
+        at = {pid: n for n, pid in enumerate(publishers)}
+        for (_, _, _, masks), found, start in zip(months, local, starts, strict=True):
             if not found:
                 continue
             bits = np.frombuffer(masks, dtype="<u8")
-            part = self.issued[start : start + len(bits)]
-            if found == self.publishers[: len(found)]:
+            part = issued[start : start + len(bits)]
+            if found == publishers[: len(found)]:
                 part |= bits
                 continue
             for n, pid in enumerate(found):
                 part |= ((bits >> np.uint64(n)) & np.uint64(1)) << np.uint64(at[pid])
-        self.counts = counts
-        # Each row's month (its place in months): 4 bytes a row, where a year each took 8.
-        self.month_rows = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        month_rows = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        return cls(numbers, counts, concepts, issued, publishers, month_rows)
 
     def middle(self) -> int:
         """The first id of the month that holds the middle row: what splits the entries in
@@ -1387,8 +1417,108 @@ def _facet_rows(db: sqlite3.Connection) -> _FacetRows | None:
     found = months.fetchall()
     if any(None in row for row in found):
         return None
-    rows = _FacetRows(found)
+    rows = _FacetRows.of_table(found)
     return rows if len(rows.publishers) <= 64 else None
+
+
+_FACETS_MAGIC = b"KGFACET1"
+_FACETS_HEAD = struct.Struct("<8sQ")  # the magic, then the length of the JSON header
+
+
+def _facets_key(db: sqlite3.Connection) -> str:
+    """What an index's facet rows are made of: its code and its months' digests (which hold
+    each entry's categories, publishers and time: _month_digests). An index.facets is read
+    only for the index whose key it holds."""
+    parts = [f"{VERSION}", *(f"{k}={v}" for k, v in db.execute("SELECT key, value FROM meta"))]
+    parts += (f"{name} {digest}" for name, digest in db.execute("SELECT name, digest FROM month"))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def write_facets(path: Path, previous: Path | None = None) -> None:
+    """Write the facet table's arrays of the index at path into index.facets beside it, for
+    every worker to map instead of reading its own copy (20 MB at 1M entries): a JSON header
+    (the index's key, the rows, the months and their counts, the publishers), then the
+    concept masks (uint64), the publisher masks (uint64) and each row's month (int32),
+    little-endian, 8-byte aligned. previous: the current release's file, hard-linked when it
+    holds this index's key. Nothing is written for an index without facet rows."""
+    target = path.with_name(FACETS_FILE)
+    target.unlink(missing_ok=True)
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            key = _facets_key(db)
+            if previous is not None and _facets_header(previous, key) is not None:
+                os.link(previous, target)
+                return
+            rows = _facet_rows(db)
+        finally:
+            db.close()
+        if rows is None:
+            return
+        header = json.dumps(
+            {
+                "key": key,
+                "rows": len(rows.concepts),
+                "months": rows.months.tolist(),
+                "counts": rows.counts.tolist(),
+                "publishers": rows.publishers,
+            }
+        ).encode()
+        head = _FACETS_HEAD.pack(_FACETS_MAGIC, len(header)) + header
+        with target.open("wb") as f:
+            f.write(head + bytes(-len(head) % 8))
+            f.write(rows.concepts.astype("<u8").tobytes())
+            f.write(rows.issued.astype("<u8").tobytes())
+            f.write(rows.month_rows.astype("<i4").tobytes())
+    except (sqlite3.Error, OSError) as exc:
+        raise PublicationError(f"{target}: cannot write the facets: {exc}") from exc
+
+
+def _facets_header(path: Path, key: str) -> tuple[dict[str, Any], int] | None:
+    """The JSON header of an index.facets and where its arrays begin, when it holds key and
+    is whole; else None."""
+    try:
+        with path.open("rb") as f:
+            magic, length = _FACETS_HEAD.unpack(f.read(_FACETS_HEAD.size))
+            header = json.loads(f.read(length)) if magic == _FACETS_MAGIC else None
+            size = os.fstat(f.fileno()).st_size
+    except (OSError, struct.error, ValueError):
+        return None
+    if not isinstance(header, dict) or header.get("key") != key:
+        return None
+    start = _FACETS_HEAD.size + length
+    start += -start % 8
+    if size != start + 20 * int(header["rows"]):
+        return None
+    return header, start
+
+
+def _mapped_facets(path: Path, db: sqlite3.Connection) -> _FacetRows | None:
+    """The facet arrays of the index at path from its index.facets, memory-mapped (read-only
+    views of the file); None without a file that holds this index's key."""
+    import numpy as np
+
+    facets = path.with_name(FACETS_FILE)
+    found = _facets_header(facets, _facets_key(db))
+    if found is None:
+        return None
+    header, start = found
+    n = int(header["rows"])
+    if n == 0:
+        return None  # nothing to map: the table's rows are none too
+    try:
+        with facets.open("rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    return _FacetRows(
+        np.array(header["months"], dtype=np.int64),
+        np.array(header["counts"], dtype=np.int64),
+        np.frombuffer(mapped, dtype="<u8", count=n, offset=start),
+        np.frombuffer(mapped, dtype="<u8", count=n, offset=start + 8 * n),
+        list(header["publishers"]),
+        np.frombuffer(mapped, dtype="<i4", count=n, offset=start + 16 * n),
+    )
 
 
 def _counted(

@@ -10,6 +10,7 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
                                 links when unchanged (graph/dumps.py)
     void.ttl                    VoID + DCAT description
     index.sqlite                the lists pages show (graph/index.py)
+    index.facets                the search's facet rows as arrays, mapped by workers
     validation.ttl              the SHACL validation report
     history.jsonl, entries.json, entries/<YYYY-MM>.json
                                 the change history (graph/history.py)

@@ -261,6 +261,46 @@ def test_facets_counted_from_the_arrays_equal_sql_counts(release: Path) -> None:
     assert 0 in totals and max(totals) > 5
 
 
+def _mapped_as_the_table(path: Path) -> graph_index._FacetRows:
+    """The arrays mapped from the index's facet file equal those read from its facet table."""
+    index = Index(path)
+    mapped = graph_index._mapped_facets(path, index._db())
+    table = graph_index._facet_rows(index._db())
+    assert mapped is not None and table is not None
+    for name in ("months", "counts", "starts", "concepts", "issued", "month_rows"):
+        assert getattr(mapped, name).tolist() == getattr(table, name).tolist(), name
+    assert mapped.publishers == table.publishers
+    return mapped
+
+
+def test_workers_map_the_facet_rows_from_a_file_of_the_release(
+    release: Path, tmp_path: Path
+) -> None:
+    mapped = _mapped_as_the_table(release / FILE)
+    # Views of the file's pages (shared by every worker), not arrays of a worker's own.
+    for array in (mapped.concepts, mapped.issued, mapped.month_rows):
+        assert not array.flags.owndata and not array.flags.writeable
+    assert Index(release / FILE)._facet_arrays().concepts.flags.writeable is False  # type: ignore[union-attr]
+    # A file that is not this index's (another index's, or cut short) is not read: the search
+    # counts from the table, as without a file.
+    facets = (release / graph_index.FACETS_FILE).read_bytes()
+    for name, damaged, changed in (("other", facets, True), ("short", facets[:-8], False)):
+        copy = tmp_path / name
+        copy.mkdir()
+        shutil.copyfile(release / FILE, copy / FILE)
+        expected = [Index(copy / FILE).search(w) for w in ("child", "", "county lines")]
+        if changed:
+            db = sqlite3.connect(copy / FILE)
+            db.execute("UPDATE month SET digest = 'x' WHERE name = (SELECT min(name) FROM month)")
+            db.commit()
+            db.close()
+        (copy / graph_index.FACETS_FILE).write_bytes(damaged)
+        index = Index(copy / FILE)
+        assert graph_index._mapped_facets(copy / FILE, index._db()) is None, name
+        assert index._facet_arrays() is not None
+        assert [index.search(w) for w in ("child", "", "county lines")] == expected
+
+
 def _answers(path: Path) -> list[object]:
     index = Index(path)
     out: list[object] = []
@@ -297,6 +337,8 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     build([source], out, BuildOptions(base=BASE), now=T[1])
     same = current_release(out) / FILE
     assert same != first and same.stat().st_ino == first.stat().st_ino  # nothing changed
+    facets = graph_index.FACETS_FILE
+    assert same.with_name(facets).stat().st_ino == first.with_name(facets).stat().st_ino
     # The copy made while the build ran (index.PreviousCopy) is not left in the release.
     assert sorted(p.name for p in same.parent.glob(".*")) == []
     # A new description, a new category on an entry, an entry removed, one added.
@@ -320,6 +362,8 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     assert sorted(p.name for p in changed.parent.glob(".*")) == []
     assert _tables(changed) == _tables(full)
     assert _answers(changed) == _answers(full)
+    assert changed.with_name(facets).stat().st_ino != same.with_name(facets).stat().st_ino
+    _mapped_as_the_table(changed)
     _integrity(changed, tmp_path)
     index = Index(changed)
     assert [h.title for h in index.search("brand new résumé").hits] == [
