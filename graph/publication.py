@@ -11,6 +11,8 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
     void.ttl                    VoID + DCAT description
     index.sqlite                the lists pages show (graph/index.py)
     index.facets                the search's facet rows as arrays, mapped by workers
+    context.nt                  the triples of the library (but its parts), the scheme, its
+                                concepts and the publishers: what workers read of them
     validation.ttl              the SHACL validation report
     history.jsonl, entries.json, entries/<YYYY-MM>.json
                                 the change history (graph/history.py)
@@ -90,6 +92,7 @@ from graph.listing import Entry, ParseCache, month_digests, read_listings
 from graph.namespaces import KGPUB, OWL
 from graph.sitemap import write_release_sitemaps
 from graph.store import EMBEDDED, VOID_FILE, Loader, StoreSettings, open_loader
+from graph.store.files import CONTEXT_FILE
 from graph.store.sparql import RECORD as STORE_RECORD
 from graph.store.sparql import LoadReport
 
@@ -730,6 +733,7 @@ def _write_release(
     )
     void_bytes: bytes = void.serialize(format="turtle", encoding="utf-8")
     (work / VOID_FILE).write_bytes(void_bytes)
+    (work / CONTEXT_FILE).write_bytes(converted.context)
     write_release_index(work, converted, reuse.previous, changes, index_copy)
     write_release_sitemaps(
         work, iris, history.format_time(stamp), sorted(converted.categories), reuse.previous

@@ -24,7 +24,7 @@ from graph.publication import BuildOptions, build, read_manifest
 from graph.resources import Description
 from graph.store import EMBEDDED, VOID_FILE, open_reader
 from graph.store.embedded import open_read_only
-from graph.store.files import EntryFiles, _lines_of
+from graph.store.files import CONTEXT_FILE, EntryFiles, _lines_of
 from graph.store.oxigraph import OxigraphReader
 from server.app import create_app
 
@@ -32,11 +32,12 @@ NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
 def readers(release: Path) -> tuple[OxigraphReader, OxigraphReader]:
-    """The reader kgpub serves a release with (its files) and one that asks the store only."""
+    """The reader kgpub serves a release with (its files and context) and one that asks the
+    store only."""
     iris = Iris(str(read_manifest(release)["base"]))
     served = open_reader(EMBEDDED, release, {}, iris, open_index(release / "index.sqlite"))
     assert isinstance(served, OxigraphReader) and served.files is not None
-    return served, OxigraphReader(served.store, iris, release / VOID_FILE)
+    return served, OxigraphReader.open(release / "store", iris, release / VOID_FILE)
 
 
 def same(a: Description | None, b: Description | None) -> None:
@@ -79,6 +80,17 @@ def test_every_resource_is_described_as_the_store_describes_it(
             same(served.describe(iri, page, 10, members), expected)
     for iri in (iris.scheme, iris.dataset):
         same(served.describe(iri), store_only.describe(iri))
+    for iri in (iris.scheme, *store_only.concepts()):
+        assert served.exists(iri)
+        assert sorted(map(str, served.triples(iri))) == sorted(map(str, store_only.triples(iri)))
+    assert served.context is not None
+    # Nothing of the pages was asked of the store: a web worker never opens it.
+    assert not served.is_open
+    # The library's own triples with its parts, which only the store holds.
+    assert sorted(map(str, served.triples(iris.library))) == sorted(
+        map(str, store_only.triples(iris.library))
+    )
+    assert len(served.triples(iris.library)) > len(entries)
 
 
 @pytest.mark.parametrize(
@@ -100,6 +112,33 @@ def test_an_entry_the_release_lacks_is_not_found(seed_out: Path, local: str) -> 
     assert served.describe(iri) is None
     assert not served.exists(iri)
     assert store_only.describe(iri) is None
+
+
+@pytest.mark.parametrize("local", ["category/nope", "nothing", "scheme#x", "", "library/"])
+def test_another_resource_the_release_lacks_is_not_found(seed_out: Path, local: str) -> None:
+    served, store_only = readers(seed_out / "current")
+    iri = served.iris.base + local
+    assert served.describe(iri) is None and store_only.describe(iri) is None
+    assert not served.exists(iri) and not store_only.exists(iri)
+    assert served.triples(iri) == [] == store_only.triples(iri)
+    assert not served.is_open
+
+
+def test_a_release_without_its_context_is_read_from_its_store(
+    seed_out: Path, tmp_path: Path
+) -> None:
+    """A release built before the context file: the library, scheme and concepts come from
+    the store, as they did."""
+    release = tmp_path / "release"
+    shutil.copytree((seed_out / "current").resolve(), release)
+    (release / CONTEXT_FILE).unlink()
+    served, store_only = readers(release)
+    assert served.context is None
+    index = open_index(release / "index.sqlite")
+    for iri in (served.iris.library, served.iris.scheme, *store_only.concepts()):
+        members = index.members(iri) if iri != served.iris.scheme else None
+        same(served.describe(iri, 1, 10, members), store_only.describe(iri, 1, 10, members))
+    assert served.is_open
 
 
 def test_entries_come_from_the_files_not_the_store(seed_out: Path) -> None:
@@ -192,7 +231,7 @@ def test_pages_are_the_same_bytes_as_from_the_store(enriched: Path) -> None:
     _, store_only = readers(release)
     iris = store_only.iris
     paths = [e[len(iris.base) - 1 :] for e in store_only.entries()]
-    paths += ["/library", "/library?page=2"]
+    paths += ["/", "/library", "/library?page=2", "/categories"]
     paths += [c[len(iris.base) - 1 :] for c in store_only.concepts()]
     served_by = []
     for from_files in (True, False):

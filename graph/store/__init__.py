@@ -199,7 +199,7 @@ def open_reader(
     titles from."""
     from graph.dumps import DUMP_STEM, FOLDER
     from graph.formats import NTRIPLES
-    from graph.store.files import EntryFiles
+    from graph.store.files import EntryFiles, read_context
     from graph.store.oxigraph import OxigraphReader
     from graph.store.sparql import SparqlReader
 
@@ -213,7 +213,8 @@ def open_reader(
         return SparqlReader(settings.client(), iris, graph, void, release / VOID_FILE)
     dump = release / FOLDER / (DUMP_STEM + NTRIPLES.suffix)
     files = EntryFiles.of(dump, iris, index)
-    return OxigraphReader.open(release / "store", iris, release / VOID_FILE, files)
+    context = read_context(release)
+    return OxigraphReader.open(release / "store", iris, release / VOID_FILE, files, context)
 
 
 def is_remote(record: Mapping[str, Any]) -> bool:

@@ -4,10 +4,11 @@ worker's memory the same whatever the size of the library.
 RocksDB (under pyoxigraph, which offers no setting for it) keeps the blocks and block indexes
 of what a process has read in caches of its own: reading the titles of 10k entries spread over
 a 1M-entry store took a process from 36 to 152 MiB of anonymous memory, and an hour of mixed
-traffic left each web worker at 527 MiB (bench/million.py --soak). A worker asks the store
-only about the library, the scheme and the categories (a fixed, small set of keys); an entry,
-the most read resource, and the members a list page shows are read here instead, from files
-whose bytes stay in the page cache the OS shares between processes:
+traffic left each web worker at 527 MiB (bench/million.py --soak). A web worker does not
+open the store at all for the pages (the query children do, for SPARQL): an entry, the most
+read resource, and the members a list page shows are read here instead, from files whose bytes
+stay in the page cache the OS shares between processes, and the few other resources from a
+small file each process holds:
 
   an entry's triples      its lines of the N-Triples dump (dumps/library.nt.parts). Each month
                           of entries is one part in subject order (graph/convert.py sorts a
@@ -17,7 +18,12 @@ whose bytes stay in the page cache the OS shares between processes:
   Added time              data), one query for a page of members; from the entries' lines for
                           a release whose index has no records.
 
-Both are what the store was loaded from, and the triples go through an in-memory Oxigraph
+  the library, scheme,    CONTEXT_FILE, held by each process in an in-memory Oxigraph store
+  categories, publishers  (read_context): so a web worker never opens the release's RocksDB
+                          store (the query children do), whose caches start at 12 MiB at 1M
+                          entries (4 at 10k) when it is opened.
+
+All are what the store was loaded from, and the triples go through an in-memory Oxigraph
 store on their way out, which gives their literals back as the store does: a description is
 the same triples (tests/test_store_files.py compares every resource both ways).
 """
@@ -45,6 +51,24 @@ _TEXT = (NamedNode(str(XSD.string)), NamedNode(str(RDF.langString)))  # kept as 
 _PROBE = 1024  # bytes read to find the line at a position of a part
 _SCAN = 32 << 10  # bytes read at a time from the first line of an entry on
 _WINDOW = 16 << 10  # the binary search stops when this few bytes are left: scanned instead
+
+
+# The release's triples that are neither an entry's own nor a link to an entry (the library
+# but its dcterms:hasPart, the scheme, its concepts, the publishers): written by the build
+# (graph/publication.py), a few KiB whatever the size of the library.
+CONTEXT_FILE = "context.nt"
+
+
+def read_context(release: Path) -> pyoxigraph.Store | None:
+    """The release's context (CONTEXT_FILE) in an in-memory Oxigraph store; None for a
+    release built without the file or one that cannot be read (the store answers)."""
+    try:
+        data = (release / CONTEXT_FILE).read_bytes()
+        store = pyoxigraph.Store()
+        store.load(data, format=RdfFormat.N_TRIPLES)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return store
 
 
 class EntryFiles:

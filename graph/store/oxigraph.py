@@ -4,16 +4,19 @@ Serving asks its questions of an OxigraphReader (graph/store Reader): the scheme
 and the dataset are described by triple patterns only (no SPARQL is parsed on the per-request
 path: rdflib's and Oxigraph's parsers cost milliseconds a query); an entry, and the titles and
 times of a list's members, are read from the release's files (graph/store/files.py) when it has
-them, so that a worker's RocksDB caches hold a small, fixed set of keys. What is read once per
-release and cached by the server (member lists, counts per category, the library's own
-triples beside its 100k hasPart) uses small SELECT/CONSTRUCT queries, which are faster than
-iterating quads in Python for long lists. The build side (load, copy by chunks) and the read-only
-opening used by the query children live here too: no other module touches pyoxigraph.Store.
+them, and the other resources from its context (read_context: an in-memory store of a few
+hundred triples), so that a web worker opens the store only for a release built without them.
+What such a release reads once and the server caches (member lists, counts per category, the
+library's own triples beside its 100k hasPart) uses small SELECT/CONSTRUCT queries, which are
+faster than iterating quads in Python for long lists. The build side (load, copy by chunks)
+and the read-only opening used by the query children live here too: no other module touches
+pyoxigraph.Store.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,16 +59,24 @@ class OxigraphReader:
 
     def __init__(
         self,
-        store: pyoxigraph.Store,
+        store: pyoxigraph.Store | Path | str,
         iris: Iris,
         void: Path | None = None,
         files: EntryFiles | None = None,
+        context: pyoxigraph.Store | None = None,
     ) -> None:
-        self.store, self.iris = store, iris
+        """store: the store, or its folder, opened read-only when a question needs it (never,
+        for the pages of a release with its files and its context)."""
+        self._store = store if isinstance(store, pyoxigraph.Store) else None
+        self._path = None if isinstance(store, pyoxigraph.Store) else Path(store)
+        self._opening = threading.Lock()
+        self.iris = iris
         self._void_file = void
         # Where entries are read, when the release has its files (graph/store/files.py): the
         # store's caches grow with the keys a process reads, the page cache is shared.
         self.files = files
+        # And the other resources' triples, but the library's parts (read_context).
+        self.context = context
         self._predicates: list[str] | None = None  # of the data, from the VoID file
 
     @classmethod
@@ -75,10 +86,26 @@ class OxigraphReader:
         iris: Iris,
         void: Path | None = None,
         files: EntryFiles | None = None,
+        context: pyoxigraph.Store | None = None,
     ) -> OxigraphReader:
-        """The reader of the store at path, opened read-only; void: the release's VoID file;
-        files: its entries' files."""
-        return cls(open_read_only(path), iris, void, files)
+        """The reader of the store at path, opened read-only when first asked; void: the
+        release's VoID file; files: its entries' files; context: its other resources'."""
+        return cls(path, iris, void, files, context)
+
+    @property
+    def store(self) -> pyoxigraph.Store:
+        """The release's store, opened read-only on first use."""
+        if self._store is None:
+            with self._opening:
+                if self._store is None:
+                    assert self._path is not None
+                    self._store = open_read_only(self._path)
+        return self._store
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the store has been opened."""
+        return self._store is not None
 
     def exists(self, iri: str) -> bool:
         """Whether the default graph has a triple about the IRI (False for a non-IRI)."""
@@ -88,9 +115,8 @@ class OxigraphReader:
         files = self._files_for(iri)
         if files is not None:
             return bool(files.lines(iri))
-        return (
-            next(iter(self.store.quads_for_pattern(node, None, None, _DEFAULT)), None) is not None
-        )
+        found = self._graph_of(iri).quads_for_pattern(node, None, None, _DEFAULT)
+        return next(iter(found), None) is not None
 
     def triples(self, iri: str) -> list[Triple]:
         """The triples with the IRI as subject, in the default graph ([] for a non-IRI)."""
@@ -100,7 +126,9 @@ class OxigraphReader:
         files = self._files_for(iri)
         if files is not None:
             return files.triples(iri)
-        return [q.triple for q in self.store.quads_for_pattern(node, None, None, _DEFAULT)]
+        # The library's parts are not in the context.
+        graph = self.store if iri == self.iris.library else self._graph_of(iri)
+        return [q.triple for q in graph.quads_for_pattern(node, None, None, _DEFAULT)]
 
     def members(self, iri: str, kind: ResourceKind) -> list[str]:
         """A concept's entries or the library's parts, newest first ([] for other kinds and
@@ -153,7 +181,7 @@ class OxigraphReader:
         members: the precomputed members() list, when the caller caches it. A page past the
         last gives a description with no members (the caller answers 404).
         """
-        store, iris = self.store, self.iris
+        iris = self.iris
         if iri in (iris.dataset, iris.void):
             void = self._void_triples()
             if not void:
@@ -167,10 +195,15 @@ class OxigraphReader:
             own = files.triples(iri)
             kind = kind_of([term_key(t.object) for t in own if t.predicate == _TYPE])
         else:
-            quads = store.quads_for_pattern(node, _TYPE, None, _DEFAULT)
+            graph = self._graph_of(iri)
+            quads = graph.quads_for_pattern(node, _TYPE, None, _DEFAULT)
             kind = kind_of([term_key(q.object) for q in quads])
-            # The library's parts are paged like a concept's entries: left out here.
-            own = self._own_but_parts(node) if kind == "library" else self.triples(iri)
+            # The library's parts are paged like a concept's entries: left out here (the
+            # context has none).
+            if kind == "library" and graph is not self.context:
+                own = self._own_but_parts(node)
+            else:
+                own = [q.triple for q in graph.quads_for_pattern(node, None, None, _DEFAULT)]
         if not own:
             return None
         extra: list[Triple] = []
@@ -182,6 +215,7 @@ class OxigraphReader:
             if self.files is not None:
                 extra.extend(self.files.titles_and_times(shown))
             else:
+                store = self.store
                 for m in shown:
                     member = NamedNode(m)
                     for predicate in (_TITLE, _CREATED):
@@ -203,6 +237,15 @@ class OxigraphReader:
         store answers."""
         files = self.files
         return files if files is not None and files.answers(iri) else None
+
+    def _graph_of(self, iri: str) -> pyoxigraph.Store:
+        """Where the triples of iri (not an entry the files answer for) are: the context when
+        there is one, for any IRI outside the entries' space (the store holds nothing else
+        about them but the library's parts); else, and for the linkset's statements about
+        entries (<entry>#related-...), the store."""
+        if self.context is not None and not iri.startswith(self.iris.entry_prefix):
+            return self.context
+        return self.store
 
     def _own_but_parts(self, node: NamedNode) -> list[Triple]:
         """The library's own triples but its dcterms:hasPart: a lookup per other predicate
@@ -245,9 +288,9 @@ class OxigraphReader:
             if files is not None:
                 out.extend(t for t in files.triples(iri) if t.predicate in _LABELS)
                 continue
-            node = NamedNode(iri)
+            node, graph = NamedNode(iri), self._graph_of(iri)
             for predicate in _LABELS:
-                quads = self.store.quads_for_pattern(node, predicate, None, _DEFAULT)
+                quads = graph.quads_for_pattern(node, predicate, None, _DEFAULT)
                 out.extend(q.triple for q in quads)
         return out
 
