@@ -1767,13 +1767,22 @@ def _ranked(
         return None
     import numpy as np
 
-    found = db.execute(
-        "SELECT rowid FROM titles WHERE titles MATCH ? ORDER BY rank, rowid DESC", (words,)
-    ).fetchall()
-    ids = np.array([n for (n,) in found], dtype=np.int64)
-    if faceted and rows is not None and len(ids):
-        ids = ids[_kept(rows, ids, query, concepts)]
     offset = (query.page - 1) * query.size
+    ranking = "SELECT rowid FROM titles WHERE titles MATCH ? ORDER BY rank, rowid DESC"
+    if faceted:  # every title match, to keep those the facets select
+        found = db.execute(ranking, (words,)).fetchall()
+        ids = np.array([n for (n,) in found], dtype=np.int64)
+        if rows is not None and len(ids):
+            ids = ids[_kept(rows, ids, query, concepts)]
+        titled = len(ids)
+    else:
+        # The page's rows only, and how many there are: SQLite keeps the best of a LIMIT as
+        # it goes, where it sorted every match (100k title matches of a word at 1M entries:
+        # 0.35 s of CPU for "child", 0.19 with the limit and the count).
+        found = db.execute(ranking + " LIMIT ?", (words, offset + query.size)).fetchall()
+        ids = np.array([n for (n,) in found], dtype=np.int64)
+        counted = db.execute("SELECT count(*) FROM titles WHERE titles MATCH ?", (words,))
+        titled = int(counted.fetchone()[0])
     marks = f"char({ord(_OPEN)}), char({ord(_CLOSE)})"
     columns = (
         f"rowid, title, description, highlight(search, 0, {marks}), "
@@ -1792,7 +1801,7 @@ def _ranked(
         page += db.execute(
             f"SELECT {columns} FROM search WHERE search MATCH ? ORDER BY rowid DESC "
             "LIMIT ? OFFSET ?",
-            (others, rest, max(0, offset - len(ids))),
+            (others, rest, max(0, offset - titled)),
         ).fetchall()
     return page
 
