@@ -159,8 +159,9 @@ def edit_description(source: Path, mark: str) -> None:
 class Served:
     """`kgpub serve` of one side in its own process group; a context manager."""
 
-    def __init__(self, code: Path, out: Path, workers: int) -> None:
+    def __init__(self, code: Path, out: Path, workers: int, cache_mb: int | None = None) -> None:
         self.code, self.out, self.workers = code, out, workers
+        self.cache_mb = cache_mb  # kgpub serve --cache-mb (None: its default)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -168,6 +169,8 @@ class Served:
     def __enter__(self) -> Served:
         command = [sys.executable, "-m", "server.cli", "serve", "--out", str(self.out)]
         command += ["--port", str(self.port), "--workers", str(self.workers)]
+        if self.cache_mb is not None:
+            command += ["--cache-mb", str(self.cache_mb)]
         self.proc = subprocess.Popen(
             command,
             cwd=self.code,
@@ -316,14 +319,17 @@ def mixed(entries: int, paths: dict[str, tuple[str, str]], count: int) -> list[t
     return out
 
 
-def soak(code: Path, out: Path, entries: int, minutes: float) -> dict[str, Any]:
-    """The mixed load, cycled, for minutes on one server with the defaults: each worker's RSS
-    once a minute (and at the end), requests answered and failed (a 5xx or no answer)."""
+def soak(
+    code: Path, out: Path, entries: int, minutes: float, cache_mb: int | None = None
+) -> dict[str, Any]:
+    """The mixed load, cycled, for minutes on one server with the defaults (but cache_mb, when
+    given): each worker's RSS once a minute (and at the end), requests answered and failed (a
+    5xx or no answer)."""
     paths = targets(out, entries)
     requests = mixed(entries, paths, 997 * len(PAGES))
     samples: list[dict[str, Any]] = []
     done = [0, 0]  # answered, failed
-    with Served(code, out, workers=2) as server:
+    with Served(code, out, workers=2, cache_mb=cache_mb) as server:
         started = time.perf_counter()
         end = started + minutes * 60
         lock = threading.Lock()
@@ -539,6 +545,12 @@ def main() -> None:
         type=float,
         help="with --publication: minutes of the mixed load on the measured code alone",
     )
+    ap.add_argument(
+        "--cache-mb",
+        type=int,
+        help="with --soak: kgpub serve's --cache-mb (the rendered pages each worker keeps); "
+        "a small library fills less of it, so compare sizes at the same value",
+    )
     ap.add_argument("--report", type=Path, help="print the report of a saved run")
     args = ap.parse_args()
     if args.report:
@@ -559,7 +571,7 @@ def main() -> None:
             if args.publication is None or len(args.sizes) != 1:
                 raise SystemExit("--soak needs --publication and one size")
             print(f"{args.sizes[0]:,} entries: {args.soak:g} minutes of mixed load", flush=True)
-            found = soak(codes["code"], args.publication, args.sizes[0], args.soak)
+            found = soak(codes["code"], args.publication, args.sizes[0], args.soak, args.cache_mb)
             saved.write_text(json.dumps(found, indent=1) + "\n")
             most = max(max(s["rss_mib"]) for s in found["samples"])
             print(f"largest worker over the run: {most:.0f} MiB\nsaved: {saved}")
