@@ -172,6 +172,12 @@ def test_a_release_whose_parts_cannot_be_read_is_read_from_its_store(
     example = str(read_manifest(release)["example"])
     assert served.files is not None and not served.files.answers(example)
     same(served.describe(example), store_only.describe(example))
+    # Without its list of parts at all, the release is read from its store, context too.
+    parts.list_path(dump).unlink()
+    iris = served.iris
+    alone = open_reader(EMBEDDED, release, {}, iris, open_index(release / "index.sqlite"))
+    assert isinstance(alone, OxigraphReader) and alone.files is None and alone.context is None
+    same(alone.describe(iris.scheme), store_only.describe(iris.scheme))
 
 
 def part_of(rng: random.Random, subjects: int) -> tuple[bytes, dict[bytes, bytes]]:

@@ -213,7 +213,9 @@ def open_reader(
         return SparqlReader(settings.client(), iris, graph, void, release / VOID_FILE)
     dump = release / FOLDER / (DUMP_STEM + NTRIPLES.suffix)
     files = EntryFiles.of(dump, iris, index)
-    context = read_context(release)
+    # The context with the entries' files only: a release whose list of parts cannot be read
+    # is read from its store, all of it (a damaged store then answers 503 for every page).
+    context = read_context(release) if files is not None else None
     return OxigraphReader.open(release / "store", iris, release / VOID_FILE, files, context)
 
 
