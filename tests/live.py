@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -53,6 +54,15 @@ def kgpub(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 PORTS = range(20_000, 32_000)
 PORT_LOCKS = Path(tempfile.gettempdir()) / "kgpub-test-ports"
 _claimed: list[int] = []  # the lock files' descriptors, open (so locked) while we run
+
+
+def mentions(text: str, secret: str | None) -> bool:
+    """Whether text holds a credential as a word of its own. Not as part of a longer word:
+    release and graph names end with a hex digest of their data, which holds any three
+    letters now and then (the private Virtuoso's user and password are 'dba')."""
+    if not secret:
+        return False
+    return re.search(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", text) is not None
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import pytest
 from fetch import get
-from live import FIXTURES, ROOT, SEED, Server, free_port
+from live import FIXTURES, ROOT, SEED, Server, free_port, mentions
 from virtuoso import Virtuoso
 
 from graph.publication import CURRENT, RELEASES, BuildOptions, build, current_release, read_manifest
@@ -508,7 +508,7 @@ def test_a_store_failing_mid_load_leaves_the_publication_served_and_no_graph_beh
     assert failed.returncode == 3, failed.stderr
     assert failed.stderr.startswith(f"kgpub: http://127.0.0.1:{proxy.port}/"), failed.stderr
     assert "Traceback" not in failed.stderr + failed.stdout
-    assert virtuoso.password not in failed.stderr  # "dba": no credentials
+    assert not mentions(failed.stderr, virtuoso.password)  # no credentials
     assert "previous publication is untouched" in failed.stderr
     # The failed build had a graph of its own in the store when the store failed ...
     partial = seen - graphs
