@@ -1359,13 +1359,14 @@ class _FacetRows:
 
         numbers = np.array([m for m, *_ in months], dtype=np.int64)
         counts = np.array([len(c) // 8 for _, c, _, _ in months], dtype=np.int64)
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
         concepts: _U64 = np.frombuffer(b"".join(c for _, c, _, _ in months), dtype="<u8")
         local = [json.loads(p) for _, _, p, _ in months]
         publishers = sorted({pid for found in local for pid in found})
-        issued: _U64 = np.zeros(len(concepts), dtype=np.uint64)
+        month_rows = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        issued: _U64 = np.zeros(len(concepts), dtype=np.uint64)  # filled below, month by month
+        rows = cls(numbers, counts, concepts, issued, publishers, month_rows)
         at = {pid: n for n, pid in enumerate(publishers)}
-        for (_, _, _, masks), found, start in zip(months, local, starts, strict=True):
+        for (_, _, _, masks), found, start in zip(months, local, rows.starts, strict=True):
             if not found:
                 continue
             bits = np.frombuffer(masks, dtype="<u8")
@@ -1375,8 +1376,7 @@ class _FacetRows:
                 continue
             for n, pid in enumerate(found):
                 part |= ((bits >> np.uint64(n)) & np.uint64(1)) << np.uint64(at[pid])
-        month_rows = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-        return cls(numbers, counts, concepts, issued, publishers, month_rows)
+        return rows
 
     def middle(self) -> int:
         """The first id of the month that holds the middle row: what splits the entries in

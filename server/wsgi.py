@@ -81,11 +81,12 @@ _M_MMAP_THRESHOLD = -3
 # glibc maps a block of 128 KiB or more on its own and unmaps it when freed, but raises that
 # threshold to the size of each mapped block freed (up to 32 MiB): after a worker's first
 # word search over a million entries (arrays of MiBs), such blocks came from the arenas and
-# their high-water mark stayed (33 MiB more after 200 searches at 1M, 19 with this fixed).
+# their high-water mark stayed (200 searches at 1M added 42 MiB to a worker with two arenas,
+# 33 with this fixed, and 5 once the facet rows were mapped: graph/index.py).
 MMAP_THRESHOLD = 256 << 10
 
 
-def limit_arenas(arenas: int = ARENAS, threshold: int = MMAP_THRESHOLD) -> bool:
+def limit_malloc(arenas: int = ARENAS, threshold: int = MMAP_THRESHOLD) -> bool:
     """Cap the malloc arenas of this process and the workers it forks, and fix the size from
     which a block is mapped on its own (and given back when freed); False where the C library
     is not glibc (nothing is done)."""
@@ -99,7 +100,7 @@ def limit_arenas(arenas: int = ARENAS, threshold: int = MMAP_THRESHOLD) -> bool:
 
 def serve(settings: dict[str, Any]) -> int:
     """Serve the current publication until interrupted."""
-    limit_arenas()
+    limit_malloc()
     app = create_app({"KGPUB": settings})
     _Gunicorn(app, gunicorn_options(settings)).run()
     return 0

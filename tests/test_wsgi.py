@@ -15,9 +15,9 @@ import pytest
 COUNT_ARENAS = textwrap.dedent(
     """
     import ctypes, re, sys, tempfile, threading
-    from server.wsgi import limit_arenas
+    from server.wsgi import limit_malloc
     if sys.argv[1] == "limited":
-        assert limit_arenas()
+        assert limit_malloc()
     together = threading.Barrier(8)
     def work():
         kept = [bytes(100_000) for _ in range(10)]
@@ -43,9 +43,9 @@ COUNT_ARENAS = textwrap.dedent(
 MAPPED_BLOCKS = textwrap.dedent(
     """
     import ctypes, sys
-    from server.wsgi import limit_arenas
+    from server.wsgi import limit_malloc
     if sys.argv[1] == "limited":
-        assert limit_arenas()
+        assert limit_malloc()
     class Info(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (
             "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
