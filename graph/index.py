@@ -51,6 +51,15 @@ Tables:
             (_ranked), a few thousand title matches where search has hundreds of thousands;
             2.8 MB at 100k entries (search_data: 24 MB). An index written before it ranks by
             BM25 of every match, as it did
+  term      every term of search's index and how many entries hold it, as FTS5's fts5vocab
+            'row' lists them (FTS5 §8): the terms a prefix word finds are a range of it
+            (_prefix_terms), where fts5vocab counted each term of the range from its whole
+            list of entries (63 ms of CPU for a worker's first "child safeguarding" at 1M
+            entries, 0.8 ms from this table). A full write copies it from fts5vocab
+            (_write_terms: 1.5 s of CPU at 1M entries, 500,000 terms, 7 MB); a rebuild adds
+            the counts of the rows it inserts and takes off those of the rows it deletes
+            (_changed_terms: 0.11 s a changed month at 1M). An index written before it is
+            read through fts5vocab
 
 A rebuild starts from the previous release's index (graph/publication.py passes its folder):
 unchanged, the file is hard-linked (a release never changes its files); otherwise it is copied
@@ -90,6 +99,7 @@ import sys
 import threading
 import unicodedata
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +180,7 @@ CREATE VIRTUAL TABLE search USING fts5(title, description, facets, content='docu
   content_rowid='id', tokenize='{TOKENIZE}');
 CREATE VIRTUAL TABLE titles USING fts5(title, content='document', content_rowid='id',
   tokenize='{TOKENIZE}');
+CREATE TABLE term (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -453,6 +464,13 @@ def _write_all(db: sqlite3.Connection, converted: Converted, digests: Mapping[st
         ((ids[iri], iri, c.label, c.notation) for iri, c in converted.categories.items()),
     )
     _insert_months(db, converted, [m.name for m in converted.months], ids)
+    # Each FTS5 index merged into one segment (FTS5's 'optimize' command), where the batches
+    # left eleven at 1M entries: a lookup of one entry (_ranked's page) seeks each term in
+    # one b-tree, not in each segment (a page of "child safeguarding": 17 ms of CPU, 0.9
+    # merged). 2.6 s of CPU at 1M entries and 14 MB of free pages left in the file, the same
+    # hits in the same order; a rebuild adds a segment or two.
+    db.execute("INSERT INTO search (search) VALUES ('optimize')")
+    db.execute("INSERT INTO titles (titles) VALUES ('optimize')")
     db.executemany("INSERT INTO month VALUES (?, ?)", sorted(digests.items()))
     db.execute(
         "INSERT INTO tally SELECT list, substr(iri, ?, 7) AS m, count(*) FROM member "
@@ -460,6 +478,7 @@ def _write_all(db: sqlite3.Connection, converted: Converted, digests: Mapping[st
         (len(converted.iris.entry_prefix) + 1,),
     )
     _count(db, converted.iris.library)
+    _write_terms(db)
 
 
 def _insert_months(
@@ -598,6 +617,12 @@ def _write_changes(
     ids: dict[str, int] = dict(db.execute("SELECT iri, id FROM concept").fetchall())
     iri_of = {n: iri for iri, n in ids.items()}
     changed = sorted(n for n in old.keys() | digests.keys() if old.get(n) != digests.get(n))
+    # The deleted rows' text, kept for the term table's counts (_changed_terms): in SQLite's
+    # temporary file, not in memory, for a rebuild that changes every month.
+    db.execute(
+        "CREATE TEMP TABLE kgpub_gone (id INTEGER PRIMARY KEY, title TEXT NOT NULL, "
+        "description TEXT NOT NULL, facets TEXT NOT NULL)"
+    )
     for name in changed:
         first = _month_id(name)
         rows = db.execute(
@@ -606,6 +631,10 @@ def _write_changes(
             (first, first + (1 << _MONTH_BITS)),
         ).fetchall()
         gone = [(row[0],) for row in rows]
+        db.executemany(
+            "INSERT INTO temp.kgpub_gone VALUES (?, ?, ?, ?)",
+            [(n, *text) for n, _, *text in rows],
+        )
         # External content: FTS5 is told what each row held (FTS5 §4.4.3 'delete').
         db.executemany(
             "INSERT INTO search (search, rowid, title, description, facets) "
@@ -628,6 +657,7 @@ def _write_changes(
         db.execute("DELETE FROM facet WHERE month = ?", (first >> _MONTH_BITS,))
     present = {m.name for m in converted.months}
     _insert_months(db, converted, [n for n in changed if n in present], ids)
+    _update_terms(db, _changed_terms(db, changed))
     db.executemany(
         "DELETE FROM concept WHERE iri = ?",
         [(iri,) for iri in ids if iri not in converted.categories],
@@ -638,6 +668,83 @@ def _write_changes(
     )
     _tally_months(db, converted.iris, changed)
     _count(db, library)
+
+
+def _write_terms(db: sqlite3.Connection) -> None:
+    """The term table in full: search's terms and their counts as fts5vocab 'row' lists them
+    (FTS5 §8), in its order, which is the table's (both compare the terms' UTF-8 bytes):
+    1.5 s of CPU at 1M entries, once, where each worker paid 20-60 ms for its first words."""
+    db.execute("CREATE VIRTUAL TABLE temp.kgpub_written USING fts5vocab(main, search, 'row')")
+    try:
+        db.execute("DELETE FROM term")
+        db.execute("INSERT INTO term SELECT term, doc FROM temp.kgpub_written")
+    finally:
+        db.execute("DROP TABLE temp.kgpub_written")
+
+
+def _changed_terms(db: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
+    """Entries more (or fewer) holding each term once these months are written again: the
+    terms of each month's rows deleted (temp.kgpub_gone) and inserted (document), but those
+    of the rows in both (a changed month's unchanged entries: all but one or two of its 9,000
+    at 1M entries), which count for nothing."""
+    counts: dict[str, int] = {}
+    for name in names:
+        first = _month_id(name)
+        span = (first, first + (1 << _MONTH_BITS))
+        sql = "SELECT title, description, facets FROM {} WHERE id >= ? AND id < ?"
+        gone = Counter(db.execute(sql.format("temp.kgpub_gone"), span))
+        made = Counter(db.execute(sql.format("document"), span))
+        _count_terms(db, counts, (gone - made).elements(), -1)
+        _count_terms(db, counts, (made - gone).elements(), 1)
+    db.execute("DROP TABLE temp.kgpub_gone")
+    return counts
+
+
+def _count_terms(
+    db: sqlite3.Connection,
+    counts: dict[str, int],
+    documents: Iterable[Sequence[object]],
+    sign: int,
+) -> None:
+    """Add to counts, times sign, how many of these documents (title, description, facet
+    tokens, as search indexes them) hold each term: FTS5's own terms and counts, from a
+    temporary FTS5 table of the documents with the same tokenizer (contentless, no
+    positions), not a scan of search's vocabulary (1.5 s at 1M entries)."""
+    documents = list(documents)
+    if not documents:
+        return
+    db.execute(
+        "CREATE VIRTUAL TABLE temp.kgpub_counted USING fts5(title, description, facets, "
+        f"content='', detail=none, tokenize='{TOKENIZE}')"
+    )
+    db.execute(
+        "CREATE VIRTUAL TABLE temp.kgpub_counted_terms USING fts5vocab(temp, kgpub_counted, 'row')"
+    )
+    try:
+        db.executemany(
+            "INSERT INTO temp.kgpub_counted (title, description, facets) VALUES (?, ?, ?)",
+            documents,
+        )
+        for term, n in db.execute("SELECT term, doc FROM temp.kgpub_counted_terms"):
+            counts[term] = counts.get(term, 0) + sign * n
+    finally:
+        db.execute("DROP TABLE temp.kgpub_counted_terms")
+        db.execute("DROP TABLE temp.kgpub_counted")
+
+
+def _update_terms(db: sqlite3.Connection, counts: Mapping[str, int]) -> None:
+    """The term table brought to the rows a rebuild deleted and inserted (counts: entries
+    more or fewer holding each term); a term no entry holds any more goes, as fts5vocab no
+    longer lists it once FTS5 has been told of the last one's deletion."""
+    changed = sorted((term, n) for term, n in counts.items() if n)
+    db.executemany(
+        "INSERT INTO term VALUES (?, ?) "
+        "ON CONFLICT (term) DO UPDATE SET docs = docs + excluded.docs",
+        changed,
+    )
+    db.executemany(
+        "DELETE FROM term WHERE term = ? AND docs = 0", [(term,) for term, n in changed if n < 0]
+    )
 
 
 def _tally_months(db: sqlite3.Connection, iris: Iris, names: Iterable[str]) -> None:
@@ -774,19 +881,25 @@ def _quoted(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def _prefix_terms(db: sqlite3.Connection, word: str) -> list[str] | None:
+# Where _prefix_terms finds the index's terms: its term table, or, in an index written before
+# it, FTS5's vocabulary (fts5vocab 'row', which reads every list of entries of the range).
+_TERMS, _VOCABULARY = "main.term", "temp.kgpub_vocabulary"
+
+
+def _prefix_terms(db: sqlite3.Connection, word: str, terms_of: str = _TERMS) -> list[str] | None:
     """What a word of PREFIX_MIN characters or more finds as a prefix (the terms of the index
     that begin with its stem, as FTS5 §3.3 finds them), as words of a query: the word itself
     for its stem, each other term as itself when the tokenizer keeps it as it is; None when
     the word is not one stem, or finds more than MAX_TERMS terms, or a term the tokenizer
     would stem again (Porter's stems are not all stems of themselves: "practition" is
-    stemmed "practit"); then the word stays an FTS5 prefix query."""
+    stemmed "practit"); then the word stays an FTS5 prefix query. terms_of: _TERMS, or
+    _VOCABULARY for an index without the term table (the same terms, in the same order)."""
     stems = _tokens(db, word)
     if len(stems) != 1:
         return None
     (stem,) = stems
     found = db.execute(
-        "SELECT term FROM temp.kgpub_vocabulary WHERE term >= ? AND term < ? LIMIT ?",
+        f"SELECT term FROM {terms_of} WHERE term >= ? AND term < ? LIMIT ?",
         (stem, stem + "\U0010ffff", MAX_TERMS + 1),
     )
     terms = [str(t) for (t,) in found if str(t).startswith(stem)]
@@ -859,6 +972,7 @@ class Index:
         self._publishers: bool | None = None
         self._facets: tuple[_FacetRows | None] | None = None
         self._expansions: dict[str, str] = {}
+        self._terms_of: str | None = None
         if not path.is_file():
             raise PublicationError(f"{path}: no index (built by an older kgpub: rebuild)")
 
@@ -1230,7 +1344,10 @@ class Index:
                 part = match_expression([word])
                 if len(word) >= PREFIX_MIN:
                     try:
-                        terms = _prefix_terms(self._db(), word)
+                        if self._terms_of is None:
+                            has = _has_table(self._db(), "term")
+                            self._terms_of = _TERMS if has else _VOCABULARY
+                        terms = _prefix_terms(self._db(), word, self._terms_of)
                     except sqlite3.Error as exc:
                         raise PublicationError(
                             f"{self.path}: cannot read the index: {exc}"
@@ -1537,12 +1654,19 @@ def _counted(
     if query.words:
         if ids is None:
             ids = _matched_ids(db, words or match_expression(query.words))
-        at = np.searchsorted(rows.months, ids >> _MONTH_BITS)
+        # The ids come in id order, a month's together: each one's month (its place in
+        # rows.months) from where each month starts among them, not looked up one by one
+        # (4 ms and two arrays of 4 MB fewer for 550,000 matches).
+        starts = np.searchsorted(ids, rows.months << _MONTH_BITS)
+        at = np.repeat(np.arange(len(rows.months)), np.diff(starts, append=len(ids)))
         picked = rows.starts[at] + (ids & ((1 << _MONTH_BITS) - 1))
         month: npt.NDArray[np.integer[Any]] = at
         masks, issued = rows.concepts[picked], rows.issued[picked]
     else:
         month, masks, issued = rows.month_rows, rows.concepts, rows.issued
+    if not (query.categories or query.publishers or query.years):  # every one counts
+        by_concept, by_publisher = _mask_counts(rows, masks, issued, concepts)
+        return len(masks), _years(rows, month), by_concept, by_publisher
     keep = np.ones(len(masks), dtype=bool)
     for iri in query.categories:
         keep &= (masks & _bit(concepts[iri].id)) != 0
@@ -1633,7 +1757,8 @@ def _joined(*parts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
     """Whether an index has the table name: those added since VERSION 2 (tally, facet,
-    issued, publishers, record, titles) are looked for, an older index answers without them."""
+    issued, publishers, record, titles, term) are looked for, an older index answers
+    without them."""
     return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
 
 
@@ -1776,13 +1901,13 @@ def _ranked(
             ids = ids[_kept(rows, ids, query, concepts)]
         titled = len(ids)
     else:
-        # The page's rows only, and how many there are: SQLite keeps the best of a LIMIT as
-        # it goes, where it sorted every match (100k title matches of a word at 1M entries:
-        # 0.35 s of CPU for "child", 0.19 with the limit and the count).
+        # The page's rows only: SQLite keeps the best of a LIMIT as it goes, where it sorted
+        # every match (100k title matches of a word at 1M entries: 0.35 s of CPU for
+        # "child", 0.19 with the limit). Fewer than the limit are all the title matches; as
+        # many fill the page, and the second tier, which needs their number, is not read.
         found = db.execute(ranking + " LIMIT ?", (words, offset + query.size)).fetchall()
         ids = np.array([n for (n,) in found], dtype=np.int64)
-        counted = db.execute("SELECT count(*) FROM titles WHERE titles MATCH ?", (words,))
-        titled = int(counted.fetchone()[0])
+        titled = len(ids)
     marks = f"char({ord(_OPEN)}), char({ord(_CLOSE)})"
     columns = (
         f"rowid, title, description, highlight(search, 0, {marks}), "

@@ -4,8 +4,10 @@ rebuild starts from the previous index and ends with what a full write gives."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import sqlite3
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -178,6 +180,44 @@ def test_search_of_the_seed(release: Path, reader: OxigraphReader) -> None:
         index.search("child", page=0)
 
 
+def test_prefix_words_find_in_the_term_table_what_fts5vocab_lists(release: Path) -> None:
+    """The terms a prefix word finds are read from the term table written with the index,
+    not counted by fts5vocab: the same terms, for every prefix of every term and word."""
+    index = Index(release / FILE)
+    db = index._db()
+    db.execute("CREATE VIRTUAL TABLE temp.listed USING fts5vocab(main, search, 'row')")
+    terms = db.execute("SELECT term, docs FROM term").fetchall()
+    assert terms == db.execute("SELECT term, doc FROM temp.listed").fetchall()
+    words = {str(t) for t, _ in terms}
+    for title, description in db.execute("SELECT title, description FROM document"):
+        text = unicodedata.normalize("NFKC", f"{title} {description}")
+        words.update(graph_index._WORD.findall(text))
+    prefixes = sorted({w[:n] for w in words for n in range(1, len(w) + 1)})
+    found = 0
+    for prefix in prefixes:
+        expected = graph_index._prefix_terms(db, prefix, graph_index._VOCABULARY)
+        assert graph_index._prefix_terms(db, prefix, graph_index._TERMS) == expected, prefix
+        found += expected is not None and len(expected) > 1
+    assert len(prefixes) > 1000 and found > 100
+    assert {"child", "children"} <= set(graph_index._prefix_terms(db, "child") or ())
+
+
+def test_an_index_without_the_term_table_finds_the_same(release: Path, tmp_path: Path) -> None:
+    """An index written before the term table finds a prefix word's terms through fts5vocab:
+    the same expressions and answers."""
+    older = tmp_path / FILE
+    shutil.copyfile(release / FILE, older)
+    db = sqlite3.connect(older)
+    db.execute("DROP TABLE term")
+    db.commit()
+    db.close()
+    new, old = Index(release / FILE), Index(older)
+    for words in (("child",), ("exploit", "young"), ("safeguarding", "résumé"), ("nothingness",)):
+        assert new.words_expression(words) == old.words_expression(words)
+    assert (new._terms_of, old._terms_of) == (graph_index._TERMS, graph_index._VOCABULARY)
+    assert _answers(release / FILE) == _answers(older)
+
+
 # --- incremental writing ------------------------------------------------------------------------
 
 BASE = "https://example.org/kg/"
@@ -226,6 +266,13 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
             for n, x in enumerate(rows.issued)
         ]
         assert tables["facet"]
+        # The term table holds what FTS5's vocabulary of search lists, in its order (a rebuild
+        # keeps it from its deletions and insertions: graph/index.py _changed_terms).
+        db.execute("CREATE VIRTUAL TABLE temp.listed USING fts5vocab(main, search, 'row')")
+        terms = db.execute("SELECT term, docs FROM term").fetchall()
+        assert terms == db.execute("SELECT term, doc FROM temp.listed").fetchall()
+        assert terms
+        tables["term"] = sorted((iri_of.get(term, term), n) for term, n in terms)
         return tables
     finally:
         db.close()
@@ -386,3 +433,60 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     moved = _tables(current_release(out) / FILE)
     assert moved["entry"] and all(str(row[1]).startswith(OTHER) for row in moved["entry"])
     assert ("base", OTHER) in moved["meta"]
+
+
+# Words that share their beginnings: the terms a prefix word finds come and go with the
+# entries that hold them, as random rebuilds add, remove and rewrite entries.
+_WORDS = ("zebra", "zebras", "zebrafish", "zebrine", "exploit", "exploitation", "exploited")
+_WORDS += ("child", "children", "childhood", "quokka", "quokkas", "quoll", "résumé", "resumes")
+_PREFIXES = ("zebr", "zebra", "expl", "exploit", "chil", "child", "quok", "quol", "resum")
+
+
+def _terms_library(present: dict[int, tuple[str, str]]) -> str:
+    """A listing of the entries present (number -> category, text): numbers 0-29, in the
+    months 2023-01 to 2023-03 (ten each)."""
+    blocks = []
+    for n, (category, text) in sorted(present.items()):
+        added = f"{1 + n % 10:02}/{1 + n // 10:02}/2023 at 9:{n:02} am"
+        blocks.append(f"Entry {n} on {text.split()[0]}\n\nAdded: {added} Category: {category}")
+        blocks[-1] += f"\n\n{text}\n"
+    return "Library – Terms\n\n" + "\n".join(blocks)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_random_rebuilds_keep_the_term_table_of_a_full_write(tmp_path: Path, seed: int) -> None:
+    """Entries added, removed and rewritten, a month emptied: after each rebuild the term
+    table (and what the prefix words find) is the one a full write of the same listing has,
+    terms held by no entry any more gone from both."""
+    rng = random.Random(seed)
+    source, out, twin = tmp_path / "library.txt", tmp_path / "out", tmp_path / "twin"
+
+    def text() -> str:
+        return " ".join(rng.sample(_WORDS, rng.randint(1, 4)))
+
+    present = {n: ("Safeguarding", text()) for n in range(0, 30, 2)}
+    for step in range(7):
+        if step == 3:  # the month 2023-02 emptied
+            present = {n: kept for n, kept in present.items() if not 10 <= n < 20}
+        elif step:
+            for n in rng.sample(range(30), 5):
+                action = rng.choice(["toggle", "text", "category"])
+                if action == "toggle" or n not in present:
+                    if present.pop(n, None) is None:
+                        present[n] = (rng.choice(["Safeguarding", "Prevent"]), text())
+                elif action == "text":
+                    present[n] = (present[n][0], text())
+                else:
+                    present[n] = (rng.choice(["Education", "Prevent", "Early Help"]), text())
+        source.write_text(_terms_library(present), encoding="utf-8")
+        now = datetime(2026, 1, 1, step, tzinfo=UTC)
+        # Two publications in step, one rebuilt from its previous index, one written in full
+        # each time (the same history: a copy of one would race its background pruning).
+        build([source], out, BuildOptions(base=BASE), now=now)
+        build([source], twin, BuildOptions(base=BASE), now=now, reuse=False)
+        changed, full = current_release(out) / FILE, current_release(twin) / FILE
+        assert _tables(changed) == _tables(full), step
+        a, b = Index(changed), Index(full)
+        for word in _PREFIXES:
+            assert a.search(word, size=100) == b.search(word, size=100), (step, word)
+            assert a.words_expression([word]) == b.words_expression([word]), (step, word)
