@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from graph.listing import (
     Page,
     ParseCache,
     descriptions,
+    merge_pages,
     parse_listing,
     read_listings,
     read_page,
@@ -279,6 +281,12 @@ def test_a_rebuild_reads_from_the_cache_the_page_a_full_reading_gives(
                 e.body[1:] for e in expected.entries if e.body
             ]
             assert descriptions(got.entries) == descriptions(expected.entries)
+            # The times the merge sorts by, as the reading had them (graph/listing.py
+            # _sort_distinct): each entry's, from the cache or from the scan.
+            for page in (got, expected):
+                assert page.stamps is not None
+                assert list(page.stamps) == [e.created.timestamp() for e in page.entries]
+            assert merge_pages([got]) == merge_pages([replace(got, stamps=None)])
         else:
             assert got == expected
     final = read_page(path, lazy=True, cache=cache)
