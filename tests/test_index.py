@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import shutil
 import sqlite3
+import threading
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,35 @@ def test_lists_and_counts_equal_the_graphs(release: Path, reader: OxigraphReader
     assert list(index.members(iris.library)) == reader.members(iris.library, "library")
     for concept in reader.concepts():
         assert list(index.members(concept)) == reader.members(concept, "concept")
+
+
+def test_each_thread_reads_the_mapped_file_with_a_small_cache(release: Path) -> None:
+    """A worker's threads each have a connection: pages come from the mapped file (the OS's
+    page cache, shared by the workers) and each caches a few of its own, so that a worker's
+    memory does not grow with the index (graph/index.py Index._db)."""
+    index = Index(release / FILE)
+    size = (release / FILE).stat().st_size
+    seen = []
+
+    def look() -> None:
+        db = index._db()
+        seen.append(
+            (
+                id(db),
+                db.execute("PRAGMA mmap_size").fetchone()[0],
+                db.execute("PRAGMA cache_size").fetchone()[0],
+            )
+        )
+
+    look()
+    thread = threading.Thread(target=look)
+    thread.start()
+    thread.join()
+    assert len({s[0] for s in seen}) == 2
+    for _, mapped, cached in seen:
+        assert mapped >= size
+        assert cached == -graph_index.READ_CACHE_KIB
+    assert list(index.members(Iris(read_manifest(release)["base"]).library))
 
 
 def test_a_page_reads_only_its_slice(release: Path, reader: OxigraphReader) -> None:
