@@ -210,10 +210,11 @@ def read_table(path: Path = TABLE) -> Table:
 
 @dataclass(frozen=True)
 class Found:
-    """A publisher of a release: its row, and its entries' IRIs, newest first."""
+    """A publisher of a release: its row, and its entries' IRIs, newest first (from the
+    index, a sequence read a page at a time: graph/index.py PublisherEntries)."""
 
     publisher: Publisher
-    entries: tuple[str, ...]
+    entries: Sequence[str]
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ class Publishers:
             if row is None:
                 return None
             name, sameas, entries = row
-            return Found(Publisher(pid, name, (), sameas), tuple(entries))
+            return Found(Publisher(pid, name, (), sameas), entries)
         assert self._published is not None
         return self._published.publishers.get(pid)
 

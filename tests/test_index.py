@@ -152,8 +152,16 @@ def test_publishers_from_the_index_equal_the_releases_file(release: Path) -> Non
     from_index, from_file = Publishers(index, None), Publishers(None, published)
     for iri in index.members(Iris(read_manifest(release)["base"]).library):
         assert from_index.of_entry(iri) == from_file.of_entry(iri)
-    for pid in [*published.publishers, "no-such-publisher"]:
-        assert from_index.found(pid) == from_file.found(pid)
+    assert from_index.found("no-such-publisher") is from_file.found("no-such-publisher") is None
+    for pid in published.publishers:
+        indexed, filed = from_index.found(pid), from_file.found(pid)
+        assert indexed is not None and filed is not None
+        assert indexed.publisher == filed.publisher
+        # Read a page at a time from the index: its length, and any window of it.
+        assert len(indexed.entries) == len(filed.entries) > 0
+        assert list(indexed.entries) == list(filed.entries)
+        for start, stop in ((0, 1), (1, 3), (0, 100), (len(filed.entries) - 1, 200)):
+            assert indexed.entries[start:stop] == list(filed.entries[start:stop])
 
 
 def test_the_index_is_opened_read_only(release: Path) -> None:
