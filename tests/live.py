@@ -6,6 +6,7 @@ import fcntl
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,11 @@ from server.config import BY_NAME
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "library-safeguarding.txt"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Releases a build pruned are deleted in the background (graph/publication.py _prune): a copy
+# of a publication folder must not race that deletion (a file vanishes under copytree), and
+# what is being deleted is no part of the publication.
+PRUNING = shutil.ignore_patterns(".pruned-*")
 
 
 def kgpub(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ import rdflib
 from dumpfiles import read_dump
 from extra import needs_enrich
 from fetch import get
-from live import ROOT, SEED, Backend, Server, free_port
+from live import PRUNING, ROOT, SEED, Backend, Server, free_port
 
 from graph.namespaces import KGPUB
 from graph.publication import BuildOptions, build, current_release
@@ -295,7 +295,7 @@ def test_a_changed_entry_is_embedded_again_alone_and_relinked_as_in_full(
     _, out = enriched
     first = current_release(out)
     copy = tmp_path / "pub"
-    shutil.copytree(out, copy, symlinks=True)
+    shutil.copytree(out, copy, symlinks=True, ignore=PRUNING)
     text = SEED.read_text(encoding="utf-8")
     changed = tmp_path / "library-safeguarding.txt"
     changed.write_text(text.replace(*CHANGED_TEXT), encoding="utf-8")
@@ -482,7 +482,7 @@ def test_a_rebuild_without_enrich_drops_the_links_from_the_store(
 ) -> None:
     _, out = enriched
     copy = tmp_path / "pub"
-    shutil.copytree(out, copy, symlinks=True)
+    shutil.copytree(out, copy, symlinks=True, ignore=PRUNING)
     build([SEED], copy, BuildOptions(base=enriched[0].base), now=NOW.replace(year=2026))
     release = current_release(copy)
     store = pyoxigraph.Store.read_only(str(release / "store"))

@@ -20,7 +20,7 @@ import pyoxigraph
 import pytest
 from dumpfiles import read_dump
 from extra import needs_enrich
-from live import SEED
+from live import PRUNING, SEED
 
 from graph import parts
 from graph.publication import BuildOptions, build, current_release
@@ -127,7 +127,7 @@ def test_an_incremental_enrichment_writes_what_a_full_one_writes(
 
     monkeypatch.setattr(related, "write", recorded)
     out = tmp_path / "pub"
-    shutil.copytree(first, out, symlinks=True)
+    shutil.copytree(first, out, symlinks=True, ignore=PRUNING)
     previous = current_release(out)
     before = digests(previous)
     text = SEED.read_text(encoding="utf-8")
@@ -170,7 +170,7 @@ def inodes(release: Path) -> dict[str, int]:
 
 def test_a_rebuild_without_changes_links_the_previous_files(tmp_path: Path, first: Path) -> None:
     out = tmp_path / "pub"
-    shutil.copytree(first, out, symlinks=True)
+    shutil.copytree(first, out, symlinks=True, ignore=PRUNING)
     previous = current_release(out)
     before = digests(previous)
     outcome = build([SEED], out, BuildOptions(base=BASE, enrich=True), now=NOW)
@@ -192,7 +192,7 @@ def test_a_release_of_one_enrichment_file_is_read_and_written_in_parts(
     from graph.enrich.read import Enrichment, rows_of
 
     out = tmp_path / "pub"
-    shutil.copytree(first, out, symlinks=True)
+    shutil.copytree(first, out, symlinks=True, ignore=PRUNING)
     release = current_release(out)
     vectors = [iri for _, iri, _ in rows_of(release / "enrich.sqlite", "vector")]
     related = rows_of(release / "enrich.sqlite", "related")

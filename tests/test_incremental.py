@@ -15,7 +15,7 @@ import pyoxigraph
 import pytest
 import rdflib
 from dumpfiles import cut_short, dump_names, overwrite, read_dump
-from live import kgpub
+from live import PRUNING, kgpub
 from rdflib.compare import isomorphic
 
 from graph import dumps, history, parts, shacl
@@ -24,10 +24,6 @@ from graph.publication import BuildOptions, build
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "https://example.org/kg/"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-# Releases a build pruned are deleted in the background (graph/publication.py): a copy of the
-# folder must not race that deletion, and what is being deleted is no part of the publication.
-_DELETING = shutil.ignore_patterns(".pruned-*")
-
 # Entries of our own, after the generated ones: (title, added, categories, description).
 OWN = [
     ("Alpha review of practice", "03/02/2023 at 9:15 am", "Safeguarding", "About alpha."),
@@ -118,7 +114,7 @@ def test_a_rebuild_reusing_chunks_equals_a_full_build(tmp_path: Path, generated:
         now = NOW + timedelta(hours=n)
         # The full build starts from a copy of the same publication (history depends on it).
         full_out = tmp_path / f"full-{n}"
-        shutil.copytree(out, full_out, symlinks=True, ignore=_DELETING)
+        shutil.copytree(out, full_out, symlinks=True, ignore=PRUNING)
         full = build([source], full_out, options, now=now, reuse=False)
         validated: list[int] = []
 
@@ -247,7 +243,7 @@ def test_random_edits_rebuilt_reusing_equal_full_builds(tmp_path: Path, seed: in
         now = NOW + timedelta(hours=step)
         full_out = tmp_path / "full"
         if out.exists():
-            shutil.copytree(out, full_out, symlinks=True, ignore=_DELETING)
+            shutil.copytree(out, full_out, symlinks=True, ignore=PRUNING)
         full = build([source], full_out, options, now=now, reuse=False)
         again = build([source], out, options, now=now)
         assert full.release is not None and again.release is not None
@@ -289,7 +285,7 @@ def test_a_damaged_dump_of_the_current_release_is_made_again(
     source.write_text(listing(generated, OWN), encoding="utf-8")
     first = build([source], out, options, now=NOW)
     assert first.release is not None
-    shutil.copytree(out, tmp_path / "full", symlinks=True, ignore=_DELETING)
+    shutil.copytree(out, tmp_path / "full", symlinks=True, ignore=PRUNING)
     nt = first.release / "dumps" / "library.nt"
     data = read_dump(first.release, "library.nt")
     for text in (b"About alpha.", b"About gamma."):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from live import SEED
+from live import PRUNING, SEED
 
 from graph import index as graph_index
 from graph.index import (
@@ -439,7 +439,7 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     text += "\n\nA brand new entry\n\nAdded: 01/01/2026 at 9:00 am Category: Prevent\n\nNew.\n"
     source.write_text(text, encoding="utf-8")
     twin = tmp_path / "twin"
-    shutil.copytree(out, twin, symlinks=True)
+    shutil.copytree(out, twin, symlinks=True, ignore=PRUNING)
     build([source], out, BuildOptions(base=BASE), now=T[2])
     build([source], twin, BuildOptions(base=BASE), now=T[2], reuse=False)
     changed, full = current_release(out) / FILE, current_release(twin) / FILE

@@ -34,7 +34,7 @@ from xml.etree import ElementTree
 import pytest
 from fetch import get
 from harvest_data import remove_entry
-from live import SEED, Server, free_port
+from live import PRUNING, SEED, Server, free_port
 
 from graph.publication import BuildOptions, build, current_release
 from server.app import create_app
@@ -392,7 +392,7 @@ def _rebuilt(
     and to that build's time."""
     seed_out, kept, seed_time = seeded
     out = tmp_path / "publication"
-    shutil.copytree(seed_out, out, symlinks=True)
+    shutil.copytree(seed_out, out, symlinks=True, ignore=PRUNING)
     if before is not None:
         before(current_release(out))
     (tmp_path / SEED.name).write_text(text, encoding="utf-8")

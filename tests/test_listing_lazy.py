@@ -15,8 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from live import PRUNING
 from test_incremental import (
-    _DELETING,
     BASE,
     NOW,
     OWN,
@@ -165,7 +165,7 @@ def test_lazy_rebuilds_publish_what_full_builds_holding_descriptions_do(
         source.write_text(listing(generated, own), encoding="utf-8")
         now = NOW + timedelta(hours=n)
         full_out = tmp_path / f"full-{n}"
-        shutil.copytree(out, full_out, symlinks=True, ignore=_DELETING)
+        shutil.copytree(out, full_out, symlinks=True, ignore=PRUNING)
         monkeypatch.setattr("graph.listing.SLAB_BYTES", 1 << 40)
         full = build([source], full_out, options, now=now, reuse=False)
         monkeypatch.setattr("graph.listing.SLAB_BYTES", rng.choice([SLAB, 3 * SLAB]))
