@@ -42,6 +42,18 @@ def reader(release: Path) -> OxigraphReader:
     return OxigraphReader.open(release / "store", Iris(read_manifest(release)["base"]))
 
 
+def _without(release: Path, folder: Path, table: str) -> Path:
+    """A copy of the release's index in folder without one of its tables: an index written
+    before that table was."""
+    copy = folder / FILE
+    shutil.copyfile(release / FILE, copy)
+    db = sqlite3.connect(copy)
+    db.execute(f"DROP TABLE {table}")
+    db.commit()
+    db.close()
+    return copy
+
+
 def test_lists_and_counts_equal_the_graphs(release: Path, reader: OxigraphReader) -> None:
     index = Index(release / FILE)
     iris = reader.iris
@@ -100,12 +112,7 @@ def test_pages_and_years_from_the_tally_equal_the_rows_counted_off(
     """A page of a list, its years and a year's pages are found from the tally (a row per
     list and month); an index without it (written before it) counts the rows off: the same
     answers, for every list and position."""
-    counted = tmp_path / FILE
-    shutil.copyfile(release / FILE, counted)
-    db = sqlite3.connect(counted)
-    db.execute("DROP TABLE tally")
-    db.commit()
-    db.close()
+    counted = _without(release, tmp_path, "tally")
     tallied, old = Index(release / FILE), Index(counted)
     iris = Iris(read_manifest(release)["base"])
     prefix = iris.entry_prefix
@@ -243,12 +250,7 @@ def test_prefix_words_find_in_the_term_table_what_fts5vocab_lists(release: Path)
 def test_an_index_without_the_term_table_finds_the_same(release: Path, tmp_path: Path) -> None:
     """An index written before the term table finds a prefix word's terms through fts5vocab:
     the same expressions and answers."""
-    older = tmp_path / FILE
-    shutil.copyfile(release / FILE, older)
-    db = sqlite3.connect(older)
-    db.execute("DROP TABLE term")
-    db.commit()
-    db.close()
+    older = _without(release, tmp_path, "term")
     new, old = Index(release / FILE), Index(older)
     for words in (("child",), ("exploit", "young"), ("safeguarding", "résumé"), ("nothingness",)):
         assert new.words_expression(words) == old.words_expression(words)
