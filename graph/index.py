@@ -2007,8 +2007,18 @@ def _hits_of_rows(
 
 
 class _Windowed(Sequence[str]):
-    """Entry IRIs read a window at a time: a subclass gives its length and _window(start,
-    size); an item or a slice is one window."""
+    """Entry IRIs read a window at a time: a subclass gives its length (_count, asked once)
+    and _window(start, size); an item or a slice is one window."""
+
+    _length: int | None = None
+
+    def __len__(self) -> int:
+        if self._length is None:
+            self._length = self._count()
+        return self._length
+
+    def _count(self) -> int:
+        raise NotImplementedError
 
     @overload
     def __getitem__(self, key: int) -> str: ...
@@ -2038,15 +2048,10 @@ class PublisherEntries(_Windowed):
 
     def __init__(self, index: Index, pid: str) -> None:
         self._source, self.pid = index, pid
-        self._length: int | None = None
 
-    def __len__(self) -> int:
-        if self._length is None:
-            rows = self._source._rows(
-                "SELECT count(*) FROM published WHERE publisher = ?", self.pid
-            )
-            self._length = int(cast(int, rows[0][0]))
-        return self._length
+    def _count(self) -> int:
+        rows = self._source._rows("SELECT count(*) FROM published WHERE publisher = ?", self.pid)
+        return int(cast(int, rows[0][0]))
 
     def _window(self, start: int, size: int) -> list[str]:
         rows = self._source._rows(
@@ -2063,12 +2068,9 @@ class Members(_Windowed):
 
     def __init__(self, index: Index, iri: str) -> None:
         self._source, self.iri = index, iri
-        self._length: int | None = None
 
-    def __len__(self) -> int:
-        if self._length is None:
-            self._length = self._source.count(self.iri)
-        return self._length
+    def _count(self) -> int:
+        return self._source.count(self.iri)
 
     def _window(self, start: int, size: int) -> list[str]:
         return self._source.page(self.iri, start, size)
@@ -2133,22 +2135,18 @@ class YearMembers(_Windowed):
     def __init__(self, index: Index, list_iri: str, entry_prefix: str, year: int) -> None:
         self._index, self.iri, self.year = index, list_iri, year
         self._low, self._high = f"{entry_prefix}{year:04d}", f"{entry_prefix}{year + 1:04d}"
-        self._length: int | None = None
 
-    def __len__(self) -> int:
-        if self._length is None:
-            tallies = self._index.tallies(self.iri)
-            if tallies is not None:
-                self._length = sum(n for _, n in self._months(tallies))
-                return self._length
-            rows = self._index._rows(
-                "SELECT count(*) FROM member WHERE list = ? AND iri >= ? AND iri < ?",
-                self.iri,
-                self._low,
-                self._high,
-            )
-            self._length = int(str(rows[0][0]))
-        return self._length
+    def _count(self) -> int:
+        tallies = self._index.tallies(self.iri)
+        if tallies is not None:
+            return sum(n for _, n in self._months(tallies))
+        rows = self._index._rows(
+            "SELECT count(*) FROM member WHERE list = ? AND iri >= ? AND iri < ?",
+            self.iri,
+            self._low,
+            self._high,
+        )
+        return int(str(rows[0][0]))
 
     def _months(self, tallies: list[tuple[str, int]]) -> list[tuple[str, int]]:
         year = f"{self.year:04d}"
