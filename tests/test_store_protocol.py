@@ -6,6 +6,7 @@ backends trips on exactly these rows."""
 
 from __future__ import annotations
 
+import gc
 import http.server
 import io
 import pickle
@@ -13,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -788,6 +790,37 @@ def test_a_connection_the_store_closed_is_replaced_and_the_query_answered() -> N
             time.sleep(0.05)  # the store's close has arrived before the next query
         store.close()
     assert len(connections) == 4
+
+
+def test_a_forwarded_query_keeps_nothing_of_its_request_alive() -> None:
+    """Once a query forwarded to the store is answered, nothing holds what its request held.
+    rdflib's parser leaves reference cycles through the frames it ran in, which only the
+    collector's rare full run frees (graph/store/forward.py's _parse): run on the request's
+    thread, they kept its frames alive, and a worker every large answer it had forwarded."""
+    from graph.iris import Iris
+    from graph.query import QueryJob
+    from graph.store.forward import SparqlRunner
+
+    class Held:  # what a request's frames hold: the store's answer, the response
+        pass
+
+    def request(runner: SparqlRunner, job: QueryJob, held: Held) -> bytes:
+        return runner.run(job).body
+
+    job = QueryJob("ASK { ?s ?p ?o }", "ASK", "application/sparql-results+json", store="")
+    with keep_alive_stub(hang_up=False) as (url, _):
+        client = SparqlClient(url)
+        runner = SparqlRunner(client, Iris.from_base(EX), f"{EX}graph", f"{EX}void", 10.0, 1)
+        held = Held()
+        alive = weakref.ref(held)
+        gc.disable()  # as in a worker between the collector's full runs
+        try:
+            assert b"true" in request(runner, job, held)
+            del held
+            assert alive() is None
+        finally:
+            gc.enable()
+            client.close()
 
 
 def test_an_answer_left_unread_is_not_taken_for_the_next() -> None:
