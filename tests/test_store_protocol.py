@@ -865,3 +865,19 @@ def test_a_store_failing_is_told_from_a_query_it_refuses(
     kind = {StoreUnavailable: "busy", StoreFailed: "failed", QuerySyntaxError: "refused"}
     assert kind[type(caught.value)] == error
     assert "SPARQL query" not in str(caught.value)  # the store's copy, with the release's graphs
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["urn:kgpub:release/void", "urn:kgpub:release\\/void", "\\u0075rn:kgpub:release/void"],
+    ids=["as-is", "escaped-slash", "escaped-letter"],
+)
+def test_a_server_graph_in_an_answer_is_shown_by_its_public_name(written: str) -> None:
+    """However the store's JSON writes the name of a graph it holds the release's VoID in,
+    the user sees the public name (graph/store/forward.py reads such answers term by term)."""
+    from graph.store.forward import _results
+
+    body = '{"head":{"vars":["g"]},"results":{"bindings":[{"g":{"type":"uri","value":"%s"}}]}}'
+    public = {"urn:kgpub:release/void": f"{EX}.well-known/void"}
+    solutions = list(_results((body % written).encode(), public))
+    assert [s["g"] for s in solutions] == [pyoxigraph.NamedNode(f"{EX}.well-known/void")]
