@@ -10,13 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from extra import needs_enrich
 from live import SEED, mentions
 from oxigraph_server import REMOTE_SERVERS
 
+from graph.index import FILE as INDEX_FILE
+from graph.index import open_index
 from graph.iris import Iris
+from graph.namespaces import DCTERMS, KGPUB, SKOS
 from graph.publication import BuildOptions, build, current_release, read_manifest
 from graph.store import Reader, StoreSettings, open_reader
 from graph.store.protocol import SparqlClient
+from graph.store.sparql import SparqlReader
 
 BASE = "http://127.0.0.1:8123/lib/"
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -24,10 +29,12 @@ NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 pytestmark = pytest.mark.parametrize("remote_server", REMOTE_SERVERS, indirect=True)
 
 
-def _reader(out: Path, settings: StoreSettings) -> Reader:
+def _reader(out: Path, settings: StoreSettings, indexed: bool = False) -> Reader:
+    """The reader of out's current release, with its index when indexed (as a server's)."""
     release = current_release(out)
     record = read_manifest(release).get("store") or {}
-    return open_reader(settings, release, record, Iris(BASE))
+    index = open_index(release / INDEX_FILE) if indexed else None
+    return open_reader(settings, release, record, Iris(BASE), index)
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +144,66 @@ def test_rebuilds_load_only_what_changed_and_drop_pruned_graphs(
     assert len(kept) == 3
     named = {r[k] for r in kept for k in ("graph", "void")}
     assert _graphs(remote) - base == named
+
+
+@pytest.fixture(scope="module")
+def enriched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed built with related entries (a linkset), into the embedded store."""
+    out = tmp_path_factory.mktemp("backends-enriched") / "embedded"
+    build([SEED], out, BuildOptions(base=BASE, enrich=True), now=NOW)
+    return out
+
+
+@needs_enrich
+def test_an_entrys_labels_are_the_embedded_ones(
+    enriched: Path, tmp_path: Path, remote_server: StoreSettings
+) -> None:
+    """An entry that links to concepts, a publisher and related entries: the store gives its
+    own triples, the release's context and index the labels of what it links to (a server
+    reads both); those labels are the embedded reader's, and what the store alone gave before
+    (one query with the labels, a release without its context; a linked entry's title asked
+    of the store, a reader without the index)."""
+    remote = tmp_path / "remote"
+    build([SEED], remote, BuildOptions(base=BASE, enrich=True, store=remote_server), now=NOW)
+    embedded, served = (
+        _reader(enriched, StoreSettings(), True),
+        _reader(remote, remote_server, True),
+    )
+    assert isinstance(served, SparqlReader) and served.context is not None
+    without_index = _reader(remote, remote_server)
+    record = read_manifest(current_release(remote))["store"]
+    store_only = SparqlReader(remote_server.client(), Iris(BASE), record["graph"], record["void"])
+    own = {str(p): p for p in (DCTERMS.subject, DCTERMS.publisher, KGPUB.related)}
+
+    def links(iri: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for t in served.triples(iri):
+            found.setdefault(t.predicate.value, []).append(t.object.value)
+        return found
+
+    entry = next(e for e in embedded.entries() if all(links(e).get(p) for p in own))
+    linked = [o for p in own for o in links(entry)[p]]
+    described = served.describe(entry)
+    assert described is not None
+    labels = {str(SKOS.prefLabel), str(DCTERMS.title)}
+    theirs = sorted(str(t) for t in described.triples if t.subject.value in linked)
+    mine = sorted(
+        str(t) for o in linked for t in embedded.triples(o) if t.predicate.value in labels
+    )
+    assert theirs == mine and len(theirs) >= len(linked)
+    # The embedded description has no linkset (the dump's; the server adds it): the rest is
+    # the same triples in the same order.
+    related = set(links(entry)[str(KGPUB.related)])
+    rest = [
+        t
+        for t in described.triples
+        if t.subject.value not in related and t.predicate.value != str(KGPUB.related)
+    ]
+    mine_described = embedded.describe(entry)
+    assert mine_described is not None
+    assert [_text(t) for t in rest] == [_text(t) for t in mine_described.triples]
+    for other in (without_index, store_only):
+        again = other.describe(entry)
+        assert again is not None and [_text(t) for t in again.triples] == [
+            _text(t) for t in described.triples
+        ]

@@ -196,7 +196,7 @@ def open_reader(
 ) -> Reader:
     """The reader of a release's graph, wherever its manifest's store record says it is;
     index: the release's (graph/index.py), which the embedded reader reads list members'
-    titles from."""
+    titles from, and the remote reader linked entries' titles."""
     from graph.dumps import DUMP_STEM, FOLDER
     from graph.formats import NTRIPLES
     from graph.store.files import EntryFiles, read_context
@@ -210,7 +210,12 @@ def open_reader(
                 "serve it with --store"
             )
         graph, void = str(record["graph"]), str(record["void"])
-        return SparqlReader(settings.client(), iris, graph, void, release / VOID_FILE)
+        # The release's folder is shared by every web process, its graph's labels too: the
+        # store is asked for a resource's own triples only (graph/store/sparql.py).
+        context = read_context(release)
+        return SparqlReader(
+            settings.client(), iris, graph, void, release / VOID_FILE, context, index
+        )
     dump = release / FOLDER / (DUMP_STEM + NTRIPLES.suffix)
     files = EntryFiles.of(dump, iris, index)
     # The context with the entries' files only: a release whose list of parts cannot be read

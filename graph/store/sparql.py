@@ -4,8 +4,11 @@ A release's library and its VoID description live in two named graphs of their o
 (Iris.store_graph, store_void_graph), recorded in the release's manifest: the `current`
 swap is the commit, so readers see the old release's graphs or the new one's, never a mix.
 Every Reader call is one query (two for a page of a long list: its members' titles), each
-confined by GRAPH to the release's graphs, on a persistent connection. Measured quirks of
-Virtuoso are handled in graph/store/protocol.py.
+confined by GRAPH to the release's graphs, on a persistent connection. A description's own
+triples come from the store; the labels of what it links to from the release's folder, which
+every web process reads (the context, graph/store/files.py read_context, and the index for
+linked entries' titles), or, for a release without them, from the same query. Measured quirks
+of Virtuoso are handled in graph/store/protocol.py.
 
 A build's graphs are named in its folder's store.json before a triple is sent. A build that
 fails drops them; one that is killed leaves them to the next build, which drops them and
@@ -27,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph
-from pyoxigraph import Literal, NamedNode, Triple
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Triple
 
 from graph.convert import Converted
 from graph.dumps import Chunk, graph_changes
 from graph.errors import PublicationError, StoreError
+from graph.index import Index, listed
 from graph.iris import Iris
 from graph.namespaces import DCMITYPE, DCTERMS, RDF, SKOS
 from graph.resources import (
@@ -80,6 +84,10 @@ _HAS_PART = iri_ref(str(DCTERMS.hasPart))
 _PREF_LABEL = iri_ref(str(SKOS.prefLabel))
 _TOP = iri_ref(str(SKOS.hasTopConcept))
 _TEXT = iri_ref(str(DCMITYPE.Text))
+# The context's terms (an in-memory store: pattern lookups, no SPARQL parsed).
+_LABEL_NODES = (NamedNode(str(DCTERMS.title)), NamedNode(str(SKOS.prefLabel)))
+_TITLE_NODE = _LABEL_NODES[0]
+_DEFAULT = DefaultGraph()
 
 
 def _ref(iri: str) -> str | None:
@@ -95,11 +103,22 @@ class SparqlReader:
     """The Reader of one release's graphs in a SPARQL store; thread-safe."""
 
     def __init__(
-        self, client: SparqlClient, iris: Iris, graph: str, void: str, void_file: Path | None = None
+        self,
+        client: SparqlClient,
+        iris: Iris,
+        graph: str,
+        void: str,
+        void_file: Path | None = None,
+        context: pyoxigraph.Store | None = None,
+        index: Index | None = None,
     ) -> None:
+        """context: the release's context (read_context), where the labels of the resources
+        a description links to are read, with index (graph/index.py) for linked entries'
+        titles; without a context the store gives them too."""
         self.client, self.iris = client, iris
         self.graph, self.void = iri_ref(graph), iri_ref(void)
         self._void_file = void_file
+        self.context, self.index = context, index
 
     def exists(self, iri: str) -> bool:
         node = _ref(iri)
@@ -159,25 +178,32 @@ class SparqlReader:
         node = _ref(iri)
         if node is None:
             return None
-        # Its own triples and the titles and labels of what it links to, in one query; the
-        # library's parts are paged like a concept's entries, so they are left out here. Each
-        # label is an OPTIONAL of its own predicate: with the predicate a variable filtered
-        # afterwards (`?o ?lp ?l FILTER(?lp = ...)`), Virtuoso 7.2 reads every triple of every
-        # linked resource, the library's hasPart of each entry too: 14.4 against 6.1 ms of its
-        # CPU per entry at 100k entries (3.1 against 3.2 at 10k; bench/README.md).
+        # The library's parts are paged like a concept's entries, so they are left out here.
         skip = f"FILTER(?p != {_HAS_PART})" if iri == iris.library else ""
-        found = self.client.construct(
-            f"CONSTRUCT {{ {node} ?p ?o . ?o {_TITLE} ?t . ?o {_PREF_LABEL} ?n }} "
-            f"WHERE {{ GRAPH {self.graph} {{ {node} ?p ?o {skip} "
-            f"OPTIONAL {{ ?o {_TITLE} ?t FILTER(?p != {_TYPE}) }} "
-            f"OPTIONAL {{ ?o {_PREF_LABEL} ?n FILTER(?p != {_TYPE}) }} }} }}"
-        )
-        own = [t for t in found if term_key(t.subject) == iri]
+        if self.context is not None:
+            own = self.client.construct(
+                f"CONSTRUCT {{ {node} ?p ?o }} "
+                f"WHERE {{ GRAPH {self.graph} {{ {node} ?p ?o {skip} }} }}"
+            )
+            extra = self._labels(own)
+        else:
+            # Its own triples and the titles and labels of what it links to, in one query.
+            # Each label is an OPTIONAL of its own predicate: with the predicate a variable
+            # filtered afterwards (`?o ?lp ?l FILTER(?lp = ...)`), Virtuoso 7.2 reads every
+            # triple of every linked resource, the library's hasPart of each entry too: 14.4
+            # against 6.1 ms of its CPU per entry at 100k entries (bench/README.md).
+            found = self.client.construct(
+                f"CONSTRUCT {{ {node} ?p ?o . ?o {_TITLE} ?t . ?o {_PREF_LABEL} ?n }} "
+                f"WHERE {{ GRAPH {self.graph} {{ {node} ?p ?o {skip} "
+                f"OPTIONAL {{ ?o {_TITLE} ?t FILTER(?p != {_TYPE}) }} "
+                f"OPTIONAL {{ ?o {_PREF_LABEL} ?n FILTER(?p != {_TYPE}) }} }} }}"
+            )
+            own = [t for t in found if term_key(t.subject) == iri]
+            extra = [t for t in found if term_key(t.subject) != iri]
         if not own:
             return None
         types = [term_key(t.object) for t in own if str(t.predicate) == _TYPE]
         kind = kind_of(types)
-        extra = [t for t in found if term_key(t.subject) != iri]
         page_info: Page | None = None
         shown: list[str] = []
         if kind in ("concept", "library"):
@@ -196,6 +222,44 @@ class SparqlReader:
     def close(self) -> None:
         """Close the client's idle connections to the store (a release served no more)."""
         self.client.close()
+
+    def _labels(self, own: Sequence[Triple]) -> list[Triple]:
+        """The titles and prefLabels of the resources the triples link to (but by rdf:type):
+        from the context, which holds every resource of the graph that is not an entry (the
+        library, the scheme, its concepts, the publishers); an entry's title from the index,
+        or, for entries it does not hold (a release without records), from the store."""
+        assert self.context is not None
+        linked = dict.fromkeys(
+            t.object.value
+            for t in own
+            if isinstance(t.object, NamedNode) and str(t.predicate) != _TYPE
+        )
+        out: list[Triple] = []
+        entries: list[str] = []
+        prefix = self.iris.entry_prefix
+        for iri in linked:
+            if iri.startswith(prefix):
+                entries.append(iri)
+                continue
+            node = NamedNode(iri)
+            for predicate in _LABEL_NODES:
+                quads = self.context.quads_for_pattern(node, predicate, None, _DEFAULT)
+                out.extend(q.triple for q in quads)
+        if not entries:
+            return out
+        if self.index is not None and self.index.has_records():
+            for row in listed(self.index, entries, prefix):
+                title = Literal(row.title, language="en")
+                out.append(Triple(NamedNode(row.iri), _TITLE_NODE, title))
+                entries.remove(row.iri)
+        if entries:
+            values = " ".join(iri_ref(e) for e in entries)
+            out += self.client.construct(
+                f"CONSTRUCT {{ ?m ?p ?o }} WHERE {{ GRAPH {self.graph} {{ "
+                f"VALUES ?m {{ {values} }} ?m ?p ?o "
+                f"FILTER(?p = {_TITLE} || ?p = {_PREF_LABEL}) }} }}"
+            )
+        return out
 
     def _void_triples(self) -> list[Triple]:
         """The VoID description: the release's file when given, else the VoID graph."""
