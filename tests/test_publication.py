@@ -7,9 +7,7 @@ import gzip
 import hashlib
 import json
 import os
-import pty
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -25,6 +23,7 @@ import rdflib
 from dump_oracle import write_dump
 from dumpfiles import dump_names, read_dump
 from live import FIXTURES, ROOT, SEED, kgpub
+from procs import on_terminal
 from rdfdiff import assert_isomorphic
 from rdflib.namespace import DCAT, RDF, VOID, XSD
 
@@ -453,31 +452,7 @@ def test_a_build_killed_while_writing_leaves_the_previous_and_the_next_cleans_up
 
 def run_on_terminal(*args: str) -> tuple[int, str, str]:
     """Run kgpub with stderr on a pseudo-terminal; (status, stdout, what the terminal got)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", *args],
-        cwd=ROOT,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=slave,
-    )
-    os.close(slave)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the terminal closed with the process
-                chunk = b""
-            if not chunk and proc.poll() is not None:
-                break
-            seen += chunk
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    stdout = proc.communicate(timeout=120)[0]
-    return proc.returncode, stdout.decode(), seen.decode()
+    return on_terminal([sys.executable, "-m", "server.cli", *args], ROOT, ENV)
 
 
 def test_a_build_on_a_terminal_shows_each_phase_with_entries_done(tmp_path: Path) -> None:

@@ -13,9 +13,7 @@ import http.server
 import itertools
 import json
 import os
-import pty
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -32,6 +30,7 @@ from urllib.parse import quote
 import pytest
 from fetch import get
 from live import FIXTURES, ROOT, SEED, Server, free_port, mentions
+from procs import on_terminal
 from virtuoso import Virtuoso
 
 from graph.publication import CURRENT, RELEASES, BuildOptions, build, current_release, read_manifest
@@ -627,38 +626,14 @@ def test_a_terminal_sees_the_load_and_the_summary_names_the_store(
 ) -> None:
     """`kgpub build --store` on a terminal: a "load" line in triples, and a summary that says
     where the graph went, never with the credentials."""
-    leader, follower = pty.openpty()
-    out = tmp_path / "pub"
-    proc = subprocess.Popen(
-        _build_command(SEED, out, base, _direct(virtuoso)),
-        cwd=ROOT,
-        env=_env(virtuoso),
-        stdout=subprocess.PIPE,
-        stderr=follower,
-    )
-    os.close(follower)
-    shown = b""
-    while True:
-        ready, _, _ = select.select([leader], [], [], DEADLINE)
-        if not ready:
-            break
-        try:
-            block = os.read(leader, 65536)
-        except OSError:  # the terminal's other end is closed: the build has ended
-            break
-        if not block:
-            break
-        shown += block
-    os.close(leader)
-    assert proc.stdout is not None
-    said = proc.stdout.read().decode()
-    proc.stdout.close()
-    assert proc.wait(timeout=DEADLINE) == 0, shown
-    lines = shown.decode().replace("\x1b[K", "").split("\r")
+    command = _build_command(SEED, tmp_path / "pub", base, _direct(virtuoso))
+    status, said, shown = on_terminal(command, ROOT, _env(virtuoso), DEADLINE)
+    assert status == 0, shown
+    lines = shown.replace("\x1b[K", "").split("\r")
     assert any(re.fullmatch(r"load: [\d,]+/377 triples.*", line) for line in lines), lines
     assert any(line.startswith("validate:") for line in lines)
     assert f"Loaded 377 triples into the store at {virtuoso.query_url}." in said
-    assert "dba" not in said and "dba" not in shown.decode()
+    assert "dba" not in said and "dba" not in shown
 
 
 # -- the load's streams ------------------------------------------------------------------------
