@@ -60,6 +60,15 @@ Tables:
             the counts of the rows it inserts and takes off those of the rows it deletes
             (_changed_terms: 0.11 s a changed month at 1M). An index written before it is
             read through fts5vocab
+  common    what a one-word search of a word held by more than COMMON entries needs for its
+            first pages, without a facet selected: its total and facet counts, how many
+            titles it matches and the first COMMON_RANKED of those in _ranked's order; by
+            the terms the word matches (a term, or those a prefix word of it finds). At 1M
+            entries "child" took 320 ms of CPU (its 808,000 matches read and counted, its
+            115,000 title matches ranked by BM25), 3 from here; 60 words, 0.3 MB, 10 s of
+            a full write's CPU (_write_common). A rebuild adds and takes off the facets of
+            the rows it inserts and deletes, and ranks again only when a title changed
+            (_update_common). An index written before it searches every word
 
 A rebuild starts from the previous release's index (graph/publication.py passes its folder):
 unchanged, the file is hard-linked (a release never changes its files); otherwise it is copied
@@ -151,6 +160,16 @@ _WORD = re.compile(r"[^\W_]+")
 # match one, and the words need no column filter (which would cost each hit its positions).
 _FACET = "\ue000"
 _MONTH_BITS = 20  # an entry's id: its month, then its place in the month (IRI order)
+# A one-word search of a term more entries than this hold is answered from the common table
+# (_write_common): at 1M entries a word of 25,000 entries costs 28 ms of CPU searched, one of
+# 625,000 180-320 ms (its matches read and counted, its title matches ranked by BM25).
+COMMON = 50_000
+COMMON_RANKED = MAX_SIZE  # the first ids of a common word's title tier kept: a largest page
+# Endings tried on a term for a word the tokenizer makes it of (_surface): Porter's stems are
+# not all stems of themselves ("practition" is stemmed "practit"; "practitioner" gives it).
+_ENDINGS: tuple[str, ...] = ("", "s", "e", "er", "ers", "es", "ed", "ing", "ion", "ions")
+_ENDINGS += ("al", "ly", "ment", "ness", "ity", "ive", "ent", "ence", "ance", "ate", "ation")
+_ENDINGS += ("ism", "ist", "ous", "ful", "able", "ible", "ic", "ical", "ize", "ise", "y")
 _BATCH = 20_000
 
 _SCHEMA = f"""
@@ -183,6 +202,8 @@ CREATE VIRTUAL TABLE search USING fts5(title, description, facets, content='docu
 CREATE VIRTUAL TABLE titles USING fts5(title, content='document', content_rowid='id',
   tokenize='{TOKENIZE}');
 CREATE TABLE term (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE common (words TEXT PRIMARY KEY, asked TEXT NOT NULL, total INTEGER NOT NULL,
+  facets TEXT NOT NULL, titled INTEGER NOT NULL, ranked BLOB NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -481,6 +502,7 @@ def _write_all(db: sqlite3.Connection, converted: Converted, digests: Mapping[st
     )
     _count(db, converted.iris.library)
     _write_terms(db)
+    _write_common(db)
 
 
 def _insert_months(
@@ -659,6 +681,7 @@ def _write_changes(
         db.execute("DELETE FROM facet WHERE month = ?", (first >> _MONTH_BITS,))
     present = {m.name for m in converted.months}
     _insert_months(db, converted, [n for n in changed if n in present], ids)
+    gone, made = _changed_rows(db, changed)
     _update_terms(db, _changed_terms(db, changed))
     db.executemany(
         "DELETE FROM concept WHERE iri = ?",
@@ -670,6 +693,7 @@ def _write_changes(
     )
     _tally_months(db, converted.iris, changed)
     _count(db, library)
+    _update_common(db, gone, made)
 
 
 def _write_terms(db: sqlite3.Connection) -> None:
@@ -747,6 +771,207 @@ def _update_terms(db: sqlite3.Connection, counts: Mapping[str, int]) -> None:
     db.executemany(
         "DELETE FROM term WHERE term = ? AND docs = 0", [(term,) for term, n in changed if n < 0]
     )
+
+
+def _changed_rows(
+    db: sqlite3.Connection, names: Iterable[str]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The document rows (id, title, description, facets) of these months that a rebuild
+    deleted and those it inserted, but the rows in both (a changed month's unchanged
+    entries): for the common table (_update_common)."""
+    gone: list[tuple[Any, ...]] = []
+    made: list[tuple[Any, ...]] = []
+    for name in names:
+        first = _month_id(name)
+        span = (first, first + (1 << _MONTH_BITS))
+        sql = "SELECT id, title, description, facets FROM {} WHERE id >= ? AND id < ?"
+        before = set(db.execute(sql.format("temp.kgpub_gone"), span))
+        after = set(db.execute(sql.format("document"), span))
+        gone += sorted(before - after)
+        made += sorted(after - before)
+    return gone, made
+
+
+def _common_key(terms: Iterable[str]) -> str:
+    """The common table's name of the terms a word matches (any of them)."""
+    return " ".join(sorted(terms))
+
+
+def _surface(db: sqlite3.Connection, term: str) -> str | None:
+    """A word the tokenizer makes this term of (the term itself, most often), or None."""
+    words = [term + ending for ending in _ENDINGS]
+    if term.endswith("i"):
+        words.append(term[:-1] + "y")  # Porter's "famili" of "family"
+    return next((word for word in words if _tokens(db, word) == [term]), None)
+
+
+def _common_words(db: sqlite3.Connection) -> dict[str, str]:
+    """The words of the common table, as their terms (_common_key) and the FTS5 query of
+    their matches: for each term of more than COMMON entries (the term table's counts), the
+    term alone (a word shorter than PREFIX_MIN) and the terms a prefix word of it finds
+    (_stem_terms), asked as a word the tokenizer makes the term of (_surface; a term with
+    none is left out, its searches answered as any other)."""
+    found: dict[str, str] = {}
+    frequent = db.execute("SELECT term FROM term WHERE docs > ? ORDER BY term", (COMMON,))
+    for (term,) in frequent.fetchall():
+        word = _surface(db, term) if not term.startswith(_FACET) else None
+        if word is None:
+            continue
+        found[term] = _quoted(word)
+        terms = _stem_terms(db, term)
+        if terms is not None and terms != [term]:
+            asked = " OR ".join(_quoted(word if t == term else t) for t in terms)
+            found[_common_key(terms)] = f"({asked})"
+    return found
+
+
+def _write_common(db: sqlite3.Connection) -> None:
+    """The common table in full: each common word's matches counted and its title matches
+    ranked (_common_row)."""
+    words = _common_words(db)
+    if not words:
+        return
+    concepts, rows = _concepts_of(db), _facet_rows(db)
+    db.executemany(
+        "INSERT INTO common VALUES (?, ?, ?, ?, ?, ?)",
+        [(key, asked, *_common_row(db, asked, concepts, rows)) for key, asked in words.items()],
+    )
+
+
+def _concepts_of(db: sqlite3.Connection) -> dict[str, Concept]:
+    """The concepts of an index being written, by IRI."""
+    rows = db.execute("SELECT id, iri, label, notation, entries FROM concept").fetchall()
+    return {str(r[1]): Concept(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows}
+
+
+def _common_row(
+    db: sqlite3.Connection,
+    asked: str,
+    concepts: Mapping[str, Concept],
+    rows: _FacetRows | None,
+) -> tuple[int, str, int, bytes]:
+    """A common word's total, facet counts (_facets, as its search counts them), number of
+    title matches and first COMMON_RANKED of them (_common_ranking)."""
+    total, years, counts, publishers = _facets(db, Search(words=(asked,)), concepts, rows, asked)
+    return total, _facets_json(years, counts, publishers), *_common_ranking(db, asked)
+
+
+def _common_ranking(db: sqlite3.Connection, asked: str) -> tuple[int, bytes]:
+    """How many titles the words match, and the ids of the first COMMON_RANKED of them in
+    _ranked's order (int64, little-endian)."""
+    ranked = [n for (n,) in db.execute(_RANKING + " LIMIT ?", (asked, COMMON_RANKED))]
+    (titled,) = db.execute("SELECT count(*) FROM titles WHERE titles MATCH ?", (asked,)).fetchone()
+    packed = array("q", ranked)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return int(titled), packed.tobytes()
+
+
+def _facets_json(
+    years: Mapping[int, int], concepts: Mapping[int, int], publishers: Mapping[str, int]
+) -> str:
+    """Facet counts as the common table holds them (none of zero; the same text for the
+    same counts, however they were come to)."""
+    counts = {
+        "concepts": {str(k): n for k, n in concepts.items() if n},
+        "publishers": {str(k): n for k, n in publishers.items() if n},
+        "years": {str(k): n for k, n in years.items() if n},
+    }
+    return json.dumps(counts, sort_keys=True)
+
+
+def _update_common(
+    db: sqlite3.Connection, gone: list[tuple[Any, ...]], made: list[tuple[Any, ...]]
+) -> None:
+    """The common table brought to the rows a rebuild deleted and inserted (_changed_rows):
+    a word kept has the facets of the rows deleted that it matched taken off its counts, and
+    those of the rows inserted added (matched by FTS5 itself, in a temporary table of those
+    rows with the same tokenizer); its ranking made again only when a title changed (BM25
+    weighs each title against all of them, FTS5 §5.1.1); a word new to the table written in
+    full, one no longer common taken out."""
+    words = _common_words(db)
+    old = {
+        str(key): (int(total), json.loads(facets), int(titled), bytes(ranked))
+        for key, total, facets, titled, ranked in db.execute(
+            "SELECT words, total, facets, titled, ranked FROM common"
+        )
+    }
+    db.executemany("DELETE FROM common WHERE words = ?", [(k,) for k in old if k not in words])
+    kept = {key: asked for key, asked in words.items() if key in old}
+    retitled = {r[:2] for r in gone} != {r[:2] for r in made}
+    changes: dict[str, Counter[tuple[str, str]]] = {key: Counter() for key in kept}
+    for rows, sign in ((gone, -1), (made, 1)):
+        for key, matched in _matching(db, rows, kept).items():
+            for row in matched:
+                for facet in _row_facets(row):
+                    changes[key][facet] += sign
+    concepts, facet_rows = _concepts_of(db), None
+    for key, asked in words.items():
+        if key not in old:
+            if facet_rows is None:
+                facet_rows = _facet_rows(db)
+            db.execute(
+                "INSERT INTO common VALUES (?, ?, ?, ?, ?, ?)",
+                (key, asked, *_common_row(db, asked, concepts, facet_rows)),
+            )
+            continue
+        total, facets, titled, ranked = old[key]
+        counted = {kind: Counter(facets[kind]) for kind in ("concepts", "publishers", "years")}
+        for (kind, value), n in changes[key].items():
+            counted[kind][value] += n
+            if kind == "years":
+                total += n
+        if retitled:
+            titled, ranked = _common_ranking(db, asked)
+        db.execute(
+            "UPDATE common SET total = ?, facets = ?, titled = ?, ranked = ? WHERE words = ?",
+            (
+                total,
+                json.dumps({k: dict(+c) for k, c in counted.items()}, sort_keys=True),
+                titled,
+                ranked,
+                key,
+            ),
+        )
+
+
+def _matching(
+    db: sqlite3.Connection, rows: list[tuple[Any, ...]], words: Mapping[str, str]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows (id, title, description, facets) each of these words matches, as search
+    would: FTS5 with the same tokenizer, over a temporary table of these rows alone."""
+    if not rows or not words:
+        return {}
+    db.execute(
+        "CREATE VIRTUAL TABLE temp.kgpub_changed USING fts5(title, description, facets, "
+        f"content='', tokenize='{TOKENIZE}')"
+    )
+    try:
+        db.executemany(
+            "INSERT INTO temp.kgpub_changed (rowid, title, description, facets) "
+            "VALUES (?, ?, ?, ?)",
+            rows,
+        )
+        by_id = {row[0]: row for row in rows}
+        sql = "SELECT rowid FROM temp.kgpub_changed WHERE kgpub_changed MATCH ?"
+        return {
+            key: [by_id[n] for (n,) in db.execute(sql, (asked,))] for key, asked in words.items()
+        }
+    finally:
+        db.execute("DROP TABLE temp.kgpub_changed")
+
+
+def _row_facets(row: tuple[Any, ...]) -> list[tuple[str, str]]:
+    """The facet values a document row (id, title, description, facets) counts for, as the
+    common table names them: its year (of its id, as the search counts it), concepts (ids)
+    and publishers (ids)."""
+    found = [("years", str((row[0] >> _MONTH_BITS) // 12))]
+    for token in str(row[3]).split():
+        if token.startswith(_FACET + "c"):
+            found.append(("concepts", token[2:]))
+        elif token.startswith(_FACET + "p"):
+            found.append(("publishers", bytes.fromhex(token[2:]).decode("utf-8")))
+    return found
 
 
 def _tally_months(db: sqlite3.Connection, iris: Iris, names: Iterable[str]) -> None:
@@ -900,6 +1125,35 @@ def _prefix_terms(db: sqlite3.Connection, word: str, terms_of: str = _TERMS) -> 
     if len(stems) != 1:
         return None
     (stem,) = stems
+    terms = _stem_terms(db, stem, terms_of)
+    return None if terms is None else [word if t == stem else t for t in terms]
+
+
+def _word_part(
+    db: sqlite3.Connection, word: str, terms_of: str, keyed: bool
+) -> tuple[str, str | None]:
+    """A word's part of the FTS5 query: its string (match_expression's), or for a prefix
+    word the OR of the terms it finds (_prefix_terms); and, when keyed (the index has the
+    common table), the terms it matches as that table names them (_common_key), None when
+    it is not one term or stays an FTS5 prefix query."""
+    part = match_expression([word])
+    if len(word) < PREFIX_MIN and not keyed:
+        return part, None
+    stems = _tokens(db, word)
+    if len(stems) != 1:
+        return part, None
+    (stem,) = stems
+    if len(word) < PREFIX_MIN:
+        return part, stem
+    terms = _stem_terms(db, stem, terms_of)
+    if terms is None:
+        return part, None
+    part = "(" + " OR ".join(_quoted(word if t == stem else t) for t in terms) + ")"
+    return part, _common_key(terms) if keyed else None
+
+
+def _stem_terms(db: sqlite3.Connection, stem: str, terms_of: str = _TERMS) -> list[str] | None:
+    """The terms a prefix word of this stem finds (_prefix_terms), the stem as itself."""
     found = db.execute(
         f"SELECT term FROM {terms_of} WHERE term >= ? AND term < ? LIMIT ?",
         (stem, stem + "\U0010ffff", MAX_TERMS + 1),
@@ -908,7 +1162,7 @@ def _prefix_terms(db: sqlite3.Connection, word: str, terms_of: str = _TERMS) -> 
     others = [t for t in terms if t != stem]
     if not terms or len(terms) > MAX_TERMS or _tokens(db, " ".join(others)) != others:
         return None
-    return [word if t == stem else t for t in terms]
+    return terms
 
 
 def _tokens(db: sqlite3.Connection, text: str) -> list[str]:
@@ -973,8 +1227,9 @@ class Index:
         self._records: bool | None = None
         self._publishers: bool | None = None
         self._facets: tuple[_FacetRows | None] | None = None
-        self._expansions: dict[str, str] = {}
+        self._expansions: dict[str, tuple[str, str | None]] = {}
         self._terms_of: str | None = None
+        self._common: bool | None = None
         if not path.is_file():
             raise PublicationError(f"{path}: no index (built by an older kgpub: rebuild)")
 
@@ -1293,7 +1548,14 @@ class Index:
         query = _checked(self, words, categories, years, sort, page, size, publishers)
         concepts = self.categories()
         try:
-            if query.words or query.categories or query.years or query.publishers:
+            common = self._common_answer(query) if query.words else None
+            if common is not None:
+                # A common word's counts and first ranks, kept by the build (_write_common).
+                total, by_publisher = common.total, common.publishers
+                years_found, counts = common.years, common.concepts
+                expression = self.words_expression(query.words)
+                hits = _hits(self._db(), query, concepts, expression, None, common)
+            elif query.words or query.categories or query.years or query.publishers:
                 # The counts and the page are two passes over the matches (the page's in
                 # rank order): run at once, on this thread's connection and a pool thread's
                 # (SQLite releases the GIL), a search costs the longer of the two.
@@ -1347,28 +1609,37 @@ class Index:
         prefix's terms into one list before it returns a row (its positions included: at
         100k entries 16 ms of CPU for "child" *, 4 for "child"), where an OR of the same
         terms is read lazily, as far as a page needs."""
-        parts = []
-        for word in words:
-            part = self._expansions.get(word)
-            if part is None:
-                part = match_expression([word])
-                if len(word) >= PREFIX_MIN:
-                    try:
-                        if self._terms_of is None:
-                            has = _has_table(self._db(), "term")
-                            self._terms_of = _TERMS if has else _VOCABULARY
-                        terms = _prefix_terms(self._db(), word, self._terms_of)
-                    except sqlite3.Error as exc:
-                        raise PublicationError(
-                            f"{self.path}: cannot read the index: {exc}"
-                        ) from exc
-                    if terms is not None:
-                        part = "(" + " OR ".join(_quoted(t) for t in terms) + ")"
-                if len(self._expansions) >= _EXPANSIONS:
-                    self._expansions.clear()
-                self._expansions[word] = part
-            parts.append(part)
-        return " AND ".join(parts)
+        return " AND ".join(self._word(word)[0] for word in words)
+
+    def _word(self, word: str) -> tuple[str, str | None]:
+        """A word's part of the FTS5 query (words_expression) and the terms it matches, as
+        the common table names them (_common_key; None: a word not answered from it)."""
+        found = self._expansions.get(word)
+        if found is None:
+            try:
+                db = self._db()
+                if self._terms_of is None:
+                    has = _has_table(db, "term")
+                    self._terms_of = _TERMS if has else _VOCABULARY
+                if self._common is None:
+                    self._common = _has_table(db, "common")
+                found = _word_part(db, word, self._terms_of, keyed=self._common)
+            except sqlite3.Error as exc:
+                raise PublicationError(f"{self.path}: cannot read the index: {exc}") from exc
+            if len(self._expansions) >= _EXPANSIONS:
+                self._expansions.clear()
+            self._expansions[word] = found
+        return found
+
+    def _common_answer(self, query: Search) -> _Common | None:
+        """What the common table holds of a search of one word and no facet, if it does."""
+        if len(query.words) != 1 or query.categories or query.years or query.publishers:
+            return None
+        key = self._word(query.words[0])[1]
+        if key is None:
+            return None
+        rows = self._rows("SELECT total, facets, titled, ranked FROM common WHERE words = ?", key)
+        return _Common.of_row(rows[0]) if rows else None
 
     def _facet_arrays(self) -> _FacetRows | None:
         """The facet table's arrays, mapped from index.facets or else read from the table,
@@ -1841,6 +2112,7 @@ def _hits(
     concepts: Mapping[str, Concept],
     words: str | None = None,
     rows: _FacetRows | None = None,
+    common: _Common | None = None,
 ) -> tuple[Hit, ...]:
     """The page's hits. By relevance, _ranked's two tiers; else (and by relevance in an
     index without the titles table) one FTS5 statement that FTS5 itself orders (by rank:
@@ -1848,7 +2120,7 @@ def _hits(
     page's rows only, not of every match; then the entries' rows and categories, by id."""
     words = words or match_expression(query.words)
     if query.sort == "relevance" and query.words:
-        ranked = _ranked(db, query, concepts, words, rows)
+        ranked = _ranked(db, query, concepts, words, rows, common)
         if ranked is not None:
             return _hits_of_rows(db, ranked, concepts)
     selected = _expression(query, concepts, years=True, words=words)
@@ -1882,12 +2154,53 @@ def _hits(
     return _hits_of_rows(db, db.execute(sql, args).fetchall(), concepts)
 
 
+# The first tier of relevance: the title matches, best first (_ranked).
+_RANKING = "SELECT rowid FROM titles WHERE titles MATCH ? ORDER BY rank, rowid DESC"
+
+
+@dataclass(frozen=True)
+class _Common:
+    """A row of the common table: a one-word search's total and facet counts, and its
+    title matches' number and first ids (_write_common)."""
+
+    total: int
+    years: dict[int, int]
+    concepts: dict[int, int]
+    publishers: dict[str, int]
+    titled: int
+    ranked: tuple[int, ...]
+
+    @property
+    def is_whole(self) -> bool:
+        """Whether ranked holds every title match."""
+        return len(self.ranked) == self.titled
+
+    @classmethod
+    def of_row(cls, row: Sequence[object]) -> _Common:
+        """Of (total, facets, titled, ranked)."""
+        total, facets, titled, ranked = row
+        counts = json.loads(str(facets))
+        ids = array("q")
+        ids.frombytes(cast(bytes, ranked))
+        if sys.byteorder == "big":
+            ids.byteswap()
+        return cls(
+            int(cast(int, total)),
+            {int(k): int(n) for k, n in counts["years"].items()},
+            {int(k): int(n) for k, n in counts["concepts"].items()},
+            {str(k): int(n) for k, n in counts["publishers"].items()},
+            int(cast(int, titled)),
+            tuple(ids),
+        )
+
+
 def _ranked(
     db: sqlite3.Connection,
     query: Search,
     concepts: Mapping[str, Concept],
     words: str,
     rows: _FacetRows | None,
+    common: _Common | None = None,
 ) -> list[tuple[Any, ...]] | None:
     """The rows of a page by relevance (_hits_of_rows's), in two tiers: first the entries
     whose title holds every word, best first by BM25 over the titles alone (FTS5 §5.1.1: a
@@ -1903,7 +2216,7 @@ def _ranked(
     import numpy as np
 
     offset = (query.page - 1) * query.size
-    ranking = "SELECT rowid FROM titles WHERE titles MATCH ? ORDER BY rank, rowid DESC"
+    ranking = _RANKING
     if faceted:  # every title match, to keep those the facets select
         found = db.execute(ranking, (words,)).fetchall()
         ids = np.array([n for (n,) in found], dtype=np.int64)
@@ -1915,8 +2228,13 @@ def _ranked(
         # every match (100k title matches of a word at 1M entries: 0.35 s of CPU for
         # "child", 0.19 with the limit). Fewer than the limit are all the title matches; as
         # many fill the page, and the second tier, which needs their number, is not read.
-        found = db.execute(ranking + " LIMIT ?", (words, offset + query.size)).fetchall()
-        ids = np.array([n for (n,) in found], dtype=np.int64)
+        # A common word's first ids are kept (_common_ranking): read, not ranked again.
+        want = offset + query.size
+        if common is not None and (want <= len(common.ranked) or common.is_whole):
+            ids = np.array(common.ranked[:want], dtype=np.int64)
+        else:
+            found = db.execute(ranking + " LIMIT ?", (words, want)).fetchall()
+            ids = np.array([n for (n,) in found], dtype=np.int64)
         titled = len(ids)
     marks = f"char({ord(_OPEN)}), char({ord(_CLOSE)})"
     columns = (
