@@ -321,6 +321,7 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
                 "SELECT * FROM common ORDER BY words"
             )
         ]
+        tables["matched"] = db.execute("SELECT * FROM matched ORDER BY words, month").fetchall()
         return tables
     finally:
         db.close()
@@ -447,11 +448,25 @@ def test_common_words_are_answered_as_without_the_table(
             for sort in graph_index.SORTS:
                 asked = {"size": size, "page": page, "sort": sort}
                 assert index.search(word, **asked) == plain.search(word, **asked), (word, asked)
-    # A facet selected: searched as any other.
+    # Several common words, or one with a facet selected: matched from the matched table.
     concept = next(iter(index.categories()))
-    assert index.search("child", categories=[concept]) == plain.search(
-        "child", categories=[concept]
-    )
+    rows = index._facet_arrays()
+    assert rows is not None and rows.publishers
+    for text, facets in (
+        ("child abuse", {}),
+        ("young people children", {}),
+        ("abused this and", {}),
+        ("child", {"categories": [concept]}),
+        ("child young", {"years": [2018, 2019]}),
+        ("abuse", {"publishers": [rows.publishers[0]]}),
+        ("child county", {}),
+    ):
+        query = graph_index.Search(words=words_of(text))
+        known = index._common_ids(query, rows)
+        assert (known is None) == ("county" in text), text
+        for sort in graph_index.SORTS:
+            asked = {"sort": sort, **facets}
+            assert index.search(text, **asked) == plain.search(text, **asked), (text, asked)
 
 
 def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
@@ -581,7 +596,7 @@ def test_random_rebuilds_keep_the_term_table_of_a_full_write(
             assert a.search(word, size=100) == b.search(word, size=100), (step, word)
             assert a.words_expression([word]) == b.words_expression([word]), (step, word)
         assert _tables(changed)["common"], step
-        for word in (*_PREFIXES, *_WORDS, "on", "entry"):
+        for word in (*_PREFIXES, *_WORDS, "on", "entry", "entry on child", "zebra quoll on"):
             for size, page in ((100, 1), (2, 1), (2, 3), (1, 4)):
                 for sort in graph_index.SORTS:
                     asked = {"size": size, "page": page, "sort": sort}
