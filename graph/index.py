@@ -834,20 +834,21 @@ def _common_words(db: sqlite3.Connection) -> dict[str, str]:
 
 
 def _write_common(db: sqlite3.Connection) -> None:
-    """The common table in full: each common word's matches counted and its title matches
-    ranked (_common_row)."""
+    """The common and matched tables in full: each common word's matches read, counted and
+    kept as bits, and its title matches ranked (_common_row, _insert_bits). None without
+    facet arrays (more than 64 publishers or concept ids): counted in SQL, 60 words would
+    take minutes at 1M, and the search that reads them would not take their bits."""
     words = _common_words(db)
-    if not words:
-        return
     concepts, rows = _concepts_of(db), _facet_rows(db)
+    if not words or rows is None:
+        return
     for key, asked in words.items():
-        ids = _matched_ids(db, asked) if rows is not None else None
+        ids = _matched_ids(db, asked)
         db.execute(
             "INSERT INTO common VALUES (?, ?, ?, ?, ?, ?)",
             (key, asked, *_common_row(db, asked, concepts, rows, ids)),
         )
-        if rows is not None and ids is not None:
-            _insert_bits(db, key, ids, rows)
+        _insert_bits(db, key, ids, rows)
 
 
 def _insert_bits(
@@ -932,7 +933,12 @@ def _update_common(
     those of the rows inserted added (matched by FTS5 itself, in a temporary table of those
     rows with the same tokenizer); its ranking made again only when a title changed (BM25
     weighs each title against all of them, FTS5 §5.1.1); a word new to the table written in
-    full, one no longer common taken out."""
+    full, one no longer common taken out; none without facet arrays (_write_common)."""
+    rows = _facet_rows(db)
+    if rows is None:
+        db.execute("DELETE FROM common")
+        db.execute("DELETE FROM matched")
+        return
     words = _common_words(db)
     old = {
         str(key): (int(total), json.loads(facets), int(titled), bytes(ranked))
@@ -944,19 +950,17 @@ def _update_common(
     kept = {key: asked for key, asked in words.items() if key in old}
     retitled = {r[:2] for r in gone} != {r[:2] for r in made}
     changes: dict[str, Counter[tuple[str, str]]] = {key: Counter() for key in kept}
-    for rows, sign in ((gone, -1), (made, 1)):
-        for key, matched in _matching(db, rows, kept).items():
+    for documents, sign in ((gone, -1), (made, 1)):
+        for key, matched in _matching(db, documents, kept).items():
             for row in matched:
                 for facet in _row_facets(row):
                     changes[key][facet] += sign
-    concepts, facet_rows = _concepts_of(db), None
+    concepts = _concepts_of(db)
     for key, asked in words.items():
         if key not in old:
-            if facet_rows is None:
-                facet_rows = _facet_rows(db)
             db.execute(
                 "INSERT INTO common VALUES (?, ?, ?, ?, ?, ?)",
-                (key, asked, *_common_row(db, asked, concepts, facet_rows)),
+                (key, asked, *_common_row(db, asked, concepts, rows)),
             )
             continue
         total, facets, titled, ranked = old[key]
@@ -977,21 +981,21 @@ def _update_common(
                 key,
             ),
         )
-    _update_bits(db, words, {key for key in words if key in old}, names)
+    _update_bits(db, rows, words, set(kept), names)
 
 
 def _update_bits(
-    db: sqlite3.Connection, words: Mapping[str, str], kept: set[str], names: Iterable[str]
+    db: sqlite3.Connection,
+    rows: _FacetRows,
+    words: Mapping[str, str],
+    kept: set[str],
+    names: Iterable[str],
 ) -> None:
     """The matched table brought to a rebuild: the rows of the changed months (names) of
     the words kept matched again (FTS5 seeks to a month's ids), a new word's in full, those
-    of the words gone taken out; none when the index has no facet arrays to read them with."""
-    rows = _facet_rows(db)
+    of the words gone taken out."""
     had = {str(key) for (key,) in db.execute("SELECT DISTINCT words FROM matched")}
     db.executemany("DELETE FROM matched WHERE words = ?", [(k,) for k in had if k not in words])
-    if rows is None:
-        db.execute("DELETE FROM matched")
-        return
     months = [_month_id(name) >> _MONTH_BITS for name in names]
     for key, asked in words.items():
         if key in kept and key in had:

@@ -469,6 +469,35 @@ def test_common_words_are_answered_as_without_the_table(
             assert index.search(text, **asked) == plain.search(text, **asked), (text, asked)
 
 
+def test_no_common_words_without_facet_arrays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index without facet arrays (more than 64 publishers) keeps no common words, and the
+    rebuild after one that has them again writes them all, as a full write does."""
+    monkeypatch.setattr(graph_index, "COMMON", 5)
+    source, out, twin = tmp_path / "library.txt", tmp_path / "out", tmp_path / "twin"
+    text = SEED.read_text(encoding="utf-8")
+    source.write_text(text, encoding="utf-8")
+    build([source], out, BuildOptions(base=BASE), now=T[0])
+    assert _tables(current_release(out) / FILE)["common"]
+    added = "\n\nA brand new entry\n\nAdded: 01/01/2026 at 9:00 am Category: Prevent\n\nNew.\n"
+    with monkeypatch.context() as patched:
+        patched.setattr(graph_index, "_facet_rows", lambda db: None)
+        source.write_text(text + added, encoding="utf-8")
+        build([source], out, BuildOptions(base=BASE), now=T[1])
+        db = sqlite3.connect(current_release(out) / FILE)
+        for table in ("common", "matched"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+        db.close()
+    shutil.copytree(out, twin, symlinks=True, ignore=PRUNING)
+    source.write_text(text + added.replace("New.", "New child abuse."), encoding="utf-8")
+    build([source], out, BuildOptions(base=BASE), now=T[2])
+    build([source], twin, BuildOptions(base=BASE), now=T[2], reuse=False)
+    changed, full = current_release(out) / FILE, current_release(twin) / FILE
+    assert _tables(changed)["common"]
+    assert _tables(changed) == _tables(full)
+
+
 def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
