@@ -1741,8 +1741,15 @@ class Index:
             self._matched = self.has_table("matched")
         if not self._matched:
             return None
+        unique = list(dict.fromkeys(keys))
+        # Every word common, or none of their bits read (a word of 1 entry with "child": 1.5
+        # ms of CPU, 0.6 without reading "child"'s).
+        slots = ", ".join("?" * len(unique))
+        common = self._rows(f"SELECT count(*) FROM common WHERE words IN ({slots})", *unique)
+        if common[0][0] != len(unique):
+            return None
         selected: npt.NDArray[np.bool_] | None = None
-        for key in dict.fromkeys(keys):
+        for key in unique:
             found = self._rows("SELECT month, bits FROM matched WHERE words = ?", key)
             if not found:
                 return None
