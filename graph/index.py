@@ -168,8 +168,11 @@ _FACET = "\ue000"
 _MONTH_BITS = 20  # an entry's id: its month, then its place in the month (IRI order)
 # A one-word search of a term more entries than this hold is answered from the common table
 # (_write_common): at 1M entries a word of 25,000 entries costs 28 ms of CPU searched, one of
-# 625,000 180-320 ms (its matches read and counted, its title matches ranked by BM25).
-COMMON = 50_000
+# 625,000 180-320 ms (its matches read and counted, its title matches ranked by BM25); at 100k
+# entries, the first search of a process for a word of 62,000 entries 81 ms, of 80,000 126 ms.
+# Not lower: a rebuild that adds or retitles an entry ranks every common word's title matches
+# again (0.09 s of CPU each at 1M), and a library of 100k entries or fewer has none.
+COMMON = 100_000
 COMMON_RANKED = MAX_SIZE  # the first ids of a common word's title tier kept: a largest page
 # Endings tried on a term for a word the tokenizer makes it of (_surface): Porter's stems are
 # not all stems of themselves ("practition" is stemmed "practit"; "practitioner" gives it).
