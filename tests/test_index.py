@@ -469,6 +469,50 @@ def test_common_words_are_answered_as_without_the_table(
             assert index.search(text, **asked) == plain.search(text, **asked), (text, asked)
 
 
+def test_a_common_word_with_a_facet_ranks_from_its_first_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A common word with a facet selected takes the first tier of its page from the word's
+    first ranked ids when the facets keep enough of them, and ranks every title match only
+    when they do not: the same answers as without the common table either way."""
+    monkeypatch.setattr(graph_index, "COMMON", 5)
+    monkeypatch.setattr(graph_index, "COMMON_RANKED", 2)  # a prefix, not every title match
+    out = tmp_path / "publication"
+    build([SEED], out, BuildOptions(base=BASE), now=T[0])
+    path = current_release(out) / FILE
+    index = Index(path)
+    (tmp_path / "plain").mkdir()
+    plain = Index(_without(path.parent, tmp_path / "plain", "common"))
+    rows = index._facet_arrays()
+    assert rows is not None and rows.publishers
+    statements: list[str] = []
+    index._db().set_trace_callback(statements.append)
+    whole = graph_index._RANKING  # every title match ranked: no LIMIT
+    fast = slow = 0
+    prefixes = []
+    for word in ("child", "children", "abuse", "young", "this", "and", "s"):
+        common = index._common_answer(graph_index.Search(words=(word,)), faceted=True)
+        assert common is not None, word
+        if not common.is_whole:
+            prefixes.append(word)
+    assert len(prefixes) >= 2, prefixes
+    for word in prefixes:
+        for concept in index.categories():
+            for facets in (
+                {"categories": [concept]},
+                {"categories": [concept], "years": [2019, 2020]},
+                {"publishers": [rows.publishers[0]]},
+            ):
+                for size, page in ((1, 1), (2, 1), (3, 1), (1, 3), (20, 1)):
+                    asked = {"size": size, "page": page, **facets}
+                    statements.clear()
+                    answer = index.search(word, **asked)
+                    assert answer == plain.search(word, **asked), (word, asked)
+                    ranked_all = any(s.strip().endswith(whole[-20:]) for s in statements)
+                    fast, slow = fast + (not ranked_all), slow + ranked_all
+    assert fast and slow  # both ways were taken, and each answered as without the table
+
+
 def test_no_common_words_without_facet_arrays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
