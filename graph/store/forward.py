@@ -33,7 +33,11 @@ and Oxigraph's server 0.5:
 The answer is read whole within the time budget over a persistent connection that carries no
 credentials, its graph names mapped back to the public ones (only when it holds one: else its
 bytes go to pyoxigraph's parser as they are), and serialized by graph/query.py's writers: the
-same bytes and caps as the embedded store.
+same bytes and caps as the embedded store. A SELECT of variables only is asked first in
+Virtuoso's result set in Turtle, which it writes in a third of the CPU of its JSON, and read
+as TSV (graph/store/resultset.py); a server that answers JSON to that (Oxigraph's) is asked
+JSON from then on, and an answer the Turtle cannot give exactly (a number) is asked again in
+JSON.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ from graph.store.protocol import (
     SparqlClient,
     iri_ref,
 )
+from graph.store.resultset import TURTLE_ACCEPT, TURTLE_TYPES, as_tsv, is_result_set
 
 # SPARQL 1.1 §17.5: the XSD constructor functions, the only functions named by IRI.
 _CASTS = frozenset(
@@ -132,6 +137,10 @@ class Confined:
     # `nested` the one-query CONSTRUCT sent when there are more solutions than the cap.
     resources: tuple[str, ...] = ()
     nested: str = ""
+    # A SELECT that projects variables only, asked in a result set in Turtle where the server
+    # writes one (graph/store/resultset.py): an expression's value is most often a number,
+    # which Virtuoso's Turtle does not write exactly, and the query would be sent twice.
+    turtle: bool = False
 
 
 class SparqlRunner:
@@ -155,6 +164,9 @@ class SparqlRunner:
         self._confined: OrderedDict[tuple[object, ...], Confined] = OrderedDict()
         self._confined_chars = 0
         self._confined_lock = threading.Lock()
+        # Whether SELECTs are asked in Turtle: until the server answers one in a shape that
+        # graph/store/resultset.py does not read (not Virtuoso's), or in JSON (Oxigraph's).
+        self._turtle = True
 
     def run(self, job: QueryJob, watch: int | None = None) -> QueryResult:
         """The serialized result of one query, as graph/query.py's QueryPool.run gives it.
@@ -174,9 +186,15 @@ class SparqlRunner:
                 text = self._described(sent, cap, deadline)
             if text is None:  # no resource: nothing to describe
                 return serialize_graph(iter(()), job)
+            turtle = sent.turtle and self._turtle
+            accept = SPARQL_RESULTS_JSON
+            if graph:
+                accept = CONSTRUCT_ACCEPT
+            elif turtle:
+                accept = TURTLE_ACCEPT
             answer = self.client.raw(
                 text,
-                CONSTRUCT_ACCEPT if graph else SPARQL_RESULTS_JSON,
+                accept,
                 default_graphs=sent.default,
                 named_graphs=sent.named,
                 timeout=max(0.001, deadline - time.monotonic()),
@@ -184,6 +202,22 @@ class SparqlRunner:
             body = _read(answer, self.client.query_url)
             if graph:
                 return serialize_graph(_triples(body, answer.content_type, sent.public), job)
+            if turtle:
+                media = answer.content_type.split(";", 1)[0].strip().lower()
+                tsv = as_tsv(body, sent.public) if media in TURTLE_TYPES else None
+                if tsv is not None:
+                    return serialize_results(_tsv_results(tsv), job)
+                if media not in TURTLE_TYPES or not is_result_set(body):
+                    self._turtle = False  # not Virtuoso's: JSON from now on
+                if media in TURTLE_TYPES:  # what the Turtle cannot tell exactly: in JSON
+                    answer = self.client.raw(
+                        text,
+                        SPARQL_RESULTS_JSON,
+                        default_graphs=sent.default,
+                        named_graphs=sent.named,
+                        timeout=max(0.001, deadline - time.monotonic()),
+                    )
+                    body = _read(answer, self.client.query_url)
             return serialize_results(_results(body, sent.public), job)
         except StoreUnavailable as exc:
             raise QueryTimeout(f"the store did not answer within the budget: {exc}") from exc
@@ -285,6 +319,7 @@ class SparqlRunner:
             raise QueryRefused("the query's FROM clauses could not be read: write them as <IRI>")
         resources: tuple[str, ...] = ()
         nested = ""
+        turtle = False
         if job.form == "DESCRIBE":
             described = _describe_as_construct(text, tree)
             if isinstance(described, str):
@@ -295,15 +330,17 @@ class SparqlRunner:
                 nested = f"BASE {iri_ref(base)}\n{nested}"
         elif job.form == "SELECT":
             text = _limited(text, tree, job.max_results + 1)
+            projection = tree["projection"] if "projection" in tree else []  # noqa: SIM401
+            turtle = not any("expr" in p for p in projection)
         text = f"BASE {iri_ref(base)}\n{text}"
         public = {self.void: self.iris.void}
         if dataset is None:  # the release's: its library the default graph, its VoID named
-            return Confined(text, [self.graph], [self.void], public, resources, nested)
+            return Confined(text, [self.graph], [self.void], public, resources, nested, turtle)
         defaults, nameds = dataset
         public.update((self._map(g), g) for g in [*defaults, *nameds])
         default = [self._map(g) for g in defaults] or [self.nowhere]
         named = [self._map(g) for g in nameds] or [self.nowhere]
-        return Confined(text, default, named, public, resources, nested)
+        return Confined(text, default, named, public, resources, nested, turtle)
 
     def _map(self, name: str) -> str:
         """The server's graph for a name of the query's dataset: the release's VoID graph for
@@ -556,13 +593,13 @@ def _read(answer: Any, endpoint: str) -> bytes:
     timed out or is overloaded: Virtuoso answers its own transaction timeout with 500 and SQL
     state S1T00, and a query its time budget stops midway with 500 and the results it had:
     at 1M entries every such answer came for the two queries that outrun the 10 s budget on
-    the embedded store too, bench/README.md)."""
+    the embedded store too, bench/README.md; "@prefix" begins its result set in Turtle)."""
     try:
         status = answer.status
         if not 200 <= status < 300:
             said = answer.body.read(600).decode("utf-8", "replace")
             reason = " ".join(said.split("SPARQL query:")[0].split())
-            cut = status == 500 and said.lstrip().startswith(("{", "<?xml", "<sparql"))
+            cut = status == 500 and said.lstrip().startswith(("{", "<?xml", "<sparql", "@prefix"))
             if status in (502, 503, 504) or (status >= 500 and "S1T00" in said) or cut:
                 if cut:
                     reason = "the store broke its answer off (its time budget)"
@@ -601,6 +638,15 @@ def _results(body: bytes, public: Mapping[str, str]) -> Any:
                     value["value"] = public[value["value"]]
     data = json.dumps(document).encode("utf-8")
     return pyoxigraph.parse_query_results(data, format=pyoxigraph.QueryResultsFormat.JSON)
+
+
+def _tsv_results(tsv: bytes) -> Any:
+    """SPARQL TSV results (graph/store/resultset.py's, from Virtuoso's Turtle) as pyoxigraph
+    results."""
+    try:
+        return pyoxigraph.parse_query_results(tsv, format=pyoxigraph.QueryResultsFormat.TSV)
+    except (SyntaxError, ValueError) as exc:
+        raise QuerySyntaxError(f"the store answered unreadable results: {exc}") from exc
 
 
 def _names_any(body: bytes, public: Mapping[str, str]) -> bool:
