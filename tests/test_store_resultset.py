@@ -180,6 +180,9 @@ def _run(client: SparqlClient, text: str) -> bytes:
         ("SELECT ?s ?o WHERE { ?s ?p ?o }", [TURTLE_ACCEPT]),
         ("SELECT ?x WHERE { VALUES ?x { 1.5 } }", [TURTLE_ACCEPT, SPARQL_RESULTS_JSON]),
         ("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", [SPARQL_RESULTS_JSON]),
+        # A LIMIT of TURTLE_ROWS or fewer: JSON at once (a number would be asked twice).
+        ("SELECT ?x WHERE { VALUES ?x { 1.5 } } LIMIT 1000", [SPARQL_RESULTS_JSON]),
+        ("SELECT ?s ?o WHERE { ?s ?p ?o } LIMIT 1001", [TURTLE_ACCEPT]),
     ],
 )
 def test_virtuoso_is_asked_turtle_for_a_select_of_variables(

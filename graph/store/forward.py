@@ -85,6 +85,10 @@ from graph.store.protocol import (
 )
 from graph.store.resultset import TURTLE_ACCEPT, TURTLE_TYPES, as_tsv, is_result_set
 
+# A SELECT whose LIMIT is this or less is asked in JSON, not in Turtle (graph/store/
+# resultset.py): Virtuoso's JSON writer costs little over so few rows, and an answer holding a
+# number, which its Turtle does not write exactly, would be sent twice.
+TURTLE_ROWS = 1_000
 # SPARQL 1.1 §17.5: the XSD constructor functions, the only functions named by IRI.
 _CASTS = frozenset(
     str(XSD[name])
@@ -331,7 +335,9 @@ class SparqlRunner:
         elif job.form == "SELECT":
             text = _limited(text, tree, job.max_results + 1)
             projection = tree["projection"] if "projection" in tree else []  # noqa: SIM401
-            turtle = not any("expr" in p for p in projection)
+            limit = tree["limitoffset"] if "limitoffset" in tree else {}  # noqa: SIM401
+            small = "limit" in limit and int(limit["limit"]) <= TURTLE_ROWS
+            turtle = not small and not any("expr" in p for p in projection)
         text = f"BASE {iri_ref(base)}\n{text}"
         public = {self.void: self.iris.void}
         if dataset is None:  # the release's: its library the default graph, its VoID named
