@@ -727,12 +727,8 @@ def _changed_terms(db: sqlite3.Connection, names: Iterable[str]) -> dict[str, in
     of the rows in both (a changed month's unchanged entries: all but one or two of its 9,000
     at 1M entries), which count for nothing."""
     counts: dict[str, int] = {}
-    for name in names:
-        first = _month_id(name)
-        span = (first, first + (1 << _MONTH_BITS))
-        sql = "SELECT title, description, facets FROM {} WHERE id >= ? AND id < ?"
-        gone = Counter(db.execute(sql.format("temp.kgpub_gone"), span))
-        made = Counter(db.execute(sql.format("document"), span))
+    for before, after in _months_rows(db, names, "title, description, facets"):
+        gone, made = Counter(before), Counter(after)
         _count_terms(db, counts, (gone - made).elements(), -1)
         _count_terms(db, counts, (made - gone).elements(), 1)
     db.execute("DROP TABLE temp.kgpub_gone")
@@ -794,15 +790,24 @@ def _changed_rows(
     entries): for the common table (_update_common)."""
     gone: list[tuple[Any, ...]] = []
     made: list[tuple[Any, ...]] = []
-    for name in names:
-        first = _month_id(name)
-        span = (first, first + (1 << _MONTH_BITS))
-        sql = "SELECT id, title, description, facets FROM {} WHERE id >= ? AND id < ?"
-        before = set(db.execute(sql.format("temp.kgpub_gone"), span))
-        after = set(db.execute(sql.format("document"), span))
+    for rows_before, rows_after in _months_rows(db, names, "id, title, description, facets"):
+        before, after = set(rows_before), set(rows_after)
         gone += sorted(before - after)
         made += sorted(after - before)
     return gone, made
+
+
+def _months_rows(
+    db: sqlite3.Connection, names: Iterable[str], columns: str
+) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """For each of these months, its document rows (these columns) that a rebuild deleted
+    (temp.kgpub_gone) and those it wrote (document)."""
+    sql = f"SELECT {columns} FROM {{}} WHERE id >= ? AND id < ?"
+    for name in names:
+        first = _month_id(name)
+        span = (first, first + (1 << _MONTH_BITS))
+        gone = db.execute(sql.format("temp.kgpub_gone"), span).fetchall()
+        yield gone, db.execute(sql.format("document"), span).fetchall()
 
 
 def _common_key(terms: Iterable[str]) -> str:

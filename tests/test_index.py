@@ -426,6 +426,15 @@ def _integrity(path: Path, tmp: Path) -> None:
         db.close()
 
 
+def _seed_with_and_without_common(tmp_path: Path) -> tuple[Index, Index]:
+    """The seed's index, and a copy of it without the common table."""
+    out = tmp_path / "publication"
+    build([SEED], out, BuildOptions(base=BASE), now=T[0])
+    path = current_release(out) / FILE
+    (tmp_path / "plain").mkdir()
+    return Index(path), Index(_without(path.parent, tmp_path / "plain", "common"))
+
+
 def test_common_words_are_answered_as_without_the_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -433,12 +442,7 @@ def test_common_words_are_answered_as_without_the_table(
     and first ranks from the common table, and answers what the same search answers without
     it, by every sort, page and size; a stem that is not its own ("abus": "abuse") too."""
     monkeypatch.setattr(graph_index, "COMMON", 5)
-    out = tmp_path / "publication"
-    build([SEED], out, BuildOptions(base=BASE), now=T[0])
-    path = current_release(out) / FILE
-    index = Index(path)
-    (tmp_path / "plain").mkdir()
-    plain = Index(_without(path.parent, tmp_path / "plain", "common"))
+    index, plain = _seed_with_and_without_common(tmp_path)
     words = ("child", "children", "abuse", "abused", "young", "this", "are", "and", "s", "Ha")
     for word in words:
         assert index._common_answer(graph_index.Search(words=(word,))) is not None, word
@@ -477,12 +481,7 @@ def test_a_common_word_with_a_facet_ranks_from_its_first_ids(
     when they do not: the same answers as without the common table either way."""
     monkeypatch.setattr(graph_index, "COMMON", 5)
     monkeypatch.setattr(graph_index, "COMMON_RANKED", 2)  # a prefix, not every title match
-    out = tmp_path / "publication"
-    build([SEED], out, BuildOptions(base=BASE), now=T[0])
-    path = current_release(out) / FILE
-    index = Index(path)
-    (tmp_path / "plain").mkdir()
-    plain = Index(_without(path.parent, tmp_path / "plain", "common"))
+    index, plain = _seed_with_and_without_common(tmp_path)
     rows = index._facet_arrays()
     assert rows is not None and rows.publishers
     statements: list[str] = []

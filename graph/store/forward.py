@@ -80,6 +80,7 @@ from graph.store.protocol import (
     CONSTRUCT_ACCEPT,
     RDF_PARSERS,
     VIRTUOSO_BNODE,
+    RawAnswer,
     SparqlClient,
     iri_ref,
 )
@@ -196,14 +197,7 @@ class SparqlRunner:
                 accept = CONSTRUCT_ACCEPT
             elif turtle:
                 accept = TURTLE_ACCEPT
-            answer = self.client.raw(
-                text,
-                accept,
-                default_graphs=sent.default,
-                named_graphs=sent.named,
-                timeout=max(0.001, deadline - time.monotonic()),
-            )
-            body = _read(answer, self.client.query_url)
+            answer, body = self._ask(sent, text, accept, deadline)
             if graph:
                 return serialize_graph(_triples(body, answer.content_type, sent.public), job)
             if turtle:
@@ -214,19 +208,25 @@ class SparqlRunner:
                 if media not in TURTLE_TYPES or not is_result_set(body):
                     self._turtle = False  # not Virtuoso's: JSON from now on
                 if media in TURTLE_TYPES:  # what the Turtle cannot tell exactly: in JSON
-                    answer = self.client.raw(
-                        text,
-                        SPARQL_RESULTS_JSON,
-                        default_graphs=sent.default,
-                        named_graphs=sent.named,
-                        timeout=max(0.001, deadline - time.monotonic()),
-                    )
-                    body = _read(answer, self.client.query_url)
+                    answer, body = self._ask(sent, text, SPARQL_RESULTS_JSON, deadline)
             return serialize_results(_results(body, sent.public), job)
         except StoreUnavailable as exc:
             raise QueryTimeout(f"the store did not answer within the budget: {exc}") from exc
         finally:
             self._slots.release()
+
+    def _ask(
+        self, sent: Confined, text: str, accept: str, deadline: float
+    ) -> tuple[RawAnswer, bytes]:
+        """The store's answer to text, in the dataset sent names, and its body read whole."""
+        answer = self.client.raw(
+            text,
+            accept,
+            default_graphs=sent.default,
+            named_graphs=sent.named,
+            timeout=max(0.001, deadline - time.monotonic()),
+        )
+        return answer, _read(answer, self.client.query_url)
 
     def _described(self, sent: Confined, cap: int, deadline: float) -> str | None:
         """The CONSTRUCT of a DESCRIBE's descriptions once the SELECT of its solutions has run:

@@ -219,12 +219,7 @@ class SparqlReader:
             page_info, shown, links = page_of(iri, kind, everyone, page, size)
             extra += links
             if shown:
-                values = " ".join(iri_ref(m) for m in shown)
-                extra += self.client.construct(
-                    f"CONSTRUCT {{ ?m ?p ?o }} WHERE {{ GRAPH {self.graph} {{ "
-                    f"VALUES ?m {{ {values} }} ?m ?p ?o "
-                    f"FILTER(?p = {_TITLE} || ?p = {_CREATED}) }} }}"
-                )
+                extra += self._values(shown, _TITLE, _CREATED)
         return Description(iri, kind, ordered(own + extra, iri), shown, page_info)
 
     def close(self) -> None:
@@ -261,13 +256,16 @@ class SparqlReader:
                 out.append(Triple(NamedNode(row.iri), _TITLE_NODE, title))
                 entries.remove(row.iri)
         if entries:
-            values = " ".join(iri_ref(e) for e in entries)
-            out += self.client.construct(
-                f"CONSTRUCT {{ ?m ?p ?o }} WHERE {{ GRAPH {self.graph} {{ "
-                f"VALUES ?m {{ {values} }} ?m ?p ?o "
-                f"FILTER(?p = {_TITLE} || ?p = {_PREF_LABEL}) }} }}"
-            )
+            out += self._values(entries, _TITLE, _PREF_LABEL)
         return out
+
+    def _values(self, resources: Sequence[str], first: str, second: str) -> list[Triple]:
+        """The triples of two predicates (as `<iri>`) of these resources, in one query."""
+        values = " ".join(iri_ref(r) for r in resources)
+        return self.client.construct(
+            f"CONSTRUCT {{ ?m ?p ?o }} WHERE {{ GRAPH {self.graph} {{ "
+            f"VALUES ?m {{ {values} }} ?m ?p ?o FILTER(?p = {first} || ?p = {second}) }} }}"
+        )
 
     def _void_triples(self) -> list[Triple]:
         """The VoID description: the release's file when given, else the VoID graph."""
