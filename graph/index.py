@@ -695,7 +695,8 @@ def _write_changes(
     present = {m.name for m in converted.months}
     _insert_months(db, converted, [n for n in changed if n in present], ids)
     gone, made = _changed_rows(db, changed)
-    _update_terms(db, _changed_terms(db, changed))
+    db.execute("DROP TABLE temp.kgpub_gone")
+    _update_terms(db, _changed_terms(db, gone, made))
     db.executemany(
         "DELETE FROM concept WHERE iri = ?",
         [(iri,) for iri in ids if iri not in converted.categories],
@@ -721,17 +722,15 @@ def _write_terms(db: sqlite3.Connection) -> None:
         db.execute("DROP TABLE temp.kgpub_written")
 
 
-def _changed_terms(db: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
-    """Entries more (or fewer) holding each term once these months are written again: the
-    terms of each month's rows deleted (temp.kgpub_gone) and inserted (document), but those
-    of the rows in both (a changed month's unchanged entries: all but one or two of its 9,000
-    at 1M entries), which count for nothing."""
+def _changed_terms(
+    db: sqlite3.Connection, gone: Iterable[Sequence[object]], made: Iterable[Sequence[object]]
+) -> dict[str, int]:
+    """Entries more (or fewer) holding each term once a rebuild's changed months are written
+    again: the terms of the rows it deleted and of those it inserted (_changed_rows, which
+    leaves out a changed month's unchanged entries: all but one or two of its 9,000 at 1M)."""
     counts: dict[str, int] = {}
-    for before, after in _months_rows(db, names, "title, description, facets"):
-        gone, made = Counter(before), Counter(after)
-        _count_terms(db, counts, (gone - made).elements(), -1)
-        _count_terms(db, counts, (made - gone).elements(), 1)
-    db.execute("DROP TABLE temp.kgpub_gone")
+    _count_terms(db, counts, (row[1:] for row in gone), -1)
+    _count_terms(db, counts, (row[1:] for row in made), 1)
     return counts
 
 
@@ -786,28 +785,20 @@ def _changed_rows(
     db: sqlite3.Connection, names: Iterable[str]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The document rows (id, title, description, facets) of these months that a rebuild
-    deleted and those it inserted, but the rows in both (a changed month's unchanged
-    entries): for the common table (_update_common)."""
+    deleted (temp.kgpub_gone) and those it inserted (document), but the rows in both (a
+    changed month's unchanged entries): for the term and common tables (_changed_terms,
+    _update_common)."""
     gone: list[tuple[Any, ...]] = []
     made: list[tuple[Any, ...]] = []
-    for rows_before, rows_after in _months_rows(db, names, "id, title, description, facets"):
-        before, after = set(rows_before), set(rows_after)
-        gone += sorted(before - after)
-        made += sorted(after - before)
-    return gone, made
-
-
-def _months_rows(
-    db: sqlite3.Connection, names: Iterable[str], columns: str
-) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """For each of these months, its document rows (these columns) that a rebuild deleted
-    (temp.kgpub_gone) and those it wrote (document)."""
-    sql = f"SELECT {columns} FROM {{}} WHERE id >= ? AND id < ?"
+    sql = "SELECT id, title, description, facets FROM {} WHERE id >= ? AND id < ?"
     for name in names:
         first = _month_id(name)
         span = (first, first + (1 << _MONTH_BITS))
-        gone = db.execute(sql.format("temp.kgpub_gone"), span).fetchall()
-        yield gone, db.execute(sql.format("document"), span).fetchall()
+        before = set(db.execute(sql.format("temp.kgpub_gone"), span))
+        after = set(db.execute(sql.format("document"), span))
+        gone += sorted(before - after)
+        made += sorted(after - before)
+    return gone, made
 
 
 def _common_key(terms: Iterable[str]) -> str:
@@ -1635,8 +1626,10 @@ class Index:
         query = _checked(self, words, categories, years, sort, page, size, publishers)
         concepts = self.categories()
         try:
+            # A one-word search of a common word: its row, whatever the facets.
             common = self._common_answer(query) if query.words else None
-            if common is not None:
+            faceted = bool(query.categories or query.years or query.publishers)
+            if common is not None and not faceted:
                 # A common word's counts and first ranks, kept by the build (_write_common).
                 total, by_publisher = common.total, common.publishers
                 years_found, counts = common.years, common.concepts
@@ -1649,7 +1642,7 @@ class Index:
                 matched = self.words_expression(query.words) if query.words else None
                 rows = self._facet_arrays()
                 # A common word with a facet: its ranked ids, the first tier's candidates.
-                ranked_by = self._common_answer(query, faceted=True) if query.words else None
+                ranked_by = common
                 known = None
                 if matched is not None and rows is not None:
                     known = self._common_ids(query, rows)
@@ -1729,12 +1722,10 @@ class Index:
             self._expansions[word] = found
         return found
 
-    def _common_answer(self, query: Search, faceted: bool = False) -> _Common | None:
-        """What the common table holds of a search of one word and no facet (with faceted, of
-        one word whatever the facets: for its ranked ids only), if it does."""
+    def _common_answer(self, query: Search) -> _Common | None:
+        """What the common table holds of a search of one word, if it does (with a facet
+        selected, only its ranked ids answer for it)."""
         if len(query.words) != 1:
-            return None
-        if not faceted and (query.categories or query.years or query.publishers):
             return None
         key = self._word(query.words[0])[1]
         if key is None:

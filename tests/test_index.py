@@ -490,7 +490,7 @@ def test_a_common_word_with_a_facet_ranks_from_its_first_ids(
     fast = slow = 0
     prefixes = []
     for word in ("child", "children", "abuse", "young", "this", "and", "s"):
-        common = index._common_answer(graph_index.Search(words=(word,)), faceted=True)
+        common = index._common_answer(graph_index.Search(words=(word,)))
         assert common is not None, word
         if not common.is_whole:
             prefixes.append(word)
