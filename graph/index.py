@@ -118,7 +118,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, cast, overload
 
 from graph.convert import Converted, format_created
 from graph.errors import KgpubError, PublicationError
@@ -518,6 +518,69 @@ def _write_all(db: sqlite3.Connection, converted: Converted, digests: Mapping[st
     _write_common(db)
 
 
+class _Row(NamedTuple):
+    """One entry's rows in the index: entry, document, its concepts' ids (subject rows) and
+    publishers (issued rows), each sorted; its lists (member rows, with the library's)."""
+
+    entry: tuple[int, str, int, str, str]
+    document: tuple[int, str, str, str]
+    concepts: tuple[int, ...]
+    publishers: tuple[str, ...]
+    lists: tuple[str, ...]
+
+
+def _month_rows(
+    converted: Converted,
+    name: str,
+    first: int,
+    concept_ids: Mapping[str, int],
+    concept_of: Mapping[str, str],
+) -> tuple[list[_Row], tuple[object, ...]]:
+    """The rows of one month's entries (ids from the month's own), in IRI order; its facet
+    row. first: the month's first entry in converted.entries' order."""
+    library = converted.iris.library
+    start = _month_id(name)
+    month = next(m for m in converted.months if m.name == name)
+    iris = month.iris
+    if len(iris) >= 1 << _MONTH_BITS:
+        raise PublicationError(f"{name}: more entries in one month than the index can number")
+    masks: list[int] = []  # the facet row of the month: its entries' concept bits
+    named: list[list[str]] = []  # and publishers
+    rows: list[_Row] = []
+    texts = converted.descriptions(first, first + len(iris))
+    for n, iri, description in zip(range(start, start + len(iris)), iris, texts, strict=True):
+        entry = converted.entries[iri]
+        year = entry.created.year
+        concepts = sorted(concept_of[label] for label in entry.categories)
+        modified = converted.modified.get(iri, "")
+        publishers = sorted(converted.publishers.get(iri, ()))
+        masks.append(sum(1 << concept_ids[c] for c in concepts))
+        named.append(publishers)
+        tokens = [_concept_token(concept_ids[c]) for c in concepts]
+        tokens += [_publisher_token(pid) for pid in publishers]
+        tokens.append(_year_token(year))
+        rows.append(
+            _Row(
+                (n, iri, year, format_created(entry), modified),
+                (n, _clean(entry.title), _clean(description), " ".join(tokens)),
+                tuple(sorted(concept_ids[c] for c in concepts)),
+                tuple(publishers),
+                (library, *concepts),
+            )
+        )
+    return rows, (start >> _MONTH_BITS, *_facet_row(masks, named))
+
+
+def _month_firsts(converted: Converted) -> dict[str, int]:
+    """Each month's first entry, in converted.entries' order."""
+    firsts: dict[str, int] = {}
+    at = 0
+    for month in converted.months:
+        firsts[month.name] = at
+        at += len(month.iris)
+    return firsts
+
+
 def _insert_months(
     db: sqlite3.Connection,
     converted: Converted,
@@ -528,52 +591,39 @@ def _insert_months(
     member rows go in list by list, each in IRI order: appends to the B-tree."""
     library = converted.iris.library
     concept_of = {c.label: iri for iri, c in converted.categories.items()}
-    months = {m.name: m for m in converted.months}
-    firsts: dict[str, int] = {}  # each month's first entry, in converted.entries' order
-    at = 0
-    for month in converted.months:
-        firsts[month.name] = at
-        at += len(month.iris)
+    firsts = _month_firsts(converted)
     entries: list[tuple[object, ...]] = []
     documents: list[tuple[object, ...]] = []
     subjects: list[tuple[int, int]] = []
     issued: list[tuple[int, str]] = []
     lists: dict[str, list[tuple[str, str]]] = {library: []}
     for name in sorted(names):
-        first = _month_id(name)
-        if len(months[name].iris) >= 1 << _MONTH_BITS:
-            raise PublicationError(f"{name}: more entries in one month than the index can number")
-        iris = months[name].iris
-        masks: list[int] = []  # the facet row of the month: its entries' concept bits
-        named: list[list[str]] = []  # and publishers
-        texts = converted.descriptions(firsts[name], firsts[name] + len(iris))
-        for n, iri, description in zip(range(first, first + len(iris)), iris, texts, strict=True):
-            entry = converted.entries[iri]
-            year = entry.created.year
-            concepts = sorted(concept_of[label] for label in entry.categories)
-            modified = converted.modified.get(iri, "")
-            entries.append((n, iri, year, format_created(entry), modified))
-            publishers = sorted(converted.publishers.get(iri, ()))
-            masks.append(sum(1 << concept_ids[c] for c in concepts))
-            named.append(publishers)
-            tokens = [_concept_token(concept_ids[c]) for c in concepts]
-            tokens += [_publisher_token(pid) for pid in publishers]
-            tokens.append(_year_token(year))
-            issued += [(n, pid) for pid in publishers]
-            documents.append((n, _clean(entry.title), _clean(description), " ".join(tokens)))
-            lists[library].append((library, iri))
-            for concept in concepts:
-                subjects.append((n, concept_ids[concept]))
-                lists.setdefault(concept, []).append((concept, iri))
-        db.execute(
-            "INSERT INTO facet VALUES (?, ?, ?, ?)",
-            (first >> _MONTH_BITS, *_facet_row(masks, named)),
-        )
+        rows, facet = _month_rows(converted, name, firsts[name], concept_ids, concept_of)
+        db.execute("INSERT INTO facet VALUES (?, ?, ?, ?)", facet)
+        for row in rows:
+            _add_row(row, entries, documents, subjects, issued, lists)
         if len(entries) >= _BATCH:
             _insert_rows(db, entries, documents, subjects, issued)
             _insert_members(db, lists)
     _insert_rows(db, entries, documents, subjects, issued)
     _insert_members(db, lists)
+
+
+def _add_row(
+    row: _Row,
+    entries: list[tuple[object, ...]],
+    documents: list[tuple[object, ...]],
+    subjects: list[tuple[int, int]],
+    issued: list[tuple[int, str]],
+    lists: dict[str, list[tuple[str, str]]],
+) -> None:
+    n, iri = row.entry[0], row.entry[1]
+    entries.append(row.entry)
+    documents.append(row.document)
+    subjects += [(n, concept) for concept in row.concepts]
+    issued += [(n, pid) for pid in row.publishers]
+    for list_iri in row.lists:
+        lists.setdefault(list_iri, []).append((list_iri, iri))
 
 
 def _facet_row(
@@ -654,47 +704,44 @@ def _write_changes(
     ids: dict[str, int] = dict(db.execute("SELECT iri, id FROM concept").fetchall())
     iri_of = {n: iri for iri, n in ids.items()}
     changed = sorted(n for n in old.keys() | digests.keys() if old.get(n) != digests.get(n))
-    # The deleted rows' text, kept for the term table's counts (_changed_terms): in SQLite's
-    # temporary file, not in memory, for a rebuild that changes every month.
     db.execute(
         "CREATE TEMP TABLE kgpub_gone (id INTEGER PRIMARY KEY, title TEXT NOT NULL, "
         "description TEXT NOT NULL, facets TEXT NOT NULL)"
     )
+    db.execute("CREATE TEMP TABLE kgpub_touched (id INTEGER PRIMARY KEY)")
+    concept_of = {c.label: iri for iri, c in converted.categories.items()}
+    firsts = _month_firsts(converted)
     for name in changed:
-        first = _month_id(name)
-        rows = db.execute(
-            "SELECT e.id, e.iri, d.title, d.description, d.facets "
-            "FROM entry e JOIN document d ON d.id = e.id WHERE e.id >= ? AND e.id < ?",
-            (first, first + (1 << _MONTH_BITS)),
-        ).fetchall()
-        gone = [(row[0],) for row in rows]
-        db.executemany(
-            "INSERT INTO temp.kgpub_gone VALUES (?, ?, ?, ?)",
-            [(n, *text) for n, _, *text in rows],
+        # Only the entries whose rows differ are taken out and put in again: a month's
+        # other entries keep their rows (and their place in the FTS5 indexes), where taking
+        # the whole month out and in again was most of a one-change rebuild's index at 1M
+        # entries (about 9,300 entries a month).
+        start = _month_id(name)
+        rows, facet = (
+            _month_rows(converted, name, firsts[name], ids, concept_of)
+            if name in firsts
+            else ([], None)
         )
-        # External content: FTS5 is told what each row held (FTS5 §4.4.3 'delete').
-        db.executemany(
-            "INSERT INTO search (search, rowid, title, description, facets) "
-            "VALUES ('delete', ?, ?, ?, ?)",
-            [(n, title, description, facets) for n, _, title, description, facets in rows],
-        )
-        db.executemany(
-            "INSERT INTO titles (titles, rowid, title) VALUES ('delete', ?, ?)",
-            [(n, title) for n, _, title, *_ in rows],
-        )
-        members = [(library, row[1]) for row in rows]
-        for n, iri, *_ in rows:
-            for (concept,) in db.execute("SELECT concept FROM subject WHERE entry = ?", (n,)):
-                members.append((iri_of[concept], iri))
-        db.executemany("DELETE FROM member WHERE list = ? AND iri = ?", members)
-        db.executemany("DELETE FROM subject WHERE entry = ?", gone)
-        db.executemany("DELETE FROM issued WHERE entry = ?", gone)
-        db.executemany("DELETE FROM document WHERE id = ?", gone)
-        db.executemany("DELETE FROM entry WHERE id = ?", gone)
-        db.execute("DELETE FROM facet WHERE month = ?", (first >> _MONTH_BITS,))
-    present = {m.name for m in converted.months}
-    _insert_months(db, converted, [n for n in changed if n in present], ids)
-    gone, made = _changed_rows(db, changed)
+        had = _rows_of(db, start, library, iri_of)
+        new = {row.entry[0]: row for row in rows}
+        touched = sorted(n for n in had.keys() | new.keys() if had.get(n) != new.get(n))
+        _delete_rows(db, [had[n] for n in touched if n in had])
+        entries: list[tuple[object, ...]] = []
+        documents: list[tuple[object, ...]] = []
+        subjects: list[tuple[int, int]] = []
+        issued: list[tuple[int, str]] = []
+        lists: dict[str, list[tuple[str, str]]] = {}
+        for n in touched:
+            if n in new:
+                _add_row(new[n], entries, documents, subjects, issued, lists)
+        _insert_rows(db, entries, documents, subjects, issued)
+        _insert_members(db, lists)
+        db.executemany("INSERT INTO temp.kgpub_touched VALUES (?)", [(n,) for n in touched])
+        db.execute("DELETE FROM facet WHERE month = ?", (start >> _MONTH_BITS,))
+        if facet is not None:
+            db.execute("INSERT INTO facet VALUES (?, ?, ?, ?)", facet)
+    gone, made = _changed_rows(db)
+    db.execute("DROP TABLE temp.kgpub_touched")
     db.execute("DROP TABLE temp.kgpub_gone")
     _update_terms(db, _changed_terms(db, gone, made))
     db.executemany(
@@ -708,6 +755,70 @@ def _write_changes(
     _tally_months(db, converted.iris, changed)
     _count(db, library)
     _update_common(db, gone, made, changed)
+
+
+def _rows_of(
+    db: sqlite3.Connection, start: int, library: str, iri_of: Mapping[int, str]
+) -> dict[int, _Row]:
+    """The rows the index holds for the month of ids from start, by id (as _month_rows)."""
+    span = (start, start + (1 << _MONTH_BITS))
+    concepts: dict[int, list[int]] = {}
+    for n, concept in db.execute(
+        "SELECT entry, concept FROM subject WHERE entry >= ? AND entry < ?", span
+    ):
+        concepts.setdefault(n, []).append(concept)
+    publishers: dict[int, list[str]] = {}
+    for n, pid in db.execute(
+        "SELECT entry, publisher FROM issued WHERE entry >= ? AND entry < ?", span
+    ):
+        publishers.setdefault(n, []).append(pid)
+    documents = {
+        row[0]: row
+        for row in db.execute(
+            "SELECT id, title, description, facets FROM document WHERE id >= ? AND id < ?", span
+        )
+    }
+    found: dict[int, _Row] = {}
+    for row in db.execute(
+        "SELECT id, iri, year, created, modified FROM entry WHERE id >= ? AND id < ?", span
+    ):
+        n = row[0]
+        ids = tuple(sorted(concepts.get(n, ())))
+        found[n] = _Row(
+            row,
+            documents[n],
+            ids,
+            tuple(sorted(publishers.get(n, ()))),
+            (library, *sorted(iri_of[c] for c in ids)),
+        )
+    return found
+
+
+def _delete_rows(db: sqlite3.Connection, rows: list[_Row]) -> None:
+    """Take these entries' rows out of the index, their text out of the FTS5 indexes; their
+    documents kept in temp.kgpub_gone (for the term table's counts, _changed_terms: in
+    SQLite's temporary file, not in memory, for a rebuild that changes every month)."""
+    documents = [row.document for row in rows]
+    gone = [(row.entry[0],) for row in rows]
+    db.executemany("INSERT INTO temp.kgpub_gone VALUES (?, ?, ?, ?)", documents)
+    # External content: FTS5 is told what each row held (FTS5 §4.4.3 'delete').
+    db.executemany(
+        "INSERT INTO search (search, rowid, title, description, facets) "
+        "VALUES ('delete', ?, ?, ?, ?)",
+        documents,
+    )
+    db.executemany(
+        "INSERT INTO titles (titles, rowid, title) VALUES ('delete', ?, ?)",
+        [document[:2] for document in documents],
+    )
+    db.executemany(
+        "DELETE FROM member WHERE list = ? AND iri = ?",
+        [(list_iri, row.entry[1]) for row in rows for list_iri in row.lists],
+    )
+    db.executemany("DELETE FROM subject WHERE entry = ?", gone)
+    db.executemany("DELETE FROM issued WHERE entry = ?", gone)
+    db.executemany("DELETE FROM document WHERE id = ?", gone)
+    db.executemany("DELETE FROM entry WHERE id = ?", gone)
 
 
 def _write_terms(db: sqlite3.Connection) -> None:
@@ -781,24 +892,19 @@ def _update_terms(db: sqlite3.Connection, counts: Mapping[str, int]) -> None:
     )
 
 
-def _changed_rows(
-    db: sqlite3.Connection, names: Iterable[str]
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The document rows (id, title, description, facets) of these months that a rebuild
-    deleted (temp.kgpub_gone) and those it inserted (document), but the rows in both (a
-    changed month's unchanged entries): for the term and common tables (_changed_terms,
-    _update_common)."""
-    gone: list[tuple[Any, ...]] = []
-    made: list[tuple[Any, ...]] = []
-    sql = "SELECT id, title, description, facets FROM {} WHERE id >= ? AND id < ?"
-    for name in names:
-        first = _month_id(name)
-        span = (first, first + (1 << _MONTH_BITS))
-        before = set(db.execute(sql.format("temp.kgpub_gone"), span))
-        after = set(db.execute(sql.format("document"), span))
-        gone += sorted(before - after)
-        made += sorted(after - before)
-    return gone, made
+def _changed_rows(db: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The document rows (id, title, description, facets) a rebuild deleted
+    (temp.kgpub_gone) and those it inserted (the ids in temp.kgpub_touched), but the rows in
+    both (an entry whose other rows changed): for the term and common tables
+    (_changed_terms, _update_common)."""
+    before = set(db.execute("SELECT id, title, description, facets FROM temp.kgpub_gone"))
+    after = set(
+        db.execute(
+            "SELECT id, title, description, facets FROM document "
+            "WHERE id IN (SELECT id FROM temp.kgpub_touched)"
+        )
+    )
+    return sorted(before - after), sorted(after - before)
 
 
 def _common_key(terms: Iterable[str]) -> str:

@@ -416,12 +416,13 @@ def _answers(path: Path) -> list[object]:
 
 
 def _integrity(path: Path, tmp: Path) -> None:
-    """FTS5's own check that its index holds exactly what the document table holds."""
+    """FTS5's own check that its indexes hold exactly what the document table holds."""
     copy = tmp / "check.sqlite"
     shutil.copyfile(path, copy)
     db = sqlite3.connect(copy)
     try:
         db.execute("INSERT INTO search (search, rank) VALUES ('integrity-check', 1)")
+        db.execute("INSERT INTO titles (titles, rank) VALUES ('integrity-check', 1)")
     finally:
         db.close()
 
@@ -603,6 +604,44 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     moved = _tables(current_release(out) / FILE)
     assert moved["entry"] and all(str(row[1]).startswith(OTHER) for row in moved["entry"])
     assert ("base", OTHER) in moved["meta"]
+
+
+def test_a_changed_description_rewrites_that_entrys_rows_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild after one changed description takes that entry's rows out of the index and
+    puts them in again, not its whole month's (the other entries of the month keep theirs),
+    and ends with what a full write gives."""
+    source = tmp_path / "library.txt"
+    text = SEED.read_text(encoding="utf-8")
+    source.write_text(text, encoding="utf-8")
+    out = tmp_path / "publication"
+    build([source], out, BuildOptions(base=BASE), now=T[0])
+    taken_out: list[str] = []
+    delete_rows = graph_index._delete_rows
+
+    def recorded(db: sqlite3.Connection, rows: list[graph_index._Row]) -> None:
+        taken_out.extend(row.entry[1] for row in rows)
+        delete_rows(db, rows)
+
+    monkeypatch.setattr(graph_index, "_delete_rows", recorded)
+    old = "For professionals working with families where young people are violent/abusive"
+    source.write_text(text.replace(old, "A rewritten description, for professionals"), "utf-8")
+    twin = tmp_path / "twin"
+    shutil.copytree(out, twin, symlinks=True, ignore=PRUNING)
+    build([source], out, BuildOptions(base=BASE), now=T[1])
+    build([source], twin, BuildOptions(base=BASE), now=T[1], reuse=False)
+    changed, full = current_release(out) / FILE, current_release(twin) / FILE
+    assert _tables(changed) == _tables(full)
+    assert _answers(changed) == _answers(full)
+    _integrity(changed, tmp_path)
+    index = Index(changed)
+    (hit,) = index.search("rewritten description").hits
+    assert hit.title == "Break4Change Programme Toolkit"
+    assert taken_out == [hit.iri]
+    month = hit.iri[: len(Iris(BASE).entry_prefix) + 7]
+    neighbours = [row[1] for row in _tables(changed)["entry"] if str(row[1]).startswith(month)]
+    assert len(neighbours) > 1  # the month holds others, which kept their rows
 
 
 # Words that share their beginnings: the terms a prefix word finds come and go with the
