@@ -10,8 +10,10 @@ In a folder (a release's dumps/, say), the whole file NAME is:
                    changed once written: the next release links it (os.link) when unchanged
 Its bytes are the parts' concatenation: ``cd dumps && cut -f1 NAME.parts | xargs cat``.
 
-Writer writes a whole file part by part (write) or links a part of the previous release's
-(link: its size by a stat, its CRC-32 as its bytes pass through memory), and hashes the whole
+Writer writes a whole file part by part (write; or open, for a part made piece by piece, as
+the library's 173 MB of N-Triples at 1M entries, which is never whole in memory then) or links
+a part of the previous release's (link: its size by a stat, its CRC-32 as its bytes pass
+through memory), and hashes the whole
 (SHA-256, CRC-32) as it goes; it never reads a written part back. While its parts are the
 previous whole's first ones, it does not hash them: it takes up the SHA-256 from the state the
 previous list holds after the last of them (a one-change rebuild hashed 670 MB of dumps again
@@ -277,13 +279,22 @@ class Writer:
             name = hashlib.sha256(data).hexdigest() + self.suffix
         part = Part(name, len(data), isal_zlib.crc32(data))
         if name not in self._written:
-            temporary = self.folder / f".{name}.{os.getpid()}.{id(self)}"
+            temporary = self._temporary(name)
             with temporary.open("wb") as file:
                 file.write(data)
             os.replace(temporary, self.folder / name)
             self._written.add(name)
         self._add(part, data)
         return part
+
+    def open(self, name: str) -> PartFile:
+        """The next part, parts/name, to write piece by piece (PartFile.write), added when
+        it is closed, as write adds a whole part. Nothing else may be added to this whole while
+        it is open: its pieces are hashed as they come."""
+        return PartFile(self, name)
+
+    def _temporary(self, name: str) -> Path:
+        return self.folder / f".{name}.{os.getpid()}.{id(self)}"
 
     def link(self, previous: Path, part: Part) -> Part | None:
         """Add the part of that name in previous (a folder of lists, as path's) as the next
@@ -340,9 +351,17 @@ class Writer:
         if taken is not None:
             self._take(part, taken)
             return
+        self._hash().update(data)
+        self._append(part)
+
+    def _hash(self) -> _Hash:
+        """The whole's SHA-256, hashing every part from now on."""
         if self._sha is None:
             self._sha = self._resume()
-        self._sha.update(data)
+        return self._sha
+
+    def _append(self, part: Part) -> None:
+        """Add part, whose bytes the whole's SHA-256 has just been given."""
         self.crc = isal_zlib.crc32_combine(self.crc, part.crc, part.size)
         self.size += part.size
         if isinstance(self._sha, digest.Sha256):
@@ -367,6 +386,69 @@ class Writer:
         fsync_path(self.folder)
         sha = self._sha if self._sha is not None else self._resume()
         return Whole(tuple(self._parts), self.size, sha.hexdigest(), self.crc)
+
+
+class PartFile:
+    """A part written piece by piece (Writer.open): its bytes go to a temporary file and into
+    the whole's SHA-256 as they come, its CRC-32 and size are counted; close renames it into
+    place and adds it to the whole (nothing when it is empty). Leaving a with-block by an
+    exception removes the temporary file and adds nothing: the whole is then unusable, its
+    SHA-256 having been given the pieces, as a whole is after any failed write."""
+
+    def __init__(self, writer: Writer, name: str) -> None:
+        self._writer, self.name = writer, name
+        self.size = 0
+        self.crc = 0
+        self._sha = writer._hash()  # the pieces are hashed as they come, never taken up
+        self._temporary: Path | None = None
+        self._file: BinaryIO | None = None
+        if name not in writer._written:  # else the same bytes are already there
+            self._temporary = writer._temporary(name)
+            self._file = self._temporary.open("wb")
+
+    def write(self, data: bytes) -> None:
+        """Add data to the part."""
+        if not data:
+            return
+        self.crc = isal_zlib.crc32(data, self.crc)
+        self.size += len(data)
+        self._sha.update(data)
+        if self._file is not None:
+            self._file.write(data)
+
+    def close(self) -> Part | None:
+        """Put the part in place and add it to the whole (None when it is empty)."""
+        if self._file is not None:
+            self._file.close()
+        writer = self._writer
+        if self.size == 0:
+            self.discard()
+            return None
+        if self._temporary is not None:
+            os.replace(self._temporary, writer.folder / self.name)
+            self._temporary = None
+            writer._written.add(self.name)
+        part = Part(self.name, self.size, self.crc)
+        writer._append(part)
+        return part
+
+    def discard(self) -> None:
+        """Remove what was written of the part; it is not added."""
+        if self._file is not None:
+            self._file.close()
+        if self._temporary is not None:
+            with contextlib.suppress(OSError):
+                self._temporary.unlink()
+            self._temporary = None
+
+    def __enter__(self) -> PartFile:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
 
 
 def _link(source: Path, target: Path) -> None:

@@ -198,3 +198,42 @@ def test_a_shared_part_written_to_since_it_was_listed_is_checked_and_made_again(
     assert whole.sha256 == hashlib.sha256(data).hexdigest()
     assert parts.read_bytes(new / "library.nt") == data
     assert (new / "parts" / first.parts[1].name).stat().st_ino != damaged.stat().st_ino
+
+
+@pytest.mark.parametrize("taken", [0, 2], ids=["afresh", "after-shared-parts"])
+def test_a_part_written_piece_by_piece_is_the_part_written_whole(
+    tmp_path: Path, taken: int
+) -> None:
+    """Writer.open (a big chunk of a dump, graph/dumps.py): the same part, list and whole
+    as write gives, also after parts whose SHA-256 is taken up from the previous release;
+    an empty one adds nothing, and one abandoned by an error leaves no file behind."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    first = _write(old, PIECES)
+    writer = parts.Writer(new / "library.nt", old)
+    for part in first.parts[:taken]:
+        assert writer.link(old, part) == part
+    big = PIECES[3]  # b"c" * 131_072, as three pieces and an empty one
+    with writer.open("k4.nt") as piecewise:
+        for piece in (big[:1000], big[1000:70_000], b"", big[70_000:]):
+            piecewise.write(piece)
+    with writer.open("empty.nt") as nothing:
+        nothing.write(b"")
+    writer.write(PIECES[-1], "k5.nt")
+    whole = writer.finish()
+    data = b"".join(PIECES[:taken]) + big + PIECES[-1]
+    assert parts.read_bytes(new / "library.nt") == data
+    assert (whole.sha256, whole.crc, whole.size) == (
+        hashlib.sha256(data).hexdigest(),
+        zlib.crc32(data),
+        len(data),
+    )
+    written = parts.read_parts(new / "library.nt")[-2]
+    assert (written.name, written.size, written.crc) == ("k4.nt", len(big), zlib.crc32(big))
+    assert sorted(p.name for p in (new / "parts").iterdir()) == sorted(
+        {p.name for p in whole.parts}
+    )
+    failed = parts.Writer(tmp_path / "failed" / "library.nt")
+    with pytest.raises(OSError), failed.open("broken.nt") as broken:
+        broken.write(b"half")
+        raise OSError("the serializer failed")
+    assert list((tmp_path / "failed" / "parts").iterdir()) == []
