@@ -207,6 +207,13 @@ class GraphText:
         """The text from start on (no copy)."""
         return GraphText(self._data, self._file, self._start + start, self._end, self.extents)
 
+    def span(self, start: int, end: int) -> GraphText:
+        """The text [start, end) (no copy)."""
+        end = min(max(end, start), len(self))
+        return GraphText(
+            self._data, self._file, self._start + start, self._start + end, self.extents
+        )
+
     def pieces(self, size: int) -> Iterator[bytes]:
         """The text in pieces of about size bytes, each of whole lines."""
         at, end = 0, len(self)

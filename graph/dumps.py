@@ -17,8 +17,15 @@ Each .gz is one gzip member (RFC 1952) whose deflate stream is the concatenation
 chunk compressed alone and ended by a sync flush (RFC 1951 §3.2.3: non-final blocks
 byte-aligned by the empty stored block of Z_SYNC_FLUSH), then an empty final block, the
 CRC-32 and size of the whole. A full build writes the same parts, so a rebuild that links
-the unchanged ones gives byte-identical files. A cache (INDEX) from another kgpub
-version or code, base IRI or gzip level is ignored.
+the unchanged ones gives byte-identical files. A cache (INDEX) from another kgpub version or
+code, base IRI or gzip level is ignored.
+
+A chunk longer than WHOLE pieces (the library's, 173 MB of N-Triples at 1M entries) is never
+whole in memory: its N-Triples are read and parsed in pieces of whole lines, fed to one
+serialization (so its bytes are those of the chunk serialized at once), whose output goes to
+its parts as it comes, in blocks of BLOCK bytes, the .gz's through one deflate stream
+(_Pieces). Made whole, it held several copies of its 100+ MB of RDF/XML at once: a rebuild
+that adds entries at 1M entries peaked above 2 GiB.
 
 Damage to the current release's dumps is found without hashing them whole first: a dump whose
 size (the sum of its parts' on disk) is not the manifest's is not used at all, and every part
@@ -53,9 +60,9 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import pyoxigraph
 from isal import isal_zlib
@@ -85,8 +92,16 @@ INDEX = "chunks.marshal"
 FOLDER = "dumps"  # a release's dumps/
 DUMP_STEM = "library"  # dumps/library.ttl, .nt ...
 # 2: chunks deflated by ISA-L; 3: CRC-32s in spans; 4: parts (graph/parts.py); 5: marshal,
-# each month's count of described entries
-CACHE_VERSION = 5
+# each month's count of described entries; 6: a chunk longer than WHOLE pieces deflated in
+# blocks
+CACHE_VERSION = 6
+# A chunk of more than WHOLE pieces of N-Triples is made and written in pieces of about PIECE
+# bytes (read and parsed at a time), its output in blocks of BLOCK bytes: the library's chunk
+# at 1M entries (173 MB), not a month's (21 MB), which is made as fast whole (in pieces, its
+# RDF/XML and N-Triples took 10-20% more CPU: more copies).
+PIECE = 8 << 20
+WHOLE = 4
+BLOCK = 1 << 20
 # gzip member header: no name, mtime 0, no extra flags, OS unknown (RFC 1952 §2.3)
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
@@ -189,6 +204,31 @@ class _Renderer:
         text = self.text[chunk.start : chunk.end] if self._form.reads_text else b""
         return self._form.chunk(self, text, chunk)
 
+    def write_chunk(self, chunk: Chunk, out: _Pieces, piece: int) -> None:
+        """Write the chunk's bytes (those of chunk()) to out as they are made, reading its
+        N-Triples piece bytes at a time."""
+        self._form.write(self, chunk, out, piece)
+
+    def _write_ntriples(self, chunk: Chunk, out: _Pieces, piece: int) -> None:
+        for data in self.text.span(chunk.start, chunk.end).pieces(piece):
+            out.write(data)
+
+    def _write_serialized(self, chunk: Chunk, out: _Pieces, piece: int) -> None:
+        # One serialization of the pieces' triples, in order: the bytes of _turtle or _rdfxml.
+        body = _Body(out, self._xml_head if self.fmt is RDFXML else None)
+        triples = chain.from_iterable(
+            pyoxigraph.parse(data, pyoxigraph.RdfFormat.N_TRIPLES)
+            for data in self.text.span(chunk.start, chunk.end).pieces(piece)
+        )
+        # Oxigraph calls only its write (and flush), 8 KiB at a time.
+        output = cast(IO[bytes], body)
+        pyoxigraph.serialize(triples, output, self.fmt.oxigraph, prefixes=self.prefixes)
+        body.close()
+
+    def _write_jsonld(self, chunk: Chunk, out: _Pieces, piece: int) -> None:
+        for node in self._nodes(chunk):
+            out.write(node.encode("utf-8"))
+
     def _turtle(self, text: bytes, chunk: Chunk) -> bytes:
         body = io.BytesIO()
         triples = pyoxigraph.parse(text, pyoxigraph.RdfFormat.N_TRIPLES)
@@ -257,6 +297,127 @@ def _library_node(node: dict[str, Any]) -> Iterator[str]:
 
 
 _RDFXML_END = b"</rdf:RDF>"
+_PREFIX = b"@prefix "
+
+
+class _Body:
+    """The output of one chunk's serialization by Oxigraph (given to its write), passed on
+    to out but for the document's start and end, as _Renderer._turtle and _rdfxml cut them:
+    RDF/XML's XML declaration and start tag (head, checked) and, from the last end tag on,
+    its end; or Turtle's @prefix lines (head None)."""
+
+    def __init__(self, out: _Pieces, head: bytes | None) -> None:
+        self._out, self._head = out, head
+        self._held = bytearray()
+        self._started = False  # the document's start is cut off
+        # What is held back until the end, where the end tag may be (RDF/XML only).
+        self._keep = 4 * len(_RDFXML_END) if head is not None else 0
+
+    def write(self, data: bytes) -> int:
+        self._held += data
+        if not self._started and not self._cut_start(final=False):
+            return len(data)
+        if len(self._held) > self._keep + BLOCK:
+            upto = len(self._held) - self._keep
+            self._out.write(bytes(self._held[:upto]))
+            del self._held[:upto]
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing: what is held is passed on by write and close."""
+
+    def close(self) -> None:
+        """Pass on the rest, less the document's end."""
+        if not self._started:
+            self._cut_start(final=True)
+        if self._head is not None:
+            at = self._held.rfind(_RDFXML_END)
+            if at < 0:
+                raise PublicationError("RDF/XML chunk does not end with the dump's footer")
+            del self._held[at:]
+        self._out.write(bytes(self._held))
+        self._held.clear()
+
+    def _cut_start(self, final: bool) -> bool:
+        """Whether the document's start is cut off the bytes held (False: more are needed)."""
+        held = self._held
+        if self._head is not None:
+            if len(held) < len(self._head) and not final:
+                return False
+            if not held.startswith(self._head):
+                raise PublicationError("RDF/XML chunk does not start with the dump's header")
+            del held[: len(self._head)]
+        else:  # as strip_prefixes
+            while held.startswith(_PREFIX):
+                end = held.find(b"\n")
+                if end < 0:
+                    if final:
+                        raise PublicationError("Turtle chunk ends within its @prefix lines")
+                    return False
+                del held[: end + 1]
+            if len(held) < len(_PREFIX) and _PREFIX.startswith(held) and not final:
+                return False
+        self._started = True
+        return True
+
+
+class _Pieces:
+    """A chunk's parts as its bytes are made (write): the plain part, the deflated part of
+    the .gz, or both, given in blocks of BLOCK bytes (so that the deflate stream, whose output
+    may depend on how its input is given, is the same for the same bytes), the .gz's through
+    one deflate stream ended by a sync flush, as _deflate ends a chunk's."""
+
+    def __init__(self, plain: parts.PartFile | None, gz: parts.PartFile | None, level: int):
+        self._plain, self._gz = plain, gz
+        self._packer = (
+            isal_zlib.compressobj(level, isal_zlib.DEFLATED, -zlib.MAX_WBITS)
+            if gz is not None
+            else None
+        )
+        self._held = bytearray()
+
+    def write(self, data: bytes) -> None:
+        """Add data to the chunk's bytes."""
+        if not self._held and len(data) == BLOCK:
+            self._give(data)
+            return
+        self._held += data
+        if len(self._held) < BLOCK:
+            return
+        whole = len(self._held) - len(self._held) % BLOCK
+        view = memoryview(self._held)
+        for at in range(0, whole, BLOCK):
+            self._give(bytes(view[at : at + BLOCK]))
+        view.release()
+        del self._held[:whole]
+
+    def close(self) -> None:
+        """Give the last bytes, end the deflate stream and put the parts in place."""
+        if self._held:
+            self._give(bytes(self._held))
+            self._held.clear()
+        if self._gz is not None and self._packer is not None:
+            self._gz.write(bytes(self._packer.flush(isal_zlib.Z_SYNC_FLUSH)))
+            self._gz.close()
+        if self._plain is not None:
+            self._plain.close()
+
+    def __enter__(self) -> _Pieces:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        for part in (self._plain, self._gz):
+            if part is not None:
+                part.discard()
+
+    def _give(self, block: bytes) -> None:
+        if self._plain is not None:
+            self._plain.write(block)
+        if self._gz is not None and self._packer is not None:
+            self._gz.write(bytes(self._packer.compress(block)))
 
 
 def _rdfxml_head(prefixes: dict[str, str]) -> bytes:
@@ -269,11 +430,13 @@ def _rdfxml_head(prefixes: dict[str, str]) -> bytes:
 
 @dataclass(frozen=True)
 class _Form:
-    """How one dump format is written: its header, its footer, a chunk from N-Triples."""
+    """How one dump format is written: its header, its footer, a chunk from N-Triples, and
+    a chunk written in pieces (write: the same bytes)."""
 
     header: Callable[[_Renderer], bytes]
     footer: bytes
     chunk: Callable[[_Renderer, bytes, Chunk], bytes]
+    write: Callable[[_Renderer, Chunk, _Pieces, int], None]
     reads_text: bool = True  # whether chunk is given the chunk's N-Triples (else b"")
 
 
@@ -283,10 +446,20 @@ _TEXT_ONLY = (TURTLE.key, RDFXML.key)
 
 # Every format of formats.DUMP_FORMATS has its row (tests/test_publication.py checks it).
 _FORMS: dict[str, _Form] = {
-    NTRIPLES.key: _Form(lambda r: b"", b"", lambda r, text, c: text),
-    TURTLE.key: _Form(lambda r: turtle_header(r.prefixes), b"", _Renderer._turtle),
-    JSONLD.key: _Form(_Renderer._jsonld_header, b"\n]}\n", _Renderer._jsonld, reads_text=False),
-    RDFXML.key: _Form(lambda r: r._xml_head, _RDFXML_END + b"\n", _Renderer._rdfxml),
+    NTRIPLES.key: _Form(lambda r: b"", b"", lambda r, text, c: text, _Renderer._write_ntriples),
+    TURTLE.key: _Form(
+        lambda r: turtle_header(r.prefixes), b"", _Renderer._turtle, _Renderer._write_serialized
+    ),
+    JSONLD.key: _Form(
+        _Renderer._jsonld_header,
+        b"\n]}\n",
+        _Renderer._jsonld,
+        _Renderer._write_jsonld,
+        reads_text=False,
+    ),
+    RDFXML.key: _Form(
+        lambda r: r._xml_head, _RDFXML_END + b"\n", _Renderer._rdfxml, _Renderer._write_serialized
+    ),
 }
 
 
@@ -447,15 +620,18 @@ def write_dump_files(
     level: int,
     previous: Path | None,
     index: dict[str, Any],
+    piece: int | None = None,
 ) -> tuple[DumpFile, DumpFile, int]:
     """Write one dump and its gzip as parts, linking the previous release's unchanged
     chunks' parts; return both files' descriptions and how many chunks were linked.
 
     A linked part is checked against its size and CRC-32 as it is hashed; one that fails
     the check is made again. Both files are hashed (SHA-256) and the plain one CRC-32'd (the
-    gzip trailer) as their parts are written or linked: nothing written is read back."""
+    gzip trailer) as their parts are written or linked: nothing written is read back. A chunk
+    of more than WHOLE pieces of N-Triples is made and written in pieces of about piece bytes
+    (None: PIECE)."""
     render = _Renderer(converted, fmt, converted.text, converted.iris)
-    return _write_files(render, chunks, fmt, path, level, previous, index)
+    return _write_files(render, chunks, fmt, path, level, previous, index, piece or PIECE)
 
 
 def is_text_only(fmt: RdfFormat) -> bool:
@@ -474,17 +650,19 @@ def write_spooled_dump_files(
     index: dict[str, Any],
     end: int = -1,
     extents: Sequence[Extent] = (),
+    piece: int | None = None,
 ) -> tuple[DumpFile, DumpFile, int]:
     """write_dump_files for a format made from the N-Triples alone (is_text_only), reading
     them from the build's spool: what a process of its own runs (graph/publication.py), so
     that Oxigraph's serializers, which hold the GIL while the triples pass through Python,
     run beside the validation instead of taking turns with it. end and extents: the text's
-    (len(converted.text), converted.text.extents), when the spool has holes."""
+    (len(converted.text), converted.text.extents), when the spool has holes; piece: as
+    write_dump_files's, the builder's PIECE."""
     fmt = next(f for f in DUMP_FORMATS if f.key == key)
     with spool.open("rb") as file:
         text = GraphText(file=file, end=end, extents=extents)
         render = _Renderer(None, fmt, text, Iris(base))
-        return _write_files(render, chunks, fmt, path, level, previous, index)
+        return _write_files(render, chunks, fmt, path, level, previous, index, piece or PIECE)
 
 
 def run_spooled() -> None:
@@ -512,6 +690,7 @@ def _write_files(
     level: int,
     previous: Path | None,
     index: dict[str, Any],
+    piece: int,
 ) -> tuple[DumpFile, DumpFile, int]:
     gz_path = path.with_name(path.name + GZIP_SUFFIX)
     old = _open_previous(previous, path.name, gz_path.name, index)
@@ -524,6 +703,18 @@ def _write_files(
     gz_out.write(_deflate(header, level))
     for chunk in chunks:
         name, packed_name = part_name(chunk.key, fmt), part_name(chunk.key, fmt, deflated=True)
+        if chunk.end - chunk.start > WHOLE * piece:
+            make = old is None or not old.link(plain_out, name, deflated=False)
+            pack = old is None or not old.link(gz_out, packed_name, deflated=True)
+            if make or pack:
+                with _Pieces(
+                    plain_out.open(name) if make else None,
+                    gz_out.open(packed_name) if pack else None,
+                    level,
+                ) as out:
+                    render.write_chunk(chunk, out, piece)
+            linked += not (make or pack)
+            continue
         text = None
         if old is None or not old.link(plain_out, name, deflated=False):
             text = render.chunk(chunk)

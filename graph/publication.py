@@ -668,6 +668,7 @@ def _start_spooled_dumps(
             reuse.index,
             len(converted.text),
             converted.text.extents,
+            dumps.PIECE,  # the builder's (a test may lower it), not the process's own
         )
         for fmt in order
     }

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rdflib
 from dumpfiles import read_dump
 from fetch import get
 from live import SEED, Server
 
-from graph import parts
+from graph import dumps, parts
 from graph.publication import BuildOptions, build
 
 
@@ -107,3 +108,53 @@ def test_a_rebuild_links_the_unchanged_parts(tmp_path: Path) -> None:
     for dump in parts_manifest(again):
         data = read_dump(again, dump["filename"])
         assert (len(data), hashlib.sha256(data).hexdigest()) == (dump["size"], dump["sha256"])
+
+
+def test_a_library_chunk_written_in_pieces_gives_the_same_dumps_and_links_no_older_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library's chunk made and written in pieces (graph/dumps.py PIECE, lowered here so
+    that 35 entries take that path, as 1M do) gives the dumps of the same graph; a rebuild by
+    a new dumps code (_code) links no part of the release made by the old one, and a rebuild
+    that adds an entry (a new library chunk, in the build's own thread) gives the files a full
+    build (the dump writer's process) gives."""
+    source = tmp_path / "library.txt"
+    text = SEED.read_text(encoding="utf-8")
+    source.write_text(text, encoding="utf-8")
+    options = BuildOptions(base="http://example.org/lib/")
+    old = build([source], tmp_path / "out", options).release
+    assert old is not None
+    library = parts.read_parts(old / "dumps" / "library.nt")[0]
+    assert library.size > dumps.WHOLE * 300, "the library's chunk is made in pieces below"
+
+    monkeypatch.setattr(dumps, "PIECE", 300)
+    monkeypatch.setattr(dumps, "_code", lambda: "pieces")  # as a new graph/dumps.py does
+    new = build([source], tmp_path / "out", options).release
+    assert new is not None and new != old
+    names = [d["filename"] for d in parts_manifest(new)]
+    for name in names:
+        data = read_dump(new, name)
+        if name.endswith(".gz"):
+            assert gzip.decompress(data) == read_dump(new, name.removesuffix(".gz")), name
+        else:
+            assert data == read_dump(old, name), name
+        for part in parts.read_parts(new / "dumps" / name):  # all written anew
+            assert (new / "dumps" / parts.FOLDER / part.name).stat().st_nlink == 1, name
+
+    added = (
+        "\n\nA new entry written in pieces\n\n"
+        "Added: 18/08/2020 at 9:21 am Category: Safeguarding\n\n"
+        "An entry added to the library, whose chunk is made in pieces.\n"
+    )
+    source.write_text(text.rstrip("\n") + added, encoding="utf-8")
+    again = build([source], tmp_path / "out", options).release
+    fresh = build([source], tmp_path / "fresh", options).release
+    assert again is not None and fresh is not None
+    assert [d["filename"] for d in parts_manifest(again)] == names
+    for name in names:
+        assert read_dump(again, name) == read_dump(fresh, name), name
+    entry = b"A new entry written in pieces"
+    assert entry in read_dump(again, "library.ttl")
+    assert entry in gzip.decompress(read_dump(again, "library.rdf.gz"))
+    graph = rdflib.Graph().parse(data=read_dump(again, "library.rdf"), format="xml")
+    assert len(graph) == len(read_dump(again, "library.nt").splitlines())
