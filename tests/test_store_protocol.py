@@ -10,7 +10,12 @@ import gc
 import http.server
 import io
 import pickle
+import re
+import shutil
 import socket
+import ssl
+import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -881,3 +886,375 @@ def test_a_server_graph_in_an_answer_is_shown_by_its_public_name(written: str) -
     public = {"urn:kgpub:release/void": f"{EX}.well-known/void"}
     solutions = list(_results((body % written).encode(), public))
     assert [s["g"] for s in solutions] == [pyoxigraph.NamedNode(f"{EX}.well-known/void")]
+
+
+# -- the exchange on a kept connection (RFC 9112), against a store scripted byte for byte ---------
+
+ASK_TRUE = b'{"head": {}, "boolean": true}'
+JSON_TYPE = b"Content-Type: application/sparql-results+json\r\n"
+
+
+def answer(*fields: bytes, body: bytes = ASK_TRUE, status: bytes = b"HTTP/1.1 200 OK") -> bytes:
+    """An answer's bytes: the status line, JSON's media type, the fields given, Content-Length."""
+    length = b"Content-Length: %d\r\n" % len(body)
+    return (
+        status
+        + b"\r\n"
+        + JSON_TYPE
+        + b"".join(f + b"\r\n" for f in fields)
+        + length
+        + b"\r\n"
+        + body
+    )
+
+
+def chunked(*pieces: bytes, head: bytes = b"", trailer: bytes = b"") -> bytes:
+    """ASK_TRUE in chunked transfer coding (RFC 9112 §7.1), in the pieces given."""
+    body = b"".join(b"%X\r\n%s\r\n" % (len(p), p) for p in pieces)
+    return (
+        b"HTTP/1.1 200 OK\r\n"
+        + JSON_TYPE
+        + head
+        + b"Transfer-Encoding: chunked\r\n\r\n"
+        + body
+        + b"0\r\n"
+        + trailer
+        + b"\r\n"
+    )
+
+
+class Scripted:
+    """A store on a loopback socket answering each request with the next of its answers, byte for
+    byte. After an answer, `then` says what it does with the connection: "keep" reading it,
+    "close" it, or "reset" it (an RST, SO_LINGER 0) when the next request comes on it, unanswered,
+    as a store drops an idle connection. It counts the connections it accepts."""
+
+    def __init__(self, script: list[tuple[bytes, str]]) -> None:
+        self.script = list(script)
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(5)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/sparql"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        open_ones = []
+        try:
+            while self.script:
+                conn, _ = self.listener.accept()
+                open_ones.append(conn)
+                self.connections += 1
+                self._answer(conn)
+        except OSError:
+            pass  # the test is over (the listener closed) or the client gave up
+        finally:
+            for conn in open_ones:
+                conn.close()
+
+    def _answer(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        doomed = False
+        while self.script:
+            head = b""
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                head += line
+            if not head:
+                return  # the client closed it
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            self.requests.append(head + b"\r\n" + reader.read(int(length[1]) if length else 0))
+            if doomed:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                return
+            raw, then = self.script.pop(0)
+            for i, piece in enumerate(raw.split(PAUSE)):
+                time.sleep(0.05 if i else 0)  # the client has read what came before
+                conn.sendall(piece)
+            if then == "close":
+                conn.shutdown(socket.SHUT_RDWR)
+                return
+            doomed = then == "reset"
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(5)
+
+
+@contextmanager
+def scripted(*script: tuple[bytes, str]) -> Iterator[Scripted]:
+    server = Scripted(list(script))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+KEEP, CLOSE, RESET = "keep", "close", "reset"
+PAUSE = b"<pause>"  # in a scripted answer: the store writes what follows 50 ms later
+# (id, the store's two answers and what it does after each, connections the two ASKs take)
+EXCHANGES = [
+    ("content-length", [(answer(), KEEP), (answer(), KEEP)], 1),
+    (
+        "chunked-extensions-trailer",
+        [(chunked(b'{"head": {}, ', b'"boolean": true}'), KEEP), (answer(), KEEP)],
+        1,
+    ),
+    (
+        "chunked-sizes-uppercase-hex-extensions",
+        [
+            (chunked(b" " * 26 + ASK_TRUE).replace(b"2B\r\n", b'2B ;x=1;y="a"\r\n'), KEEP),
+            (answer(), KEEP),
+        ],
+        1,
+    ),
+    ("chunked-trailer-fields", [(chunked(ASK_TRUE, trailer=b"X-T: 1\r\n"), KEEP)] * 2, 1),
+    # Chunked decides (§6.3 3), and the connection is not used again: the second ASK opens one.
+    (
+        "chunked-with-content-length",
+        [(chunked(ASK_TRUE, head=b"Content-Length: 5\r\n"), KEEP), (answer(), KEEP)],
+        2,
+    ),
+    # The store keeps reading the connection: the client must not use it again (§9.6).
+    ("connection-close-said", [(answer(b"Connection: close"), KEEP), (answer(), KEEP)], 2),
+    ("connection-close-among-tokens", [(answer(b"Connection: x, Close"), KEEP)] * 2, 2),
+    # HTTP/1.0 without a length: the body ends with the connection (§6.3 8).
+    (
+        "http-1.0-until-close",
+        [(b"HTTP/1.0 200 OK\r\n" + JSON_TYPE + b"\r\n" + ASK_TRUE, CLOSE), (answer(), KEEP)],
+        2,
+    ),
+    ("http-1.0-no-keep-alive", [(answer(status=b"HTTP/1.0 200 OK"), KEEP)] * 2, 2),
+    (
+        "http-1.0-keep-alive",
+        [(answer(b"Connection: keep-alive", status=b"HTTP/1.0 200 OK"), KEEP)] * 2,
+        1,
+    ),
+    (
+        "interim-100-103-skipped",
+        [
+            (
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\n"
+                + answer(),
+                KEEP,
+            ),
+            (answer(), KEEP),
+        ],
+        1,
+    ),
+    # The head across two reads: read line by line (a whole head in one read is taken at once).
+    (
+        "head-in-two-writes",
+        [(answer().replace(b"Content-Type", PAUSE + b"Content-Type"), KEEP)] * 2,
+        1,
+    ),
+    ("status-line-in-two-writes", [(answer().replace(b" 200", PAUSE + b" 200"), KEEP)] * 2, 1),
+    (
+        "chunk-size-line-in-two-writes",
+        [(chunked(ASK_TRUE).replace(b"1D", b"1" + PAUSE + b"D"), KEEP)] * 2,
+        1,
+    ),
+    ("no-reason-phrase", [(answer(status=b"HTTP/1.1 200"), KEEP)] * 2, 1),
+    ("bare-lf-line-ends", [(answer().replace(b"\r\n", b"\n"), KEEP)] * 2, 1),
+    ("repeated-content-length-equal", [(answer(b"Content-Length: 29"), KEEP)] * 2, 1),
+    # Closed while idle: FIN, or RST when the next request comes; the query is sent again.
+    ("closed-by-the-store-after", [(answer(), CLOSE), (answer(), KEEP)], 2),
+    ("reset-by-the-store-when-reused", [(answer(), RESET), (answer(), KEEP)], 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("script", "connections"), [r[1:] for r in EXCHANGES], ids=[r[0] for r in EXCHANGES]
+)
+def test_an_answer_is_read_as_its_framing_says(
+    script: list[tuple[bytes, str]], connections: int
+) -> None:
+    with scripted(*script) as server:
+        store = SparqlClient(server.url, timeout=3)
+        assert store.ask("ASK {}") is True
+        time.sleep(0.05)  # what the store did after its answer has arrived
+        assert store.ask("ASK {}") is True
+        store.close()
+    assert server.connections == connections
+
+
+# (id, the store's answer, the error class, words of its message)
+BROKEN = [
+    ("body-cut-short", answer().replace(b"Length: 29", b"Length: 90"), "answer broken off"),
+    ("chunk-cut-short", chunked(ASK_TRUE).replace(b"\r\n0\r\n\r\n", b""), "answer broken off"),
+    ("chunk-size-not-hex", chunked(ASK_TRUE).replace(b"1D\r\n", b"0x1D\r\n"), "HTTPException"),
+    ("chunk-without-crlf", chunked(ASK_TRUE).replace(b"}\r\n0", b"}XX0"), "HTTPException"),
+    ("content-lengths-differ", answer(b"Content-Length: 30"), "HTTPException"),
+    ("content-length-signed", answer().replace(b"Length: 29", b"Length: +29"), "HTTPException"),
+    (
+        "gzip-transfer-coding",
+        chunked(ASK_TRUE, head=b"Transfer-Encoding: gzip\r\n"),
+        "HTTPException",
+    ),
+    ("http-1.0-chunked", chunked(ASK_TRUE).replace(b"HTTP/1.1", b"HTTP/1.0"), "HTTPException"),
+    ("not-http", b"ICY 200 OK\r\n\r\n" + ASK_TRUE, "BadStatusLine"),
+    ("space-before-colon", answer(b"X-SQL-State : S1TAT"), "HTTPException"),
+    ("switching-protocols", b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "HTTPException"),
+    ("head-cut-short", answer()[:40], "IncompleteRead"),
+    ("no-answer", b"", "RemoteDisconnected"),
+]
+
+
+@pytest.mark.parametrize(("raw", "words"), [r[1:] for r in BROKEN], ids=[r[0] for r in BROKEN])
+def test_a_broken_answer_is_the_store_unavailable(raw: bytes, words: str) -> None:
+    """An answer that breaks HTTP/1.1 fails the call (the store is at fault: 503), on a new
+    connection, and is not sent again; the connection is not used again."""
+    with scripted((raw, CLOSE)) as server:
+        store = SparqlClient(server.url, timeout=3)
+        with pytest.raises(StoreUnavailable, match=words):
+            store.ask("ASK {}")
+        assert store._connections._idle.get(("http", "127.0.0.1", None)) in (None, [])
+    assert server.connections == 1
+
+
+def test_a_folded_field_is_unfolded() -> None:
+    """Obsolete line folding (RFC 9112 §5.2) is read as one space: a budget cut flagged on a
+    folded line is seen."""
+    script = (answer(b"X-SQL-State:\r\n S1TAT"), KEEP)
+    with scripted(script) as server, pytest.raises(StoreUnavailable, match="S1TAT"):
+        SparqlClient(server.url, timeout=3).ask("ASK {}")
+
+
+@pytest.mark.parametrize(
+    ("method", "status"),
+    [("HEAD", b"200 OK"), ("POST", b"204 No Content"), ("POST", b"304 Not Modified")],
+    ids=["head", "204", "304"],
+)
+def test_answers_without_a_body_leave_the_connection_ready(method: str, status: bytes) -> None:
+    """After HEAD, and in 204 and 304 answers, a Content-Length says nothing of a body (RFC 9112
+    §6.3 1): none is read, and the next answer on the connection is read whole."""
+    empty = b"HTTP/1.1 " + status + b"\r\nContent-Length: 50\r\n\r\n"
+    with scripted((empty, KEEP), (answer(), KEEP)) as server:
+        connections = protocol._Connections()
+        first = connections.exchange(server.url, b"", {}, 3, method=method)
+        assert first.body.read() == b""
+        first.close()
+        second = connections.exchange(server.url, b"", {}, 3)
+        assert (second.status, second.body.read()) == (200, ASK_TRUE)
+        second.close()
+        connections.close()
+    assert server.connections == 1
+    assert server.requests[0].startswith(f"{method} /sparql HTTP/1.1\r\n".encode())
+
+
+def test_the_request_goes_out_whole_with_its_length() -> None:
+    with scripted((answer(), KEEP)) as server:
+        SparqlClient(server.url, timeout=3).ask("ASK {}")
+    [request] = server.requests
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /sparql HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.url.split(':')[2].split('/')[0]}".encode() in lines
+    assert b"Content-Type: application/x-www-form-urlencoded" in lines
+    assert f"Content-Length: {len(body)}".encode() in lines and body == b"query=ASK+%7B%7D"
+
+
+def test_a_streamed_chunked_answer_comes_whole_in_small_reads() -> None:
+    """raw's body read as a file (readinto, 7 bytes at a time) across chunk boundaries."""
+    pieces = [ASK_TRUE[i : i + 5] for i in range(0, len(ASK_TRUE), 5)]
+    with scripted((chunked(*pieces), KEEP), (answer(), KEEP)) as server:
+        store = SparqlClient(server.url, timeout=3)
+        raw = store.raw("ASK {}", "application/sparql-results+json")
+        reader = io.BufferedReader(raw.body, buffer_size=7)  # type: ignore[arg-type]
+        assert b"".join(iter(lambda: reader.read(7), b"")) == ASK_TRUE
+        reader.close()
+        assert store.ask("ASK {}") is True
+    assert server.connections == 1
+
+
+def test_a_header_with_a_line_break_is_not_sent() -> None:
+    with scripted((answer(), KEEP)) as server:
+        store = SparqlClient(server.url, timeout=3)
+        with pytest.raises(StoreError, match="line break"):
+            store.raw("ASK {}", "text/csv\r\nX-Injected: 1")
+    assert server.requests == []
+
+
+def test_a_digest_challenge_is_read_on_the_kept_connection(virtuoso: Virtuoso) -> None:
+    """Virtuoso's authenticated endpoint challenges an anonymous query (401, RFC 7616), read on
+    the kept connection; the client then answers the challenge, and raw never does."""
+    connections = protocol._Connections()
+    data = b"query=ASK+%7B%7D"
+    headers = {"Content-Type": protocol.FORM}
+    challenge = connections.exchange(virtuoso.update_url, data, headers, 10)
+    assert challenge.status == 401
+    assert challenge.headers["www-authenticate"].startswith("Digest ")
+    assert 'realm="' in challenge.headers["www-authenticate"]
+    challenge.body.read()
+    challenge.close()
+    connections.close()
+    store = SparqlClient(virtuoso.update_url, user=virtuoso.user, password=virtuoso.password)
+    assert store.ask("ASK {}") is True
+    assert store.raw("ASK {}", "application/sparql-results+json").status == 401
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl), and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@contextmanager
+def tls_store(cert: Path, key: Path) -> Iterator[tuple[str, list[int]]]:
+    connections: list[int] = []
+    handler = type("Handler", (KeepAliveStub,), {"hang_up": False, "connections": connections})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/sparql", connections
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_https_checks_the_certificate_and_keeps_the_connection(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    with tls_store(cert, key) as (url, connections):
+        with pytest.raises(StoreUnavailable, match="SSLCertVerificationError"):
+            SparqlClient(url, timeout=3).ask("ASK {}")
+        trusting = ssl.create_default_context(cafile=str(cert))
+        monkeypatch.setattr(protocol, "_tls", lambda: trusting)
+        store = SparqlClient(url, timeout=3)
+        for _ in range(3):
+            assert store.ask("ASK {}") is True
+        store.close()
+    assert len(connections) == 1  # the refused handshake never reached the handler
