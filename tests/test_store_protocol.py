@@ -18,6 +18,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.parse
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from typing import ClassVar
 
 import pyoxigraph
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from live import free_port
 from virtuoso import Virtuoso
 
@@ -1258,3 +1261,14 @@ def test_https_checks_the_certificate_and_keeps_the_connection(
             assert store.ask("ASK {}") is True
         store.close()
     assert len(connections) == 1  # the refused handshake never reached the handler
+
+
+@given(st.lists(st.tuples(st.text(), st.text()), max_size=4))
+def test_a_form_is_encoded_as_urlencode_does(fields: list[tuple[str, str]]) -> None:
+    try:
+        expected = urllib.parse.urlencode(fields).encode()
+    except UnicodeEncodeError:  # a lone surrogate: neither encodes it
+        with pytest.raises(UnicodeEncodeError):
+            protocol._encode(fields)
+        return
+    assert protocol._encode(fields) == expected

@@ -1009,12 +1009,25 @@ class SparqlClient:
         return StoreError(endpoint, message)
 
 
+# A form's bytes as urllib.parse.urlencode writes them (quote_plus: letters, digits and "_.-~"
+# kept, a space "+", every other UTF-8 byte "%XX"), each byte looked up in this table by map()
+# instead of urlencode's list comprehension: 12 against 22 us for a description's query (211
+# characters), and every description's query is new.
+_FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM_BYTE = [chr(b) if b in _FORM_SAFE else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)]
+
+
+def _quote(text: str) -> str:
+    return "".join(map(_FORM_BYTE.__getitem__, text.encode("utf-8")))
+
+
 def _encode(fields: Sequence[tuple[str, str]]) -> bytes:
-    return urllib.parse.urlencode(fields).encode()
+    """application/x-www-form-urlencoded fields (the bytes urlencode gives)."""
+    return "&".join(f"{_quote(name)}={_quote(value)}" for name, value in fields).encode("ascii")
 
 
-# urlencode quotes a character at a time in Python: 0.1-0.3 ms for a short query. The app's
-# queries and the public's repeated ones (the same text, dataset and budget) are encoded once.
+# The app's queries and the public's repeated ones (the same text, dataset and budget) are
+# encoded once.
 FORM_CACHED_CHARS = 4096
 _form = functools.lru_cache(maxsize=512)(_encode)
 
