@@ -1144,6 +1144,7 @@ def test_answers_without_a_body_leave_the_connection_ready(method: str, status: 
         connections.close()
     assert server.connections == 1
     assert server.requests[0].startswith(f"{method} /sparql HTTP/1.1\r\n".encode())
+    assert (b"Content-Length: 0" in server.requests[0]) == (method == "POST")
 
 
 def test_the_request_goes_out_whole_with_its_length() -> None:

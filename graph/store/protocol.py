@@ -422,8 +422,9 @@ def _request(target: _Target, method: str, headers: Mapping[str, str], data: byt
             for name, value in headers.items()
             if name.lower() != "content-length"
         ),
-        f"Content-Length: {len(data)}",
     ]
+    if data or method == "POST":  # none on a bodiless HEAD or GET (RFC 9110 §8.6)
+        lines.append(f"Content-Length: {len(data)}")
     if _UNSAFE_HEADER.search("".join(lines)):  # a line break would start a field of its own
         raise StoreError(target.endpoint, "a request header with a line break")
     head = "\r\n".join(lines)
