@@ -255,7 +255,7 @@ _UNSAFE_HEADER = re.compile(r"[\r\n\0]")
 
 
 class _Target(NamedTuple):
-    """What each request to one URL shares: its origin, the start of its head, its name."""
+    """What each request to one URL shares: its origin, path, Host field and shown name."""
 
     origin: _Origin
     path: str
@@ -321,8 +321,8 @@ class _Connections:
     read to its end.
 
     The exchange is this module's own, on a socket: http.client parsed each answer's head with
-    the `email` package and sent a request in two segments, 0.13 ms of CPU per query, a third
-    of what a description costs the web tier (bench/README.md, 2026-12-05). It sends a request
+    the `email` package and sent a request in two segments: 0.13 ms of CPU per query, a third
+    of SparqlReader.describe's in the web tier (bench/README.md, 2026-12-05). It sends a request
     whole in one write, and reads answers as RFC 9112 says a client reads them: the status line
     (§4), field lines (§5; obsolete folding unfolded, §5.2), 1xx interim answers skipped (RFC
     9110 §15.2), no body after HEAD, 204 or 304, a body framed by chunked coding, by
