@@ -22,7 +22,7 @@ import urllib.parse
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -761,14 +761,23 @@ class KeepAliveStub(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def keep_alive_stub(hang_up: bool) -> Iterator[tuple[str, list[int]]]:
+def keep_alive_stub(
+    hang_up: bool, tls: tuple[Path, Path] | None = None
+) -> Iterator[tuple[str, list[int]]]:
+    """A store that keeps connections alive (or hangs up after each answer), on https with
+    tls's certificate and key."""
     connections: list[int] = []
     handler = type("Handler", (KeepAliveStub,), {"hang_up": hang_up, "connections": connections})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
+    scheme = "https" if tls is not None else "http"
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/sparql", connections
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}/sparql", connections
     finally:
         server.shutdown()
         server.server_close()
@@ -1230,22 +1239,8 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-@contextmanager
-def tls_store(cert: Path, key: Path) -> Iterator[tuple[str, list[int]]]:
-    connections: list[int] = []
-    handler = type("Handler", (KeepAliveStub,), {"hang_up": False, "connections": connections})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/sparql", connections
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def tls_store(cert: Path, key: Path) -> AbstractContextManager[tuple[str, list[int]]]:
+    return keep_alive_stub(hang_up=False, tls=(cert, key))
 
 
 def test_https_checks_the_certificate_and_keeps_the_connection(
