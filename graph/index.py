@@ -120,7 +120,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast, overload
 
-from graph.convert import Converted, format_created
+from graph.convert import Converted, Month, format_created
 from graph.errors import KgpubError, PublicationError
 from graph.iris import Iris
 from graph.pools import ProcessPool
@@ -531,7 +531,7 @@ class _Row(NamedTuple):
 
 def _month_rows(
     converted: Converted,
-    name: str,
+    month: Month,
     first: int,
     concept_ids: Mapping[str, int],
     concept_of: Mapping[str, str],
@@ -539,8 +539,8 @@ def _month_rows(
     """The rows of one month's entries (ids from the month's own), in IRI order; its facet
     row. first: the month's first entry in converted.entries' order."""
     library = converted.iris.library
+    name = month.name
     start = _month_id(name)
-    month = next(m for m in converted.months if m.name == name)
     iris = month.iris
     if len(iris) >= 1 << _MONTH_BITS:
         raise PublicationError(f"{name}: more entries in one month than the index can number")
@@ -571,12 +571,12 @@ def _month_rows(
     return rows, (start >> _MONTH_BITS, *_facet_row(masks, named))
 
 
-def _month_firsts(converted: Converted) -> dict[str, int]:
-    """Each month's first entry, in converted.entries' order."""
-    firsts: dict[str, int] = {}
+def _month_firsts(converted: Converted) -> dict[str, tuple[Month, int]]:
+    """Each month by name, with its first entry in converted.entries' order."""
+    firsts: dict[str, tuple[Month, int]] = {}
     at = 0
     for month in converted.months:
-        firsts[month.name] = at
+        firsts[month.name] = (month, at)
         at += len(month.iris)
     return firsts
 
@@ -587,43 +587,39 @@ def _insert_months(
     names: Iterable[str],
     concept_ids: Mapping[str, int],
 ) -> None:
-    """Insert the rows of these months' entries, and their text into the FTS index. The
-    member rows go in list by list, each in IRI order: appends to the B-tree."""
-    library = converted.iris.library
+    """Insert the rows of these months' entries, and their text into the FTS index, in
+    batches of about _BATCH entries."""
     concept_of = {c.label: iri for iri, c in converted.categories.items()}
     firsts = _month_firsts(converted)
+    pending: list[_Row] = []
+    for name in sorted(names):
+        rows, facet = _month_rows(converted, *firsts[name], concept_ids, concept_of)
+        db.execute("INSERT INTO facet VALUES (?, ?, ?, ?)", facet)
+        pending += rows
+        if len(pending) >= _BATCH:
+            _insert(db, pending)
+            pending.clear()
+    _insert(db, pending)
+
+
+def _insert(db: sqlite3.Connection, rows: Iterable[_Row]) -> None:
+    """Insert these entries' rows. The member rows go in list by list, each in IRI order:
+    appends to the B-tree."""
     entries: list[tuple[object, ...]] = []
     documents: list[tuple[object, ...]] = []
     subjects: list[tuple[int, int]] = []
     issued: list[tuple[int, str]] = []
-    lists: dict[str, list[tuple[str, str]]] = {library: []}
-    for name in sorted(names):
-        rows, facet = _month_rows(converted, name, firsts[name], concept_ids, concept_of)
-        db.execute("INSERT INTO facet VALUES (?, ?, ?, ?)", facet)
-        for row in rows:
-            _add_row(row, entries, documents, subjects, issued, lists)
-        if len(entries) >= _BATCH:
-            _insert_rows(db, entries, documents, subjects, issued)
-            _insert_members(db, lists)
+    lists: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        n, iri = row.entry[0], row.entry[1]
+        entries.append(row.entry)
+        documents.append(row.document)
+        subjects += [(n, concept) for concept in row.concepts]
+        issued += [(n, pid) for pid in row.publishers]
+        for list_iri in row.lists:
+            lists.setdefault(list_iri, []).append((list_iri, iri))
     _insert_rows(db, entries, documents, subjects, issued)
     _insert_members(db, lists)
-
-
-def _add_row(
-    row: _Row,
-    entries: list[tuple[object, ...]],
-    documents: list[tuple[object, ...]],
-    subjects: list[tuple[int, int]],
-    issued: list[tuple[int, str]],
-    lists: dict[str, list[tuple[str, str]]],
-) -> None:
-    n, iri = row.entry[0], row.entry[1]
-    entries.append(row.entry)
-    documents.append(row.document)
-    subjects += [(n, concept) for concept in row.concepts]
-    issued += [(n, pid) for pid in row.publishers]
-    for list_iri in row.lists:
-        lists.setdefault(list_iri, []).append((list_iri, iri))
 
 
 def _facet_row(
@@ -718,24 +714,13 @@ def _write_changes(
         # entries (about 9,300 entries a month).
         start = _month_id(name)
         rows, facet = (
-            _month_rows(converted, name, firsts[name], ids, concept_of)
-            if name in firsts
-            else ([], None)
+            _month_rows(converted, *firsts[name], ids, concept_of) if name in firsts else ([], None)
         )
         had = _rows_of(db, start, library, iri_of)
         new = {row.entry[0]: row for row in rows}
         touched = sorted(n for n in had.keys() | new.keys() if had.get(n) != new.get(n))
         _delete_rows(db, [had[n] for n in touched if n in had])
-        entries: list[tuple[object, ...]] = []
-        documents: list[tuple[object, ...]] = []
-        subjects: list[tuple[int, int]] = []
-        issued: list[tuple[int, str]] = []
-        lists: dict[str, list[tuple[str, str]]] = {}
-        for n in touched:
-            if n in new:
-                _add_row(new[n], entries, documents, subjects, issued, lists)
-        _insert_rows(db, entries, documents, subjects, issued)
-        _insert_members(db, lists)
+        _insert(db, [new[n] for n in touched if n in new])
         db.executemany("INSERT INTO temp.kgpub_touched VALUES (?)", [(n,) for n in touched])
         db.execute("DELETE FROM facet WHERE month = ?", (start >> _MONTH_BITS,))
         if facet is not None:
