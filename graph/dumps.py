@@ -45,7 +45,7 @@ The same chunks let a build reuse more of the current release (graph/publication
               (changed_partition)
   history     only the entries rendered are fingerprinted (Converted.fingerprints)
   store       the current store copied and updated by the lines of the chunks that changed
-              (graph_changes, applied by each store backend)
+              (graph/store/changes.py, applied by each store backend)
 """
 
 from __future__ import annotations
@@ -568,7 +568,7 @@ def verify_index(release: Path | None, index: dict[str, Any]) -> dict[str, Any]:
     return {**index, "dumps": good}
 
 
-def _previous_parts(release: Path, name: str) -> dict[str, parts.Part]:
+def previous_parts(release: Path, name: str) -> dict[str, parts.Part]:
     """The parts of a release's dump by name ({} when its list cannot be read)."""
     try:
         return {p.name: p for p in parts.read_parts(release / FOLDER / name)}
@@ -749,7 +749,7 @@ def _open_previous(
 ) -> _Previous | None:
     if previous is None or name not in index.get("dumps", ()):
         return None
-    plain, gz = _previous_parts(previous, name), _previous_parts(previous, gz_name)
+    plain, gz = previous_parts(previous, name), previous_parts(previous, gz_name)
     if not plain or not gz:
         return None
     return _Previous(previous / FOLDER, plain, gz)
@@ -812,7 +812,7 @@ class Months:
         self._listed_ns = -1  # when the N-Triples dump's list was written
         self._library = str(index["chunks"][0]) if index.get("chunks") else ""
         if self.cache and previous is not None and index.get("nt") in index.get("dumps", ()):
-            self.parts = _previous_parts(previous, index["nt"])
+            self.parts = previous_parts(previous, index["nt"])
             with contextlib.suppress(OSError):
                 path = parts.list_path(previous / FOLDER / index["nt"])
                 self._listed_ns = path.stat().st_mtime_ns
@@ -897,41 +897,3 @@ class Months:
 
     def close(self) -> None:
         """Nothing stays open (kept for the callers' with-blocks)."""
-
-
-@dataclass(frozen=True)
-class GraphChanges:
-    """How the library's graph differs from the current release's: N-Triples lines (the graph
-    has no blank nodes, so a line is a triple) to remove and to add, each sorted."""
-
-    removed: bytes
-    added: bytes
-
-
-def graph_changes(
-    previous: Path, converted: Converted, chunks: list[Chunk], index: dict[str, Any]
-) -> GraphChanges | None:
-    """The lines of the chunks the library no longer has that the new chunks do not have
-    (read from the current release's N-Triples dump), and the new chunks' other lines; None
-    when the index cannot tell (then load in full). Every store backend applies the same
-    changes to a copy of the current release's graph (graph/store)."""
-    old_chunks = index.get("chunks")
-    if not old_chunks or index.get("nt") not in index.get("dumps", ()):
-        return None
-    listed = _previous_parts(previous, index["nt"])
-    new_keys = {c.key for c in chunks}
-    gone = [key for key in old_chunks if key not in new_keys]
-    if not listed or any(part_name(key, NTRIPLES) not in listed for key in gone):
-        return None
-    known = set(old_chunks)
-    text = converted.text
-    added = set(b"".join(text[c.start : c.end] for c in chunks if c.key not in known).split(b"\n"))
-    removed: set[bytes] = set()
-    for key in gone:
-        lines = parts.read_part(previous / FOLDER, listed[part_name(key, NTRIPLES)])
-        if lines is None:  # damaged: the store is loaded in full
-            return None
-        removed.update(lines.split(b"\n"))
-    return GraphChanges(
-        b"\n".join(sorted(removed - added - {b""})), b"\n".join(sorted(added - removed - {b""}))
-    )

@@ -33,7 +33,7 @@ import io
 import os
 import shutil
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol, TextIO, cast
@@ -149,6 +149,34 @@ def read_part(folder: Path, part: Part) -> bytes | None:
     if len(data) != part.size or isal_zlib.crc32(data) != part.crc:
         return None
     return data
+
+
+class DamagedPartError(Exception):
+    """A part's bytes are not all there, or their CRC-32 is not the list's."""
+
+
+def read_part_pieces(folder: Path, part: Part, size: int) -> Iterator[bytes]:
+    """A part's bytes (as read_part) in pieces of whole lines, about size bytes each (a
+    line longer than size in one piece). DamagedPartError, once they have all been read,
+    when they are not all there or their CRC-32 is not the list's: a reader keeps nothing it
+    made of them until the end."""
+    crc, total, rest = 0, 0, b""
+    try:
+        with (folder / FOLDER / part.name).open("rb") as file:
+            while data := file.read(size):
+                crc, total = isal_zlib.crc32(data, crc), total + len(data)
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    yield rest + data[:cut]
+                    rest = data[cut:]
+                else:
+                    rest += data
+    except OSError as exc:
+        raise DamagedPartError(f"{part.name}: {exc}") from exc
+    if rest:
+        yield rest
+    if total != part.size or crc != part.crc:
+        raise DamagedPartError(f"{part.name}: not the bytes its list gives")
 
 
 class Stream(io.RawIOBase):

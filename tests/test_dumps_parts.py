@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from live import SEED, Server
 
 from graph import dumps, parts
 from graph.publication import BuildOptions, build
+
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _boundaries(release: Path, name: str) -> list[int]:
@@ -122,14 +125,15 @@ def test_a_library_chunk_written_in_pieces_gives_the_same_dumps_and_links_no_old
     text = SEED.read_text(encoding="utf-8")
     source.write_text(text, encoding="utf-8")
     options = BuildOptions(base="http://example.org/lib/")
-    old = build([source], tmp_path / "out", options).release
+    # Builds an hour apart: two in the same second would be one release.
+    old = build([source], tmp_path / "out", options, now=NOW).release
     assert old is not None
     library = parts.read_parts(old / "dumps" / "library.nt")[0]
     assert library.size > dumps.WHOLE * 300, "the library's chunk is made in pieces below"
 
     monkeypatch.setattr(dumps, "PIECE", 300)
     monkeypatch.setattr(dumps, "_code", lambda: "pieces")  # as a new graph/dumps.py does
-    new = build([source], tmp_path / "out", options).release
+    new = build([source], tmp_path / "out", options, now=NOW + timedelta(hours=1)).release
     assert new is not None and new != old
     names = [d["filename"] for d in parts_manifest(new)]
     for name in names:
@@ -147,8 +151,9 @@ def test_a_library_chunk_written_in_pieces_gives_the_same_dumps_and_links_no_old
         "An entry added to the library, whose chunk is made in pieces.\n"
     )
     source.write_text(text.rstrip("\n") + added, encoding="utf-8")
-    again = build([source], tmp_path / "out", options).release
-    fresh = build([source], tmp_path / "fresh", options).release
+    later = NOW + timedelta(hours=2)
+    again = build([source], tmp_path / "out", options, now=later).release
+    fresh = build([source], tmp_path / "fresh", options, now=later).release
     assert again is not None and fresh is not None
     assert [d["filename"] for d in parts_manifest(again)] == names
     for name in names:

@@ -9,6 +9,8 @@ round trips, never one per triple). Backends:
                 release's files (files.py), whose bytes the workers share in the page cache
   sparql.py     a SPARQL 1.1 server (Virtuoso, Oxigraph server, Fuseki...): each release in
                 named graphs of its own, through protocol.py (Protocol, Update, Graph Store)
+Both bring a copy of the current release's graph up to date by the lines that changed
+(changes.py) when a rebuild can tell them.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ class Loader(Protocol):
         index: dict[str, Any],
     ) -> None:
         """Load the library's graph: a copy of the previous release's brought up to date by
-        the chunks that changed (graph/dumps.py graph_changes) when it can, else in full."""
+        the chunks that changed (graph/store/changes.py) when it can, else in full."""
         ...
 
     def add_links(self, links: Links) -> None:

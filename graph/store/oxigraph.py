@@ -25,7 +25,7 @@ import pyoxigraph
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Triple
 
 from graph.convert import Converted
-from graph.dumps import Chunk, GraphChanges, graph_changes
+from graph.dumps import Chunk
 from graph.errors import PublicationError
 from graph.iris import Iris
 from graph.namespaces import DCMITYPE, DCTERMS, RDF, SKOS, VOID
@@ -40,6 +40,7 @@ from graph.resources import (
     term_key,
 )
 from graph.store import Links
+from graph.store.changes import GraphChanges, graph_changes
 from graph.store.embedded import open_read_only
 from graph.store.files import EntryFiles
 

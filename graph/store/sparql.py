@@ -33,7 +33,7 @@ import pyoxigraph
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Triple
 
 from graph.convert import Converted
-from graph.dumps import Chunk, graph_changes
+from graph.dumps import Chunk
 from graph.errors import PublicationError, StoreError
 from graph.index import Index, listed
 from graph.iris import Iris
@@ -50,6 +50,7 @@ from graph.resources import (
 )
 from graph.store import SPARQL_BACKEND as BACKEND
 from graph.store import Links, StoreSettings
+from graph.store.changes import graph_changes
 from graph.store.protocol import SparqlClient, iri_ref, show_url
 
 RECORD = "store.json"  # in a release being built: the graphs its load writes
