@@ -56,6 +56,7 @@ LANG = "en"
 PROGRESS_STEP = 10_000  # entries between two progress reports
 
 _TYPE = f"<{RDF.type}>"
+_A_TEXT = f"{_TYPE} <{DCMITYPE.Text}> .\n"  # an entry's type (rdflib's namespace: a lookup)
 _TITLE = f"<{DCTERMS.title}>"
 _CREATED = f"<{DCTERMS.created}>"
 _MODIFIED = f"<{DCTERMS.modified}>"
@@ -89,8 +90,13 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def _quoted(text: str) -> str:
-    # Most texts need no escape: search first (str.translate with a table is 20x slower).
-    if _TO_ESCAPE.search(text) is None:
+    # Most texts need no escape: look first (str.translate with a table is 20x slower). A
+    # printable text has no control character (they are not printable): then only '"' and
+    # '\\' are to be looked for, each by a C scan (a third faster than the regex's search).
+    if text.isprintable():
+        if '"' not in text and "\\" not in text:
+            return '"' + text + '"'
+    elif _TO_ESCAPE.search(text) is None:
         return '"' + text + '"'
     return '"' + _TO_ESCAPE.sub(_escape, text) + '"'
 
@@ -329,7 +335,10 @@ def library_title(pages: Sequence[Page], default: str = "Library") -> str:
 
 def format_created(entry: Entry) -> str:
     """xsd:dateTime lexical form with the UK offset of that moment (+00:00 or +01:00)."""
-    return entry.created.isoformat(timespec="seconds")
+    created = entry.created
+    # Without microseconds (a listing's times are to the minute) isoformat() is the same text,
+    # without the keyword's parsing: 3.1 against 5.0 us, three times an entry in a full build.
+    return created.isoformat() if not created.microsecond else created.isoformat("T", "seconds")
 
 
 def _forget_description(entry: Entry) -> None:
@@ -830,7 +839,7 @@ def render_month(
     for iri in ordered:
         entry = by_iri[iri]
         node = f"<{iri}>"
-        kind = f"{node} {_TYPE} <{DCMITYPE.Text}> .\n"
+        kind = f"{node} {_A_TEXT}"
         identifier = f"{node} {_IDENTIFIER} {_quoted(iri.rsplit('/', 1)[1])} .\n"
         title = f"{node} {_TITLE} {_en(entry.title)} .\n"
         created = f"{node} {_CREATED} {_datetime(format_created(entry))} .\n"

@@ -22,14 +22,14 @@ without depending on which other entries exist.
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
 MAX_SLUG = 60
-_NON_WORD = re.compile(r"[^a-z0-9]+")
+# Bytes to themselves when a-z or 0-9, else to a space (slugify).
+_SLUG_BYTES = bytes(c if (0x61 <= c <= 0x7A or 0x30 <= c <= 0x39) else 0x20 for c in range(256))
 # Folded by hand where NFKD has no ASCII decomposition.
 _FOLD = str.maketrans(
     {
@@ -65,17 +65,26 @@ def normalize_base(base: str) -> str:
 
 
 def slugify(text: str) -> str:
-    """A readable ASCII slug; long texts are cut at a word and made unique by a short hash."""
-    folded = unicodedata.normalize("NFKD", text.translate(_FOLD))
-    ascii_text = folded.encode("ascii", "ignore").decode("ascii").lower()
-    slug = _NON_WORD.sub("-", ascii_text).strip("-")
+    """A readable ASCII slug; long texts are cut at a word and made unique by a short hash.
+
+    The slug is the text folded to ASCII (_FOLD, then NFKD without what is not ASCII), in
+    lowercase, each run of characters other than a-z and 0-9 made one '-', none at either end
+    (tests/test_convert.py holds that definition as a regular expression)."""
+    if text.isascii():  # NFKD leaves ASCII as it is; '&' is the only ASCII that _FOLD maps
+        ascii_text = text.replace("&", " and ")
+    else:
+        folded = unicodedata.normalize("NFKD", text.translate(_FOLD))
+        ascii_text = folded.encode("ascii", "ignore").decode("ascii")
+    # Every byte other than a-z and 0-9 a space, then the words joined by '-': a fifth of the
+    # time of a regular expression's substitution (and of str.translate with a dict).
+    slug = "-".join(ascii_text.lower().encode("ascii").translate(_SLUG_BYTES).decode().split())
+    if slug and len(slug) <= MAX_SLUG:
+        return slug
     digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
     if not slug:
         return digest
-    if len(slug) > MAX_SLUG:
-        cut = slug[:MAX_SLUG].rsplit("-", 1)[0]
-        return f"{cut}-{digest}"
-    return slug
+    cut = slug[:MAX_SLUG].rsplit("-", 1)[0]
+    return f"{cut}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -197,4 +206,7 @@ def concept_slug(label: str) -> str:
 
 def entry_slug(title: str, created: datetime) -> str:
     """The stable slug of an entry: its Added time (UK local, to the minute) and title."""
-    return f"{created:%Y-%m-%d-%H%M}-{slugify(title)}"
+    # The fields formatted one by one: strftime's %Y-%m-%d-%H%M took a third of the time
+    # (%Y is not padded below the year 1000 on Linux: neither is the year here).
+    when = f"{created.year}-{created.month:02d}-{created.day:02d}"
+    return f"{when}-{created.hour:02d}{created.minute:02d}-{slugify(title)}"

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyoxigraph
 import pytest
 import rdflib
 from dump_oracle import write_dump
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from live import FIXTURES, SEED
 from rdfdiff import assert_isomorphic
 
-from graph.convert import convert, library_title
+from graph import iris as iris_module
+from graph.convert import _en, convert, format_created, library_title
 from graph.errors import ListingError
 from graph.formats import TURTLE
-from graph.iris import BaseIriError, Iris, normalize_base, slugify
-from graph.listing import parse_listing, read_listings
+from graph.iris import BaseIriError, Iris, entry_slug, normalize_base, slugify
+from graph.listing import Entry, Place, parse_listing, read_listings
 from graph.shacl import to_rdflib
 
 BASE = "http://example.org/lib/"
@@ -125,6 +132,40 @@ def test_long_titles_are_cut_at_a_word_and_stay_distinct() -> None:
     assert len(slugify(a)) <= 70
 
 
+def _slug_as_defined(text: str) -> str:
+    """slugify's definition, as the first releases minted their IRIs: a published entry's
+    IRI must not change when the code that makes it does."""
+    folded = unicodedata.normalize("NFKD", text.translate(iris_module._FOLD))
+    ascii_text = folded.encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    if not slug:
+        return digest
+    if len(slug) > iris_module.MAX_SLUG:
+        return f"{slug[: iris_module.MAX_SLUG].rsplit('-', 1)[0]}-{digest}"
+    return slug
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(
+        st.one_of(
+            st.sampled_from("aZ09 -&/_.:'\"\t\n–“”ßæØœłĐþé中\x00\x7f"),
+            st.characters(codec="utf-8"),
+        ),
+        max_size=90,
+    ),
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+)
+def test_slugs_and_entry_slugs_are_those_the_definition_gives(text: str, when: datetime) -> None:
+    assert slugify(text) == _slug_as_defined(text)
+    created = when.replace(tzinfo=UTC)
+    assert entry_slug(text, created) == f"{created:%Y-%m-%d-%H%M}-{_slug_as_defined(text)}"
+    for at in (created, created.replace(microsecond=0)):  # dcterms:created, to the second
+        entry = Entry(text, at, ("A",), "", (Place("listing.txt", 1),))
+        assert format_created(entry) == at.isoformat(timespec="seconds")
+
+
 @pytest.mark.parametrize(
     "base", ["ftp://x/", "/relative/", "http://x/?q=1", "http://x/#f", "not an iri"]
 )
@@ -185,3 +226,25 @@ def test_two_titles_that_would_share_an_iri_are_refused(tmp_path: Path) -> None:
         convert(entries, Iris.from_base(BASE), "Library")
     assert str(caught.value).startswith(f"{page}:9: entry 'Annual report!' and entry ")
     assert f"at {page}:3" in str(caught.value) and "would share the IRI" in str(caught.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(st.sampled_from('ab "\\é\u00a0'), max_size=12),  # printable: the fast path
+        st.text(
+            st.one_of(
+                st.sampled_from('a "\\\t\n\r\x00\x1f\x7f\x85\u2028\u00a0é'),
+                st.characters(codec="utf-8"),
+            ),
+            max_size=40,
+        ),
+    )
+)
+def test_a_literal_is_read_back_as_its_text_and_has_no_raw_control_character(text: str) -> None:
+    """Titles and descriptions as N-Triples literals (convert._en): escaped where N-Triples
+    needs it, and read back by a parser as the same text."""
+    line = f"<http://example.org/s> <http://example.org/p> {_en(text)} .\n"
+    assert not any(ch < " " or ch == "\x7f" for ch in line[:-1])
+    (quad,) = pyoxigraph.parse(line.encode(), pyoxigraph.RdfFormat.N_TRIPLES)
+    assert quad.object == pyoxigraph.Literal(text, language="en")

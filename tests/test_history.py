@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from harvest_data import (
     write_changed,
     write_seed,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from live import SEED
 from pyoxigraph import Literal, NamedNode, Triple
 from rdflib.namespace import DCTERMS
@@ -445,3 +448,62 @@ def test_a_long_history_is_written_in_parts_that_read_as_one(
     assert parts.read_bytes(release / HISTORY) == whole
     changes = _changes_of(release)
     assert [c["seq"] for c in changes] == list(range(1, len(changes) + 1))
+
+
+def test_decisions_hold_one_month_of_the_previous_states_at_a_time(tmp_path: Path) -> None:
+    """convert asks for each entry's dcterms:modified month by month: the decisions keep the
+    previous states of the month asked for, not of every month asked for before (a rebuild
+    that renders every month held the whole library's states: 800 MB at 1M entries)."""
+    months = [f"20{y:02d}-{m:02d}" for y in range(10, 13) for m in range(1, 13)]
+    source = tmp_path / "library.txt"
+    blocks = [
+        f"Entry {n} of {name}\n\nAdded: 01/{name[5:]}/{name[:4]} at 9:{n:02d} am "
+        f"Category: Safeguarding\n\n{'A long description. ' * 40}{n}\n"
+        for name in months
+        for n in range(25)
+    ]
+    source.write_text("Library – Months\n\n" + "\n".join(blocks), encoding="utf-8")
+    out = tmp_path / "out"
+    build([source], out, BuildOptions(base=BASE), now=T1)
+    decisions = history.decide(current_release(out), datetime(2025, 6, 1, tzinfo=UTC))
+    assert decisions.old is not None and len(decisions.old.names) == len(months)
+    expected = {
+        iri: (state.fingerprint, state.modified)
+        for name in decisions.old.names
+        for iri, state in decisions.old.peek(name).items()
+    }
+    tracemalloc.start()
+    try:
+        held = decisions.old.peek(decisions.old.names[0])
+        one, _ = tracemalloc.get_traced_memory()  # what a month of states takes
+        del held
+    finally:
+        tracemalloc.stop()
+    tracemalloc.start()
+    try:
+        for iri, (fingerprint, modified) in expected.items():  # unchanged: kept as it was
+            assert decisions.modified_of(iri, fingerprint) == modified
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert decisions.modified_of(next(iter(expected)), "changed") == decisions.time
+    assert peak < 4 * one, (peak, one)  # a month or two of states, not 36
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=10**12),
+    st.text(max_size=30),
+    st.sampled_from(["create", "update", "delete"]),
+    st.text(max_size=60),
+    st.text(st.characters(codec="utf-8"), max_size=60),
+)
+def test_a_change_line_is_the_json_object_readers_parse(
+    seq: int, time: str, kind: history.Kind, iri: str, title: str
+) -> None:
+    """history.jsonl's lines, written field by field: the bytes json.dumps writes (the
+    format of every release so far), read back as the change."""
+    change = history.Change(seq, time, kind, iri, title)
+    line = history.change_line(change)
+    assert line == json.dumps(change._asdict(), ensure_ascii=False)
+    assert json.loads(line) == change._asdict()
