@@ -855,14 +855,15 @@ def _remove_stale_builds(releases: Path, stale: Sequence[Path], loader: Loader) 
         shutil.rmtree(path, ignore_errors=True)
 
 
+def published_releases(releases: Path) -> list[Path]:
+    """The releases in a publication's releases folder, oldest first: not the folders of
+    builds under way (.building-*) nor of pruned releases being deleted (.pruned-*)."""
+    return sorted(p for p in releases.iterdir() if not p.name.startswith("."))
+
+
 def _kept_records(releases: Path) -> list[dict[str, Any]]:
     """The store records of every release in the folder."""
-    return [
-        r
-        for p in releases.iterdir()
-        if not p.name.startswith(".")
-        for r in _store_records(p / MANIFEST)
-    ]
+    return [r for p in published_releases(releases) for r in _store_records(p / MANIFEST)]
 
 
 def _store_records(path: Path) -> list[dict[str, Any]]:
@@ -897,7 +898,7 @@ def _prune(releases: Path, keep: int, current: Path, loader: Loader) -> None:
     renamed out of the way at once, then deleted by a process of its own, so a build does not
     wait while the file system frees hundreds of megabytes (a third of a second at 100k
     entries)."""
-    done = sorted((p for p in releases.iterdir() if not p.name.startswith(".")), reverse=True)
+    done = published_releases(releases)[::-1]
     kept = [
         r for p in done if p == current or p in done[:keep] for r in _store_records(p / MANIFEST)
     ]

@@ -22,7 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from graph.publication import RELEASES, BuildOptions, Outcome, build, read_manifest
+from graph.publication import (
+    RELEASES,
+    BuildOptions,
+    Outcome,
+    build,
+    published_releases,
+    read_manifest,
+)
 from graph.store import EMBEDDED, StoreSettings
 from graph.store.protocol import iri_ref
 from server.config import BY_NAME
@@ -120,7 +127,7 @@ class Backend:
         if not self.store.is_remote:
             return
         client = self.store.client()
-        for release in sorted((out / RELEASES).iterdir()):
+        for release in published_releases(out / RELEASES):
             record = read_manifest(release).get("store") or {}
             for key in ("graph", "void"):
                 if isinstance(record.get(key), str):

@@ -33,7 +33,15 @@ from live import FIXTURES, ROOT, SEED, Server, free_port, mentions
 from procs import on_terminal
 from virtuoso import Virtuoso
 
-from graph.publication import CURRENT, RELEASES, BuildOptions, build, current_release, read_manifest
+from graph.publication import (
+    CURRENT,
+    RELEASES,
+    BuildOptions,
+    build,
+    current_release,
+    published_releases,
+    read_manifest,
+)
 from graph.store import StoreSettings
 from graph.store.protocol import SparqlClient
 from server.cli import summary
@@ -141,8 +149,8 @@ def _drop_graphs(virtuoso: Virtuoso, base: str) -> None:
 
 def _named(out: Path) -> set[str]:
     """The graphs the releases in the folder name (their manifests' store records)."""
-    releases = [p for p in (out / RELEASES).iterdir() if not p.name.startswith(".")]
-    return {read_manifest(p)["store"][k] for p in releases for k in ("graph", "void")}
+    records = [read_manifest(p)["store"] for p in published_releases(out / RELEASES)]
+    return {record[k] for record in records for k in ("graph", "void")}
 
 
 def _building(out: Path) -> list[Path]:
@@ -633,7 +641,8 @@ def test_a_terminal_sees_the_load_and_the_summary_names_the_store(
     assert any(re.fullmatch(r"load: [\d,]+/377 triples.*", line) for line in lines), lines
     assert any(line.startswith("validate:") for line in lines)
     assert f"Loaded 377 triples into the store at {virtuoso.query_url}." in said
-    assert "dba" not in said and "dba" not in shown
+    for secret in (virtuoso.user, virtuoso.password):
+        assert not mentions(said, secret) and not mentions(shown, secret)
 
 
 # -- the load's streams ------------------------------------------------------------------------

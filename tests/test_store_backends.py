@@ -18,7 +18,14 @@ from graph.index import FILE as INDEX_FILE
 from graph.index import open_index
 from graph.iris import Iris
 from graph.namespaces import DCTERMS, KGPUB, SKOS
-from graph.publication import BuildOptions, build, current_release, read_manifest
+from graph.publication import (
+    RELEASES,
+    BuildOptions,
+    build,
+    current_release,
+    published_releases,
+    read_manifest,
+)
 from graph.store import Reader, StoreSettings, open_reader
 from graph.store.protocol import SparqlClient
 from graph.store.sparql import SparqlReader
@@ -139,8 +146,7 @@ def test_rebuilds_load_only_what_changed_and_drop_pruned_graphs(
     # Two more releases: the first two are pruned, and so are their graphs no release names.
     build([SEED], out, options, now=datetime(2025, 1, 5, tzinfo=UTC))
     build([changed], out, options, now=datetime(2025, 1, 6, tzinfo=UTC))
-    folders = [p for p in (out / "releases").iterdir() if not p.name.startswith(".")]
-    kept = [read_manifest(p)["store"] for p in folders]
+    kept = [read_manifest(p)["store"] for p in published_releases(out / RELEASES)]
     assert len(kept) == 3
     named = {r[k] for r in kept for k in ("graph", "void")}
     assert _graphs(remote) - base == named
