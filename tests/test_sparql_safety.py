@@ -106,10 +106,22 @@ def test_the_worker_itself_is_refused_network_access(live: Server) -> None:
     assert query(live.base, "ASK {}").status == 200  # the children are started
     children = [pid for worker in worker_pids(live) for pid in children_of(worker)]
     assert children
+    # The filter is installed before a child opens its store and says it is ready; a child
+    # another worker started may still be importing, so each is read once it has started.
     for pid in children:
+        _wait_until_started(pid)
         status = Path(f"/proc/{pid}/status").read_text()
         assert "Seccomp:\t2" in status  # SECCOMP_MODE_FILTER
         assert "NoNewPrivs:\t1" in status
+
+
+def _wait_until_started(pid: int) -> None:
+    """Wait until a query child has opened its store (RocksDB's threads are there: a child
+    still starting has one thread)."""
+    deadline = time.monotonic() + 60
+    while int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[17]) < 2:
+        assert time.monotonic() < deadline, f"query child {pid} did not start"
+        time.sleep(0.01)
 
 
 # --- budgets on a larger library ---------------------------------------------------------------
