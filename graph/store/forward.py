@@ -83,6 +83,7 @@ from graph.store.protocol import (
     RawAnswer,
     SparqlClient,
     iri_ref,
+    out_of_time,
 )
 from graph.store.resultset import TURTLE_ACCEPT, TURTLE_TYPES, as_tsv, is_result_set
 
@@ -596,8 +597,8 @@ def _read(answer: Any, endpoint: str) -> bytes:
     ran after "SPARQL query:", with the release's graph names: the user sees only the reason)
     in an error by whose fault it is (RFC 9110 §15.5, §15.6): a 4xx refuses the query (400);
     a 5xx, or a 401/403 to kgpub's anonymous queries, is the store failing (502; 503 when it
-    timed out or is overloaded: Virtuoso answers its own transaction timeout with 500 and SQL
-    state S1T00, and a query its time budget stops midway with 500 and the results it had:
+    timed out or is overloaded (protocol.out_of_time), and when Virtuoso's time budget stops a
+    query midway and answers 500 with the results it had:
     at 1M entries every such answer came for the two queries that outrun the 10 s budget on
     the embedded store too, bench/README.md; "@prefix" begins its result set in Turtle)."""
     try:
@@ -606,7 +607,7 @@ def _read(answer: Any, endpoint: str) -> bytes:
             said = answer.body.read(600).decode("utf-8", "replace")
             reason = " ".join(said.split("SPARQL query:")[0].split())
             cut = status == 500 and said.lstrip().startswith(("{", "<?xml", "<sparql", "@prefix"))
-            if status in (502, 503, 504) or (status >= 500 and "S1T00" in said) or cut:
+            if out_of_time(status, said) or cut:
                 if cut:
                     reason = "the store broke its answer off (its time budget)"
                 raise StoreUnavailable(endpoint, f"HTTP {status}: {reason}")

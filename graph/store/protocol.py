@@ -104,6 +104,14 @@ def server_budget_ms(budget: float) -> int:
     return max(SERVER_MINIMUM_MS, int((budget - SERVER_MARGIN) * 1000))
 
 
+def out_of_time(status: int, said: str) -> bool:
+    """Whether a store's 5xx answer says it ran out of time, not that it failed: a gateway's
+    502/503/504, or Virtuoso's 500 with SQL state S1T00 (its transaction timeout) or SR203 (a
+    statement its own "anytime" budget killed instead of cutting its results short, as it
+    does for some plans: openlink/virtuoso-opensource#983; seen here for a COUNT)."""
+    return status in (502, 503, 504) or (status >= 500 and ("S1T00" in said or "SR203" in said))
+
+
 def iri_ref(iri: str) -> str:
     """`<iri>` for a query text, once pyoxigraph accepts it as an IRI (so nothing can break out of
     the brackets); ValueError otherwise."""
@@ -1004,8 +1012,7 @@ class SparqlClient:
             said = "refused the credentials" if self.user is not None else "asks for credentials"
             return StoreError(endpoint, f"HTTP 401: the store {said}")
         message = f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}"
-        # Virtuoso answers its own transaction timeout with 500 and SQL state S1T00.
-        if status in (502, 503, 504) or (status == 500 and "S1T00" in text):
+        if out_of_time(status, text):
             return StoreUnavailable(endpoint, message)
         return StoreError(endpoint, message)
 
