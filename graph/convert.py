@@ -33,11 +33,11 @@ import json
 import os
 import re
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any, BinaryIO, Protocol, overload
 
@@ -341,12 +341,13 @@ def format_created(entry: Entry) -> str:
     return created.isoformat() if not created.microsecond else created.isoformat("T", "seconds")
 
 
-def _forget_description(entry: Entry) -> None:
-    """Set an entry's description to "" and its body to None (Entry: frozen for the type
-    checker, a plain slotted dataclass at run time: graph/listing.py)."""
-    if entry.description or entry.body is not None:
-        object.__setattr__(entry, "description", "")
-        object.__setattr__(entry, "body", None)
+def _forget_descriptions(entries: Iterable[Entry]) -> None:
+    """Set the entries' descriptions to "" and their bodies to None (Entry: frozen for the
+    type checker, a plain slotted dataclass at run time: graph/listing.py). By setattr mapped
+    in C: a call of a Python function per entry was 1.9 s of a one-change rebuild at 1M."""
+    held = list(entries)
+    deque(map(setattr, held, repeat("description"), repeat("")), maxlen=0)
+    deque(map(setattr, held, repeat("body"), repeat(None)), maxlen=0)
 
 
 _CATEGORIES = attrgetter("categories")
@@ -493,8 +494,7 @@ def convert(
             # and of where they were in the listing. In place (the entries are this build's,
             # read for it, and nothing reads their descriptions after this month's render):
             # remade, they were 2.2 s of a rebuild at 1M entries (py-spy).
-            for iri in month.iris:
-                _forget_description(by_iri[iri])
+            _forget_descriptions(map(by_iri.__getitem__, month.iris))
         done += len(group)
         if progress and done - reported >= PROGRESS_STEP:
             progress(done, len(entries))
