@@ -345,20 +345,58 @@ def _build(
     left: list[object] | None = None,
 ) -> Outcome:
     phases = _Phases(progress)
-    Iris.from_base(options.base)  # a bad base IRI is refused before anything is read
+    iris = Iris.from_base(options.base)  # a bad base IRI is refused before anything is read
     phases.start("parse", len(sources))
-    # The readings of the listing's segments are kept for the next build (graph/listing.py
-    # ParseCache); a build that reuses nothing reads them not, but keeps its own.
-    cache = ParseCache(out / PARSED, read=reuse)
-    pages, entries, warnings = read_listings(sources, lazy=True, cache=cache)
-    phases.progress("parse", len(sources), len(sources))
-    stamp = (now or datetime.now(UTC)).replace(microsecond=0)
-    title = options.title or library_title(pages)
-    digests = month_digests(pages)
-    del pages  # _publish lets go of the entries once converted: nothing else may hold them
-    # Taken once the sources have been read: a listing with a mistake touches nothing.
-    with _one_build_at_a_time(out):
-        return _publish(out, options, phases, title, entries, warnings, stamp, reuse, digests, left)
+    # A rebuild's copy of the current index starts now, beside the parse (_EarlyCopy).
+    early = _EarlyCopy.start(out, iris.base) if reuse else None
+    try:
+        # The readings of the listing's segments are kept for the next build (graph/listing.py
+        # ParseCache); a build that reuses nothing reads them not, but keeps its own.
+        cache = ParseCache(out / PARSED, read=reuse)
+        pages, entries, warnings = read_listings(sources, lazy=True, cache=cache)
+        phases.progress("parse", len(sources), len(sources))
+        stamp = (now or datetime.now(UTC)).replace(microsecond=0)
+        title = options.title or library_title(pages)
+        digests = month_digests(pages)
+        del pages  # _publish lets go of the entries once converted: nothing else may hold them
+        # Taken once the sources have been read: a listing with a mistake touches nothing.
+        with _one_build_at_a_time(out):
+            taken, early = early, None
+            return _publish(
+                out, options, phases, title, entries, warnings, stamp, reuse, digests, left, taken
+            )
+    finally:
+        if early is not None:  # the parse or the lock failed: the copy and its folder go
+            early.discard()
+
+
+class _EarlyCopy:
+    """A rebuild's copy of the current release's index (graph/index.py PreviousCopy), started
+    with the parse in the folder the release will be built in, so that the copy (2.7 GB at 1M
+    entries, and synced: disk-bound) is done by the time the index is written: it started
+    after the parse, and a one-change rebuild at 1M waited for it up to 3 s. The folder is a
+    build's (.building-PID-NS): a failed parse or a refused lock removes it, a killed build
+    leaves it for the next build to remove, as a killed build's. _publish takes it when the
+    current release is still the one copied; otherwise the copy is discarded."""
+
+    def __init__(self, work: Path, previous: Path, copy: PreviousCopy) -> None:
+        self.work, self.previous, self.copy = work, previous, copy
+
+    @classmethod
+    def start(cls, out: Path, base: str) -> _EarlyCopy | None:
+        """The copy started, or None: no current release, or nowhere to write."""
+        previous = _previous_release(out)
+        if previous is None:
+            return None
+        try:
+            work = _new_work(out / RELEASES)
+        except OSError:
+            return None
+        return cls(work, previous, PreviousCopy(previous, work, base))
+
+    def discard(self) -> None:
+        self.copy.discard()
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def _publish(
@@ -372,15 +410,22 @@ def _publish(
     reuse: bool,
     sources: Mapping[str, str] | None = None,
     left: list[object] | None = None,
+    early: _EarlyCopy | None = None,
 ) -> Outcome:
     """Build the release from the merged entries; entries is emptied once they are converted
     (converted.entries keeps them, lighter: graph/convert.py). sources: the digests of the
-    months' blocks of source text (graph/listing.py month_digests), if the listing gave them."""
+    months' blocks of source text (graph/listing.py month_digests), if the listing gave them.
+    early: the folder and index copy _build started with the parse (_publish's from then on)."""
     started_ns = time.time_ns()
     iris = Iris.from_base(options.base)
-    releases, work, stale = _start_release(out)
-    loader = open_loader(options.store, work, iris, stamp)
-    _remove_stale_builds(releases, stale, loader)
+    try:
+        releases, work, stale = _start_release(out, early.work if early is not None else None)
+        loader = open_loader(options.store, work, iris, stamp)
+        _remove_stale_builds(releases, stale, loader)
+    except BaseException:
+        if early is not None:  # its copy's thread would wait for a decision, for ever
+            early.discard()
+        raise
     spool: BinaryIO | None = None
     index_copy: PreviousCopy | None = None
     try:
@@ -390,8 +435,14 @@ def _publish(
         phases.start("convert", len(entries))
         previous = _previous_release(out)
         reusable = previous if reuse else None
-        # The current index copied and synced while the build runs (graph/index.py).
-        index_copy = PreviousCopy(reusable, work, iris.base)
+        # The current index copied and synced while the build runs (graph/index.py): the one
+        # started with the parse, when it copies this release.
+        if early is not None and early.previous == reusable:
+            index_copy = early.copy
+        else:
+            if early is not None:
+                early.copy.discard()
+            index_copy = PreviousCopy(reusable, work, iris.base)
         # History (graph/history.py) decides each entry's dcterms:modified as it is rendered:
         # an entry whose triples changed since the current release gets this build's time.
         decisions = history.decide(previous, stamp)
@@ -547,18 +598,26 @@ def _keep_only(folder: Path, name: str) -> None:
                 path.unlink()
 
 
-def _start_release(out: Path) -> tuple[Path, Path, list[Path]]:
-    """OUT/releases, a new, empty folder in it to build a release aside, and the folders of
-    the builds that failed or were killed (removed once what they loaded is dropped)."""
+def _start_release(out: Path, work: Path | None = None) -> tuple[Path, Path, list[Path]]:
+    """OUT/releases, a new, empty folder in it to build a release aside (or work, one made
+    already: _EarlyCopy's), and the folders of the builds that failed or were killed (removed
+    once what they loaded is dropped)."""
     releases = out / RELEASES
     try:
         releases.mkdir(parents=True, exist_ok=True)
         stale = _stale_builds(releases)
-        work = releases / f".building-{os.getpid()}-{time.time_ns()}"
-        work.mkdir()
+        if work is None:
+            work = _new_work(releases)
     except OSError as exc:
         raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
     return releases, work, stale
+
+
+def _new_work(releases: Path) -> Path:
+    """A new, empty folder in releases to build a release aside, named after this process."""
+    work = releases / f".building-{os.getpid()}-{time.time_ns()}"
+    work.mkdir()
+    return work
 
 
 def _reason(exc: OSError) -> str:

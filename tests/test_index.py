@@ -17,6 +17,7 @@ import pytest
 from live import PRUNING, SEED
 
 from graph import index as graph_index
+from graph import publication
 from graph.index import (
     FILE,
     Index,
@@ -540,6 +541,46 @@ def test_no_common_words_without_facet_arrays(
     changed, full = current_release(out) / FILE, current_release(twin) / FILE
     assert _tables(changed)["common"]
     assert _tables(changed) == _tables(full)
+
+
+def test_a_release_published_during_a_rebuilds_parse_is_the_one_its_index_starts_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild starts copying the current index with its parse (publication._EarlyCopy);
+    when another build publishes meanwhile, the copy of the release it replaced is dropped
+    and the new current one's is taken: the index answers as the same builds run in turn."""
+    text = SEED.read_text(encoding="utf-8")
+    first, second = "Becoming Trauma Informed", "Break4Change Programme Toolkit"
+    assert first in text and second in text
+    other = text.replace(first, "Becoming Trauma Informed (Revised)")
+    mine = other.replace(second, "Break4Change Programme Toolkit, second edition")
+    source, elsewhere = tmp_path / "mine.txt", tmp_path / "other.txt"
+    source.write_text(mine, encoding="utf-8")
+    elsewhere.write_text(other, encoding="utf-8")
+    out, turns = tmp_path / "publication", tmp_path / "in-turn"
+    for folder in (out, turns):
+        build([SEED], folder, BuildOptions(base=BASE), now=T[0])
+    real = publication.read_listings
+    copies: list[Path] = []
+
+    def another_build_publishes(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not copies:
+            copies.extend((out / "releases").glob(".building-*/.*.previous"))
+            build([elsewhere], out, BuildOptions(base=BASE), now=T[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publication, "read_listings", another_build_publishes)
+    build([source], out, BuildOptions(base=BASE), now=T[2])
+    monkeypatch.undo()
+    assert copies, "the copy of the first release had begun when the parse began"
+    assert not list((out / "releases").glob(".building-*"))
+    build([elsewhere], turns, BuildOptions(base=BASE), now=T[1])
+    build([source], turns, BuildOptions(base=BASE), now=T[2], reuse=False)
+    mixed, in_turn = current_release(out) / FILE, current_release(turns) / FILE
+    assert _tables(mixed) == _tables(in_turn)
+    assert _answers(mixed) == _answers(in_turn)
+    titles = {h.title for h in Index(mixed).search("trauma informed").hits}
+    assert titles == {"Becoming Trauma Informed (Revised)"}  # the other build's, kept
 
 
 def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(

@@ -3,6 +3,7 @@ dumps, VoID/DCAT counts that match the data, dumps that parse, progress on a ter
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import json
@@ -14,7 +15,7 @@ import sys
 import time
 import warnings
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyoxigraph
@@ -30,7 +31,7 @@ from rdflib.namespace import DCAT, RDF, VOID, XSD
 from graph import describe, jsonld, parts
 from graph import dumps as chunked_dumps
 from graph.convert import Converted, convert, jsonld_nodes
-from graph.errors import PublicationError
+from graph.errors import ListingError, PublicationError
 from graph.formats import DUMP_FORMATS, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
 from graph.iris import Iris
 from graph.listing import Entry, Place, read_listings
@@ -415,6 +416,29 @@ def test_a_build_failing_while_writing_changes_nothing(
     with pytest.raises(PublicationError, match="cannot write the publication: No space left"):
         build(list(PAGES.glob("*.txt")), out, BuildOptions(base=BASE), now=NOW)
     assert written and not written[0].exists()  # it was written, aside, and removed
+    assert snapshot(out) == before
+    assert not list((out / "releases").glob(".building-*"))
+
+
+@pytest.mark.parametrize("how", ["a listing with a mistake", "another build running"])
+def test_a_rebuild_refused_before_its_lock_leaves_nothing(tmp_path: Path, how: str) -> None:
+    """A rebuild starts copying the current index with its parse, in a folder of its own
+    (publication._EarlyCopy): a listing with a mistake, or the lock of a build under way,
+    removes it, and the publication is as it was."""
+    out = tmp_path / "out"
+    build([SEED], out, BuildOptions(base=BASE), now=NOW)
+    before = snapshot(out)
+    source, expected = [SEED], "another build is running"
+    if how == "a listing with a mistake":
+        source, expected = [FIXTURES / "listings" / "bad" / "impossible-date.txt"], "impossible"
+    fd = os.open(out / ".lock", os.O_RDWR)
+    try:
+        if how == "another build running":
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises((PublicationError, ListingError), match=expected):
+            build(source, out, BuildOptions(base=BASE), now=NOW + timedelta(hours=1))
+    finally:
+        os.close(fd)
     assert snapshot(out) == before
     assert not list((out / "releases").glob(".building-*"))
 
