@@ -342,10 +342,12 @@ def format_created(entry: Entry) -> str:
 
 
 def _forget_descriptions(entries: Iterable[Entry]) -> None:
-    """Set the entries' descriptions to "" (Entry: frozen for the type checker, a plain
-    slotted dataclass at run time: graph/listing.py), by setattr mapped in C: a call of a
-    Python function per entry was 1.9 s of a one-change rebuild at 1M entries."""
-    deque(map(setattr, entries, repeat("description"), repeat("")), maxlen=0)
+    """Set the entries' descriptions to "" and their bodies to None (Entry: frozen for the
+    type checker, a plain slotted dataclass at run time: graph/listing.py), by setattr mapped
+    in C: a call of a Python function per entry was 1.9 s of a one-change rebuild at 1M."""
+    held = list(entries)
+    deque(map(setattr, held, repeat("description"), repeat("")), maxlen=0)
+    deque(map(setattr, held, repeat("body"), repeat(None)), maxlen=0)
 
 
 _CATEGORIES = attrgetter("categories")
@@ -465,7 +467,8 @@ def convert(
         digest = digests[name]
         month = reuse(name, digest) if reuse is not None else None
         lazy = any(e.body is not None for e in group)
-        if month is None or month.listed != tuple(named[name]):
+        made = month is None or month.listed != tuple(named[name])
+        if month is None or made:
             month_named = named[name]
             if lazy:
                 month_named = dict(zip(month_named, _described(month_named.values()), strict=True))
@@ -487,13 +490,14 @@ def convert(
             described += month.text.count(_DESCRIPTION_BYTES)
         # Each month's text is in the spool now: kept too, it would double the memory.
         months.append(replace(month, text=b""))
-        if spool is not None and not lazy:
-            # Converted.descriptions reads them from the spool: entries read whole let go of
-            # theirs, in place (the entries are this build's, read for it, and nothing reads
-            # their descriptions after this month's render; remade, they were 2.2 s of a
-            # rebuild at 1M entries). Entries read lazily hold none, only where they are in
-            # the listing (Entry.body), which they keep: freeing a million bodies was 1-1.5 s
-            # of a one-change rebuild at 1M entries, for 50-70 MiB of its peak.
+        if spool is not None and (made or not lazy):
+            # Converted.descriptions reads them from the spool: the entries let go of theirs
+            # and of where they were in the listing, in place (the entries are this build's,
+            # read for it, and nothing reads their descriptions after this month's render;
+            # remade, they were 2.2 s of a rebuild at 1M entries). Entries read lazily of a
+            # month taken as it is hold no description, and keep their bodies: freeing a
+            # million of them was 1-1.5 s of a one-change rebuild at 1M entries, for 40-70
+            # MiB of its peak; a full build frees them (its peak: +102 MiB otherwise).
             _forget_descriptions(map(by_iri.__getitem__, month.iris))
         done += len(group)
         if progress and done - reported >= PROGRESS_STEP:
