@@ -467,8 +467,9 @@ def convert(
         digest = digests[name]
         month = reuse(name, digest) if reuse is not None else None
         lazy = any(e.body is not None for e in group)
-        made = month is None or month.listed != tuple(named[name])
-        if month is None or made:
+        made = False  # the month rendered anew, not taken as the current release has it
+        if month is None or month.listed != tuple(named[name]):
+            made = True
             month_named = named[name]
             if lazy:
                 month_named = dict(zip(month_named, _described(month_named.values()), strict=True))
