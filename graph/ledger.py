@@ -35,7 +35,6 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -523,13 +522,42 @@ class Ledger(View):
         """(IRI, entry_changed) of the published entries with ids from high down to low."""
         return self._live(" AND id <= ? AND id >= ?", (high, low))
 
-    def live_ids(self) -> list[int]:
-        """The ids of the published entries, newest first (a build's sitemaps cut them)."""
+    def live_count(self) -> int:
+        """How many entries are published."""
         rows = self.index._rows(
-            "SELECT id FROM record INDEXED BY record_live WHERE deleted IS NULL ORDER BY id DESC"
+            "SELECT COUNT(*) FROM record INDEXED BY record_live WHERE deleted IS NULL"
         )
-        # INTEGER PRIMARY KEY: SQLite gives ints (int(str(...)) of each was 0.5 s at 1M)
-        return cast(list[int], list(map(itemgetter(0), rows)))
+        return int(cast(int, rows[0][0]))
+
+    def live_at(self, places: Sequence[int]) -> list[int]:
+        """The ids of the published entries at these places (0: the newest; in increasing
+        order, each below live_count), newest first: a build's sitemaps are cut at them. Each
+        is found from the one before by an index walk in SQLite, one query a place: reading
+        every id into Python took 0.3 s of a one-change rebuild at 1M entries, 40 places 0.03."""
+        found: list[int] = []
+        last_place, last_id = -1, 0
+        for place in places:
+            if place == last_place:
+                found.append(last_id)
+                continue
+            if last_place < 0:
+                rows = self.index._rows(
+                    "SELECT id FROM record INDEXED BY record_live WHERE deleted IS NULL "
+                    "ORDER BY id DESC LIMIT 1 OFFSET ?",
+                    place,
+                )
+            else:
+                rows = self.index._rows(
+                    "SELECT id FROM record INDEXED BY record_live WHERE deleted IS NULL "
+                    "AND id < ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                    last_id,
+                    place - last_place - 1,
+                )
+            if not rows:
+                raise IndexError(f"no published entry at place {place}")
+            last_place, last_id = place, int(cast(int, rows[0][0]))
+            found.append(last_id)
+        return found
 
     def month_digests(self) -> dict[str, str]:
         """Each month's digest of its rows ('' the whole state's)."""

@@ -142,16 +142,22 @@ def write_files(
 
     try:
         folder.mkdir()
-        ids = view.live_ids()
-        total = len(head) + len(ids)
+        count = view.live_count()
+        total = len(head) + count
         if total <= MAX:
             put(NAME, urlset(itertools.chain(head, view.live_newest())))
         else:
             parts = -(-total // MAX)
-            for n in range(1, parts + 1):
-                start, stop = (n - 1) * MAX - len(head), n * MAX - len(head)
-                shown = ids[max(0, start) : max(0, stop)]
-                first = head[(n - 1) * MAX : n * MAX] if start < 0 else []
+            # Each part's entries: from place a to place b - 1 of the published, newest first.
+            cuts = [
+                (max(0, (n - 1) * MAX - len(head)), min(count, max(0, n * MAX - len(head))))
+                for n in range(1, parts + 1)
+            ]
+            places = sorted({p for a, b in cuts if a < b for p in (a, b - 1)})
+            id_at = dict(zip(places, view.live_at(places), strict=True))
+            for n, (a, b) in enumerate(cuts, start=1):
+                shown = [id_at[a], id_at[b - 1]] if a < b else []
+                first = head[(n - 1) * MAX : n * MAX] if (n - 1) * MAX < len(head) else []
                 key = [shown[0], shown[-1], context, _digest(first)] if shown else None
                 name = part_name(n)
                 parts_doc[name] = key or []

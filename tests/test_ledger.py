@@ -249,6 +249,28 @@ def test_sitemap_files_are_the_documents(
     assert (folder / "sitemap.xml").read_bytes() == sitemap.sitemap_index(IRIS, parts, changed)
 
 
+@pytest.mark.parametrize("n", range(5))
+def test_published_entries_by_place_are_their_ids_counted_off(releases: list[Path], n: int) -> None:
+    """Where a build cuts its sitemaps (Ledger.live_at): the id at each place of the published
+    entries, newest first, found by walking from the place before; deleted entries skipped."""
+    view, _ = _views(releases[n])
+    db = sqlite3.connect(releases[n] / FILE)
+    ids = [
+        int(r[0])
+        for r in db.execute("SELECT id FROM record WHERE deleted IS NULL ORDER BY id DESC")
+    ]
+    deleted = db.execute("SELECT count(*) FROM record WHERE deleted IS NOT NULL").fetchone()
+    db.close()
+    assert view.live_count() == len(ids) > 0
+    last = len(ids) - 1
+    for places in ([], [0], list(range(len(ids))), [0, 0, 2, 2, last], [1, last], [last]):
+        assert view.live_at(places) == [ids[p] for p in places], places
+    with pytest.raises(IndexError):
+        view.live_at([0, len(ids)])
+    if n == 4:
+        assert deleted[0] > 0  # the releases' history deletes entries by then
+
+
 @pytest.mark.parametrize("n", [0, 4])
 def test_library_pages_by_id_are_the_pages_counted_off(releases: list[Path], n: int) -> None:
     """graph/index.py finds a page of the library by the entries' ids: the same entries as
