@@ -79,7 +79,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from graph import dumps, history, parts, shacl
+from graph import dumps, history, parts, publishers, shacl
 from graph.convert import Converted, convert, describe_holdings, library_title
 from graph.describe import DatasetInfo, DumpFile, Linkset, describe_dataset
 from graph.enrich.build import enrich
@@ -508,7 +508,12 @@ def _publish(
                 raise
             rest = [fmt for fmt in DUMP_FORMATS if fmt not in jobs]
             jobs.update(_start_dumps(background, work, converted, reusing, rest))
-            enriched = enrich(work, converted, reusable, options.enrich, phases)
+            # publishers.json is the current release's when no month's publishers changed.
+            unchanged = reusable is not None and publishers.same_as_before(
+                ((m.name, m.digest, m.recognition.publishers) for m in converted.months),
+                index.get("months", {}),
+            )
+            enriched = enrich(work, converted, reusable, options.enrich, phases, unchanged)
             linkset = enriched.linkset
             if isinstance(loader, MeasuredLoader):
                 _wait_for_load(loading, loader, phases)

@@ -304,3 +304,50 @@ def test_the_vocabulary_is_served_in_every_representation(live: Any) -> None:
     assert context["kgpub"] == "https://w3id.org/kgpub/ns#"
     assert context["publisher"]["@id"] == str(DCTERMS.publisher)
     assert context["Organization"] == str(FOAF.Organization)
+
+
+def test_a_rebuild_that_changes_no_publisher_links_publishers_json_without_writing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A description changed: its month is made again, its publishers recognised again and
+    the same as before, so publishers.json is the current release's file, linked without
+    being written (graph/publishers.py same_as_before); the same bytes a full build writes."""
+    import graph.publishers as publishers
+
+    out = tmp_path / "pub"
+    first = _build(SEED, out)
+    text = SEED.read_text(encoding="utf-8")
+    old = "For professionals working with families"
+    assert text.count(old) == 1
+    changed = tmp_path / "library.txt"
+    changed.write_text(text.replace(old, "For practitioners working with families"), "utf-8")
+
+    def not_written(*_: object) -> None:
+        raise AssertionError("publishers.json written again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(publishers, "_pieces", not_written)
+        again = _build(changed, out)
+    assert read_dump(again, "library.nt") != read_dump(first, "library.nt")
+    assert (again / PUBLISHERS).stat().st_ino == (first / PUBLISHERS).stat().st_ino
+    full = _build(changed, tmp_path / "full")
+    assert (again / PUBLISHERS).read_bytes() == (full / PUBLISHERS).read_bytes()
+
+
+def test_publishers_are_the_same_as_before_only_when_every_month_says_so() -> None:
+    """same_as_before: the same months, those of another digest with the same publishers,
+    and one month at least of the same digest (the same publishers table)."""
+    from graph.publishers import same_as_before
+
+    before = {
+        "2020-01": {"digest": "a", "publishers": {"e1": ("npcc",)}},
+        "2020-02": {"digest": "b", "publishers": {}},
+    }
+    months = [("2020-01", "a", {"e1": ("npcc",)}), ("2020-02", "b2", {})]
+    assert same_as_before(months, before)
+    assert same_as_before([("2020-01", "a", {}), ("2020-02", "b", {})], before)  # digest: same
+    assert not same_as_before([months[0], ("2020-02", "b2", {"e2": ("ico",)})], before)
+    assert not same_as_before([("2020-01", "a2", {"e1": ("npcc",)}), months[1]], before)
+    assert not same_as_before(months[:1], before)  # a month gone
+    assert not same_as_before([*months, ("2020-03", "c", {})], before)  # a month new
+    assert not same_as_before(months, {})

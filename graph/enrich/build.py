@@ -62,6 +62,7 @@ def enrich(
     previous: Path | None,
     wanted: bool,
     phases: Phases,
+    publishers_unchanged: bool = False,
 ) -> Enriched:
     """With wanted, embed and link the entries into work/enrich.sqlite and its months' parts
     (phase "enrich"), reusing the previous release's vectors and the files of its months
@@ -71,7 +72,7 @@ def enrich(
     without the extra."""
     candidates = publisher_candidates(converted)
     rows = {p.id: p for p in converted.organisations.values()}
-    write_release(work, converted.publishers, rows, previous)
+    write_release(work, converted.publishers, rows, previous, publishers_unchanged)
     if not wanted:
         return Enriched(candidates)
     try:
