@@ -89,10 +89,19 @@ class Sha256:
         context.num = len(state.pending)
         return digest
 
-    def update(self, data: bytes) -> None:
-        """Hash data next."""
-        if data:
-            self._lib.SHA256_Update(ctypes.byref(self._context), data, len(data))
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Hash data next (bytes, or a writable buffer: a bytearray or a view of one)."""
+        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        if not size:
+            return
+        pointer = data if isinstance(data, bytes) else (ctypes.c_char * size).from_buffer(data)
+        self._lib.SHA256_Update(ctypes.byref(self._context), pointer, size)
+
+    def copy(self) -> Sha256:
+        """Another SHA-256 that has hashed what this one has (hashlib's copy)."""
+        other = Sha256(self._lib)
+        ctypes.pointer(other._context)[0] = self._context
+        return other
 
     def state(self) -> State:
         """The state after the bytes hashed so far."""

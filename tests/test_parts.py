@@ -237,3 +237,50 @@ def test_a_part_written_piece_by_piece_is_the_part_written_whole(
         broken.write(b"half")
         raise OSError("the serializer failed")
     assert list((tmp_path / "failed" / "parts").iterdir()) == []
+
+
+@pytest.mark.parametrize("resumable", [True, False], ids=["resumable", "hashlib"])
+def test_a_part_found_damaged_while_it_is_hashed_leaves_the_whole_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resumable: bool
+) -> None:
+    """A linked part longer than a block is read, checked and hashed a block at a time: one
+    whose last block is not what its CRC-32 says (the same size: only reading finds it) is
+    refused after its first blocks went into the whole's SHA-256, and the whole, its bytes
+    written instead, has the SHA-256 and CRC-32 of its bytes: after a part taken up from the
+    previous release's state (the damaged one was the first hashed) or after a part of its
+    own (hashing had begun). A part of one block is checked before it is hashed."""
+    if not resumable:
+        monkeypatch.setattr(parts.digest, "available", lambda: False)
+    monkeypatch.setattr(parts, "BLOCK_BYTES", 4096)
+    pieces = [b"head\n", os.urandom(2 * 4096 + 100), os.urandom(4096), b"tail\n"]
+    old, new = tmp_path / "old", tmp_path / "new"
+    first = _write(old, pieces)
+    for changed_first in (False, True):
+        for n in (1, 2):  # blocks, then one block
+            damaged = old / "parts" / first.parts[n].name
+            data = bytearray(pieces[n])
+            data[-1] ^= 0xFF
+            damaged.write_bytes(bytes(data))
+            target = new / f"{changed_first}-{n}"
+            writer = parts.Writer(target / "library.nt", None if changed_first else old)
+            head = b"HEAD\n" if changed_first else pieces[0]
+            if changed_first:
+                writer.write(head, "h.nt")
+            else:
+                assert writer.link(old, first.parts[0]) == first.parts[0]
+            for k in range(1, len(first.parts)):
+                if k != n:
+                    assert writer.link(old, first.parts[k]) == first.parts[k]
+                    continue
+                assert writer.link(old, first.parts[k]) is None
+                assert not (target / "parts" / first.parts[k].name).exists()
+                writer.write(pieces[k], f"k{k}.nt")
+            whole = writer.finish()
+            expected = head + b"".join(pieces[1:])
+            assert parts.read_bytes(target / "library.nt") == expected
+            assert (whole.sha256, whole.crc, whole.size) == (
+                hashlib.sha256(expected).hexdigest(),
+                zlib.crc32(expected),
+                len(expected),
+            )
+            damaged.write_bytes(pieces[n])
