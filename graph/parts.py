@@ -273,14 +273,6 @@ def read_buffer(size: int) -> memoryview:
     return memoryview(buffer)[:size]
 
 
-def _read_into(file: io.FileIO, view: memoryview) -> int:
-    """Fill view from file as far as it goes; how many bytes were read."""
-    done = 0
-    while done < len(view) and (n := file.readinto(view[done:])):
-        done += n
-    return done
-
-
 class _Hash(Protocol):
     """A SHA-256 as the Writer uses it: hashlib's, or graph/digest.py's (with states)."""
 
@@ -383,31 +375,18 @@ class Writer:
         return None
 
     def _add_read(self, part: Part, path: Path) -> bool:
-        """Add part, its bytes read from path into this thread's buffer (read_buffer), checked
-        (CRC-32) and hashed, BLOCK_BYTES at a time; False, adding nothing, when they are not
-        part's size and CRC-32. Read into new memory each (read_bytes), the 5 GB a rebuild at
-        1M entries hashes after its first changed part took 0.7-1.7 s more of CPU in page
-        faults and their system time than read into memory used again."""
+        """Add part, its bytes read from path into this thread's buffer (read_buffer) a block
+        at a time, each checked (CRC-32) and hashed as it comes; False, adding nothing and the
+        SHA-256 put back as it was, when they are not part's size and CRC-32. Read into new
+        memory each (read_bytes), the 5 GB a rebuild at 1M entries hashes after its first
+        changed part took 0.7-1.7 s more of CPU in page faults and their system time than
+        read into memory used again."""
         taken = self._taken(part)
-        if part.size <= BLOCK_BYTES:  # one block: checked, then hashed
-            view = read_buffer(part.size + 1)  # a byte more: a longer file is found
-            with path.open("rb", buffering=0) as file:
-                n = _read_into(file, view)
-            view = view[:n]
-            if n != part.size or isal_zlib.crc32(view) != part.crc:
-                return False
-            if taken is not None:
-                self._take(part, taken)
-            else:
-                self._hash().update(view)
-                self._append(part)
-            return True
-        # Longer: hashed as its blocks come, the hash put back as it was if the check fails.
         had, before = self._sha, self._before
         sha = self._hash() if taken is None else None
         kept = sha.copy() if sha is not None and had is not None else None
         size = crc = 0
-        view = read_buffer(BLOCK_BYTES)
+        view = read_buffer(min(part.size + 1, BLOCK_BYTES))  # a byte more: a longer file
         try:
             with path.open("rb", buffering=0) as file:
                 while size <= part.size and (n := file.readinto(view)):

@@ -157,7 +157,7 @@ def write_files(
             id_at = dict(zip(places, view.live_at(places), strict=True))
             for n, (a, b) in enumerate(cuts, start=1):
                 shown = [id_at[a], id_at[b - 1]] if a < b else []
-                first = head[(n - 1) * MAX : n * MAX] if (n - 1) * MAX < len(head) else []
+                first = head[(n - 1) * MAX : n * MAX]
                 key = [shown[0], shown[-1], context, _digest(first)] if shown else None
                 name = part_name(n)
                 parts_doc[name] = key or []

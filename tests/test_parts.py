@@ -248,7 +248,7 @@ def test_a_part_found_damaged_while_it_is_hashed_leaves_the_whole_as_it_was(
     refused after its first blocks went into the whole's SHA-256, and the whole, its bytes
     written instead, has the SHA-256 and CRC-32 of its bytes: after a part taken up from the
     previous release's state (the damaged one was the first hashed) or after a part of its
-    own (hashing had begun). A part of one block is checked before it is hashed."""
+    own (hashing had begun); a part of one block the same."""
     if not resumable:
         monkeypatch.setattr(parts.digest, "available", lambda: False)
     monkeypatch.setattr(parts, "BLOCK_BYTES", 4096)

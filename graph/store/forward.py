@@ -596,11 +596,11 @@ def _read(answer: Any, endpoint: str) -> bytes:
     """The body of a 2xx answer. Otherwise the store's reason (Virtuoso repeats the query it
     ran after "SPARQL query:", with the release's graph names: the user sees only the reason)
     in an error by whose fault it is (RFC 9110 §15.5, §15.6): a 4xx refuses the query (400);
-    a 5xx, or a 401/403 to kgpub's anonymous queries, is the store failing (502; 503 when it
-    timed out or is overloaded (protocol.out_of_time), and when Virtuoso's time budget stops a
-    query midway and answers 500 with the results it had:
-    at 1M entries every such answer came for the two queries that outrun the 10 s budget on
-    the embedded store too, bench/README.md; "@prefix" begins its result set in Turtle)."""
+    a 5xx, or a 401/403 to kgpub's anonymous queries, is the store failing: 502, or 503 when
+    it ran out of time or is overloaded (protocol.out_of_time) and when Virtuoso's time budget
+    stops a query midway and answers 500 with the results it had (at 1M entries every such
+    answer came for the two queries that outrun the 10 s budget on the embedded store too,
+    bench/README.md; "@prefix" begins its result set in Turtle)."""
     try:
         status = answer.status
         if not 200 <= status < 300:
