@@ -395,6 +395,7 @@ def convert(
     spool: BinaryIO | None = None,
     publishers: Table | None = None,
     sources: Mapping[str, str] | None = None,
+    written: Written | None = None,
 ) -> Converted:
     """Turn merged entries into the library's graph, month by month.
 
@@ -414,6 +415,10 @@ def convert(
     Recognition is per month, before rendering (the organisations are written with the
     scheme, ahead of the entries): a month reuse.recognised() knows (same records, same
     table) is not recognised again, so a rebuild without changes recognises nothing.
+
+    written(text, layout), with a spool, after each month: the text so far (flushed: it can
+    be read from another thread) and its layout, whose entries are the starts of that month's
+    entries, then its end (a full build validates them meanwhile: graph/shacl.py Ahead).
     """
     # The listings are checked as they are read (graph/listing.py); --title here.
     refuse_non_xml("library title", title)
@@ -485,6 +490,10 @@ def convert(
         at = sink.size
         starts.extend(at + s for s in month.starts[:-1])
         sink.write(month.text, month.source, month.starts[-1])
+        if written is not None and spool is not None:
+            spool.flush()
+            month_starts = tuple(at + s for s in month.starts)
+            written(sink.text(), Layout(parts, scheme_at, month_starts, library))
         if month.described >= 0:
             described += month.described
         else:  # one description line an entry that has one (a literal writes '"' as '\"')
@@ -560,6 +569,10 @@ class _Sink:
         if self.spool is None:
             return GraphText(b"".join(self.pieces))
         self.spool.flush()
+        return self.text()
+
+    def text(self) -> GraphText:
+        """The spool's text so far (flushed by the caller)."""
         return GraphText(file=self.spool, end=self.size, extents=self.extents)
 
 
@@ -702,6 +715,7 @@ def recognise(named: Mapping[str, Entry], table: Table) -> Recognition:
 
 # What dcterms:modified an entry gets, from its IRI and its fingerprint (graph/history.py)
 ModifiedOf = Callable[[str, str], "str | None"]
+Written = Callable[[GraphText, Layout], None]  # convert's written: a month is in the spool
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +34,7 @@ from rdflib import BNode
 from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
-from graph.convert import Converted, GraphText
+from graph.convert import Converted, GraphText, Layout
 from graph.errors import Violation
 
 SHAPES_DIR = Path(__file__).resolve().parent.parent / "shapes"
@@ -76,6 +77,9 @@ class Partition:
     # The context and links conformed as they are (in the current release, to the same
     # shapes): their part is not validated again, only the entries' parts.
     context_conforms: bool = False
+    # Where the entries begin in the text convert wrote, when they are all of its entries
+    # (Partition.of; an Ahead's chunks are of that text); -1 for a choice of them.
+    offset: int = -1
 
     @classmethod
     def of(cls, converted: Converted) -> Partition:
@@ -86,6 +90,7 @@ class Partition:
             converted.links,
             converted.text.tail(start),
             [s - start for s in converted.layout.entries],
+            offset=start,
         )
 
     @property
@@ -101,6 +106,83 @@ class Partition:
     def text(self, entries: range) -> bytes:
         """The triples of a run of entries."""
         return bytes(self.entries[self.starts[entries.start] : self.starts[entries.stop]])
+
+
+class Ahead:
+    """The entries of a graph validated while convert writes them (its written hook, month
+    by month), by one thread beside it. A full build's convert runs on one core and leaves the
+    other idle (a minute at 1M entries), and a chunk of entries needs only the context beside
+    it (the module docstring), which convert writes first. validate() then takes the reports
+    of the chunks done or under way, and validates the others itself: the same chunks as
+    without it, so the same report."""
+
+    def __init__(self, shapes: rdflib.Graph | None = None, chunk: int = 0) -> None:
+        self.shapes = shapes if shapes is not None else load_shapes()
+        self.chunk = chunk or CHUNK
+        self.taken = 0  # chunks whose reports validate() took
+        self._program: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._context = b""
+        self._starts: list[int] = []  # where each entry written so far begins
+        self._handed = 0  # the entries before this one are in chunks handed to the thread
+        self._jobs: dict[int, tuple[int, int, Future[rdflib.Graph]]] = {}  # by first entry
+
+    def written(self, text: GraphText, layout: Layout) -> None:
+        """convert's written: a month's entries are in text (layout.entries: where each
+        begins, then its end); every whole chunk of entries so far goes to the thread."""
+        if not self._starts and len(layout.entries) > 1:
+            self._context = text[: layout.parts] + text[layout.scheme : layout.entries[0]]
+        starts = self._starts
+        starts += layout.entries[:-1]
+        while (first := self._handed) + self.chunk <= len(starts):
+            last = first + self.chunk
+            end = starts[last] if last < len(starts) else layout.entries[-1]
+            self._jobs[first] = (starts[first], end, self._submit(text, starts[first], end))
+            self._handed = last
+
+    def _submit(self, text: GraphText, start: int, end: int) -> Future[rdflib.Graph]:
+        if self._pool is None:
+            self._program = _compile(self.shapes)
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgpub-ahead")
+        context = self._context
+        # The chunk is read when its turn comes: queued ones hold no text.
+        return self._pool.submit(lambda: _turbo(self._program, context + text[start:end]))
+
+    def take(
+        self, partition: Partition, entries: range, shapes: rdflib.Graph
+    ) -> Future[rdflib.Graph] | None:
+        """The report of a chunk of partition's entries validated here, done or under way:
+        the same entries of the same text with the same context and shapes; None when there
+        is none (a chunk not yet begun is given up, for the caller to validate)."""
+        job = self._jobs.pop(entries.start, None)
+        if job is None:
+            return None
+        start, end, future = job
+        offset = partition.offset
+        if (
+            offset < 0
+            or shapes is not self.shapes
+            or len(entries) != self.chunk
+            or partition.context != self._context
+            or (start, end)
+            != (offset + partition.starts[entries.start], offset + partition.starts[entries.stop])
+        ):
+            future.cancel()
+            return None
+        if future.cancel():
+            return None
+        self.taken += 1
+        return future
+
+    def settle(self) -> None:
+        """Wait until every chunk handed to the thread is validated."""
+        futures.wait([future for _, _, future in self._jobs.values()])
+
+    def close(self) -> None:
+        """Give up the chunks not begun and wait for the one under way (it reads the spool)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._jobs.clear()
 
 
 def load_shapes(shapes_dir: Path = SHAPES_DIR) -> rdflib.Graph:
@@ -125,15 +207,18 @@ def validate(
     converted: Converted | None = None,
     shapes: rdflib.Graph | None = None,
     engine: Engine = "turbo",
-    chunk: int = CHUNK,
+    chunk: int = 0,
     progress: ChunkProgress | None = None,
+    ahead: Ahead | None = None,
 ) -> Report:
     """Validate a graph against the shapes: N-Triples, a Partition of it or an rdflib graph.
 
     Violations name the entry and its source line when converted is given. The turbo engine
-    validates a Partition by parts; pyshacl always validates the whole graph.
+    validates a Partition by parts, taking the chunks ahead validated while it was written;
+    pyshacl always validates the whole graph.
     """
-    shapes = shapes if shapes is not None else load_shapes()
+    if shapes is None:
+        shapes = ahead.shapes if ahead is not None else load_shapes()
     if engine == "pyshacl":
         import pyshacl
 
@@ -141,7 +226,7 @@ def validate(
         _, results, _ = pyshacl.validate(graph, shacl_graph=shapes)
         report_graph = results if isinstance(results, rdflib.Graph) else _parse(results)
     elif isinstance(data, Partition):
-        report_graph = _validate_parts(data, shapes, chunk, progress)
+        report_graph = _validate_parts(data, shapes, chunk or CHUNK, progress, ahead)
     else:
         report_graph = _turbo(_compile(shapes), _ntriples(data))
     return Report(_conforms(report_graph), explain(report_graph, converted), report_graph)
@@ -182,9 +267,14 @@ def _turbo(program: Any, ntriples: bytes) -> rdflib.Graph:
 
 
 def _validate_parts(
-    partition: Partition, shapes: rdflib.Graph, chunk: int, progress: ChunkProgress | None
+    partition: Partition,
+    shapes: rdflib.Graph,
+    chunk: int,
+    progress: ChunkProgress | None,
+    ahead: Ahead | None = None,
 ) -> rdflib.Graph:
-    """Validate the context once and the entries chunk by chunk; merge the reports."""
+    """Validate the context once and the entries chunk by chunk, but for those validated
+    ahead; merge the reports."""
     program = _compile(shapes)
     context_nodes = _subjects(partition.context)
     total = len(partition.starts) - 1
@@ -192,19 +282,23 @@ def _validate_parts(
     if progress:
         progress(0, total)
 
-    def run(entries: range) -> tuple[int, rdflib.Graph]:
-        # Each chunk is cut and decoded in its worker: two in memory at a time, not all.
-        return len(entries), _turbo(program, partition.context + partition.text(entries))
+    def run(entries: range) -> rdflib.Graph:
+        return _turbo(program, partition.context + partition.text(entries))
 
     parts: list[tuple[rdflib.Graph, Callable[[Node | None], bool]]] = []
     if not partition.context_conforms:
         links = partition.links if _links_matter(shapes, partition.links) else b""
         context = _turbo(program, partition.context + links)
         parts.append((context, lambda f: f in context_nodes))
+    chunks = partition.chunks(chunk)
+    taken = {r.start: ahead.take(partition, r, shapes) for r in chunks} if ahead else {}
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for count, report in pool.map(run, partition.chunks(chunk)):
-            parts.append((report, lambda f: f not in context_nodes))
-            done += count
+        # Each chunk is cut and decoded in its worker when its turn comes: two in memory at a
+        # time, not all.
+        reports = [taken.get(r.start) or pool.submit(run, r) for r in chunks]
+        for entries, future in zip(chunks, reports, strict=True):
+            parts.append((future.result(), lambda f: f not in context_nodes))
+            done += len(entries)
             if progress:
                 progress(done, total)
     return _merge(parts, shapes)
