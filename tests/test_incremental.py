@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -160,6 +161,47 @@ def test_other_shapes_or_engine_mean_validating_everything(tmp_path: Path) -> No
     entry = shapes / "entry.ttl"
     entry.write_text(entry.read_text() + "\n# edited\n")
     assert dumps.validation_key("turbo", shapes) != key
+
+
+def test_a_rebuild_validating_everything_reads_ahead_through_months_taken_as_they_are(
+    tmp_path: Path, generated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the current release was validated otherwise (another engine, other shapes), a
+    rebuild validates every entry, ahead of convert (graph/shacl.py Ahead), while it still
+    takes unchanged months as they are: their text is where the spool refers to the current
+    release's parts. The release is a full build's, byte for byte."""
+    aheads: list[shacl.Ahead] = []
+
+    class Settled(shacl.Ahead):
+        """Every chunk it was given validated before validate() asks for them."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            aheads.append(self)
+
+        def take(
+            self, partition: shacl.Partition, entries: range, shapes: rdflib.Graph
+        ) -> Future[rdflib.Graph] | None:
+            self.settle()
+            return super().take(partition, entries, shapes)
+
+    monkeypatch.setattr(shacl, "CHUNK", 16)
+    monkeypatch.setattr(shacl, "Ahead", Settled)
+    source = tmp_path / "library.txt"
+    source.write_text(listing(generated, OWN), encoding="utf-8")
+    out = tmp_path / "out"
+    build([source], out, BuildOptions(base=BASE, engine="pyshacl"), now=NOW)
+    assert aheads == []  # pyshacl validates the whole graph
+    source.write_text(listing(generated, _edit("description", OWN)), encoding="utf-8")
+    now = NOW + timedelta(hours=1)
+    full_out = tmp_path / "full"
+    shutil.copytree(out, full_out, symlinks=True, ignore=PRUNING)
+    full = build([source], full_out, BuildOptions(base=BASE), now=now, reuse=False)
+    again = build([source], out, BuildOptions(base=BASE), now=now)
+    assert full.release is not None and again.release is not None
+    assert files_of(again.release) == files_of(full.release)
+    assert all(reused(again.release).values())  # months taken as they are
+    assert [a.taken for a in aheads] == [again.entries // 16] * 2
 
 
 def test_a_cache_from_another_base_is_not_used(tmp_path: Path, generated: str) -> None:
