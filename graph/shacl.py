@@ -14,7 +14,8 @@ the context; the library's dcterms:hasPart links to entries are checked with the
 only, and only when a shape may read them (_links_matter). A shape that breaks this rule
 (one entry looking at another, a concept counting its entries) needs a whole-graph
 validation: tests/test_shacl.py compares the two on every fixture, so such a shape makes it
-fail.
+fail. The chunks need not wait for the whole graph: a full build hands each one to a thread
+as soon as convert has written it (``Ahead``), and validate() takes their reports.
 """
 
 from __future__ import annotations
