@@ -286,18 +286,20 @@ class Converted:
         starts = self.layout.entries
         base = starts[first]
         text = self.text[base : starts[last]]
-        out: list[str] = []
+        literals: list[bytes] = []  # '"' + each description's escaped text + '"', or '""'
         for i in range(first, last):
             a, b = starts[i] - base, starts[i + 1] - base
             at = text.find(_DESCRIPTION_BYTES, a, b)
             if at < 0:
-                out.append("")
+                literals.append(b'""')
                 continue
             at += len(_DESCRIPTION_BYTES)
             end = text.index(b'"@en .\n', at)
-            # N-Triples' escapes in a literal (ECHAR, \uXXXX; graph/convert.py _quoted) are
-            # JSON's, so a JSON reader reads it back.
-            out.append(json.loads(text[at - 1 : end + 1]))
+            literals.append(text[at - 1 : end + 1])
+        # N-Triples' escapes in a literal (ECHAR, \uXXXX; graph/convert.py _quoted) are
+        # JSON's, so a JSON reader reads them back: all at once as one array (a json.loads a
+        # literal was 0.7 s of CPU for 100k entries, most of it the call's own).
+        out: list[str] = json.loads(b"[" + b",".join(literals) + b"]")
         return out
 
     def entry_span(self, index: int) -> bytes:

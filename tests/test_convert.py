@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,6 +132,36 @@ def test_a_spooled_convert_holds_no_description_and_reads_them_back(
         assert said == whole.descriptions(0, count)
         assert sum(1 for d in said if d) == described
         assert spooled.text[:] == whole.text[:]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.text(
+            st.characters(blacklist_categories=("Cs", "Cc", "Cn"), whitelist_characters='\n\t"\\'),
+            max_size=30,
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_descriptions_read_back_from_the_text_are_the_entries_own(texts: list[str]) -> None:
+    """Converted.descriptions reads every description back from the N-Triples, all of a run
+    of entries at once: quotes, backslashes, line breaks and any character the text may hold
+    come back as the entry had them, and "" where an entry has none."""
+
+    def entries() -> list[Entry]:  # new ones each time: a spooled convert empties them
+        return [
+            Entry(f"Entry {n}", datetime(2020, 1, 1 + n, tzinfo=UTC), ("A",), t, (Place("l", n),))
+            for n, t in enumerate(texts)
+        ]
+
+    whole = convert(entries(), Iris.from_base(BASE), "Library")
+    expected = [e.description for e in whole.entries.values()]  # in IRI order
+    assert sorted(expected) == sorted(texts)
+    with tempfile.TemporaryFile() as spool:
+        spooled = convert(entries(), Iris.from_base(BASE), "Library", spool=spool)
+        assert spooled.descriptions(0, len(texts)) == expected
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from harvest_data import (
 from live import SEED
 
 from graph import history, ledger, sitemap
+from graph.errors import PublicationError
 from graph.history import EntryState, History, Selection, Window
 from graph.index import FILE, Index
 from graph.iris import Iris
@@ -183,8 +184,14 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
         db.close()
 
 
+@pytest.mark.parametrize("batch", [3, ledger._BATCH], ids=["in-batches-of-3", "default"])
 @pytest.mark.parametrize("n", range(1, 5))
-def test_a_rebuilds_tables_equal_a_full_write(releases: list[Path], n: int, tmp_path: Path) -> None:
+def test_a_rebuilds_tables_equal_a_full_write(
+    releases: list[Path], n: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """A full write, which reads history.jsonl back a batch of lines at a time, gives the
+    tables a rebuild brought up to date."""
+    monkeypatch.setattr(ledger, "_BATCH", batch)
     release = releases[n]
     state = history.read_state(release)
     assert state is not None
@@ -206,6 +213,7 @@ def test_a_rebuilds_tables_equal_a_full_write(releases: list[Path], n: int, tmp_
     db.commit()
     db.close()
     assert _tables(release / FILE) == _tables(path)
+    assert len(_tables(path)["change"]) > 2 * 3  # several batches of 3
 
 
 @pytest.mark.parametrize("n", range(5))
@@ -285,3 +293,23 @@ def test_library_pages_by_id_are_the_pages_counted_off(releases: list[Path], n: 
         ).fetchall()
         assert index.page(IRIS.library, start, size) == [r[0] for r in counted], (start, size)
     db.close()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"seq": 1, "time": "t", "kind": "create", "iri": "i", "title": "a"}, '
+        '{"seq": 2, "time": "t", "kind": "create", "iri": "j", "title": "b"}',
+        '{"seq": 1, "time": "t", "kind": "create", "iri": "i"',
+        '{"seq": 1, "time": "t", "kind": "create", "iri": "i"}',
+    ],
+    ids=["two-changes-on-a-line", "cut-short", "no-title"],
+)
+def test_a_damaged_history_line_is_refused(tmp_path: Path, line: str) -> None:
+    """The history's changes are read a batch of lines at a time (one JSON array): a line
+    that is not exactly one change is an error naming the file, not changes read wrongly."""
+    path = tmp_path / "history.jsonl"
+    good = '{"seq": 0, "time": "t", "kind": "create", "iri": "h", "title": "c"}'
+    path.write_text(f"{good}\n{line}\n", encoding="utf-8")
+    with pytest.raises(PublicationError, match="cannot read the history"):
+        list(ledger._read_changes(path))
