@@ -150,30 +150,33 @@ class Ahead:
         return self._pool.submit(lambda: _turbo(self._program, context + text[start:end]))
 
     def take(
-        self, partition: Partition, entries: range, shapes: rdflib.Graph
-    ) -> Future[rdflib.Graph] | None:
-        """The report of a chunk of partition's entries validated here, done or under way:
-        the same entries of the same text with the same context and shapes; None when there
-        is none (a chunk not yet begun is given up, for the caller to validate)."""
-        job = self._jobs.pop(entries.start, None)
-        if job is None:
-            return None
-        start, end, future = job
-        offset = partition.offset
-        if (
-            offset < 0
-            or shapes is not self.shapes
-            or len(entries) != self.chunk
-            or partition.context != self._context
-            or (start, end)
-            != (offset + partition.starts[entries.start], offset + partition.starts[entries.stop])
-        ):
+        self, partition: Partition, chunks: Sequence[range], shapes: rdflib.Graph
+    ) -> dict[int, Future[rdflib.Graph]]:
+        """The reports of partition's chunks validated here, done or under way, by their first
+        entry: the same entries of the same text with the same context and shapes. The
+        others (not begun, or not of this partition) are given up, for the caller to validate."""
+        jobs, self._jobs = self._jobs, {}
+        offset, starts = partition.offset, partition.starts
+        same = offset >= 0 and shapes is self.shapes and partition.context == self._context
+        found: dict[int, Future[rdflib.Graph]] = {}
+        for entries in chunks:
+            job = jobs.pop(entries.start, None)
+            if job is None:
+                continue
+            start, end, future = job
+            if (
+                same
+                and len(entries) == self.chunk
+                and (start, end) == (offset + starts[entries.start], offset + starts[entries.stop])
+                and not future.cancel()
+            ):
+                found[entries.start] = future
+            else:
+                future.cancel()
+        for _, _, future in jobs.values():
             future.cancel()
-            return None
-        if future.cancel():
-            return None
-        self.taken += 1
-        return future
+        self.taken += len(found)
+        return found
 
     def settle(self) -> None:
         """Wait until every chunk handed to the thread is validated."""
@@ -292,7 +295,7 @@ def _validate_parts(
         context = _turbo(program, partition.context + links)
         parts.append((context, lambda f: f in context_nodes))
     chunks = partition.chunks(chunk)
-    taken = {r.start: ahead.take(partition, r, shapes) for r in chunks} if ahead else {}
+    taken = ahead.take(partition, chunks, shapes) if ahead is not None else {}
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         # Each chunk is cut and decoded in its worker when its turn comes: two in memory at a
         # time, not all.

@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -180,10 +181,10 @@ def test_a_rebuild_validating_everything_reads_ahead_through_months_taken_as_the
             aheads.append(self)
 
         def take(
-            self, partition: shacl.Partition, entries: range, shapes: rdflib.Graph
-        ) -> Future[rdflib.Graph] | None:
+            self, partition: shacl.Partition, chunks: Sequence[range], shapes: rdflib.Graph
+        ) -> dict[int, Future[rdflib.Graph]]:
             self.settle()
-            return super().take(partition, entries, shapes)
+            return super().take(partition, chunks, shapes)
 
     monkeypatch.setattr(shacl, "CHUNK", 16)
     monkeypatch.setattr(shacl, "Ahead", Settled)
