@@ -16,7 +16,7 @@ Layout of ``OUT`` (default ``publication/``, git-ignored):
     validation.ttl              the SHACL validation report
     history.jsonl, entries.json, entries/<YYYY-MM>.json
                                 the change history (graph/history.py)
-    chunks.marshal              what the next build may reuse (graph/dumps.py)
+    chunks.marshal, chunks/     what the next build may reuse (graph/dumps.py)
     store/                      the embedded Oxigraph store (default graph: the library;
                                 named graph <base>.well-known/void: the VoID description)
   releases/.building-*          a build in progress; never read, removed when stale (its

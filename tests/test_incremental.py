@@ -346,3 +346,38 @@ def test_a_damaged_dump_of_the_current_release_is_made_again(
     # gamma's month is kept: linked in JSON-LD, made again in N-Triples.
     assert counts["library.nt"] == counts["library.jsonld"] - 1 > 0
     assert b"tuobA" not in read_dump(again.release, "library.nt")
+
+
+def test_the_months_records_of_unchanged_months_are_linked_not_written(
+    tmp_path: Path, generated: str
+) -> None:
+    """Each month's record (what the next build may take it from) is a file of its own: a
+    rebuild links the current release's for the months it takes as they are and writes only
+    the changed month's; a record damaged in the current release is not linked nor trusted
+    (its month is made again), and the rebuild still publishes what a full build does."""
+    source, out = tmp_path / "library.txt", tmp_path / "out"
+    options = BuildOptions(base=BASE)
+    source.write_text(listing(generated, OWN), encoding="utf-8")
+    first = build([source], out, options, now=NOW)
+    assert first.release is not None
+    shutil.copytree(out, tmp_path / "full", symlinks=True, ignore=PRUNING)
+    records = first.release / dumps.MONTHS
+    names = sorted(p.name for p in records.iterdir())
+    assert "2023-02.marshal" in names and "2021-06.marshal" in names and len(names) > 3
+    # gamma's month (2021-06) is damaged; alpha's (2023-02) is the one the edit changes.
+    (records / "2021-06.marshal").write_bytes(b"\x00not marshal")
+    source.write_text(listing(generated, _edit("description", OWN)), encoding="utf-8")
+    later = NOW + timedelta(hours=1)
+    full = build([source], tmp_path / "full", options, now=later, reuse=False)
+    again = build([source], out, options, now=later)
+    assert full.release is not None and again.release is not None
+    assert files_of(again.release) == files_of(full.release)
+    rewritten = {"2023-02.marshal", "2021-06.marshal"}
+    assert sorted(p.name for p in (again.release / dumps.MONTHS).iterdir()) == names
+    for name in names:
+        old, new = (records / name).stat(), (again.release / dumps.MONTHS / name).stat()
+        assert (old.st_ino == new.st_ino) == (name not in rewritten), name
+    # What the rebuild wrote is what a full build writes, and the next build can read it.
+    index, full_index = dumps.read_index_file(again.release), dumps.read_index_file(full.release)
+    assert index["months"] == full_index["months"]
+    assert sorted(index["months"]) == [n.removesuffix(".marshal") for n in names]
