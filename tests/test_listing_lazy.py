@@ -310,3 +310,21 @@ def test_a_one_change_rebuild_scans_one_segment(tmp_path: Path, small_segments: 
     assert len(names - kept) == 1 and len(kept - names) == 1  # one segment read again
     changed = {m for m in before.months if after.months[m] != before.months[m]}
     assert changed == {f"{entry.created:%Y-%m}"}
+
+
+def test_a_page_read_by_segments_shares_one_tuple_per_list_of_categories(
+    tmp_path: Path, small_segments: None
+) -> None:
+    """Read by many segments (scanned, then from the cache), the page's entries with the same
+    categories share one tuple of them, and a label is one string wherever it appears: a
+    million entries held 588,000 tuples and 1.8 million strings for 793 lists of 12 labels."""
+    path, cache = tmp_path / "page.txt", ParseCache(tmp_path / "parsed")
+    path.write_text(synthetic(400, seed=5), encoding="utf-8")
+    for _ in range(2):  # scanned, then taken from the cache
+        page = read_page(path, lazy=True, cache=cache)
+        assert len(list((tmp_path / "parsed").iterdir())) > 10  # segments, and their table
+        lists = {e.categories for e in page.entries}
+        assert len({id(e.categories) for e in page.entries}) == len(lists) < len(page.entries)
+        labels = {c for e in page.entries for c in e.categories}
+        assert len({id(c) for e in page.entries for c in e.categories}) == len(labels)
+        assert page == read_page(path, lazy=True)  # what a reading without a cache gives
