@@ -756,7 +756,9 @@ def _start_spooled_dumps(
             dumps_dir / f"{dumps.DUMP_STEM}{fmt.suffix}",
             GZIP_LEVEL,
             reuse.previous,
-            reuse.index,
+            # What the writer reads of the index (which dumps the previous release has), not
+            # its months' records (1M IRIs at 1M entries), pickled to the process.
+            {"dumps": reuse.index.get("dumps", [])},
             len(converted.text),
             converted.text.extents,
             dumps.PIECE,  # the builder's (a test may lower it), not the process's own
