@@ -8,7 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -315,6 +315,28 @@ def test_random_edits_rebuilt_reusing_equal_full_builds(tmp_path: Path, seed: in
         shutil.rmtree(full_out)
 
 
+def _rebuilt_after_damage(
+    tmp_path: Path, generated: str, damage: Callable[[Path], None]
+) -> tuple[Path, Path, Path]:
+    """A release built, damaged (after a copy of its publication was taken), then rebuilt
+    after alpha's description changed, and the copy built in full from the same listing: the
+    first release, the full build's and the rebuild's, whose files are checked to be the same."""
+    source, out = tmp_path / "library.txt", tmp_path / "out"
+    options = BuildOptions(base=BASE)
+    source.write_text(listing(generated, OWN), encoding="utf-8")
+    first = build([source], out, options, now=NOW)
+    assert first.release is not None
+    shutil.copytree(out, tmp_path / "full", symlinks=True, ignore=PRUNING)
+    damage(first.release)
+    source.write_text(listing(generated, _edit("description", OWN)), encoding="utf-8")
+    later = NOW + timedelta(hours=1)
+    full = build([source], tmp_path / "full", options, now=later, reuse=False)
+    again = build([source], out, options, now=later)
+    assert full.release is not None and again.release is not None
+    assert files_of(again.release) == files_of(full.release)
+    return first.release, full.release, again.release
+
+
 def test_a_damaged_dump_of_the_current_release_is_made_again(
     tmp_path: Path, generated: str
 ) -> None:
@@ -323,29 +345,21 @@ def test_a_damaged_dump_of_the_current_release_is_made_again(
     from the truncated dump, neither links nor reads as a month the damaged chunk it keeps
     (its CRC-32 fails: it is made again), takes the store's update from no damaged chunk,
     and publishes what a full build publishes."""
-    source, out = tmp_path / "library.txt", tmp_path / "out"
-    options = BuildOptions(base=BASE)
-    source.write_text(listing(generated, OWN), encoding="utf-8")
-    first = build([source], out, options, now=NOW)
-    assert first.release is not None
-    shutil.copytree(out, tmp_path / "full", symlinks=True, ignore=PRUNING)
-    nt = first.release / "dumps" / "library.nt"
-    data = read_dump(first.release, "library.nt")
-    for text in (b"About alpha.", b"About gamma."):
-        overwrite(nt, data.index(text), b"About"[::-1])
-    cut_short(first.release / "dumps" / "library.ttl.gz", 100)
-    source.write_text(listing(generated, _edit("description", OWN)), encoding="utf-8")
-    later = NOW + timedelta(hours=1)
-    full = build([source], tmp_path / "full", options, now=later, reuse=False)
-    again = build([source], out, options, now=later)
-    assert full.release is not None and again.release is not None
-    assert files_of(again.release) == files_of(full.release)
-    assert store_contents(again.release)[0] == store_contents(full.release)[0]
-    counts = reused(again.release)
+
+    def damage(release: Path) -> None:
+        nt = release / "dumps" / "library.nt"
+        data = read_dump(release, "library.nt")
+        for text in (b"About alpha.", b"About gamma."):
+            overwrite(nt, data.index(text), b"About"[::-1])
+        cut_short(release / "dumps" / "library.ttl.gz", 100)
+
+    _, full, again = _rebuilt_after_damage(tmp_path, generated, damage)
+    assert store_contents(again)[0] == store_contents(full)[0]
+    counts = reused(again)
     assert counts["library.ttl"] == 0
     # gamma's month is kept: linked in JSON-LD, made again in N-Triples.
     assert counts["library.nt"] == counts["library.jsonld"] - 1 > 0
-    assert b"tuobA" not in read_dump(again.release, "library.nt")
+    assert b"tuobA" not in read_dump(again, "library.nt")
 
 
 def test_the_months_records_of_unchanged_months_are_linked_not_written(
@@ -355,29 +369,22 @@ def test_the_months_records_of_unchanged_months_are_linked_not_written(
     rebuild links the current release's for the months it takes as they are and writes only
     the changed month's; a record damaged in the current release is not linked nor trusted
     (its month is made again), and the rebuild still publishes what a full build does."""
-    source, out = tmp_path / "library.txt", tmp_path / "out"
-    options = BuildOptions(base=BASE)
-    source.write_text(listing(generated, OWN), encoding="utf-8")
-    first = build([source], out, options, now=NOW)
-    assert first.release is not None
-    shutil.copytree(out, tmp_path / "full", symlinks=True, ignore=PRUNING)
-    records = first.release / dumps.MONTHS
-    names = sorted(p.name for p in records.iterdir())
-    assert "2023-02.marshal" in names and "2021-06.marshal" in names and len(names) > 3
-    # gamma's month (2021-06) is damaged; alpha's (2023-02) is the one the edit changes.
-    (records / "2021-06.marshal").write_bytes(b"\x00not marshal")
-    source.write_text(listing(generated, _edit("description", OWN)), encoding="utf-8")
-    later = NOW + timedelta(hours=1)
-    full = build([source], tmp_path / "full", options, now=later, reuse=False)
-    again = build([source], out, options, now=later)
-    assert full.release is not None and again.release is not None
-    assert files_of(again.release) == files_of(full.release)
+    names: list[str] = []
+
+    def damage(release: Path) -> None:
+        names.extend(sorted(p.name for p in (release / dumps.MONTHS).iterdir()))
+        assert "2023-02.marshal" in names and "2021-06.marshal" in names and len(names) > 3
+        # gamma's month (2021-06) is damaged; alpha's (2023-02) is the one the edit changes.
+        (release / dumps.MONTHS / "2021-06.marshal").write_bytes(b"\x00not marshal")
+
+    first, full, again = _rebuilt_after_damage(tmp_path, generated, damage)
+    records = first / dumps.MONTHS
     rewritten = {"2023-02.marshal", "2021-06.marshal"}
-    assert sorted(p.name for p in (again.release / dumps.MONTHS).iterdir()) == names
+    assert sorted(p.name for p in (again / dumps.MONTHS).iterdir()) == names
     for name in names:
-        old, new = (records / name).stat(), (again.release / dumps.MONTHS / name).stat()
+        old, new = (records / name).stat(), (again / dumps.MONTHS / name).stat()
         assert (old.st_ino == new.st_ino) == (name not in rewritten), name
     # What the rebuild wrote is what a full build writes, and the next build can read it.
-    index, full_index = dumps.read_index_file(again.release), dumps.read_index_file(full.release)
+    index, full_index = dumps.read_index_file(again), dumps.read_index_file(full)
     assert index["months"] == full_index["months"]
     assert sorted(index["months"]) == [n.removesuffix(".marshal") for n in names]
