@@ -3,7 +3,11 @@
 The sitemap lists every HTML page by its canonical IRI: the landing page, the library, the
 scheme, the dataset, each category and each entry (newest first), with lastmod when what the
 page shows last changed (graph/history.py View), else the build time. Past MAX URLs (10,000,
-a fifth of the protocol's limit) sitemap.xml is a sitemap index of sitemap-<n>.xml parts.
+a fifth of the protocol's limit) sitemap.xml is a sitemap index of sitemap-<n>.xml parts,
+counted from the end of the list (part_range): part 1 holds the oldest entries, the last part
+the pages before the entries and the newest ones, so that an entry added as the newest moves
+no other part (counted from the start, each addition moved every part's first and last entry,
+and a one-entry rebuild at 1M entries wrote all 100 parts again: 6.6 s).
 
 A build writes them into the release's sitemap/ folder, each with its gzip (level 6, mtime 0:
 the bytes the server would make), and sitemap.json: the limit and the page size they were
@@ -47,6 +51,15 @@ GZIP_LEVEL = 6
 def part_name(n: int) -> str:
     """The file name of part n (1-based) of a sitemap index."""
     return f"sitemap-{n}.xml"
+
+
+def part_range(total: int, n: int, size: int) -> tuple[int, int]:
+    """The places [start, end) in the sitemap's list of total URLs (the pages before the
+    entries, then the entries newest first) of part n (1-based) of parts of size URLs, counted
+    from the end of the list: part 1 is the last size URLs, the last part what is left at the
+    start (it may be shorter)."""
+    end = total - (n - 1) * size
+    return max(0, end - size), end
 
 
 def fixed(
@@ -148,16 +161,14 @@ def write_files(
             put(NAME, urlset(itertools.chain(head, view.live_newest())))
         else:
             parts = -(-total // MAX)
+            ranges = [part_range(total, n, MAX) for n in range(1, parts + 1)]
             # Each part's entries: from place a to place b - 1 of the published, newest first.
-            cuts = [
-                (max(0, (n - 1) * MAX - len(head)), min(count, max(0, n * MAX - len(head))))
-                for n in range(1, parts + 1)
-            ]
+            cuts = [(max(0, lo - len(head)), max(0, hi - len(head))) for lo, hi in ranges]
             places = sorted({p for a, b in cuts if a < b for p in (a, b - 1)})
             id_at = dict(zip(places, view.live_at(places), strict=True))
-            for n, (a, b) in enumerate(cuts, start=1):
+            for n, ((a, b), (lo, hi)) in enumerate(zip(cuts, ranges, strict=True), start=1):
                 shown = [id_at[a], id_at[b - 1]] if a < b else []
-                first = head[(n - 1) * MAX : n * MAX]
+                first = head[lo:hi]
                 key = [shown[0], shown[-1], context, _digest(first)] if shown else None
                 name = part_name(n)
                 parts_doc[name] = key or []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from dumpfiles import cut_short, dump_names, overwrite, read_dump
 from live import PRUNING, kgpub
 from rdflib.compare import isomorphic
 
-from graph import dumps, history, parts, shacl
+from graph import dumps, history, parts, shacl, sitemap
 from graph.publication import BuildOptions, build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -388,3 +389,38 @@ def test_the_months_records_of_unchanged_months_are_linked_not_written(
     index, full_index = dumps.read_index_file(again), dumps.read_index_file(full)
     assert index["months"] == full_index["months"]
     assert sorted(index["months"]) == [n.removesuffix(".marshal") for n in names]
+
+
+def test_an_entry_added_as_the_newest_moves_no_sitemap_part_but_the_last(
+    tmp_path: Path, generated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sitemap parts are counted from the oldest entries (graph/sitemap.py part_range): a
+    rebuild that adds the newest entry writes again only the parts at the end of the list
+    (the pages before the entries, whose lastmod it changes, and the newest entries: the last
+    part, and the one before when they spill into it) and links every other part of the
+    current release (counted from the start, each one moved); the parts hold every page once."""
+    monkeypatch.setattr(sitemap, "MAX", 10)
+    source, out = tmp_path / "library.txt", tmp_path / "out"
+    options = BuildOptions(base=BASE)
+    source.write_text(listing(generated, OWN), encoding="utf-8")
+    first = build([source], out, options, now=NOW)
+    newest = ("Zeta newest report", "30/12/2025 at 11:00 pm", "Safeguarding", "About zeta.")
+    source.write_text(listing(generated, [*OWN, newest]), encoding="utf-8")
+    again = build([source], out, options, now=NOW + timedelta(hours=1))
+    assert first.release is not None and again.release is not None
+
+    def parts(release: Path) -> list[Path]:
+        found = (release / "sitemap").glob("sitemap-*.xml")
+        return sorted(found, key=lambda p: int(p.stem.removeprefix("sitemap-")))
+
+    old, new = parts(first.release), parts(again.release)
+    assert len(old) > 10 and len(new) == len(old)
+    added = BASE + "entry/2025-12-30-2300-zeta-newest-report"
+    locs = [re.findall(r"<loc>([^<]+)</loc>", p.read_text(encoding="utf-8")) for p in new]
+    for before, after, urls in zip(old, new, locs, strict=True):
+        moved = added in urls or any("/entry/" not in u for u in urls)
+        assert (before.stat().st_ino == after.stat().st_ino) == (not moved), before.name
+    assert sum(any("/entry/" not in u for u in urls) for urls in locs) <= 2
+    pages = [u for part in locs for u in part]
+    assert len(pages) == len(set(pages)) == again.entries + 4 + again.concepts
+    assert any(added in urls for urls in locs[-2:])  # the newest, at the list's start

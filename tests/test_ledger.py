@@ -244,9 +244,15 @@ def test_sitemap_files_are_the_documents(
         sitemap.write_release_sitemaps(copy, IRIS, state.built, own, copies[k - 1] if k else None)
     folder = copies[1] / "sitemap"
     parts = -(-len(urls) // 10)
+    # Counted from the end: part 1 the oldest ten entries, the last part the rest of the list.
+    cut = [urls[max(0, len(urls) - 10 * k) : len(urls) - 10 * (k - 1)] for k in range(1, parts)]
+    cut.append(urls[: len(urls) - 10 * (parts - 1)])
+    assert [u for part in reversed(cut) for u in part] == urls and all(
+        len(c) == 10 for c in cut[:-1]
+    )
     for k in range(parts):
         name = sitemap.part_name(k + 1)
-        assert (folder / name).read_bytes() == sitemap.urlset(urls[10 * k : 10 * k + 10]), name
+        assert (folder / name).read_bytes() == sitemap.urlset(cut[k]), name
         again = copies[2] / "sitemap" / name
         assert again.stat().st_ino == (folder / name).stat().st_ino  # the same bytes: linked
         if n == 2:  # a rebuild that changed nothing: every part taken over as it was

@@ -100,10 +100,10 @@ def sitemap_part(part: int) -> Response:
 
     def compute() -> tuple[Representation | None, int]:
         total = _count(release)
-        start = (part - 1) * SITEMAP_MAX
-        if part < 1 or start >= total or total <= SITEMAP_MAX:
+        start, end = sitemaps.part_range(total, part, SITEMAP_MAX)
+        if part < 1 or end <= 0 or total <= SITEMAP_MAX:
             return None, 0
-        data = sitemaps.urlset(_urls(release, start, min(total, start + SITEMAP_MAX)))
+        data = sitemaps.urlset(_urls(release, start, end))
         rep = Representation(data, XML, make_etag("sitemap", part, data), changed=_header(release))
         return rep, rep.size
 
