@@ -58,7 +58,7 @@ import marshal
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from itertools import chain, islice
@@ -573,10 +573,8 @@ def verify_index(release: Path | None, index: dict[str, Any]) -> dict[str, Any]:
     of CPU at 1M."""
     if release is None or not index.get("dumps"):
         return index
-    try:
-        listed = json.loads((release / "manifest.json").read_text(encoding="utf-8"))["dumps"]
-        expected = {d["filename"]: d["size"] for d in listed}
-    except (OSError, ValueError, KeyError, TypeError):
+    expected = dump_sizes(release)
+    if expected is None:
         return {}
     folder = release / FOLDER
     good = [
@@ -588,6 +586,16 @@ def verify_index(release: Path | None, index: dict[str, Any]) -> dict[str, Any]:
     if good == index["dumps"]:
         return index
     return {**index, "dumps": good}
+
+
+def dump_sizes(release: Path) -> dict[str, int] | None:
+    """The size of each dump file of a release (a .gz its own), by file name, as its manifest
+    says; None when it cannot tell."""
+    try:
+        listed = json.loads((release / "manifest.json").read_bytes())["dumps"]
+        return {str(d["filename"]): int(d["size"]) for d in listed}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def previous_parts(release: Path, name: str) -> dict[str, parts.Part]:
@@ -612,7 +620,8 @@ def write_index(
     hard-linked from the current release's when its record is the same."""
     folder = work / MONTHS
     folder.mkdir(exist_ok=True)
-    before = reuse.index.get("months", {}) if reuse.previous is not None else {}
+    previous = reuse.previous
+    before = reuse.index.get("months", {}) if previous is not None else {}
     for m in converted.months:
         record = {
             "digest": m.digest,
@@ -625,9 +634,9 @@ def write_index(
             "candidates": m.recognition.candidates,
         }
         path = folder / f"{m.name}.marshal"
-        if before.get(m.name) == record and reuse.previous is not None:
+        if previous is not None and before.get(m.name) == record:
             with contextlib.suppress(OSError):
-                os.link(reuse.previous / MONTHS / path.name, path)
+                os.link(previous / MONTHS / path.name, path)
                 continue
         path.write_bytes(marshal.dumps(record))
     index = {
@@ -650,11 +659,12 @@ def write_dump_files(
     path: Path,
     level: int,
     previous: Path | None,
-    index: dict[str, Any],
+    linkable: Collection[str],
     piece: int | None = None,
 ) -> tuple[DumpFile, DumpFile, int]:
     """Write one dump and its gzip as parts, linking the previous release's unchanged
-    chunks' parts; return both files' descriptions and how many chunks were linked.
+    chunks' parts (from its dumps named in linkable: the chunk index's "dumps"); return both
+    files' descriptions and how many chunks were linked.
 
     A linked part is checked against its size and CRC-32 as it is hashed; one that fails
     the check is made again. Both files are hashed (SHA-256) and the plain one CRC-32'd (the
@@ -662,7 +672,7 @@ def write_dump_files(
     of more than WHOLE pieces of N-Triples is made and written in pieces of about piece bytes
     (None: PIECE)."""
     render = _Renderer(converted, fmt, converted.text, converted.iris)
-    return _write_files(render, chunks, fmt, path, level, previous, index, piece or PIECE)
+    return _write_files(render, chunks, fmt, path, level, previous, linkable, piece or PIECE)
 
 
 def is_text_only(fmt: RdfFormat) -> bool:
@@ -678,7 +688,7 @@ def write_spooled_dump_files(
     path: Path,
     level: int,
     previous: Path | None,
-    index: dict[str, Any],
+    linkable: Collection[str],
     end: int = -1,
     extents: Sequence[Extent] = (),
     piece: int | None = None,
@@ -693,7 +703,7 @@ def write_spooled_dump_files(
     with spool.open("rb") as file:
         text = GraphText(file=file, end=end, extents=extents)
         render = _Renderer(None, fmt, text, Iris(base))
-        return _write_files(render, chunks, fmt, path, level, previous, index, piece or PIECE)
+        return _write_files(render, chunks, fmt, path, level, previous, linkable, piece or PIECE)
 
 
 def run_spooled() -> None:
@@ -720,11 +730,11 @@ def _write_files(
     path: Path,
     level: int,
     previous: Path | None,
-    index: dict[str, Any],
+    linkable: Collection[str],
     piece: int,
 ) -> tuple[DumpFile, DumpFile, int]:
     gz_path = path.with_name(path.name + GZIP_SUFFIX)
-    old = _open_previous(previous, path.name, gz_path.name, index)
+    old = _open_previous(previous, path.name, gz_path.name, linkable)
     linked = 0
     before = old.folder if old is not None else None  # its parts not hashed again (parts.py)
     plain_out, gz_out = parts.Writer(path, before), parts.Writer(gz_path, before)
@@ -776,9 +786,9 @@ def _deflate(text: bytes, level: int) -> bytes:
 
 
 def _open_previous(
-    previous: Path | None, name: str, gz_name: str, index: dict[str, Any]
+    previous: Path | None, name: str, gz_name: str, linkable: Collection[str]
 ) -> _Previous | None:
-    if previous is None or name not in index.get("dumps", ()):
+    if previous is None or name not in linkable:
         return None
     plain, gz = previous_parts(previous, name), previous_parts(previous, gz_name)
     if not plain or not gz:

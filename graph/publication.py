@@ -756,9 +756,7 @@ def _start_spooled_dumps(
             dumps_dir / f"{dumps.DUMP_STEM}{fmt.suffix}",
             GZIP_LEVEL,
             reuse.previous,
-            # What the writer reads of the index (which dumps the previous release has), not
-            # its months' records (1M IRIs at 1M entries), pickled to the process.
-            {"dumps": reuse.index.get("dumps", [])},
+            reuse.index.get("dumps", []),
             len(converted.text),
             converted.text.extents,
             dumps.PIECE,  # the builder's (a test may lower it), not the process's own
@@ -767,20 +765,6 @@ def _start_spooled_dumps(
     }
     apart.start()
     return jobs
-
-
-def _dump_sizes(release: Path) -> dict[str, int]:
-    """The bytes of each dump of a release with its gzip, by the plain dump's file name ({}
-    when its manifest cannot tell)."""
-    try:
-        listed = json.loads((release / MANIFEST).read_bytes())["dumps"]
-        sizes: dict[str, int] = {}
-        for dump in listed:
-            name = str(dump["filename"]).removesuffix(GZIP_SUFFIX)
-            sizes[name] = sizes.get(name, 0) + int(dump["size"])
-        return sizes
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
 
 
 def _start_dumps(
@@ -804,8 +788,13 @@ def _start_dumps(
         # Linking, a dump's cost is hashing its parts after the first changed one: the
         # largest first (N-Triples, twice Turtle's bytes, came last: the one-change rebuild
         # at 1M entries waited for it alone).
-        sizes = _dump_sizes(reuse.previous)
-        order.sort(key=lambda f: -sizes.get(f"{dumps.DUMP_STEM}{f.suffix}", 0))
+        sizes = dumps.dump_sizes(reuse.previous) or {}
+
+        def size(fmt: RdfFormat) -> int:
+            name = f"{dumps.DUMP_STEM}{fmt.suffix}"
+            return sizes.get(name, 0) + sizes.get(name + GZIP_SUFFIX, 0)
+
+        order.sort(key=size, reverse=True)
     return {
         fmt: pool.submit(
             dumps.write_dump_files,
@@ -815,7 +804,7 @@ def _start_dumps(
             dumps_dir / f"{dumps.DUMP_STEM}{fmt.suffix}",
             GZIP_LEVEL,
             reuse.previous,
-            reuse.index,
+            reuse.index.get("dumps", []),
         )
         for fmt in order
     }
