@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast, dataclass_transform
 from zoneinfo import ZoneInfo
 
+import xxhash
+
 from graph.errors import ListingError
 from graph.xmlchars import code_point, find_non_xml
 
@@ -1100,7 +1102,14 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _segment_digest(data: bytes, first: bool) -> str:
-    h = hashlib.sha256(_CODE_KEY)
+    """What a segment's reading is kept by (its cache file's name), and found again by: every
+    segment of the page is hashed again by a rebuild (665 MB at 1M entries), by XXH3-128, at
+    about 25 times SHA-256's speed here (0.02 against 0.4 s of a rebuild's main thread). It
+    tells unchanged bytes from changed ones, no more: not a checksum anyone is given, nor a
+    defence against a page made to collide, which would only have a rebuild take the reading
+    of the text that page held before (the months' digests, which decide what is published
+    again, are SHA-256: _Scanned.kept)."""
+    h = xxhash.xxh3_128(_CODE_KEY)
     h.update(b"1" if first else b"0")
     h.update(data)
     return h.hexdigest()
