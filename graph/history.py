@@ -297,6 +297,21 @@ class Decisions:
 
     def modified_of(self, iri: str, fingerprint: str) -> str | None:
         """The dcterms:modified of an entry with this fingerprint (convert.ModifiedOf)."""
+        before = self._before(iri)
+        if before is None:
+            return None
+        if before.deleted is None and before.fingerprint != fingerprint:
+            return self.time
+        return before.modified
+
+    def is_published_as(self, iri: str, fingerprint: str) -> bool:
+        """Whether the previous release published this entry with this fingerprint: then
+        its triples are the same, dcterms:modified too (modified_of keeps it)."""
+        before = self._before(iri)
+        return before is not None and before.deleted is None and before.fingerprint == fingerprint
+
+    def _before(self, iri: str) -> EntryState | None:
+        """The entry's state in the previous release, if it had one."""
         if self.old is None:
             return None
         name = month_of(iri)
@@ -304,12 +319,7 @@ class Decisions:
         if rows is None:
             self._month.clear()
             rows = self._month[name] = self.old.peek(name)
-        before = rows.get(iri)
-        if before is None:
-            return None
-        if before.deleted is None and before.fingerprint != fingerprint:
-            return self.time
-        return before.modified
+        return rows.get(iri)
 
 
 def decide(previous: Path | None, stamp: datetime) -> Decisions:

@@ -496,11 +496,20 @@ def _publish(
         # process of their own (_Apart) during validation, and the others after it.
         with ThreadPoolExecutor(max_workers=2) as background, _Apart() as apart:
             loading = background.submit(loader.stage, converted, reusable, chunks, index)
+            # The fingerprints of the entries convert rendered: only they can have changed.
+            prints = converted.fingerprints
             changed = None
             if options.engine == "turbo":
-                changed = dumps.changed_partition(converted, chunks, index, validation)
+                # Of the months made again, only the entries whose triples changed.
+
+                def conformed(iri: str) -> bool:
+                    found = prints.get(iri)
+                    return found is not None and decisions.is_published_as(iri, found)
+
+                changed = dumps.changed_partition(converted, chunks, index, validation, conformed)
             jobs: DumpJobs = {}
-            if changed is not None and len(changed.starts) - 1 <= len(converted.entries) // 10:
+            remade = dumps.remade_entries(chunks, index)
+            if changed is not None and remade <= len(converted.entries) // 10:
                 jobs = _start_dumps(
                     background, work, converted, reusing, DUMP_FORMATS, linking=True
                 )
@@ -509,9 +518,7 @@ def _publish(
                 # hold the GIL) are written by a process of their own during validation.
                 jobs = _start_spooled_dumps(apart, work, converted, reusing)
             phases.start("history", len(converted.entries))
-            # Only the entries convert rendered can have changed: the others keep their
-            # fingerprints.
-            prints = converted.fingerprints
+            # The entries convert did not render keep their fingerprints.
             changes = history.compute(
                 previous,
                 converted,

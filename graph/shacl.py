@@ -76,7 +76,8 @@ class Partition:
     entries: bytes | memoryview | GraphText
     starts: Sequence[int]
     # The context and links conformed as they are (in the current release, to the same
-    # shapes): their part is not validated again, only the entries' parts.
+    # shapes): their part is not validated again, only the entries' parts (and the links
+    # may be left out: dumps.changed_partition does not read them).
     context_conforms: bool = False
     # Where the entries begin in the text convert wrote, when they are all of its entries
     # (Partition.of; an Ahead's chunks are of that text); -1 for a choice of them.
