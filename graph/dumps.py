@@ -1,13 +1,10 @@
 """The dumps of a release, written in stable chunks whose bytes the next build reuses.
 
-A dump is the concatenation of chunks: a header, the scheme and its concepts, the entries
-grouped by the month of their IRI ('entry/YYYY-MM-'), the library (its own lines and
-hasPart), a footer. The library comes last: its hasPart lines (and its description, which
-counts the entries) change whenever an entry is added or removed, and every byte of a dump
-after its first changed chunk is hashed again (a million entries' dumps are 7 GB).
-Each chunk is serialized on its own (Turtle and JSON-LD subjects never straddle two chunks,
-so the text equals a whole-graph serialization) and keyed by the SHA-256 of its N-Triples,
-from which every format is a pure function.
+A dump is the concatenation of chunks: a header, the library (its own lines and hasPart),
+the scheme and its concepts, the entries grouped by the month of their IRI
+('entry/YYYY-MM-'), a footer. Each chunk is serialized on its own (Turtle and JSON-LD
+subjects never straddle two chunks, so the text equals a whole-graph serialization) and
+keyed by the SHA-256 of its N-Triples, from which every format is a pure function.
 
 Each dump is a file made of parts (graph/parts.py): dumps/library.nt.parts lists them, and
 each chunk of each dump is a part of its own in dumps/parts/, named by the chunk's key and the
@@ -134,29 +131,24 @@ class Chunk:
 
 
 def chunks_of(converted: Converted) -> list[Chunk]:
-    """The chunks of a library, in dump order: the scheme, each month of entries (its key is
-    the month's, computed when it was rendered), then the library and its links."""
+    """The chunks of a library, in dump order: the library and its links, the scheme, then
+    each month of entries (its key is the month's, computed when it was rendered)."""
     text, layout = converted.text, converted.layout
     starts = layout.entries
 
     def key(a: int, b: int) -> str:
         return hashlib.sha256(text[a:b]).hexdigest()
 
-    out = [Chunk(key(layout.scheme, starts[0]), layout.scheme, starts[0], "scheme")]
+    out = [
+        Chunk(layout.library or key(0, layout.scheme), 0, layout.scheme, "library"),
+        Chunk(key(layout.scheme, starts[0]), layout.scheme, starts[0], "scheme"),
+    ]
     first = 0
     for month in converted.months:
         last = first + len(month.iris)
         out.append(Chunk(month.key, starts[first], starts[last], "entries", first, last))
         first = last
-    out.append(Chunk(layout.library or key(0, layout.scheme), 0, layout.scheme, "library"))
     return out
-
-
-def library_key(index: dict[str, Any]) -> str:
-    """The key of the library's chunk in a release's chunk index ('' if none): the last of
-    its chunks (chunks_of)."""
-    keys = index.get("chunks")
-    return str(keys[-1]) if keys else ""
 
 
 def dump_prefixes(iris: Iris) -> dict[str, str]:
@@ -269,7 +261,7 @@ class _Renderer:
         return b"".join(node.encode("utf-8") for node in self._nodes(chunk))
 
     def _nodes(self, chunk: Chunk) -> Iterator[str]:
-        # The scheme's chunk opens every dump's @graph: each later node follows ",\n".
+        # The library node comes first in every dump, so each later node follows ",\n".
         converted = self.converted
         if converted is None:  # refused by __init__
             raise PublicationError("JSON-LD dumps need the entries")
@@ -290,10 +282,8 @@ class _Renderer:
             nodes = islice(jsonld_nodes(converted, descriptions), skip, None)
         else:
             nodes = islice(jsonld_nodes(converted, ()), skip, skip + scheme_nodes)
-        lead = "  " if chunk.kind == "scheme" else ",\n  "
         for node in nodes:
-            yield lead + json.dumps(node, ensure_ascii=False)
-            lead = ",\n  "
+            yield ",\n  " + json.dumps(node, ensure_ascii=False)
 
 
 LIBRARY_PARTS = 10_000  # dcterms:hasPart values per piece of the library node's JSON
@@ -304,7 +294,7 @@ def _library_node(node: dict[str, Any]) -> Iterator[str]:
     every entry, and json.dumps of it at once held several times its 50 MB at 1M entries."""
     parts = node.pop("hasPart")
     head = json.dumps(node, ensure_ascii=False)
-    yield ",\n  " + head[:-1] + ', "hasPart": ['
+    yield "  " + head[:-1] + ', "hasPart": ['
     for at in range(0, len(parts), LIBRARY_PARTS):
         piece = json.dumps(parts[at : at + LIBRARY_PARTS], ensure_ascii=False)[1:-1]
         yield piece if at == 0 else ", " + piece
@@ -848,8 +838,7 @@ def changed_partition(
     known = set(index.get("chunks", ()))
     text, starts = converted.text, converted.layout.entries
     offsets, pieces = [0], []
-    months = [c for c in chunks if c.kind == "entries"]
-    for chunk, month in zip(months, converted.months, strict=True):
+    for chunk, month in zip(chunks[2:], converted.months, strict=True):
         if chunk.key in known:
             continue
         kept: Sequence[int] = range(chunk.first, chunk.last)
@@ -862,7 +851,7 @@ def changed_partition(
     # The library with its links, and the scheme with its concepts, as they conformed: then
     # the links are not validated, nor read (a hasPart line per entry: 171 MB read from the
     # current release at 1M entries, 0.5 s of a one-change rebuild before its dumps start).
-    same = all(c.key in known for c in chunks if c.kind != "entries")
+    same = chunks[0].key in known and chunks[1].key in known
     links = b"" if same else converted.links
     return shacl.Partition(converted.context, links, b"".join(pieces), offsets, same)
 
@@ -883,7 +872,7 @@ def _runs(numbers: Sequence[int]) -> Iterator[range]:
 def remade_entries(chunks: Sequence[Chunk], index: dict[str, Any]) -> int:
     """How many entries are in the chunks the current release does not have."""
     known = set(index.get("chunks", ()))
-    return sum(c.last - c.first for c in chunks if c.kind == "entries" and c.key not in known)
+    return sum(c.last - c.first for c in chunks[2:] if c.key not in known)
 
 
 class Months:
@@ -896,7 +885,7 @@ class Months:
         self.folder = previous / FOLDER if previous is not None else None
         self.parts: dict[str, parts.Part] = {}
         self._listed_ns = -1  # when the N-Triples dump's list was written
-        self._library = library_key(index)
+        self._library = str(index["chunks"][0]) if index.get("chunks") else ""
         if self.cache and previous is not None and index.get("nt") in index.get("dumps", ()):
             self.parts = previous_parts(previous, index["nt"])
             with contextlib.suppress(OSError):

@@ -437,38 +437,6 @@ def test_the_months_records_of_unchanged_months_are_linked_not_written(
     assert sorted(index["months"]) == [n.removesuffix(".marshal") for n in names]
 
 
-def test_an_entry_added_as_the_newest_hashes_no_month_of_the_dumps_again(
-    tmp_path: Path, generated: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The library's chunk (its hasPart lines, which every added entry changes) comes last in
-    the dumps, after the months: a rebuild that adds the newest entry takes up each dump's
-    SHA-256 from the current release's state after the months before it, and reads none of
-    the months it links (at 1M entries they are 7 GB, which the library's chunk at the start
-    had hashed again)."""
-    source, out = tmp_path / "library.txt", tmp_path / "out"
-    options = BuildOptions(base=BASE)
-    source.write_text(listing(generated, OWN), encoding="utf-8")
-    first = build([source], out, options, now=NOW)
-    assert first.release is not None
-    months = set(dumps.read_index_file(first.release)["chunks"][:-1])
-    read: list[str] = []
-    add_read = parts.Writer._add_read
-
-    def recorded(writer: parts.Writer, part: parts.Part, path: Path) -> bool:
-        read.append(part.name.split(".")[0])
-        return add_read(writer, part, path)
-
-    monkeypatch.setattr(parts.Writer, "_add_read", recorded)
-    newest = ("Zeta newest report", "30/12/2025 at 11:00 pm", "Safeguarding", "About zeta.")
-    source.write_text(listing(generated, [*OWN, newest]), encoding="utf-8")
-    again = build([source], out, options, now=NOW + timedelta(hours=1))
-    assert again.release is not None and again.entries == first.entries + 1
-    # December 2025 is a month of its own (the generated entries end in 2024): every month
-    # of the current release is kept, and linked.
-    assert months <= set(dumps.read_index_file(again.release)["chunks"])
-    assert not set(read) & months
-
-
 def test_an_entry_added_as_the_newest_moves_no_sitemap_part_but_the_last(
     tmp_path: Path, generated: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from graph import parts
 from graph.convert import Converted
-from graph.dumps import FOLDER, Chunk, library_key, part_name, previous_parts
+from graph.dumps import FOLDER, Chunk, part_name, previous_parts
 from graph.formats import NTRIPLES
 
 PIECE = 1 << 20  # bytes of a library chunk read at a time
@@ -55,7 +55,8 @@ def graph_changes(
     known = set(old_chunks)
     made = [c for c in chunks if c.key not in known]
     folder = previous / FOLDER
-    old_library = library_key(index) if library_key(index) in gone else None
+    # The library's chunk is the first of both (graph/dumps.py chunks_of).
+    old_library = old_chunks[0] if old_chunks[0] in gone else None
     new_library = next((c for c in made if c.kind == "library"), None)
     text = converted.text
     added = set(b"".join(text[c.start : c.end] for c in made if c is not new_library).split(b"\n"))
