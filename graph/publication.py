@@ -500,16 +500,18 @@ def _publish(
             prints = converted.fingerprints
             changed = None
             if options.engine == "turbo":
-                # Of the months made again, only the entries whose triples changed.
 
                 def conformed(iri: str) -> bool:
+                    """Whether the current release published the entry with these triples."""
                     found = prints.get(iri)
                     return found is not None and decisions.is_published_as(iri, found)
 
+                # Of the months made again, only the entries whose triples changed.
                 changed = dumps.changed_partition(converted, chunks, index, validation, conformed)
             jobs: DumpJobs = {}
-            remade = dumps.remade_entries(chunks, index)
-            if changed is not None and remade <= len(converted.entries) // 10:
+            # A tenth of the entries or fewer made again: the dumps link most of their parts.
+            few = len(converted.entries) // 10
+            if changed is not None and dumps.remade_entries(chunks, index) <= few:
                 jobs = _start_dumps(
                     background, work, converted, reusing, DUMP_FORMATS, linking=True
                 )
