@@ -483,6 +483,11 @@ class Reuse:
     index: dict[str, Any]
     validation: str
 
+    @property
+    def linkable(self) -> list[str]:
+        """The current release's dumps whose parts this build may link (the index's)."""
+        return list(self.index.get("dumps", ()))
+
 
 def part_name(key: str, fmt: RdfFormat, deflated: bool = False) -> str:
     """The name of a chunk's part in a dump of fmt (in dumps/parts/): its key and the format's
@@ -838,12 +843,12 @@ def changed_partition(
     known = set(index.get("chunks", ()))
     text, starts = converted.text, converted.layout.entries
     offsets, pieces = [0], []
-    for chunk, month in zip(chunks[2:], converted.months, strict=True):
-        if chunk.key in known:
-            continue
+    month_of = dict(zip(chunks[2:], converted.months, strict=True))
+    for chunk in remade_months(chunks, index):
         kept: Sequence[int] = range(chunk.first, chunk.last)
         if conformed is not None:
-            kept = [i for i, iri in zip(kept, month.iris, strict=True) if not conformed(iri)]
+            iris = month_of[chunk].iris
+            kept = [i for i, iri in zip(kept, iris, strict=True) if not conformed(iri)]
         for run in _runs(kept):
             pieces.append(text[starts[run.start] : starts[run.stop]])
             base = offsets[-1] - starts[run.start]
@@ -869,10 +874,10 @@ def _runs(numbers: Sequence[int]) -> Iterator[range]:
         yield range(start, end)
 
 
-def remade_entries(chunks: Sequence[Chunk], index: dict[str, Any]) -> int:
-    """How many entries are in the chunks the current release does not have."""
+def remade_months(chunks: Sequence[Chunk], index: dict[str, Any]) -> list[Chunk]:
+    """The chunks of entries (months) the current release does not have."""
     known = set(index.get("chunks", ()))
-    return sum(c.last - c.first for c in chunks[2:] if c.key not in known)
+    return [c for c in chunks[2:] if c.key not in known]
 
 
 class Months:

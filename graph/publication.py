@@ -511,7 +511,8 @@ def _publish(
             jobs: DumpJobs = {}
             # A tenth of the entries or fewer made again: the dumps link most of their parts.
             few = len(converted.entries) // 10
-            if changed is not None and dumps.remade_entries(chunks, index) <= few:
+            remade = dumps.remade_months(chunks, index)
+            if changed is not None and sum(c.last - c.first for c in remade) <= few:
                 jobs = _start_dumps(
                     background, work, converted, reusing, DUMP_FORMATS, linking=True
                 )
@@ -765,7 +766,7 @@ def _start_spooled_dumps(
             dumps_dir / f"{dumps.DUMP_STEM}{fmt.suffix}",
             GZIP_LEVEL,
             reuse.previous,
-            reuse.index.get("dumps", []),
+            reuse.linkable,
             len(converted.text),
             converted.text.extents,
             dumps.PIECE,  # the builder's (a test may lower it), not the process's own
@@ -813,7 +814,7 @@ def _start_dumps(
             dumps_dir / f"{dumps.DUMP_STEM}{fmt.suffix}",
             GZIP_LEVEL,
             reuse.previous,
-            reuse.index.get("dumps", []),
+            reuse.linkable,
         )
         for fmt in order
     }
