@@ -79,6 +79,8 @@ CREATE TABLE hmonth (name TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
 """
 _TABLES = ("setdef", "record", "record_set", "stamp", "change", "hmonth")
 _STATE = "''"  # hmonth's row for the whole history
+# A record row: id, iri, title, sets, created, published, datestamp, modified, deleted, titled
+_Record = tuple[Any, ...]
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -180,34 +182,69 @@ def _insert_month(
     titled: Mapping[str, str | None],
     counts: Counter[tuple[int, str]] | None,
 ) -> None:
+    records = _month_records(db, name, rows, ids, titled)
+    _insert_records(db, records, counts)
+    db.execute("INSERT OR REPLACE INTO hmonth VALUES (?, ?)", (name, month_digest(rows)))
+
+
+def _month_records(
+    db: sqlite3.Connection,
+    name: str,
+    rows: Mapping[str, EntryState],
+    ids: dict[str, int],
+    titled: Mapping[str, str | None],
+) -> list[_Record]:
+    """A month's record rows, in id order (the month's first id, then IRI order)."""
     first = first_id(name)
     if len(rows) >= 1 << _MONTH_BITS:
         raise PublicationError(f"{name}: more entries in one month than the index can number")
-    records, sets = [], []
-    for n, (iri, s) in enumerate(sorted(rows.items()), start=first):
-        members = _sets_of(s, ids, db)
-        records.append(
-            (
-                n,
-                iri,
-                s.title,
-                " ".join(map(str, members)),
-                s.created,
-                s.published,
-                s.datestamp,
-                s.modified,
-                s.deleted,
-                titled.get(iri),
-            )
+    return [
+        (
+            n,
+            iri,
+            s.title,
+            " ".join(map(str, _sets_of(s, ids, db))),
+            s.created,
+            s.published,
+            s.datestamp,
+            s.modified,
+            s.deleted,
+            titled.get(iri),
         )
-        sets += [(concept, n, s.datestamp) for concept in members]
+        for n, (iri, s) in enumerate(sorted(rows.items()), start=first)
+    ]
+
+
+def _insert_records(
+    db: sqlite3.Connection, records: Sequence[_Record], counts: Counter[tuple[int, str]] | None
+) -> None:
+    """Insert record rows and their record_set rows; counts (of stamp's rows) raised."""
+    sets = []
+    for record in records:
+        n, datestamp = record[0], record[6]
+        members = [int(s) for s in record[3].split()]
+        sets += [(concept, n, datestamp) for concept in members]
         if counts is not None:
-            counts[(0, s.datestamp)] += 1
+            counts[(0, datestamp)] += 1
             for concept in members:
-                counts[(concept, s.datestamp)] += 1
+                counts[(concept, datestamp)] += 1
     db.executemany("INSERT INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
     db.executemany("INSERT INTO record_set VALUES (?, ?, ?)", sets)
-    db.execute("INSERT OR REPLACE INTO hmonth VALUES (?, ?)", (name, month_digest(rows)))
+
+
+def _delete_records(
+    db: sqlite3.Connection, records: Sequence[_Record], counts: Counter[tuple[int, str]]
+) -> None:
+    """Delete record rows and their record_set rows; counts (of stamp's rows) lowered."""
+    gone = []
+    for record in records:
+        n, datestamp = record[0], record[6]
+        counts[(0, datestamp)] -= 1
+        for concept in (int(s) for s in record[3].split()):
+            counts[(concept, datestamp)] -= 1
+            gone.append((concept, n))
+    db.executemany("DELETE FROM record_set WHERE concept = ? AND id = ?", gone)
+    db.executemany("DELETE FROM record WHERE id = ?", [(record[0],) for record in records])
 
 
 def _write_all(db: sqlite3.Connection, history: History, release: Path) -> None:
@@ -280,31 +317,10 @@ def _update(db: sqlite3.Connection, history: History) -> bool:
     counts: Counter[tuple[int, str]] = Counter()
     for name in sorted(history.months):
         rows = history.months[name]
-        if digests.get(name) == month_digest(rows):
-            continue
-        first = first_id(name)
-        old = db.execute(
-            "SELECT id, iri, title, titled, sets, datestamp FROM record WHERE id >= ? AND id < ?",
-            (first, first + (1 << _MONTH_BITS)),
-        ).fetchall()
-        titled: dict[str, str | None] = {}
-        gone = []
-        for n, iri, title, since, sets, datestamp in old:
-            members = [int(s) for s in sets.split()]
-            counts[(0, datestamp)] -= 1
-            for concept in members:
-                counts[(concept, datestamp)] -= 1
-                gone.append((concept, n))
-            now = rows.get(iri)
-            if now is not None and now.title == title:
-                titled[iri] = since
-        db.executemany("DELETE FROM record_set WHERE concept = ? AND id = ?", gone)
-        db.execute(
-            "DELETE FROM record WHERE id >= ? AND id < ?", (first, first + (1 << _MONTH_BITS))
-        )
-        for iri in rows:
-            titled.setdefault(iri, history.time)
-        _insert_month(db, name, rows, ids, titled, counts)
+        digest = month_digest(rows)
+        if digests.get(name) != digest:
+            _update_month(db, name, rows, ids, history.time, counts)
+            db.execute("INSERT OR REPLACE INTO hmonth VALUES (?, ?)", (name, digest))
     for (concept, datestamp), n in counts.items():
         if n:
             db.execute(
@@ -315,6 +331,40 @@ def _update(db: sqlite3.Connection, history: History) -> bool:
     db.execute("DELETE FROM stamp WHERE records <= 0")
     db.execute("INSERT OR REPLACE INTO hmonth VALUES ('', ?)", (key(history),))
     return True
+
+
+def _update_month(
+    db: sqlite3.Connection,
+    name: str,
+    rows: Mapping[str, EntryState],
+    ids: dict[str, int],
+    now: str,
+    counts: Counter[tuple[int, str]],
+) -> None:
+    """A month's records brought to rows: only those whose row differs are deleted and
+    inserted again, as graph/index.py does with its entries (deleting and inserting the
+    month's 9,300 records at 1M entries was most of this module's part of a one-change
+    rebuild). An entry keeps when it got its title (titled) while its title is the same;
+    one whose title is new got it now."""
+    first = first_id(name)
+    old: dict[int, _Record] = {
+        row[0]: row
+        for row in db.execute(
+            "SELECT id, iri, title, sets, created, published, datestamp, modified, deleted, "
+            "titled FROM record WHERE id >= ? AND id < ?",
+            (first, first + MONTH_IDS),
+        )
+    }
+    since = {row[1]: (row[2], row[9]) for row in old.values()}
+    titled = {
+        iri: kept[1] if (kept := since.get(iri)) is not None and kept[0] == s.title else now
+        for iri, s in rows.items()
+    }
+    new = {row[0]: row for row in _month_records(db, name, rows, ids, titled)}
+    touched = sorted(n for n in old.keys() | new.keys() if old.get(n) != new.get(n))
+    # All the rows going out before any comes in: an IRI may move to another id.
+    _delete_records(db, [old[n] for n in touched if n in old], counts)
+    _insert_records(db, [new[n] for n in touched if n in new], counts)
 
 
 # --- reading ------------------------------------------------------------------------------------
