@@ -288,12 +288,6 @@ class Decisions:
 
     time: str
     old: State | None
-    # The month of the last entry asked for: convert asks month by month, and keeping every
-    # month read in old (State.month) held the states of the whole library once a build
-    # rendered every month (800 MB at 1M entries, a rebuild after an upgrade).
-    _month: dict[str, Mapping[str, EntryState]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
 
     def modified_of(self, iri: str, fingerprint: str) -> str | None:
         """The dcterms:modified of an entry with this fingerprint (convert.ModifiedOf)."""
@@ -314,12 +308,10 @@ class Decisions:
         """The entry's state in the previous release, if it had one."""
         if self.old is None:
             return None
-        name = month_of(iri)
-        rows = self._month.get(name)
-        if rows is None:
-            self._month.clear()
-            rows = self._month[name] = self.old.peek(name)
-        return rows.get(iri)
+        # Convert asks month by month: State.peek keeps the last month it read (keeping
+        # every month read, as State.month does, held the states of the whole library once
+        # a build rendered every month: 800 MB at 1M entries, a rebuild after an upgrade).
+        return self.old.peek(month_of(iri)).get(iri)
 
 
 def decide(previous: Path | None, stamp: datetime) -> Decisions:
@@ -639,6 +631,9 @@ class State:
     release: Path | None = None  # where the months' files are (None: all in _months)
     since: Since | None = None  # None when written before it was kept
     _months: dict[str, dict[str, EntryState]] = field(default_factory=dict, repr=False)
+    _peeked: tuple[str, Mapping[str, EntryState]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def month(self, name: str) -> dict[str, EntryState]:
         """The states of the entries of one month ({} for a month it has none of)."""
@@ -659,15 +654,22 @@ class State:
             out.update(self.month(name))
         return out
 
-    def peek(self, name: str) -> dict[str, EntryState]:
-        """The states of one month, without keeping them (a pass over every month)."""
+    def peek(self, name: str) -> Mapping[str, EntryState]:
+        """The states of one month, not kept among the months (a pass over every month);
+        only the last one peeked is, for the next question about it: a rebuild asks about
+        its changed month while rendering it (Decisions), validating it and comparing it
+        (compute), and read it each time (0.1 s a time for 9,300 entries at 1M)."""
         rows = self._months.get(name)
         if rows is not None:
             return rows
         if self.release is None or name not in self.names:
             return {}
+        if self._peeked is not None and self._peeked[0] == name:
+            return self._peeked[1]
         path = self.release / MONTHS / f"{name}.json"
-        return _rows(_read_json(path)["entries"], path)
+        found = _rows(_read_json(path)["entries"], path)
+        self._peeked = (name, found)
+        return found
 
 
 def _read_json(path: Path) -> Any:

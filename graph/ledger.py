@@ -250,7 +250,7 @@ def _delete_records(
 def _write_all(db: sqlite3.Connection, history: History, release: Path) -> None:
     ids = _set_ids(db, history)
     for name in history.names:
-        rows = history.months.get(name)
+        rows: Mapping[str, EntryState] | None = history.months.get(name)
         if rows is None:
             rows = history.old.peek(name) if history.old is not None else {}
         _insert_month(db, name, rows, ids, {}, None)
