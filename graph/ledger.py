@@ -174,19 +174,6 @@ def _sets_of(state: EntryState, ids: dict[str, int], db: sqlite3.Connection) -> 
     return out
 
 
-def _insert_month(
-    db: sqlite3.Connection,
-    name: str,
-    rows: Mapping[str, EntryState],
-    ids: dict[str, int],
-    titled: Mapping[str, str | None],
-    counts: Counter[tuple[int, str]] | None,
-) -> None:
-    records = _month_records(db, name, rows, ids, titled)
-    _insert_records(db, records, counts)
-    db.execute("INSERT OR REPLACE INTO hmonth VALUES (?, ?)", (name, month_digest(rows)))
-
-
 def _month_records(
     db: sqlite3.Connection,
     name: str,
@@ -253,7 +240,8 @@ def _write_all(db: sqlite3.Connection, history: History, release: Path) -> None:
         rows: Mapping[str, EntryState] | None = history.months.get(name)
         if rows is None:
             rows = history.old.peek(name) if history.old is not None else {}
-        _insert_month(db, name, rows, ids, {}, None)
+        _insert_records(db, _month_records(db, name, rows, ids, {}), None)
+        db.execute("INSERT OR REPLACE INTO hmonth VALUES (?, ?)", (name, month_digest(rows)))
     _insert_changes(db, _read_changes(release / HISTORY))
     # When each entry got its current title: the first change of its last run of changes
     # with the same title (graph/history.py Index.titled), sorted by SQLite on disk.
