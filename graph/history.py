@@ -662,10 +662,11 @@ class State:
         rows = self._months.get(name)
         if rows is not None:
             return rows
-        if self.release is None or name not in self.names:
-            return {}
+        # Asked once an entry (Decisions): the last month first, before a scan of the names.
         if self._peeked is not None and self._peeked[0] == name:
             return self._peeked[1]
+        if self.release is None or name not in self.names:
+            return {}
         path = self.release / MONTHS / f"{name}.json"
         found = _rows(_read_json(path)["entries"], path)
         self._peeked = (name, found)
