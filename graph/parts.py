@@ -30,6 +30,7 @@ import contextlib
 import errno
 import hashlib
 import io
+import mmap
 import os
 import shutil
 import threading
@@ -557,3 +558,73 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+COPY_PIECE = 16 << 20  # bytes copy_file copies between two looks at its stop flag
+_ALIGN = 4096  # O_DIRECT's alignment of offsets, lengths and memory (a page: every device's)
+
+
+def copy_file(source: Path, target: Path, stop: threading.Event) -> bool:
+    """Copy source's bytes into target (made anew), COPY_PIECE bytes at a time until stop is
+    set; False when stopped, or when source was shorter than it first was. Not synced.
+
+    Read and written with O_DIRECT where the file system allows it, so that neither file's
+    bytes pass through the page cache: a rebuild at 1M entries copies the 2.7 GB index, and
+    by copy_file_range that took 2.2 s of system time (the new file's pages allocated in the
+    page cache, on a machine where new memory costs 3-14 us a page) against 0.1 s, with the
+    same wall. The copy is then on disk and not in memory: its first readers read from disk.
+    Elsewhere (tmpfs before Linux 6.6, some network file systems), by copy_file_range."""
+    try:
+        return _copy_direct(source, target, stop)
+    except OSError:
+        pass  # O_DIRECT refused: copied again through the page cache, from the start
+    with source.open("rb") as src, target.open("wb") as dst:
+        size, done = os.fstat(src.fileno()).st_size, 0
+        while done < size:
+            if stop.is_set():
+                return False
+            n = os.copy_file_range(
+                src.fileno(), dst.fileno(), min(COPY_PIECE, size - done), done, done
+            )
+            if n == 0:
+                return False
+            done += n
+    return True
+
+
+def _copy_direct(source: Path, target: Path, stop: threading.Event) -> bool:
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct:
+        raise OSError(errno.EINVAL, "no O_DIRECT here")
+    buffer = mmap.mmap(-1, COPY_PIECE)  # page-aligned memory, as O_DIRECT asks
+    try:
+        src = os.open(source, os.O_RDONLY | direct)
+        try:
+            dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | direct, 0o644)
+            try:
+                return _copy_fds(src, dst, buffer, stop)
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+    finally:
+        buffer.close()
+
+
+def _copy_fds(src: int, dst: int, buffer: mmap.mmap, stop: threading.Event) -> bool:
+    size, done = os.fstat(src).st_size, 0
+    with memoryview(buffer) as view:
+        while done < size:
+            if stop.is_set():
+                return False
+            n = os.preadv(src, [view], done)
+            if n == 0:
+                return False
+            # The last piece is written whole blocks long (what follows its bytes in the
+            # buffer is cut off by the truncate below).
+            length = -(-n // _ALIGN) * _ALIGN
+            if os.pwrite(dst, view[:length], done) != length:
+                raise OSError(errno.EIO, "a short write")
+            done += n
+    os.ftruncate(dst, size)
+    return True
