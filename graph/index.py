@@ -123,7 +123,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast, overload
 from graph.convert import Converted, Month, format_created
 from graph.errors import KgpubError, PublicationError
 from graph.iris import Iris
-from graph.parts import copy_file, fsync_path
 from graph.pools import ProcessPool
 from graph.publishers import FILE as PUBLISHERS_FILE
 
@@ -234,8 +233,10 @@ class PreviousCopy:
     own from the start of the build, for write_release_index to start from; synced there as
     soon as convert shows a month changed (decide), so that a rebuild's write phase changes
     a few pages instead of copying and syncing the whole file. Discarded when the index is
-    not reusable or nothing changed: the copy stops at the next piece. The copy does not pass
-    through the page cache where the file system allows it (graph/parts.py copy_file)."""
+    not reusable or nothing changed: the copy stops at the next piece, and a copy never
+    synced is dropped from the page cache before it reaches the disk."""
+
+    _PIECE = 16 << 20  # bytes copied between two looks at the cancel flag
 
     def __init__(self, previous: Path | None, folder: Path, base: str) -> None:
         self.path = folder / f".{FILE}.previous"
@@ -256,15 +257,22 @@ class PreviousCopy:
 
     def _copy(self, source: Path) -> None:
         try:
-            if not copy_file(source, self.path, self._cancel):
-                return  # stopped, or shorter than it was: copied on the spot instead
-            self._decided.wait()
-            if self._cancel.is_set():
-                return
-            if self._sync:
-                fsync_path(self.path)
+            with source.open("rb") as src, self.path.open("wb") as dst:
+                size, done = os.fstat(src.fileno()).st_size, 0
+                while done < size and not self._cancel.is_set():
+                    n = os.copy_file_range(
+                        src.fileno(), dst.fileno(), min(self._PIECE, size - done), done, done
+                    )
+                    if n == 0:
+                        return  # shorter than it was: copied on the spot instead
+                    done += n
+                self._decided.wait()
+                if self._cancel.is_set():
+                    return
+                if self._sync:
+                    os.fsync(dst.fileno())
             self._made = True
-        except OSError:  # no room, say: copied on the spot instead
+        except OSError:  # no copy_file_range here, or no room: copied on the spot instead
             return
 
     def decide(self, converted: Converted) -> None:

@@ -27,13 +27,10 @@ know which one a folder holds.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import hashlib
 import io
-import mmap
 import os
-import re
 import shutil
 import threading
 from bisect import bisect_right
@@ -560,129 +557,3 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-COPY_PIECE = 16 << 20  # bytes copy_file copies between two looks at its stop flag
-_ALIGN = 4096  # O_DIRECT's alignment of offsets, lengths and memory (a page: every device's)
-
-
-def copy_file(source: Path, target: Path, stop: threading.Event) -> bool:
-    """Copy source's bytes into target (made anew), COPY_PIECE bytes at a time until stop is
-    set; False when stopped, or when source was shorter than it first was. Not synced.
-
-    Read and written with O_DIRECT where the file system allows it, so that neither file's
-    bytes pass through the page cache: a rebuild at 1M entries copies the 2.7 GB index, and
-    by copy_file_range that took 2.2 s of system time (the new file's pages allocated in the
-    page cache, on a machine where new memory costs 3-14 us a page) against 0.1 s, with the
-    same wall. Then the pages of source that were in the page cache (mincore(2): those its
-    readers use, as the web workers' searches) are copied again through it, so that they are
-    in memory for the copy's readers too. Elsewhere (tmpfs before Linux 6.6, some network
-    file systems), all by copy_file_range."""
-    try:
-        return _copy_direct(source, target, stop)
-    except OSError:
-        pass  # O_DIRECT refused: copied again through the page cache, from the start
-    with source.open("rb") as src, target.open("wb") as dst:
-        size, done = os.fstat(src.fileno()).st_size, 0
-        while done < size:
-            if stop.is_set():
-                return False
-            n = os.copy_file_range(
-                src.fileno(), dst.fileno(), min(COPY_PIECE, size - done), done, done
-            )
-            if n == 0:
-                return False
-            done += n
-    return True
-
-
-def _copy_direct(source: Path, target: Path, stop: threading.Event) -> bool:
-    direct = getattr(os, "O_DIRECT", 0)
-    if not direct:
-        raise OSError(errno.EINVAL, "no O_DIRECT here")
-    buffer = mmap.mmap(-1, COPY_PIECE)  # page-aligned memory, as O_DIRECT asks
-    try:
-        src = os.open(source, os.O_RDONLY | direct)
-        try:
-            cached = _cached_ranges(src)  # before the copy: O_DIRECT reads leave it as it is
-            dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | direct, 0o644)
-            try:
-                if not _copy_fds(src, dst, buffer, stop):
-                    return False
-            finally:
-                os.close(dst)
-        finally:
-            os.close(src)
-    finally:
-        buffer.close()
-    with source.open("rb") as src_file, target.open("r+b") as dst_file:
-        for start, length in cached:
-            if stop.is_set():
-                return False
-            while length > 0:
-                n = os.copy_file_range(src_file.fileno(), dst_file.fileno(), length, start, start)
-                if n == 0:
-                    return False
-                start, length = start + n, length - n
-    return True
-
-
-def _cached_ranges(fd: int) -> list[tuple[int, int]]:
-    """The (start, length) byte ranges of the file whose pages are in the page cache, by
-    mincore(2) of a mapping of it; none when that cannot be told (another platform)."""
-    size = os.fstat(fd).st_size
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = (
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_long,
-        )
-        libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-        libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
-    except (OSError, AttributeError):
-        return []
-    if size == 0:
-        return []
-    address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-    if address is None or address == ctypes.c_void_p(-1).value:
-        return []
-    try:
-        pages = -(-size // mmap.PAGESIZE)
-        vector = ctypes.create_string_buffer(pages)
-        if libc.mincore(address, size, vector) != 0:
-            return []
-        found = vector.raw
-    finally:
-        libc.munmap(address, size)
-    page = mmap.PAGESIZE
-    return [
-        (run.start() * page, min(run.end() * page, size) - run.start() * page)
-        for run in _RESIDENT.finditer(found)
-    ]
-
-
-_RESIDENT = re.compile(rb"[^\x00]+")  # mincore's byte for a page: its low bit set when cached
-
-
-def _copy_fds(src: int, dst: int, buffer: mmap.mmap, stop: threading.Event) -> bool:
-    size, done = os.fstat(src).st_size, 0
-    with memoryview(buffer) as view:
-        while done < size:
-            if stop.is_set():
-                return False
-            n = os.preadv(src, [view], done)
-            if n == 0:
-                return False
-            # The last piece is written whole blocks long (what follows its bytes in the
-            # buffer is cut off by the truncate below).
-            length = -(-n // _ALIGN) * _ALIGN
-            if os.pwrite(dst, view[:length], done) != length:
-                raise OSError(errno.EIO, "a short write")
-            done += n
-    os.ftruncate(dst, size)
-    return True

@@ -3,12 +3,9 @@ ones, read back as one seekable stream and by `cat` of its list, as the README s
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
-import mmap
 import os
 import subprocess
-import threading
 import zlib
 from pathlib import Path
 
@@ -287,71 +284,3 @@ def test_a_part_found_damaged_while_it_is_hashed_leaves_the_whole_as_it_was(
                 len(expected),
             )
             damaged.write_bytes(pieces[n])
-
-
-def _resident_pages(path: Path) -> set[int]:
-    """Which of path's pages are in the page cache (mincore(2) of a mapping of it)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    size = path.stat().st_size
-    with path.open("rb") as file, mmap.mmap(file.fileno(), size, access=mmap.ACCESS_COPY) as m:
-        pages = -(-size // mmap.PAGESIZE)
-        vector = (ctypes.c_ubyte * pages)()
-        address = ctypes.addressof(ctypes.c_char.from_buffer(m))
-        if libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vector) != 0:
-            raise OSError(ctypes.get_errno(), "mincore")
-        return {n for n, v in enumerate(vector) if v & 1}
-
-
-@pytest.mark.parametrize("size", [0, 1, 4096, 8193, 3 * 8192 + 4095])
-def test_a_copy_holds_the_file_s_bytes_whatever_its_length(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
-) -> None:
-    # Pieces of 8 KiB: several pieces, and a last one that ends within an O_DIRECT block.
-    monkeypatch.setattr(parts, "COPY_PIECE", 8192)
-    data = os.urandom(size)
-    (tmp_path / "index.sqlite").write_bytes(data)
-    (tmp_path / "copy").write_bytes(b"what was there before" * 1000)
-    assert parts.copy_file(tmp_path / "index.sqlite", tmp_path / "copy", threading.Event())
-    assert (tmp_path / "copy").read_bytes() == data
-
-
-def test_a_copy_has_in_memory_the_pages_its_source_had_and_no_others(tmp_path: Path) -> None:
-    # The index a rebuild copies is 2.7 GB at 1M entries: the copy does not pass through the
-    # page cache, but the pages its readers use (those of the source in the cache) are there.
-    source, target = tmp_path / "index.sqlite", tmp_path / "copy"
-    data = os.urandom(4 << 20)
-    source.write_bytes(data)
-    fd = os.open(source, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # out of the cache
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no read-ahead: just what is read
-        os.pread(fd, 64 << 10, 1 << 20)  # these pages back in, as a reader's would be
-    finally:
-        os.close(fd)
-    cached = _resident_pages(source)
-    assert cached and len(cached) < (4 << 20) // mmap.PAGESIZE // 2
-    try:
-        done = parts._copy_direct(source, target, threading.Event())
-    except OSError:
-        pytest.skip("this file system refuses O_DIRECT (copy_file copies it as usual)")
-    assert done
-    assert _resident_pages(target) == cached
-    assert target.read_bytes() == data
-
-
-def test_without_o_direct_the_copy_is_made_all_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delattr(os, "O_DIRECT", raising=False)
-    data = os.urandom(100_000)
-    (tmp_path / "index.sqlite").write_bytes(data)
-    assert parts.copy_file(tmp_path / "index.sqlite", tmp_path / "copy", threading.Event())
-    assert (tmp_path / "copy").read_bytes() == data
-
-
-def test_a_copy_stopped_says_so(tmp_path: Path) -> None:
-    (tmp_path / "index.sqlite").write_bytes(os.urandom(100_000))
-    stop = threading.Event()
-    stop.set()
-    assert not parts.copy_file(tmp_path / "index.sqlite", tmp_path / "copy", stop)
