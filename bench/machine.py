@@ -22,6 +22,7 @@ and after it.
 from __future__ import annotations
 
 import argparse
+import mmap
 import statistics
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def main() -> None:
         ).stdout.split()
         touched.append(float(out[0]))
         made.append(float(out[1]))
-    pages = (args.mib << 20) // 4096
+    pages = (args.mib << 20) // mmap.PAGESIZE  # the child touches one byte of each
     t, m = statistics.median(touched), statistics.median(made)
     print(f"new memory touched: {args.mib} MiB in {t:.2f} s ({t / pages * 1e6:.1f} us a page)")
     print(f"a dict of {args.strings:,} new strings: {m:.2f} s")
