@@ -303,92 +303,24 @@ class PreviousCopy:
         self.path.unlink(missing_ok=True)
 
 
-class EarlyWrite:
-    """A full write of the index (_write_all: every entry's rows, the FTS indexes, the terms
-    and the common words) made by a thread of its own as soon as the library is converted,
-    while the build's main thread computes the history and the dumps and the store are
-    written; write_release_index then adds the history's tables and the publishers. At 1M
-    entries the write alone was the last minute of a full build, on one core. It needs
-    only the converted library (SQLite and FTS5 work without the GIL); a rebuild that starts
-    from the previous index changes it later, as before. discard stops it (a failed build)."""
-
-    _POLL = 0.05  # seconds between two interrupts of a discarded write
-
-    def __init__(self, folder: Path, converted: Converted) -> None:
-        self.path = folder / FILE
-        self._db: sqlite3.Connection | None = None
-        self._error: BaseException | None = None
-        self._taken = False
-        self._thread = threading.Thread(target=self._write, args=(converted,), name="kgpub-index")
-        self._thread.start()
-
-    @classmethod
-    def start(cls, folder: Path, converted: Converted, previous: Path | None) -> EarlyWrite | None:
-        """The write started, when this build writes the index in full: there is no previous
-        index it may start from (write_release_index's own test); else None."""
-        source = previous / FILE if previous is not None else None
-        if source is not None and _reusable(source, converted.iris.base) is not None:
-            return None
-        return cls(folder, converted)
-
-    def _write(self, converted: Converted) -> None:
-        try:
-            self.path.unlink(missing_ok=True)
-            # Used by this thread, then by the build's once take() has joined it.
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            _unjournaled(self._db)
-            _write_all(self._db, converted, _month_digests(converted))
-        except BaseException as exc:  # raised by take(), in the build's thread
-            self._error = exc
-
-    def take(self) -> sqlite3.Connection:
-        """The connection once the write is done, its transaction open; the write's error."""
-        self._thread.join()
-        self._taken = True
-        if self._error is not None or self._db is None:
-            self._close()
-            raise self._error or PublicationError(f"{self.path}: the index was not written")
-        return self._db
-
-    def discard(self) -> None:
-        """Stop the write if it runs (its statements interrupted) and close it, unless taken
-        (idempotent). The file stays for the failed build's folder to be removed with."""
-        if self._taken:
-            return
-        self._taken = True
-        while self._thread.is_alive():
-            if self._db is not None:
-                self._db.interrupt()  # the statement running, or the next one
-            self._thread.join(self._POLL)
-        self._close()
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-
 def write_release_index(
     folder: Path,
     converted: Converted,
     previous: Path | None = None,
     history: History | None = None,
     copied: PreviousCopy | None = None,
-    early: EarlyWrite | None = None,
 ) -> Path:
     """Write folder/index.sqlite for a converted library; its path. With previous (the folder
     of the release this one replaces), start from its index when it was written by this code
     under the same base IRI: the same file when nothing changed, else a copy (copied's, when
     it made one) in which only the changed months are written again. history: this build's
     (graph/history.py), whose tables graph/ledger.py writes (folder holds its history.jsonl
-    already). early: the full write started when the library was converted, if it was."""
+    already)."""
     try:
-        path = _write_release_index(folder, converted, previous, history, copied, early)
+        path = _write_release_index(folder, converted, previous, history, copied)
     finally:
         if copied is not None:
             copied.discard()
-        if early is not None:
-            early.discard()
     write_facets(path, previous / FACETS_FILE if previous is not None else None)
     return path
 
@@ -399,26 +331,16 @@ def _write_release_index(
     previous: Path | None,
     history: History | None,
     copied: PreviousCopy | None,
-    early: EarlyWrite | None,
 ) -> Path:
     from graph import ledger  # it reads the index with this module's reader
 
     path = folder / FILE
+    path.unlink(missing_ok=True)
     digests = _month_digests(converted)
     try:
         source = previous / FILE if previous is not None else None
         old = _reusable(source, converted.iris.base) if source is not None else None
         publishers = _file_digest(folder / PUBLISHERS_FILE)
-        if early is not None and old is None:
-            db = early.take()
-            try:
-                _finish(db, folder, history, publishers, fresh=True)
-            finally:
-                db.close()
-            return path
-        if early is not None:  # started for a full write this build does not make
-            early.discard()
-        path.unlink(missing_ok=True)
         if source is not None and old is not None:
             if (
                 old == digests
@@ -434,36 +356,23 @@ def _write_release_index(
                 shutil.copyfile(source, path)
         db = sqlite3.connect(path)
         try:
-            _unjournaled(db)
+            # Written once, by one build, then never changed: no journal to keep, nothing to
+            # sync twice (the build syncs every file of the release before the swap). A build
+            # that fails leaves its folder, and this file, to be removed.
+            db.execute("PRAGMA journal_mode = OFF")
+            db.execute("PRAGMA synchronous = OFF")
             if old is None:
                 _write_all(db, converted, digests)
             else:
                 _write_changes(db, converted, old, digests)
-            _finish(db, folder, history, publishers, fresh=old is None)
+            ledger.write(db, history, folder, fresh=old is None)
+            _write_publishers(db, folder / PUBLISHERS_FILE, publishers)
+            db.commit()
         finally:
             db.close()
     except (sqlite3.Error, OSError) as exc:
         raise PublicationError(f"{path}: cannot write the index: {exc}") from exc
     return path
-
-
-def _unjournaled(db: sqlite3.Connection) -> None:
-    # Written once, by one build, then never changed: no journal to keep, nothing to sync
-    # twice (the build syncs every file of the release before the swap). A build that fails
-    # leaves its folder, and this file, to be removed.
-    db.execute("PRAGMA journal_mode = OFF")
-    db.execute("PRAGMA synchronous = OFF")
-
-
-def _finish(
-    db: sqlite3.Connection, folder: Path, history: History | None, publishers: str, fresh: bool
-) -> None:
-    """The history's tables (graph/ledger.py) and the publishers written, and committed."""
-    from graph import ledger  # it reads the index with this module's reader
-
-    ledger.write(db, history, folder, fresh=fresh)
-    _write_publishers(db, folder / PUBLISHERS_FILE, publishers)
-    db.commit()
 
 
 def _file_digest(path: Path) -> str:

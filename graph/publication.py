@@ -86,7 +86,7 @@ from graph.enrich.build import enrich
 from graph.enrich.linkset import Written, store_links
 from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, GZIP_SUFFIX, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
-from graph.index import EarlyWrite, PreviousCopy, write_release_index
+from graph.index import PreviousCopy, write_release_index
 from graph.iris import Iris
 from graph.listing import Entry, ParseCache, month_digests, read_listings
 from graph.namespaces import KGPUB, OWL
@@ -442,7 +442,6 @@ def _publish(
         raise
     spool: BinaryIO | None = None
     index_copy: PreviousCopy | None = None
-    early_index: EarlyWrite | None = None
     ahead: shacl.Ahead | None = None
     try:
         # The graph's N-Triples, written as convert renders each month and read back by
@@ -487,8 +486,6 @@ def _publish(
             months.close()
         entries.clear()
         index_copy.decide(converted)
-        # A full write of the index starts now, in a thread of its own (graph/index.py).
-        early_index = EarlyWrite.start(work, converted, reusable)
         chunks = dumps.chunks_of(converted)
         reusing = dumps.Reuse(reusable, chunks, index, validation)
         # The store is loaded by a thread of its own (Oxigraph's loader releases the GIL)
@@ -573,7 +570,6 @@ def _publish(
                 index_copy,
                 started_ns,
                 loading,
-                early_index,
             )
             del jobs
         final = releases / release_id
@@ -587,8 +583,6 @@ def _publish(
             ahead.close()  # before the spool it reads is closed
         if index_copy is not None:
             index_copy.discard()
-        if early_index is not None:
-            early_index.discard()
         _abandon(work, loader)
         if isinstance(exc, OSError):
             raise PublicationError(f"{out}: cannot write the publication: {_reason(exc)}") from exc
@@ -842,20 +836,18 @@ def _write_release(
     index_copy: PreviousCopy | None = None,
     started_ns: int = 0,
     loading: Future[None] | None = None,
-    early_index: EarlyWrite | None = None,
 ) -> str:
     """Finish a release in work once its store and dumps are written; return its id.
     linkset: the related entries' (graph/enrich/linkset.py), when the build made them;
     started_ns: when the build began (time.time_ns()): files older than that and linked come
-    from a release already synced; loading: the store's load, if it may still run;
-    early_index: the index's full write, started after convert (graph/index.py EarlyWrite)."""
+    from a release already synced; loading: the store's load, if it may still run."""
     iris = Iris.from_base(options.base)
     total = len(converted.entries)
     # What does not need the dumps is written while their threads finish (a rebuild's are
     # mostly hashing the parts after the first changed one: 5 s at 1M entries, when the
     # index and the sitemaps take 1.7 s on this thread, which waited before).
     (work / CONTEXT_FILE).write_bytes(converted.context)
-    write_release_index(work, converted, reuse.previous, changes, index_copy, early_index)
+    write_release_index(work, converted, reuse.previous, changes, index_copy)
     write_release_sitemaps(
         work, iris, history.format_time(stamp), sorted(converted.categories), reuse.previous
     )

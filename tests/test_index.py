@@ -12,7 +12,6 @@ import threading
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from live import PRUNING, SEED
@@ -648,62 +647,23 @@ def test_a_rebuild_rewrites_only_changed_months_and_answers_as_a_full_write(
     assert ("base", OTHER) in moved["meta"]
 
 
-def _ledger_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """The history's tables (graph/ledger.py), every row."""
-    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+def test_a_full_write_merges_once_and_leaves_fts5s_merge_options(
+    release: Path, tmp_path: Path
+) -> None:
+    """A full write adds its rows with FTS5's merging off and merges them once ('optimize'):
+    each FTS5 index is one sound segment, and its merge options are FTS5's defaults again,
+    so that a rebuild's inserts into a copy of the file merge as they always did."""
+    copy = tmp_path / FILE  # FTS5's integrity-check is a write statement
+    shutil.copyfile(release / FILE, copy)
+    db = sqlite3.connect(copy)
     try:
-        tables = ("setdef", "record", "record_set", "stamp", "change", "hmonth")
-        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+        for table in ("search", "titles"):
+            options = dict(db.execute(f"SELECT k, v FROM {table}_config"))
+            assert (options["automerge"], options["crisismerge"]) == (4, 16)
+            assert db.execute(f"SELECT count(DISTINCT segid) FROM {table}_idx").fetchone() == (1,)
+            db.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
     finally:
         db.close()
-
-
-def test_a_full_write_started_after_convert_equals_one_written_after_the_history(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A full build writes the index's rows in a thread of its own from the end of convert
-    (graph/index.py EarlyWrite), and the history's tables once it is done: the same index as
-    one written whole after the history, the FTS5 merge options left as FTS5's defaults (a
-    rebuild's inserts into a copy merge as before). A build that fails meanwhile stops the
-    write and publishes nothing."""
-    monkeypatch.setattr(graph_index, "COMMON", 5)  # the common words' tables written too
-    started: list[graph_index.EarlyWrite | None] = []
-    start = graph_index.EarlyWrite.start
-
-    def watched(folder: Path, converted: Any, previous: Path | None) -> Any:
-        started.append(start(folder, converted, previous))
-        return started[-1]
-
-    monkeypatch.setattr(graph_index.EarlyWrite, "start", watched)
-    early, late = tmp_path / "early", tmp_path / "late"
-    build([SEED], early, BuildOptions(base=BASE), now=T[0])
-    assert started and started[-1] is not None
-    with monkeypatch.context() as m:
-        m.setattr(graph_index.EarlyWrite, "start", lambda *args: None)
-        build([SEED], late, BuildOptions(base=BASE), now=T[0])
-    written, whole = current_release(early) / FILE, current_release(late) / FILE
-    assert _tables(written) == _tables(whole)
-    assert _ledger_rows(written) == _ledger_rows(whole)
-    assert _ledger_rows(written)["record"]
-    db = sqlite3.connect(written)
-    for table in ("search", "titles"):
-        options = dict(db.execute(f"SELECT k, v FROM {table}_config"))
-        assert (options["automerge"], options["crisismerge"]) == (4, 16)
-        db.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
-    db.close()
-    # The history fails while the index is written (a full build: --full, no reuse).
-    before = current_release(early)
-
-    def failing(*args: object, **kwargs: object) -> None:
-        raise publication.PublicationError("the history failed")
-
-    monkeypatch.setattr(publication.history, "compute", failing)
-    with pytest.raises(publication.PublicationError, match="the history failed"):
-        build([SEED], early, BuildOptions(base=BASE), now=T[1], reuse=False)
-    assert started[-1] is not None and not started[-1]._thread.is_alive()
-    assert not any(t.name == "kgpub-index" and t.is_alive() for t in threading.enumerate())
-    assert current_release(early) == before
-    assert [p.name for p in (early / "releases").iterdir()] == [before.name]
 
 
 def test_a_changed_description_rewrites_that_entrys_rows_only(
