@@ -7,10 +7,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph
 import pytest
 import rdflib
 from dumpfiles import read_dump
@@ -18,6 +20,9 @@ from fetch import get
 from live import SEED, Server
 
 from graph import dumps, parts
+from graph.convert import convert
+from graph.iris import Iris
+from graph.listing import read_listings
 from graph.publication import BuildOptions, build
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -163,3 +168,42 @@ def test_a_library_chunk_written_in_pieces_gives_the_same_dumps_and_links_no_old
     assert entry in gzip.decompress(read_dump(again, "library.rdf.gz"))
     graph = rdflib.Graph().parse(data=read_dump(again, "library.rdf"), format="xml")
     assert len(graph) == len(read_dump(again, "library.nt").splitlines())
+
+
+def test_turtle_and_rdfxml_written_in_turn_parse_each_chunk_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dump writer's process runs its Turtle and RDF/XML writers a chunk each in turn
+    (graph/dumps.py in_turn), so that both serialize one parse of each chunk: as many parses
+    as chunks made whole, and the bytes of each dump written alone."""
+    _, entries, _ = read_listings([SEED])
+    converted = convert(entries, Iris.from_base("http://example.org/lib/"), "Library")
+    spool = tmp_path / "spool.nt"
+    spool.write_bytes(converted.ntriples)
+    chunks = dumps.chunks_of(converted)
+    whole = [c for c in chunks if c.end - c.start <= dumps.WHOLE * dumps.PIECE]
+    assert len(whole) == len(chunks) > 3
+
+    def job(key: str, folder: str) -> tuple[object, ...]:
+        (tmp_path / folder).mkdir(exist_ok=True)
+        path = tmp_path / folder / f"library.{key}"
+        base, end = converted.iris.base, len(converted.text)
+        return (spool, base, chunks, key, path, 1, None, (), end, (), dumps.PIECE)
+
+    parses: list[int] = []
+    own = dumps._own_triples
+
+    def counted(text: bytes) -> Iterator[pyoxigraph.Triple]:
+        parses.append(len(text))
+        return own(text)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(dumps, "_own_triples", counted)
+        results = dumps.in_turn([job("turtle", "turn"), job("rdfxml", "turn")])
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert len(parses) == len(chunks)
+    for key in ("turtle", "rdfxml"):
+        dumps.write_spooled_dump_files(*job(key, "alone"))  # type: ignore[arg-type]
+        turn = parts.read_bytes(tmp_path / "turn" / f"library.{key}")
+        assert turn == parts.read_bytes(tmp_path / "alone" / f"library.{key}"), key
+        assert len(turn) > 10_000
