@@ -101,11 +101,13 @@ entries); the pages of the second tier are FTS5's rowid order as far as the page
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import mmap
 import os
+import pickle
 import re
 import shutil
 import sqlite3
@@ -115,18 +117,21 @@ import threading
 import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, cast, overload
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast, overload
 
-from graph.convert import Converted, Month, format_created
+from graph.convert import Converted, GraphText, Month, Recognition, format_created
 from graph.errors import KgpubError, PublicationError
 from graph.iris import Iris
+from graph.listing import Entry
 from graph.pools import ProcessPool
 from graph.publishers import FILE as PUBLISHERS_FILE
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import numpy as np
     import numpy.typing as npt
 
@@ -252,6 +257,8 @@ class PreviousCopy:
         source = previous / FILE if previous is not None else None
         if source is not None:
             self._old = _reusable(source, base)
+        # Whether the index of this release will be written whole (_write_release_index).
+        self.whole = self._old is None
         if source is not None and self._old is not None:
             self._thread = threading.Thread(
                 target=self._copy, args=(source,), name="kgpub-index-copy"
@@ -309,15 +316,18 @@ def write_release_index(
     previous: Path | None = None,
     history: History | None = None,
     copied: PreviousCopy | None = None,
+    full: Future[str] | None = None,
 ) -> Path:
     """Write folder/index.sqlite for a converted library; its path. With previous (the folder
     of the release this one replaces), start from its index when it was written by this code
     under the same base IRI: the same file when nothing changed, else a copy (copied's, when
     it made one) in which only the changed months are written again. history: this build's
     (graph/history.py), whose tables graph/ledger.py writes (folder holds its history.jsonl
-    already)."""
+    already). full: the path of the file of rows the full writer's process writes
+    (run_full_write), when the build started one because the index is written whole
+    (PreviousCopy.whole)."""
     try:
-        path = _write_release_index(folder, converted, previous, history, copied)
+        path = _write_release_index(folder, converted, previous, history, copied, full)
     finally:
         if copied is not None:
             copied.discard()
@@ -331,6 +341,7 @@ def _write_release_index(
     previous: Path | None,
     history: History | None,
     copied: PreviousCopy | None,
+    full: Future[str] | None = None,
 ) -> Path:
     from graph import ledger  # it reads the index with this module's reader
 
@@ -340,6 +351,11 @@ def _write_release_index(
     try:
         source = previous / FILE if previous is not None else None
         old = _reusable(source, converted.iris.base) if source is not None else None
+        if old is not None and full is not None:  # not asked for: PreviousCopy.whole
+            with contextlib.suppress(PublicationError):
+                full.result()
+            (folder / FULL_NAME).unlink(missing_ok=True)
+            full = None
         publishers = _file_digest(folder / PUBLISHERS_FILE)
         if source is not None and old is not None:
             if (
@@ -354,14 +370,16 @@ def _write_release_index(
                 os.replace(made, path)
             else:
                 shutil.copyfile(source, path)
+        written = None
+        if old is None and full is not None:
+            written = Path(full.result())  # its PublicationError raised here
+            os.replace(written, path)
         db = sqlite3.connect(path)
         try:
-            # Written once, by one build, then never changed: no journal to keep, nothing to
-            # sync twice (the build syncs every file of the release before the swap). A build
-            # that fails leaves its folder, and this file, to be removed.
-            db.execute("PRAGMA journal_mode = OFF")
-            db.execute("PRAGMA synchronous = OFF")
-            if old is None:
+            _unjournaled(db)
+            if written is not None:
+                pass  # the rows are there
+            elif old is None:
                 _write_all(db, converted, digests)
             else:
                 _write_changes(db, converted, old, digests)
@@ -373,6 +391,110 @@ def _write_release_index(
     except (sqlite3.Error, OSError) as exc:
         raise PublicationError(f"{path}: cannot write the index: {exc}") from exc
     return path
+
+
+# --- a full write by a process of its own ------------------------------------------------------
+
+# A full write's rows and FTS5 documents (_write_all) are most of a full build's last minute at
+# 1M entries, on the build's main thread after everything else; written by a process of its
+# own from the end of convert instead, beside validation, the store's load and the dumps. Not
+# a thread: executemany takes the GIL back after each row, and waited up to the switch
+# interval for it whenever another thread computed in Python (100k documents into FTS5: 1.3 s
+# alone, 530 s beside a busy thread).
+FULL_WRITER = "graph.index:run_full_write"
+# From this many entries (a library of fewer is written whole in a second or less, about the
+# time the process takes to start and import this module).
+FULL_APART = 10_000
+FULL_NAME = f".{FILE}.full"  # the file it writes, in the release's folder
+
+
+def full_write_feed(converted: Converted, spool: Path, folder: Path) -> Callable[[IO[bytes]], None]:
+    """What the full writer's process (run_full_write) reads from its stdin, as a function
+    that writes it, a month at a time (a million entries' rows pickled at once were 200 MB
+    more of the build's peak): the library without its entries and its text, then each
+    month's entries' fields in turn, then None. spool: the file converted.text reads."""
+    months = tuple(
+        replace(m, text=b"", starts=(), listed=(), recognition=Recognition(), modified={})
+        for m in converted.months
+    )
+    head = (
+        str(folder / FULL_NAME),
+        str(spool),
+        len(converted.text),
+        converted.text.extents,
+        replace(
+            converted,
+            text=GraphText(),
+            entries={},
+            months=months,
+            fingerprints={},
+            organisations={},
+            candidates={},
+        ),
+    )
+
+    def feed(out: IO[bytes]) -> None:
+        # A pickle each, read by a pickle.load each: a Pickler's memo would keep every row
+        # it wrote alive (and the Unpickler's indexes its own, clear_memo or not).
+        pickle.dump(head, out, protocol=pickle.HIGHEST_PROTOCOL)
+        entries = converted.entries
+        for month in months:
+            rows = [
+                (e.title, e.created, e.categories) for e in map(entries.__getitem__, month.iris)
+            ]
+            pickle.dump(rows, out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(None, out)
+
+    return feed
+
+
+def run_full_write() -> None:
+    """The full writer's process (graph/publication.py): read full_write_feed's input from
+    stdin, write the index's rows into the release's FULL_NAME, write the pickled list of
+    its path (or of the PublicationError that stopped it) to stdout."""
+    stdin = sys.stdin.buffer
+    target, spool, end, extents, bare = pickle.load(stdin)
+    result: object
+    try:
+        entries: dict[str, Entry] = {}
+        for month in bare.months:
+            rows = pickle.load(stdin)
+            for iri, (title, created, categories) in zip(month.iris, rows, strict=True):
+                entries[iri] = Entry(title, created, categories, "", ())
+        if pickle.load(stdin) is not None:
+            raise PublicationError(f"{target}: the full writer was given more months than named")
+        with open(spool, "rb") as file:
+            text = GraphText(file=file, end=end, extents=extents)
+            converted = replace(bare, text=text, entries=entries)
+            result = _write_full(Path(target), converted)
+    except PublicationError as exc:
+        result = exc
+    sys.stdout.buffer.write(pickle.dumps([result]))
+
+
+def _write_full(path: Path, converted: Converted) -> str:
+    """A new index file of the converted library's rows, but the history's and the
+    publishers' tables (written by _write_release_index into it); its path."""
+    path.unlink(missing_ok=True)
+    try:
+        db = sqlite3.connect(path)
+        try:
+            _unjournaled(db)
+            _write_all(db, converted, _month_digests(converted))
+            db.commit()
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError) as exc:
+        raise PublicationError(f"{path}: cannot write the index: {exc}") from exc
+    return str(path)
+
+
+def _unjournaled(db: sqlite3.Connection) -> None:
+    # Written once, by one build, then never changed: no journal to keep, nothing to sync
+    # twice (the build syncs every file of the release before the swap). A build that fails
+    # leaves its folder, and this file, to be removed.
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
 
 
 def _file_digest(path: Path) -> str:

@@ -43,7 +43,11 @@ The store is loaded (or the current one copied and updated) by a background thre
 end of convert; the dumps are written by a second one, during validation when it has little
 to do (a rebuild), after it otherwise, except Turtle and RDF/XML, which a full build writes
 from the spool in a process of its own during validation (bench/build.py and
-bench/incremental.py measure it). History writes each month's states into the release as
+bench/incremental.py measure it). The index of a library of index.FULL_APART entries or more
+written whole (a full build) has its rows written by another process from the end of convert
+(graph/index.py), then the history's tables into its file; what nothing waits for until the
+end (that dump writer, the store's load, the other dumps) runs at a lower priority (nice)
+meanwhile. History writes each month's states into the release as
 soon as it has compared them (graph/history.py compute's spill): one month held at a time.
 The load reports nothing itself (one line on a terminal): a remote load, which takes a
 while, is waited for in a phase of its own once validation is done.
@@ -76,17 +80,19 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import IO, Any, BinaryIO, Protocol, cast, runtime_checkable
 from urllib.parse import urlsplit
 
 from graph import dumps, history, parts, publishers, shacl
+from graph import index as release_index
 from graph.convert import Converted, convert, describe_holdings, library_title
 from graph.describe import DatasetInfo, DumpFile, Linkset, describe_dataset
+from graph.dumps import YIELDING
 from graph.enrich.build import enrich
 from graph.enrich.linkset import Written, store_links
 from graph.errors import PublicationError, StoreError, ValidationFailed
 from graph.formats import DUMP_FORMATS, GZIP_SUFFIX, JSONLD, NTRIPLES, RDFXML, TURTLE, RdfFormat
-from graph.index import PreviousCopy, write_release_index
+from graph.index import FULL_WRITER, PreviousCopy, full_write_feed, write_release_index
 from graph.iris import Iris
 from graph.listing import Entry, ParseCache, month_digests, read_listings
 from graph.namespaces import KGPUB, OWL
@@ -494,7 +500,23 @@ def _publish(
         # dump writers' threads slow each other down (the Turtle writer holds the GIL: 15 s
         # for validation instead of 4.5 at 100k): then Turtle and RDF/XML are written by a
         # process of their own (_Apart) during validation, and the others after it.
-        with ThreadPoolExecutor(max_workers=2) as background, _Apart() as apart:
+        # An index written whole: its rows by a process of its own from now on (the main
+        # thread's last minute at 1M entries, alone, before): graph/index.py. Then the
+        # index's rows and the history's tables after them are the build's longest chain,
+        # and the threads of the store's load and of the dumps, which nothing waits for
+        # until the end, yield the cores to it (nice, as the dump writer's process does).
+        apart_index = index_copy.whole and len(converted.entries) >= release_index.FULL_APART
+        with (
+            ThreadPoolExecutor(
+                max_workers=2, initializer=_yielding if apart_index else None
+            ) as background,
+            _Apart() as apart,
+            _Apart(FULL_WRITER, "index writer") as indexer,
+        ):
+            full_index: Future[str] | None = None
+            if apart_index:
+                full_index = indexer.submit()
+                indexer.start(full_write_feed(converted, work / SPOOL, work))
             loading = background.submit(loader.stage, converted, reusable, chunks, index)
             # The fingerprints of the entries convert rendered: only they can have changed.
             prints = converted.fingerprints
@@ -570,6 +592,7 @@ def _publish(
                 index_copy,
                 started_ns,
                 loading,
+                full_index,
             )
             del jobs
         final = releases / release_id
@@ -603,6 +626,14 @@ def _publish(
         loader.report() if isinstance(loader, MeasuredLoader) else None,
         enriched.summary,
     )
+
+
+def _yielding() -> None:
+    """Lower the calling thread's priority (Linux's nice is a thread's own; the threads it
+    starts inherit it)."""
+    me = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + YIELDING))
 
 
 def _wait_for_load(loading: Future[None], loader: MeasuredLoader, phases: _Phases) -> None:
@@ -681,13 +712,16 @@ DumpJobs = dict[RdfFormat, "Future[tuple[DumpFile, DumpFile, int]]"]
 
 class _Apart:
     """A process of its own for the dumps made from the spool alone (graph/dumps.py
-    write_spooled_dump_files): a fresh interpreter (`python -c`, so that no script of the
-    caller runs again in it, as multiprocessing's spawn would; fork would copy the build's
-    threads mid-way), given its jobs at once, waited for by a thread that settles their
-    futures; ended with the build, killed when the build fails, and killed by Linux when the
-    build dies (graph/parentage.py)."""
+    write_spooled_dump_files), or for the index written whole (graph/index.py
+    run_full_write): a fresh interpreter (`python -c`, so that no script of the caller runs
+    again in it, as multiprocessing's spawn would; fork would copy the build's threads
+    mid-way), given its jobs at once, waited for by a thread that settles their futures;
+    ended with the build, killed when the build fails, and killed by Linux when the build
+    dies (graph/parentage.py). target: "module:function", which reads the pickled jobs from
+    stdin and writes the pickled list of their results (or of the exception each raised)."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: str = "graph.dumps:run_spooled", name: str = "dump writer") -> None:
+        self._target, self._name = target, name
         self._jobs: list[tuple[Future[Any], tuple[object, ...]]] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._waiter: threading.Thread | None = None
@@ -702,22 +736,24 @@ class _Apart:
             self._waiter.join()
 
     def submit(self, *args: object) -> Future[Any]:
-        """A job (dumps.write_spooled_dump_files' arguments), run once start is called."""
+        """A job (the target's arguments), run once start is called."""
         future: Future[Any] = Future()
         self._jobs.append((future, args))
         return future
 
-    def start(self) -> None:
-        """Start the process on the jobs submitted."""
+    def start(self, feed: Callable[[IO[bytes]], None] | None = None) -> None:
+        """Start the process on the jobs submitted; feed: what writes its input instead (one
+        job's, from the thread that waits for it, as the process reads it)."""
         root = str(Path(dumps.__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         # It dies with the build (a build killed by SIGKILL must not go on writing into its
         # abandoned folder): asked first, before graph.dumps is even imported. Started by the
         # thread that waits for it to end (__exit__), as PR_SET_PDEATHSIG requires.
+        module, function = self._target.split(":")
         code = (
             f"from graph.parentage import die_with_parent; die_with_parent({os.getpid()})\n"
-            "from graph.dumps import run_spooled; run_spooled()"
+            f"from {module} import {function}; {function}()"
         )
         self._proc = subprocess.Popen(
             [sys.executable, "-c", code],
@@ -725,23 +761,45 @@ class _Apart:
             stdout=subprocess.PIPE,
             env=env,
         )
-        data = pickle.dumps([args for _, args in self._jobs])
-        self._waiter = threading.Thread(target=self._wait, args=(self._proc, data), daemon=True)
+        data = pickle.dumps([args for _, args in self._jobs]) if feed is None else b""
+        self._waiter = threading.Thread(
+            target=self._wait, args=(self._proc, data, feed), daemon=True
+        )
         self._waiter.start()
 
-    def _wait(self, proc: subprocess.Popen[bytes], data: bytes) -> None:
+    def _wait(
+        self,
+        proc: subprocess.Popen[bytes],
+        data: bytes,
+        feed: Callable[[IO[bytes]], None] | None,
+    ) -> None:
+        results: list[object] | None = None
         try:
-            out, _ = proc.communicate(data)
+            if feed is None:
+                out, _ = proc.communicate(data)
+            else:
+                stdin, stdout = cast(IO[bytes], proc.stdin), cast(IO[bytes], proc.stdout)
+                try:
+                    feed(stdin)
+                finally:
+                    with contextlib.suppress(OSError):
+                        stdin.close()
+                with stdout:
+                    out = stdout.read()
+                proc.wait()
             results = pickle.loads(out) if proc.returncode == 0 else None
         except (OSError, pickle.UnpicklingError, EOFError):
             results = None
+        except Exception:  # the feed's own failure: its futures must still be settled
+            proc.kill()
+            proc.wait()
         for n, (future, _) in enumerate(self._jobs):
             outcome = results[n] if results is not None else None
             if isinstance(outcome, BaseException):
                 future.set_exception(outcome)
             elif outcome is None:
                 future.set_exception(
-                    PublicationError(f"the dump writer's process ended with {proc.returncode}")
+                    PublicationError(f"the {self._name}'s process ended with {proc.returncode}")
                 )
             else:
                 future.set_result(outcome)
@@ -836,18 +894,20 @@ def _write_release(
     index_copy: PreviousCopy | None = None,
     started_ns: int = 0,
     loading: Future[None] | None = None,
+    full_index: Future[str] | None = None,
 ) -> str:
     """Finish a release in work once its store and dumps are written; return its id.
     linkset: the related entries' (graph/enrich/linkset.py), when the build made them;
     started_ns: when the build began (time.time_ns()): files older than that and linked come
-    from a release already synced; loading: the store's load, if it may still run."""
+    from a release already synced; loading: the store's load, if it may still run;
+    full_index: the index's rows written whole by a process (graph/index.py)."""
     iris = Iris.from_base(options.base)
     total = len(converted.entries)
     # What does not need the dumps is written while their threads finish (a rebuild's are
     # mostly hashing the parts after the first changed one: 5 s at 1M entries, when the
     # index and the sitemaps take 1.7 s on this thread, which waited before).
     (work / CONTEXT_FILE).write_bytes(converted.context)
-    write_release_index(work, converted, reuse.previous, changes, index_copy)
+    write_release_index(work, converted, reuse.previous, changes, index_copy, full_index)
     write_release_sitemaps(
         work, iris, history.format_time(stamp), sorted(converted.categories), reuse.previous
     )

@@ -18,6 +18,7 @@ from live import PRUNING, SEED
 
 from graph import index as graph_index
 from graph import publication
+from graph.errors import PublicationError
 from graph.index import (
     FILE,
     Index,
@@ -403,6 +404,15 @@ def test_workers_map_the_facet_rows_from_a_file_of_the_release(
         assert [index.search(w) for w in ("child", "", "county lines")] == expected
 
 
+def _rows(path: Path, table: str) -> list[tuple[object, ...]]:
+    """Every row of one table of an index, sorted."""
+    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        return sorted(db.execute(f"SELECT * FROM {table}").fetchall())
+    finally:
+        db.close()
+
+
 def _answers(path: Path) -> list[object]:
     index = Index(path)
     out: list[object] = []
@@ -662,6 +672,50 @@ def test_a_full_write_merges_once_and_leaves_fts5s_merge_options(
     finally:
         db.close()
     _integrity(release / FILE, tmp_path)
+
+
+def test_a_full_write_by_its_own_process_answers_as_one_on_the_builds_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From FULL_APART entries, a full write's rows are written by a process of its own
+    (graph/index.py run_full_write) while the build goes on: the build's thread writes none
+    of them, and the file holds, row for row, and answers what one written on the build's
+    thread does; the process's own file is not left in the release."""
+
+    def on_the_builds_thread(*_: object) -> None:
+        raise AssertionError("the rows were written on the build's thread")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(graph_index, "FULL_APART", 1)
+        patched.setattr(graph_index, "_write_all", on_the_builds_thread)
+        build([SEED], tmp_path / "apart", BuildOptions(base=BASE), now=T[0])
+    build([SEED], tmp_path / "here", BuildOptions(base=BASE), now=T[0])
+    apart = current_release(tmp_path / "apart") / FILE
+    here = current_release(tmp_path / "here") / FILE
+    assert _tables(apart) == _tables(here)
+    assert _answers(apart) == _answers(here)
+    # The history's tables, written on the build's thread into the process's file.
+    ledger_tables = ("setdef", "record", "record_set", "stamp", "change", "hmonth")
+    assert [_rows(apart, t) for t in ledger_tables] == [_rows(here, t) for t in ledger_tables]
+    assert _rows(apart, "record") and _rows(apart, "change")
+    _integrity(apart, tmp_path)
+    assert sorted(p.name for p in apart.parent.glob(".*")) == []
+
+
+def test_a_full_writers_failure_fails_the_build_and_keeps_the_current_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the full writer's process cannot write its file, the build stops with what it
+    could not write (a PublicationError from the process), and the current release stays."""
+    out = tmp_path / "publication"
+    build([SEED], out, BuildOptions(base=BASE), now=T[0])
+    before = current_release(out)
+    monkeypatch.setattr(graph_index, "FULL_APART", 1)
+    monkeypatch.setattr(graph_index, "FULL_NAME", "no-such-folder/index.sqlite")
+    with pytest.raises(PublicationError, match=r"no-such-folder/index\.sqlite: cannot write"):
+        build([SEED], out, BuildOptions(base=OTHER), now=T[1])
+    assert current_release(out) == before
+    assert not list((out / "releases").glob(".building-*"))
 
 
 def test_a_changed_description_rewrites_that_entrys_rows_only(
