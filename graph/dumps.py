@@ -495,7 +495,7 @@ class _Form:
 
 
 # The formats whose chunks are made from their N-Triples alone (Oxigraph's serializers): a
-# build writes them in a process of its own, from the spool (write_spooled_dump_files).
+# build writes them in a process of its own, from the spool (spooled_dump_steps).
 _TEXT_ONLY = (TURTLE.key, RDFXML.key)
 
 # Every format of formats.DUMP_FORMATS has its row (tests/test_publication.py checks it).
@@ -731,11 +731,11 @@ def write_dump_files(
 
 
 def is_text_only(fmt: RdfFormat) -> bool:
-    """Whether fmt's dump is made from the N-Triples alone (write_spooled_dump_files)."""
+    """Whether fmt's dump is made from the N-Triples alone (spooled_dump_steps)."""
     return fmt.key in _TEXT_ONLY
 
 
-def write_spooled_dump_files(
+def spooled_dump_steps(
     spool: Path,
     base: str,
     chunks: list[Chunk],
@@ -747,36 +747,16 @@ def write_spooled_dump_files(
     end: int = -1,
     extents: Sequence[Extent] = (),
     piece: int | None = None,
-) -> tuple[DumpFile, DumpFile, int]:
-    """write_dump_files for a format made from the N-Triples alone (is_text_only), reading
-    them from the build's spool: what a process of its own runs (graph/publication.py), so
-    that Oxigraph's serializers, which hold the GIL while the triples pass through Python,
-    run beside the validation instead of taking turns with it. end and extents: the text's
-    (len(converted.text), converted.text.extents), when the spool has holes; piece: as
-    write_dump_files's, the builder's PIECE."""
-    steps = _spooled_steps(
-        spool, base, chunks, key, path, level, previous, linkable, end, extents, piece, parsed=None
-    )
-    return _finished(steps)
-
-
-def _spooled_steps(
-    spool: Path,
-    base: str,
-    chunks: list[Chunk],
-    key: str,
-    path: Path,
-    level: int,
-    previous: Path | None,
-    linkable: Collection[str],
-    end: int,
-    extents: Sequence[Extent],
-    piece: int | None,
     *,
-    parsed: _Parsed | None,
+    parsed: _Parsed | None = None,
 ) -> Generator[None, None, _Written]:
-    """write_spooled_dump_files a chunk at a step; parsed: shared with the writers of the
-    other formats stepped in turn with this one."""
+    """write_dump_files for a format made from the N-Triples alone (is_text_only), reading
+    them from the build's spool, a chunk at a step (in_turn runs them): what a process of its
+    own runs (graph/publication.py), so that Oxigraph's serializers, which hold the GIL while
+    the triples pass through Python, run beside the validation instead of taking turns with
+    it. end and extents: the text's (len(converted.text), converted.text.extents), when the
+    spool has holes; piece: as write_dump_files's, the builder's PIECE; parsed: shared with
+    the writers of the other formats stepped in turn with this one."""
     fmt = next(f for f in DUMP_FORMATS if f.key == key)
     with spool.open("rb") as file:
         text = GraphText(file=file, end=end, extents=extents)
@@ -800,7 +780,7 @@ def _finished(steps: Generator[None, None, _Written]) -> _Written:
 
 def run_spooled() -> None:
     """The dump writer's process (graph/publication.py): read a pickled list of
-    write_spooled_dump_files' arguments from stdin, run them in order, write the pickled list
+    spooled_dump_steps' arguments from stdin, run them in turn, write the pickled list
     of their results (or of the exception each raised) to stdout."""
     import pickle
     import sys
@@ -814,12 +794,12 @@ def run_spooled() -> None:
 
 
 def in_turn(jobs: Sequence[Sequence[Any]]) -> list[object]:
-    """Run these write_spooled_dump_files jobs, their writers taking a chunk each in turn, so
+    """Run these spooled_dump_steps jobs, their writers taking a chunk each in turn, so
     that the formats made from the same triples (Turtle, RDF/XML) parse each chunk once
     (_Parsed); their results, or the exception each raised."""
     parsed = _Parsed()
     results: list[object] = [None] * len(jobs)
-    steps = {n: _spooled_steps(*args, parsed=parsed) for n, args in enumerate(jobs)}
+    steps = {n: spooled_dump_steps(*args, parsed=parsed) for n, args in enumerate(jobs)}
     while steps:
         for n, step in list(steps.items()):
             try:

@@ -712,7 +712,7 @@ DumpJobs = dict[RdfFormat, "Future[tuple[DumpFile, DumpFile, int]]"]
 
 class _Apart:
     """A process of its own for the dumps made from the spool alone (graph/dumps.py
-    write_spooled_dump_files), or for the index written whole (graph/index.py
+    spooled_dump_steps), or for the index written whole (graph/index.py
     run_full_write): a fresh interpreter (`python -c`, so that no script of the caller runs
     again in it, as multiprocessing's spawn would; fork would copy the build's threads
     mid-way), given its jobs at once, waited for by a thread that settles their futures;
@@ -748,7 +748,7 @@ class _Apart:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         # It dies with the build (a build killed by SIGKILL must not go on writing into its
-        # abandoned folder): asked first, before graph.dumps is even imported. Started by the
+        # abandoned folder): asked first, before its module is even imported. Started by the
         # thread that waits for it to end (__exit__), as PR_SET_PDEATHSIG requires.
         module, function = self._target.split(":")
         code = (

@@ -203,7 +203,7 @@ def test_turtle_and_rdfxml_written_in_turn_parse_each_chunk_once(
     assert not [r for r in results if isinstance(r, BaseException)]
     assert len(parses) == len(chunks)
     for key in ("turtle", "rdfxml"):
-        dumps.write_spooled_dump_files(*job(key, "alone"))  # type: ignore[arg-type]
+        assert not isinstance(dumps.in_turn([job(key, "alone")])[0], BaseException)
         turn = parts.read_bytes(tmp_path / "turn" / f"library.{key}")
         assert turn == parts.read_bytes(tmp_path / "alone" / f"library.{key}"), key
         assert len(turn) > 10_000

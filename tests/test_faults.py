@@ -1,8 +1,8 @@
 """Faults, each on real processes: a build killed (SIGKILL) in each of its phases (its dump
-writer's process dying with it), a rebuild swapped in under a stream of requests, a full disk
-while building, a server worker that dies or hangs. The publication served before stays
-served and intact, the next build succeeds, and no request fails or sees half of one release
-and half of another.
+writer's and its index writer's processes dying with it), a rebuild swapped in under a stream
+of requests, a full disk while building, a server worker that dies or hangs. The publication
+served before stays served and intact, the next build succeeds, and no request fails or sees
+half of one release and half of another.
 
 Covered elsewhere, not repeated here: a build killed while writing its dumps, and the next one
 cleaning up (tests/test_publication.py); a failed rebuild leaving the publication served, and
@@ -32,6 +32,7 @@ from fetch import Reply, get
 from live import FIXTURES, ROOT, SEED, Server, build_publication, free_port, kgpub
 from procs import children_of, state, workers
 
+from graph.index import FULL_APART, FULL_NAME
 from graph.store import VOID_FILE
 from server.current import CHECK_INTERVAL
 
@@ -82,7 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _build_on_terminal(
-    out: Path, base: str, sources: list[Path]
+    out: Path, base: str, sources: list[Path], *options: str
 ) -> tuple[subprocess.Popen[bytes], int]:
     """`kgpub build` with its progress on a pseudo-terminal (the phases show there). The build
     runs at the lowest priority (nice 19), so that on a busy machine the test reading its
@@ -91,7 +92,7 @@ def _build_on_terminal(
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         ["nice", "-n", "19", sys.executable, "-m", "server.cli", "build", *map(str, sources),
-         "--out", str(out), "--base-uri", base],
+         "--out", str(out), "--base-uri", base, *options],
         cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=slave,
     )  # fmt: skip
     os.close(slave)
@@ -166,16 +167,16 @@ def test_a_build_killed_in_any_phase_leaves_the_publication_served_and_the_next_
     time.sleep(CHECK_INTERVAL + 0.5)
 
 
-def _dump_writer(build: subprocess.Popen[bytes]) -> int | None:
-    """The build's dump writer process (graph/publication.py _Apart), once it writes a dump
-    (a file of the build's dumps folder open)."""
+def _writer(build: subprocess.Popen[bytes], function: bytes, opened: str) -> int | None:
+    """The build's writer process running function (graph/publication.py _Apart), once it
+    writes (a file of the build's folder whose path holds `opened` open)."""
     for child in children_of(build.pid):
         with contextlib.suppress(OSError):
-            if b"run_spooled" not in Path(f"/proc/{child}/cmdline").read_bytes():
+            if function not in Path(f"/proc/{child}/cmdline").read_bytes():
                 continue
             for fd in Path(f"/proc/{child}/fd").iterdir():
                 with contextlib.suppress(OSError):
-                    if "/.building-" in os.readlink(fd) and "/dumps/" in os.readlink(fd):
+                    if "/.building-" in os.readlink(fd) and opened in os.readlink(fd):
                         return child
     return None
 
@@ -191,20 +192,38 @@ def test_a_build_killed_while_its_dump_writer_writes_takes_the_writer_with_it(
     port = free_port()
     build_publication([SEED], tmp_path / "publication", f"http://127.0.0.1:{port}/")
     with Server(tmp_path / "publication", port, workers=1) as server:
-        _kill_with_its_writer(server, listing)
+        _kill_with_its_writer(server, listing, b"run_spooled", "/dumps/")
 
 
-def _kill_with_its_writer(server: Server, listing: Path) -> None:
+def test_a_build_killed_while_its_index_writer_writes_takes_the_writer_with_it(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The writer of an index written whole (graph/index.py run_full_write: a process of its
+    own from FULL_APART entries; `--full`, so that the served release's index is not taken)
+    dies with a build killed by SIGKILL, as the dump writer does."""
+    many = tmp_path_factory.mktemp("faults-index") / "library-generated.txt"
+    count = str(FULL_APART)
+    generate = [sys.executable, str(FIXTURES / "gen_listing.py"), count, "--out", str(many)]
+    subprocess.run(generate, check=True)
+    port = free_port()
+    build_publication([SEED], tmp_path / "publication", f"http://127.0.0.1:{port}/")
+    with Server(tmp_path / "publication", port, workers=1) as server:
+        _kill_with_its_writer(server, many, b"run_full_write", FULL_NAME, "--full")
+
+
+def _kill_with_its_writer(
+    server: Server, listing: Path, function: bytes, opened: str, *options: str
+) -> None:
     before_files = snapshot(server.out)
     before = served(server)
-    proc, master = _build_on_terminal(server.out, server.base, [listing])
+    proc, master = _build_on_terminal(server.out, server.base, [listing], *options)
     writer = None
     try:
         deadline = time.monotonic() + 300
         while writer is None and proc.poll() is None and time.monotonic() < deadline:
-            writer = _dump_writer(proc)
+            writer = _writer(proc, function, opened)
             time.sleep(0.01)
-        assert writer is not None, "the build ended before its dump writer wrote"
+        assert writer is not None, f"the build ended before its writer ({function!r}) wrote"
         os.kill(writer, signal.SIGSTOP)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
