@@ -116,7 +116,7 @@ PIECE = 8 << 20
 WHOLE = 4
 BLOCK = 1 << 20
 # The nice(2) increment of what a full build does beside its longest chain: the dump writer's
-# process, the store's load (graph/publication.py).
+# process, the store's load and the other dumps (graph/publication.py).
 YIELDING = 10
 # gzip member header: no name, mtime 0, no extra flags, OS unknown (RFC 1952 §2.3)
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -457,7 +457,7 @@ def _own_triples(text: bytes) -> Iterator[pyoxigraph.Triple]:
 
 class _Parsed:
     """The triples of the last chunk parsed, for the next writer of the same chunk: Turtle's
-    and RDF/XML's writers, stepped in turn chunk by chunk (run_spooled), parse each chunk
+    and RDF/XML's writers, stepped in turn chunk by chunk (in_turn), parse each chunk
     once for both (parsing was 10 of a 2.2 MB chunk's 13.5 ms to Turtle, 12 to RDF/XML)."""
 
     def __init__(self) -> None:
