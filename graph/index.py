@@ -377,12 +377,11 @@ def _write_release_index(
         db = sqlite3.connect(path)
         try:
             _unjournaled(db)
-            if written is not None:
-                pass  # the rows are there
-            elif old is None:
-                _write_all(db, converted, digests)
-            else:
-                _write_changes(db, converted, old, digests)
+            if written is None:  # else the process wrote the rows
+                if old is None:
+                    _write_all(db, converted, digests)
+                else:
+                    _write_changes(db, converted, old, digests)
             ledger.write(db, history, folder, fresh=old is None)
             _write_publishers(db, folder / PUBLISHERS_FILE, publishers)
             db.commit()

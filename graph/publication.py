@@ -742,8 +742,10 @@ class _Apart:
         return future
 
     def start(self, feed: Callable[[IO[bytes]], None] | None = None) -> None:
-        """Start the process on the jobs submitted; feed: what writes its input instead (one
-        job's, from the thread that waits for it, as the process reads it)."""
+        """Start the process on the jobs submitted, given to it pickled as a list; feed: what
+        writes its input instead (one job's, as the process reads it). Either is written by
+        the thread that waits for the process, before it reads the results: each target
+        reads all of its input first."""
         root = str(Path(dumps.__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -761,38 +763,32 @@ class _Apart:
             stdout=subprocess.PIPE,
             env=env,
         )
-        data = pickle.dumps([args for _, args in self._jobs]) if feed is None else b""
         self._waiter = threading.Thread(
-            target=self._wait, args=(self._proc, data, feed), daemon=True
+            target=self._wait, args=(self._proc, feed or self._pickled_jobs), daemon=True
         )
         self._waiter.start()
 
-    def _wait(
-        self,
-        proc: subprocess.Popen[bytes],
-        data: bytes,
-        feed: Callable[[IO[bytes]], None] | None,
-    ) -> None:
+    def _pickled_jobs(self, out: IO[bytes]) -> None:
+        pickle.dump([args for _, args in self._jobs], out)
+
+    def _wait(self, proc: subprocess.Popen[bytes], feed: Callable[[IO[bytes]], None]) -> None:
         results: list[object] | None = None
-        try:
-            if feed is None:
-                out, _ = proc.communicate(data)
-            else:
-                stdin, stdout = cast(IO[bytes], proc.stdin), cast(IO[bytes], proc.stdout)
+        stdin, stdout = cast(IO[bytes], proc.stdin), cast(IO[bytes], proc.stdout)
+        with stdout:
+            try:
                 try:
                     feed(stdin)
                 finally:
                     with contextlib.suppress(OSError):
                         stdin.close()
-                with stdout:
-                    out = stdout.read()
-                proc.wait()
-            results = pickle.loads(out) if proc.returncode == 0 else None
-        except (OSError, pickle.UnpicklingError, EOFError):
-            results = None
-        except Exception:  # the feed's own failure: its futures must still be settled
-            proc.kill()
-            proc.wait()
+                out = stdout.read()
+                if proc.wait() == 0:
+                    results = pickle.loads(out)
+            except (OSError, pickle.UnpicklingError, EOFError):
+                pass
+            except Exception:  # the feed's own failure: its futures must still be settled
+                proc.kill()
+        proc.wait()
         for n, (future, _) in enumerate(self._jobs):
             outcome = results[n] if results is not None else None
             if isinstance(outcome, BaseException):
