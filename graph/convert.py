@@ -1023,10 +1023,18 @@ def jsonld_nodes(
         if publisher.sameas:
             org["sameAs"] = publisher.sameas
         yield org
-    concept_of = {c.label: iri for iri, c in converted.categories.items()}
     if descriptions is None:
         descriptions = converted.descriptions(0, len(converted.entries))
-    for (iri, entry), text in zip(converted.entries.items(), descriptions, strict=True):
+    yield from _entry_nodes(converted, converted.entries.items(), descriptions)
+
+
+def _entry_nodes(
+    converted: Converted, entries: Iterable[tuple[str, Entry]], descriptions: Iterable[str]
+) -> Iterator[dict[str, Any]]:
+    """jsonld_nodes' node of each entry, with its description."""
+    iris = converted.iris
+    concept_of = {c.label: iri for iri, c in converted.categories.items()}
+    for (iri, entry), text in zip(entries, descriptions, strict=True):
         node: dict[str, Any] = {
             "id": iri,
             "type": "Text",
@@ -1046,3 +1054,45 @@ def jsonld_nodes(
             node["publisher"] = [iris.publisher(pid) for pid in sorted(ids)]
         node["isPartOf"] = iris.library
         yield node
+
+
+# How json.dumps(..., ensure_ascii=False) writes a string (json.encoder, in C).
+_json_text = json.encoder.encode_basestring
+
+
+def jsonld_entry_texts(
+    converted: Converted, entries: Iterable[tuple[str, Entry]], descriptions: Iterable[str]
+) -> Iterator[str]:
+    """json.dumps(node, ensure_ascii=False) of _entry_nodes' nodes, written directly: a dict
+    made and walked by the encoder for each of a million entries was most of the JSON-LD
+    dump's time (tests/test_publication.py checks the texts are the same)."""
+    enc = _json_text
+    iris = converted.iris
+    modified, publishers = converted.modified, converted.publishers
+    tail = f'"isPartOf": {enc(iris.library)}}}'
+    concept_of = {c.label: iri for iri, c in converted.categories.items()}
+    # The subject lists of the entries' tuples of categories, few and shared (listing.py).
+    subjects: dict[tuple[str, ...], str] = {}
+    for (iri, entry), text in zip(entries, descriptions, strict=True):
+        out = (
+            f'{{"id": {enc(iri)}, "type": "Text", "identifier": {enc(iri.rsplit("/", 1)[1])}, '
+            f'"title": {enc(entry.title)}, "created": {enc(format_created(entry))}, '
+        )
+        when = modified.get(iri)
+        if when is not None:
+            out += f'"modified": {enc(when)}, '
+        if text:
+            out += f'"description": {enc(text)}, '
+        if entry.categories:
+            listed = subjects.get(entry.categories)
+            if listed is None:
+                concepts = sorted(concept_of[label] for label in entry.categories)
+                listed = subjects[entry.categories] = (
+                    '"subject": [' + ", ".join(map(enc, concepts)) + "], "
+                )
+            out += listed
+        ids = publishers.get(iri)
+        if ids:
+            named = ", ".join(enc(iris.publisher(pid)) for pid in sorted(ids))
+            out += f'"publisher": [{named}], '
+        yield out + tail

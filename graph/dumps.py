@@ -67,7 +67,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import metadata
 from itertools import chain, islice
 from pathlib import Path
@@ -84,6 +84,7 @@ from graph.convert import (
     Month,
     PreviousChunk,
     Recognition,
+    jsonld_entry_texts,
     jsonld_nodes,
 )
 from graph.describe import DumpFile
@@ -280,7 +281,7 @@ class _Renderer:
         ).encode()
 
     def _jsonld(self, text: bytes, chunk: Chunk) -> bytes:
-        return b"".join(node.encode("utf-8") for node in self._nodes(chunk))
+        return "".join(self._nodes(chunk)).encode("utf-8")
 
     def _nodes(self, chunk: Chunk) -> Iterator[str]:
         # The library node comes first in every dump, so each later node follows ",\n".
@@ -298,12 +299,12 @@ class _Renderer:
             iris = self._months.get(chunk.first)
             if iris is None or len(iris) != chunk.last - chunk.first:
                 iris = tuple(islice(entries, chunk.first, chunk.last))
-            part = {iri: entries[iri] for iri in iris}
             descriptions = converted.descriptions(chunk.first, chunk.last)
-            converted = replace(converted, entries=part)
-            nodes = islice(jsonld_nodes(converted, descriptions), skip, None)
-        else:
-            nodes = islice(jsonld_nodes(converted, ()), skip, skip + scheme_nodes)
+            part = ((iri, entries[iri]) for iri in iris)
+            for text in jsonld_entry_texts(converted, part, descriptions):
+                yield ",\n  " + text
+            return
+        nodes = islice(jsonld_nodes(converted, ()), skip, skip + scheme_nodes)
         for node in nodes:
             yield ",\n  " + json.dumps(node, ensure_ascii=False)
 

@@ -512,6 +512,7 @@ def _publish(
             ) as background,
             _Apart() as apart,
             _Apart(FULL_WRITER, "index writer") as indexer,
+            ThreadPoolExecutor(max_workers=1) as eager,
         ):
             full_index: Future[str] | None = None
             if apart_index:
@@ -564,6 +565,14 @@ def _publish(
                 if ahead is not None:
                     ahead.close()
             rest = [fmt for fmt in DUMP_FORMATS if fmt not in jobs]
+            if apart_index and JSONLD in rest:
+                # The JSON-LD dump is made in Python, on this process's GIL: niced, it ran
+                # beside the history's tables (the main thread's SQLite inserts, which take
+                # the GIL back after every row) and held them to half a core for 25 s at 1M
+                # entries. At the build's priority it is done while the main thread waits
+                # for the index's process (bench/README.md, runs of 2026-12-06 13:30-14:10).
+                rest.remove(JSONLD)
+                jobs.update(_start_dumps(eager, work, converted, reusing, [JSONLD]))
             jobs.update(_start_dumps(background, work, converted, reusing, rest))
             # publishers.json is the current release's when no month's publishers changed.
             unchanged = reusable is not None and publishers.same_as_before(

@@ -201,19 +201,20 @@ def _full_write(release: Path, path: Path) -> Path:
     )
     db = sqlite3.connect(path)
     db.executescript(ledger.SCHEMA)
-    ledger._write_all(db, whole, release)
+    ledger._write_all(db, whole, release, indexes=ledger.INDEXES)
     db.commit()
     db.close()
     return path
 
 
 @pytest.mark.parametrize("batch", [3, ledger._BATCH], ids=["in-batches-of-3", "default"])
-@pytest.mark.parametrize("n", range(1, 5))
+@pytest.mark.parametrize("n", range(5))
 def test_a_rebuilds_tables_equal_a_full_write(
     releases: list[Path], n: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     """A full write, which reads history.jsonl back a batch of lines at a time, gives the
-    tables a rebuild brought up to date."""
+    tables a rebuild brought up to date, and those of the first build (written from its
+    changes in memory, without the window over them: ledger._OneBuild)."""
     monkeypatch.setattr(ledger, "_BATCH", batch)
     release = releases[n]
     path = _full_write(release, tmp_path / FILE)

@@ -129,6 +129,15 @@ def variants(pages: list[Path]) -> dict[str, Converted]:
     odd = [
         Entry("No category", when, (), "", (Place("x.txt", 1),)),
         Entry("Prefixes", when, ("Drugs Misuse", "Drugs", "Drugs/Misuse 2"), "d", (Place("x", 5),)),
+        # What JSON escapes, in a title and a description (graph/convert.py jsonld_entry_texts
+        # writes the dump's JSON itself), and a publisher named.
+        Entry(
+            'Quoted "words" \\ café – Guidance (NSPCC)',
+            when,
+            ("Drugs",),
+            'Said "so"\\here,\ttabbed\nand é',
+            (Place("x", 9),),
+        ),
     ]
     return {
         "pages": converted,
