@@ -49,7 +49,7 @@ from graph.errors import ListingError
 from graph.iris import Iris, concept_slug
 from graph.listing import Entry, Page, descriptions
 from graph.namespaces import DCAT, DCMITYPE, DCTERMS, FOAF, OWL, RDF, SKOS, XSD
-from graph.publishers import Publisher, Table, default_table
+from graph.publishers import Publisher, Table, default_table, may_name
 from graph.xmlchars import refuse_non_xml
 
 LANG = "en"
@@ -708,10 +708,14 @@ def recognise(named: Mapping[str, Entry], table: Table) -> Recognition:
     publishers: dict[str, tuple[str, ...]] = {}
     candidates: Counter[str] = Counter()
     for iri, entry in named.items():
-        ids, unmatched = table.find(entry.title)
+        title = entry.title
+        if not may_name(title):  # most titles (Table.find's own first test, without its call)
+            continue
+        ids, unmatched = table.find(title)
         if ids:
             publishers[iri] = ids
-        candidates.update(unmatched)
+        if unmatched:
+            candidates.update(unmatched)
     return Recognition(dict(sorted(publishers.items())), dict(candidates))
 
 

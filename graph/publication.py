@@ -565,12 +565,14 @@ def _publish(
                 if ahead is not None:
                     ahead.close()
             rest = [fmt for fmt in DUMP_FORMATS if fmt not in jobs]
-            if apart_index and JSONLD in rest:
+            if len(converted.entries) >= EAGER_JSONLD and JSONLD in rest:
                 # The JSON-LD dump is made in Python, on this process's GIL: niced, it ran
                 # beside the history's tables (the main thread's SQLite inserts, which take
                 # the GIL back after every row) and held them to half a core for 25 s at 1M
                 # entries. At the build's priority it is done while the main thread waits
-                # for the index's process (bench/README.md, runs of 2026-12-06 13:30-14:10).
+                # for the index's process (bench/README.md, runs of 2026-12-06 13:16-14:34).
+                # Not in a smaller build, whose dumps are done before the tables: there
+                # the two dump threads at once cost 0.3 s and 30 MiB at 10k entries.
                 rest.remove(JSONLD)
                 jobs.update(_start_dumps(eager, work, converted, reusing, [JSONLD]))
             jobs.update(_start_dumps(background, work, converted, reusing, rest))
@@ -715,6 +717,8 @@ def _previous_release(out: Path) -> Path | None:
 
 
 _WRITE_ORDER = (RDFXML.key, TURTLE.key, JSONLD.key, NTRIPLES.key)
+# From how many entries the JSON-LD dump is written at the build's priority (_publish).
+EAGER_JSONLD = 100_000
 
 DumpJobs = dict[RdfFormat, "Future[tuple[DumpFile, DumpFile, int]]"]
 

@@ -89,7 +89,7 @@ class Table:
     def find(self, title: str) -> tuple[tuple[str, ...], list[str]]:
         """The publishers a title names (table order of appearance in the title) and the
         candidates it holds that match no row."""
-        if not _may_name(title):
+        if not may_name(title):
             return (), []
         found: list[str] = []
         unmatched: list[str] = []
@@ -127,7 +127,7 @@ class Table:
         return Recognised(by_title, candidates)
 
 
-def _may_name(title: str) -> bool:
+def may_name(title: str) -> bool:
     """Whether a title has a parenthesis, a dash or a possessive at all (most have none):
     plain substring tests, ten times faster than the regular expressions."""
     head = title[:64]
