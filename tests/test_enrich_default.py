@@ -26,7 +26,7 @@ from graph.listing import read_listings
 from graph.namespaces import DCTERMS, FOAF
 from graph.publication import BuildOptions, build
 from graph.publishers import FILE as PUBLISHERS
-from graph.publishers import Table, default_table, read_release, read_table
+from graph.publishers import Table, default_table, may_name, read_release, read_table
 
 
 def seed_titles() -> list[str]:
@@ -247,7 +247,11 @@ def test_the_dumps_hold_the_publishers_and_a_rebuild_recognises_only_changed_mon
     third = _build(changed, out)
     _, entries, _ = read_listings([changed])
     month = next(month_of(e) for e in entries if e.title.endswith("(ICO)"))
-    assert sorted(counting.asked) == sorted(e.title for e in entries if month_of(e) == month)
+    # Those of its titles that may name one (the others are not asked: Table.find's own
+    # first test, made by convert before it asks).
+    asked = sorted(e.title for e in entries if month_of(e) == month and may_name(e.title))
+    assert POLICE.replace("(NPCC)", "(ICO)") in asked
+    assert sorted(counting.asked) == asked
     dump = rdflib.Graph().parse(data=read_dump(third, "library.nt"), format="nt")
     assert not list(dump.subjects(rdflib.URIRef(str(DCTERMS.publisher)), npcc))
     assert (npcc, None, None) not in dump
