@@ -1029,35 +1029,9 @@ def jsonld_nodes(
         yield org
     if descriptions is None:
         descriptions = converted.descriptions(0, len(converted.entries))
-    yield from _entry_nodes(converted, converted.entries.items(), descriptions)
-
-
-def _entry_nodes(
-    converted: Converted, entries: Iterable[tuple[str, Entry]], descriptions: Iterable[str]
-) -> Iterator[dict[str, Any]]:
-    """jsonld_nodes' node of each entry, with its description."""
-    iris = converted.iris
-    concept_of = {c.label: iri for iri, c in converted.categories.items()}
-    for (iri, entry), text in zip(entries, descriptions, strict=True):
-        node: dict[str, Any] = {
-            "id": iri,
-            "type": "Text",
-            "identifier": iri.rsplit("/", 1)[1],
-            "title": entry.title,
-            "created": format_created(entry),
-        }
-        when = converted.modified.get(iri)
-        if when is not None:
-            node["modified"] = when
-        if text:
-            node["description"] = text
-        if entry.categories:
-            node["subject"] = sorted(concept_of[label] for label in entry.categories)
-        ids = converted.publishers.get(iri)
-        if ids:
-            node["publisher"] = [iris.publisher(pid) for pid in sorted(ids)]
-        node["isPartOf"] = iris.library
-        yield node
+    # The entries' nodes as the dump writes them (jsonld_entry_texts), read back.
+    texts = jsonld_entry_texts(converted, converted.entries.items(), descriptions)
+    yield from map(json.loads, texts)
 
 
 # How json.dumps(..., ensure_ascii=False) writes a string (json.encoder, in C).
@@ -1067,9 +1041,10 @@ _json_text = json.encoder.encode_basestring
 def jsonld_entry_texts(
     converted: Converted, entries: Iterable[tuple[str, Entry]], descriptions: Iterable[str]
 ) -> Iterator[str]:
-    """json.dumps(node, ensure_ascii=False) of _entry_nodes' nodes, written directly: a dict
-    made and walked by the encoder for each of a million entries was most of the JSON-LD
-    dump's time (tests/test_publication.py checks the texts are the same)."""
+    """The JSON-LD node of each entry (IRI, entry) with its description, as the text
+    json.dumps(node, ensure_ascii=False) would give, written directly: a dict made and walked
+    by the encoder for each of a million entries was most of the JSON-LD dump's time
+    (tests/test_publication.py checks the nodes and the dumps)."""
     enc = _json_text
     iris = converted.iris
     modified, publishers = converted.modified, converted.publishers

@@ -291,9 +291,6 @@ class _Renderer:
         if chunk.kind == "library":
             yield from _library_node(next(jsonld_nodes(converted, ())))
             return
-        # The scheme chunk: the scheme, its concepts and the publishers (graph/convert.py).
-        scheme_nodes = 1 + len(converted.categories) + len(converted.organisations)
-        skip = 1 if chunk.kind == "scheme" else 1 + scheme_nodes
         if chunk.kind == "entries":
             entries = converted.entries
             iris = self._months.get(chunk.first)
@@ -304,8 +301,9 @@ class _Renderer:
             for text in jsonld_entry_texts(converted, part, descriptions):
                 yield ",\n  " + text
             return
-        nodes = islice(jsonld_nodes(converted, ()), skip, skip + scheme_nodes)
-        for node in nodes:
+        # The scheme chunk: the scheme, its concepts and the publishers (graph/convert.py).
+        scheme_nodes = 1 + len(converted.categories) + len(converted.organisations)
+        for node in islice(jsonld_nodes(converted, ()), 1, 1 + scheme_nodes):
             yield ",\n  " + json.dumps(node, ensure_ascii=False)
 
 
