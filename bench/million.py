@@ -30,7 +30,8 @@ biggest category's first and last pages (HTML), an entry in Turtle, JSON-LD and 
 sitemap file (sitemap-7.xml where there is one, else sitemap.xml), a change feed page (AS2,
 in the middle of the history), OAI-PMH ListRecords (the biggest category's set), /years, page
 5 of a year, a category's year, a search with words, /categories, /dataset, the page of the
-publisher with the most entries (it lists them all).
+publisher with the most entries (it lists them all), a SPARQL query of an entry's triples (a
+worker's first query starts its first query child).
 --publication OUT serves a publication built already (one size): nothing is built, both sides
 serve it (a baseline ignores the index's newer tables).
 --soak MINUTES (with --publication): only the measured code, `kgpub serve` with its defaults,
@@ -57,6 +58,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,7 @@ PAGES = (
     "categories",
     "dataset",
     "publisher",
+    "SPARQL query",
 )
 # The first request measured in-process too: CPU seconds of the worker (getrusage), which do
 # not depend on how busy the machine is, and the worker's RSS after it.
@@ -295,6 +298,12 @@ def targets(out: Path, entries: int) -> dict[str, tuple[str, str]]:
         "categories": ("/categories", "text/html"),
         "dataset": ("/dataset", "text/html"),
         "publisher": (f"/publisher/{publisher}", "text/html"),
+        # A worker's first query starts its first query child (graph/query.py QueryPool).
+        "SPARQL query": (
+            "/sparql?"
+            + urllib.parse.urlencode({"query": f"SELECT ?p ?o WHERE {{ <{entry}> ?p ?o }}"}),
+            "application/sparql-results+json",
+        ),
     }
 
 

@@ -398,6 +398,34 @@ def test_pool_refuses_a_query_when_every_child_is_busy(store_path: str) -> None:
         pool.close()
 
 
+def test_pool_starts_its_children_as_queries_need_them(store_path: str) -> None:
+    pool = QueryPool(size=2, timeout=2.0, store_path=store_path, started=0)
+    try:
+        assert pool._all == []  # nothing started before a query
+        assert _count(pool, store_path) == 2000
+        assert _count(pool, store_path) == 2000
+        assert len(pool._all) == 1  # the idle child took the second query
+        with ThreadPoolExecutor(2) as executor:
+            runaways = [
+                executor.submit(
+                    pool.run, QueryJob(RUNAWAY, "SELECT", SPARQL_RESULTS_JSON, store_path)
+                )
+                for _ in range(2)
+            ]
+            deadline = time.monotonic() + 60
+            while len(pool._all) < 2 or pool._idle.qsize():  # a second child for the second
+                assert time.monotonic() < deadline, f"{len(pool._all)} children"
+                time.sleep(0.01)
+            with pytest.raises(QueryOverloaded, match="2 queries are running"):
+                _count(pool, store_path)  # no third child: the cap
+            for runaway in runaways:
+                with pytest.raises(QueryTimeout):
+                    runaway.result()
+        assert len(pool._all) == 2 and _count(pool, store_path) == 2000
+    finally:
+        pool.close()
+
+
 def test_pool_stops_a_query_that_needs_too_much_memory(
     store_path: str, caplog: pytest.LogCaptureFixture
 ) -> None:

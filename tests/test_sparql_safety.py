@@ -129,11 +129,12 @@ def _query_children(server: Server) -> list[int]:
     return [child for worker in worker_pids(server) for child in children_of(worker)]
 
 
-def _wait_for_query_children(server: Server, busy: int, places: int = 2) -> list[int]:
-    """Wait until all `places` query children have started and `busy` of them are running a
-    query; return the busy ones. A child has started once its store is open (RocksDB's
-    threads are there: a child still starting has one thread); then it sleeps in read(2)
-    until a query comes, and while it evaluates one it is running or waiting for a CPU."""
+def _wait_for_query_children(server: Server, busy: int, places: int | None = None) -> list[int]:
+    """Wait until `places` query children (None: those there are; a worker starts them as
+    queries need them) have started and `busy` of them are running a query; return the busy
+    ones. A child has started once its store is open (RocksDB's threads are there: a child
+    still starting has one thread); then it sleeps in read(2) until a query comes, and while
+    it evaluates one it is running or waiting for a CPU."""
     deadline = time.monotonic() + 60
     while True:
         states: dict[int, tuple[str, int]] = {}
@@ -143,7 +144,8 @@ def _wait_for_query_children(server: Server, busy: int, places: int = 2) -> list
             except OSError:
                 continue  # ended meanwhile
             states[pid] = (fields[0], int(fields[17]))  # state, num_threads (proc(5))
-        started = len(states) == places and all(n > 1 for _, n in states.values())
+        counted = places is None or len(states) == places
+        started = counted and all(n > 1 for _, n in states.values())
         running = [pid for pid, (state, _) in states.items() if state == "R"]
         if started and len(running) == busy:
             return running
@@ -198,8 +200,15 @@ def _count(server: Server) -> int:
 
 
 @pytest.mark.embedded_only(reason=CHILDREN)
-def test_query_children_start_before_the_first_query(budget: Server) -> None:
-    assert len(budget.children_at_start) == 2  # type: ignore[attr-defined]
+def test_query_children_start_with_the_queries_that_need_them(budget: Server) -> None:
+    # A new worker answers its pages with no query child starting beside it.
+    assert budget.children_at_start == []  # type: ignore[attr-defined]
+    assert _count(budget) > 10_000
+    assert 1 <= len(_query_children(budget)) <= 2  # one a query at most, up to the cap
+    # Two at once take the two places; a third finds none (test_more_queries_than_...).
+    with ThreadPoolExecutor(2) as executor:
+        counts = list(executor.map(lambda _: _count(budget), range(2)))
+    assert counts[0] == counts[1] and len(_query_children(budget)) <= 2
 
 
 @pytest.mark.embedded_only(reason=f"{CHILDREN}; {RUNAWAY_ON_A_STORE}")
@@ -334,5 +343,5 @@ def test_a_query_whose_client_hangs_up_is_stopped_at_once(tmp_path: Path) -> Non
             time.sleep(0.1)
         assert reply.status == 200, reply.body[:300]
         assert worker_pids(patient) == workers
-        _wait_for_query_children(patient, busy=0)  # two children again, idle
+        _wait_for_query_children(patient, busy=0, places=2)  # two fresh children, idle
         assert not set(stopped) & set(_query_children(patient))  # fresh ones

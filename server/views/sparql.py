@@ -115,31 +115,10 @@ def _pool() -> QueryPool:
                     float(settings["query_timeout"]),
                     int(settings["query_memory"]),
                     store,
+                    started=0,  # each with the first query that finds none idle
                 )
                 pools[pid] = pool
     return pool
-
-
-@bp.before_app_request
-def _start_query_children() -> None:
-    """Start the worker's query children (each opens the store) with its first request.
-
-    Not under app.testing: a test app per test would start children it never uses.
-    """
-    if (
-        not current_app.testing
-        and os.getpid() not in current_app.extensions.get("kgpub.query_pools", {})
-        and not _serves_remote()
-    ):
-        _pool()
-
-
-def _serves_remote() -> bool:
-    """Whether the current release's graph is in a SPARQL server (no query children then)."""
-    try:
-        return _release().is_remote
-    except KgpubError:
-        return False
 
 
 # --- Reading a protocol request ---------------------------------------------------------------
