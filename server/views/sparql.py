@@ -106,16 +106,13 @@ def _pool() -> QueryPool:
             pool = pools.get(pid)
             if pool is None:
                 settings = _settings()
-                try:
-                    store = str(_release().store_path)
-                except KgpubError:
-                    store = ""  # no publication yet: the children open it on demand
+                # No child before a query: each starts with the first query that finds none
+                # idle, and opens that query's store (QueryJob.store, the current release's).
                 pool = QueryPool(
                     int(settings["query_concurrency"]),
                     float(settings["query_timeout"]),
                     int(settings["query_memory"]),
-                    store,
-                    started=0,  # each with the first query that finds none idle
+                    started=0,
                 )
                 pools[pid] = pool
     return pool
