@@ -190,16 +190,18 @@ def ordered(triples: list[Triple], first: str) -> list[Triple]:
     """Deterministic order: the described resource first, then others by IRI; predicates in
     reading order. Duplicates are dropped."""
     unique = list(dict.fromkeys(triples))
+    where, last = _ORDER.get, len(_ORDER)
 
-    def rank(t: Triple) -> tuple[int, str, int, str, str]:
-        s = term_key(t.subject)
-        return (
-            0 if s == first else 1,
-            s if isinstance(t.subject, NamedNode) else "~" + s,
-            _ORDER.get(t.predicate.value, len(_ORDER)),
-            t.predicate.value,
-            term_key(t.object),
-        )
+    def rank(t: Triple) -> tuple[bool, str, int, str, str]:
+        # term_key inlined for the usual terms: a page sorts every triple it shows.
+        subject, obj, predicate = t.subject, t.object, t.predicate.value
+        if type(subject) is NamedNode:
+            s = named = subject.value
+        else:
+            s = term_key(subject)
+            named = "~" + s
+        o = obj.value if type(obj) is NamedNode or type(obj) is Literal else term_key(obj)
+        return (s != first, named, where(predicate, last), predicate, o)
 
     return sorted(unique, key=rank)
 

@@ -119,6 +119,7 @@ def iri_ref(iri: str) -> str:
     return str(pyoxigraph.NamedNode(iri))
 
 
+@functools.lru_cache(maxsize=64)  # a client's few endpoints, shown in every error it raises
 def show_url(url: str) -> str:
     """A URL as it may appear in a message: no user information, no query string."""
     parts = urllib.parse.urlsplit(url)

@@ -79,6 +79,10 @@ COPY_LIMIT = 50
 DEADLOCK = re.compile(r"\b(40001|SR172)\b")
 LOAD_RETRIES = 3
 
+# Resources whose labels from the context a reader keeps (the library, the scheme, the
+# concepts, the publishers most linked to).
+CONTEXT_LABELS = 4096
+
 _TYPE = iri_ref(str(RDF.type))
 _TITLE = iri_ref(str(DCTERMS.title))
 _CREATED = iri_ref(str(DCTERMS.created))
@@ -122,6 +126,9 @@ class SparqlReader:
         self.graph, self.void = iri_ref(graph), iri_ref(void)
         self._void_file = void_file
         self.context, self.index = context, index
+        # The labels of the context's resources (library, scheme, concepts, publishers) by
+        # IRI: bounded by the context, which holds no entries.
+        self._context_labels: dict[str, list[Triple]] = {}
         self.batches: Coalescer[str, list[tuple[NamedNode, Term]]] = Coalescer(
             self._owns, self._own, []
         )
@@ -268,10 +275,17 @@ class SparqlReader:
             if iri.startswith(prefix):
                 entries.append(iri)
                 continue
-            node = NamedNode(iri)
-            for predicate in _LABEL_NODES:
-                quads = self.context.quads_for_pattern(node, predicate, None, _DEFAULT)
-                out.extend(q.triple for q in quads)
+            labels = self._context_labels.get(iri)
+            if labels is None:  # the context never changes: each resource's labels read once
+                node = NamedNode(iri)
+                labels = [
+                    q.triple
+                    for predicate in _LABEL_NODES
+                    for q in self.context.quads_for_pattern(node, predicate, None, _DEFAULT)
+                ]
+                if len(self._context_labels) < CONTEXT_LABELS:  # links outside it: unbounded
+                    self._context_labels[iri] = labels
+            out += labels
         if not entries:
             return out
         if self.index is not None and self.index.has_records():
