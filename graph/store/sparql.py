@@ -126,8 +126,8 @@ class SparqlReader:
         self.graph, self.void = iri_ref(graph), iri_ref(void)
         self._void_file = void_file
         self.context, self.index = context, index
-        # The labels of the context's resources (library, scheme, concepts, publishers) by
-        # IRI: bounded by the context, which holds no entries.
+        # The labels read from the context by IRI (the library, the scheme, concepts,
+        # publishers), at most CONTEXT_LABELS of them: an entry may link outside the context.
         self._context_labels: dict[str, list[Triple]] = {}
         self.batches: Coalescer[str, list[tuple[NamedNode, Term]]] = Coalescer(
             self._owns, self._own, []
