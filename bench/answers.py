@@ -37,6 +37,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import million  # bench/million.py: a revision's snapshot
 import store as bench  # bench/store.py: the private Virtuoso, its settings
 from live import free_port  # tests/live.py (store puts tests/ on the path)
 
@@ -91,16 +92,6 @@ def serve(code: Path, out: Path, port: int, store_url: str, log: Path) -> subpro
     raise SystemExit(f"kgpub serve did not answer within 120 s: {log}")
 
 
-def snapshot(revision: str, folder: Path) -> Path:
-    """The files of a git revision, for a server of that code."""
-    folder.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "archive", revision], cwd=ROOT, capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    return folder
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10_000)
@@ -133,7 +124,7 @@ def main() -> int:
             subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
             codes = {"kgpub": ROOT}
             if args.against:
-                codes[f"kgpub {args.against}"] = snapshot(args.against, work / "against")
+                codes[f"kgpub {args.against}"] = million.snapshot(args.against, work / "against")
             ports: dict[str, int] = {}
             for name, code in codes.items():
                 ports[name] = free_port()
@@ -198,12 +189,11 @@ def main() -> int:
                 print(f"| {n} | {size:,} | " + " | ".join(cells) + f" | {'yes' if met else 'NO'} |")
     finally:
         for proc in procs:
-            with_group = proc.pid
             try:
-                os.killpg(with_group, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(30)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(with_group, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -50,7 +50,7 @@ class Coalescer(Generic[K, V]):
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _queue: list[_Wait[K, V]] = field(default_factory=list, repr=False)
     _running: int = 0
-    queries: int = 0  # sent so far (batches and keys asked alone), for the benchmarks
+    queries: int = 0  # sent so far (batches and keys asked alone): what the tests count
 
     @property
     def queued(self) -> int:
