@@ -4,6 +4,7 @@
     .venv/bin/python bench/store.py [--sizes 10000 100000] [--runs 3 1] [--seconds 5]
                                     [--rounds 3] [--walk 2000] [--json FILE] [--code REV]
     .venv/bin/python bench/store.py --report FILE     # the report of a saved run again
+    .venv/bin/python bench/store.py --pin 0:1 ...     # Virtuoso on CPU 1, the rest on CPU 0
     .venv/bin/python bench/store.py --keep DIR --reuse --sizes 1000000 --runs 1 --loads build \
                                     --query-runs 3 --buffers 500000   # 1M on one build (below)
 
@@ -20,9 +21,13 @@ tests/fixtures/gen_listing.py, built and served both ways under the same base IR
   serve     `kgpub serve` embedded and `kgpub serve --store`, both at once, the same gunicorn
             settings (--workers, the defaults otherwise). wrk -t2 -c8 dereferences one entry
             (Turtle, HTML; after the first request it is in the page cache) and distinct
-            entries in turn (mostly cache misses: a description read from the store), the two
-            servers in paired runs of alternating order; medians over rounds of requests/s
-            and p50. Target: --store within 2x of embedded.
+            entries in turn (mostly cache misses: a description read from the store), and
+            distinct entries with one client (wrk -t1 -c1: the latency a reader alone sees);
+            the two servers in paired runs of alternating order; medians over rounds of
+            requests/s and p50. Target: --store within 2x of embedded, both.
+            With --pin WEB:STORE, Virtuoso runs on its own CPUs and everything else on the
+            others: the store on a machine of its own, as a deployment has it. Without it,
+            Virtuoso takes its CPU from the same cores as the web processes and wrk.
   sparql    the five queries of bench/sparql.py through kgpub's /sparql (embedded, and --store)
             and sent to Virtuoso directly (POST, the same dataset as kgpub forwards: the
             release's graph as default-graph-uri), interleaved, keep-alive connections;
@@ -100,6 +105,13 @@ TIMEOUT_PARAM = "timeout"  # Virtuoso's query parameter for a time budget in ms
 QUERY_TIMEOUT = 10.0  # kgpub serve's default --query-timeout: the budget Direct sends too
 CLIENTS = 8  # concurrency of the walk and of wrk
 PAGE_SIZE = 100  # kgpub serve's default --page-size: the walk's list pages
+# What wrk dereferences: (key, label in the report, concurrent clients). "lone" is the latency
+# one reader sees alone; the others load the machine to its limit.
+KINDS = (
+    ("one", "one entry (cached)", CLIENTS),
+    ("distinct", "distinct entries", CLIENTS),
+    ("lone", "distinct entries, one client", 1),
+)
 BUILD_TIMEOUT = 3600.0  # seconds: a child that takes longer is a failure, not a figure
 ROTATE_LUA = """
 local paths = {}
@@ -139,7 +151,10 @@ def configure(ini: str, settings: dict[str, dict[str, str | None]]) -> str:
 
 
 class DeployedVirtuoso(virtuoso.VirtuosoProcess):  # type: ignore[misc]
-    """tests/virtuoso.py's private Virtuoso, with DEPLOYMENT over its ini."""
+    """tests/virtuoso.py's private Virtuoso, with DEPLOYMENT over its ini; on the CPUs `cpus`
+    when given (--pin)."""
+
+    cpus: set[int] | None = None
 
     def __enter__(self) -> virtuoso.Virtuoso:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -155,6 +170,7 @@ class DeployedVirtuoso(virtuoso.VirtuosoProcess):  # type: ignore[misc]
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                preexec_fn=partial(os.sched_setaffinity, 0, self.cpus) if self.cpus else None,
             )
         try:
             self._wait(server, time.monotonic() + virtuoso.START_DEADLINE)
@@ -473,10 +489,16 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(
-    url: str, accept: str, seconds: int, script: Path | None = None, offset: int = 0
+    url: str,
+    accept: str,
+    seconds: int,
+    script: Path | None = None,
+    offset: int = 0,
+    clients: int = CLIENTS,
 ) -> dict[str, float]:
     """One wrk run: requests/s, p50 in ms, non-2xx/3xx answers and socket errors."""
-    cmd = ["wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
+    threads = min(2, clients)  # wrk wants a connection per thread at least
+    cmd = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
     cmd += ["-H", f"Accept: {accept}", url]
     if script is not None:
         cmd[1:1] = ["-s", str(script)]
@@ -674,7 +696,7 @@ def measure_serving(bench: Bench, n: int, base: str, port: int) -> dict[str, Any
         for round_ in range(args.rounds):
             for r, (name, accept) in enumerate(REPRESENTATIONS):
                 offset = (round_ * len(REPRESENTATIONS) + r) * 7919 % len(entries)
-                for kind in ("one", "distinct"):
+                for kind, _, clients in KINDS:
                     # paired runs of the two servers, in alternating order: other load on a
                     # shared machine hits both alike, and cancels out in the ratio
                     for side in SIDES if round_ % 2 == 0 else SIDES[::-1]:
@@ -685,7 +707,7 @@ def measure_serving(bench: Bench, n: int, base: str, port: int) -> dict[str, Any
                         if kind == "one":
                             result = wrk(server.base[:-1] + entry, accept, args.seconds)
                         else:
-                            result = wrk(server.base, accept, args.seconds, script, offset)
+                            result = wrk(server.base, accept, args.seconds, script, offset, clients)
                         # CPU ms per request of the web processes and of Virtuoso (idle for
                         # the embedded side: its figure there is Virtuoso's background work)
                         count = max(1.0, result["requests"])
@@ -827,7 +849,13 @@ def report(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         f"({DEPLOYMENT['Parameters']['NumberOfBuffers']} buffers, "
         f"ResultSetMaxRows {DEPLOYMENT['SPARQL']['ResultSetMaxRows']}); "
         f"gunicorn {info['workers']} workers for both servers; "
-        f"growth is {sizes}.\n"
+        + (
+            f"pinned: Virtuoso on CPUs {info['pin'].split(':')[1]}, the kgpub servers, wrk and "
+            f"the builds on {info['pin'].split(':')[0]}; "
+            if info.get("pin")
+            else "all on the same CPUs; "
+        )
+        + f"growth is {sizes}.\n"
     )
 
     if info.get("loads") == "raw":
@@ -885,15 +913,20 @@ def report(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
             f"{'likely met' if guesses['load store (in the build)'] < 300 else 'likely NOT met'}."
         )
 
-    emit("\n### Dereferencing an entry (wrk -t2 -c8, medians over rounds)\n")
+    emit(
+        f"\n### Dereferencing an entry (wrk -t2 -c{CLIENTS}; one client: -t1 -c1; medians over "
+        "rounds)\n"
+    )
     emit(
         "| entries | what | embedded req/s | p50 ms | --store req/s | p50 ms "
         "| --store / embedded (throughput) | p50 ratio | within 2x |"
     )
     emit("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in results:
-        for kind, label in (("one", "one entry (cached)"), ("distinct", "distinct entries")):
+        for kind, label, _ in KINDS:
             for name, _ in REPRESENTATIONS:
+                if f"store/{kind}/{name}" not in r["deref"]:
+                    continue  # a run from before this kind
                 e, s = r["deref"][f"embedded/{kind}/{name}"], r["deref"][f"store/{kind}/{name}"]
                 ratio = med([b["rps"] / a["rps"] for a, b in zip(e, s, strict=True)])
                 p50 = med([b["p50"] / a["p50"] for a, b in zip(e, s, strict=True)])
@@ -902,7 +935,7 @@ def report(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
                     f"| {r['entries']:,} | {label}, {name} | {med([x['rps'] for x in e]):,.0f} "
                     f"| {med([x['p50'] for x in e]):.2f} | {med([x['rps'] for x in s]):,.0f} "
                     f"| {med([x['p50'] for x in s]):.2f} | {ratio:.2f} | {p50:.2f}x "
-                    f"| {'yes' if ratio >= 0.5 else 'NO'}"
+                    f"| {'yes' if ratio >= 0.5 and p50 <= 2 else 'NO'}"
                     f"{f' (errors: {errors:.0f})' if errors else ''} |"
                 )
 
@@ -916,8 +949,10 @@ def report(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
     )
     emit("| ---: | --- | ---: | ---: | ---: | ---: |")
     for r in results:
-        for kind, label in (("one", "one entry (cached)"), ("distinct", "distinct entries")):
+        for kind, label, _ in KINDS:
             for name, _ in REPRESENTATIONS:
+                if f"store/{kind}/{name}" not in r["deref"]:
+                    continue
                 e, s = r["deref"][f"embedded/{kind}/{name}"], r["deref"][f"store/{kind}/{name}"]
                 if "cpu_web" not in e[0]:
                     continue  # a run from before these figures
@@ -929,8 +964,10 @@ def report(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
                     f"| {store_s:.2f} | {(web_s + store_s) / web_e:.2f}x |"
                 )
 
-    for kind in ("one", "distinct"):
+    for kind, _, _ in KINDS:
         for name, _ in REPRESENTATIONS:
+            if any(f"store/{kind}/{name}" not in r["deref"] for r in results):
+                continue
             store = growth(results, deref_p50(f"store/{kind}/{name}"))
             embedded = growth(results, deref_p50(f"embedded/{kind}/{name}"))
             emit(f"Growth of p50, {kind} {name}: --store {store}, embedded {embedded}")
@@ -1034,6 +1071,13 @@ def main() -> int:
         default=[1, 2],
         help="with --loads raw: the loader's Graph Store requests at once, each measured",
     )
+    parser.add_argument(
+        "--pin",
+        metavar="WEB:STORE",
+        help="CPU lists, e.g. 0:1: Virtuoso on STORE; this script, wrk, the builds and both "
+        "kgpub servers on WEB (as if the store had a machine of its own); default: all share "
+        "every CPU",
+    )
     parser.add_argument("--json", help="write the figures here (default: bench/results/)")
     parser.add_argument("--report", help="print the report of a --json file again, and stop")
     parser.add_argument("--keep", help="a folder for the work (kept; default: a temporary one)")
@@ -1072,6 +1116,9 @@ def main() -> int:
         return 2
     if args.code != "worktree":
         return run_snapshot(args)
+    web_cpus, store_cpus = cpu_lists(args.pin) if args.pin else (None, None)
+    if web_cpus is not None:
+        os.sched_setaffinity(0, web_cpus)  # inherited by every child started from here on
     runs = args.runs + [args.runs[-1]] * (len(args.sizes) - len(args.runs))
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kgpub-bench-store-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -1083,6 +1130,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d"),
         "code": os.environ.get("BENCH_REVISION", "the working tree"),
         "loads": args.loads,
+        "pin": args.pin or "",
     }
     results: list[dict[str, Any]] = []
     folder = ROOT / "bench" / "results"
@@ -1095,6 +1143,7 @@ def main() -> int:
         DEPLOYMENT["Parameters"]["MaxDirtyBuffers"] = str(args.buffers * 3 // 4)
     try:
         process = DeployedVirtuoso(binary, work / "virtuoso")
+        process.cpus = store_cpus
         with process as store:
             version = store.isql("SELECT sys_stat('st_dbms_ver');")
             found = re.search(r"^\s*(\d+\.\d+\.\d+)\s*$", version, re.M)
@@ -1140,6 +1189,8 @@ def run_snapshot(args: argparse.Namespace) -> int:
     argv += ["--sizes", *map(str, args.sizes), "--runs", *map(str, args.runs)]
     for option in ("seconds", "rounds", "query_runs", "walk", "workers", "loads", "buffers"):
         argv += ["--" + option.replace("_", "-"), str(getattr(args, option))]
+    if args.pin:
+        argv += ["--pin", args.pin]
     if args.reuse:
         argv.append("--reuse")
     # PYTHONPATH first: the editable install would otherwise resolve graph/ and server/ to
@@ -1150,6 +1201,20 @@ def run_snapshot(args: argparse.Namespace) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def cpu_lists(text: str) -> tuple[set[int], set[int]]:
+    """--pin's WEB:STORE, each a CPU list as taskset takes it (0,2 or 0-3), disjoint."""
+    sides: list[set[int]] = []
+    for part in text.split(":"):
+        cpus: set[int] = set()
+        for item in filter(None, part.split(",")):
+            first, _, last = item.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+        sides.append(cpus)
+    if len(sides) != 2 or not all(sides) or sides[0] & sides[1]:
+        raise SystemExit(f"--pin {text}: want two disjoint CPU lists, WEB:STORE (e.g. 0:1)")
+    return sides[0], sides[1]
 
 
 def _machine() -> str:
