@@ -696,7 +696,7 @@ def measure_serving(bench: Bench, n: int, base: str, port: int) -> dict[str, Any
         for round_ in range(args.rounds):
             for r, (name, accept) in enumerate(REPRESENTATIONS):
                 offset = (round_ * len(REPRESENTATIONS) + r) * 7919 % len(entries)
-                for kind, _, clients in KINDS:
+                for kind, _, concurrency in KINDS:
                     # paired runs of the two servers, in alternating order: other load on a
                     # shared machine hits both alike, and cancels out in the ratio
                     for side in SIDES if round_ % 2 == 0 else SIDES[::-1]:
@@ -707,7 +707,9 @@ def measure_serving(bench: Bench, n: int, base: str, port: int) -> dict[str, Any
                         if kind == "one":
                             result = wrk(server.base[:-1] + entry, accept, args.seconds)
                         else:
-                            result = wrk(server.base, accept, args.seconds, script, offset, clients)
+                            result = wrk(
+                                server.base, accept, args.seconds, script, offset, concurrency
+                            )
                         # CPU ms per request of the web processes and of Virtuoso (idle for
                         # the embedded side: its figure there is Virtuoso's background work)
                         count = max(1.0, result["requests"])
