@@ -25,23 +25,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import million  # bench/million.py: a revision's snapshot
 import store as bench  # bench/store.py: the private Virtuoso, its settings
-from live import free_port  # tests/live.py (store puts tests/ on the path)
-
-from graph.store.protocol import server_budget_ms
+from live import Server, free_port  # tests/live.py (store puts tests/ on the path)
 
 ROOT = bench.ROOT
 QUERY = (
@@ -67,31 +64,6 @@ class QuickAck(bench.Connection):  # type: ignore[misc]
         return response.status, response.read()
 
 
-def serve(code: Path, out: Path, port: int, store_url: str, log: Path) -> subprocess.Popen[bytes]:
-    """`kgpub serve --store` of the code in folder `code`, once it answers."""
-    cmd = [sys.executable, "-m", "server.cli", "serve", "--out", str(out), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--store", store_url, "--store-timeout-param", bench.TIMEOUT_PARAM]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=code,
-            env=bench.clean_env(PYTHONPATH=str(code)),
-            stdout=sink,
-            stderr=sink,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"kgpub serve exited: {log.read_text()[-2000:]}") from None
-            time.sleep(0.2)
-    raise SystemExit(f"kgpub serve did not answer within 120 s: {log}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10_000)
@@ -106,7 +78,6 @@ def main() -> int:
         print("bench/answers.py needs virtuoso-t: apt-get install -y virtuoso-opensource")
         return 2
     work = Path(tempfile.mkdtemp(prefix="kgpub-bench-answers-"))
-    procs: list[subprocess.Popen[bytes]] = []
     try:
         listing = work / "listing.txt"
         generated = subprocess.run(
@@ -114,7 +85,8 @@ def main() -> int:
         )
         listing.write_bytes(generated.stdout)
         base = f"http://127.0.0.1:{free_port()}/"
-        with bench.DeployedVirtuoso(binary, work / "virtuoso") as store:
+        with ExitStack() as stack:
+            store = stack.enter_context(bench.DeployedVirtuoso(binary, work / "virtuoso"))
             out = work / "out"
             env = bench.clean_env(KGPUB_STORE_USER=store.user, KGPUB_STORE_PASSWORD=store.password)
             cmd = [sys.executable, "-m", "server.cli", "build", str(listing), "--out", str(out)]
@@ -122,31 +94,23 @@ def main() -> int:
             cmd += ["--store-update", store.update_url]
             cmd += ["--store-data", store.data_url]
             subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
-            codes = {"kgpub": ROOT}
+            codes: dict[str, Path | None] = {"kgpub": None}  # None: this checkout
             if args.against:
                 codes[f"kgpub {args.against}"] = million.snapshot(args.against, work / "against")
-            ports: dict[str, int] = {}
+            clients: dict[str, bench.Connection] = {}
             for name, code in codes.items():
-                ports[name] = free_port()
-                log = work / f"serve-{len(ports)}.log"
-                procs.append(serve(code, out, ports[name], store.query_url, log))
+                server = Server(
+                    out,
+                    free_port(),
+                    code=code,
+                    store=store.query_url,
+                    store_timeout_param=bench.TIMEOUT_PARAM,
+                )
+                clients[name] = bench.Connection(stack.enter_context(server).port)
             graph, void = bench.graphs_of(out)
-            plain, direct = bench.Connection(store.http_port), QuickAck(store.http_port)
-            clients = {name: bench.Connection(port) for name, port in ports.items()}
-            budget = str(server_budget_ms(bench.QUERY_TIMEOUT))
-
-            def director(connection: bench.Connection):  # type: ignore[no-untyped-def]
-                def ask(text: str) -> bytes:
-                    fields = [("query", f"BASE <{base}sparql>\n{text}")]
-                    fields += [("default-graph-uri", graph), ("named-graph-uri", void)]
-                    fields += [(bench.TIMEOUT_PARAM, budget)]
-                    data = urlencode(fields).encode()
-                    status, body = connection.request("POST", "/sparql", FORM, data)
-                    if status != 200:
-                        raise SystemExit(f"Virtuoso answered {status}: {body[:300]!r}")
-                    return body
-
-                return ask
+            quick = QuickAck(store.http_port)
+            direct = bench.Direct(store, graph, void, f"{base}sparql", quick)
+            plain = bench.Direct(store, graph, void, f"{base}sparql")
 
             def asker(client: bench.Connection):  # type: ignore[no-untyped-def]
                 def ask(text: str) -> bytes:
@@ -159,7 +123,7 @@ def main() -> int:
 
                 return ask
 
-            sides = {"direct": director(direct), "direct, http.client": director(plain)}
+            sides = {"direct": direct.ask_text, "direct, http.client": plain.ask_text}
             sides |= {name: asker(c) for name, c in clients.items()}
             print(
                 f"# {args.size:,} entries, {args.runs} runs per size, load {os.getloadavg()[0]:.1f}"
@@ -188,12 +152,6 @@ def main() -> int:
                 cells = [f"{p50[s]:.2f}" for s in sides] + [f"{r:.2f}" for r in ratios]
                 print(f"| {n} | {size:,} | " + " | ".join(cells) + f" | {'yes' if met else 'NO'} |")
     finally:
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -537,13 +537,26 @@ class Direct:
     default-graph-uri and its VoID graph as named-graph-uri, the time budget as kgpub sends it),
     answered in the user's format."""
 
-    def __init__(self, store: virtuoso.Virtuoso, graph: str, void: str, base: str) -> None:
-        self.connection = Connection(store.http_port)
+    def __init__(
+        self,
+        store: virtuoso.Virtuoso,
+        graph: str,
+        void: str,
+        base: str,
+        connection: Connection | None = None,
+    ) -> None:
+        self.connection = connection or Connection(store.http_port)
         self.graph, self.void, self.base = graph, void, base
 
     def ask(self, query: Any) -> bytes:
+        """One of bench/sparql.py's queries."""
         accept = TURTLE.media_type if query.graph else SPARQL_RESULTS_JSON
-        fields = [("query", f"BASE <{self.base}>\n{query.text}")]
+        return self.ask_text(query.text, accept, query.name)
+
+    def ask_text(
+        self, text: str, accept: str = SPARQL_RESULTS_JSON, name: str = "a query"
+    ) -> bytes:
+        fields = [("query", f"BASE <{self.base}>\n{text}")]
         fields += [("default-graph-uri", self.graph), ("named-graph-uri", self.void)]
         fields += [(TIMEOUT_PARAM, str(server_budget_ms(QUERY_TIMEOUT)))]
         headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded"}
@@ -551,7 +564,7 @@ class Direct:
             "POST", "/sparql", headers, urlencode(fields).encode()
         )
         if status != 200:
-            raise RuntimeError(f"{query.name}: Virtuoso answered {status}: {body[:300]!r}")
+            raise RuntimeError(f"{name}: Virtuoso answered {status}: {body[:300]!r}")
         return body
 
 

@@ -199,10 +199,14 @@ def serve_generated(
 
 
 class Server:
-    """`kgpub serve` (gunicorn) in a child process on 127.0.0.1; a context manager."""
+    """`kgpub serve` (gunicorn) in a child process on 127.0.0.1; a context manager. code: a
+    folder holding another revision's graph/ and server/ to run instead of this checkout's (a
+    benchmark's snapshot, by PYTHONPATH)."""
 
-    def __init__(self, out: Path, port: int, workers: int = 2, **settings: object) -> None:
-        self.out, self.port, self.workers = out, port, workers
+    def __init__(
+        self, out: Path, port: int, workers: int = 2, code: Path | None = None, **settings: object
+    ) -> None:
+        self.out, self.port, self.workers, self.code = out, port, workers, code
         self.settings = settings
         self.base = f"http://127.0.0.1:{port}/"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -230,9 +234,16 @@ class Server:
             else:
                 cmd += [option, str(value)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("KGPUB_")}
+        if self.code is not None:
+            env["PYTHONPATH"] = str(self.code)
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+                cmd,
+                cwd=self.code or ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 120  # a busy machine starts gunicorn slowly
         while time.monotonic() < deadline:
